@@ -1,0 +1,2 @@
+// gemm kernels: to be written (see src/kernels/abi.ts).
+export const __placeholder_gemm: i32 = 0;

@@ -1,0 +1,13 @@
+// Entry point of the kernel module: re-exports every kernel family (see src/kernels/abi.ts for
+// the contract each export follows). One source builds two modules: simd128 and relaxed-simd.
+export { heapBase, init, scratchBytes } from "./setup";
+export * from "./gemm";
+export * from "./int4";
+export * from "./norm";
+export * from "./rope";
+export * from "./swiglu";
+export * from "./attention";
+export * from "./embedding";
+export * from "./cross_entropy";
+export * from "./elementwise";
+export * from "./optim";

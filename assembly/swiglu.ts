@@ -1,0 +1,2 @@
+// swiglu kernels: to be written (see src/kernels/abi.ts).
+export const __placeholder_swiglu: i32 = 0;

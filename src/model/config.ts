@@ -1,0 +1,33 @@
+/**
+ * The model hyper-parameters slimtune needs, normalized from a Hugging Face `config.json`
+ * (Qwen2 / Llama / SmolLM2). Parsing lives in `src/io/config.ts`.
+ */
+export interface RopeScalingLlama3 {
+  type: "llama3";
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalMaxPositionEmbeddings: number;
+}
+
+export interface ModelConfig {
+  /** `qwen2` (q/k/v biases) or `llama` (Llama 3.x, SmolLM2; no biases). */
+  architecture: "qwen2" | "llama";
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  ropeTheta: number;
+  ropeScaling: RopeScalingLlama3 | null;
+  rmsNormEps: number;
+  /** lm_head shares the embedding matrix. */
+  tieWordEmbeddings: boolean;
+  /** q/k/v projections carry a bias (Qwen2). */
+  qkvBias: boolean;
+  maxPositionEmbeddings: number;
+  bosTokenId: number | null;
+  eosTokenId: number | number[] | null;
+}
