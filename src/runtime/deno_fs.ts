@@ -1,0 +1,68 @@
+/**
+ * Deno-specific file helpers. This is the one module of the library (besides `*_deno.ts` adapters,
+ * tools and tests) that touches `Deno.*` file APIs; everything else stays web-portable.
+ *
+ * @example
+ * ```ts
+ * import { writeFileAtomic } from "./deno_fs.ts";
+ * await writeFileAtomic("/tmp/example.bin", new Uint8Array([1, 2, 3]));
+ * ```
+ */
+
+/** Data for {@link writeFileAtomic}: one buffer, or chunks produced synchronously or lazily. */
+export type FileChunks = Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+
+function dirAndBase(path: string): [string, string] {
+  const i = path.lastIndexOf("/");
+  if (i < 0) return [".", path];
+  return [i === 0 ? "/" : path.slice(0, i), path.slice(i + 1)];
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.byteLength) done += await file.write(bytes.subarray(done));
+}
+
+/**
+ * Writes `data` to `path` so that readers see either the old file or the complete new one: the
+ * bytes go to a temporary file in the same directory, are fsynced, and the temporary file is
+ * renamed over `path`. On failure the temporary file is removed and `path` is untouched.
+ */
+export async function writeFileAtomic(path: string, data: FileChunks): Promise<void> {
+  const [dir, base] = dirAndBase(path);
+  const tmp = `${dir}/.${base}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
+  let closed = false;
+  try {
+    if (data instanceof Uint8Array) {
+      await writeAll(file, data);
+    } else if (Symbol.asyncIterator in data) {
+      for await (const chunk of data) await writeAll(file, chunk);
+    } else {
+      for (const chunk of data) await writeAll(file, chunk);
+    }
+    await file.sync();
+    file.close();
+    closed = true;
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    if (!closed) file.close();
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+  await syncDir(dir);
+}
+
+/** Makes a rename durable where the platform allows fsync on a directory (best effort). */
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const d = await Deno.open(dir, { read: true });
+    try {
+      await d.sync();
+    } finally {
+      d.close();
+    }
+  } catch {
+    // Not supported everywhere (e.g. Windows); the rename itself is already atomic.
+  }
+}
