@@ -1,0 +1,77 @@
+/**
+ * A local file as a {@link ByteSource} (Deno). Reads are positioned (seek + read) and serialized,
+ * so concurrent callers never interleave on the shared file cursor.
+ *
+ * @example
+ * ```ts
+ * import { openFileSource } from "./file_source_deno.ts";
+ * const src = await openFileSource("model.safetensors");
+ * const lengthPrefix = await src.read(0, 8);
+ * await src.close();
+ * ```
+ */
+import { type ByteSource, checkRange } from "./byte_source.ts";
+
+/** Opens `path` for reading. */
+export async function openFileSource(path: string): Promise<FileSource> {
+  const file = await Deno.open(path, { read: true });
+  try {
+    const { size } = await file.stat();
+    return new FileSource(path, file, size);
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+}
+
+/** A local file; create with {@link openFileSource}. */
+export class FileSource implements ByteSource {
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    readonly name: string,
+    private readonly file: Deno.FsFile,
+    private fileSize: number,
+  ) {}
+
+  size(): Promise<number> {
+    return Promise.resolve(this.fileSize);
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const out = new Uint8Array(length);
+    await this.readInto(offset, out);
+    return out;
+  }
+
+  readInto(offset: number, target: Uint8Array): Promise<void> {
+    const run = this.queue.then(() => this.readNow(offset, target));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async readNow(offset: number, target: Uint8Array): Promise<void> {
+    if (this.closed) throw new Error(`${this.name}: read after close`);
+    checkRange(this.name, offset, target.length, this.fileSize);
+    await this.file.seek(offset, Deno.SeekMode.Start);
+    let got = 0;
+    while (got < target.length) {
+      const n = await this.file.read(target.subarray(got));
+      if (n === null) {
+        throw new RangeError(
+          `${this.name}: unexpected end of file at byte ${offset + got} (file changed on disk?)`,
+        );
+      }
+      got += n;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+    if (!this.closed) {
+      this.closed = true;
+      this.file.close();
+    }
+  }
+}
