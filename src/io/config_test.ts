@@ -1,0 +1,234 @@
+import assert from "node:assert/strict";
+import { ConfigError, parseModelConfig, parseQuantization } from "./config.ts";
+
+// Shapes as published in the Hugging Face repositories' config.json files.
+const QWEN25_05B = {
+  architectures: ["Qwen2ForCausalLM"],
+  attention_dropout: 0.0,
+  bos_token_id: 151643,
+  eos_token_id: 151643,
+  hidden_act: "silu",
+  hidden_size: 896,
+  initializer_range: 0.02,
+  intermediate_size: 4864,
+  max_position_embeddings: 32768,
+  max_window_layers: 24,
+  model_type: "qwen2",
+  num_attention_heads: 14,
+  num_hidden_layers: 24,
+  num_key_value_heads: 2,
+  rms_norm_eps: 1e-06,
+  rope_theta: 1000000.0,
+  sliding_window: 32768,
+  tie_word_embeddings: true,
+  torch_dtype: "bfloat16",
+  use_cache: true,
+  use_sliding_window: false,
+  vocab_size: 151936,
+};
+
+const LLAMA32_1B = {
+  architectures: ["LlamaForCausalLM"],
+  attention_bias: false,
+  bos_token_id: 128000,
+  eos_token_id: 128001,
+  head_dim: 64,
+  hidden_act: "silu",
+  hidden_size: 2048,
+  intermediate_size: 8192,
+  max_position_embeddings: 131072,
+  mlp_bias: false,
+  model_type: "llama",
+  num_attention_heads: 32,
+  num_hidden_layers: 16,
+  num_key_value_heads: 8,
+  rms_norm_eps: 1e-05,
+  rope_scaling: {
+    factor: 32.0,
+    high_freq_factor: 4.0,
+    low_freq_factor: 1.0,
+    original_max_position_embeddings: 8192,
+    rope_type: "llama3",
+  },
+  rope_theta: 500000.0,
+  tie_word_embeddings: true,
+  vocab_size: 128256,
+};
+
+const SMOLLM2_135M = {
+  architectures: ["LlamaForCausalLM"],
+  attention_bias: false,
+  bos_token_id: 0,
+  eos_token_id: 0,
+  hidden_act: "silu",
+  hidden_size: 576,
+  intermediate_size: 1536,
+  max_position_embeddings: 8192,
+  model_type: "llama",
+  num_attention_heads: 9,
+  num_hidden_layers: 30,
+  num_key_value_heads: 3,
+  rms_norm_eps: 1e-05,
+  rope_interleaved: false,
+  rope_scaling: null,
+  rope_theta: 100000,
+  tie_word_embeddings: true,
+  vocab_size: 49152,
+};
+
+Deno.test("Qwen2.5-0.5B config", () => {
+  assert.deepEqual(parseModelConfig(JSON.stringify(QWEN25_05B)), {
+    architecture: "qwen2",
+    hiddenSize: 896,
+    intermediateSize: 4864,
+    numLayers: 24,
+    numHeads: 14,
+    numKvHeads: 2,
+    headDim: 64,
+    vocabSize: 151936,
+    ropeTheta: 1e6,
+    ropeScaling: null,
+    rmsNormEps: 1e-6,
+    tieWordEmbeddings: true,
+    qkvBias: true,
+    maxPositionEmbeddings: 32768,
+    bosTokenId: 151643,
+    eosTokenId: 151643,
+  });
+});
+
+Deno.test("Llama-3.2-1B config with llama3 rope scaling", () => {
+  const c = parseModelConfig(LLAMA32_1B);
+  assert.equal(c.architecture, "llama");
+  assert.equal(c.headDim, 64);
+  assert.equal(c.numKvHeads, 8);
+  assert.equal(c.ropeTheta, 500000);
+  assert.equal(c.rmsNormEps, 1e-5);
+  assert.equal(c.qkvBias, false);
+  assert.equal(c.tieWordEmbeddings, true);
+  assert.deepEqual(c.ropeScaling, {
+    type: "llama3",
+    factor: 32,
+    lowFreqFactor: 1,
+    highFreqFactor: 4,
+    originalMaxPositionEmbeddings: 8192,
+  });
+  // Older configs spell the key `type`.
+  const { rope_type: _, ...rest } = LLAMA32_1B.rope_scaling;
+  const old = parseModelConfig({ ...LLAMA32_1B, rope_scaling: { ...rest, type: "llama3" } });
+  assert.deepEqual(old.ropeScaling, c.ropeScaling);
+});
+
+Deno.test("SmolLM2-135M config: head_dim from hidden/heads, no scaling", () => {
+  const c = parseModelConfig(SMOLLM2_135M);
+  assert.equal(c.headDim, 64);
+  assert.equal(c.numHeads, 9);
+  assert.equal(c.numKvHeads, 3);
+  assert.equal(c.ropeTheta, 100000);
+  assert.equal(c.ropeScaling, null);
+  assert.equal(c.vocabSize, 49152);
+  assert.equal(c.bosTokenId, 0);
+});
+
+Deno.test("rope settings inside rope_parameters (transformers v5)", () => {
+  const { rope_theta: _t, rope_scaling: scaling, ...rest } = LLAMA32_1B;
+  const c = parseModelConfig({ ...rest, rope_parameters: { ...scaling, rope_theta: 500000 } });
+  assert.equal(c.ropeTheta, 500000);
+  assert.equal(c.ropeScaling?.factor, 32);
+  const q = parseModelConfig({
+    ...QWEN25_05B,
+    rope_theta: undefined,
+    rope_parameters: { rope_type: "default", rope_theta: 1e6 },
+  });
+  assert.equal(q.ropeTheta, 1e6);
+  assert.equal(q.ropeScaling, null);
+});
+
+Deno.test("HF defaults: untied embeddings, kv heads = heads, theta 10000, llama attention_bias", () => {
+  const minimal = {
+    model_type: "llama",
+    hidden_size: 64,
+    intermediate_size: 128,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    vocab_size: 512,
+  };
+  const c = parseModelConfig(minimal);
+  assert.equal(c.tieWordEmbeddings, false);
+  assert.equal(c.numKvHeads, 4);
+  assert.equal(c.ropeTheta, 10000);
+  assert.equal(c.qkvBias, false);
+  assert.equal(c.maxPositionEmbeddings, 2048);
+  assert.equal(c.eosTokenId, null);
+  assert.equal(parseModelConfig({ ...minimal, attention_bias: true }).qkvBias, true);
+  assert.deepEqual(parseModelConfig({ ...minimal, eos_token_id: [1, 2] }).eosTokenId, [1, 2]);
+  assert.equal(parseModelConfig({ ...minimal, head_dim: 32 }).headDim, 32);
+});
+
+Deno.test("config errors name the file and what is wrong", () => {
+  const cases: [unknown, RegExp][] = [
+    [
+      { ...QWEN25_05B, architectures: ["Qwen3ForCausalLM"] },
+      /unsupported architecture "Qwen3ForCausalLM"/,
+    ],
+    [
+      { ...QWEN25_05B, architectures: undefined, model_type: "gemma" },
+      /unsupported model_type "gemma"/,
+    ],
+    [{ hidden_size: 1 }, /neither "architectures" nor "model_type"/],
+    [{ ...QWEN25_05B, hidden_size: undefined }, /missing field "hidden_size"/],
+    [{ ...QWEN25_05B, vocab_size: -3 }, /"vocab_size" must be a positive integer, got -3/],
+    [{ ...QWEN25_05B, num_key_value_heads: 3 }, /not a multiple of num_key_value_heads 3/],
+    [
+      { ...QWEN25_05B, hidden_size: 900 },
+      /hidden_size 900 is not a multiple of num_attention_heads 14/,
+    ],
+    [{ ...QWEN25_05B, hidden_act: "gelu" }, /unsupported hidden_act "gelu"/],
+    [{ ...QWEN25_05B, use_sliding_window: true }, /use_sliding_window/],
+    [
+      { ...LLAMA32_1B, rope_scaling: { rope_type: "yarn", factor: 4 } },
+      /unsupported rope scaling type "yarn"/,
+    ],
+    [
+      { ...LLAMA32_1B, rope_scaling: { rope_type: "llama3", factor: 8 } },
+      /"low_freq_factor" must be a positive number/,
+    ],
+    ["{not json", /not valid JSON/],
+  ];
+  for (const [json, pattern] of cases) {
+    const err = (() => {
+      try {
+        parseModelConfig(json, "m/config.json");
+      } catch (e) {
+        return e;
+      }
+    })();
+    assert.ok(err instanceof ConfigError, `${pattern}: ${err}`);
+    assert.ok(err.message.startsWith("m/config.json: "), err.message);
+    assert.match(err.message, pattern);
+  }
+});
+
+Deno.test("MLX quantization block", () => {
+  assert.equal(parseQuantization(QWEN25_05B), null);
+  assert.deepEqual(
+    parseQuantization({ ...QWEN25_05B, quantization: { group_size: 64, bits: 4 } }),
+    { groupSize: 64, bits: 4 },
+  );
+  assert.deepEqual(
+    parseQuantization({ quantization_config: { group_size: 32, bits: 4, mode: "affine" } }),
+    { groupSize: 32, bits: 4 },
+  );
+  assert.throws(
+    () => parseQuantization({ quantization: { group_size: 64, bits: 8 } }),
+    /bits 8 \(only 4\)/,
+  );
+  assert.throws(
+    () => parseQuantization({ quantization: { group_size: 60, bits: 4 } }),
+    /group_size/,
+  );
+  assert.throws(
+    () => parseQuantization({ quantization_config: { quant_method: "gptq", bits: 4 } }),
+    /unsupported quantization method "gptq"/,
+  );
+});
