@@ -1,0 +1,67 @@
+/**
+ * Writes and reads PEFT adapter directories with Deno file APIs. Each file is written atomically
+ * (temporary file + rename), so an interrupted save never leaves a half-written adapter.
+ *
+ * @example
+ * ```ts
+ * import { readAdapterDir, writeAdapterDir } from "./peft_adapter_deno.ts";
+ * // await writeAdapterDir("out/adapter", session.loraTensors(), info);
+ * // const { info, tensors } = await readAdapterDir("out/adapter", modelConfig);
+ * ```
+ */
+import { openFileSource } from "../io/file_source_deno.ts";
+import type { ModelConfig } from "../model/config.ts";
+import { writeFileAtomic } from "../runtime/deno_fs.ts";
+import {
+  type AdapterInfo,
+  decodeAdapter,
+  encodeAdapter,
+  type LoraTensors,
+} from "./peft_adapter.ts";
+
+/** File names inside an adapter directory. */
+export const ADAPTER_CONFIG_FILE = "adapter_config.json";
+export const ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors";
+
+/** Writes `adapter_model.safetensors` then `adapter_config.json` into `dir` (created if needed). */
+export async function writeAdapterDir(
+  dir: string,
+  tensors: LoraTensors,
+  info: AdapterInfo,
+): Promise<void> {
+  const files = encodeAdapter(tensors, info);
+  await Deno.mkdir(dir, { recursive: true });
+  await writeFileAtomic(`${dir}/${ADAPTER_WEIGHTS_FILE}`, files.safetensors);
+  await writeFileAtomic(
+    `${dir}/${ADAPTER_CONFIG_FILE}`,
+    new TextEncoder().encode(files.configJson),
+  );
+}
+
+/** Reads and validates the adapter in `dir` against the model shape. */
+export async function readAdapterDir(
+  dir: string,
+  model: ModelConfig,
+): Promise<{ info: AdapterInfo; tensors: LoraTensors }> {
+  const configPath = `${dir}/${ADAPTER_CONFIG_FILE}`;
+  let configJson: string;
+  try {
+    configJson = await Deno.readTextFile(configPath);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new Error(`${configPath}: not found`);
+    throw e;
+  }
+  const weightsPath = `${dir}/${ADAPTER_WEIGHTS_FILE}`;
+  let source;
+  try {
+    source = await openFileSource(weightsPath);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new Error(`${weightsPath}: not found`);
+    throw e;
+  }
+  try {
+    return await decodeAdapter(configJson, configPath, source, model);
+  } finally {
+    await source.close();
+  }
+}
