@@ -1,0 +1,507 @@
+/**
+ * Command-line flags of `train.ts`: one table of every flag (name, default, validation, help), a
+ * parser over `node:util` parseArgs, and the `--help` text generated from the same table, so the
+ * help can never disagree with what is parsed.
+ *
+ * @example
+ * ```ts
+ * import { parseTrainArgs } from "./args.ts";
+ * const { args } = parseTrainArgs(["--rank", "16", "--targets", "q,v"]);
+ * console.log(args.rank, args.targets); // 16 ["q", "v"]
+ * ```
+ */
+import { parseArgs } from "node:util";
+import { LINEAR_NAMES, type LinearName } from "../model/weights.ts";
+
+/** Training methods (see DESIGN.md). */
+export const METHODS = ["full", "mebp", "mesp", "lcsb", "mezo"] as const;
+export type Method = typeof METHODS[number];
+
+/** Everything `train.ts` can be told. */
+export interface TrainArgs {
+  model: string | null;
+  data: string | null;
+  evalData: string | null;
+  evalEvery: number;
+  method: Method;
+  quant: "int4" | "none";
+  weights: "resident" | "streamed";
+  cacheDir: string | null;
+  rank: number;
+  alpha: number;
+  targets: LinearName[];
+  adapterInit: string | null;
+  optimizer: "adamw" | "sgd";
+  lr: number;
+  weightDecay: number;
+  maxGradNorm: number;
+  lrSchedule: "constant" | "linear" | "cosine";
+  warmupSteps: number;
+  steps: number;
+  batchSize: number;
+  gradAccum: number;
+  seqLen: number;
+  packing: "greedy" | "none";
+  seed: number;
+  threads: number;
+  lcsbGroups: number;
+  lcsbPattern: "contiguous" | "strided";
+  mezoEps: number;
+  headChunkRows: number;
+  out: string;
+  saveEvery: number;
+  resume: string | null;
+  metrics: string | null;
+  maxMemory: number | null;
+  quiet: boolean;
+}
+
+/** A bad command line: printed as `error: --flag: what is wrong`, exit status 2. */
+export class UsageError extends Error {
+  constructor(readonly flag: string, readonly reason: string) {
+    super(`${flag}: ${reason}`);
+    this.name = "UsageError";
+  }
+}
+
+type Kind =
+  | { type: "string" }
+  | { type: "int"; min: number; max?: number }
+  | { type: "number"; min: number; exclusiveMin?: boolean }
+  | { type: "enum"; choices: readonly string[] }
+  | { type: "targets" }
+  | { type: "bool" };
+
+interface FlagSpec {
+  flag: string;
+  key: keyof TrainArgs;
+  kind: Kind;
+  default: TrainArgs[keyof TrainArgs];
+  meta?: string;
+  help: string;
+}
+
+const U32_MAX = 4294967295;
+
+/** Every flag, in `--help` order. */
+export const FLAGS: readonly FlagSpec[] = [
+  {
+    flag: "model",
+    key: "model",
+    kind: { type: "string" },
+    default: null,
+    meta: "PATH|URL",
+    help: "HF model dir or URL (config.json + *.safetensors [+ tokenizer files]); " +
+      "omitted: the bundled demo (random-weight model)",
+  },
+  {
+    flag: "data",
+    key: "data",
+    kind: { type: "string" },
+    default: null,
+    meta: "FILE.jsonl",
+    help: 'training data: {"text"} | {"prompt","completion"} | {"messages"} | {"input_ids"}',
+  },
+  {
+    flag: "eval-data",
+    key: "evalData",
+    kind: { type: "string" },
+    default: null,
+    meta: "FILE.jsonl",
+    help: "evaluation data (same formats); evaluated at the end and every --eval-every steps",
+  },
+  {
+    flag: "eval-every",
+    key: "evalEvery",
+    kind: { type: "int", min: 0 },
+    default: 0,
+    meta: "N",
+    help: "evaluate every N steps (0 = only at the end)",
+  },
+  {
+    flag: "method",
+    key: "method",
+    kind: { type: "enum", choices: METHODS },
+    default: "mesp",
+    help: "training method",
+  },
+  {
+    flag: "quant",
+    key: "quant",
+    kind: { type: "enum", choices: ["int4", "none"] },
+    default: "int4",
+    help: "base weights: 4-bit (MLX affine, group 64) or f32",
+  },
+  {
+    flag: "weights",
+    key: "weights",
+    kind: { type: "enum", choices: ["resident", "streamed"] },
+    default: "resident",
+    help: "keep all base weights in memory, or stream one block at a time from a cache file",
+  },
+  {
+    flag: "cache-dir",
+    key: "cacheDir",
+    kind: { type: "string" },
+    default: null,
+    meta: "DIR",
+    help: "where --weights streamed keeps its int4 cache (default: next to the model)",
+  },
+  {
+    flag: "rank",
+    key: "rank",
+    kind: { type: "int", min: 1, max: 4096 },
+    default: 8,
+    meta: "R",
+    help: "LoRA rank",
+  },
+  {
+    flag: "alpha",
+    key: "alpha",
+    kind: { type: "number", min: 0, exclusiveMin: true },
+    default: 16,
+    meta: "A",
+    help: "LoRA alpha (scale = alpha / rank)",
+  },
+  {
+    flag: "targets",
+    key: "targets",
+    kind: { type: "targets" },
+    default: [...LINEAR_NAMES],
+    meta: "LIST",
+    help: `comma-separated LoRA targets from ${LINEAR_NAMES.join(",")}`,
+  },
+  {
+    flag: "adapter-init",
+    key: "adapterInit",
+    kind: { type: "string" },
+    default: null,
+    meta: "DIR",
+    help: "start from an existing PEFT adapter (its r, alpha and targets apply)",
+  },
+  {
+    flag: "optimizer",
+    key: "optimizer",
+    kind: { type: "enum", choices: ["adamw", "sgd"] },
+    default: "adamw",
+    help: "optimizer (ignored by mezo, which is its own SGD)",
+  },
+  {
+    flag: "lr",
+    key: "lr",
+    kind: { type: "number", min: 0 },
+    default: 1e-4,
+    meta: "X",
+    help: "peak learning rate",
+  },
+  {
+    flag: "weight-decay",
+    key: "weightDecay",
+    kind: { type: "number", min: 0 },
+    default: 0,
+    meta: "X",
+    help: "decoupled weight decay",
+  },
+  {
+    flag: "max-grad-norm",
+    key: "maxGradNorm",
+    kind: { type: "number", min: 0 },
+    default: 1,
+    meta: "X",
+    help: "clip the global gradient norm (0 = off)",
+  },
+  {
+    flag: "lr-schedule",
+    key: "lrSchedule",
+    kind: { type: "enum", choices: ["constant", "linear", "cosine"] },
+    default: "constant",
+    help: "learning-rate schedule after warm-up",
+  },
+  {
+    flag: "warmup-steps",
+    key: "warmupSteps",
+    kind: { type: "int", min: 0 },
+    default: 0,
+    meta: "N",
+    help: "linear warm-up steps",
+  },
+  {
+    flag: "steps",
+    key: "steps",
+    kind: { type: "int", min: 0 },
+    default: 100,
+    meta: "N",
+    help: "optimizer steps (0 with --eval-data: only evaluate)",
+  },
+  {
+    flag: "batch-size",
+    key: "batchSize",
+    kind: { type: "int", min: 1 },
+    default: 1,
+    meta: "B",
+    help: "sequences per micro-batch",
+  },
+  {
+    flag: "grad-accum",
+    key: "gradAccum",
+    kind: { type: "int", min: 1 },
+    default: 1,
+    meta: "N",
+    help: "micro-batches per optimizer step",
+  },
+  {
+    flag: "seq-len",
+    key: "seqLen",
+    kind: { type: "int", min: 2 },
+    default: 256,
+    meta: "T",
+    help: "maximum tokens per sequence (longer examples are truncated)",
+  },
+  {
+    flag: "packing",
+    key: "packing",
+    kind: { type: "enum", choices: ["greedy", "none"] },
+    default: "greedy",
+    help: "pack whole examples into --seq-len rows, or one example per row",
+  },
+  {
+    flag: "seed",
+    key: "seed",
+    kind: { type: "int", min: 0, max: U32_MAX },
+    default: 0,
+    meta: "S",
+    help: "seed for LoRA init, data order and MeZO directions",
+  },
+  {
+    flag: "threads",
+    key: "threads",
+    kind: { type: "int", min: 1, max: 256 },
+    default: 1,
+    meta: "N",
+    help: "kernel threads",
+  },
+  {
+    flag: "lcsb-groups",
+    key: "lcsbGroups",
+    kind: { type: "int", min: 1 },
+    default: 4,
+    meta: "K",
+    help: "lcsb: number of layer groups (one is back-propagated per step)",
+  },
+  {
+    flag: "lcsb-pattern",
+    key: "lcsbPattern",
+    kind: { type: "enum", choices: ["contiguous", "strided"] },
+    default: "contiguous",
+    help: "lcsb: how layers are grouped",
+  },
+  {
+    flag: "mezo-eps",
+    key: "mezoEps",
+    kind: { type: "number", min: 0, exclusiveMin: true },
+    default: 1e-2,
+    meta: "E",
+    help: "mezo: perturbation size",
+  },
+  {
+    flag: "head-chunk-rows",
+    key: "headChunkRows",
+    kind: { type: "int", min: 0 },
+    default: 0,
+    meta: "N",
+    help: "vocabulary rows per fused LM-head chunk (0 = the method's default)",
+  },
+  {
+    flag: "out",
+    key: "out",
+    kind: { type: "string" },
+    default: "out/adapter",
+    meta: "DIR",
+    help: "final PEFT adapter (+ loss.svg); checkpoints in DIR/checkpoint-N",
+  },
+  {
+    flag: "save-every",
+    key: "saveEvery",
+    kind: { type: "int", min: 0 },
+    default: 0,
+    meta: "N",
+    help: "write a checkpoint every N steps (0 = only on Ctrl-C)",
+  },
+  {
+    flag: "resume",
+    key: "resume",
+    kind: { type: "string" },
+    default: null,
+    meta: "DIR",
+    help: "continue from a checkpoint dir, or the latest DIR/checkpoint-N",
+  },
+  {
+    flag: "metrics",
+    key: "metrics",
+    kind: { type: "string" },
+    default: null,
+    meta: "FILE.jsonl",
+    help: "append one JSON object per step (step, loss, lr, tokens_per_s, memory, eval_loss)",
+  },
+  {
+    flag: "max-memory",
+    key: "maxMemory",
+    kind: { type: "number", min: 1 },
+    default: null,
+    meta: "MB",
+    help: "stop with an error rather than let the working set exceed MB (10^6 bytes)",
+  },
+  {
+    flag: "quiet",
+    key: "quiet",
+    kind: { type: "bool" },
+    default: false,
+    help: "no progress output",
+  },
+];
+
+/** The defaults, as a complete {@link TrainArgs}. */
+export function defaultTrainArgs(): TrainArgs {
+  const out: Record<string, unknown> = {};
+  for (const f of FLAGS) out[f.key] = Array.isArray(f.default) ? [...f.default] : f.default;
+  return out as unknown as TrainArgs;
+}
+
+function parseValue(spec: FlagSpec, raw: string): unknown {
+  const flag = `--${spec.flag}`;
+  const k = spec.kind;
+  switch (k.type) {
+    case "string":
+      if (raw === "") throw new UsageError(flag, "must not be empty");
+      return raw;
+    case "bool":
+      return true;
+    case "enum":
+      if (!k.choices.includes(raw)) {
+        throw new UsageError(flag, `must be one of ${k.choices.join("|")}, got "${raw}"`);
+      }
+      return raw;
+    case "int": {
+      const n = /^[+-]?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+      if (!Number.isSafeInteger(n)) throw new UsageError(flag, `expected an integer, got "${raw}"`);
+      if (n < k.min) throw new UsageError(flag, `must be at least ${k.min}, got ${n}`);
+      if (k.max !== undefined && n > k.max) {
+        throw new UsageError(flag, `must be at most ${k.max}, got ${n}`);
+      }
+      return n;
+    }
+    case "number": {
+      const n = raw.trim() === "" ? NaN : Number(raw);
+      if (!Number.isFinite(n)) throw new UsageError(flag, `expected a number, got "${raw}"`);
+      if (k.exclusiveMin ? n <= k.min : n < k.min) {
+        throw new UsageError(
+          flag,
+          `must be ${k.exclusiveMin ? "greater than" : "at least"} ${k.min}, got ${n}`,
+        );
+      }
+      return n;
+    }
+    case "targets": {
+      const names = raw.split(",").map((s) => s.trim().replace(/_proj$/, ""));
+      const seen = new Set<LinearName>();
+      for (const n of names) {
+        if (!(LINEAR_NAMES as readonly string[]).includes(n)) {
+          throw new UsageError(
+            flag,
+            `unknown target "${n}" (choose from ${LINEAR_NAMES.join(",")})`,
+          );
+        }
+        seen.add(n as LinearName);
+      }
+      return LINEAR_NAMES.filter((n) => seen.has(n));
+    }
+  }
+}
+
+/** Parsed flags, which of them were given explicitly, and whether `--help` was asked for. */
+export interface ParsedTrainArgs {
+  args: TrainArgs;
+  given: Set<keyof TrainArgs>;
+  help: boolean;
+}
+
+/** Parses `argv` (without the program name). Throws {@link UsageError}. */
+export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
+    help: { type: "boolean", short: "h" },
+  };
+  for (const f of FLAGS) options[f.flag] = { type: f.kind.type === "bool" ? "boolean" : "string" };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+  } catch (e) {
+    const msg = (e as Error).message;
+    const code = (e as { code?: string }).code;
+    const flag = /'(-{1,2}[^' =]+)/.exec(msg)?.[1] ?? /"(-{1,2}[^" =]+)/.exec(msg)?.[1];
+    if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
+      const arg = /'([^']*)'/.exec(msg)?.[1] ?? "";
+      throw new UsageError(arg, "unexpected argument (every option is a --flag)");
+    }
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      throw new UsageError(flag ?? "?", "unknown option (see --help)");
+    }
+    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+      if (/ambiguous/.test(msg)) {
+        throw new UsageError(
+          flag ?? "?",
+          `a value starting with "-" must be written ${flag}=VALUE`,
+        );
+      }
+      throw new UsageError(flag ?? "?", /argument missing/.test(msg) ? "needs a value" : msg);
+    }
+    throw new UsageError(flag ?? "?", msg);
+  }
+  const args = defaultTrainArgs() as unknown as Record<string, unknown>;
+  const given = new Set<keyof TrainArgs>();
+  for (const f of FLAGS) {
+    const v = values[f.flag];
+    if (v === undefined) continue;
+    args[f.key] = parseValue(f, typeof v === "string" ? v : "");
+    given.add(f.key);
+  }
+  return { args: args as unknown as TrainArgs, given, help: values.help === true };
+}
+
+function formatDefault(v: unknown): string {
+  if (v === null) return "";
+  if (Array.isArray(v)) return v.join(",");
+  return String(v);
+}
+
+/** `--help` text: usage, every flag with its default, and examples. */
+export function helpText(): string {
+  const lines = [
+    "slimtune: fine-tune LoRA adapters of LLMs (Qwen2.5, Llama 3.x, SmolLM2) with 4-bit base",
+    "weights and a small memory budget.",
+    "",
+    "usage: deno run -A train.ts [options]",
+    "       (no options: the bundled demo, about a minute)",
+    "",
+    "options:",
+  ];
+  const left = (f: FlagSpec) => {
+    const meta = f.kind.type === "enum" ? f.kind.choices.join("|") : f.meta;
+    return `  --${f.flag}${meta ? " " + meta : ""}`;
+  };
+  const width = Math.max(...FLAGS.map((f) => left(f).length)) + 2;
+  for (const f of FLAGS) {
+    const d = formatDefault(f.default);
+    const help = f.help + (d && f.kind.type !== "bool" ? ` (default ${d})` : "");
+    lines.push(left(f).padEnd(width) + help);
+  }
+  lines.push("  -h, --help".padEnd(width) + "print this help");
+  lines.push(
+    "",
+    "examples:",
+    "  deno run -A train.ts",
+    "  deno run -A train.ts --model ./Qwen2.5-0.5B-Instruct --data chat.jsonl --steps 200 \\",
+    "      --out out/my-adapter --save-every 50 --metrics out/metrics.jsonl",
+    "  deno run -A train.ts --resume out/my-adapter",
+  );
+  return lines.join("\n") + "\n";
+}
