@@ -110,7 +110,7 @@ Deno.test("bad flags and values are usage errors naming the flag", () => {
     [["--targets", "q,lm_head"], /^--targets: unknown target "lm_head"/],
     [["--steps"], /^--steps: needs a value/],
     [["stray"], /^stray: unexpected argument/],
-    [["--seed", "-3"], /^--seed: must be at least 0/],
+    [["--seed=-3"], /^--seed: must be at least 0/],
   ];
   for (const [argv, want] of cases) {
     throws(() => parseTrainArgs(argv), (e) => e instanceof UsageError && want.test(e.message));
