@@ -1,2 +1,270 @@
-// int4 kernels: to be written (see src/kernels/abi.ts).
-export const __placeholder_int4: i32 = 0;
+// int4 affine-weight kernels (see src/kernels/abi.ts and src/kernels/reference/int4.ts for the
+// layout and the exact quantization rule, which this file reproduces bit for bit).
+//
+// The matmuls never build a whole f32 W: x · Wᵀ and g · W dequantize one 8-column panel of one K
+// block at a time into scratch (gemm_core.ts) and run the f32 6x8 register tile on it; for a few
+// rows of x (M <= 8, generation) a GEMV reads the packed nibbles directly.
+
+import { scratchBase, SCRATCH_BYTES } from "./setup";
+import {
+  A_ROWS,
+  B_INT4_KN,
+  B_INT4_NK,
+  dequantWord8,
+  GEMM_SCRATCH_END,
+  gemm,
+  madd,
+  setInt4Operand,
+} from "./gemm_core";
+
+/** Largest M the GEMV path serves. */
+const GEMV_MAX_ROWS: i32 = 8;
+
+/**
+ * Quantizes f32 w[N,K] per group of `groupSize` columns: lo = min, hi = max,
+ * scale = (hi - lo) / 15, bias = lo, q = clamp(nearest((w - lo) / scale), 0, 15) with ties to
+ * even, q = 0 when scale == 0. Nibble i of word j of a row is column 8j + i.
+ */
+export function int4Quantize(
+  q: usize,
+  scales: usize,
+  biases: usize,
+  w: usize,
+  N: i32,
+  K: i32,
+  groupSize: i32,
+): void {
+  const groups = K / groupSize;
+  for (let n: i32 = 0; n < N; n++) {
+    for (let g: i32 = 0; g < groups; g++) {
+      const src = w + ((<usize>n * <usize>K + <usize>(g * groupSize)) << 2);
+      let lo = load<f32>(src);
+      let hi = lo;
+      for (let k: i32 = 1; k < groupSize; k++) {
+        const v = load<f32>(src + (<usize>k << 2));
+        lo = min<f32>(lo, v);
+        hi = max<f32>(hi, v);
+      }
+      const scale: f32 = (hi - lo) / <f32>15;
+      const gi = (<usize>n * <usize>groups + <usize>g) << 2;
+      store<f32>(scales + gi, scale);
+      store<f32>(biases + gi, lo);
+      const dst = q + ((<usize>n * <usize>(K >> 3) + <usize>(g * (groupSize >> 3))) << 2);
+      for (let j: i32 = 0; j < groupSize >> 3; j++) {
+        let word: u32 = 0;
+        if (scale != 0) {
+          for (let i: i32 = 0; i < 8; i++) {
+            const v = load<f32>(src + (<usize>(j * 8 + i) << 2));
+            const r = min<f32>(<f32>15, max<f32>(<f32>0, nearest<f32>((v - lo) / scale)));
+            word |= (<u32>r) << (<u32>(i * 4));
+          }
+        }
+        store<u32>(dst + (<usize>j << 2), word);
+      }
+    }
+  }
+}
+
+/** Powers 16^-t that undo the nibble positions kept in place by dequantWord8. */
+// @ts-ignore: decorator
+@inline function unshiftLanes(): v128 {
+  return f32x4(1.0, 0.0625, 0.00390625, 0.000244140625);
+}
+
+/** Dequantizes row `row` of W [.., K] into out[K]. */
+function dequantRows(
+  out: usize,
+  q: usize,
+  scales: usize,
+  biases: usize,
+  row: usize,
+  K: i32,
+  groupSize: i32,
+): void {
+  const words = K >> 3;
+  const groups = K / groupSize;
+  const wordsPerGroup = groupSize >> 3;
+  const qr = q + ((row * <usize>words) << 2);
+  const sr = scales + ((row * <usize>groups) << 2);
+  const br = biases + ((row * <usize>groups) << 2);
+  const unshift = unshiftLanes();
+  for (let g: i32 = 0; g < groups; g++) {
+    const scaleLanes = f32x4.mul(f32x4.splat(load<f32>(sr + (<usize>g << 2))), unshift);
+    const bias = f32x4.splat(load<f32>(br + (<usize>g << 2)));
+    for (let j: i32 = 0; j < wordsPerGroup; j++) {
+      const w = g * wordsPerGroup + j;
+      dequantWord8(out + (<usize>w << 5), load<u32>(qr + (<usize>w << 2)), scaleLanes, bias);
+    }
+  }
+}
+
+/** out[N,K] = scale * q + bias (an f32 multiply then an f32 add, like the reference). */
+export function int4Dequantize(
+  out: usize,
+  q: usize,
+  scales: usize,
+  biases: usize,
+  N: i32,
+  K: i32,
+  groupSize: i32,
+): void {
+  for (let n: i32 = 0; n < N; n++) {
+    dequantRows(out + ((<usize>n * <usize>K) << 2), q, scales, biases, <usize>n, K, groupSize);
+  }
+}
+
+/** out[T,K] = dequantized rows ids[t] of W (ids are trusted: the caller checks them). */
+export function int4GatherRows(
+  out: usize,
+  ids: usize,
+  q: usize,
+  scales: usize,
+  biases: usize,
+  T: i32,
+  K: i32,
+  groupSize: i32,
+): void {
+  for (let t: i32 = 0; t < T; t++) {
+    const row = <usize>load<i32>(ids + (<usize>t << 2));
+    dequantRows(out + ((<usize>t * <usize>K) << 2), q, scales, biases, row, K, groupSize);
+  }
+}
+
+/** out[M,N] (+)= alpha * x[M,K] · Wᵀ. */
+export function int4MatmulXWt(
+  out: usize,
+  x: usize,
+  q: usize,
+  scales: usize,
+  biases: usize,
+  M: i32,
+  N: i32,
+  K: i32,
+  groupSize: i32,
+  alpha: f32,
+  acc: i32,
+): void {
+  if (
+    M <= GEMV_MAX_ROWS && groupSize % 32 == 0 && M > 0 && N > 0 &&
+    gemvFits(M, K, groupSize)
+  ) {
+    int4Gemv(out, x, q, scales, biases, M, N, K, groupSize, alpha, acc);
+    return;
+  }
+  setInt4Operand(q, scales, biases, groupSize);
+  gemm(out, x, 0, M, N, K, alpha, acc, A_ROWS, B_INT4_NK);
+}
+
+/** out[M,K] (+)= alpha * g[M,N] · W: the gemm engine with W's rows as the reduction axis. */
+export function int4MatmulGW(
+  out: usize,
+  g: usize,
+  q: usize,
+  scales: usize,
+  biases: usize,
+  M: i32,
+  N: i32,
+  K: i32,
+  groupSize: i32,
+  alpha: f32,
+  acc: i32,
+): void {
+  setInt4Operand(q, scales, biases, groupSize);
+  gemm(out, g, 0, M, K, N, alpha, acc, A_ROWS, B_INT4_KN);
+}
+
+// ---- GEMV: a few rows of x against packed nibbles ------------------------------------------
+//
+// Four consecutive words of a row hold 32 columns; shifting their i32x4 right by 4t and masking
+// gives columns {t, 8+t, 16+t, 24+t} of the block. x is permuted once into that order, so each
+// nibble vector multiplies a contiguous x vector. Per group only Σ q·x is accumulated; the bias
+// enters as bias * Σ x over the group, from sums taken once per call. Needs groupSize % 32 == 0.
+
+// @ts-ignore: decorator
+@inline function gemvXp(): usize {
+  return (scratchBase + GEMM_SCRATCH_END + 15) & ~(<usize>15);
+}
+
+function gemvFits(M: i32, K: i32, groupSize: i32): bool {
+  const need = <usize>M * <usize>K * 4 + <usize>M * <usize>(K / groupSize) * 4;
+  return gemvXp() + need <= scratchBase + <usize>SCRATCH_BYTES;
+}
+
+function int4Gemv(
+  out: usize,
+  x: usize,
+  q: usize,
+  scales: usize,
+  biases: usize,
+  M: i32,
+  N: i32,
+  K: i32,
+  groupSize: i32,
+  alpha: f32,
+  acc: i32,
+): void {
+  const xp = gemvXp();
+  const groups = K / groupSize;
+  const blocks = K >> 5;
+  const blocksPerGroup = groupSize >> 5;
+  const xsum = xp + ((<usize>M * <usize>K) << 2);
+  for (let m: i32 = 0; m < M; m++) {
+    const src = x + ((<usize>m * <usize>K) << 2);
+    const dst = xp + ((<usize>m * <usize>K) << 2);
+    for (let b: i32 = 0; b < blocks; b++) {
+      for (let t: i32 = 0; t < 8; t++) {
+        for (let l: i32 = 0; l < 4; l++) {
+          const v = load<f32>(src + (<usize>(b * 32 + l * 8 + t) << 2));
+          store<f32>(dst + (<usize>(b * 32 + t * 4 + l) << 2), v);
+        }
+      }
+    }
+    for (let g: i32 = 0; g < groups; g++) {
+      let s: f32 = 0;
+      for (let k: i32 = 0; k < groupSize; k++) {
+        s += load<f32>(src + (<usize>(g * groupSize + k) << 2));
+      }
+      store<f32>(xsum + ((<usize>m * <usize>groups + <usize>g) << 2), s);
+    }
+  }
+  const nibble = i32x4.splat(15);
+  const words = <usize>(K >> 3);
+  for (let n: i32 = 0; n < N; n++) {
+    const qr = q + ((<usize>n * words) << 2);
+    const sr = scales + ((<usize>n * <usize>groups) << 2);
+    const br = biases + ((<usize>n * <usize>groups) << 2);
+    for (let m: i32 = 0; m < M; m++) {
+      let pq = qr;
+      let px = xp + ((<usize>m * <usize>K) << 2);
+      const xs = xsum + ((<usize>m * <usize>groups) << 2);
+      let total = f32x4.splat(0);
+      let biasSum: f32 = 0;
+      for (let g: i32 = 0; g < groups; g++) {
+        // Two accumulators (even / odd nibbles) halve the dependency chain.
+        let even = f32x4.splat(0);
+        let odd = f32x4.splat(0);
+        for (let b: i32 = 0; b < blocksPerGroup; b++) {
+          const w = v128.load(pq);
+          even = madd(f32x4.convert_i32x4_s(v128.and(w, nibble)), v128.load(px), even);
+          odd = madd(f32x4.convert_i32x4_s(v128.and(i32x4.shr_u(w, 4), nibble)), v128.load(px, 16), odd);
+          even = madd(f32x4.convert_i32x4_s(v128.and(i32x4.shr_u(w, 8), nibble)), v128.load(px, 32), even);
+          odd = madd(f32x4.convert_i32x4_s(v128.and(i32x4.shr_u(w, 12), nibble)), v128.load(px, 48), odd);
+          even = madd(f32x4.convert_i32x4_s(v128.and(i32x4.shr_u(w, 16), nibble)), v128.load(px, 64), even);
+          odd = madd(f32x4.convert_i32x4_s(v128.and(i32x4.shr_u(w, 20), nibble)), v128.load(px, 80), odd);
+          even = madd(f32x4.convert_i32x4_s(v128.and(i32x4.shr_u(w, 24), nibble)), v128.load(px, 96), even);
+          odd = madd(f32x4.convert_i32x4_s(i32x4.shr_u(w, 28)), v128.load(px, 112), odd);
+          pq += 16;
+          px += 128;
+        }
+        const gi = <usize>g << 2;
+        total = madd(f32x4.add(even, odd), f32x4.splat(load<f32>(sr + gi)), total);
+        biasSum += load<f32>(br + gi) * load<f32>(xs + gi);
+      }
+      const dot = f32x4.extract_lane(total, 0) + f32x4.extract_lane(total, 1) +
+        f32x4.extract_lane(total, 2) + f32x4.extract_lane(total, 3) + biasSum;
+      const o = out + ((<usize>m * <usize>N + <usize>n) << 2);
+      const prior: f32 = acc ? load<f32>(o) : 0;
+      store<f32>(o, prior + alpha * dot);
+    }
+  }
+}

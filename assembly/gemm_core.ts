@@ -1,0 +1,572 @@
+// The shared GEMM engine behind matmulABt/AB/AtB and the int4 matmuls (internal: not exported
+// from the module).
+//
+// Shape of the computation: out[M,N] (+)= alpha * A(M x K) · B(K x N), where A and B are read
+// through an "operand kind" so one loop nest serves every orientation:
+//   - B is packed, one K block at a time, into panels of NR = 8 columns laid out [k][8] (the
+//     int4 kinds dequantize while packing, so a whole f32 W never exists; a panel is L1-sized);
+//   - A is packed per MR = 6 row sliver into [k][6], so the micro-kernel reads both operands with
+//     one pointer each and constant offsets;
+//   - a 6x8 register tile (12 v128 accumulators, 2 B vectors, 1 broadcast A = 15 of the 16 xmm
+//     registers V8 uses on x64) does 12 multiply-adds per 8 loads, as XNNPACK's wasmsimd 6x8
+//     kernels do.
+// Ragged M and N run the same tile into a scratch tile and merge only the valid part; ragged K
+// needs nothing (the packed K block has exactly kc rows).
+
+import { scratchBase } from "./setup";
+
+/** Rows of the register tile. */
+export const MR: i32 = 6;
+/** Columns of the register tile (two v128). */
+export const NR: i32 = 8;
+/** Largest K block: a packed A sliver (6 KiB) and a B panel (8 KiB) stay in L1 together. */
+const KC: i32 = 256;
+/** Columns per packed B block: KC * NC * 4 = 1 MiB, half of this machine's per-core L2. */
+const NC: i32 = 1024;
+
+// Scratch layout (bytes from scratchBase). The GEMV path of int4.ts uses [GEMV_OFFSET, 4 MiB).
+const B_BLOCK_OFFSET: usize = 0;
+const A_SLIVER_OFFSET: usize = <usize>(KC * NC * 4);
+const TILE_OFFSET: usize = A_SLIVER_OFFSET + <usize>(KC * MR * 4);
+/** First scratch byte the GEMM engine does not use. */
+export const GEMM_SCRATCH_END: usize = TILE_OFFSET + <usize>(MR * NR * 4);
+
+/** A(i,k) = a[i*K + k] (activations, gradients: row-major [M,K]). */
+export const A_ROWS: i32 = 0;
+/** A(i,k) = a[k*M + i] (matmulAtB: a is [K,M]). */
+export const A_COLS: i32 = 1;
+
+/** B(k,j) = b[j*K + k] (f32 weight stored [N,K]). */
+export const B_NK: i32 = 0;
+/** B(k,j) = b[k*N + j] (f32 [K,N]). */
+export const B_KN: i32 = 1;
+/** B(k,j) = W[j,k], W int4 [N,K] (x · Wᵀ). */
+export const B_INT4_NK: i32 = 2;
+/** B(k,j) = W[k,j], W int4 [K,N] (g · W: the reduction runs over W's rows). */
+export const B_INT4_KN: i32 = 3;
+
+// The int4 operand of the current call (set by int4.ts through setInt4Operand).
+let int4Q: usize = 0;
+let int4Scales: usize = 0;
+let int4Biases: usize = 0;
+let int4GroupSize: i32 = 64;
+
+/** Names the int4 weight the next B_INT4_* gemm reads. */
+export function setInt4Operand(q: usize, scales: usize, biases: usize, groupSize: i32): void {
+  int4Q = q;
+  int4Scales = scales;
+  int4Biases = biases;
+  int4GroupSize = groupSize;
+}
+
+/** c + a * b: fused (one rounding) in the relaxed build, multiply then add in the simd128 build. */
+// @ts-ignore: decorator
+@inline export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return f32x4.relaxed_madd(a, b, c);
+  } else {
+    return f32x4.add(f32x4.mul(a, b), c);
+  }
+}
+
+/**
+ * The 6x8 micro-kernel: c[6,8] = alpha * Σ_k pa[k][0..5] ⊗ pb[k][0..7] (overwrite), or
+ * c += that. `ldc` is the byte stride between rows of c.
+ */
+function kernel6x8(
+  pa: usize,
+  pb: usize,
+  kc: i32,
+  c: usize,
+  ldc: usize,
+  alpha: f32,
+  overwrite: bool,
+): void {
+  let c00 = f32x4.splat(0);
+  let c01 = c00;
+  let c10 = c00;
+  let c11 = c00;
+  let c20 = c00;
+  let c21 = c00;
+  let c30 = c00;
+  let c31 = c00;
+  let c40 = c00;
+  let c41 = c00;
+  let c50 = c00;
+  let c51 = c00;
+  let k = kc;
+  // Two k steps per trip: fewer pointer updates and loop branches per multiply-add.
+  while (k >= 2) {
+    let b0 = v128.load(pb);
+    let b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    a = v128.load32_splat(pa, 16);
+    c40 = madd(a, b0, c40);
+    c41 = madd(a, b1, c41);
+    a = v128.load32_splat(pa, 20);
+    c50 = madd(a, b0, c50);
+    c51 = madd(a, b1, c51);
+
+    b0 = v128.load(pb, 32);
+    b1 = v128.load(pb, 48);
+    a = v128.load32_splat(pa, 24);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 28);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 32);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 36);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    a = v128.load32_splat(pa, 40);
+    c40 = madd(a, b0, c40);
+    c41 = madd(a, b1, c41);
+    a = v128.load32_splat(pa, 44);
+    c50 = madd(a, b0, c50);
+    c51 = madd(a, b1, c51);
+    pa += 48;
+    pb += 64;
+    k -= 2;
+  }
+  if (k) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    a = v128.load32_splat(pa, 16);
+    c40 = madd(a, b0, c40);
+    c41 = madd(a, b1, c41);
+    a = v128.load32_splat(pa, 20);
+    c50 = madd(a, b0, c50);
+    c51 = madd(a, b1, c51);
+  }
+  const va = f32x4.splat(alpha);
+  if (overwrite) {
+    v128.store(c, f32x4.mul(c00, va));
+    v128.store(c, f32x4.mul(c01, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c10, va));
+    v128.store(c, f32x4.mul(c11, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c20, va));
+    v128.store(c, f32x4.mul(c21, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c30, va));
+    v128.store(c, f32x4.mul(c31, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c40, va));
+    v128.store(c, f32x4.mul(c41, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c50, va));
+    v128.store(c, f32x4.mul(c51, va), 16);
+  } else {
+    v128.store(c, madd(c00, va, v128.load(c)));
+    v128.store(c, madd(c01, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c10, va, v128.load(c)));
+    v128.store(c, madd(c11, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c20, va, v128.load(c)));
+    v128.store(c, madd(c21, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c30, va, v128.load(c)));
+    v128.store(c, madd(c31, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c40, va, v128.load(c)));
+    v128.store(c, madd(c41, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c50, va, v128.load(c)));
+    v128.store(c, madd(c51, va, v128.load(c, 16)), 16);
+  }
+}
+
+// ---- packing A -------------------------------------------------------------------------------
+
+/** Packs rows i0 .. i0+mr-1, columns k0 .. k0+kc-1 of A into dst [kc][6] (missing rows = 0). */
+function packA(
+  dst: usize,
+  kind: i32,
+  a: usize,
+  M: i32,
+  K: i32,
+  i0: i32,
+  mr: i32,
+  k0: i32,
+  kc: i32,
+): void {
+  if (kind == A_ROWS) {
+    if (mr == MR) {
+      // Six row streams, four k at a time: load 4 floats per row, scatter into the [k][6] rows.
+      const ld = <usize>K << 2;
+      const r0 = a + ((<usize>i0 * <usize>K + <usize>k0) << 2);
+      const r1 = r0 + ld;
+      const r2 = r1 + ld;
+      const r3 = r2 + ld;
+      const r4 = r3 + ld;
+      const r5 = r4 + ld;
+      let k: i32 = 0;
+      let o: usize = 0;
+      for (; k + 4 <= kc; k += 4) {
+        const v0 = v128.load(r0 + o);
+        const v1 = v128.load(r1 + o);
+        const v2 = v128.load(r2 + o);
+        const v3 = v128.load(r3 + o);
+        const v4 = v128.load(r4 + o);
+        const v5 = v128.load(r5 + o);
+        // Transpose the 4x4 of rows 0..3 (k-major result), then place rows 4, 5 by lane.
+        const x0 = i32x4.shuffle(v0, v1, 0, 4, 1, 5);
+        const x1 = i32x4.shuffle(v2, v3, 0, 4, 1, 5);
+        const x2 = i32x4.shuffle(v0, v1, 2, 6, 3, 7);
+        const x3 = i32x4.shuffle(v2, v3, 2, 6, 3, 7);
+        const p = dst + <usize>(k * MR * 4);
+        v128.store(p, i32x4.shuffle(x0, x1, 0, 1, 4, 5));
+        v128.store64_lane(p, i32x4.shuffle(v4, v5, 0, 4, 1, 5), 0, 16);
+        v128.store(p, i32x4.shuffle(x0, x1, 2, 3, 6, 7), 24);
+        v128.store64_lane(p, i32x4.shuffle(v4, v5, 0, 4, 1, 5), 1, 40);
+        v128.store(p, i32x4.shuffle(x2, x3, 0, 1, 4, 5), 48);
+        v128.store64_lane(p, i32x4.shuffle(v4, v5, 2, 6, 3, 7), 0, 64);
+        v128.store(p, i32x4.shuffle(x2, x3, 2, 3, 6, 7), 72);
+        v128.store64_lane(p, i32x4.shuffle(v4, v5, 2, 6, 3, 7), 1, 88);
+        o += 16;
+      }
+      for (; k < kc; k++) {
+        const p = dst + <usize>(k * MR * 4);
+        const s = <usize>k << 2;
+        store<f32>(p, load<f32>(r0 + s));
+        store<f32>(p, load<f32>(r1 + s), 4);
+        store<f32>(p, load<f32>(r2 + s), 8);
+        store<f32>(p, load<f32>(r3 + s), 12);
+        store<f32>(p, load<f32>(r4 + s), 16);
+        store<f32>(p, load<f32>(r5 + s), 20);
+      }
+      return;
+    }
+    for (let r: i32 = 0; r < MR; r++) {
+      const row = a + ((<usize>(i0 + r) * <usize>K + <usize>k0) << 2);
+      for (let k: i32 = 0; k < kc; k++) {
+        const v: f32 = r < mr ? load<f32>(row + (<usize>k << 2)) : 0;
+        store<f32>(dst + <usize>((k * MR + r) * 4), v);
+      }
+    }
+    return;
+  }
+  // A_COLS: the MR values of one k are contiguous in a [K,M].
+  for (let k: i32 = 0; k < kc; k++) {
+    const src = a + ((<usize>(k0 + k) * <usize>M + <usize>i0) << 2);
+    const p = dst + <usize>(k * MR * 4);
+    if (mr == MR) {
+      v128.store(p, v128.load(src));
+      v128.store64_lane(p, v128.load64_zero(src, 16), 0, 16);
+    } else {
+      for (let r: i32 = 0; r < MR; r++) {
+        store<f32>(p + (<usize>r << 2), r < mr ? load<f32>(src + (<usize>r << 2)) : 0);
+      }
+    }
+  }
+}
+
+// ---- packing B -------------------------------------------------------------------------------
+
+/** Packs columns j0 .. j0+7 (N bounds the valid ones), rows k0 .. k0+kc-1 of B into dst [kc][8]. */
+function packBPanel(
+  dst: usize,
+  kind: i32,
+  b: usize,
+  N: i32,
+  K: i32,
+  j0: i32,
+  k0: i32,
+  kc: i32,
+): void {
+  const nr = min<i32>(NR, N - j0);
+  if (kind == B_KN) {
+    const stride = <usize>N << 2;
+    let src = b + ((<usize>k0 * <usize>N + <usize>j0) << 2);
+    if (nr == NR) {
+      for (let k: i32 = 0; k < kc; k++) {
+        const p = dst + <usize>(k * NR * 4);
+        v128.store(p, v128.load(src));
+        v128.store(p, v128.load(src, 16), 16);
+        src += stride;
+      }
+    } else {
+      for (let k: i32 = 0; k < kc; k++) {
+        const p = dst + <usize>(k * NR * 4);
+        for (let j: i32 = 0; j < NR; j++) {
+          store<f32>(p + (<usize>j << 2), j < nr ? load<f32>(src + (<usize>j << 2)) : 0);
+        }
+        src += stride;
+      }
+    }
+    return;
+  }
+  if (kind == B_NK) {
+    // Rows of b are columns of B: transpose 4 rows x 4 k at a time.
+    for (let h: i32 = 0; h < 2; h++) {
+      const jh = j0 + h * 4;
+      const out = dst + <usize>(h * 16);
+      if (N - jh >= 4) {
+        const ld = <usize>K << 2;
+        const r0 = b + ((<usize>jh * <usize>K + <usize>k0) << 2);
+        const r1 = r0 + ld;
+        const r2 = r1 + ld;
+        const r3 = r2 + ld;
+        let k: i32 = 0;
+        let o: usize = 0;
+        for (; k + 4 <= kc; k += 4) {
+          const v0 = v128.load(r0 + o);
+          const v1 = v128.load(r1 + o);
+          const v2 = v128.load(r2 + o);
+          const v3 = v128.load(r3 + o);
+          const x0 = i32x4.shuffle(v0, v1, 0, 4, 1, 5);
+          const x1 = i32x4.shuffle(v2, v3, 0, 4, 1, 5);
+          const x2 = i32x4.shuffle(v0, v1, 2, 6, 3, 7);
+          const x3 = i32x4.shuffle(v2, v3, 2, 6, 3, 7);
+          const p = out + <usize>(k * NR * 4);
+          v128.store(p, i32x4.shuffle(x0, x1, 0, 1, 4, 5));
+          v128.store(p, i32x4.shuffle(x0, x1, 2, 3, 6, 7), 32);
+          v128.store(p, i32x4.shuffle(x2, x3, 0, 1, 4, 5), 64);
+          v128.store(p, i32x4.shuffle(x2, x3, 2, 3, 6, 7), 96);
+          o += 16;
+        }
+        for (; k < kc; k++) {
+          const p = out + <usize>(k * NR * 4);
+          const s = <usize>k << 2;
+          store<f32>(p, load<f32>(r0 + s));
+          store<f32>(p, load<f32>(r1 + s), 4);
+          store<f32>(p, load<f32>(r2 + s), 8);
+          store<f32>(p, load<f32>(r3 + s), 12);
+        }
+      } else {
+        for (let j: i32 = 0; j < 4; j++) {
+          const valid = jh + j < N;
+          const row = b + ((<usize>(jh + j) * <usize>K + <usize>k0) << 2);
+          for (let k: i32 = 0; k < kc; k++) {
+            const v: f32 = valid ? load<f32>(row + (<usize>k << 2)) : 0;
+            store<f32>(out + <usize>((k * NR + j) * 4), v);
+          }
+        }
+      }
+    }
+    return;
+  }
+  if (kind == B_INT4_KN) {
+    packInt4KN(dst, N, j0, k0, kc);
+    return;
+  }
+  packInt4NK(dst, N, K, j0, k0, kc);
+}
+
+/** Lane weights that undo the in-place nibble positions: lane t holds q_t << 4t. */
+// @ts-ignore: decorator
+@inline function nibbleUnshift(): v128 {
+  return f32x4(1.0, 0.0625, 0.00390625, 0.000244140625);
+}
+
+/**
+ * Eight dequantized columns 8w .. 8w+7 of one int4 row from its word: lane t of the low vector is
+ * column 8w+t, of the high one 8w+4+t. Each value is (scale * q) + bias as an f32 multiply then an
+ * f32 add: masking keeps nibble t at bit 4t, so the int->float value is q * 16^t exactly and the
+ * lane factor scale * 16^-t (exact: a power of two) brings the product back to scale * q with the
+ * same single rounding as the reference. Stores both vectors at dst and dst + 16.
+ */
+// @ts-ignore: decorator
+@inline export function dequantWord8(dst: usize, word: u32, scaleLanes: v128, bias: v128): void {
+  const v = i32x4.splat(word);
+  const mask = i32x4(0xf, 0xf0, 0xf00, 0xf000);
+  const lo = f32x4.convert_i32x4_s(v128.and(v, mask));
+  const hi = f32x4.convert_i32x4_s(v128.and(i32x4.shr_u(v, 16), mask));
+  v128.store(dst, f32x4.add(f32x4.mul(lo, scaleLanes), bias));
+  v128.store(dst, f32x4.add(f32x4.mul(hi, scaleLanes), bias), 16);
+}
+
+/** g · W panel: B(k,j) = W[k,j], columns j0..j0+7 are word j0/8 of rows k0..k0+kc-1. */
+function packInt4KN(dst: usize, N: i32, j0: i32, k0: i32, kc: i32): void {
+  const words = <usize>(N >> 3);
+  const groups = <usize>(N / int4GroupSize);
+  const w = <usize>(j0 >> 3);
+  const g = <usize>(j0 / int4GroupSize);
+  const unshift = nibbleUnshift();
+  for (let k: i32 = 0; k < kc; k++) {
+    const row = <usize>(k0 + k);
+    const word = load<u32>(int4Q + ((row * words + w) << 2));
+    const gi = (row * groups + g) << 2;
+    const scaleLanes = f32x4.mul(f32x4.splat(load<f32>(int4Scales + gi)), unshift);
+    const bias = f32x4.splat(load<f32>(int4Biases + gi));
+    dequantWord8(dst + <usize>(k * NR * 4), word, scaleLanes, bias);
+  }
+}
+
+/**
+ * x · Wᵀ panel: B(k,j) = W[j,k] for W rows j0..j0+7 (N bounds them), columns k0..k0+kc-1 (k0 and
+ * kc multiples of 8). Four W rows at a time: their words for the same 8 columns form one i32x4, so
+ * shifting by 4t and masking gives column 8w+t of the four rows, already in the [k][8] order.
+ */
+function packInt4NK(dst: usize, N: i32, K: i32, j0: i32, k0: i32, kc: i32): void {
+  const words = <usize>(K >> 3);
+  const groups = <usize>(K / int4GroupSize);
+  const wordsPerGroup = int4GroupSize >> 3;
+  const nibble = i32x4.splat(15);
+  for (let h: i32 = 0; h < 2; h++) {
+    const jh = j0 + h * 4;
+    const out = dst + <usize>(h * 16);
+    // Rows beyond N repeat row N-1 (reads stay inside W) and their lanes are zeroed at the end.
+    const ra = <usize>min<i32>(jh, N - 1);
+    const rb = <usize>min<i32>(jh + 1, N - 1);
+    const rc = <usize>min<i32>(jh + 2, N - 1);
+    const rd = <usize>min<i32>(jh + 3, N - 1);
+    const valid = N - jh;
+    const w0 = k0 >> 3;
+    const wEnd = (k0 + kc) >> 3;
+    let w = w0;
+    while (w < wEnd) {
+      // One group (or the part of it inside this K block) shares scales and biases.
+      const g = <usize>(w / wordsPerGroup);
+      const gEnd = min<i32>(wEnd, (<i32>g + 1) * wordsPerGroup);
+      let s = f32x4.splat(load<f32>(int4Scales + ((ra * groups + g) << 2)));
+      s = f32x4.replace_lane(s, 1, load<f32>(int4Scales + ((rb * groups + g) << 2)));
+      s = f32x4.replace_lane(s, 2, load<f32>(int4Scales + ((rc * groups + g) << 2)));
+      s = f32x4.replace_lane(s, 3, load<f32>(int4Scales + ((rd * groups + g) << 2)));
+      let bi = f32x4.splat(load<f32>(int4Biases + ((ra * groups + g) << 2)));
+      bi = f32x4.replace_lane(bi, 1, load<f32>(int4Biases + ((rb * groups + g) << 2)));
+      bi = f32x4.replace_lane(bi, 2, load<f32>(int4Biases + ((rc * groups + g) << 2)));
+      bi = f32x4.replace_lane(bi, 3, load<f32>(int4Biases + ((rd * groups + g) << 2)));
+      for (; w < gEnd; w++) {
+        const uw = <usize>w;
+        let q = i32x4.splat(load<i32>(int4Q + ((ra * words + uw) << 2)));
+        q = i32x4.replace_lane(q, 1, load<i32>(int4Q + ((rb * words + uw) << 2)));
+        q = i32x4.replace_lane(q, 2, load<i32>(int4Q + ((rc * words + uw) << 2)));
+        q = i32x4.replace_lane(q, 3, load<i32>(int4Q + ((rd * words + uw) << 2)));
+        const p = out + <usize>(((w << 3) - k0) * NR * 4);
+        v128.store(p, deq4(v128.and(q, nibble), s, bi));
+        v128.store(p, deq4(v128.and(i32x4.shr_u(q, 4), nibble), s, bi), 32);
+        v128.store(p, deq4(v128.and(i32x4.shr_u(q, 8), nibble), s, bi), 64);
+        v128.store(p, deq4(v128.and(i32x4.shr_u(q, 12), nibble), s, bi), 96);
+        v128.store(p, deq4(v128.and(i32x4.shr_u(q, 16), nibble), s, bi), 128);
+        v128.store(p, deq4(v128.and(i32x4.shr_u(q, 20), nibble), s, bi), 160);
+        v128.store(p, deq4(v128.and(i32x4.shr_u(q, 24), nibble), s, bi), 192);
+        v128.store(p, deq4(i32x4.shr_u(q, 28), s, bi), 224);
+      }
+    }
+    if (valid < 4) {
+      // Zero the lanes of rows that do not exist.
+      for (let k: i32 = 0; k < kc; k++) {
+        for (let j: i32 = max<i32>(valid, 0); j < 4; j++) {
+          store<f32>(out + <usize>((k * NR + j) * 4), 0);
+        }
+      }
+    }
+  }
+}
+
+/** scale * q + bias for four int nibbles, multiply then add (the reference's rounding). */
+// @ts-ignore: decorator
+@inline function deq4(q: v128, scale: v128, bias: v128): v128 {
+  return f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(q), scale), bias);
+}
+
+// ---- the driver ------------------------------------------------------------------------------
+
+/** Merges a scratch tile into out: only rows < mr and columns < nr exist. */
+function mergeTile(
+  tile: usize,
+  out: usize,
+  ldo: usize,
+  mr: i32,
+  nr: i32,
+  alpha: f32,
+  overwrite: bool,
+): void {
+  for (let r: i32 = 0; r < mr; r++) {
+    const src = tile + <usize>(r * NR * 4);
+    const dst = out + <usize>r * ldo;
+    for (let j: i32 = 0; j < nr; j++) {
+      const o = <usize>j << 2;
+      const prior: f32 = overwrite ? 0 : load<f32>(dst + o);
+      store<f32>(dst + o, prior + alpha * load<f32>(src + o));
+    }
+  }
+}
+
+/**
+ * out[M,N] (+)= alpha * A · B with A and B read as `aKind` / `bKind` (see the constants above).
+ * `acc` != 0 adds into out. K = 0 leaves alpha * (empty sum) = 0, i.e. out is zeroed unless acc.
+ */
+export function gemm(
+  out: usize,
+  a: usize,
+  b: usize,
+  M: i32,
+  N: i32,
+  K: i32,
+  alpha: f32,
+  acc: i32,
+  aKind: i32,
+  bKind: i32,
+): void {
+  if (M <= 0 || N <= 0) return;
+  const ldo = <usize>N << 2;
+  if (K <= 0) {
+    if (!acc) memory.fill(out, 0, <usize>M * ldo);
+    return;
+  }
+  const bBlock = scratchBase + B_BLOCK_OFFSET;
+  const aSliver = scratchBase + A_SLIVER_OFFSET;
+  const tile = scratchBase + TILE_OFFSET;
+  // Equal K blocks (multiples of 8, which the int4 x·Wᵀ packing needs) of at most KC.
+  const kBlocks = (K + KC - 1) / KC;
+  const kcStep = min<i32>(KC, (((K + kBlocks - 1) / kBlocks + 7) >> 3) << 3);
+  for (let k0: i32 = 0; k0 < K; k0 += kcStep) {
+    const kc = min<i32>(kcStep, K - k0);
+    const overwrite = k0 == 0 && acc == 0;
+    for (let n0: i32 = 0; n0 < N; n0 += NC) {
+      const nc = min<i32>(NC, N - n0);
+      const panels = (nc + NR - 1) / NR;
+      const panelBytes = <usize>(kc * NR * 4);
+      for (let p: i32 = 0; p < panels; p++) {
+        packBPanel(bBlock + <usize>p * panelBytes, bKind, b, N, K, n0 + p * NR, k0, kc);
+      }
+      for (let i0: i32 = 0; i0 < M; i0 += MR) {
+        const mr = min<i32>(MR, M - i0);
+        packA(aSliver, aKind, a, M, K, i0, mr, k0, kc);
+        const rowOut = out + <usize>i0 * ldo;
+        for (let p: i32 = 0; p < panels; p++) {
+          const j0 = n0 + p * NR;
+          const nr = min<i32>(NR, N - j0);
+          const pb = bBlock + <usize>p * panelBytes;
+          const c = rowOut + (<usize>j0 << 2);
+          if (mr == MR && nr == NR) {
+            kernel6x8(aSliver, pb, kc, c, ldo, alpha, overwrite);
+          } else {
+            kernel6x8(aSliver, pb, kc, tile, <usize>(NR * 4), 1.0, true);
+            mergeTile(tile, c, ldo, mr, nr, alpha, overwrite);
+          }
+        }
+      }
+    }
+  }
+}
