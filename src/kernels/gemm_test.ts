@@ -1,6 +1,5 @@
 import {
   assertWithinBound,
-  check,
   checkIdentical,
   copyF32,
   F32_U,
