@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { parseProcStatus, readProcessMemory } from "./process_memory_deno.ts";
+
+const MB = 1 << 20;
+const onLinux = Deno.build.os === "linux";
+
+Deno.test("parseProcStatus reads VmHWM and VmRSS in kB", () => {
+  const text =
+    "Name:\tdeno\nVmPeak:\t 9999 kB\nVmHWM:\t  123456 kB\nVmRSS:\t   65432 kB\nThreads:\t8\n";
+  assert.deepEqual(parseProcStatus(text), { peakBytes: 123456 * 1024, rssBytes: 65432 * 1024 });
+  assert.deepEqual(parseProcStatus("Name:\tx\n"), { peakBytes: null, rssBytes: null });
+});
+
+Deno.test({
+  name: "readProcessMemory: this process has a plausible peak ≥ its resident size",
+  ignore: !onLinux,
+  fn() {
+    const m = readProcessMemory();
+    assert.equal(m.reason, undefined);
+    assert(m.rssBytes! > 1 * MB && m.peakBytes! >= m.rssBytes!, JSON.stringify(m));
+  },
+});
+
+// The allocation runs in a fresh process: in this one, parallel test files share the OS
+// counters, so another test's allocations and frees could blur the figure.
+const CHILD = `
+const { readProcessMemory, resetProcessPeak } = await import(${
+  JSON.stringify(new URL("./process_memory_deno.ts", import.meta.url).href)
+});
+const reset = resetProcessPeak();
+const before = readProcessMemory();
+const buf = new Uint8Array(64 * 1024 * 1024);
+buf.fill(1); // touch every page so it becomes resident
+const after = readProcessMemory();
+console.log(JSON.stringify({ reset, before, after, keep: buf[12345] }));
+`;
+
+Deno.test({
+  name: "allocating and touching 64 MB raises VmHWM by at least 60 MB",
+  ignore: !onLinux,
+  async fn() {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-check", CHILD],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert(out.success, stderr);
+    const r = JSON.parse(new TextDecoder().decode(out.stdout));
+    assert.equal(r.keep, 1);
+    const rise = r.after.peakBytes - r.before.peakBytes;
+    assert(rise >= 60 * MB, `VmHWM rose by ${(rise / MB).toFixed(1)} MB: ${JSON.stringify(r)}`);
+    assert(r.after.rssBytes - r.before.rssBytes >= 60 * MB, JSON.stringify(r));
+    if (r.reset) {
+      // resetProcessPeak: right after it the peak is the resident size of that moment (the
+      // child's start-up peak, before the reset, would otherwise show as peak > resident).
+      assert(r.before.peakBytes - r.before.rssBytes < 4 * MB, JSON.stringify(r.before));
+    }
+  },
+});
