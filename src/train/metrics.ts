@@ -1,0 +1,78 @@
+/**
+ * Per-step metrics as JSON Lines: one object per optimizer step (and per evaluation), with the
+ * field names of the CLI contract: `step, loss, lr, tokens_per_s, working_set_mb, process_peak_mb`
+ * and `eval_loss` when evaluated. Portable: {@link metricsLine} formats, the caller writes.
+ *
+ * @example
+ * ```ts
+ * import { metricsLine } from "./metrics.ts";
+ * metricsLine({ step: 1, loss: 2.5, lr: 1e-4, tokensPerS: 900, workingSetBytes: 12e6,
+ *   processPeakBytes: null, tokens: 256, gradNorm: 0.5, elapsedS: 0.3 });
+ * // '{"step":1,"loss":2.5,"lr":0.0001,"tokens_per_s":900,"working_set_mb":12,...}\n'
+ * ```
+ */
+
+/** What the trainer knows after a step (or an eval-only pass, with loss null). */
+export interface StepRecord {
+  step: number;
+  /** Training loss of the step; null for evaluation-only records. */
+  loss: number | null;
+  lr: number;
+  /** Input tokens processed per second by the step. */
+  tokensPerS: number;
+  tokens: number;
+  gradNorm: number | null;
+  workingSetBytes: number;
+  processPeakBytes: number | null;
+  /** Seconds since the run (or resumed run) started. */
+  elapsedS: number;
+  evalLoss?: number;
+}
+
+const MB = 1e6;
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** The JSON object of a record, with the contract's snake_case names. */
+export function metricsObject(r: StepRecord): Record<string, number | null> {
+  const o: Record<string, number | null> = {
+    step: r.step,
+    loss: r.loss,
+    lr: r.lr,
+    tokens_per_s: round(r.tokensPerS, 1),
+    working_set_mb: round(r.workingSetBytes / MB, 3),
+    process_peak_mb: r.processPeakBytes === null ? null : round(r.processPeakBytes / MB, 3),
+    tokens: r.tokens,
+    grad_norm: r.gradNorm,
+    elapsed_s: round(r.elapsedS, 3),
+  };
+  if (r.evalLoss !== undefined) o.eval_loss = r.evalLoss;
+  return o;
+}
+
+/** One line of the metrics file (with its newline). */
+export function metricsLine(r: StepRecord): string {
+  return JSON.stringify(metricsObject(r)) + "\n";
+}
+
+/**
+ * Keeps the lines of an existing metrics file whose step is ≤ `step` (on resume, steps after the
+ * checkpoint are recomputed and must not appear twice). Unparseable lines are kept as they are.
+ */
+export function truncateMetrics(text: string, step: number): string {
+  const kept: string[] = [];
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    try {
+      const o = JSON.parse(line);
+      if (typeof o?.step === "number" && o.step > step) continue;
+    } catch {
+      // not ours to judge
+    }
+    kept.push(line);
+  }
+  return kept.length ? kept.join("\n") + "\n" : "";
+}

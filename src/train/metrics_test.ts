@@ -1,0 +1,49 @@
+import { deepStrictEqual, strictEqual } from "node:assert/strict";
+import { metricsLine, truncateMetrics } from "./metrics.ts";
+
+Deno.test("metricsLine writes the contract's field names, in MB", () => {
+  const line = metricsLine({
+    step: 3,
+    loss: 2.25,
+    lr: 1e-4,
+    tokensPerS: 1234.567,
+    tokens: 256,
+    gradNorm: 0.75,
+    workingSetBytes: 12_345_678,
+    processPeakBytes: 98_000_000,
+    elapsedS: 1.23456,
+    evalLoss: 2.5,
+  });
+  strictEqual(line.endsWith("\n"), true);
+  deepStrictEqual(JSON.parse(line), {
+    step: 3,
+    loss: 2.25,
+    lr: 1e-4,
+    tokens_per_s: 1234.6,
+    working_set_mb: 12.346,
+    process_peak_mb: 98,
+    tokens: 256,
+    grad_norm: 0.75,
+    elapsed_s: 1.235,
+    eval_loss: 2.5,
+  });
+  const noPeak = JSON.parse(metricsLine({
+    step: 0,
+    loss: null,
+    lr: 0,
+    tokensPerS: 0,
+    tokens: 0,
+    gradNorm: null,
+    workingSetBytes: 0,
+    processPeakBytes: null,
+    elapsedS: 0,
+  }));
+  strictEqual(noPeak.process_peak_mb, null);
+  strictEqual("eval_loss" in noPeak, false);
+});
+
+Deno.test("truncateMetrics drops steps after the resumed checkpoint", () => {
+  const text = ['{"step":1}', '{"step":2}', '{"step":3}', "", '{"step":4}', "junk"].join("\n");
+  strictEqual(truncateMetrics(text, 2), '{"step":1}\n{"step":2}\njunk\n');
+  strictEqual(truncateMetrics("", 5), "");
+});

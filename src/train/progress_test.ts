@@ -1,0 +1,48 @@
+import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
+import type { StepRecord } from "./metrics.ts";
+import { formatDuration, progressBar, ProgressReporter } from "./progress.ts";
+
+const rec: StepRecord = {
+  step: 5,
+  loss: 2.34567,
+  lr: 2e-4,
+  tokensPerS: 812.4,
+  tokens: 128,
+  gradNorm: 1,
+  workingSetBytes: 45_100_000,
+  processPeakBytes: 210_000_000,
+  elapsedS: 3,
+};
+
+Deno.test("formatDuration and progressBar", () => {
+  strictEqual(formatDuration(5), "0:05");
+  strictEqual(formatDuration(75), "1:15");
+  strictEqual(formatDuration(3725), "1:02:05");
+  strictEqual(formatDuration(Infinity), "?");
+  strictEqual(progressBar(5, 10, 10), "[#####.....]");
+  strictEqual(progressBar(0, 10, 4), "[....]");
+});
+
+Deno.test("plain output: one line per step with loss, tokens/s, ETA and memory", () => {
+  const out: string[] = [];
+  const p = new ProgressReporter((s) => out.push(s), false, 10);
+  p.step(rec, 42);
+  p.message("done");
+  strictEqual(out.length, 2);
+  match(
+    out[0],
+    /^step 5\/10 {2}loss 2\.3457 {2}lr 2\.00e-4 {2}812 tok\/s {2}ETA 0:42 {2}mem 45\.1 MB \(peak 210\.0 MB\)\n$/,
+  );
+  strictEqual(out[1], "done\n");
+});
+
+Deno.test("TTY output redraws one line and closes it before messages", () => {
+  const out: string[] = [];
+  const p = new ProgressReporter((s) => out.push(s), true, 10);
+  p.step(rec, 42);
+  p.step({ ...rec, step: 6 }, 30);
+  p.message("saved");
+  ok(out[0].startsWith("\r\x1b[K[##########..........] step 5/10"));
+  ok(out[1].startsWith("\r\x1b[K[############........] step 6/10"));
+  deepStrictEqual(out.slice(2), ["\n", "saved\n"]);
+});
