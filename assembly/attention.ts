@@ -1,2 +1,266 @@
-// attention kernels: to be written (see src/kernels/abi.ts).
-export const __placeholder_attention: i32 = 0;
+// Causal grouped-query attention for one sequence, forward and backward (see
+// src/kernels/abi.ts and src/kernels/reference/attention.ts for the maths).
+//
+// Layout of the work: per kv head, K (and V in the backward) are transposed once into scratch as
+// Kᵀ [hd, Tp] (Tp = T rounded up to 16, zero padded). A score row s_j = q·k_j for j <= t is then
+// a sum over i of q[i] * Kᵀ[i, j..j+15]: one splat and four 4-wide loads feed four independent
+// multiply-adds, no horizontal sums. The probability-weighted sums over V (forward) and K (dq)
+// run along hd with 8 vector accumulators per pass of 32 columns. The query heads of a group
+// reuse the same transposed K/V. The backward rebuilds each probability row from the saved lse,
+// so no [T, T] matrix is ever stored; dk/dv accumulate row updates over the group's query heads.
+//
+// Scratch use: (2 hd + 2) Tp floats in the backward ((hd + 1) Tp in the forward), i.e. 2 MiB
+// for T = 2048 at hd = 128; the call traps if that exceeds the 4 MiB scratch.
+import { SCRATCH_BYTES, scratchBase } from "./setup";
+import { addF64, expv, hmax, hsum, hsumF64, madd } from "./vecmath";
+
+/** dst[i * Tp + j] = src row j, columns col0 .. col0+hd-1 (row stride `stride` floats); zero pad. */
+function transposeHead(dst: usize, src: usize, T: i32, Tp: i32, stride: i32, col0: i32, hd: i32): void {
+  const tpBytes = <usize>Tp << 2;
+  for (let j = 0; j < T; j++) {
+    const row = src + ((<usize>j * <usize>stride + <usize>col0) << 2);
+    let d = dst + (<usize>j << 2);
+    for (let i = 0; i < hd; i++) {
+      store<f32>(d, load<f32>(row + (<usize>i << 2)));
+      d += tpBytes;
+    }
+  }
+  if (Tp > T) {
+    for (let i = 0; i < hd; i++) memory.fill(dst + <usize>i * tpBytes + (<usize>T << 2), 0, <usize>(Tp - T) << 2);
+  }
+}
+
+/** s[j] = scale * Σ_i x[i] Kᵀ[i, j] for j < nb (nb a multiple of 4, at most Tp). */
+function rowScores(s: usize, kt: usize, Tp: i32, x: usize, hd: i32, nb: i32, scale: f32): void {
+  const tpBytes = <usize>Tp << 2;
+  const sv = f32x4.splat(scale);
+  let j = 0;
+  for (; j + 16 <= nb; j += 16) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let p = kt + (<usize>j << 2);
+    for (let i = 0; i < hd; i++) {
+      const xi = v128.load32_splat(x + (<usize>i << 2));
+      a0 = madd(xi, v128.load(p), a0);
+      a1 = madd(xi, v128.load(p, 16), a1);
+      a2 = madd(xi, v128.load(p, 32), a2);
+      a3 = madd(xi, v128.load(p, 48), a3);
+      p += tpBytes;
+    }
+    const o = s + (<usize>j << 2);
+    v128.store(o, f32x4.mul(a0, sv));
+    v128.store(o, f32x4.mul(a1, sv), 16);
+    v128.store(o, f32x4.mul(a2, sv), 32);
+    v128.store(o, f32x4.mul(a3, sv), 48);
+  }
+  for (; j < nb; j += 4) {
+    let a0 = f32x4.splat(0);
+    let p = kt + (<usize>j << 2);
+    for (let i = 0; i < hd; i++) {
+      a0 = madd(v128.load32_splat(x + (<usize>i << 2)), v128.load(p), a0);
+      p += tpBytes;
+    }
+    v128.store(s + (<usize>j << 2), f32x4.mul(a0, sv));
+  }
+}
+
+/**
+ * dst[0..hd) (+)= alpha * Σ_{j<n} w[j] * rows[j][0..hd), rows strided by `stride` floats.
+ * `acc` = 0 overwrites dst.
+ */
+function weightedRowSum(dst: usize, w: usize, rows: usize, stride: i32, n: i32, hd: i32, alpha: f32, acc: bool): void {
+  const strideBytes = <usize>stride << 2;
+  const av = f32x4.splat(alpha);
+  let c = 0;
+  for (; c + 32 <= hd; c += 32) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
+    let p = rows + (<usize>c << 2);
+    for (let j = 0; j < n; j++) {
+      const wj = v128.load32_splat(w + (<usize>j << 2));
+      a0 = madd(wj, v128.load(p), a0);
+      a1 = madd(wj, v128.load(p, 16), a1);
+      a2 = madd(wj, v128.load(p, 32), a2);
+      a3 = madd(wj, v128.load(p, 48), a3);
+      a4 = madd(wj, v128.load(p, 64), a4);
+      a5 = madd(wj, v128.load(p, 80), a5);
+      a6 = madd(wj, v128.load(p, 96), a6);
+      a7 = madd(wj, v128.load(p, 112), a7);
+      p += strideBytes;
+    }
+    const o = dst + (<usize>c << 2);
+    if (acc) {
+      v128.store(o, madd(a0, av, v128.load(o)));
+      v128.store(o, madd(a1, av, v128.load(o, 16)), 16);
+      v128.store(o, madd(a2, av, v128.load(o, 32)), 32);
+      v128.store(o, madd(a3, av, v128.load(o, 48)), 48);
+      v128.store(o, madd(a4, av, v128.load(o, 64)), 64);
+      v128.store(o, madd(a5, av, v128.load(o, 80)), 80);
+      v128.store(o, madd(a6, av, v128.load(o, 96)), 96);
+      v128.store(o, madd(a7, av, v128.load(o, 112)), 112);
+    } else {
+      v128.store(o, f32x4.mul(a0, av));
+      v128.store(o, f32x4.mul(a1, av), 16);
+      v128.store(o, f32x4.mul(a2, av), 32);
+      v128.store(o, f32x4.mul(a3, av), 48);
+      v128.store(o, f32x4.mul(a4, av), 64);
+      v128.store(o, f32x4.mul(a5, av), 80);
+      v128.store(o, f32x4.mul(a6, av), 96);
+      v128.store(o, f32x4.mul(a7, av), 112);
+    }
+  }
+  for (; c + 4 <= hd; c += 4) {
+    let a0 = f32x4.splat(0);
+    let p = rows + (<usize>c << 2);
+    for (let j = 0; j < n; j++) {
+      a0 = madd(v128.load32_splat(w + (<usize>j << 2)), v128.load(p), a0);
+      p += strideBytes;
+    }
+    const o = dst + (<usize>c << 2);
+    v128.store(o, acc ? madd(a0, av, v128.load(o)) : f32x4.mul(a0, av));
+  }
+  for (; c < hd; c++) {
+    let a: f32 = 0;
+    let p = rows + (<usize>c << 2);
+    for (let j = 0; j < n; j++) {
+      a += load<f32>(w + (<usize>j << 2)) * load<f32>(p);
+      p += strideBytes;
+    }
+    const o = dst + (<usize>c << 2);
+    store<f32>(o, acc ? load<f32>(o) + a * alpha : a * alpha);
+  }
+}
+
+/** Σ a[i] b[i] over hd floats. */
+function dotRow(a: usize, b: usize, hd: i32): f32 {
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 8 <= hd; i += 8) {
+    const o = <usize>i << 2;
+    acc0 = madd(v128.load(a + o), v128.load(b + o), acc0);
+    acc1 = madd(v128.load(a + o, 16), v128.load(b + o, 16), acc1);
+  }
+  for (; i + 4 <= hd; i += 4) acc0 = madd(v128.load(a + (<usize>i << 2)), v128.load(b + (<usize>i << 2)), acc0);
+  let s = hsum(f32x4.add(acc0, acc1));
+  for (; i < hd; i++) s += load<f32>(a + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
+  return s;
+}
+
+/** dst[0..hd) += alpha * src[0..hd). */
+function axpyRow(dst: usize, src: usize, alpha: f32, hd: i32): void {
+  const av = f32x4.splat(alpha);
+  let i = 0;
+  for (; i + 4 <= hd; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(dst + o, madd(av, v128.load(src + o), v128.load(dst + o)));
+  }
+  for (; i < hd; i++) {
+    const o = <usize>i << 2;
+    store<f32>(dst + o, load<f32>(dst + o) + alpha * load<f32>(src + o));
+  }
+}
+
+// @ts-ignore: decorator
+@inline function roundUp(n: i32, m: i32): i32 {
+  return (n + m - 1) / m * m;
+}
+
+/** out = softmax(q kᵀ scale + causal mask) v per query head; lse[Hq, T] saved. */
+export function attentionForward(
+  out: usize, lse: usize, q: usize, k: usize, v: usize, T: i32, Hq: i32, Hkv: i32, hd: i32, scale: f32,
+): void {
+  if (Hkv <= 0 || Hq % Hkv != 0) unreachable();
+  const group = Hq / Hkv;
+  const Tp = roundUp(T, 16);
+  if ((<i64>hd + 1) * <i64>Tp * 4 > <i64>SCRATCH_BYTES) unreachable();
+  const kt = scratchBase;
+  const s = kt + ((<usize>hd * <usize>Tp) << 2);
+  const qStride = Hq * hd;
+  const kvStride = Hkv * hd;
+  const ninf = f32x4.splat(-Infinity);
+  for (let g = 0; g < Hkv; g++) {
+    transposeHead(kt, k, T, Tp, kvStride, g * hd, hd);
+    const vHead = v + (<usize>(g * hd) << 2);
+    for (let h = g * group; h < (g + 1) * group; h++) {
+      for (let t = 0; t < T; t++) {
+        const n = t + 1;
+        const nb = roundUp(n, 4);
+        const qrow = q + ((<usize>t * <usize>qStride + <usize>(h * hd)) << 2);
+        rowScores(s, kt, Tp, qrow, hd, nb, scale);
+        for (let j = n; j < nb; j++) store<f32>(s + (<usize>j << 2), -Infinity);
+        let mv = ninf;
+        for (let j = 0; j < nb; j += 4) mv = f32x4.max(mv, v128.load(s + (<usize>j << 2)));
+        const m = hmax(mv);
+        const msplat = f32x4.splat(m);
+        let sum = f64x2.splat(0);
+        for (let j = 0; j < nb; j += 4) {
+          const p = s + (<usize>j << 2);
+          const e = expv(f32x4.sub(v128.load(p), msplat));
+          v128.store(p, e);
+          sum = addF64(sum, e);
+        }
+        const total = hsumF64(sum);
+        store<f32>(lse + ((<usize>h * <usize>T + <usize>t) << 2), <f32>(<f64>m + Math.log(total)));
+        const orow = out + ((<usize>t * <usize>qStride + <usize>(h * hd)) << 2);
+        weightedRowSum(orow, s, vHead, kvStride, n, hd, <f32>(1.0 / total), false);
+      }
+    }
+  }
+}
+
+/**
+ * Gradients of attentionForward: dq (overwritten), dk/dv (overwritten, summed over the query
+ * heads of each kv head). P is rebuilt from lse, dS = P (dout·v - dout·out).
+ */
+export function attentionBackward(
+  dq: usize, dk: usize, dv: usize, dout: usize, q: usize, k: usize, v: usize, out: usize, lse: usize,
+  T: i32, Hq: i32, Hkv: i32, hd: i32, scale: f32,
+): void {
+  if (Hkv <= 0 || Hq % Hkv != 0) unreachable();
+  const group = Hq / Hkv;
+  const Tp = roundUp(T, 16);
+  if ((<i64>hd * 2 + 2) * <i64>Tp * 4 > <i64>SCRATCH_BYTES) unreachable();
+  const kt = scratchBase;
+  const vt = kt + ((<usize>hd * <usize>Tp) << 2);
+  const pr = vt + ((<usize>hd * <usize>Tp) << 2);
+  const ds = pr + (<usize>Tp << 2);
+  const qStride = Hq * hd;
+  const kvStride = Hkv * hd;
+  const kvRowBytes = <usize>kvStride << 2;
+  memory.fill(dk, 0, (<usize>T * <usize>kvStride) << 2);
+  memory.fill(dv, 0, (<usize>T * <usize>kvStride) << 2);
+  for (let g = 0; g < Hkv; g++) {
+    transposeHead(kt, k, T, Tp, kvStride, g * hd, hd);
+    transposeHead(vt, v, T, Tp, kvStride, g * hd, hd);
+    const colBytes = <usize>(g * hd) << 2;
+    for (let h = g * group; h < (g + 1) * group; h++) {
+      for (let t = 0; t < T; t++) {
+        const n = t + 1;
+        const nb = roundUp(n, 4);
+        const rowOff = (<usize>t * <usize>qStride + <usize>(h * hd)) << 2;
+        const qrow = q + rowOff;
+        const grow = dout + rowOff;
+        const delta = dotRow(grow, out + rowOff, hd);
+        const l = f32x4.splat(load<f32>(lse + ((<usize>h * <usize>T + <usize>t) << 2)));
+        rowScores(pr, kt, Tp, qrow, hd, nb, scale);
+        rowScores(ds, vt, Tp, grow, hd, nb, 1.0);
+        const dl = f32x4.splat(delta);
+        for (let j = 0; j < nb; j += 4) {
+          const o = <usize>j << 2;
+          const p = expv(f32x4.sub(v128.load(pr + o), l));
+          v128.store(pr + o, p);
+          v128.store(ds + o, f32x4.mul(p, f32x4.sub(v128.load(ds + o), dl)));
+        }
+        // Masked positions j in [n, nb) hold garbage: they are never read below (loops stop at n).
+        weightedRowSum(dq + rowOff, ds, k + colBytes, kvStride, n, hd, scale, false);
+        let kr = dk + colBytes;
+        let vr = dv + colBytes;
+        for (let j = 0; j < n; j++) {
+          axpyRow(kr, qrow, scale * load<f32>(ds + (<usize>j << 2)), hd);
+          axpyRow(vr, grow, load<f32>(pr + (<usize>j << 2)), hd);
+          kr += kvRowBytes;
+          vr += kvRowBytes;
+        }
+      }
+    }
+  }
+}

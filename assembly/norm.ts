@@ -1,2 +1,87 @@
-// norm kernels: to be written (see src/kernels/abi.ts).
-export const __placeholder_norm: i32 = 0;
+// RMSNorm forward and backward (see src/kernels/abi.ts and src/kernels/reference/norm.ts for the
+// derivation). Row sums (sum of squares, and c = Σ dout·w·x in the backward) accumulate in f64:
+// the products of f32 values are exact in f64, so the only error is the f64 summation.
+import { addProductsF64, addSquaresF64, hsumF64, madd } from "./vecmath";
+
+/** out[T,D] = x * rstd * w, rstd[t] = 1/sqrt(mean(x[t]^2) + eps). */
+export function rmsnormForward(out: usize, rstd: usize, x: usize, w: usize, T: i32, D: i32, eps: f32): void {
+  const rowBytes = <usize>D << 2;
+  for (let t = 0; t < T; t++) {
+    const xr = x + <usize>t * rowBytes;
+    const or = out + <usize>t * rowBytes;
+    let acc = f64x2.splat(0);
+    let i = 0;
+    for (; i + 4 <= D; i += 4) acc = addSquaresF64(acc, v128.load(xr + (<usize>i << 2)));
+    let ss = hsumF64(acc);
+    for (; i < D; i++) {
+      const v = <f64>load<f32>(xr + (<usize>i << 2));
+      ss += v * v;
+    }
+    const r = <f32>(1.0 / Math.sqrt(ss / <f64>D + <f64>eps));
+    store<f32>(rstd + (<usize>t << 2), r);
+    const rv = f32x4.splat(r);
+    i = 0;
+    for (; i + 4 <= D; i += 4) {
+      const o = <usize>i << 2;
+      v128.store(or + o, f32x4.mul(f32x4.mul(v128.load(xr + o), rv), v128.load(w + o)));
+    }
+    for (; i < D; i++) {
+      const o = <usize>i << 2;
+      store<f32>(or + o, load<f32>(xr + o) * r * load<f32>(w + o));
+    }
+  }
+}
+
+/**
+ * dx (+)= r (dout·w - x r² c / D) with c = Σ dout·w·x; dw += Σ_t dout·x·r when dw != 0.
+ */
+export function rmsnormBackward(
+  dx: usize, dw: usize, dout: usize, x: usize, w: usize, rstd: usize, T: i32, D: i32, acc: i32,
+): void {
+  const rowBytes = <usize>D << 2;
+  for (let t = 0; t < T; t++) {
+    const xr = x + <usize>t * rowBytes;
+    const gr = dout + <usize>t * rowBytes;
+    const dr = dx + <usize>t * rowBytes;
+    const r = load<f32>(rstd + (<usize>t << 2));
+    let cv = f64x2.splat(0);
+    let i = 0;
+    for (; i + 4 <= D; i += 4) {
+      const o = <usize>i << 2;
+      cv = addProductsF64(cv, f32x4.mul(v128.load(gr + o), v128.load(w + o)), v128.load(xr + o));
+    }
+    let c = hsumF64(cv);
+    for (; i < D; i++) {
+      const o = <usize>i << 2;
+      c += <f64>(load<f32>(gr + o) * load<f32>(w + o)) * <f64>load<f32>(xr + o);
+    }
+    const k = <f32>(<f64>r * <f64>r * c / <f64>D);
+    const rv = f32x4.splat(r);
+    const nkv = f32x4.splat(-k);
+    i = 0;
+    for (; i + 4 <= D; i += 4) {
+      const o = <usize>i << 2;
+      const gw = f32x4.mul(v128.load(gr + o), v128.load(w + o));
+      let g = f32x4.mul(rv, madd(v128.load(xr + o), nkv, gw));
+      if (acc) g = f32x4.add(g, v128.load(dr + o));
+      v128.store(dr + o, g);
+    }
+    for (; i < D; i++) {
+      const o = <usize>i << 2;
+      let g = r * (load<f32>(gr + o) * load<f32>(w + o) - load<f32>(xr + o) * k);
+      if (acc) g += load<f32>(dr + o);
+      store<f32>(dr + o, g);
+    }
+    if (dw != 0) {
+      i = 0;
+      for (; i + 4 <= D; i += 4) {
+        const o = <usize>i << 2;
+        v128.store(dw + o, madd(f32x4.mul(v128.load(gr + o), v128.load(xr + o)), rv, v128.load(dw + o)));
+      }
+      for (; i < D; i++) {
+        const o = <usize>i << 2;
+        store<f32>(dw + o, load<f32>(dw + o) + load<f32>(gr + o) * load<f32>(xr + o) * r);
+      }
+    }
+  }
+}

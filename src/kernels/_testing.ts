@@ -5,7 +5,7 @@
 import { Arena } from "../runtime/arena.ts";
 import type { Kernels, Ptr } from "./abi.ts";
 import { createReferenceKernels } from "./reference/mod.ts";
-import { kernelModuleBytes } from "./wasm.ts";
+import { kernelModuleBytes, loadKernelsSync } from "./wasm.ts";
 
 /** Deterministic uniform generator in [-1, 1) (mulberry32). */
 export function makeRandom(seed: number): () => number {
@@ -70,9 +70,12 @@ export function assertClose(
   let worst = -1;
   let worstErr = 0;
   for (let i = 0; i < actual.length; i++) {
+    // NaN matches only NaN; equal values (infinities included) always match.
+    if (Number.isNaN(actual[i]) && Number.isNaN(expected[i])) continue;
+    if (actual[i] === expected[i]) continue;
     const err = Math.abs(actual[i] - expected[i]);
     const ok = err <= atol + rtol * Math.abs(expected[i]);
-    if (!ok || Number.isNaN(actual[i]) !== Number.isNaN(expected[i])) {
+    if (!ok) {
       if (worst < 0 || err > worstErr || Number.isNaN(err)) {
         worst = i;
         worstErr = err;
@@ -94,28 +97,29 @@ export interface KernelBuild {
   arena: Arena;
 }
 
-/**
- * Instantiates a wasm build directly (the loader insists on every ABI export, which the GEMM/int4
- * families may not provide yet); exports the build lacks throw when called.
- */
+/** A wasm build through the real loader, over its own memory and arena. */
 export function wasmBuild(variant: "simd" | "relaxed"): KernelBuild {
+  const { kernels, arena } = loadKernelsSync({ variant });
+  return { name: variant, kernels, arena };
+}
+
+/**
+ * The raw exports of a wasm build over a fresh memory with scratch set up, for exports outside the
+ * ABI (e.g. `expArray`).
+ */
+export function wasmExports(
+  variant: "simd" | "relaxed",
+): { exports: Record<string, (...args: number[]) => number>; arena: Arena } {
   const memory = new WebAssembly.Memory({ initial: 1 });
   const module = new WebAssembly.Module(kernelModuleBytes(variant) as BufferSource);
   const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as Record<
     string,
-    unknown
+    (...args: number[]) => number
   >;
-  const kernels = new Proxy({} as Kernels, {
-    get(_, name: string) {
-      const f = exports[name];
-      if (typeof f !== "function") throw new Error(`wasm build ${variant} lacks ${name}`);
-      return f;
-    },
-  });
-  const arena = new Arena(memory, kernels.heapBase());
-  const bytes = kernels.scratchBytes();
-  kernels.init(arena.alloc(bytes), bytes);
-  return { name: variant, kernels, arena };
+  const arena = new Arena(memory, exports.heapBase());
+  const bytes = exports.scratchBytes();
+  exports.init(arena.alloc(bytes), bytes);
+  return { exports, arena };
 }
 
 /** The TS reference over its own memory. */
@@ -147,4 +151,19 @@ export function putI32(arena: Arena, data: ArrayLike<number>): Ptr {
 /** A copy of n f32 values at p. */
 export function getF32(arena: Arena, p: Ptr, n: number): Float32Array {
   return arena.f32(p, n).slice();
+}
+
+/** Largest |x|. */
+export function maxAbs(x: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]));
+  return m;
+}
+
+/**
+ * Runs `f` on the reference and on each wasm build (fresh memories, same inputs); returns each
+ * build's outputs, reference first.
+ */
+export function onEveryBuild<R>(f: (b: KernelBuild) => R): { build: string; out: R }[] {
+  return [referenceBuild(), ...wasmBuilds()].map((b) => ({ build: b.name, out: f(b) }));
 }

@@ -2,9 +2,12 @@ import {
   assertClose,
   getF32,
   makeRandom,
+  onEveryBuild,
   putF32,
   randomArray,
   referenceBuild,
+  wasmBuilds,
+  wasmExports,
 } from "./_testing.ts";
 
 const f32 = (a: ArrayLike<number>) => Float32Array.from(a);
@@ -44,4 +47,84 @@ Deno.test("elementwise reference kernels", () => {
     { rtol: 1e-15 },
     "sumSquares",
   );
+});
+
+Deno.test("wasm exp: relative error <= 2e-7 over [-87.3, 88.7], limits and special values", () => {
+  const rand = makeRandom(11);
+  for (const variant of ["simd", "relaxed"] as const) {
+    const { exports, arena } = wasmExports(variant);
+    const n = 1 << 16;
+    const x = arena.allocF32(n), out = arena.allocF32(n);
+    for (const [lo, hi] of [[-87.3, 88.7], [-1, 1], [-0.36, 0.36], [-20, 5]]) {
+      const xv = arena.f32(x, n);
+      for (let i = 0; i < n; i++) xv[i] = (lo + hi) / 2 + rand() * (hi - lo) / 2;
+      xv[n - 1] = 0; // not a multiple of 4 when n - 1 elements are used below: scalar tail
+      exports.expArray(out, x, n - 1);
+      const want = Array.from(arena.f32(x, n - 1), Math.exp);
+      // f32 rounding alone is up to 6e-8 relative; the polynomial adds about as much again.
+      assertClose(arena.f32(out, n - 1), want, { rtol: 2e-7 }, `${variant} exp on [${lo}, ${hi}]`);
+    }
+    const special = [-Infinity, -1e30, -200, -104, -88, 0, 1, 88.7, 89, 1e30, Infinity, NaN];
+    const sp = putF32(arena, special);
+    const so = arena.allocF32(special.length);
+    exports.expArray(so, sp, special.length);
+    const got = getF32(arena, so, special.length);
+    // exp(-88) is subnormal in f32: absolute error within one subnormal step (2^-149).
+    assertClose(got, special.map((v) => Math.fround(Math.exp(Math.fround(v)))), {
+      rtol: 2e-7,
+      atol: 2 ** -149,
+    }, `${variant} exp special values`);
+    if (got[0] !== 0 || got[5] !== 1 || got[10] !== Infinity || !Number.isNaN(got[11])) {
+      throw new Error(
+        `${variant}: exp(-Inf), exp(0), exp(Inf), exp(NaN) = ${got[0]} ${got[5]} ${got[10]} ${
+          got[11]
+        }`,
+      );
+    }
+  }
+});
+
+Deno.test("wasm elementwise kernels match the reference (ragged n, both variants)", () => {
+  for (const n of [1, 3, 13, 64, 1003]) {
+    const rand = makeRandom(12 + n);
+    const a = randomArray(rand, n), b = randomArray(rand, n);
+    const [T, N] = [3, n];
+    const bias = randomArray(rand, N), m = randomArray(rand, T * N);
+    const results = onEveryBuild(({ kernels, arena }) => {
+      const pa = putF32(arena, a), pb = putF32(arena, b), po = arena.allocF32(n);
+      kernels.add(po, pa, pb, n);
+      const added = getF32(arena, po, n);
+      kernels.add(pa, pa, pb, n); // aliasing out = a
+      const aliased = getF32(arena, pa, n);
+      const py = putF32(arena, a);
+      kernels.axpy(py, pb, -0.37, n);
+      const ps = putF32(arena, a);
+      kernels.scale(ps, 1.7, n);
+      const pm = putF32(arena, m);
+      kernels.addBias(pm, putF32(arena, bias), T, N);
+      return [
+        Array.from(added),
+        Array.from(aliased),
+        Array.from(getF32(arena, py, n)),
+        Array.from(getF32(arena, ps, n)),
+        Array.from(getF32(arena, pm, T * N)),
+        [kernels.sumSquares(putF32(arena, m), T * N)],
+      ];
+    });
+    const [ref, ...wasm] = results;
+    const names = ["add", "add aliased", "axpy", "scale", "addBias", "sumSquares"];
+    // add/scale/addBias: the same single f32 operation, bit-identical. axpy: the relaxed build
+    // may fuse the multiply-add (one rounding instead of two): within 1 ulp of |y|+|alpha x|.
+    // sumSquares: f64 sums in a different order, relative 1e-13.
+    const tols = [{ rtol: 0 }, { rtol: 0 }, { rtol: 1.2e-7, atol: 1.2e-7 }, { rtol: 0 }, {
+      rtol: 0,
+    }, {
+      rtol: 1e-13,
+    }];
+    for (const w of wasm) {
+      names.forEach((name, i) =>
+        assertClose(w.out[i], ref.out[i], tols[i], `${w.build} ${name} n=${n}`)
+      );
+    }
+  }
 });

@@ -1,4 +1,13 @@
-import { assertClose, finiteDifferences, makeRandom, randomArray } from "./_testing.ts";
+import {
+  assertClose,
+  finiteDifferences,
+  getF32,
+  makeRandom,
+  maxAbs,
+  onEveryBuild,
+  putF32,
+  randomArray,
+} from "./_testing.ts";
 import { rmsnormBackwardArrays, rmsnormForwardArrays } from "./reference/norm.ts";
 
 function refForward(x: Float64Array, w: Float64Array, T: number, D: number, eps: number) {
@@ -44,5 +53,45 @@ Deno.test("rmsnorm reference backward matches finite differences (f64)", () => {
     rmsnormBackwardArrays(dx2, dw2, r, x, w, rstd, T, D, 1);
     assertClose(dx2, dx.map((v) => 2 * v), { rtol: 1e-15 }, "dx acc");
     assertClose(dw2, dw.map((v) => 2 * v), { rtol: 1e-15 }, "dw acc");
+  }
+});
+
+Deno.test("wasm rmsnorm forward/backward match the reference (ragged D, both variants)", () => {
+  for (const [T, D] of [[1, 3], [3, 17], [4, 64], [2, 1003]]) {
+    const rand = makeRandom(20 + D);
+    const x = randomArray(rand, T * D, 3);
+    const w = randomArray(rand, D, 1.5);
+    const dout = randomArray(rand, T * D);
+    const dx0 = randomArray(rand, T * D);
+    const eps = 1e-6;
+    const [ref, ...wasm] = onEveryBuild(({ kernels, arena }) => {
+      const px = putF32(arena, x), pw = putF32(arena, w), po = arena.allocF32(T * D);
+      const pr = arena.allocF32(T);
+      kernels.rmsnormForward(po, pr, px, pw, T, D, eps);
+      const pdx = putF32(arena, dx0), pdw = putF32(arena, new Float64Array(D).fill(0.5));
+      kernels.rmsnormBackward(pdx, pdw, putF32(arena, dout), px, pw, pr, T, D, 1);
+      const pdx2 = putF32(arena, dx0);
+      kernels.rmsnormBackward(pdx2, 0, putF32(arena, dout), px, pw, pr, T, D, 0);
+      return {
+        out: getF32(arena, po, T * D),
+        rstd: getF32(arena, pr, T),
+        dxAcc: getF32(arena, pdx, T * D),
+        dw: getF32(arena, pdw, D),
+        dx: getF32(arena, pdx2, T * D),
+      };
+    });
+    for (const { build, out: o } of wasm) {
+      const tag = `${build} T=${T} D=${D}`;
+      // rstd: both computed in f64 and rounded once; only the summation order differs.
+      assertClose(o.rstd, ref.out.rstd, { rtol: 1.2e-7 }, `rstd ${tag}`);
+      // out: x*r*w rounded twice in f32 vs once from f64 -> within 2 ulp.
+      assertClose(o.out, ref.out.out, { rtol: 2.4e-7, atol: 1e-30 }, `out ${tag}`);
+      // dx = r (dout w - x k): f32 evaluation with cancellation -> a few ulp of the largest term
+      // (|dout w| and |x k| are O(3) here, so 2e-6 absolute).
+      const atol = 2e-6 * maxAbs(ref.out.dx);
+      assertClose(o.dx, ref.out.dx, { rtol: 1e-6, atol }, `dx ${tag}`);
+      assertClose(o.dxAcc, ref.out.dxAcc, { rtol: 1e-6, atol }, `dx acc ${tag}`);
+      assertClose(o.dw, ref.out.dw, { rtol: 1e-6, atol: 1e-6 * maxAbs(ref.out.dw) }, `dw ${tag}`);
+    }
   }
 });

@@ -1,4 +1,13 @@
-import { assertClose, finiteDifferences, makeRandom, randomArray } from "./_testing.ts";
+import {
+  assertClose,
+  finiteDifferences,
+  getF32,
+  makeRandom,
+  maxAbs,
+  onEveryBuild,
+  putF32,
+  randomArray,
+} from "./_testing.ts";
 import { ropeApplyArrays } from "./reference/rope.ts";
 
 function angles(rand: () => number, T: number, half: number) {
@@ -50,4 +59,27 @@ Deno.test("rope reference: inverse(forward(x)) == x and inverse is the backward"
   const g = r.slice();
   ropeApplyArrays(g, cos, sin, T, H, hd, 1);
   assertClose(g, finiteDifferences(loss, x0), { rtol: 1e-6, atol: 1e-8 }, "backward");
+});
+
+Deno.test("wasm ropeApply matches the reference, forward and inverse (both variants)", () => {
+  for (const [T, H, hd] of [[1, 1, 8], [3, 2, 16], [17, 4, 64], [5, 3, 12]]) {
+    const rand = makeRandom(30 + T);
+    const half = hd / 2;
+    const { cos, sin } = angles(rand, T, half);
+    const x = randomArray(rand, T * H * hd);
+    const [ref, ...wasm] = onEveryBuild(({ kernels, arena }) => {
+      const pc = putF32(arena, cos), ps = putF32(arena, sin), px = putF32(arena, x);
+      kernels.ropeApply(px, pc, ps, T, H, hd, 0);
+      const fwd = getF32(arena, px, T * H * hd);
+      kernels.ropeApply(px, pc, ps, T, H, hd, 1);
+      return { fwd, back: getF32(arena, px, T * H * hd) };
+    });
+    for (const { build, out } of wasm) {
+      // x1 c - x2 s in f32 (maybe fused) vs f64 then rounded: a few ulp of |x| <= 1.
+      const tag = `${build} T=${T} H=${H} hd=${hd}`;
+      assertClose(out.fwd, ref.out.fwd, { atol: 3e-7 }, `forward ${tag}`);
+      assertClose(out.back, ref.out.back, { atol: 6e-7 }, `inverse ${tag}`);
+      assertClose(out.back, Float32Array.from(x), { atol: 6e-7 }, `round trip ${tag}`);
+    }
+  }
 });
