@@ -1,0 +1,80 @@
+/**
+ * The shared skeleton of the block-checkpointing methods (`mebp`, `mesp`, `lcsb`): a lean forward
+ * that stores only the inputs of the blocks that will be back-propagated, the fused head, then a
+ * top-to-bottom backward that hands each selected block to a block-backward function and passes
+ * the gradient through the others unchanged.
+ */
+import type { Ptr } from "../kernels/abi.ts";
+import { blockForward } from "../model/block.ts";
+import { headLossBackward } from "../model/head.ts";
+import type { LoraModel, PreparedBatch } from "../model/transformer.ts";
+import { embed } from "../model/transformer.ts";
+import type { BlockWeights } from "../model/weights.ts";
+
+/** Back-propagates block `i` from its checkpointed input `x`, turning `dy` into dx in place. */
+export type BlockBackward = (
+  m: LoraModel,
+  p: PreparedBatch,
+  bw: BlockWeights,
+  i: number,
+  x: Ptr,
+  dy: Ptr,
+) => void;
+
+/**
+ * Forward with checkpoints for the blocks in `selected` (all blocks for mebp/mesp), head, and
+ * backward. Non-selected blocks are identity in backward (`dx_in = dx_out`): their weights are
+ * not acquired and nothing is recomputed; the backward stops below the lowest selected block.
+ */
+export async function checkpointedGradients(
+  m: LoraModel,
+  p: PreparedBatch,
+  rowScale: number,
+  onBlockDone: (block: number) => void,
+  selected: (i: number) => boolean,
+  backward: BlockBackward,
+): Promise<number> {
+  const { arena, store, config } = m;
+  const L = config.numLayers;
+  const ND = p.N * config.hiddenSize;
+  const mark = arena.mark();
+  try {
+    const resid = arena.allocF32(ND);
+    const dy = arena.allocF32(ND);
+    const checkpoint = new Map<number, Ptr>();
+    for (let i = 0; i < L; i++) if (selected(i)) checkpoint.set(i, arena.allocF32(ND));
+    await embed(m, p, resid);
+    for (let i = 0; i < L; i++) {
+      const ckpt = checkpoint.get(i);
+      if (ckpt !== undefined) arena.f32(ckpt, ND).set(arena.f32(resid, ND));
+      const bw = await store.acquireBlock(i);
+      try {
+        blockForward(p.block, bw, m.lora.blocks[i], resid);
+      } finally {
+        store.releaseBlock(i);
+      }
+    }
+    const loss = await headLossBackward(p.head, resid, p.targets, p.N, rowScale, dy);
+    const lowest = Math.min(...checkpoint.keys());
+    for (let i = L - 1; i >= 0; i--) {
+      const x = checkpoint.get(i);
+      if (x !== undefined) {
+        const bw = await store.acquireBlock(i);
+        try {
+          backward(m, p, bw, i, x, dy);
+        } finally {
+          store.releaseBlock(i);
+        }
+      }
+      onBlockDone(i);
+      if (i <= lowest) {
+        // Nothing below needs dx: the remaining blocks only get their (zero) turn.
+        for (let j = i - 1; j >= 0; j--) onBlockDone(j);
+        break;
+      }
+    }
+    return loss;
+  } finally {
+    arena.release(mark);
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * `mebp` (MeBP, arXiv 2510.03425): checkpoint each block's input in the forward; in backward,
+ * per block top to bottom, re-run the block's forward keeping every intermediate an autodiff tape
+ * keeps (incl. each LoRA `h = x Aᵀ`), back-propagate it, free it. Exact gradient, +1 forward.
+ */
+import { blockBackwardTape, blockForwardTape } from "../model/block.ts";
+import { checkpointedGradients } from "./checkpointed.ts";
+import type { GradientMethod } from "./gradient.ts";
+
+/** Block-checkpointed backprop with a per-block tape; see the module doc. */
+export const mebpGradients: GradientMethod = (m, p, rowScale, onBlockDone) =>
+  checkpointedGradients(m, p, rowScale, onBlockDone, () => true, (m, p, bw, i, x, dy) => {
+    const tape = blockForwardTape(p.block, bw, m.lora.blocks[i], x, 0);
+    try {
+      blockBackwardTape(p.block, bw, m.lora.blocks[i], tape, dy);
+    } finally {
+      m.arena.release(tape.mark);
+    }
+  });

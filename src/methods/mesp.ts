@@ -1,0 +1,17 @@
+/**
+ * `mesp` (MeSP, arXiv 2602.13069): the same block checkpoints as MeBP, but each block's backward
+ * is the hand-ordered structured backward of `blockBackwardStructured` (src/model/block.ts): no
+ * LoRA `h` is stored (recomputed, r ≪ d_in), every intermediate is freed right after its last
+ * use, and the MLP runs in row chunks. Exact gradient, identical to MeBP up to f32 rounding.
+ */
+import { blockBackwardStructured } from "../model/block.ts";
+import { type BlockBackward, checkpointedGradients } from "./checkpointed.ts";
+import type { GradientMethod } from "./gradient.ts";
+
+/** MeSP's block backward, as a {@link BlockBackward}. */
+export const structuredBlockBackward: BlockBackward = (m, p, bw, i, x, dy) =>
+  blockBackwardStructured(p.block, bw, m.lora.blocks[i], x, dy);
+
+/** Block-checkpointed backprop with the structured block backward; see the module doc. */
+export const mespGradients: GradientMethod = (m, p, rowScale, onBlockDone) =>
+  checkpointedGradients(m, p, rowScale, onBlockDone, () => true, structuredBlockBackward);

@@ -1,0 +1,307 @@
+/**
+ * A training session: the LoRA adapters, the optimizer and one of the training methods over a
+ * frozen {@link WeightStore}, behind the small interface the trainer drives.
+ *
+ * Memory: the adapters (+ gradients) and the optimizer state are allocated once, here; every
+ * step allocates its activations on the arena top and releases them, so after the first step a
+ * step never grows linear memory (checked by `memory().grewLastStep`).
+ *
+ * Update order: with one micro-batch and no clipping, each block's parameters are updated as
+ * soon as that block's backward is done (its B was already used for dx, so dx sees the
+ * pre-update B). Otherwise all gradients are accumulated, clipped by global norm, then applied.
+ *
+ * @example
+ * ```ts
+ * import { loadKernelsSync } from "../kernels/wasm.ts";
+ * import { createRandomWeightStore, tinyConfig } from "../model/random_weights.ts";
+ * import { createTrainingSession } from "./session.ts";
+ * const { kernels, arena } = loadKernelsSync({ variant: "reference" });
+ * const store = createRandomWeightStore({ config: tinyConfig("qwen2"), kernels, arena, seed: 1 });
+ * const session = await createTrainingSession({
+ *   store, kernels, arena, method: "mesp", seed: 1, maxGradNorm: 0,
+ *   lora: { rank: 4, alpha: 8, targets: ["q", "k", "v", "o", "gate", "up", "down"] },
+ *   optimizer: { kind: "adamw", lr: 1e-3, weightDecay: 0 },
+ * });
+ * const ids = new Int32Array([1, 2, 3, 4]);
+ * const r = await session.step([{ inputIds: ids, labels: ids, batchSize: 1, seqLen: 4 }], 1e-3);
+ * console.log(r.loss);
+ * ```
+ */
+import type { Kernels } from "../kernels/abi.ts";
+import { type LoraConfig, LoraParams } from "../model/lora.ts";
+import type { Batch } from "../model/batch.ts";
+import { shiftLabels } from "../model/head.ts";
+import { forwardLoss, type LoraModel, prepareBatch } from "../model/transformer.ts";
+import type { WeightStore } from "../model/weights.ts";
+import {
+  clipGradNorm,
+  createOptimizer,
+  globalGradNorm,
+  type Optimizer,
+  type OptimizerConfig,
+} from "../optim/optimizer.ts";
+import type { Arena } from "../runtime/arena.ts";
+import { Rng } from "../runtime/rng.ts";
+import { fullGradients } from "./full.ts";
+import type { GradientMethod } from "./gradient.ts";
+import { lcsbGradients, lcsbSelectedBlocks } from "./lcsb.ts";
+import { mebpGradients } from "./mebp.ts";
+import { mespGradients } from "./mesp.ts";
+import { createMezoWorkspace, mezoStep, type MezoWorkspace } from "./mezo.ts";
+import { DEFAULT_HEAD_CHUNK_ROWS, defaultMlpChunkRows } from "../model/memory_plan.ts";
+
+export type { Batch } from "../model/batch.ts";
+export type { LoraConfig } from "../model/lora.ts";
+
+/** The training methods (DESIGN.md table). */
+export type MethodName = "full" | "mebp" | "mesp" | "lcsb" | "mezo";
+
+export interface SessionOptions {
+  store: WeightStore;
+  kernels: Kernels;
+  arena: Arena;
+  method: MethodName;
+  lora: LoraConfig;
+  optimizer: OptimizerConfig;
+  /** Global gradient-norm clipping threshold; 0 = off. */
+  maxGradNorm: number;
+  /** LCSB groups (default 4, capped at the layer count) and pattern (default contiguous). */
+  lcsb?: { groups: number; pattern: "contiguous" | "strided" };
+  /** MeZO perturbation scale (default 1e-2). */
+  mezo?: { eps: number };
+  /** Seeds the LoRA init and the session's Rng (MeZO directions). */
+  seed: number;
+  /** Vocabulary rows per LM-head chunk (default 1024; rounded up to a multiple of 16). */
+  headChunkRows?: number;
+}
+
+export interface StepResult {
+  /** Mean cross-entropy over the step's counted tokens (HF semantics). */
+  loss: number;
+  /** Global gradient norm before clipping (null for MeZO). */
+  gradNorm: number | null;
+  /** Tokens that counted in the loss (labels != -100 after the shift). */
+  tokens: number;
+}
+
+export interface TrainingSession {
+  readonly options: SessionOptions;
+  /** One optimizer step over micro-batches (gradient accumulation = micro.length). */
+  step(micro: Batch[], lr: number): Promise<StepResult>;
+  evaluate(batch: Batch): Promise<{ loss: number; tokens: number }>;
+  /** LoRA tensors with PEFT names ("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"). */
+  loraTensors(): Map<string, { shape: [number, number]; data: Float32Array }>;
+  setLoraTensors(t: Map<string, { shape: [number, number]; data: Float32Array }>): void;
+  optimizerState(): { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] };
+  setOptimizerState(
+    s: { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] },
+  ): void;
+  /** Bytes: wasm linear-memory high-water, JS buffers held (store + session), whether memory grew in the last step. */
+  memory(): { wasmHighWater: number; jsBytes: number; grewLastStep: boolean };
+}
+
+/** The session implementation, with internals the tests use. */
+export class LoraTrainingSession implements TrainingSession {
+  readonly model: LoraModel;
+  readonly lora: LoraParams;
+  readonly optimizer: Optimizer | null;
+  readonly #mezoWorkspace: MezoWorkspace | null;
+  #rng: Rng;
+  #steps = 0;
+  #grewLastStep = false;
+
+  constructor(readonly options: SessionOptions) {
+    const o = options;
+    const config = o.store.config;
+    if (!(o.maxGradNorm >= 0)) {
+      throw new RangeError(`maxGradNorm must be >= 0, got ${o.maxGradNorm}`);
+    }
+    const rows = o.headChunkRows ?? DEFAULT_HEAD_CHUNK_ROWS;
+    if (!(Number.isInteger(rows) && rows > 0)) throw new RangeError(`headChunkRows ${rows}`);
+    this.lora = new LoraParams(config, o.lora, o.arena, o.seed);
+    this.model = {
+      config,
+      store: o.store,
+      kernels: o.kernels,
+      arena: o.arena,
+      lora: this.lora,
+      headChunkRows: Math.ceil(rows / 16) * 16,
+      mlpChunkRows: defaultMlpChunkRows(config),
+    };
+    if (o.method === "mezo") {
+      this.optimizer = null;
+      this.#mezoWorkspace = createMezoWorkspace(o.arena, this.lora.params);
+    } else {
+      this.optimizer = createOptimizer(o.optimizer, o.kernels, o.arena, this.lora.params);
+      this.#mezoWorkspace = null;
+    }
+    if (o.method === "lcsb") this.#lcsbSettings(); // validate early
+    this.#rng = new Rng(o.seed);
+  }
+
+  #lcsbSettings(): { groups: number; pattern: "contiguous" | "strided" } {
+    const L = this.model.config.numLayers;
+    const groups = this.options.lcsb?.groups ?? Math.min(4, L);
+    const pattern = this.options.lcsb?.pattern ?? "contiguous";
+    lcsbSelectedBlocks(0, L, groups, pattern); // throws on a bad group count
+    return { groups, pattern };
+  }
+
+  /** Steps taken (the LCSB schedule and MeZO count from it). */
+  get stepCount(): number {
+    return this.optimizer?.stepCount ?? this.#steps;
+  }
+
+  /** The gradient method the next step uses (LCSB: the group of this step). */
+  gradientMethod(): GradientMethod {
+    switch (this.options.method) {
+      case "full":
+        return fullGradients;
+      case "mebp":
+        return mebpGradients;
+      case "mesp":
+        return mespGradients;
+      case "lcsb": {
+        const { groups, pattern } = this.#lcsbSettings();
+        return lcsbGradients(
+          lcsbSelectedBlocks(this.stepCount, this.model.config.numLayers, groups, pattern),
+        );
+      }
+      case "mezo":
+        throw new Error("mezo has no gradient method");
+    }
+  }
+
+  /**
+   * Zeroes the gradients and accumulates those of `micro` with the next step's method, without
+   * updating. `onBlockDone` as in {@link GradientMethod}. Returns Σ loss and counted tokens.
+   */
+  async accumulateGradients(
+    micro: Batch[],
+    onBlockDone: (block: number) => void = () => {},
+  ): Promise<{ lossSum: number; tokens: number }> {
+    const { config, arena } = this.model;
+    let tokens = 0;
+    for (const b of micro) tokens += countTargets(b, config.vocabSize);
+    this.lora.zeroGrads();
+    if (tokens === 0) return { lossSum: NaN, tokens };
+    const method = this.gradientMethod();
+    let lossSum = 0;
+    for (const b of micro) {
+      const mark = arena.mark();
+      try {
+        const p = prepareBatch(this.model, b);
+        lossSum += await method(this.model, p, 1 / tokens, onBlockDone);
+      } finally {
+        arena.release(mark);
+      }
+    }
+    return { lossSum, tokens };
+  }
+
+  async step(micro: Batch[], lr: number): Promise<StepResult> {
+    if (micro.length === 0) throw new RangeError("step needs at least one micro-batch");
+    const grows = this.model.arena.grows;
+    try {
+      if (this.options.method === "mezo") return await this.#mezoStep(micro, lr);
+      const opt = this.optimizer!;
+      const perBlock = micro.length === 1 && this.options.maxGradNorm === 0;
+      let updated = false;
+      const onBlockDone = perBlock
+        ? (i: number) => {
+          if (!updated) opt.beginStep();
+          updated = true;
+          for (const p of this.lora.blockParams(i)) opt.update(p, lr);
+        }
+        : undefined;
+      const { lossSum, tokens } = await this.accumulateGradients(micro, onBlockDone);
+      if (tokens === 0) return { loss: NaN, gradNorm: null, tokens };
+      let gradNorm: number;
+      if (perBlock) {
+        gradNorm = globalGradNorm(this.model.kernels, this.lora.params); // grads are still intact
+      } else {
+        gradNorm = this.options.maxGradNorm > 0
+          ? clipGradNorm(this.model.kernels, this.lora.params, this.options.maxGradNorm)
+          : globalGradNorm(this.model.kernels, this.lora.params);
+        opt.beginStep();
+        for (const p of this.lora.params) opt.update(p, lr);
+      }
+      return { loss: lossSum / tokens, gradNorm, tokens };
+    } finally {
+      this.#grewLastStep = this.model.arena.grows !== grows;
+    }
+  }
+
+  async #mezoStep(micro: Batch[], lr: number): Promise<StepResult> {
+    let tokens = 0;
+    for (const b of micro) tokens += countTargets(b, this.model.config.vocabSize);
+    if (tokens === 0) return { loss: NaN, gradNorm: null, tokens };
+    const loss = async () => {
+      let sum = 0;
+      for (const b of micro) sum += (await forwardLoss(this.model, b)).lossSum;
+      return sum / tokens;
+    };
+    const r = await mezoStep({
+      kernels: this.model.kernels,
+      arena: this.model.arena,
+      params: this.lora.params,
+      loss,
+      eps: this.options.mezo?.eps ?? 1e-2,
+      lr,
+      weightDecay: this.options.optimizer.weightDecay,
+      seed: this.#rng.nextU32(),
+      workspace: this.#mezoWorkspace!,
+    });
+    this.#steps++;
+    return { loss: r.loss, gradNorm: null, tokens };
+  }
+
+  async evaluate(batch: Batch): Promise<{ loss: number; tokens: number }> {
+    const grows = this.model.arena.grows;
+    const { lossSum, count } = await forwardLoss(this.model, batch);
+    if (this.model.arena.grows !== grows) this.#grewLastStep = true;
+    return { loss: count > 0 ? lossSum / count : NaN, tokens: count };
+  }
+
+  loraTensors(): Map<string, { shape: [number, number]; data: Float32Array }> {
+    return this.lora.toMap();
+  }
+
+  setLoraTensors(t: Map<string, { shape: [number, number]; data: Float32Array }>): void {
+    this.lora.fromMap(t);
+  }
+
+  optimizerState(): { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] } {
+    return {
+      stepCount: this.stepCount,
+      tensors: this.optimizer?.stateTensors() ?? new Map(),
+      rng: this.#rng.getState(),
+    };
+  }
+
+  setOptimizerState(
+    s: { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] },
+  ): void {
+    if (this.optimizer) this.optimizer.loadState(s.stepCount, s.tensors);
+    else this.#steps = s.stepCount;
+    this.#rng = Rng.fromState(s.rng);
+  }
+
+  memory(): { wasmHighWater: number; jsBytes: number; grewLastStep: boolean } {
+    return {
+      wasmHighWater: this.model.arena.highWater,
+      jsBytes: this.options.store.jsBytesHeld(),
+      grewLastStep: this.#grewLastStep,
+    };
+  }
+}
+
+/** Tokens of `b` that count in the loss (shifted labels != -100). */
+function countTargets(b: Batch, vocabSize: number): number {
+  return shiftLabels(b.labels, b.batchSize, b.seqLen, vocabSize, new Int32Array(b.labels.length));
+}
+
+/** Creates a session: allocates the adapters and the optimizer state in the arena. */
+export function createTrainingSession(o: SessionOptions): Promise<TrainingSession> {
+  return Promise.resolve(new LoraTrainingSession(o));
+}

@@ -1,0 +1,433 @@
+/**
+ * One transformer block (HF Qwen2 / Llama semantics) over flat buffers of `N = batch * seqLen`
+ * token rows, hidden size `D`:
+ *
+ *   n1 = rmsnorm(x) ; q, k, v = linears(n1) (+bias, +LoRA) ; rope(q, k)
+ *   a  = causal GQA attention(q, k, v) per sequence ; h1 = x + o(a)
+ *   n2 = rmsnorm(h1) ; y = h1 + down(silu(gate(n2)) * up(n2))
+ *
+ * Three ways to run it, by how much they keep:
+ * - {@link blockForward}: in place on the residual stream, keeps nothing (checkpointed forward,
+ *   evaluation, MeZO, LCSB's pass-through blocks). The MLP runs in row chunks, so no `[N, I]`
+ *   buffer ever exists.
+ * - {@link blockForwardTape} + {@link blockBackwardTape}: what an autodiff tape keeps (every
+ *   intermediate incl. each LoRA `h = x Aᵀ`), then the textbook backward (`full`, `mebp`).
+ * - {@link blockBackwardStructured}: MeSP's hand-ordered backward from the block input only.
+ */
+import type { Kernels, Ptr } from "../kernels/abi.ts";
+import type { Arena } from "../runtime/arena.ts";
+import type { ModelConfig } from "./config.ts";
+import type { BlockLora } from "./lora.ts";
+import {
+  linearInputGrad,
+  loraLinearBackward,
+  loraLinearForward,
+  loraWeightGrads,
+} from "./linear.ts";
+import type { BlockWeights, LinearName } from "./weights.ts";
+
+/** Shapes and shared per-step buffers every block function needs. */
+export interface BlockContext {
+  config: ModelConfig;
+  kernels: Kernels;
+  arena: Arena;
+  batchSize: number;
+  seqLen: number;
+  /** RoPE tables `[seqLen, headDim/2]` (positions 0 .. seqLen-1 of every sequence). */
+  cos: Ptr;
+  sin: Ptr;
+  /** Rows per MLP chunk in the lean forward and the structured backward. */
+  mlpChunkRows: number;
+}
+
+/** Derived sizes. */
+export function blockDims(c: ModelConfig, batchSize: number, seqLen: number) {
+  const N = batchSize * seqLen;
+  return {
+    N,
+    D: c.hiddenSize,
+    I: c.intermediateSize,
+    Dq: c.numHeads * c.headDim,
+    Dkv: c.numKvHeads * c.headDim,
+    lseLen: batchSize * c.numHeads * seqLen,
+  };
+}
+
+const F = 4; // bytes per f32
+
+/** RoPE on q [N, Hq*hd] and k [N, Hkv*hd], every sequence from position 0. */
+function rope(ctx: BlockContext, q: Ptr, kk: Ptr, inverse: number): void {
+  const { config: c, kernels: k, seqLen: T } = ctx;
+  const { Dq, Dkv } = blockDims(c, ctx.batchSize, T);
+  for (let b = 0; b < ctx.batchSize; b++) {
+    k.ropeApply(q + b * T * Dq * F, ctx.cos, ctx.sin, T, c.numHeads, c.headDim, inverse);
+    k.ropeApply(kk + b * T * Dkv * F, ctx.cos, ctx.sin, T, c.numKvHeads, c.headDim, inverse);
+  }
+}
+
+function attentionForward(ctx: BlockContext, out: Ptr, lse: Ptr, q: Ptr, kk: Ptr, v: Ptr): void {
+  const { config: c, kernels: k, seqLen: T } = ctx;
+  const { Dq, Dkv } = blockDims(c, ctx.batchSize, T);
+  const scale = 1 / Math.sqrt(c.headDim);
+  for (let b = 0; b < ctx.batchSize; b++) {
+    k.attentionForward(
+      out + b * T * Dq * F,
+      lse + b * c.numHeads * T * F,
+      q + b * T * Dq * F,
+      kk + b * T * Dkv * F,
+      v + b * T * Dkv * F,
+      T,
+      c.numHeads,
+      c.numKvHeads,
+      c.headDim,
+      scale,
+    );
+  }
+}
+
+function attentionBackward(
+  ctx: BlockContext,
+  dq: Ptr,
+  dk: Ptr,
+  dv: Ptr,
+  dout: Ptr,
+  q: Ptr,
+  kk: Ptr,
+  v: Ptr,
+  out: Ptr,
+  lse: Ptr,
+): void {
+  const { config: c, kernels: k, seqLen: T } = ctx;
+  const { Dq, Dkv } = blockDims(c, ctx.batchSize, T);
+  const scale = 1 / Math.sqrt(c.headDim);
+  for (let b = 0; b < ctx.batchSize; b++) {
+    const oq = b * T * Dq * F;
+    const okv = b * T * Dkv * F;
+    k.attentionBackward(
+      dq + oq,
+      dk + okv,
+      dv + okv,
+      dout + oq,
+      q + oq,
+      kk + okv,
+      v + okv,
+      out + oq,
+      lse + b * c.numHeads * T * F,
+      T,
+      c.numHeads,
+      c.numKvHeads,
+      c.headDim,
+      scale,
+    );
+  }
+}
+
+/**
+ * Computes q, k, v (post-RoPE) and the attention output `attn` and `lse` from the block input.
+ * n1 lives in a temporary above the outputs. LoRA `h`s go to `hs` when given (tape).
+ */
+function attentionPart(
+  ctx: BlockContext,
+  bw: BlockWeights,
+  lora: BlockLora,
+  x: Ptr,
+  out: { q: Ptr; k: Ptr; v: Ptr; attn: Ptr; lse: Ptr; n1?: Ptr; rstd1?: Ptr },
+  hs?: Partial<Record<LinearName, Ptr>>,
+): void {
+  const { config: c, kernels: k, arena } = ctx;
+  const { N, D } = blockDims(c, ctx.batchSize, ctx.seqLen);
+  const mark = arena.mark();
+  const rstd1 = out.rstd1 ?? arena.allocF32(N);
+  const n1 = out.n1 ?? arena.allocF32(N * D);
+  k.rmsnormForward(n1, rstd1, x, bw.inputNorm, N, D, c.rmsNormEps);
+  loraLinearForward(k, arena, bw.linears.q, lora.q, out.q, n1, N, hs?.q);
+  loraLinearForward(k, arena, bw.linears.k, lora.k, out.k, n1, N, hs?.k);
+  loraLinearForward(k, arena, bw.linears.v, lora.v, out.v, n1, N, hs?.v);
+  arena.release(mark);
+  rope(ctx, out.q, out.k, 0);
+  attentionForward(ctx, out.attn, out.lse, out.q, out.k, out.v);
+}
+
+/** Row chunks `[r0, r0 + R)` covering `N` rows. */
+function* rowChunks(N: number, R: number): Generator<[number, number]> {
+  for (let r0 = 0; r0 < N; r0 += R) yield [r0, Math.min(R, N - r0)];
+}
+
+/**
+ * Lean forward, in place: `resid` (the block input, [N, D]) becomes the block output.
+ * Keeps nothing: attention buffers are freed before the MLP, which runs in row chunks.
+ */
+export function blockForward(
+  ctx: BlockContext,
+  bw: BlockWeights,
+  lora: BlockLora,
+  resid: Ptr,
+): void {
+  const { config: c, kernels: k, arena } = ctx;
+  const { N, D, I, Dq, Dkv, lseLen } = blockDims(c, ctx.batchSize, ctx.seqLen);
+  const mark = arena.mark();
+  const attn = arena.allocF32(N * Dq);
+  const lse = arena.allocF32(lseLen);
+  const qkvMark = arena.mark();
+  const q = arena.allocF32(N * Dq);
+  const kk = arena.allocF32(N * Dkv);
+  const v = arena.allocF32(N * Dkv);
+  attentionPart(ctx, bw, lora, resid, { q, k: kk, v, attn, lse });
+  arena.release(qkvMark);
+  const R = Math.min(ctx.mlpChunkRows, N);
+  for (const [r0, rows] of rowChunks(N, R)) {
+    const m = arena.mark();
+    const x = resid + r0 * D * F;
+    const tmp = arena.allocF32(rows * D);
+    // h1 = x + o(attn)
+    loraLinearForward(k, arena, bw.linears.o, lora.o, tmp, attn + r0 * Dq * F, rows);
+    k.add(x, x, tmp, rows * D);
+    const rstd = arena.allocF32(rows);
+    const n2 = arena.allocF32(rows * D);
+    k.rmsnormForward(n2, rstd, x, bw.postAttentionNorm, rows, D, c.rmsNormEps);
+    const gate = arena.allocF32(rows * I);
+    const up = arena.allocF32(rows * I);
+    const act = arena.allocF32(rows * I);
+    loraLinearForward(k, arena, bw.linears.gate, lora.gate, gate, n2, rows);
+    loraLinearForward(k, arena, bw.linears.up, lora.up, up, n2, rows);
+    k.swigluForward(act, gate, up, rows * I);
+    loraLinearForward(k, arena, bw.linears.down, lora.down, tmp, act, rows);
+    k.add(x, x, tmp, rows * D);
+    arena.release(m);
+  }
+  arena.release(mark);
+}
+
+/** Everything an autodiff tape keeps for one block (pointers into one stacked allocation). */
+export interface BlockTape {
+  /** Arena mark taken before the tape was allocated: release it to free the tape. */
+  mark: number;
+  x: Ptr;
+  rstd1: Ptr;
+  n1: Ptr;
+  q: Ptr;
+  k: Ptr;
+  v: Ptr;
+  attn: Ptr;
+  lse: Ptr;
+  h1: Ptr;
+  rstd2: Ptr;
+  n2: Ptr;
+  gate: Ptr;
+  up: Ptr;
+  act: Ptr;
+  /** LoRA `h = x Aᵀ` [N, r] per adapted linear. */
+  h: Partial<Record<LinearName, Ptr>>;
+}
+
+/**
+ * Tape forward from the block input `x` (kept, not copied: the caller owns it). Writes the block
+ * output to `y` unless `y` is 0 (a recompute for backward needs no output). The tape is allocated
+ * on the arena top; `arena.release(tape.mark)` frees it.
+ */
+export function blockForwardTape(
+  ctx: BlockContext,
+  bw: BlockWeights,
+  lora: BlockLora,
+  x: Ptr,
+  y: Ptr,
+): BlockTape {
+  const { config: c, kernels: k, arena } = ctx;
+  const { N, D, I, Dq, Dkv, lseLen } = blockDims(c, ctx.batchSize, ctx.seqLen);
+  const mark = arena.mark();
+  const h: Partial<Record<LinearName, Ptr>> = {};
+  for (const [name, l] of Object.entries(lora)) h[name as LinearName] = arena.allocF32(N * l.rank);
+  const t: BlockTape = {
+    mark,
+    x,
+    rstd1: arena.allocF32(N),
+    n1: arena.allocF32(N * D),
+    q: arena.allocF32(N * Dq),
+    k: arena.allocF32(N * Dkv),
+    v: arena.allocF32(N * Dkv),
+    attn: arena.allocF32(N * Dq),
+    lse: arena.allocF32(lseLen),
+    h1: arena.allocF32(N * D),
+    rstd2: arena.allocF32(N),
+    n2: arena.allocF32(N * D),
+    gate: arena.allocF32(N * I),
+    up: arena.allocF32(N * I),
+    act: arena.allocF32(N * I),
+    h,
+  };
+  attentionPart(ctx, bw, lora, x, t, h);
+  loraLinearForward(k, arena, bw.linears.o, lora.o, t.h1, t.attn, N, h.o);
+  k.add(t.h1, t.h1, x, N * D);
+  k.rmsnormForward(t.n2, t.rstd2, t.h1, bw.postAttentionNorm, N, D, c.rmsNormEps);
+  loraLinearForward(k, arena, bw.linears.gate, lora.gate, t.gate, t.n2, N, h.gate);
+  loraLinearForward(k, arena, bw.linears.up, lora.up, t.up, t.n2, N, h.up);
+  k.swigluForward(t.act, t.gate, t.up, N * I);
+  if (y !== 0) {
+    // y = h1 + down(act); the h of down goes to the tape.
+    loraLinearForward(k, arena, bw.linears.down, lora.down, y, t.act, N, h.down);
+    k.add(y, y, t.h1, N * D);
+  } else if (lora.down) {
+    k.matmulABt(h.down!, t.act, lora.down.a.ptr, N, lora.down.rank, lora.down.inFeatures, 1, 0);
+  }
+  return t;
+}
+
+/**
+ * Textbook backward from a tape. `dy` [N, D] holds d(loss)/d(block output) and is turned in
+ * place into d(loss)/d(block input) (the residual adds are identities, so the two branch
+ * gradients are accumulated into it). LoRA gradients accumulate into their buffers. Temporaries
+ * are released before returning; the tape is left for the caller to release.
+ */
+export function blockBackwardTape(
+  ctx: BlockContext,
+  bw: BlockWeights,
+  lora: BlockLora,
+  t: BlockTape,
+  dy: Ptr,
+): void {
+  const { config: c, kernels: k, arena } = ctx;
+  const { N, D, I, Dq, Dkv } = blockDims(c, ctx.batchSize, ctx.seqLen);
+  const L = bw.linears;
+  const mark = arena.mark();
+  const dact = arena.allocF32(N * I);
+  loraLinearBackward(k, arena, L.down, lora.down, dact, dy, t.act, N, t.h.down ?? null, 0);
+  const dgate = arena.allocF32(N * I);
+  const dup = arena.allocF32(N * I);
+  k.swigluBackward(dgate, dup, dact, t.gate, t.up, N * I);
+  const dn2 = arena.allocF32(N * D);
+  loraLinearBackward(k, arena, L.gate, lora.gate, dn2, dgate, t.n2, N, t.h.gate ?? null, 0);
+  loraLinearBackward(k, arena, L.up, lora.up, dn2, dup, t.n2, N, t.h.up ?? null, 1);
+  k.rmsnormBackward(dy, 0, dn2, t.h1, bw.postAttentionNorm, t.rstd2, N, D, 1); // dy := dh1
+  const dattn = arena.allocF32(N * Dq);
+  loraLinearBackward(k, arena, L.o, lora.o, dattn, dy, t.attn, N, t.h.o ?? null, 0);
+  const dq = arena.allocF32(N * Dq);
+  const dk = arena.allocF32(N * Dkv);
+  const dv = arena.allocF32(N * Dkv);
+  attentionBackward(ctx, dq, dk, dv, dattn, t.q, t.k, t.v, t.attn, t.lse);
+  rope(ctx, dq, dk, 1);
+  const dn1 = arena.allocF32(N * D);
+  loraLinearBackward(k, arena, L.q, lora.q, dn1, dq, t.n1, N, t.h.q ?? null, 0);
+  loraLinearBackward(k, arena, L.k, lora.k, dn1, dk, t.n1, N, t.h.k ?? null, 1);
+  loraLinearBackward(k, arena, L.v, lora.v, dn1, dv, t.n1, N, t.h.v ?? null, 1);
+  k.rmsnormBackward(dy, 0, dn1, t.x, bw.inputNorm, t.rstd1, N, D, 1); // dy := dx
+  arena.release(mark);
+}
+
+/**
+ * MeSP structured backward from the block input `x` only; `dy` becomes d(loss)/d(x) in place.
+ * Never stores a LoRA `h` (recomputed from its input and A where needed), and orders the
+ * allocations so each intermediate dies right after its last use:
+ *
+ * 1. [dq dk dv] are allocated first (they outlive everything else), then [q k v attn lse].
+ *    n1 is a temporary above them: rmsnorm, the three projections, freed. RoPE, attention.
+ * 2. MLP + o_proj, in row chunks of R rows (everything here is row-wise): h1 = x + o(attn),
+ *    n2 = rmsnorm(h1), gate, up; act = swiglu(gate, up) only long enough for down's LoRA grads
+ *    (dB, dh, dA), then dact = dy W_down + dh A; swiglu backward overwrites gate/up with
+ *    dgate/dup through a small sub-chunk buffer; dn2 from the gate/up backward; rmsnorm backward
+ *    adds into dy, which is now dh1 for these rows. Peak: 3 [R, I] instead of 5-6 [N, I].
+ * 3. dattn from o's backward (needs attn), attention backward into dq dk dv, then everything
+ *    above dv (q k v attn lse dattn) is freed at once. Inverse RoPE on dq, dk.
+ * 4. n1 recomputed from x; q/k/v backward into dn1; rmsnorm backward adds into dy (= dx).
+ */
+export function blockBackwardStructured(
+  ctx: BlockContext,
+  bw: BlockWeights,
+  lora: BlockLora,
+  x: Ptr,
+  dy: Ptr,
+): void {
+  const { config: c, kernels: k, arena } = ctx;
+  const { N, D, I, Dq, Dkv, lseLen } = blockDims(c, ctx.batchSize, ctx.seqLen);
+  const L = bw.linears;
+  const mark = arena.mark();
+  // 1.
+  const dq = arena.allocF32(N * Dq);
+  const dk = arena.allocF32(N * Dkv);
+  const dv = arena.allocF32(N * Dkv);
+  const attnMark = arena.mark();
+  const q = arena.allocF32(N * Dq);
+  const kk = arena.allocF32(N * Dkv);
+  const v = arena.allocF32(N * Dkv);
+  const attn = arena.allocF32(N * Dq);
+  const lse = arena.allocF32(lseLen);
+  attentionPart(ctx, bw, lora, x, { q, k: kk, v, attn, lse });
+  // 2.
+  const R = Math.min(ctx.mlpChunkRows, N);
+  for (const [r0, rows] of rowChunks(N, R)) {
+    const m = arena.mark();
+    const dyc = dy + r0 * D * F;
+    const h1 = arena.allocF32(rows * D);
+    loraLinearForward(k, arena, L.o, lora.o, h1, attn + r0 * Dq * F, rows);
+    k.add(h1, h1, x + r0 * D * F, rows * D);
+    const rstd2 = arena.allocF32(rows);
+    const n2 = arena.allocF32(rows * D);
+    k.rmsnormForward(n2, rstd2, h1, bw.postAttentionNorm, rows, D, c.rmsNormEps);
+    const gate = arena.allocF32(rows * I);
+    const up = arena.allocF32(rows * I);
+    loraLinearForward(k, arena, L.gate, lora.gate, gate, n2, rows);
+    loraLinearForward(k, arena, L.up, lora.up, up, n2, rows);
+    const dact = arena.allocF32(rows * I);
+    const dh = lora.down ? arena.allocF32(rows * lora.down.rank) : 0;
+    const actMark = arena.mark();
+    const act = arena.allocF32(rows * I);
+    k.swigluForward(act, gate, up, rows * I);
+    if (lora.down) loraWeightGrads(k, arena, lora.down, dh, dyc, act, rows, null);
+    arena.release(actMark);
+    linearInputGrad(k, L.down, lora.down, dact, dyc, dh, rows, 0);
+    swigluBackwardInPlace(ctx, gate, up, dact, rows);
+    const dn2 = dact; // dact is dead: reuse its first rows*D floats (D <= I in every model)
+    if (D > I) throw new Error("blockBackwardStructured assumes hidden <= intermediate");
+    loraLinearBackward(k, arena, L.gate, lora.gate, dn2, gate, n2, rows, null, 0);
+    loraLinearBackward(k, arena, L.up, lora.up, dn2, up, n2, rows, null, 1);
+    k.rmsnormBackward(dyc, 0, dn2, h1, bw.postAttentionNorm, rstd2, rows, D, 1);
+    arena.release(m);
+  }
+  // 3.
+  const dattn = arena.allocF32(N * Dq);
+  loraLinearBackward(k, arena, L.o, lora.o, dattn, dy, attn, N, null, 0);
+  attentionBackward(ctx, dq, dk, dv, dattn, q, kk, v, attn, lse);
+  arena.release(attnMark);
+  rope(ctx, dq, dk, 1);
+  // 4.
+  const rstd1 = arena.allocF32(N);
+  const n1 = arena.allocF32(N * D);
+  k.rmsnormForward(n1, rstd1, x, bw.inputNorm, N, D, c.rmsNormEps);
+  const dn1 = arena.allocF32(N * D);
+  loraLinearBackward(k, arena, L.q, lora.q, dn1, dq, n1, N, null, 0);
+  loraLinearBackward(k, arena, L.k, lora.k, dn1, dk, n1, N, null, 1);
+  loraLinearBackward(k, arena, L.v, lora.v, dn1, dv, n1, N, null, 1);
+  k.rmsnormBackward(dy, 0, dn1, x, bw.inputNorm, rstd1, N, D, 1);
+  arena.release(mark);
+}
+
+/** Rows per sub-chunk of the in-place SwiGLU backward. */
+export function swigluSubRows(rows: number): number {
+  return Math.max(1, Math.ceil(rows / 4));
+}
+
+/**
+ * SwiGLU backward that overwrites `gate` with dgate and `up` with dup ([rows, I] each), through a
+ * 2 x [rows/4, I] buffer (the kernel contract does not allow its outputs to alias its inputs).
+ */
+function swigluBackwardInPlace(
+  ctx: BlockContext,
+  gate: Ptr,
+  up: Ptr,
+  dact: Ptr,
+  rows: number,
+): void {
+  const { kernels: k, arena } = ctx;
+  const I = ctx.config.intermediateSize;
+  const S = swigluSubRows(rows);
+  const mark = arena.mark();
+  const tg = arena.allocF32(S * I);
+  const tu = arena.allocF32(S * I);
+  const bytes = new Uint8Array(arena.memory.buffer);
+  for (const [s0, n] of rowChunks(rows, S)) {
+    const o = s0 * I * F;
+    k.swigluBackward(tg, tu, dact + o, gate + o, up + o, n * I);
+    bytes.copyWithin(gate + o, tg, tg + n * I * F);
+    bytes.copyWithin(up + o, tu, tu + n * I * F);
+  }
+  arena.release(mark);
+}

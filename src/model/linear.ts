@@ -1,0 +1,129 @@
+/**
+ * A frozen linear with an optional LoRA adapter, over flat row-major buffers of `T` rows:
+ * `y = x W0ᵀ (+ b) + s (x Aᵀ) Bᵀ`.
+ *
+ * Backward (DESIGN.md), with upstream gradient `g [T, out]` and `h = x Aᵀ [T, r]`:
+ * `dB += s gᵀ h`, `dh = s g B`, `dA += dhᵀ x`, `dx (+)= dh A + g W0`. The base term uses the
+ * frozen weight through the int4 kernels (never a dequantized matrix) or the f32 GEMMs.
+ */
+import type { Kernels, Ptr } from "../kernels/abi.ts";
+import type { Arena } from "../runtime/arena.ts";
+import type { LoraLinear } from "./lora.ts";
+import type { LinearWeight } from "./weights.ts";
+
+/** out[T, out] (+)= x[T, in] · W0ᵀ (no bias). */
+export function baseForward(
+  k: Kernels,
+  w: LinearWeight,
+  out: Ptr,
+  x: Ptr,
+  T: number,
+  acc: number,
+): void {
+  if (w.kind === "f32") k.matmulABt(out, x, w.w, T, w.out, w.in, 1, acc);
+  else k.int4MatmulXWt(out, x, w.q, w.scales, w.biases, T, w.out, w.in, w.groupSize, 1, acc);
+}
+
+/** dx[T, in] (+)= g[T, out] · W0. */
+export function baseBackward(
+  k: Kernels,
+  w: LinearWeight,
+  dx: Ptr,
+  g: Ptr,
+  T: number,
+  acc: number,
+): void {
+  if (w.kind === "f32") k.matmulAB(dx, g, w.w, T, w.in, w.out, 1, acc);
+  else k.int4MatmulGW(dx, g, w.q, w.scales, w.biases, T, w.out, w.in, w.groupSize, 1, acc);
+}
+
+/**
+ * Forward of a LoRA linear: out[T, out] = x W0ᵀ + b + s (x Aᵀ) Bᵀ.
+ * `h` (optional, [T, r]) receives `x Aᵀ` for a tape; without it `h` lives in a temporary.
+ */
+export function loraLinearForward(
+  k: Kernels,
+  arena: Arena,
+  w: LinearWeight,
+  lora: LoraLinear | undefined,
+  out: Ptr,
+  x: Ptr,
+  T: number,
+  h?: Ptr,
+): void {
+  baseForward(k, w, out, x, T, 0);
+  if (w.bias !== null) k.addBias(out, w.bias, T, w.out);
+  if (!lora) return;
+  const mark = arena.mark();
+  const hp = h ?? arena.allocF32(T * lora.rank);
+  k.matmulABt(hp, x, lora.a.ptr, T, lora.rank, lora.inFeatures, 1, 0);
+  k.matmulABt(out, hp, lora.b.ptr, T, lora.outFeatures, lora.rank, lora.scale, 1);
+  arena.release(mark);
+}
+
+/**
+ * The adapter half of a LoRA linear's backward: `dB += s gᵀ h`, `dh = s g B` (written to `dh`,
+ * [T, r]), `dA += dhᵀ x`. `h` is the tape's `x Aᵀ`; when null it is recomputed from `x` and A
+ * (MeSP: r ≪ in, so this costs a sliver of the base matmul). Uses B as it is now, i.e. before
+ * this step's update (the optimizer runs after the block's backward).
+ */
+export function loraWeightGrads(
+  k: Kernels,
+  arena: Arena,
+  lora: LoraLinear,
+  dh: Ptr,
+  g: Ptr,
+  x: Ptr,
+  T: number,
+  h: Ptr | null,
+): void {
+  const r = lora.rank;
+  const mark = arena.mark();
+  let hp = h;
+  if (hp === null) {
+    hp = arena.allocF32(T * r);
+    k.matmulABt(hp, x, lora.a.ptr, T, r, lora.inFeatures, 1, 0);
+  }
+  k.matmulAtB(lora.b.grad, g, hp, lora.outFeatures, r, T, lora.scale, 1);
+  arena.release(mark);
+  k.matmulAB(dh, g, lora.b.ptr, T, r, lora.outFeatures, lora.scale, 0);
+  k.matmulAtB(lora.a.grad, dh, x, r, lora.inFeatures, T, 1, 1);
+}
+
+/** The input-gradient half: dx (+)= g W0 + dh A (`dh` from {@link loraWeightGrads}). */
+export function linearInputGrad(
+  k: Kernels,
+  w: LinearWeight,
+  lora: LoraLinear | undefined,
+  dx: Ptr,
+  g: Ptr,
+  dh: Ptr,
+  T: number,
+  acc: number,
+): void {
+  baseBackward(k, w, dx, g, T, acc);
+  if (lora) k.matmulAB(dx, dh, lora.a.ptr, T, lora.inFeatures, lora.rank, 1, 1);
+}
+
+/**
+ * Whole backward of a LoRA linear: accumulates dA, dB into the adapter's gradient buffers and
+ * writes (`accDx` 0) or adds (1) the input gradient into `dx`. `h` as in {@link loraWeightGrads}.
+ */
+export function loraLinearBackward(
+  k: Kernels,
+  arena: Arena,
+  w: LinearWeight,
+  lora: LoraLinear | undefined,
+  dx: Ptr,
+  g: Ptr,
+  x: Ptr,
+  T: number,
+  h: Ptr | null,
+  accDx: number,
+): void {
+  const mark = arena.mark();
+  const dh = lora ? arena.allocF32(T * lora.rank) : 0;
+  if (lora) loraWeightGrads(k, arena, lora, dh, g, x, T, h);
+  linearInputGrad(k, w, lora, dx, g, dh, T, accDx);
+  arena.release(mark);
+}

@@ -1,0 +1,233 @@
+/**
+ * LoRA adapters for every target linear of every transformer block, PEFT semantics:
+ * `y = W0 x (+ b) + s · B (A x)`, `A [r, in]`, `B [out, r]`, `s = alpha / r`.
+ *
+ * All parameters live in ONE planned arena allocation (parameters first, then one gradient
+ * buffer of the same layout), so the optimizer, gradient clipping and MeZO see plain
+ * {@link ParamTensor}s, and the memory plan can count them exactly.
+ *
+ * @example
+ * ```ts
+ * import { loadKernelsSync } from "../kernels/wasm.ts";
+ * import { LoraParams } from "./lora.ts";
+ * import { tinyConfig } from "./random_weights.ts";
+ * const { arena } = loadKernelsSync({ variant: "reference" });
+ * const lora = new LoraParams(tinyConfig("llama"), { rank: 4, alpha: 8, targets: ["q", "v"] }, arena, 1);
+ * console.log(lora.params.length); // 2 layers x 2 targets x (A, B)
+ * ```
+ */
+import type { Ptr } from "../kernels/abi.ts";
+import type { ParamTensor } from "../optim/optimizer.ts";
+import type { Arena } from "../runtime/arena.ts";
+import { Rng } from "../runtime/rng.ts";
+import type { ModelConfig } from "./config.ts";
+import { LINEAR_NAMES, type LinearName } from "./weights.ts";
+
+/** Which linears get an adapter, its rank and `lora_alpha`. */
+export interface LoraConfig {
+  rank: number;
+  alpha: number;
+  targets: LinearName[];
+}
+
+/** One adapted linear: its parameter tensors and shapes. */
+export interface LoraLinear {
+  block: number;
+  linear: LinearName;
+  rank: number;
+  inFeatures: number;
+  outFeatures: number;
+  /** `alpha / rank`. */
+  scale: number;
+  /** `A [rank, in]`. */
+  a: ParamTensor;
+  /** `B [out, rank]`. */
+  b: ParamTensor;
+}
+
+/** The adapters of one block, by linear name (`undefined` = not a target). */
+export type BlockLora = Partial<Record<LinearName, LoraLinear>>;
+
+/** `[out, in]` of a block linear. */
+export function linearShape(config: ModelConfig, name: LinearName): [number, number] {
+  const d = config.hiddenSize;
+  const qDim = config.numHeads * config.headDim;
+  const kvDim = config.numKvHeads * config.headDim;
+  switch (name) {
+    case "q":
+      return [qDim, d];
+    case "k":
+    case "v":
+      return [kvDim, d];
+    case "o":
+      return [d, qDim];
+    case "gate":
+    case "up":
+      return [config.intermediateSize, d];
+    case "down":
+      return [d, config.intermediateSize];
+  }
+}
+
+/** PEFT module path of a linear inside a block. */
+export function peftModule(name: LinearName): string {
+  return name === "gate" || name === "up" || name === "down"
+    ? `mlp.${name}_proj`
+    : `self_attn.${name}_proj`;
+}
+
+/** PEFT tensor name, e.g. `base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`. */
+export function peftName(block: number, name: LinearName, which: "A" | "B"): string {
+  return `base_model.model.model.layers.${block}.${peftModule(name)}.lora_${which}.weight`;
+}
+
+/** Floats of all LoRA parameters of a model (excluding gradients). */
+export function loraParamCount(config: ModelConfig, lora: LoraConfig): number {
+  let n = 0;
+  for (const name of lora.targets) {
+    const [out, inF] = linearShape(config, name);
+    n += lora.rank * (inF + out);
+  }
+  return n * config.numLayers;
+}
+
+/** Bytes the single allocation of {@link LoraParams} takes (parameters + gradients). */
+export function loraBytes(config: ModelConfig, lora: LoraConfig): number {
+  let bytes = 0;
+  for (const name of lora.targets) {
+    const [out, inF] = linearShape(config, name);
+    bytes += align64(lora.rank * inF * 4) + align64(lora.rank * out * 4);
+  }
+  return 2 * bytes * config.numLayers;
+}
+
+function align64(n: number): number {
+  return Math.ceil(n / 64) * 64;
+}
+
+/** All adapters of a model, their gradients, and PEFT (de)serialization. */
+export class LoraParams {
+  /** Every parameter tensor, block-major, linears in `LINEAR_NAMES` order, A before B. */
+  readonly params: ParamTensor[] = [];
+  readonly blocks: BlockLora[] = [];
+  readonly scale: number;
+  /** Start and byte length of the one allocation (parameters then gradients). */
+  readonly base: Ptr;
+  readonly bytes: number;
+
+  /**
+   * Allocates and initializes: A ~ U(-1/sqrt(in), 1/sqrt(in)) (PyTorch's kaiming-uniform with
+   * a = sqrt(5)), B = 0, gradients 0. A is drawn block by block, linear by linear, from `Rng(seed)`.
+   */
+  constructor(
+    readonly config: ModelConfig,
+    readonly lora: LoraConfig,
+    readonly arena: Arena,
+    seed: number,
+  ) {
+    if (!(Number.isInteger(lora.rank) && lora.rank > 0)) {
+      throw new RangeError(`LoRA rank must be a positive integer, got ${lora.rank}`);
+    }
+    for (const t of lora.targets) {
+      if (!LINEAR_NAMES.includes(t)) throw new RangeError(`unknown LoRA target ${t}`);
+    }
+    this.scale = lora.alpha / lora.rank;
+    this.bytes = loraBytes(config, lora);
+    this.base = arena.allocZeroed(this.bytes);
+    const half = this.bytes / 2;
+    let off = this.base;
+    const r = lora.rank;
+    for (let i = 0; i < config.numLayers; i++) {
+      const block: BlockLora = {};
+      for (const name of LINEAR_NAMES) {
+        if (!lora.targets.includes(name)) continue;
+        const [out, inF] = linearShape(config, name);
+        const a: ParamTensor = {
+          name: peftName(i, name, "A"),
+          ptr: off,
+          grad: off + half,
+          n: r * inF,
+        };
+        off += align64(r * inF * 4);
+        const b: ParamTensor = {
+          name: peftName(i, name, "B"),
+          ptr: off,
+          grad: off + half,
+          n: r * out,
+        };
+        off += align64(r * out * 4);
+        block[name] = {
+          block: i,
+          linear: name,
+          rank: r,
+          inFeatures: inF,
+          outFeatures: out,
+          scale: this.scale,
+          a,
+          b,
+        };
+        this.params.push(a, b);
+      }
+      this.blocks.push(block);
+    }
+    const rng = new Rng(seed);
+    for (const block of this.blocks) {
+      for (const l of Object.values(block)) {
+        const bound = 1 / Math.sqrt(l.inFeatures);
+        rng.fillUniform(arena.f32(l.a.ptr, l.a.n), -bound, bound);
+      }
+    }
+  }
+
+  /** Parameter tensors of block `i`. */
+  blockParams(i: number): ParamTensor[] {
+    const out: ParamTensor[] = [];
+    for (const l of Object.values(this.blocks[i])) out.push(l.a, l.b);
+    return out;
+  }
+
+  /** Zeroes every gradient. */
+  zeroGrads(): void {
+    const half = this.bytes / 2;
+    this.arena.u8(this.base + half, half).fill(0);
+  }
+
+  /** Copies of every tensor with PEFT names and `[rows, cols]` shapes. */
+  toMap(): Map<string, { shape: [number, number]; data: Float32Array }> {
+    const out = new Map<string, { shape: [number, number]; data: Float32Array }>();
+    for (const block of this.blocks) {
+      for (const l of Object.values(block)) {
+        out.set(l.a.name, {
+          shape: [l.rank, l.inFeatures],
+          data: this.arena.f32(l.a.ptr, l.a.n).slice(),
+        });
+        out.set(l.b.name, {
+          shape: [l.outFeatures, l.rank],
+          data: this.arena.f32(l.b.ptr, l.b.n).slice(),
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Loads tensors by PEFT name; every adapter tensor must be present with the right shape. */
+  fromMap(t: Map<string, { shape: [number, number]; data: Float32Array }>): void {
+    for (const block of this.blocks) {
+      for (const l of Object.values(block)) {
+        for (
+          const [p, shape] of [[l.a, [l.rank, l.inFeatures]], [l.b, [
+            l.outFeatures,
+            l.rank,
+          ]]] as const
+        ) {
+          const v = t.get(p.name);
+          if (!v) throw new Error(`LoRA tensor ${p.name} missing`);
+          if (v.shape[0] !== shape[0] || v.shape[1] !== shape[1] || v.data.length !== p.n) {
+            throw new Error(`LoRA tensor ${p.name}: shape [${v.shape}] != [${shape}]`);
+          }
+          this.arena.f32(p.ptr, p.n).set(v.data);
+        }
+      }
+    }
+  }
+}

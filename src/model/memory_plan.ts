@@ -1,0 +1,146 @@
+/**
+ * The memory plan: the arena bytes a training session and one step will need, computed from the
+ * shapes alone (no allocation), so `--max-memory` can refuse a run before it starts. The formulas
+ * mirror the allocation order of `block.ts`, `head.ts`, `transformer.ts` and `src/methods/*`
+ * allocation for allocation (each rounded up to the arena's 64-byte alignment); the session tests
+ * check that the measured high-water never exceeds the plan.
+ *
+ * @example
+ * ```ts
+ * import { planMemory } from "./memory_plan.ts";
+ * import { tinyConfig } from "./random_weights.ts";
+ * const plan = planMemory({
+ *   config: tinyConfig("qwen2"), method: "mesp", seqLen: 64, batchSize: 1,
+ *   lora: { rank: 8, alpha: 16, targets: ["q", "k", "v", "o", "gate", "up", "down"] },
+ *   optimizer: "adamw",
+ * });
+ * console.log(plan.total > plan.step);
+ * ```
+ */
+import type { ModelConfig } from "./config.ts";
+import { linearShape, loraBytes, type LoraConfig } from "./lora.ts";
+import { lcsbSelectedBlocks } from "../methods/lcsb.ts";
+
+/** Default vocabulary rows per LM-head chunk. */
+export const DEFAULT_HEAD_CHUNK_ROWS = 1024;
+
+/** Default token rows per MLP chunk (lean forward, MeSP backward). */
+export function defaultMlpChunkRows(_config: ModelConfig): number {
+  return 32;
+}
+
+export interface MemoryPlanOptions {
+  config: ModelConfig;
+  method: "full" | "mebp" | "mesp" | "lcsb" | "mezo";
+  seqLen: number;
+  batchSize: number;
+  lora: LoraConfig;
+  optimizer: "adamw" | "sgd";
+  headChunkRows?: number;
+  mlpChunkRows?: number;
+  lcsb?: { groups: number; pattern: "contiguous" | "strided" };
+}
+
+/** Bytes by component. `total` = what the session adds to the arena on top of the store. */
+export interface MemoryPlan {
+  /** LoRA parameters + gradients (one allocation). */
+  lora: number;
+  /** Optimizer state (AdamW moments) or MeZO's workspace. */
+  optimizer: number;
+  /** Peak of one step's activations (batch buffers, checkpoints, tapes, temporaries). */
+  step: number;
+  total: number;
+}
+
+const a = (bytes: number) => Math.ceil(bytes / 64) * 64;
+const f = (n: number) => a(n * 4);
+
+/** Computes the plan; see the module doc. */
+export function planMemory(o: MemoryPlanOptions): MemoryPlan {
+  const c = o.config;
+  const B = o.batchSize;
+  const T = o.seqLen;
+  const N = B * T;
+  const D = c.hiddenSize;
+  const I = c.intermediateSize;
+  const Dq = c.numHeads * c.headDim;
+  const Dkv = c.numKvHeads * c.headDim;
+  const lseLen = B * c.numHeads * T;
+  const r = o.lora.rank;
+  const C = Math.ceil((o.headChunkRows ?? DEFAULT_HEAD_CHUNK_ROWS) / 16) * 16;
+  const R = Math.min(o.mlpChunkRows ?? defaultMlpChunkRows(c), N);
+  const S = Math.max(1, Math.ceil(R / 4));
+  const hasLora = o.lora.targets.length > 0;
+  const h = (rows: number) => (hasLora ? f(rows * r) : 0);
+
+  const lora = loraBytes(c, o.lora);
+  let optimizer = 0;
+  if (o.method === "mezo") {
+    let floats = 0;
+    for (const t of o.lora.targets) {
+      const [out, inF] = linearShape(c, t);
+      floats += r * (out + inF);
+    }
+    optimizer = f(floats * c.numLayers) + f(4096);
+  } else if (o.optimizer === "adamw") {
+    for (const t of o.lora.targets) {
+      const [out, inF] = linearShape(c, t);
+      optimizer += 2 * (f(r * inF) + f(r * out));
+    }
+    optimizer *= c.numLayers;
+  }
+
+  const prepare = 2 * f(N) + 2 * f(T * (c.headDim / 2));
+  const lossPass = f(N) + f(N) + f(N * C);
+  const headFwd = f(N) + f(N * D) + f(N) + lossPass;
+  const headBwd = f(N) + f(N * D) + f(N) + Math.max(lossPass, f(N * D) + f(N * C));
+  const attnPartTemp = f(N) + f(N * D) + h(N);
+  const leanMlp = f(R * D) + h(R) + f(R) + f(R * D) + 3 * f(R * I) + h(R);
+  const leanFwd = f(N * Dq) + f(lseLen) +
+    Math.max(f(N * Dq) + 2 * f(N * Dkv) + attnPartTemp, leanMlp);
+
+  let tape = f(N) + f(N * D) + f(N * Dq) + 2 * f(N * Dkv) + f(N * Dq) + f(lseLen) + f(N * D) +
+    f(N) +
+    f(N * D) + 3 * f(N * I);
+  tape += o.lora.targets.length * h(N);
+  const tapeBwd = f(N * I) * 3 + f(N * D) + f(N * Dq) * 2 + 2 * f(N * Dkv) + f(N * D) + h(N);
+
+  const mlpB = f(R * D) + f(R) + f(R * D) + 2 * f(R * I) + f(R * I) + h(R) +
+    Math.max(h(R), /* o, gate, up forward temps */ f(R * I) + h(R), 2 * f(S * I), 2 * h(R));
+  const structured = f(N * Dq) + 2 * f(N * Dkv) +
+    Math.max(
+      f(N * Dq) + 2 * f(N * Dkv) + f(N * Dq) + f(lseLen) +
+        Math.max(attnPartTemp, mlpB, f(N * Dq) + 2 * h(N)),
+      f(N) + f(N * D) + f(N * D) + 2 * h(N),
+    );
+
+  const ND = f(N * D);
+  const L = c.numLayers;
+  let step: number;
+  switch (o.method) {
+    case "full":
+      step = 2 * ND + L * (ND + tape) + Math.max(headBwd, tapeBwd);
+      break;
+    case "mebp":
+      step = 2 * ND + L * ND + Math.max(leanFwd, headBwd, tape + tapeBwd);
+      break;
+    case "mesp":
+      step = 2 * ND + L * ND + Math.max(leanFwd, headBwd, structured);
+      break;
+    case "lcsb": {
+      const groups = o.lcsb?.groups ?? Math.min(4, L);
+      const pattern = o.lcsb?.pattern ?? "contiguous";
+      let most = 0;
+      for (let g = 0; g < groups; g++) {
+        most = Math.max(most, lcsbSelectedBlocks(g, L, groups, pattern).length);
+      }
+      step = 2 * ND + most * ND + Math.max(leanFwd, headBwd, structured);
+      break;
+    }
+    case "mezo":
+      step = ND + Math.max(leanFwd, headFwd);
+      break;
+  }
+  step += prepare;
+  return { lora, optimizer, step, total: lora + optimizer + step };
+}

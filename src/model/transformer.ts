@@ -1,0 +1,137 @@
+/**
+ * The decoder-only transformer with LoRA as a set of per-step pieces the training methods
+ * compose: batch preparation (ids, shifted targets, RoPE tables in the arena), the embedding, the
+ * lean forward of all blocks, and the loss.
+ */
+import type { Kernels, Ptr } from "../kernels/abi.ts";
+import type { Arena } from "../runtime/arena.ts";
+import type { Batch } from "./batch.ts";
+import { type BlockContext, blockForward } from "./block.ts";
+import type { ModelConfig } from "./config.ts";
+import { type HeadContext, headLoss, shiftLabels } from "./head.ts";
+import type { LoraParams } from "./lora.ts";
+import { ropeTables } from "./rope_tables.ts";
+import type { WeightStore } from "./weights.ts";
+
+/** The frozen model, its adapters and the chunking knobs. */
+export interface LoraModel {
+  config: ModelConfig;
+  store: WeightStore;
+  kernels: Kernels;
+  arena: Arena;
+  lora: LoraParams;
+  /** Vocabulary rows per LM-head chunk (multiple of 16). */
+  headChunkRows: number;
+  /** Token rows per MLP chunk in the lean forward and MeSP's backward. */
+  mlpChunkRows: number;
+}
+
+/** A batch laid out in the arena for one forward/backward. */
+export interface PreparedBatch {
+  block: BlockContext;
+  head: HeadContext;
+  /** i32 [N] token ids. */
+  ids: Ptr;
+  /** i32 [N] shifted targets (-1 = ignored). */
+  targets: Ptr;
+  N: number;
+  /** Rows that count in the loss. */
+  count: number;
+}
+
+/** Checks a batch against the model. */
+export function validateBatch(config: ModelConfig, b: Batch): void {
+  const n = b.batchSize * b.seqLen;
+  if (
+    !(Number.isInteger(b.batchSize) && b.batchSize > 0 && Number.isInteger(b.seqLen) &&
+      b.seqLen > 0)
+  ) {
+    throw new RangeError(`bad batch shape ${b.batchSize} x ${b.seqLen}`);
+  }
+  if (b.inputIds.length !== n || b.labels.length !== n) {
+    throw new RangeError(`batch arrays must hold ${n} = ${b.batchSize} x ${b.seqLen} entries`);
+  }
+  for (const id of b.inputIds) {
+    if (id < 0 || id >= config.vocabSize) {
+      throw new RangeError(`token id ${id} outside the vocabulary`);
+    }
+  }
+}
+
+/** Allocates (on the arena top) and fills ids, targets and RoPE tables for `batch`. */
+export function prepareBatch(m: LoraModel, batch: Batch): PreparedBatch {
+  const { config, arena } = m;
+  validateBatch(config, batch);
+  const T = batch.seqLen;
+  const N = batch.batchSize * T;
+  const ids = arena.allocI32(N);
+  arena.i32(ids, N).set(batch.inputIds);
+  const targets = arena.allocI32(N);
+  const count = shiftLabels(
+    batch.labels,
+    batch.batchSize,
+    T,
+    config.vocabSize,
+    arena.i32(targets, N),
+  );
+  const half = config.headDim / 2;
+  const cos = arena.allocF32(T * half);
+  const sin = arena.allocF32(T * half);
+  const positions = Array.from({ length: T }, (_, t) => t);
+  ropeTables(config, positions, { cos: arena.f32(cos, T * half), sin: arena.f32(sin, T * half) });
+  return {
+    block: {
+      config,
+      kernels: m.kernels,
+      arena,
+      batchSize: batch.batchSize,
+      seqLen: T,
+      cos,
+      sin,
+      mlpChunkRows: m.mlpChunkRows,
+    },
+    head: { store: m.store, kernels: m.kernels, arena, headChunkRows: m.headChunkRows },
+    ids,
+    targets,
+    N,
+    count,
+  };
+}
+
+/** resid [N, D] = embedding rows of the batch's ids. */
+export function embed(m: LoraModel, p: PreparedBatch, resid: Ptr): Promise<void> {
+  return m.store.embed(resid, p.ids, p.N);
+}
+
+/** Lean forward of block `i` in place on `resid`, acquiring and releasing its weights. */
+export async function forwardBlock(
+  m: LoraModel,
+  p: PreparedBatch,
+  i: number,
+  resid: Ptr,
+): Promise<void> {
+  const bw = await m.store.acquireBlock(i);
+  try {
+    blockForward(p.block, bw, m.lora.blocks[i], resid);
+  } finally {
+    m.store.releaseBlock(i);
+  }
+}
+
+/** Forward only: Σ cross-entropy over counted rows, and the count. Keeps nothing. */
+export async function forwardLoss(
+  m: LoraModel,
+  batch: Batch,
+): Promise<{ lossSum: number; count: number }> {
+  const mark = m.arena.mark();
+  try {
+    const p = prepareBatch(m, batch);
+    const resid = m.arena.allocF32(p.N * m.config.hiddenSize);
+    await embed(m, p, resid);
+    for (let i = 0; i < m.config.numLayers; i++) await forwardBlock(m, p, i, resid);
+    const lossSum = await headLoss(p.head, resid, p.targets, p.N);
+    return { lossSum, count: p.count };
+  } finally {
+    m.arena.release(mark);
+  }
+}
