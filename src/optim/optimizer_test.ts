@@ -124,7 +124,10 @@ for (const build of buildCases()) {
       );
       params.forEach((p, i) => {
         assertNear(state.get(`${p.name}.exp_avg`)!, m[i], 1e-7, 1e-5, `${p.name}.exp_avg`);
-        assertNear(state.get(`${p.name}.exp_avg_sq`)!, v[i], 1e-9, 1e-5, `${p.name}.exp_avg_sq`);
+        // β crosses the kernel ABI as f32 and the wasm build forms 1 - β2 from it:
+        // 1 - fround(0.999) = 0.00099998713, 1.3e-5 relative below 0.001, so v carries that
+        // systematic offset (the update only half of it, through the square root).
+        assertNear(state.get(`${p.name}.exp_avg_sq`)!, v[i], 1e-9, 2e-5, `${p.name}.exp_avg_sq`);
       });
     },
   });
