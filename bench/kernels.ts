@@ -1,0 +1,235 @@
+/**
+ * Kernel throughput table: every row of `ROWS` timed on each wasm build.
+ *
+ *   deno run -A bench/kernels.ts            markdown table (kernel, shape, variant, GFLOP/s, ms)
+ *   deno run -A bench/kernels.ts --json     one {"kernel","shape","gflops","variant","ms"} a line
+ *   deno run -A bench/kernels.ts --filter int4 --variant relaxed
+ *
+ * Each row is timed single-threaded: a few warm-up calls (so V8 tiers the module up), then calls
+ * until MIN_SECONDS have passed; the best call is reported (the least disturbed by other load on
+ * the machine). To add a kernel family, append rows: `setup` allocates from the arena and returns
+ * the call to time; `flops` is the useful floating-point work of one call (0 when not meaningful).
+ */
+import { parseArgs } from "node:util";
+import { Arena } from "../src/runtime/arena.ts";
+import type { Kernels } from "../src/kernels/abi.ts";
+import { kernelModuleBytes } from "../src/kernels/wasm.ts";
+
+/** A kernel build with its arena: what a row's setup gets. */
+export interface BenchBuild {
+  variant: "simd" | "relaxed";
+  kernels: Kernels;
+  arena: Arena;
+  /** Whether the module exports this kernel (families may still be missing). */
+  has(name: keyof Kernels): boolean;
+}
+
+/** One benchmark row. */
+export interface BenchRow {
+  kernel: string;
+  shape: string;
+  /** Useful flops of one call (2·M·N·K for a matmul); 0 prints no GFLOP/s. */
+  flops: number;
+  /** Kernels the row needs; the row is skipped on a build that lacks any. */
+  needs: (keyof Kernels)[];
+  /** Allocates inputs (random) and returns the call to time. */
+  setup(build: BenchBuild): () => void;
+}
+
+function fillRandom(arena: Arena, n: number, seed: number): number {
+  const p = arena.allocF32(n);
+  const v = arena.f32(p, n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    v[i] = s / 2 ** 31 - 1;
+  }
+  return p;
+}
+
+/** An f32 matmul row: out[M,N] = a · b in the given orientation. */
+function matmulRow(
+  kernel: "matmulABt" | "matmulAB" | "matmulAtB",
+  M: number,
+  N: number,
+  K: number,
+  label = "",
+): BenchRow {
+  return {
+    kernel,
+    shape: `M=${M} N=${N} K=${K}${label}`,
+    flops: 2 * M * N * K,
+    needs: [kernel],
+    setup({ kernels, arena }) {
+      const a = fillRandom(arena, M * K, 1);
+      const b = fillRandom(arena, K * N, 2);
+      const out = arena.allocF32(M * N);
+      return () => kernels[kernel](out, a, b, M, N, K, 1, 0);
+    },
+  };
+}
+
+/** An int4 weight W [N,K] quantized from random values. */
+function int4Weight(build: BenchBuild, N: number, K: number, groupSize: number) {
+  const { kernels, arena } = build;
+  const mark = arena.mark();
+  const w = fillRandom(arena, N * K, 3);
+  const q = arena.alloc(N * K / 2);
+  const scales = arena.allocF32(N * K / groupSize);
+  const biases = arena.allocF32(N * K / groupSize);
+  kernels.int4Quantize(q, scales, biases, w, N, K, groupSize);
+  // Move the packed weight down over the f32 one so the arena does not keep 4x the bytes.
+  const size = N * K / 2 + 2 * 4 * (N * K / groupSize);
+  const packed = arena.u8(q, size).slice();
+  arena.release(mark);
+  const p = arena.alloc(size);
+  arena.u8(p, size).set(packed);
+  return { q: p, scales: p + N * K / 2, biases: p + N * K / 2 + 4 * (N * K / groupSize) };
+}
+
+function int4XWtRow(M: number, N: number, K: number, groupSize = 64, label = ""): BenchRow {
+  return {
+    kernel: "int4MatmulXWt",
+    shape: `M=${M} N=${N} K=${K} g${groupSize}${label}`,
+    flops: 2 * M * N * K,
+    needs: ["int4MatmulXWt", "int4Quantize"],
+    setup(build) {
+      const { q, scales, biases } = int4Weight(build, N, K, groupSize);
+      const x = fillRandom(build.arena, M * K, 4);
+      const out = build.arena.allocF32(M * N);
+      return () => build.kernels.int4MatmulXWt(out, x, q, scales, biases, M, N, K, groupSize, 1, 0);
+    },
+  };
+}
+
+function int4GWRow(M: number, N: number, K: number, groupSize = 64): BenchRow {
+  return {
+    kernel: "int4MatmulGW",
+    shape: `M=${M} N=${N} K=${K} g${groupSize}`,
+    flops: 2 * M * N * K,
+    needs: ["int4MatmulGW", "int4Quantize"],
+    setup(build) {
+      const { q, scales, biases } = int4Weight(build, N, K, groupSize);
+      const g = fillRandom(build.arena, M * N, 5);
+      const out = build.arena.allocF32(M * K);
+      return () => build.kernels.int4MatmulGW(out, g, q, scales, biases, M, N, K, groupSize, 1, 0);
+    },
+  };
+}
+
+/** The rows, in print order. Qwen2.5-0.5B shapes: hidden 896, intermediate 4864, seq 256. */
+export const ROWS: BenchRow[] = [
+  matmulRow("matmulABt", 1024, 1024, 1024),
+  matmulRow("matmulAB", 1024, 1024, 1024),
+  matmulRow("matmulAtB", 1024, 1024, 1024),
+  // The int4 targets and their f32 counterparts on the same shapes.
+  int4XWtRow(256, 4864, 896),
+  matmulRow("matmulABt", 256, 4864, 896, " (f32 of x·Wᵀ)"),
+  int4GWRow(256, 4864, 896),
+  matmulRow("matmulAB", 256, 896, 4864, " (f32 of g·W)"),
+  // GEMV (generation) and a few-row batch.
+  int4XWtRow(1, 4864, 896),
+  int4XWtRow(4, 4864, 896),
+  int4XWtRow(1, 896, 4864, 64, " (down)"),
+  // LoRA, rank 8 on a 896-wide linear, 256 tokens.
+  matmulRow("matmulABt", 256, 8, 896, " (h = x·Aᵀ)"),
+  matmulRow("matmulABt", 256, 896, 8, " (y += h·Bᵀ)"),
+  matmulRow("matmulAB", 256, 8, 896, " (dh = g·B)"),
+  matmulRow("matmulAB", 256, 896, 8, " (dx += dh·A)"),
+  matmulRow("matmulAtB", 8, 896, 256, " (dA = dhᵀ·x)"),
+  matmulRow("matmulAtB", 896, 8, 256, " (dB = gᵀ·h)"),
+  {
+    kernel: "int4GatherRows",
+    shape: "T=256 K=896 g64",
+    flops: 0,
+    needs: ["int4GatherRows", "int4Quantize"],
+    setup(build) {
+      const V = 4096;
+      const K = 896;
+      const { q, scales, biases } = int4Weight(build, V, K, 64);
+      const ids = build.arena.allocI32(256);
+      build.arena.i32(ids, 256).set(Array.from({ length: 256 }, (_, i) => (i * 2654435761) % V));
+      const out = build.arena.allocF32(256 * K);
+      return () => build.kernels.int4GatherRows(out, ids, q, scales, biases, 256, K, 64);
+    },
+  },
+];
+
+/** Instantiates a build directly, binding whatever kernels it exports. */
+export function benchBuild(variant: "simd" | "relaxed"): BenchBuild {
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const module = new WebAssembly.Module(kernelModuleBytes(variant) as BufferSource);
+  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
+  const kernels = exports as unknown as Kernels;
+  const arena = new Arena(memory, kernels.heapBase());
+  const bytes = kernels.scratchBytes();
+  kernels.init(arena.alloc(bytes), bytes);
+  return {
+    variant,
+    kernels,
+    arena,
+    has: (name) => typeof exports[name] === "function",
+  };
+}
+
+const MIN_SECONDS = 0.4;
+const WARMUP_CALLS = 3;
+
+/** Best wall time of one call, in ms. */
+export function timeCall(call: () => void): number {
+  for (let i = 0; i < WARMUP_CALLS; i++) call();
+  let best = Infinity;
+  const start = performance.now();
+  let calls = 0;
+  while (calls < 5 || performance.now() - start < MIN_SECONDS * 1000) {
+    const t0 = performance.now();
+    call();
+    best = Math.min(best, performance.now() - t0);
+    calls++;
+  }
+  return best;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      json: { type: "boolean", default: false },
+      filter: { type: "string" },
+      variant: { type: "string" },
+    },
+  });
+  const variants = (values.variant ? [values.variant] : ["relaxed", "simd"]) as (
+    | "simd"
+    | "relaxed"
+  )[];
+  const builds = variants.map(benchBuild);
+  if (!values.json) {
+    console.log("| kernel | shape | variant | GFLOP/s | ms |");
+    console.log("|---|---|---|---:|---:|");
+  }
+  for (const row of ROWS) {
+    if (values.filter && !`${row.kernel} ${row.shape}`.includes(values.filter)) continue;
+    for (const build of builds) {
+      if (!row.needs.every((n) => build.has(n))) continue;
+      const mark = build.arena.mark();
+      const ms = timeCall(row.setup(build));
+      build.arena.release(mark);
+      const gflops = row.flops > 0 ? row.flops / (ms * 1e6) : null;
+      if (values.json) {
+        console.log(JSON.stringify({
+          kernel: row.kernel,
+          shape: row.shape,
+          gflops: gflops === null ? null : Number(gflops.toFixed(2)),
+          variant: build.variant,
+          ms: Number(ms.toFixed(4)),
+        }));
+      } else {
+        const g = gflops === null ? "" : gflops.toFixed(1);
+        console.log(
+          `| ${row.kernel} | ${row.shape} | ${build.variant} | ${g} | ${ms.toFixed(3)} |`,
+        );
+      }
+    }
+  }
+}
