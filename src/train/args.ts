@@ -349,7 +349,7 @@ export const FLAGS: readonly FlagSpec[] = [
     kind: { type: "number", min: 1 },
     default: null,
     meta: "MB",
-    help: "stop with an error rather than let the working set exceed MB (10^6 bytes)",
+    help: "stop with an error rather than let the working set exceed MB (2^20 bytes)",
   },
   {
     flag: "quiet",

@@ -1,6 +1,6 @@
 /**
  * Per-step metrics as JSON Lines: one object per optimizer step (and per evaluation), with the
- * field names of the CLI contract: `step, loss, lr, tokens_per_s, working_set_mb, process_peak_mb`
+ * field names of the CLI contract: `step, loss, lr, tokens_per_s, working_set_mb, process_peak_mb` (MB = 2^20 bytes, as in `src/runtime/memory.ts`)
  * and `eval_loss` when evaluated. Portable: {@link metricsLine} formats, the caller writes.
  *
  * @example
@@ -11,6 +11,7 @@
  * // '{"step":1,"loss":2.5,"lr":0.0001,"tokens_per_s":900,"working_set_mb":12,...}\n'
  * ```
  */
+import { BYTES_PER_MB } from "../runtime/memory.ts";
 
 /** What the trainer knows after a step (or an eval-only pass, with loss null). */
 export interface StepRecord {
@@ -29,7 +30,7 @@ export interface StepRecord {
   evalLoss?: number;
 }
 
-const MB = 1e6;
+const MB = BYTES_PER_MB;
 
 function round(x: number, digits: number): number {
   const f = 10 ** digits;

@@ -9,8 +9,8 @@ Deno.test("metricsLine writes the contract's field names, in MB", () => {
     tokensPerS: 1234.567,
     tokens: 256,
     gradNorm: 0.75,
-    workingSetBytes: 12_345_678,
-    processPeakBytes: 98_000_000,
+    workingSetBytes: 12_345_678, // 11.774 MB of 2^20 bytes
+    processPeakBytes: 100 * 1048576,
     elapsedS: 1.23456,
     evalLoss: 2.5,
   });
@@ -20,8 +20,8 @@ Deno.test("metricsLine writes the contract's field names, in MB", () => {
     loss: 2.25,
     lr: 1e-4,
     tokens_per_s: 1234.6,
-    working_set_mb: 12.346,
-    process_peak_mb: 98,
+    working_set_mb: 11.774,
+    process_peak_mb: 100,
     tokens: 256,
     grad_norm: 0.75,
     elapsed_s: 1.235,

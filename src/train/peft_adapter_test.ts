@@ -93,7 +93,10 @@ Deno.test("decodeAdapter rejects wrong shapes, missing and unexpected tensors", 
     /w\.safetensors: missing tensor .*layers\.1\.mlp\.down_proj\.lora_B/,
   );
   await rejects(load(randomTensors(["q", "down", "k"], 4)), /unexpected tensor .*k_proj/);
-  await rejects(load(randomTensors(info.targets, 2)), /lora_A.weight has shape \[2,128\], expected \[4,128\]/);
+  await rejects(
+    load(randomTensors(info.targets, 2)),
+    /lora_A.weight has shape \[2,128\], expected \[4,128\]/,
+  );
   // A BF16 adapter (as PEFT saves from bf16 models) is accepted and widened.
   const bf = serializeSafetensors([...t].map(([name, v]) => ({
     name,

@@ -10,6 +10,7 @@
  * console.log(formatDuration(75)); // "1:15"
  * ```
  */
+import { formatMB } from "../runtime/memory.ts";
 import type { StepRecord } from "./metrics.ts";
 
 /** `m:ss` (or `h:mm:ss`) for a number of seconds; `?` when unknown. */
@@ -20,10 +21,6 @@ export function formatDuration(seconds: number): string {
   const m = Math.floor((s % 3600) / 60);
   const ss = String(s % 60).padStart(2, "0");
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
-}
-
-function mb(bytes: number | null): string {
-  return bytes === null ? "?" : `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
 /** A text bar of `width` cells, `done/total` filled. */
@@ -41,7 +38,7 @@ export function formatStep(r: StepRecord, totalSteps: number, etaS: number): str
     `lr ${r.lr.toExponential(2)}`,
     `${Math.round(r.tokensPerS)} tok/s`,
     `ETA ${formatDuration(etaS)}`,
-    `mem ${mb(r.workingSetBytes)} (peak ${mb(r.processPeakBytes)})`,
+    `mem ${formatMB(r.workingSetBytes)} (peak ${formatMB(r.processPeakBytes)})`,
   ];
   if (r.evalLoss !== undefined) parts.push(`eval ${r.evalLoss.toFixed(4)}`);
   return parts.join("  ");

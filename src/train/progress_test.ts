@@ -9,8 +9,8 @@ const rec: StepRecord = {
   tokensPerS: 812.4,
   tokens: 128,
   gradNorm: 1,
-  workingSetBytes: 45_100_000,
-  processPeakBytes: 210_000_000,
+  workingSetBytes: 45.1 * 1048576,
+  processPeakBytes: 210 * 1048576,
   elapsedS: 3,
 };
 

@@ -1,0 +1,227 @@
+/**
+ * The training loop, portable: it drives an already created {@link TrainingSession} over already
+ * loaded batches and reports through callbacks, so the Deno CLI (`train.ts`), a browser page or an
+ * edge function can all reuse it. No file, signal or console access happens here.
+ *
+ * Per step: the learning rate from the schedule, `gradAccum` micro-batches from the
+ * {@link BatchSource}, one `session.step`, a finite-loss check, periodic evaluation, a metrics
+ * record, a working-set check, and periodic checkpoints. A stop request (Ctrl-C) is honoured
+ * between steps with a checkpoint of the last completed step.
+ *
+ * @example
+ * ```ts
+ * import { runTraining } from "./trainer.ts";
+ * // const result = await runTraining({ session, train, evalBatches: [], steps: 100, ... });
+ * ```
+ */
+import type { BatchSource, TokenBatch } from "../data/dataset.ts";
+import { countTokens } from "../data/dataset.ts";
+import type { TrainingSession } from "../methods/session.ts";
+import { learningRate, type ScheduleKind } from "../optim/schedule.ts";
+import type { MemoryReport } from "../runtime/memory.ts";
+import type { HistoryPoint, TrainingState } from "./checkpoint.ts";
+import type { StepRecord } from "./metrics.ts";
+import type { AdapterInfo } from "./peft_adapter.ts";
+
+/** The loss or gradient norm stopped being finite: training diverged. */
+export class NonFiniteError extends Error {
+  constructor(readonly step: number, readonly loss: number, readonly gradNorm: number | null) {
+    super(
+      `step ${step}: ${
+        Number.isFinite(loss) ? `gradient norm is ${gradNorm}` : `loss is ${loss}`
+      }` +
+        ` (training diverged; try a lower --lr or --max-grad-norm 1)`,
+    );
+    this.name = "NonFiniteError";
+  }
+}
+
+/** The working set went over `--max-memory`. */
+export class MemoryLimitError extends Error {
+  constructor(readonly step: number, readonly bytes: number, readonly limit: number) {
+    super(
+      `step ${step}: working set ${(bytes / 1048576).toFixed(1)} MB exceeds the limit of ` +
+        `${(limit / 1048576).toFixed(1)} MB`,
+    );
+    this.name = "MemoryLimitError";
+  }
+}
+
+/** Everything the loop needs. */
+export interface TrainerOptions {
+  session: TrainingSession;
+  /** Training batches (may be null when `steps === startStep`, i.e. evaluation only). */
+  train: BatchSource | null;
+  /** Evaluation batches (empty: no evaluation). */
+  evalBatches: readonly TokenBatch[];
+  /** Total optimizer steps of the run (the schedule's horizon). */
+  steps: number;
+  /** Steps already completed (resume); the session and `train` must already be restored. */
+  startStep?: number;
+  /** Loss history so far (resume); extended in place. */
+  history?: HistoryPoint[];
+  gradAccum: number;
+  schedule: { kind: ScheduleKind; baseLr: number; warmupSteps: number };
+  /** Evaluate every N steps (0: only after the last step). */
+  evalEvery: number;
+  /** Checkpoint every N steps (0: never, except on a stop request). */
+  saveEvery: number;
+  /** Padding id, to count real tokens for tokens/s. */
+  padId: number;
+  /** Adapter description and run arguments stored in checkpoints. */
+  adapter: AdapterInfo;
+  args: Record<string, unknown>;
+  /** Current memory figures. */
+  memory: () => MemoryReport;
+  /** Stop with {@link MemoryLimitError} when the working set exceeds this many bytes. */
+  maxWorkingSetBytes?: number | null;
+  /** Called after every step (and once for an evaluation-only run). */
+  onStep?: (r: StepRecord, etaS: number) => void | Promise<void>;
+  /** Persists a checkpoint. */
+  save?: (state: TrainingState) => Promise<void>;
+  /** Polled between steps; true = checkpoint and stop. */
+  stopRequested?: () => boolean;
+  /** Clock in milliseconds (tests inject one). */
+  now?: () => number;
+}
+
+/** How a run ended. */
+export interface TrainResult {
+  /** Steps completed. */
+  step: number;
+  /** Stopped early on request (a checkpoint of `step` was saved). */
+  interrupted: boolean;
+  history: HistoryPoint[];
+  /** Last evaluation loss, if any. */
+  evalLoss: number | null;
+}
+
+/** Token-weighted mean loss over `batches`. */
+export async function evaluateBatches(
+  session: TrainingSession,
+  batches: readonly TokenBatch[],
+): Promise<number> {
+  let sum = 0;
+  let tokens = 0;
+  for (const b of batches) {
+    const r = await session.evaluate(b);
+    if (r.tokens === 0) continue;
+    sum += r.loss * r.tokens;
+    tokens += r.tokens;
+  }
+  if (tokens === 0) throw new Error("the evaluation data has no tokens to score");
+  return sum / tokens;
+}
+
+/** A snapshot of everything needed to resume after `step` completed steps. */
+export function captureState(
+  o: Pick<TrainerOptions, "session" | "train" | "adapter" | "args">,
+  step: number,
+  history: readonly HistoryPoint[],
+): TrainingState {
+  return {
+    step,
+    adapter: o.adapter,
+    lora: o.session.loraTensors(),
+    optimizer: o.session.optimizerState(),
+    data: o.train ? o.train.position : null,
+    args: o.args,
+    history: history.map((p) => ({ ...p })),
+  };
+}
+
+/** Runs the loop from `startStep` to `steps`. */
+export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
+  const now = o.now ?? (() => performance.now());
+  const start = o.startStep ?? 0;
+  const history = o.history ?? [];
+  if (!Number.isInteger(o.steps) || o.steps < start) {
+    throw new RangeError(`steps ${o.steps} is before the resumed step ${start}`);
+  }
+  if (o.steps > start && !o.train) throw new Error("training steps requested without data");
+  const t0 = now();
+  let evalLoss: number | null = null;
+  const record = (
+    step: number,
+    loss: number | null,
+    lr: number,
+    tokens: number,
+    seconds: number,
+    gradNorm: number | null,
+  ): StepRecord => {
+    const mem = o.memory();
+    return {
+      step,
+      loss,
+      lr,
+      tokens,
+      tokensPerS: seconds > 0 ? tokens / seconds : 0,
+      gradNorm,
+      workingSetBytes: mem.workingSetBytes,
+      processPeakBytes: mem.processPeakBytes,
+      elapsedS: (now() - t0) / 1000,
+    };
+  };
+
+  if (o.steps === start) {
+    // Nothing to train: an evaluation-only run (or a resume of a finished run).
+    if (o.evalBatches.length) {
+      const e0 = now();
+      evalLoss = await evaluateBatches(o.session, o.evalBatches);
+      const tokens = o.evalBatches.reduce((s, b) => s + countTokens(b, o.padId), 0);
+      const r = record(start, null, 0, tokens, (now() - e0) / 1000, null);
+      r.evalLoss = evalLoss;
+      await o.onStep?.(r, 0);
+    }
+    return { step: start, interrupted: false, history, evalLoss };
+  }
+
+  let trainSeconds = 0;
+  for (let step = start + 1; step <= o.steps; step++) {
+    if (o.stopRequested?.()) {
+      await o.save?.(captureState(o, step - 1, history));
+      return { step: step - 1, interrupted: true, history, evalLoss };
+    }
+    const lr = learningRate(
+      o.schedule.kind,
+      o.schedule.baseLr,
+      step - 1,
+      o.steps,
+      o.schedule.warmupSteps,
+    );
+    const micro: TokenBatch[] = [];
+    let tokens = 0;
+    for (let i = 0; i < o.gradAccum; i++) {
+      const b = o.train!.next();
+      tokens += countTokens(b, o.padId);
+      micro.push(b);
+    }
+    const s0 = now();
+    const res = await o.session.step(micro, lr);
+    const seconds = (now() - s0) / 1000;
+    trainSeconds += seconds;
+    if (!Number.isFinite(res.loss) || (res.gradNorm !== null && !Number.isFinite(res.gradNorm))) {
+      throw new NonFiniteError(step, res.loss, res.gradNorm);
+    }
+    const point: HistoryPoint = { step, loss: res.loss };
+    const evalNow = o.evalBatches.length > 0 &&
+      ((o.evalEvery > 0 && step % o.evalEvery === 0) || step === o.steps);
+    if (evalNow) {
+      evalLoss = await evaluateBatches(o.session, o.evalBatches);
+      point.evalLoss = evalLoss;
+    }
+    history.push(point);
+    const r = record(step, res.loss, lr, tokens, seconds, res.gradNorm);
+    if (point.evalLoss !== undefined) r.evalLoss = point.evalLoss;
+    const done = step - start;
+    const etaS = (trainSeconds / done) * (o.steps - step);
+    await o.onStep?.(r, etaS);
+    if (o.maxWorkingSetBytes && r.workingSetBytes > o.maxWorkingSetBytes) {
+      throw new MemoryLimitError(step, r.workingSetBytes, o.maxWorkingSetBytes);
+    }
+    if (o.saveEvery > 0 && step % o.saveEvery === 0) {
+      await o.save?.(captureState(o, step, history));
+    }
+  }
+  return { step: o.steps, interrupted: false, history, evalLoss };
+}
