@@ -10,7 +10,6 @@
  * the machine). To add a kernel family, append rows: `setup` allocates from the arena and returns
  * the call to time; `flops` is the useful floating-point work of one call (0 when not meaningful).
  */
-import { parseArgs } from "node:util";
 import { Arena } from "../src/runtime/arena.ts";
 import type { Kernels } from "../src/kernels/abi.ts";
 import { kernelModuleBytes } from "../src/kernels/wasm.ts";
@@ -191,14 +190,15 @@ export function timeCall(call: () => void): number {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      json: { type: "boolean", default: false },
-      filter: { type: "string" },
-      variant: { type: "string" },
-    },
-  });
+  // A small parser: node:util's parseArgs needs @types/node to type-check, which is not installed.
+  const values: { json: boolean; filter?: string; variant?: string } = { json: false };
+  for (let i = 0; i < Deno.args.length; i++) {
+    const arg = Deno.args[i];
+    if (arg === "--json") values.json = true;
+    else if (arg === "--filter") values.filter = Deno.args[++i];
+    else if (arg === "--variant") values.variant = Deno.args[++i];
+    else throw new Error(`bench/kernels.ts: unknown argument ${arg}`);
+  }
   const variants = (values.variant ? [values.variant] : ["relaxed", "simd"]) as (
     | "simd"
     | "relaxed"
