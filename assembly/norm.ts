@@ -4,7 +4,7 @@
 import { addProductsF64, addSquaresF64, hsumF64, madd } from "./vecmath";
 
 /** out[T,D] = x * rstd * w, rstd[t] = 1/sqrt(mean(x[t]^2) + eps). */
-export function rmsnormForward(out: usize, rstd: usize, x: usize, w: usize, T: i32, D: i32, eps: f32): void {
+export function rmsnormForward(out: usize, rstd: usize, x: usize, w: usize, T: i32, D: i32, eps: f64): void {
   const rowBytes = <usize>D << 2;
   for (let t = 0; t < T; t++) {
     const xr = x + <usize>t * rowBytes;
@@ -17,7 +17,7 @@ export function rmsnormForward(out: usize, rstd: usize, x: usize, w: usize, T: i
       const v = <f64>load<f32>(xr + (<usize>i << 2));
       ss += v * v;
     }
-    const r = <f32>(1.0 / Math.sqrt(ss / <f64>D + <f64>eps));
+    const r = <f32>(1.0 / Math.sqrt(ss / <f64>D + eps));
     store<f32>(rstd + (<usize>t << 2), r);
     const rv = f32x4.splat(r);
     i = 0;

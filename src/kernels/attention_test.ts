@@ -1,4 +1,14 @@
-import { assertClose, dotAll, finiteDifferences, makeRandom, randomArray } from "./_testing.ts";
+import {
+  assertClose,
+  dotAll,
+  finiteDifferences,
+  getF32,
+  makeRandom,
+  maxAbs,
+  onEveryBuild,
+  putF32,
+  randomArray,
+} from "./_testing.ts";
 import { attentionBackwardArrays, attentionForwardArrays } from "./reference/attention.ts";
 
 interface Shape {
@@ -84,5 +94,99 @@ Deno.test("attention reference backward matches finite differences (f64)", () =>
     assertClose(dq, finiteDifferences(loss, q), tol, `dq ${tag}`);
     assertClose(dk, finiteDifferences(loss, k), tol, `dk ${tag}`);
     assertClose(dv, finiteDifferences(loss, v), tol, `dv ${tag}`);
+  }
+});
+
+Deno.test("wasm attention forward/backward match the reference (both variants)", () => {
+  const shapes: Shape[] = [
+    { T: 1, Hq: 1, Hkv: 1, hd: 8 },
+    { T: 3, Hq: 2, Hkv: 1, hd: 16 },
+    { T: 17, Hq: 4, Hkv: 2, hd: 64 },
+    { T: 64, Hq: 4, Hkv: 1, hd: 8 },
+    { T: 33, Hq: 2, Hkv: 2, hd: 36 }, // hd with a 4-wide tail after the 32-wide passes
+  ];
+  for (const s of shapes) {
+    const rand = makeRandom(50 + s.T * 7 + s.hd);
+    const scale = 1 / Math.sqrt(s.hd);
+    const nq = s.T * s.Hq * s.hd, nkv = s.T * s.Hkv * s.hd;
+    const q = randomArray(rand, nq, 2), k = randomArray(rand, nkv, 2), v = randomArray(rand, nkv);
+    const dout = randomArray(rand, nq);
+    const [ref, ...wasm] = onEveryBuild(({ kernels, arena }) => {
+      const pq = putF32(arena, q), pk = putF32(arena, k), pv = putF32(arena, v);
+      const po = arena.allocF32(nq), pl = arena.allocF32(s.Hq * s.T);
+      kernels.attentionForward(po, pl, pq, pk, pv, s.T, s.Hq, s.Hkv, s.hd, scale);
+      // Backward from the same saved out/lse (the reference's own) so only the backward differs.
+      const dq = putF32(arena, new Float64Array(nq).fill(9));
+      const dk = putF32(arena, new Float64Array(nkv).fill(9));
+      const dv = putF32(arena, new Float64Array(nkv).fill(9));
+      kernels.attentionBackward(
+        dq,
+        dk,
+        dv,
+        putF32(arena, dout),
+        pq,
+        pk,
+        pv,
+        po,
+        pl,
+        s.T,
+        s.Hq,
+        s.Hkv,
+        s.hd,
+        scale,
+      );
+      return {
+        out: getF32(arena, po, nq),
+        lse: getF32(arena, pl, s.Hq * s.T),
+        dq: getF32(arena, dq, nq),
+        dk: getF32(arena, dk, nkv),
+        dv: getF32(arena, dv, nkv),
+      };
+    });
+    for (const { build, out } of wasm) {
+      const tag = `${build} ${JSON.stringify(s)}`;
+      // Scores are f32 dot products over hd (|q·k| scale <= ~2.7 here): absolute error ~1e-6,
+      // which exp turns into ~1e-6 relative error in each probability; out and lse inherit it.
+      assertClose(out.lse, ref.out.lse, { rtol: 1e-6, atol: 2e-6 }, `lse ${tag}`);
+      assertClose(out.out, ref.out.out, { atol: 2e-6 * maxAbs(ref.out.out) }, `out ${tag}`);
+      // Gradients sum up to T * Hq/Hkv such terms in f32: 1e-5 of the largest magnitude.
+      for (const name of ["dq", "dk", "dv"] as const) {
+        assertClose(
+          out[name],
+          ref.out[name],
+          { atol: 1e-5 * maxAbs(ref.out[name]) },
+          `${name} ${tag}`,
+        );
+      }
+    }
+  }
+});
+
+Deno.test("wasm attention: large scores stay finite and exact (max-subtraction)", () => {
+  const s = { T: 2, Hq: 1, Hkv: 1, hd: 4 };
+  const q = [10, 10, 0, 0, 10, 10, 0, 0];
+  const k = [5, 0, 0, 0, 0, 6, 0, 0];
+  const v = [1, 0, 0, 0, 0, 2, 0, 0];
+  for (
+    const { build, out } of onEveryBuild(({ kernels, arena }) => {
+      const po = arena.allocF32(8), pl = arena.allocF32(2);
+      kernels.attentionForward(
+        po,
+        pl,
+        putF32(arena, q),
+        putF32(arena, k),
+        putF32(arena, v),
+        s.T,
+        1,
+        1,
+        4,
+        20,
+      );
+      return { out: getF32(arena, po, 8), lse: getF32(arena, pl, 2) };
+    })
+  ) {
+    // Row 1 scores: 1000 and 1200 (exp overflows without max-subtraction); e^-200 vanishes.
+    assertClose(out.lse, [1000, 1200], { rtol: 1e-7 }, `${build} lse`);
+    assertClose(out.out, [1, 0, 0, 0, 0, 2, 0, 0], { atol: 0 }, `${build} out`);
   }
 });

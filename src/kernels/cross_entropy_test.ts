@@ -1,4 +1,15 @@
-import { assertClose, finiteDifferences, makeRandom, randomArray } from "./_testing.ts";
+import {
+  assertClose,
+  finiteDifferences,
+  getF32,
+  type KernelBuild,
+  makeRandom,
+  putF32,
+  putI32,
+  randomArray,
+  referenceBuild,
+  wasmBuilds,
+} from "./_testing.ts";
 import { ceChunkBackwardArrays, ceChunkForwardArrays } from "./reference/cross_entropy.ts";
 
 /** Chunk boundaries covering [0, V) with sizes cycling through `sizes`. */
@@ -120,4 +131,63 @@ Deno.test("cross-entropy reference: -Infinity logits (masked vocabulary) give pr
     },
     "dlogits",
   );
+});
+
+/** Mean CE and dlogits through a kernel build, chunk by chunk over linear memory. */
+function buildLoss(
+  b: KernelBuild,
+  logits: Float64Array,
+  targets: Int32Array,
+  T: number,
+  V: number,
+  sizes: number[],
+) {
+  const { kernels, arena } = b;
+  const pt = putI32(arena, targets);
+  const rowMax = putF32(arena, new Float64Array(T).fill(-Infinity));
+  const rowSum = putF32(arena, new Float64Array(T));
+  const targetLogit = putF32(arena, new Float64Array(T));
+  const chunks = chunking(V, sizes);
+  for (const [v0, vc] of chunks) {
+    const pc = putF32(arena, slice(logits, T, V, v0, vc));
+    kernels.ceChunkForward(pc, T, vc, v0, pt, rowMax, rowSum, targetLogit);
+  }
+  const m = getF32(arena, rowMax, T),
+    s = getF32(arena, rowSum, T),
+    tl = getF32(arena, targetLogit, T);
+  const lse = Float64Array.from(m, (v, t) => v + Math.log(s[t]));
+  const valid = Array.from(targets).filter((y) => y >= 0).length;
+  let loss = 0;
+  for (let t = 0; t < T; t++) if (targets[t] >= 0) loss += lse[t] - tl[t];
+  const plse = putF32(arena, lse);
+  const dlogits = new Float64Array(T * V);
+  for (const [v0, vc] of chunks) {
+    const pc = putF32(arena, slice(logits, T, V, v0, vc));
+    kernels.ceChunkBackward(pc, T, vc, v0, pt, plse, 1 / valid);
+    const c = getF32(arena, pc, T * vc);
+    for (let t = 0; t < T; t++) dlogits.set(c.subarray(t * vc, (t + 1) * vc), t * V + v0);
+  }
+  return { loss: loss / valid, dlogits, rowSum: s };
+}
+
+Deno.test("wasm cross-entropy chunks (7, 64, 1000, mixed) equal one full softmax (both variants)", () => {
+  const rand = makeRandom(80);
+  const [T, V] = [5, 2500];
+  const logits = Float64Array.from(randomArray(rand, T * V, 8), Math.fround);
+  logits[2 * V + 2499] = 40;
+  logits.fill(-Infinity, 4 * V, 4 * V + 1000); // row 4: a masked first chunk
+  const targets = Int32Array.of(0, 2499, 17, -100, 1234);
+  const full = fullSoftmaxLoss(logits, targets, T, V);
+  for (const b of [referenceBuild(), ...wasmBuilds()]) {
+    for (const sizes of [[7], [64], [1000], [7, 64, 1000]]) {
+      const c = buildLoss(b, logits, targets, T, V, sizes);
+      const tag = `${b.name} sizes=${sizes}`;
+      // lse from f32 rowMax/rowSum (sum accumulated in f64, stored f32): ~1e-7 relative in the
+      // sum, so ~1e-7 absolute in lse and in the loss (|loss| ~ 10).
+      assertClose([c.loss], [full.loss], { rtol: 1e-7, atol: 2e-7 }, `loss ${tag}`);
+      // dlogits: f32 exp of (logit - lse) with |logit - lse| up to ~50: the rounding of the
+      // difference (ulp(50) = 4e-6) dominates the relative error of each probability.
+      assertClose(c.dlogits, full.dlogits, { rtol: 5e-6, atol: 1e-12 }, `dlogits ${tag}`);
+    }
+  }
 });

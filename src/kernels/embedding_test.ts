@@ -2,6 +2,7 @@ import {
   assertClose,
   getF32,
   makeRandom,
+  onEveryBuild,
   putF32,
   putI32,
   randomArray,
@@ -34,4 +35,26 @@ Deno.test("embedding reference: gather copies rows, scatter-add accumulates dupl
     for (let i = 0; i < D; i++) want[id * D + i] += Math.fround(dout[t * D + i]);
   });
   assertClose(getF32(arena, dtable, V * D), want, { rtol: 1e-7 }, "scatter-add");
+});
+
+Deno.test("wasm embedding gather/scatter-add match the reference (ragged D, both variants)", () => {
+  for (const D of [1, 3, 17, 64]) {
+    const rand = makeRandom(60 + D);
+    const V = 9;
+    const table = randomArray(rand, V * D);
+    const ids = [8, 2, 2, 0, 8, 5, 2];
+    const dout = randomArray(rand, ids.length * D);
+    const [ref, ...wasm] = onEveryBuild(({ kernels, arena }) => {
+      const ip = putI32(arena, ids), out = arena.allocF32(ids.length * D);
+      kernels.embeddingGather(out, ip, putF32(arena, table), ids.length, D);
+      const dt = putF32(arena, table);
+      kernels.embeddingScatterAdd(dt, ip, putF32(arena, dout), ids.length, D);
+      return { gathered: getF32(arena, out, ids.length * D), dtable: getF32(arena, dt, V * D) };
+    });
+    for (const { build, out } of wasm) {
+      // Copies and f32 additions in the same order: bit-identical.
+      assertClose(out.gathered, ref.out.gathered, { rtol: 0 }, `${build} gather D=${D}`);
+      assertClose(out.dtable, ref.out.dtable, { rtol: 0 }, `${build} scatter D=${D}`);
+    }
+  }
 });

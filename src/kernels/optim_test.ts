@@ -2,6 +2,8 @@ import {
   assertClose,
   getF32,
   makeRandom,
+  maxAbs,
+  onEveryBuild,
   putF32,
   randomArray,
   referenceBuild,
@@ -75,4 +77,61 @@ Deno.test("optimizer reference: sgdStep and three adamwSteps vs f64 loops", () =
   assertClose(getF32(arena, pa, n), want.p, { rtol: 1e-6, atol: 1e-7 }, "adamw p");
   assertClose(getF32(arena, pm, n), want.m, { rtol: 1e-6, atol: 1e-9 }, "adamw m");
   assertClose(getF32(arena, pv, n), want.v, { rtol: 1e-6, atol: 1e-12 }, "adamw v");
+});
+
+Deno.test("wasm sgdStep/adamwStep match the reference over several steps (ragged n, both variants)", () => {
+  for (const n of [1, 3, 17, 1003]) {
+    const rand = makeRandom(70 + n);
+    const p0 = randomArray(rand, n);
+    const grads = [0, 1, 2, 3].map(() => randomArray(rand, n, 0.1));
+    const [lr, b1, b2, eps, wd] = [1e-3, 0.9, 0.999, 1e-8, 0.1];
+    const [ref, ...wasm] = onEveryBuild(({ kernels, arena }) => {
+      const ps = putF32(arena, p0);
+      for (const g of grads) kernels.sgdStep(ps, putF32(arena, g), n, 0.05, wd);
+      const pa = putF32(arena, p0), pm = arena.allocZeroed(n * 4), pv = arena.allocZeroed(n * 4);
+      grads.forEach((g, i) => {
+        const t = i + 1;
+        kernels.adamwStep(
+          pa,
+          putF32(arena, g),
+          pm,
+          pv,
+          n,
+          lr,
+          b1,
+          b2,
+          eps,
+          wd,
+          1 - b1 ** t,
+          1 - b2 ** t,
+        );
+      });
+      return {
+        sgd: getF32(arena, ps, n),
+        p: getF32(arena, pa, n),
+        m: getF32(arena, pm, n),
+        v: getF32(arena, pv, n),
+      };
+    });
+    for (const { build, out } of wasm) {
+      // wasm runs in f32 (hyper-parameters rounded to f32), the reference in f64 with f32 storage:
+      // each step differs by a few f32 ulp of p (~1e-7 relative); the AdamW update itself is
+      // lr-sized, so its f32 error is far smaller than p's ulp.
+      const tag = `${build} n=${n}`;
+      assertClose(out.sgd, ref.out.sgd, { rtol: 5e-7, atol: 1e-7 }, `sgd ${tag}`);
+      assertClose(out.p, ref.out.p, { rtol: 5e-7, atol: 1e-7 }, `adamw p ${tag}`);
+      assertClose(
+        out.m,
+        ref.out.m,
+        { rtol: 1e-6, atol: 1e-6 * maxAbs(ref.out.m) },
+        `adamw m ${tag}`,
+      );
+      assertClose(
+        out.v,
+        ref.out.v,
+        { rtol: 1e-6, atol: 1e-6 * maxAbs(ref.out.v) },
+        `adamw v ${tag}`,
+      );
+    }
+  }
 });
