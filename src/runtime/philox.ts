@@ -18,13 +18,15 @@ const W0 = 0x9e3779b9;
 const W1 = 0xbb67ae85;
 const TWO_POW_32 = 4294967296;
 
-/** High 32 bits of the 64-bit product of two u32 (exact: every partial sum stays below 2^53). */
-function mulHi(a: number, b: number): number {
-  const aHi = a >>> 16, aLo = a & 0xffff;
-  const bHi = b >>> 16, bLo = b & 0xffff;
-  const middle = aHi * bLo + aLo * bHi; // < 2^33
-  const low = middle * 65536 + aLo * bLo; // < 2^50
-  return (aHi * bHi + Math.floor(low / TWO_POW_32)) >>> 0;
+const TWO_POW_M32 = 1 / TWO_POW_32;
+
+/**
+ * High 32 bits of the 64-bit product of two u32 (exported for its test). The double product `a * b` is within 2^11 of the
+ * exact P = hi·2^32 + lo (53-bit mantissa, P < 2^64), and lo is exact from `Math.imul`, so
+ * (a·b - lo) / 2^32 lies within 2^-20 of the integer hi: rounding recovers it exactly.
+ */
+export function mulHi32(a: number, b: number): number {
+  return Math.round((a * b - (Math.imul(a, b) >>> 0)) * TWO_POW_M32) >>> 0;
 }
 
 /**
@@ -47,8 +49,8 @@ export function philox4x32(
       key0 = (key0 + W0) >>> 0;
       key1 = (key1 + W1) >>> 0;
     }
-    const hi0 = mulHi(M0, x0), lo0 = Math.imul(M0, x0) >>> 0;
-    const hi1 = mulHi(M1, x2), lo1 = Math.imul(M1, x2) >>> 0;
+    const hi0 = mulHi32(M0, x0), lo0 = Math.imul(M0, x0) >>> 0;
+    const hi1 = mulHi32(M1, x2), lo1 = Math.imul(M1, x2) >>> 0;
     x0 = (hi1 ^ x1 ^ key0) >>> 0;
     x1 = lo1;
     x2 = (hi0 ^ x3 ^ key1) >>> 0;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { fillNormalStream, philox4x32 } from "./philox.ts";
+import { fillNormalStream, mulHi32, philox4x32 } from "./philox.ts";
+import { Rng } from "./rng.ts";
 
 Deno.test("philox4x32-10: Random123 known-answer vectors", () => {
   const out = new Uint32Array(4);
@@ -49,4 +50,24 @@ Deno.test("fillNormalStream: independent of chunking, N(0,1), distinct per seed 
     assert(Math.abs(dot / n) < 5 / Math.sqrt(n), `seed ${seed} stream ${stream}: ${dot / n}`);
   }
   assert.throws(() => fillNormalStream(whole, 1, 0, 3), RangeError);
+});
+
+Deno.test("mulHi32 equals the exact high word (BigInt) on edge and random operands", () => {
+  const rng = new Rng(9);
+  const pairs: [number, number][] = [
+    [0, 0],
+    [0xffffffff, 0xffffffff],
+    [1, 0xffffffff],
+    [
+      0x80000000,
+      0x80000000,
+    ],
+    [0xd2511f53, 0xffffffff],
+    [0xcd9e8d57, 0x12345678],
+  ];
+  for (let i = 0; i < 20_000; i++) pairs.push([rng.nextU32(), rng.nextU32()]);
+  for (const [a, b] of pairs) {
+    const exact = Number((BigInt(a) * BigInt(b)) >> 32n);
+    assert.equal(mulHi32(a, b), exact, `${a} * ${b}`);
+  }
 });
