@@ -275,7 +275,7 @@ export function refLoss(
   let total = 0;
   let count = 0;
   for (let bi = 0; bi < batchSize; bi++) {
-    let x = new Float64Array(T * D);
+    let x: Float64Array = new Float64Array(T * D);
     for (let t = 0; t < T; t++) {
       x.set(m.embed.subarray(ids[bi * T + t] * D, (ids[bi * T + t] + 1) * D), t * D);
     }
