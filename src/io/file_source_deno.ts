@@ -55,16 +55,31 @@ export class FileSource implements ByteSource {
     if (this.closed) throw new Error(`${this.name}: read after close`);
     checkRange(this.name, offset, target.length, this.fileSize);
     await this.file.seek(offset, Deno.SeekMode.Start);
+    // File reads cannot target shared memory (threads): go through a bounce buffer there.
+    const bounce = target.buffer instanceof ArrayBuffer
+      ? null
+      : new Uint8Array(Math.min(target.length, 1 << 20));
     let got = 0;
     while (got < target.length) {
-      const n = await this.file.read(target.subarray(got));
-      if (n === null) {
-        throw new RangeError(
-          `${this.name}: unexpected end of file at byte ${offset + got} (file changed on disk?)`,
+      if (bounce) {
+        const n = await this.file.read(
+          bounce.subarray(0, Math.min(bounce.length, target.length - got)),
         );
+        if (n === null) throw this.shortRead(offset + got);
+        target.set(bounce.subarray(0, n), got);
+        got += n;
+        continue;
       }
+      const n = await this.file.read(target.subarray(got));
+      if (n === null) throw this.shortRead(offset + got);
       got += n;
     }
+  }
+
+  private shortRead(at: number): RangeError {
+    return new RangeError(
+      `${this.name}: unexpected end of file at byte ${at} (file changed on disk?)`,
+    );
   }
 
   async close(): Promise<void> {

@@ -23,7 +23,8 @@ export interface HttpSourceOptions {
 
 /** Thrown for every HTTP failure; the message starts with the URL. */
 export class HttpSourceError extends Error {
-  constructor(readonly url: string, what: string) {
+  /** `status`: the HTTP status when the server answered with an unexpected one. */
+  constructor(readonly url: string, what: string, readonly status?: number) {
     super(`${url}: ${what}`);
     this.name = "HttpSourceError";
   }
@@ -93,7 +94,11 @@ export class HttpSource implements ByteSource {
     }
     if (res.status !== 206) {
       await res.body?.cancel();
-      throw new HttpSourceError(this.name, `HTTP ${res.status} ${res.statusText}`.trimEnd());
+      throw new HttpSourceError(
+        this.name,
+        `HTTP ${res.status} ${res.statusText}`.trimEnd(),
+        res.status,
+      );
     }
     const cr = res.headers.get("Content-Range");
     const m = cr ? CONTENT_RANGE.exec(cr) : null;

@@ -28,9 +28,16 @@ export interface TensorData extends TensorSpec {
   data: Uint8Array;
 }
 
-/** A tensor whose bytes are produced only when the writer reaches it (streaming writers). */
+/**
+ * A tensor whose bytes are produced only when the writer reaches it (streaming writers): one
+ * buffer, or a sequence of chunks that together hold the tensor (so no whole tensor is in memory).
+ */
 export interface LazyTensor extends TensorSpec {
-  data: () => Uint8Array | Promise<Uint8Array>;
+  data: () =>
+    | Uint8Array
+    | Promise<Uint8Array>
+    | Iterable<Uint8Array>
+    | AsyncIterable<Uint8Array>;
 }
 
 /** Bytes a tensor of `spec` occupies, as a safe integer (throws when it is not one). */
@@ -131,6 +138,22 @@ export async function* safetensorsChunks(
   yield header;
   for (const t of tensors) {
     const data = typeof t.data === "function" ? await t.data() : t.data;
-    yield checkLength(t, data);
+    if (data instanceof Uint8Array) {
+      yield checkLength(t, data);
+      continue;
+    }
+    const want = tensorByteLength(t);
+    let got = 0;
+    for await (const chunk of data) {
+      got += chunk.byteLength;
+      if (got > want) break;
+      yield chunk;
+    }
+    if (got !== want) {
+      throw new RangeError(
+        `tensor ${t.name}: chunks hold ${got > want ? `more than ${want}` : got} data bytes, ` +
+          `expected ${want} for ${t.dtype} [${t.shape}]`,
+      );
+    }
   }
 }

@@ -56,6 +56,29 @@ Deno.test("safetensorsChunks yields the same bytes, producing lazy tensors on de
   assert.deepEqual(joined, serializeSafetensors(tensors, { format: "pt" }));
 });
 
+Deno.test("lazy tensors may be produced as chunks, whose total length is checked", async () => {
+  const chunked = [{
+    name: "a",
+    dtype: "F32" as const,
+    shape: [2, 1],
+    data: function* () {
+      yield f32Bytes(1);
+      yield f32Bytes(2);
+    },
+  }];
+  const parts: Uint8Array[] = [];
+  for await (const c of safetensorsChunks(chunked)) parts.push(c);
+  assert.deepEqual(parts.slice(1), [f32Bytes(1), f32Bytes(2)]);
+  const short = [{ ...chunked[0], data: () => [f32Bytes(1)] }];
+  await assert.rejects(async () => {
+    for await (const _ of safetensorsChunks(short)) { /* drain */ }
+  }, /tensor a: chunks hold 4 data bytes, expected 8/);
+  const long = [{ ...chunked[0], data: () => [f32Bytes(1, 2, 3)] }];
+  await assert.rejects(async () => {
+    for await (const _ of safetensorsChunks(long)) { /* drain */ }
+  }, /tensor a: chunks hold more than 8 data bytes/);
+});
+
 Deno.test("writer rejects bad tensors with the tensor's name", async () => {
   const t = (over: Partial<TensorData>): TensorData[] => [{ ...tensors[0], ...over }];
   assert.throws(

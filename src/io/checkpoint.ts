@@ -1,0 +1,188 @@
+/**
+ * Opening a checkpoint as a {@link WeightStore}: `config.json` -> `ModelConfig`, the safetensors
+ * headers (single file or sharded) validated, every tensor the model needs checked by name, shape
+ * and dtype before any data is read, then the weights loaded resident or streamed.
+ *
+ * Portable (web APIs only): sources are {@link CheckpointFiles}, an http(s) URL, or maps of
+ * `Blob`s / bytes. `checkpoint_deno.ts` adds local directory paths and a cache directory.
+ *
+ * @example
+ * ```ts
+ * import { openModel } from "./checkpoint.ts";
+ * import { loadKernelsSync } from "../kernels/wasm.ts";
+ * const { kernels, arena } = loadKernelsSync();
+ * const store = await openModel({
+ *   source: new URL("https://example.com/SmolLM2-135M/"),
+ *   quant: "int4",
+ *   kernels,
+ *   arena,
+ * });
+ * ```
+ */
+import type { Kernels } from "../kernels/abi.ts";
+import type { ModelConfig } from "../model/config.ts";
+import type { WeightStore } from "../model/weights.ts";
+import type { Arena } from "../runtime/arena.ts";
+import type { CacheStore } from "./cache_store.ts";
+import {
+  blobFiles,
+  type CheckpointFiles,
+  memoryFiles,
+  readJson,
+  urlFiles,
+} from "./checkpoint_files.ts";
+import {
+  ConfigError,
+  type MlxQuantization,
+  parseModelConfig,
+  parseQuantization,
+} from "./config.ts";
+import { DEFAULT_SCRATCH_BYTES, TensorLoader } from "./tensor_loader.ts";
+import { openTensorSet, type TensorSet } from "./tensor_set.ts";
+import { DEFAULT_GROUP_SIZE, type ModelPlan, planModel } from "./weight_plan.ts";
+import { CACHE_VERSION, ResidentWeightStore, StreamedWeightStore } from "./weight_store.ts";
+
+/** A checkpoint whose config and tensor headers have been read and validated. */
+export interface Checkpoint {
+  files: CheckpointFiles;
+  /** The parsed `config.json` as it is (e.g. for tokenizer ids or labels). */
+  rawConfig: Record<string, unknown>;
+  config: ModelConfig;
+  /** MLX 4-bit settings, when the checkpoint is an mlx-community quantized one. */
+  quantization: MlxQuantization | null;
+  tensors: TensorSet;
+}
+
+/** What a checkpoint can be given as in the portable API. */
+export type CheckpointSourceLike =
+  | CheckpointFiles
+  | URL
+  | string
+  | Record<string, Uint8Array | Blob>
+  | Map<string, Uint8Array | Blob>;
+
+/** Resolves a portable source: files object, http(s) URL, or a map of file name -> bytes/Blob. */
+export function checkpointFiles(
+  source: CheckpointSourceLike,
+  label = "checkpoint",
+): CheckpointFiles {
+  if (source instanceof URL) return urlFiles(source);
+  if (typeof source === "string") {
+    if (/^https?:\/\//i.test(source)) return urlFiles(source);
+    throw new TypeError(
+      `checkpoint source "${source}" is not an http(s) URL; local paths need openModel from ` +
+        `src/io/checkpoint_deno.ts`,
+    );
+  }
+  if ("open" in source && typeof (source as CheckpointFiles).open === "function") {
+    return source as CheckpointFiles;
+  }
+  const entries = source instanceof Map ? [...source] : Object.entries(source);
+  if (entries.every(([, v]) => v instanceof Uint8Array)) {
+    return memoryFiles(label, new Map(entries as [string, Uint8Array][]));
+  }
+  if (entries.every(([, v]) => v instanceof Blob)) {
+    return blobFiles(label, new Map(entries as [string, Blob][]));
+  }
+  throw new TypeError("checkpoint file map must hold only Uint8Arrays or only Blobs");
+}
+
+/** Reads `config.json` and opens (and validates) every safetensors header. */
+export async function openCheckpoint(files: CheckpointFiles): Promise<Checkpoint> {
+  const configName = `${files.name}/config.json`;
+  const raw = await readJson(files, "config.json");
+  if (raw === null) {
+    throw new ConfigError(configName, "missing (every checkpoint needs config.json)");
+  }
+  const config = parseModelConfig(raw, configName);
+  const quantization = parseQuantization(raw, configName);
+  const tensors = await openTensorSet(files);
+  return { files, rawConfig: raw as Record<string, unknown>, config, quantization, tensors };
+}
+
+/** Options of {@link openModel}. */
+export interface OpenModelOptions {
+  source: CheckpointSourceLike;
+  /** `int4`: base weights 4-bit (float checkpoints quantized while loading); `none`: f32. */
+  quant: "int4" | "none";
+  /** `resident` (default): all weights in the arena; `streamed`: one block at a time from a cache. */
+  weights?: "resident" | "streamed";
+  /** Where a streamed store keeps its cache file (required for `streamed`). */
+  cache?: CacheStore;
+  kernels: Kernels;
+  arena: Arena;
+  /** int4 group size when quantizing float checkpoints (default 64). */
+  groupSize?: number;
+  /** Rows of the streamed LM-head chunk slot (default 4096). */
+  headChunkRows?: number;
+  /** Bound of the f32 scratch used while converting (default 4 MiB). */
+  scratchBytes?: number;
+}
+
+/**
+ * A stable hash of everything that decides the cache file's content: format version, config,
+ * quant settings, and each source tensor's name, dtype, shape and size (not the data: a changed
+ * checkpoint with identical headers would be served stale; HF checkpoints change headers).
+ */
+export async function weightCacheKey(
+  checkpoint: Checkpoint,
+  quant: "int4" | "none",
+  groupSize: number,
+  plan: ModelPlan,
+): Promise<string> {
+  const tensors = checkpoint.tensors.names().sort().map((n) => {
+    const { info } = checkpoint.tensors.get(n);
+    return [n, info.dtype, info.shape, info.byteLength];
+  });
+  const text = JSON.stringify({
+    version: CACHE_VERSION,
+    config: checkpoint.config,
+    quant,
+    groupSize,
+    maxBlockBytes: plan.maxBlockBytes,
+    tensors,
+  });
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Opens a checkpoint and loads its base weights into a {@link WeightStore}. */
+export async function openModel(options: OpenModelOptions): Promise<WeightStore> {
+  const checkpoint = await openCheckpoint(checkpointFiles(options.source));
+  try {
+    return await storeFromCheckpoint(checkpoint, options);
+  } catch (e) {
+    await checkpoint.tensors.close();
+    throw e;
+  }
+}
+
+/** Builds the store for an already opened checkpoint (shared by the Deno convenience). */
+export async function storeFromCheckpoint(
+  checkpoint: Checkpoint,
+  options: Omit<OpenModelOptions, "source">,
+): Promise<WeightStore> {
+  const groupSize = options.groupSize ?? DEFAULT_GROUP_SIZE;
+  const plan = planModel(checkpoint.config, checkpoint.tensors, options.quant, groupSize);
+  const loader = new TensorLoader(
+    checkpoint.tensors,
+    options.kernels,
+    options.arena,
+    options.scratchBytes ?? DEFAULT_SCRATCH_BYTES,
+  );
+  const mode = options.weights ?? "resident";
+  if (mode === "resident") {
+    return await ResidentWeightStore.build(checkpoint.config, options.quant, plan, loader);
+  }
+  if (mode !== "streamed") throw new TypeError(`unknown weights mode "${mode}"`);
+  if (!options.cache) {
+    throw new TypeError(
+      `${checkpoint.files.name}: streamed weights need a cache store (cacheDir under Deno)`,
+    );
+  }
+  return await StreamedWeightStore.build(checkpoint.config, options.quant, plan, loader, {
+    cache: options.cache,
+    key: await weightCacheKey(checkpoint, options.quant, groupSize, plan),
+    headChunkRows: options.headChunkRows ?? 4096,
+  });
+}

@@ -1,0 +1,53 @@
+/**
+ * Deno convenience over `checkpoint.ts`: `source` may also be a local directory path, and a
+ * streamed store's cache goes to `cacheDir` (default: the checkpoint directory itself).
+ *
+ * @example
+ * ```ts
+ * import { openModel } from "./checkpoint_deno.ts";
+ * import { loadKernelsSync } from "../kernels/wasm.ts";
+ * const { kernels, arena } = loadKernelsSync();
+ * const store = await openModel({
+ *   source: "./Qwen2.5-0.5B",
+ *   quant: "int4",
+ *   weights: "streamed",
+ *   kernels,
+ *   arena,
+ * });
+ * ```
+ */
+import type { WeightStore } from "../model/weights.ts";
+import {
+  checkpointFiles,
+  type CheckpointSourceLike,
+  openCheckpoint,
+  type OpenModelOptions,
+  storeFromCheckpoint,
+} from "./checkpoint.ts";
+import { dirCache } from "./cache_store_deno.ts";
+import { dirFiles } from "./checkpoint_files_deno.ts";
+
+/** {@link OpenModelOptions} plus local paths. */
+export interface OpenModelDenoOptions extends OpenModelOptions {
+  /** A directory path, or anything the portable API accepts. */
+  source: CheckpointSourceLike;
+  /** Directory for the streamed cache file (default: next to the checkpoint). */
+  cacheDir?: string;
+}
+
+/** Opens a checkpoint from a local directory (or URL / files) as a {@link WeightStore}. */
+export async function openModel(options: OpenModelDenoOptions): Promise<WeightStore> {
+  const { source } = options;
+  const isPath = typeof source === "string" && !/^https?:\/\//i.test(source);
+  const files = isPath ? dirFiles(source) : checkpointFiles(source);
+  let cache = options.cache;
+  if (!cache && options.cacheDir) cache = dirCache(options.cacheDir);
+  if (!cache && isPath && options.weights === "streamed") cache = dirCache(source);
+  const checkpoint = await openCheckpoint(files);
+  try {
+    return await storeFromCheckpoint(checkpoint, { ...options, cache });
+  } catch (e) {
+    await checkpoint.tensors.close();
+    throw e;
+  }
+}
