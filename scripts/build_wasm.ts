@@ -5,10 +5,16 @@
  *   wasm/embedded.ts           both as base64, so the kernels load with no file or network access
  * The output is deterministic; CI rebuilds and fails if the committed bytes differ.
  *
+ * Each module carries a custom section `slimtune.variant` ("simd" | "relaxed") so a loader handed
+ * an already compiled `WebAssembly.Module` can tell which build it is.
+ *
  *   deno run -A scripts/build_wasm.ts
  */
 const root = new URL("../", import.meta.url);
 const asc = new URL("node_modules/.bin/asc", root).pathname;
+
+/** Name of the custom section that records which build a module is. */
+const VARIANT_SECTION = "slimtune.variant";
 
 const common = [
   "assembly/index.ts",
@@ -47,7 +53,33 @@ for (const v of variants) {
     throw new Error(`asc failed for ${out}`);
   }
   if (err.trim()) console.error(err);
+  const path = new URL(out, root);
+  await Deno.writeFile(path, withCustomSection(await Deno.readFile(path), VARIANT_SECTION, v.name));
   console.log(`built ${out} (${(await Deno.stat(new URL(out, root))).size} bytes)`);
+}
+
+/** Unsigned LEB128, as wasm encodes sizes. */
+function leb128(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (n !== 0);
+  return out;
+}
+
+/** The module with a custom section (id 0) `name` holding the UTF-8 `payload` appended. */
+function withCustomSection(module: Uint8Array, name: string, payload: string): Uint8Array {
+  const enc = new TextEncoder();
+  const nameBytes = enc.encode(name);
+  const body = [...leb128(nameBytes.length), ...nameBytes, ...enc.encode(payload)];
+  const section = [0, ...leb128(body.length), ...body];
+  const out = new Uint8Array(module.length + section.length);
+  out.set(module);
+  out.set(section, module.length);
+  return out;
 }
 
 function base64(bytes: Uint8Array): string {

@@ -27,7 +27,10 @@ export type KernelVariant = "relaxed" | "simd" | "reference";
 export interface LoadKernelsOptions {
   /** `auto` (default) prefers relaxed, then simd. */
   variant?: KernelVariant | "auto";
-  /** An already compiled kernel module (edge runtimes); its variant is reported as given. */
+  /**
+   * An already compiled kernel module (edge runtimes). Its variant is read from the module's
+   * `slimtune.variant` section unless `variant` names it.
+   */
   module?: WebAssembly.Module;
   /** Use this memory instead of a new one (e.g. a shared memory for workers). */
   memory?: WebAssembly.Memory;
@@ -61,6 +64,17 @@ export function supportsRelaxedSimd(): boolean {
   return WebAssembly.validate(kernelModuleBytes("relaxed") as BufferSource);
 }
 
+/**
+ * The build a compiled module is, from the `slimtune.variant` custom section scripts/build_wasm.ts
+ * writes; a module without it (built elsewhere) is assumed to be plain simd128.
+ */
+export function moduleVariant(module: WebAssembly.Module): "relaxed" | "simd" {
+  const sections = WebAssembly.Module.customSections(module, "slimtune.variant");
+  if (sections.length === 0) return "simd";
+  const name = new TextDecoder().decode(sections[0]);
+  return name === "relaxed" ? "relaxed" : "simd";
+}
+
 const moduleCache = new Map<string, WebAssembly.Module>();
 
 function compiled(variant: "relaxed" | "simd"): WebAssembly.Module {
@@ -89,7 +103,7 @@ export function loadKernelsSync(options: LoadKernelsOptions = {}): LoadedKernels
   } else {
     let module = options.module;
     if (module) {
-      variant = wanted === "auto" ? "simd" : wanted;
+      variant = wanted === "auto" ? moduleVariant(module) : wanted;
     } else {
       variant = wanted === "auto" ? (supportsRelaxedSimd() ? "relaxed" : "simd") : wanted;
       module = compiled(variant);
