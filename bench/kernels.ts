@@ -13,6 +13,7 @@
 import { Arena } from "../src/runtime/arena.ts";
 import type { Kernels } from "../src/kernels/abi.ts";
 import { kernelModuleBytes } from "../src/kernels/wasm.ts";
+import { OPS_ROWS } from "./ops_rows.ts";
 
 /** A kernel build with its arena: what a row's setup gets. */
 export interface BenchBuild {
@@ -152,6 +153,8 @@ export const ROWS: BenchRow[] = [
       return () => build.kernels.int4GatherRows(out, ids, q, scales, biases, 256, K, 64);
     },
   },
+  // Norm, RoPE, SwiGLU, attention, embedding, cross-entropy, element-wise, optimizers.
+  ...OPS_ROWS,
 ];
 
 /** Instantiates a build directly, binding whatever kernels it exports. */
