@@ -1,0 +1,376 @@
+/**
+ * The `train.ts` command: everything that touches Deno (files, signals, the terminal) around the
+ * portable training loop. Returns the process exit status instead of exiting, so tests can call
+ * it in-process.
+ */
+import {
+  BatchSource,
+  buildRows,
+  evalBatches,
+  loadExamples,
+  paddedLength,
+} from "../data/dataset.ts";
+import { DataError } from "../data/example.ts";
+import type { TextTokenizer } from "../data/tokenizer.ts";
+import { bundledQwenTokenizerDir } from "../data/tokenizer_deno.ts";
+import { loadKernels } from "../kernels/wasm.ts";
+import { createTrainingSession } from "../methods/session.ts";
+import type { WeightStore } from "../model/weights.ts";
+import { ArenaLimitError } from "../runtime/arena.ts";
+import { writeFileAtomic } from "../runtime/deno_fs.ts";
+import { BYTES_PER_MB, formatMemoryReport, memoryReport } from "../runtime/memory.ts";
+import { processPeakBytes } from "../runtime/process_memory_deno.ts";
+import { helpText, parseTrainArgs, type TrainArgs, UsageError } from "./args.ts";
+import type { TrainingState } from "./checkpoint.ts";
+import {
+  readCheckpoint,
+  readCheckpointArgs,
+  resolveResumeDir,
+  writeCheckpoint,
+} from "./checkpoint_deno.ts";
+import {
+  createDemoStore,
+  DEMO_BASE_MODEL,
+  DEMO_DEFAULTS,
+  demoDataPath,
+  demoIntro,
+  demoOutro,
+} from "./demo.ts";
+import { lossCurveSvg } from "./loss_svg.ts";
+import { metricsLine, truncateMetrics } from "./metrics.ts";
+import { openModelDeno } from "./model_deno.ts";
+import type { AdapterInfo } from "./peft_adapter.ts";
+import { readAdapterDir, writeAdapterDir } from "./peft_adapter_deno.ts";
+import { ProgressReporter } from "./progress.ts";
+import { MemoryLimitError, NonFiniteError, runTraining } from "./trainer.ts";
+
+const encoder = new TextEncoder();
+
+/** Where the CLI writes (tests capture it). */
+export interface CliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  isTerminal: boolean;
+}
+
+const defaultIo: CliIo = {
+  out: (t) => void Deno.stdout.writeSync(encoder.encode(t)),
+  err: (t) => void Deno.stderr.writeSync(encoder.encode(t)),
+  isTerminal: Deno.stdout.isTerminal(),
+};
+
+/** A failure with a message for the user and an exit status. */
+class CliError extends Error {
+  constructor(message: string, readonly status = 1) {
+    super(message);
+  }
+}
+
+/** Flags resolved: `--resume` merges the checkpoint's arguments, the demo fills its defaults. */
+async function resolveArgs(
+  argv: string[],
+): Promise<{ args: TrainArgs; resumeDir: string | null; help: boolean }> {
+  const parsed = parseTrainArgs(argv);
+  if (parsed.help) return { args: parsed.args, resumeDir: null, help: true };
+  let args = parsed.args;
+  let resumeDir: string | null = null;
+  if (args.resume) {
+    resumeDir = await resolveResumeDir(args.resume).catch((e) => {
+      throw new UsageError("--resume", (e as Error).message);
+    });
+    const saved = await readCheckpointArgs(resumeDir);
+    // The checkpoint's arguments are the base; flags given now override them.
+    const merged = { ...args } as Record<string, unknown>;
+    for (const [k, v] of Object.entries(saved)) {
+      if (k in args && !parsed.given.has(k as keyof TrainArgs)) merged[k] = v;
+    }
+    merged.resume = args.resume;
+    args = merged as unknown as TrainArgs;
+  } else if (args.model === null) {
+    for (const [k, v] of Object.entries(DEMO_DEFAULTS)) {
+      if (!parsed.given.has(k as keyof TrainArgs)) {
+        (args as unknown as Record<string, unknown>)[k] = v;
+      }
+    }
+  }
+  if (args.model === null && args.data === null) args.data = demoDataPath();
+  if (args.steps > 0 && args.data === null) {
+    throw new UsageError("--data", "required when training a --model (a JSONL file)");
+  }
+  if (args.steps === 0 && args.evalData === null) {
+    throw new UsageError("--steps", "0 only makes sense with --eval-data (evaluation only)");
+  }
+  return { args, resumeDir, help: false };
+}
+
+async function openDataStream(path: string, flag: string): Promise<ReadableStream<Uint8Array>> {
+  try {
+    return (await Deno.open(path, { read: true })).readable;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new UsageError(flag, `${path}: no such file`);
+    throw e;
+  }
+}
+
+/** The CLI. Returns the exit status. */
+export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  let args: TrainArgs;
+  let resumeDir: string | null;
+  try {
+    const r = await resolveArgs(argv);
+    if (r.help) {
+      io.out(helpText());
+      return 0;
+    }
+    ({ args, resumeDir } = r);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`error: ${e.message}\n`);
+      return 2;
+    }
+    io.err(`error: ${(e as Error).message}\n`);
+    return 1;
+  }
+  let lastCheckpoint: string | null = resumeDir;
+  try {
+    return await train(args, resumeDir, io, (dir) => (lastCheckpoint = dir));
+  } catch (e) {
+    const kept = lastCheckpoint ? `; last good checkpoint: ${lastCheckpoint}` : "";
+    if (e instanceof UsageError) {
+      io.err(`error: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof CliError) {
+      io.err(`error: ${e.message}\n`);
+      return e.status;
+    }
+    if (e instanceof DataError) {
+      io.err(`error: ${e.message}\n`);
+      return 1;
+    }
+    if (
+      e instanceof NonFiniteError || e instanceof MemoryLimitError || e instanceof ArenaLimitError
+    ) {
+      io.err(`\nerror: ${e.message}${kept}\n`);
+      return 1;
+    }
+    io.err(`\nerror: ${(e as Error).stack ?? e}${kept}\n`);
+    return 1;
+  }
+}
+
+async function train(
+  args: TrainArgs,
+  resumeDir: string | null,
+  io: CliIo,
+  onCheckpoint: (dir: string) => void,
+): Promise<number> {
+  const demo = args.model === null;
+  const say = (t: string) => {
+    if (!args.quiet) io.out(t + "\n");
+  };
+  if (demo && !resumeDir) say(demoIntro(args));
+  if (args.threads > 1) {
+    say(`note: --threads ${args.threads}: this build runs the kernels on one thread`);
+  }
+
+  const { kernels, arena, variant } = await loadKernels();
+  const t0 = performance.now();
+  let store: WeightStore;
+  let tokenizer: TextTokenizer | null;
+  if (demo) {
+    store = createDemoStore(kernels, arena, args.quant);
+    const { loadTokenizerDir } = await import("../data/tokenizer_deno.ts");
+    tokenizer = await loadTokenizerDir(bundledQwenTokenizerDir());
+  } else {
+    ({ store, tokenizer } = await openModelDeno(args, kernels, arena));
+  }
+  if (args.maxMemory !== null) arena.limit = args.maxMemory * BYTES_PER_MB;
+  const config = store.config;
+  say(
+    `model: ${demo ? DEMO_BASE_MODEL : args.model} (${config.architecture}, ${config.numLayers} ` +
+      `layers, hidden ${config.hiddenSize}, vocab ${config.vocabSize}), ${store.quant} ` +
+      `${args.weights}, kernels ${variant}, ready in ${
+        ((performance.now() - t0) / 1000).toFixed(1)
+      } s`,
+  );
+
+  // Data: everything is read and validated before the first step.
+  const padId = tokenizer?.padTokenId ?? 0;
+  let train: BatchSource | null = null;
+  let seqLen = args.seqLen;
+  if (args.steps > 0) {
+    const examples = await loadExamples(
+      await openDataStream(args.data!, "--data"),
+      args.data!,
+      tokenizer,
+      config.vocabSize,
+    );
+    const packed = buildRows(examples, args.seqLen, args.packing);
+    if (packed.rows.length === 0) {
+      throw new CliError(`${args.data}: no example has a token to train on within --seq-len`);
+    }
+    seqLen = paddedLength(packed.rows, args.seqLen);
+    train = new BatchSource(packed.rows, {
+      batchSize: args.batchSize,
+      seqLen,
+      padId,
+      seed: args.seed,
+    });
+    say(
+      `data: ${examples.length} examples -> ${packed.rows.length} rows of <= ${seqLen} tokens` +
+        (packed.truncated ? `, ${packed.truncated} truncated` : "") +
+        (packed.dropped ? `, ${packed.dropped} dropped (nothing to train on)` : ""),
+    );
+  }
+  let evalSet: ReturnType<typeof evalBatches> = [];
+  if (args.evalData) {
+    const examples = await loadExamples(
+      await openDataStream(args.evalData, "--eval-data"),
+      args.evalData,
+      tokenizer,
+      config.vocabSize,
+    );
+    const rows = buildRows(examples, args.seqLen, "none").rows;
+    evalSet = evalBatches(rows, args.batchSize, paddedLength(rows, args.seqLen), padId);
+  }
+
+  // The adapter: fresh, or from --adapter-init (its r, alpha and targets apply).
+  let adapter: AdapterInfo = {
+    r: args.rank,
+    alpha: args.alpha,
+    targets: args.targets,
+    baseModel: demo ? DEMO_BASE_MODEL : args.model!,
+  };
+  let initTensors = null;
+  if (args.adapterInit && !resumeDir) {
+    const init = await readAdapterDir(args.adapterInit, config).catch((e) => {
+      throw new UsageError("--adapter-init", (e as Error).message);
+    });
+    adapter = { ...init.info, baseModel: adapter.baseModel };
+    args.rank = adapter.r;
+    args.alpha = adapter.alpha;
+    args.targets = adapter.targets;
+    initTensors = init.tensors;
+  }
+  const session = await createTrainingSession({
+    store,
+    kernels,
+    arena,
+    method: args.method,
+    lora: { rank: adapter.r, alpha: adapter.alpha, targets: adapter.targets },
+    optimizer: { kind: args.optimizer, lr: args.lr, weightDecay: args.weightDecay },
+    maxGradNorm: args.maxGradNorm,
+    lcsb: { groups: Math.min(args.lcsbGroups, config.numLayers), pattern: args.lcsbPattern },
+    mezo: { eps: args.mezoEps },
+    seed: args.seed,
+    headChunkRows: args.headChunkRows > 0 ? args.headChunkRows : undefined,
+  });
+  if (initTensors) session.setLoraTensors(initTensors);
+
+  let startStep = 0;
+  let history: TrainingState["history"] = [];
+  if (resumeDir) {
+    const st = await readCheckpoint(resumeDir, config);
+    adapter = st.adapter;
+    session.setLoraTensors(st.lora);
+    session.setOptimizerState(st.optimizer);
+    if (train && st.data) train.seek(st.data);
+    startStep = st.step;
+    history = st.history;
+    if (args.steps < startStep) {
+      throw new UsageError("--steps", `${args.steps} is below the checkpoint's step ${startStep}`);
+    }
+    say(`resumed from ${resumeDir} at step ${startStep}`);
+  }
+
+  // Metrics: one JSON line per step; a resumed run drops lines after its checkpoint.
+  let metrics: Deno.FsFile | null = null;
+  if (args.metrics) {
+    let old = "";
+    try {
+      old = await Deno.readTextFile(args.metrics);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    const keep = resumeDir ? truncateMetrics(old, startStep) : "";
+    await writeFileAtomic(args.metrics, encoder.encode(keep));
+    metrics = await Deno.open(args.metrics, { append: true });
+  }
+
+  let stop = false;
+  const onSigint = () => {
+    if (stop) Deno.exit(130); // second Ctrl-C: give up immediately
+    stop = true;
+    io.err(
+      "\ninterrupt: finishing the current step, then saving a checkpoint (Ctrl-C again to abort)\n",
+    );
+  };
+  Deno.addSignalListener("SIGINT", onSigint);
+  const progress = new ProgressReporter(args.quiet ? () => {} : io.out, io.isTerminal, args.steps);
+  const memory = () =>
+    memoryReport({
+      arenas: arena,
+      jsBytesHeld: session.memory().jsBytes,
+      processPeak: processPeakBytes,
+    });
+  try {
+    const result = await runTraining({
+      session,
+      train,
+      evalBatches: evalSet,
+      steps: args.steps,
+      startStep,
+      history,
+      gradAccum: args.gradAccum,
+      schedule: { kind: args.lrSchedule, baseLr: args.lr, warmupSteps: args.warmupSteps },
+      evalEvery: args.evalEvery,
+      saveEvery: args.saveEvery,
+      padId,
+      adapter,
+      args: { ...args } as unknown as Record<string, unknown>,
+      memory,
+      maxWorkingSetBytes: args.maxMemory === null ? null : args.maxMemory * BYTES_PER_MB,
+      onStep: async (r, eta) => {
+        if (metrics) await metrics.write(encoder.encode(metricsLine(r)));
+        if (r.loss === null) {
+          progress.message(`eval_loss ${r.evalLoss!.toFixed(4)} (${r.tokens} tokens)`);
+        } else progress.step(r, eta);
+      },
+      save: async (state) => {
+        const dir = await writeCheckpoint(args.out, state);
+        onCheckpoint(dir);
+        progress.message(`checkpoint saved: ${dir}`);
+      },
+      stopRequested: () => stop,
+    });
+    progress.finish();
+    if (result.interrupted) {
+      io.err(`interrupted after step ${result.step}; resume with: --resume ${args.out}\n`);
+      return 130;
+    }
+    if (args.steps > 0) {
+      await writeAdapterDir(args.out, session.loraTensors(), adapter);
+      const title = `${demo ? "slimtune demo (random weights)" : args.model}: ${args.method}`;
+      await writeFileAtomic(
+        `${args.out}/loss.svg`,
+        encoder.encode(lossCurveSvg(result.history, { title })),
+      );
+      const first = result.history[0]?.loss;
+      const last = result.history[result.history.length - 1]?.loss;
+      say(
+        `\ndone: ${result.step} steps, loss ${first?.toFixed(4)} -> ${last?.toFixed(4)}` +
+          (result.evalLoss !== null ? `, eval_loss ${result.evalLoss.toFixed(4)}` : ""),
+      );
+      say(`adapter: ${args.out}/adapter_config.json, ${args.out}/adapter_model.safetensors`);
+      say(`loss curve: ${args.out}/loss.svg`);
+    }
+    say(`memory: ${formatMemoryReport(memory())}`);
+    if (demo && args.steps > 0) say(demoOutro(args));
+    return 0;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
+    metrics?.close();
+    await store.close();
+  }
+}
