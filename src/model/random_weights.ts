@@ -40,14 +40,15 @@ export function tinyConfig(architecture: "qwen2" | "llama", numLayers = 3): Mode
     headDim: 16,
     vocabSize: 300,
     ropeTheta: architecture === "qwen2" ? 1e6 : 5e5,
-    // Llama 3 scaling with a short original context so that all three frequency bands occur.
+    // Llama 3 scaling with a short original context so that all three frequency bands occur
+    // (head_dim 16, theta 5e5: wavelengths 6.3 < 16 (high), 32.3 in [16, 64] (smoothed), >= 166 (low)).
     ropeScaling: architecture === "llama"
       ? {
         type: "llama3",
         factor: 8,
         lowFreqFactor: 1,
         highFreqFactor: 4,
-        originalMaxPositionEmbeddings: 32,
+        originalMaxPositionEmbeddings: 64,
       }
       : null,
     rmsNormEps: architecture === "qwen2" ? 1e-6 : 1e-5,
