@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { checkpointConfig, makeCheckpoint, PRESETS } from "../../tools/make_checkpoint.ts";
+import { parseModelConfig } from "./config.ts";
+import { SafetensorsFile } from "./safetensors.ts";
+import { openFileSource } from "./file_source_deno.ts";
+
+// The DESIGN.md shape table, written out here independently of the presets.
+const TABLE: Record<
+  string,
+  [number, number, number, number, number, number, number, number, boolean]
+> = {
+  // hidden, intermediate, layers, heads, kv, head_dim, vocab, theta, qkv bias
+  "qwen2.5-0.5b": [896, 4864, 24, 14, 2, 64, 151936, 1e6, true],
+  "qwen2.5-1.5b": [1536, 8960, 28, 12, 2, 128, 151936, 1e6, true],
+  "qwen2.5-3b": [2048, 11008, 36, 16, 2, 128, 151936, 1e6, true],
+  "llama-3.2-1b": [2048, 8192, 16, 32, 8, 64, 128256, 5e5, false],
+  "smollm2-135m": [576, 1536, 30, 9, 3, 64, 49152, 1e5, false],
+};
+
+Deno.test("presets reproduce the DESIGN.md shape table through the config parser", () => {
+  for (const [preset, row] of Object.entries(TABLE)) {
+    const c = parseModelConfig(checkpointConfig({ preset }));
+    const [h, inter, layers, heads, kv, hd, vocab, theta, bias] = row;
+    assert.deepEqual(
+      [
+        c.hiddenSize,
+        c.intermediateSize,
+        c.numLayers,
+        c.numHeads,
+        c.numKvHeads,
+        c.headDim,
+        c.vocabSize,
+        c.ropeTheta,
+        c.qkvBias,
+      ],
+      [h, inter, layers, heads, kv, hd, vocab, theta, bias],
+      preset,
+    );
+    assert.equal(c.tieWordEmbeddings, true, preset);
+    assert.equal(c.rmsNormEps, preset.startsWith("qwen") ? 1e-6 : 1e-5);
+  }
+  assert.equal(
+    parseModelConfig(checkpointConfig({ preset: "llama-3.2-1b" })).ropeScaling?.factor,
+    32,
+  );
+  assert.equal(
+    parseModelConfig(checkpointConfig({ preset: "tiny-llama" })).ropeScaling?.type,
+    "llama3",
+  );
+  assert.ok(Object.keys(PRESETS).includes("tiny-qwen2"));
+  assert.throws(() => checkpointConfig({ preset: "gpt2" }), /unknown preset "gpt2"/);
+});
+
+Deno.test("makeCheckpoint: labelled random weights, seeded, norms 1, std ~0.02, sharding", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const a = await makeCheckpoint({
+      preset: "tiny-qwen2",
+      out: `${dir}/a`,
+      seed: 1,
+      dtype: "f32",
+    });
+    await makeCheckpoint({
+      preset: "tiny-qwen2",
+      out: `${dir}/b`,
+      seed: 1,
+      dtype: "f32",
+    });
+    await makeCheckpoint({
+      preset: "tiny-qwen2",
+      out: `${dir}/c`,
+      seed: 2,
+      dtype: "f32",
+    });
+    assert.equal(a.config.slimtune_random_weights, true);
+    const cfg = JSON.parse(await Deno.readTextFile(`${dir}/a/config.json`));
+    assert.equal(cfg.slimtune_random_weights, true);
+    const read = async (d: string) => await Deno.readFile(`${d}/model.safetensors`);
+    assert.deepEqual(await read(`${dir}/a`), await read(`${dir}/b`), "same seed, same bytes");
+    assert.notDeepEqual(await read(`${dir}/a`), await read(`${dir}/c`));
+    const file = await SafetensorsFile.open(await openFileSource(`${dir}/a/model.safetensors`));
+    assert.equal(file.metadata.slimtune_random_weights, "true");
+    const norm = new Float32Array(
+      (await file.read("model.layers.0.input_layernorm.weight")).slice().buffer,
+    );
+    assert.ok(norm.every((x) => x === 1));
+    const up = new Float32Array(
+      (await file.read("model.layers.1.mlp.up_proj.weight")).slice().buffer,
+    );
+    const mean = up.reduce((s, x) => s + x, 0) / up.length;
+    const std = Math.sqrt(up.reduce((s, x) => s + (x - mean) ** 2, 0) / up.length);
+    assert.ok(Math.abs(mean) < 0.002 && Math.abs(std - 0.02) < 0.002, `mean ${mean} std ${std}`);
+    assert.ok(!file.has("lm_head.weight"), "tied");
+    assert.deepEqual(file.info("model.layers.0.self_attn.k_proj.bias").shape, [32]);
+    await file.close();
+
+    const s = await makeCheckpoint({
+      preset: "tiny-llama",
+      out: `${dir}/s`,
+      shardMb: 0.05,
+      layers: 3,
+    });
+    const index = JSON.parse(await Deno.readTextFile(`${dir}/s/model.safetensors.index.json`));
+    const shards = new Set(Object.values(index.weight_map as Record<string, string>));
+    assert.ok(shards.size >= 3, `${shards.size} shards`);
+    assert.equal(index.metadata.total_size, s.dataBytes);
+    assert.ok("lm_head.weight" in index.weight_map, "untied llama has lm_head");
+    assert.ok("model.layers.2.mlp.down_proj.weight" in index.weight_map);
+    assert.ok(!("model.layers.0.self_attn.q_proj.bias" in index.weight_map), "llama: no biases");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("CLI writes a checkpoint and reports bad flags", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const run = (args: string[]) =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "--no-check",
+          new URL("../../tools/make_checkpoint.ts", import.meta.url).pathname,
+          ...args,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const ok = await run([
+      "--preset",
+      "tiny-llama",
+      "--out",
+      dir,
+      "--dtype",
+      "f16",
+      "--layers",
+      "1",
+    ]);
+    assert.equal(ok.code, 0, new TextDecoder().decode(ok.stderr));
+    const cfg = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+    assert.equal(cfg.num_hidden_layers, 1);
+    assert.equal(cfg.torch_dtype, "float16");
+    const bad = await run(["--preset", "nope", "--out", dir]);
+    assert.notEqual(bad.code, 0);
+    assert.match(new TextDecoder().decode(bad.stderr), /unknown preset "nope"/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
