@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { loadKernelsSync } from "../kernels/wasm.ts";
+import { loraParamCount, LoraParams, peftName } from "./lora.ts";
+import { tinyConfig } from "./random_weights.ts";
+import { LINEAR_NAMES } from "./weights.ts";
+
+Deno.test("LoraParams: PEFT names and shapes, A ~ U(-1/sqrt(in), 1/sqrt(in)), B = 0, one allocation", () => {
+  const { arena } = loadKernelsSync({ variant: "reference" });
+  const config = tinyConfig("qwen2", 2);
+  const cfg = { rank: 4, alpha: 8, targets: [...LINEAR_NAMES] };
+  const before = arena.used;
+  const lora = new LoraParams(config, cfg, arena, 1);
+  assert.equal(lora.scale, 2);
+  assert.equal(arena.used - before, lora.bytes);
+  assert.equal(lora.params.length, 2 * 7 * 2);
+  assert.equal(lora.params.reduce((s, p) => s + p.n, 0), loraParamCount(config, cfg));
+  assert.equal(
+    lora.params[0].name,
+    "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight",
+  );
+  assert.equal(
+    peftName(1, "down", "B"),
+    "base_model.model.model.layers.1.mlp.down_proj.lora_B.weight",
+  );
+  const map = lora.toMap();
+  assert.deepEqual(map.get(peftName(0, "down", "A"))!.shape, [4, 128]);
+  assert.deepEqual(map.get(peftName(0, "k", "B"))!.shape, [32, 4]);
+  for (const block of lora.blocks) {
+    for (const l of Object.values(block)) {
+      const a = arena.f32(l.a.ptr, l.a.n);
+      const bound = 1 / Math.sqrt(l.inFeatures);
+      assert.ok(a.every((x) => x >= -bound && x < bound));
+      // Spread: the largest |A| is close to the bound (256+ uniform draws).
+      assert.ok(a.reduce((m, x) => Math.max(m, Math.abs(x)), 0) > 0.9 * bound);
+      assert.ok(arena.f32(l.b.ptr, l.b.n).every((x) => x === 0));
+      assert.ok(arena.f32(l.a.grad, l.a.n).every((x) => x === 0));
+    }
+  }
+  // Same seed, same init; round trip through the PEFT map.
+  const again = new LoraParams(config, cfg, arena, 1);
+  assert.deepEqual(again.toMap(), map);
+  const other = new LoraParams(config, cfg, arena, 2);
+  assert.notDeepEqual(other.toMap().get(peftName(0, "q", "A")), map.get(peftName(0, "q", "A")));
+  other.fromMap(map);
+  assert.deepEqual(other.toMap(), map);
+  map.set(peftName(0, "q", "A"), { shape: [3, 64], data: new Float32Array(192) });
+  assert.throws(() => other.fromMap(map), /shape/);
+});
