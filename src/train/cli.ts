@@ -100,6 +100,13 @@ async function resolveArgs(
   if (args.steps === 0 && args.evalData === null) {
     throw new UsageError("--steps", "0 only makes sense with --eval-data (evaluation only)");
   }
+  // Missing files are usage errors, found before anything slow happens.
+  for (const [flag, path] of [["--data", args.data], ["--eval-data", args.evalData]] as const) {
+    if (path !== null && args.steps + (flag === "--eval-data" ? 1 : 0) > 0) {
+      const isFile = await Deno.stat(path).then((s) => s.isFile, () => false);
+      if (!isFile) throw new UsageError(flag, `${path}: no such file`);
+    }
+  }
   return { args, resumeDir, help: false };
 }
 

@@ -1,0 +1,166 @@
+/**
+ * The train.ts command line, run in-process through `main` (same code path as the binary): help,
+ * usage errors, bad data, evaluation-only runs, and PEFT adapters written then read back.
+ */
+import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
+import { main } from "../src/train/cli.ts";
+
+async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await main(argv, {
+    out: (t) => void (out += t),
+    err: (t) => void (err += t),
+    isTerminal: false,
+  });
+  return { code, out, err };
+}
+
+const fast = ["--seq-len", "32", "--quiet"];
+
+Deno.test("--help prints every flag with its default and exits 0", async () => {
+  const r = await cli(["--help"]);
+  strictEqual(r.code, 0);
+  for (const flag of ["--model", "--data", "--method", "--rank", "--resume", "--max-memory"]) {
+    ok(r.out.includes(flag), flag);
+  }
+  match(r.out, /--method full\|mebp\|mesp\|lcsb\|mezo\s+training method \(default mesp\)/);
+});
+
+Deno.test("bad flags exit 2 with error: --flag: reason", async () => {
+  for (
+    const [argv, want] of [
+      [["--bogus"], "error: --bogus: unknown option (see --help)\n"],
+      [["--rank", "x"], 'error: --rank: expected an integer, got "x"\n'],
+      [["--model", "m"], "error: --data: required when training a --model (a JSONL file)\n"],
+      [["--steps", "0"], "error: --steps: 0 only makes sense with --eval-data (evaluation only)\n"],
+      [["--data", "/nonexistent.jsonl"], "error: --data: /nonexistent.jsonl: no such file\n"],
+      [["--resume", "/nonexistent"], "error: --resume: /nonexistent: no checkpoint found"],
+    ] as const
+  ) {
+    const r = await cli([...argv]);
+    strictEqual(r.code, 2, argv.join(" "));
+    ok(r.err.startsWith(want), r.err);
+  }
+});
+
+Deno.test("a bad data line stops before training with error: FILE:LINE and writes nothing", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const data = `${tmp}/bad.jsonl`;
+    await Deno.writeTextFile(data, '{"text":"fine"}\n\n{"prompt":"no completion"}\n');
+    const r = await cli([...fast, "--data", data, "--out", `${tmp}/out`]);
+    strictEqual(r.code, 1);
+    strictEqual(r.err, `error: ${data}:3: "completion" must be a string\n`);
+    ok(!(await Deno.stat(`${tmp}/out`).then(() => true, () => false)));
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("--steps 0 with --eval-data only evaluates and writes eval_loss", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const evalData = `${tmp}/eval.jsonl`;
+    await Deno.writeTextFile(
+      evalData,
+      '{"input_ids":[1,2,3,4,5,6]}\n{"prompt":"Hello","completion":" world"}\n',
+    );
+    const r = await cli([
+      ...fast,
+      "--steps",
+      "0",
+      "--eval-data",
+      evalData,
+      "--metrics",
+      `${tmp}/m.jsonl`,
+    ]);
+    strictEqual(r.code, 0, r.err);
+    const lines = (await Deno.readTextFile(`${tmp}/m.jsonl`)).trim().split("\n").map((l) =>
+      JSON.parse(l)
+    );
+    strictEqual(lines.length, 1);
+    strictEqual(lines[0].step, 0);
+    strictEqual(lines[0].loss, null);
+    // A random-weight model over the 151936-token vocabulary: near ln(151936) = 11.9 or above.
+    ok(lines[0].eval_loss > 9 && lines[0].eval_loss < 20, String(lines[0].eval_loss));
+    for (const k of ["lr", "tokens_per_s", "working_set_mb", "process_peak_mb"]) {
+      ok(k in lines[0], k);
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("the PEFT adapter is written, then read back by --adapter-init with its own r and targets", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const a = await cli([
+      ...fast,
+      "--steps",
+      "2",
+      "--rank",
+      "2",
+      "--alpha",
+      "4",
+      "--targets",
+      "q,down",
+      "--out",
+      `${tmp}/a`,
+      "--metrics",
+      `${tmp}/a.jsonl`,
+    ]);
+    strictEqual(a.code, 0, a.err);
+    const config = JSON.parse(await Deno.readTextFile(`${tmp}/a/adapter_config.json`));
+    strictEqual(config.peft_type, "LORA");
+    strictEqual(config.r, 2);
+    strictEqual(config.lora_alpha, 4);
+    deepStrictEqual(config.target_modules, ["q_proj", "down_proj"]);
+    match(config.base_model_name_or_path, /random-weight/);
+    ok((await Deno.readTextFile(`${tmp}/a/loss.svg`)).includes("<polyline"));
+    const m = (await Deno.readTextFile(`${tmp}/a.jsonl`)).trim().split("\n").map((l) =>
+      JSON.parse(l)
+    );
+    deepStrictEqual(m.map((x) => x.step), [1, 2]);
+    ok(m.every((x) => Number.isFinite(x.loss) && x.tokens_per_s > 0 && x.working_set_mb > 0));
+
+    // Continue from it with lr 0: the rank/targets flags are overridden by the adapter's own,
+    // and the adapter comes back out bit for bit.
+    const b = await cli([
+      ...fast,
+      "--steps",
+      "1",
+      "--lr",
+      "0",
+      "--adapter-init",
+      `${tmp}/a`,
+      "--out",
+      `${tmp}/b`,
+    ]);
+    strictEqual(b.code, 0, b.err);
+    deepStrictEqual(
+      await Deno.readFile(`${tmp}/b/adapter_model.safetensors`),
+      await Deno.readFile(`${tmp}/a/adapter_model.safetensors`),
+    );
+    deepStrictEqual(JSON.parse(await Deno.readTextFile(`${tmp}/b/adapter_config.json`)), config);
+
+    // A wrong adapter is refused with the file named.
+    await Deno.writeTextFile(`${tmp}/a/adapter_config.json`, JSON.stringify({ ...config, r: 3 }));
+    const c = await cli([
+      ...fast,
+      "--steps",
+      "1",
+      "--adapter-init",
+      `${tmp}/a`,
+      "--out",
+      `${tmp}/c`,
+    ]);
+    strictEqual(c.code, 2);
+    match(
+      c.err,
+      /^error: --adapter-init: .*adapter_model\.safetensors: .* has shape \[2,\d+\], expected \[3,\d+\]/,
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
