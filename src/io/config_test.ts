@@ -202,6 +202,7 @@ Deno.test("config errors name the file and what is wrong", () => {
       } catch (e) {
         return e;
       }
+      return null;
     })();
     assert.ok(err instanceof ConfigError, `${pattern}: ${err}`);
     assert.ok(err.message.startsWith("m/config.json: "), err.message);

@@ -355,7 +355,7 @@ Deno.test("portable sources: in-memory files, Blob map, and an HTTP server with 
     const names = [...Deno.readDirSync(dir)].map((e) => e.name);
     assert.ok(names.includes("model.safetensors.index.json"), "sharded");
     assert.ok(names.filter((n) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(n)).length >= 2);
-    const files: Record<string, Uint8Array> = {};
+    const files: Record<string, Uint8Array<ArrayBuffer>> = {};
     for (const n of names) files[n] = await Deno.readFile(`${dir}/${n}`);
     const blobs: Record<string, Blob> = {};
     for (const n of names) blobs[n] = new Blob([files[n]]);
