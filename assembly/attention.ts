@@ -9,7 +9,7 @@
 // reuse the same transposed K/V. The backward rebuilds each probability row from the saved lse,
 // so no [T, T] matrix is ever stored; dk/dv accumulate row updates over the group's query heads.
 //
-// Scratch use: (2 hd + 2) Tp floats in the backward ((hd + 1) Tp in the forward), i.e. 2 MiB
+// Scratch use: (2 hd + 8) Tp floats in the backward ((hd + 1) Tp in the forward), i.e. 2.1 MiB
 // for T = 2048 at hd = 128; the call traps if that exceeds the 4 MiB scratch.
 import { SCRATCH_BYTES, scratchBase } from "./setup";
 import { addF64, expv, hmax, hsum, hsumF64, madd } from "./vecmath";
@@ -145,20 +145,6 @@ function dotRow(a: usize, b: usize, hd: i32): f32 {
   return s;
 }
 
-/** dst[0..hd) += alpha * src[0..hd). */
-function axpyRow(dst: usize, src: usize, alpha: f32, hd: i32): void {
-  const av = f32x4.splat(alpha);
-  let i = 0;
-  for (; i + 4 <= hd; i += 4) {
-    const o = <usize>i << 2;
-    v128.store(dst + o, madd(av, v128.load(src + o), v128.load(dst + o)));
-  }
-  for (; i < hd; i++) {
-    const o = <usize>i << 2;
-    store<f32>(dst + o, load<f32>(dst + o) + alpha * load<f32>(src + o));
-  }
-}
-
 // @ts-ignore: decorator
 @inline function roundUp(n: i32, m: i32): i32 {
   return (n + m - 1) / m * m;
@@ -208,8 +194,54 @@ export function attentionForward(
 }
 
 /**
+ * dst[j][0..hd) += Σ_r c_r[j] * src_r[0..hd) for j < n, over `rows` (1..4) coefficient rows
+ * c_r = coef + r * Tp and source rows src_r = src + r * srcStep; dst rows strided by `stride`.
+ * One read-modify-write of dst per j for up to four rank-1 updates.
+ */
+function blockRowUpdates(
+  dst: usize, stride: i32, coef: usize, Tp: i32, src: usize, srcStep: usize, rows: i32, n: i32, hd: i32, alpha: f32,
+): void {
+  const strideBytes = <usize>stride << 2;
+  const tpBytes = <usize>Tp << 2;
+  // Missing rows of a short block point at row 0 with zero weight: no branches in the loop.
+  const s0 = src;
+  const s1 = rows > 1 ? src + srcStep : src;
+  const s2 = rows > 2 ? src + 2 * srcStep : src;
+  const s3 = rows > 3 ? src + 3 * srcStep : src;
+  let d = dst;
+  for (let j = 0; j < n; j++) {
+    const cj = coef + (<usize>j << 2);
+    const c0: f32 = alpha * load<f32>(cj);
+    const c1: f32 = rows > 1 ? alpha * load<f32>(cj + tpBytes) : 0;
+    const c2: f32 = rows > 2 ? alpha * load<f32>(cj + 2 * tpBytes) : 0;
+    const c3: f32 = rows > 3 ? alpha * load<f32>(cj + 3 * tpBytes) : 0;
+    const v0 = f32x4.splat(c0), v1 = f32x4.splat(c1), v2 = f32x4.splat(c2), v3 = f32x4.splat(c3);
+    let i = 0;
+    for (; i + 4 <= hd; i += 4) {
+      const o = <usize>i << 2;
+      let a = v128.load(d + o);
+      a = madd(v0, v128.load(s0 + o), a);
+      a = madd(v1, v128.load(s1 + o), a);
+      a = madd(v2, v128.load(s2 + o), a);
+      a = madd(v3, v128.load(s3 + o), a);
+      v128.store(d + o, a);
+    }
+    for (; i < hd; i++) {
+      const o = <usize>i << 2;
+      store<f32>(d + o, load<f32>(d + o) + c0 * load<f32>(s0 + o) + c1 * load<f32>(s1 + o) +
+        c2 * load<f32>(s2 + o) + c3 * load<f32>(s3 + o));
+    }
+    d += strideBytes;
+  }
+}
+
+/** Query rows processed together in the backward (their dk/dv updates share one pass). */
+const BLOCK_ROWS: i32 = 4;
+
+/**
  * Gradients of attentionForward: dq (overwritten), dk/dv (overwritten, summed over the query
- * heads of each kv head). P is rebuilt from lse, dS = P (dout·v - dout·out).
+ * heads of each kv head). P is rebuilt from lse, dS = P (dout·v - dout·out). Query rows go in
+ * blocks of four so that each dk/dv row is read and written once per block, not once per row.
  */
 export function attentionBackward(
   dq: usize, dk: usize, dv: usize, dout: usize, q: usize, k: usize, v: usize, out: usize, lse: usize,
@@ -218,14 +250,15 @@ export function attentionBackward(
   if (Hkv <= 0 || Hq % Hkv != 0) unreachable();
   const group = Hq / Hkv;
   const Tp = roundUp(T, 16);
-  if ((<i64>hd * 2 + 2) * <i64>Tp * 4 > <i64>SCRATCH_BYTES) unreachable();
+  if ((<i64>hd * 2 + 2 * <i64>BLOCK_ROWS) * <i64>Tp * 4 > <i64>SCRATCH_BYTES) unreachable();
+  const tpBytes = <usize>Tp << 2;
   const kt = scratchBase;
-  const vt = kt + ((<usize>hd * <usize>Tp) << 2);
-  const pr = vt + ((<usize>hd * <usize>Tp) << 2);
-  const ds = pr + (<usize>Tp << 2);
+  const vt = kt + <usize>hd * tpBytes;
+  const pr = vt + <usize>hd * tpBytes;
+  const ds = pr + <usize>BLOCK_ROWS * tpBytes;
   const qStride = Hq * hd;
   const kvStride = Hkv * hd;
-  const kvRowBytes = <usize>kvStride << 2;
+  const qRowBytes = <usize>qStride << 2;
   memory.fill(dk, 0, (<usize>T * <usize>kvStride) << 2);
   memory.fill(dv, 0, (<usize>T * <usize>kvStride) << 2);
   for (let g = 0; g < Hkv; g++) {
@@ -233,33 +266,39 @@ export function attentionBackward(
     transposeHead(vt, v, T, Tp, kvStride, g * hd, hd);
     const colBytes = <usize>(g * hd) << 2;
     for (let h = g * group; h < (g + 1) * group; h++) {
-      for (let t = 0; t < T; t++) {
-        const n = t + 1;
-        const nb = roundUp(n, 4);
-        const rowOff = (<usize>t * <usize>qStride + <usize>(h * hd)) << 2;
-        const qrow = q + rowOff;
-        const grow = dout + rowOff;
-        const delta = dotRow(grow, out + rowOff, hd);
-        const l = f32x4.splat(load<f32>(lse + ((<usize>h * <usize>T + <usize>t) << 2)));
-        rowScores(pr, kt, Tp, qrow, hd, nb, scale);
-        rowScores(ds, vt, Tp, grow, hd, nb, 1.0);
-        const dl = f32x4.splat(delta);
-        for (let j = 0; j < nb; j += 4) {
-          const o = <usize>j << 2;
-          const p = expv(f32x4.sub(v128.load(pr + o), l));
-          v128.store(pr + o, p);
-          v128.store(ds + o, f32x4.mul(p, f32x4.sub(v128.load(ds + o), dl)));
+      for (let t0 = 0; t0 < T; t0 += BLOCK_ROWS) {
+        const rows = min(BLOCK_ROWS, T - t0);
+        const nLast = t0 + rows; // keys needed by the block's last row
+        const nbLast = roundUp(nLast, 4);
+        for (let r = 0; r < rows; r++) {
+          const t = t0 + r;
+          const n = t + 1;
+          const rowOff = (<usize>t * <usize>qStride + <usize>(h * hd)) << 2;
+          const qrow = q + rowOff;
+          const grow = dout + rowOff;
+          const prow = pr + <usize>r * tpBytes;
+          const dsrow = ds + <usize>r * tpBytes;
+          const delta = dotRow(grow, out + rowOff, hd);
+          const l = f32x4.splat(load<f32>(lse + ((<usize>h * <usize>T + <usize>t) << 2)));
+          rowScores(prow, kt, Tp, qrow, hd, nbLast, scale);
+          rowScores(dsrow, vt, Tp, grow, hd, nbLast, 1.0);
+          const dl = f32x4.splat(delta);
+          for (let j = 0; j < nbLast; j += 4) {
+            const o = <usize>j << 2;
+            const p = expv(f32x4.sub(v128.load(prow + o), l));
+            v128.store(prow + o, p);
+            v128.store(dsrow + o, f32x4.mul(p, f32x4.sub(v128.load(dsrow + o), dl)));
+          }
+          // Keys after t are masked: zero weight in the block's dk/dv updates.
+          for (let j = n; j < nLast; j++) {
+            store<f32>(prow + (<usize>j << 2), 0);
+            store<f32>(dsrow + (<usize>j << 2), 0);
+          }
+          weightedRowSum(dq + rowOff, dsrow, k + colBytes, kvStride, n, hd, scale, false);
         }
-        // Masked positions j in [n, nb) hold garbage: they are never read below (loops stop at n).
-        weightedRowSum(dq + rowOff, ds, k + colBytes, kvStride, n, hd, scale, false);
-        let kr = dk + colBytes;
-        let vr = dv + colBytes;
-        for (let j = 0; j < n; j++) {
-          axpyRow(kr, qrow, scale * load<f32>(ds + (<usize>j << 2)), hd);
-          axpyRow(vr, grow, load<f32>(pr + (<usize>j << 2)), hd);
-          kr += kvRowBytes;
-          vr += kvRowBytes;
-        }
+        const blockOff = (<usize>t0 * <usize>qStride + <usize>(h * hd)) << 2;
+        blockRowUpdates(dk + colBytes, kvStride, ds, Tp, q + blockOff, qRowBytes, rows, nLast, hd, scale);
+        blockRowUpdates(dv + colBytes, kvStride, pr, Tp, dout + blockOff, qRowBytes, rows, nLast, hd, 1.0);
       }
     }
   }

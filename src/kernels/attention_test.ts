@@ -8,6 +8,7 @@ import {
   onEveryBuild,
   putF32,
   randomArray,
+  wasmBuilds,
 } from "./_testing.ts";
 import { attentionBackwardArrays, attentionForwardArrays } from "./reference/attention.ts";
 
@@ -188,5 +189,98 @@ Deno.test("wasm attention: large scores stay finite and exact (max-subtraction)"
     // Row 1 scores: 1000 and 1200 (exp overflows without max-subtraction); e^-200 vanishes.
     assertClose(out.lse, [1000, 1200], { rtol: 1e-7 }, `${build} lse`);
     assertClose(out.out, [1, 0, 0, 0, 0, 2, 0, 0], { atol: 0 }, `${build} out`);
+  }
+});
+
+Deno.test("wasm attention at T=2048, hd=128 (largest scratch use): sampled rows vs f64", () => {
+  const s = { T: 2048, Hq: 2, Hkv: 1, hd: 128 };
+  const rand = makeRandom(90);
+  const scale = 1 / Math.sqrt(s.hd);
+  const nq = s.T * s.Hq * s.hd, nkv = s.T * s.Hkv * s.hd;
+  const q = Float64Array.from(randomArray(rand, nq, 2), Math.fround);
+  const k = Float64Array.from(randomArray(rand, nkv, 2), Math.fround);
+  const v = Float64Array.from(randomArray(rand, nkv), Math.fround);
+  const dout = Float64Array.from(randomArray(rand, nq), Math.fround);
+  const row = (a: Float64Array | Float32Array, t: number, h: number, H: number) =>
+    a.subarray((t * H + h) * s.hd, (t * H + h + 1) * s.hd);
+  /** f64 probabilities of query row t, head h, and its output and lse. */
+  const softmaxRow = (t: number, h: number) => {
+    const sc = Array.from(
+      { length: t + 1 },
+      (_, j) => scale * dotAll(row(q, t, h, 2), row(k, j, 0, 1)),
+    );
+    const m = Math.max(...sc);
+    const z = sc.reduce((acc, x) => acc + Math.exp(x - m), 0);
+    const p = sc.map((x) => Math.exp(x - m) / z);
+    const o = new Float64Array(s.hd);
+    p.forEach((pj, j) => row(v, j, 0, 1).forEach((vi, i) => o[i] += pj * vi));
+    return { p, o, lse: m + Math.log(z) };
+  };
+  for (const b of wasmBuilds()) {
+    const { kernels, arena } = b;
+    const pq = putF32(arena, q), pk = putF32(arena, k), pv = putF32(arena, v);
+    const po = arena.allocF32(nq), pl = arena.allocF32(s.Hq * s.T);
+    kernels.attentionForward(po, pl, pq, pk, pv, s.T, s.Hq, s.Hkv, s.hd, scale);
+    const dq = arena.allocF32(nq), dk = arena.allocF32(nkv), dv = arena.allocF32(nkv);
+    kernels.attentionBackward(
+      dq,
+      dk,
+      dv,
+      putF32(arena, dout),
+      pq,
+      pk,
+      pv,
+      po,
+      pl,
+      s.T,
+      s.Hq,
+      s.Hkv,
+      s.hd,
+      scale,
+    );
+    const out = getF32(arena, po, nq), lse = getF32(arena, pl, s.Hq * s.T);
+    const dqv = getF32(arena, dq, nq), dkv = getF32(arena, dk, nkv), dvv = getF32(arena, dv, nkv);
+    for (const [t, h] of [[0, 0], [777, 1], [2047, 0], [2047, 1]]) {
+      const ref = softmaxRow(t, h);
+      const tag = `${b.name} t=${t} h=${h}`;
+      assertClose([lse[h * s.T + t]], [ref.lse], { rtol: 1e-6, atol: 2e-6 }, `lse ${tag}`);
+      assertClose(row(out, t, h, 2), ref.o, { atol: 2e-6 * maxAbs(ref.o) }, `out ${tag}`);
+      // dq_t = scale Σ_j p_j (dout_t·v_j - dout_t·out_t) k_j
+      const g = row(dout, t, h, 2);
+      const delta = dotAll(g, ref.o);
+      const dqRef = new Float64Array(s.hd);
+      // dout·v_j - delta cancels (exactly, at t = 0): f32 error ~1e-6 of the terms' size.
+      let termScale = 0;
+      ref.p.forEach((pj, j) => {
+        const dpj = dotAll(g, row(v, j, 0, 1));
+        const dsj = pj * (dpj - delta);
+        termScale += scale * pj * (Math.abs(dpj) + Math.abs(delta)) * maxAbs(row(k, j, 0, 1));
+        row(k, j, 0, 1).forEach((ki, i) => dqRef[i] += scale * dsj * ki);
+      });
+      const atol = 1e-5 * maxAbs(dqRef) + 1e-6 * termScale;
+      assertClose(row(dqv, t, h, 2), dqRef, { atol }, `dq ${tag}`);
+    }
+    // The last key is seen only by the last query row of each head.
+    const dkLast = new Float64Array(s.hd), dvLast = new Float64Array(s.hd);
+    for (const h of [0, 1]) {
+      const ref = softmaxRow(s.T - 1, h);
+      const g = row(dout, s.T - 1, h, 2);
+      const pl = ref.p[s.T - 1];
+      const dsl = pl * (dotAll(g, row(v, s.T - 1, 0, 1)) - dotAll(g, ref.o));
+      row(q, s.T - 1, h, 2).forEach((qi, i) => dkLast[i] += scale * dsl * qi);
+      g.forEach((gi, i) => dvLast[i] += pl * gi);
+    }
+    assertClose(
+      row(dkv, s.T - 1, 0, 1),
+      dkLast,
+      { atol: 1e-5 * maxAbs(dkLast) },
+      `${b.name} dk last`,
+    );
+    assertClose(
+      row(dvv, s.T - 1, 0, 1),
+      dvLast,
+      { atol: 1e-5 * maxAbs(dvLast) },
+      `${b.name} dv last`,
+    );
   }
 });
