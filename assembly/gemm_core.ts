@@ -381,6 +381,39 @@ function packBPanel(
   packInt4NK(dst, N, K, j0, k0, kc);
 }
 
+/**
+ * Packs a whole B_KN block row by row: each row of b is read once, front to back, and its 8-column
+ * pieces go to their panels (reading panel by panel would stride N*4 bytes per step instead).
+ */
+function packBlockKN(
+  dst: usize,
+  b: usize,
+  N: i32,
+  n0: i32,
+  nc: i32,
+  k0: i32,
+  kc: i32,
+  panelBytes: usize,
+): void {
+  const full = nc >> 3;
+  const rest = nc & 7;
+  for (let k: i32 = 0; k < kc; k++) {
+    let src = b + ((<usize>(k0 + k) * <usize>N + <usize>n0) << 2);
+    let d = dst + <usize>(k * NR * 4);
+    for (let p: i32 = 0; p < full; p++) {
+      v128.store(d, v128.load(src));
+      v128.store(d, v128.load(src, 16), 16);
+      src += 32;
+      d += panelBytes;
+    }
+    if (rest) {
+      for (let j: i32 = 0; j < NR; j++) {
+        store<f32>(d + (<usize>j << 2), j < rest ? load<f32>(src + (<usize>j << 2)) : 0);
+      }
+    }
+  }
+}
+
 /** Lane weights that undo the in-place nibble positions: lane t holds q_t << 4t. */
 // @ts-ignore: decorator
 @inline function nibbleUnshift(): v128 {
@@ -547,8 +580,12 @@ export function gemm(
       const nc = min<i32>(NC, N - n0);
       const panels = (nc + NR - 1) / NR;
       const panelBytes = <usize>(kc * NR * 4);
-      for (let p: i32 = 0; p < panels; p++) {
-        packBPanel(bBlock + <usize>p * panelBytes, bKind, b, N, K, n0 + p * NR, k0, kc);
+      if (bKind == B_KN) {
+        packBlockKN(bBlock, b, N, n0, nc, k0, kc, panelBytes);
+      } else {
+        for (let p: i32 = 0; p < panels; p++) {
+          packBPanel(bBlock + <usize>p * panelBytes, bKind, b, N, K, n0 + p * NR, k0, kc);
+        }
       }
       for (let i0: i32 = 0; i0 < M; i0 += MR) {
         const mr = min<i32>(MR, M - i0);
