@@ -164,3 +164,58 @@ Deno.test("the PEFT adapter is written, then read back by --adapter-init with it
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("a --model directory (tiny random checkpoint) trains from pre-tokenized data, streamed", async () => {
+  const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
+  const tmp = await Deno.makeTempDir();
+  try {
+    await makeCheckpoint({ preset: "tiny-qwen2", out: `${tmp}/model`, seed: 1 });
+    const lines = Array.from(
+      { length: 6 },
+      (_, i) =>
+        JSON.stringify({ input_ids: Array.from({ length: 20 }, (_, t) => (i * 31 + t * 7) % 512) }),
+    );
+    await Deno.writeTextFile(`${tmp}/d.jsonl`, lines.join("\n") + "\n");
+    for (const method of ["mebp", "mezo"]) {
+      const r = await cli([
+        "--model",
+        `${tmp}/model`,
+        "--data",
+        `${tmp}/d.jsonl`,
+        "--weights",
+        "streamed",
+        "--method",
+        method,
+        "--steps",
+        "3",
+        "--seq-len",
+        "16",
+        "--quiet",
+        "--out",
+        `${tmp}/out-${method}`,
+        "--metrics",
+        `${tmp}/${method}.jsonl`,
+      ]);
+      strictEqual(r.code, 0, r.err);
+      const config = JSON.parse(
+        await Deno.readTextFile(`${tmp}/out-${method}/adapter_config.json`),
+      );
+      strictEqual(config.base_model_name_or_path, `${tmp}/model`);
+      const m = (await Deno.readTextFile(`${tmp}/${method}.jsonl`)).trim().split("\n").map((l) =>
+        JSON.parse(l)
+      );
+      deepStrictEqual(m.map((x) => x.step), [1, 2, 3]);
+      ok(m.every((x) => x.loss > 4 && x.loss < 10), JSON.stringify(m)); // ~ln 512 = 6.2
+    }
+    // Text data needs a tokenizer, which this checkpoint does not ship.
+    await Deno.writeTextFile(`${tmp}/t.jsonl`, '{"text":"hello"}\n');
+    const t = await cli(["--model", `${tmp}/model`, "--data", `${tmp}/t.jsonl`, "--quiet"]);
+    strictEqual(t.code, 1);
+    strictEqual(
+      t.err,
+      `error: ${tmp}/t.jsonl:1: "text" data needs the model's tokenizer.json (none was found)\n`,
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
