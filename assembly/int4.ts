@@ -227,44 +227,149 @@ function int4Gemv(
       store<f32>(xsum + ((<usize>m * <usize>groups + <usize>g) << 2), s);
     }
   }
-  const nibble = i32x4.splat(15);
   const words = <usize>(K >> 3);
   for (let n: i32 = 0; n < N; n++) {
     const qr = q + ((<usize>n * words) << 2);
     const sr = scales + ((<usize>n * <usize>groups) << 2);
     const br = biases + ((<usize>n * <usize>groups) << 2);
-    for (let m: i32 = 0; m < M; m++) {
-      let pq = qr;
-      let px = xp + ((<usize>m * <usize>K) << 2);
+    const o = out + (<usize>n << 2);
+    const ldo = <usize>N << 2;
+    let m: i32 = 0;
+    // Two rows of x share each dequantized nibble vector.
+    for (; m + 2 <= M; m += 2) {
+      const px = xp + ((<usize>m * <usize>K) << 2);
       const xs = xsum + ((<usize>m * <usize>groups) << 2);
-      let total = f32x4.splat(0);
-      let biasSum: f32 = 0;
-      for (let g: i32 = 0; g < groups; g++) {
-        // Two accumulators (even / odd nibbles) halve the dependency chain.
-        let even = f32x4.splat(0);
-        let odd = f32x4.splat(0);
-        for (let b: i32 = 0; b < blocksPerGroup; b++) {
-          const w = v128.load(pq);
-          even = madd(f32x4.convert_i32x4_s(v128.and(w, nibble)), v128.load(px), even);
-          odd = madd(f32x4.convert_i32x4_s(v128.and(i32x4.shr_u(w, 4), nibble)), v128.load(px, 16), odd);
-          even = madd(f32x4.convert_i32x4_s(v128.and(i32x4.shr_u(w, 8), nibble)), v128.load(px, 32), even);
-          odd = madd(f32x4.convert_i32x4_s(v128.and(i32x4.shr_u(w, 12), nibble)), v128.load(px, 48), odd);
-          even = madd(f32x4.convert_i32x4_s(v128.and(i32x4.shr_u(w, 16), nibble)), v128.load(px, 64), even);
-          odd = madd(f32x4.convert_i32x4_s(v128.and(i32x4.shr_u(w, 20), nibble)), v128.load(px, 80), odd);
-          even = madd(f32x4.convert_i32x4_s(v128.and(i32x4.shr_u(w, 24), nibble)), v128.load(px, 96), even);
-          odd = madd(f32x4.convert_i32x4_s(i32x4.shr_u(w, 28)), v128.load(px, 112), odd);
-          pq += 16;
-          px += 128;
-        }
-        const gi = <usize>g << 2;
-        total = madd(f32x4.add(even, odd), f32x4.splat(load<f32>(sr + gi)), total);
-        biasSum += load<f32>(br + gi) * load<f32>(xs + gi);
-      }
-      const dot = f32x4.extract_lane(total, 0) + f32x4.extract_lane(total, 1) +
-        f32x4.extract_lane(total, 2) + f32x4.extract_lane(total, 3) + biasSum;
-      const o = out + ((<usize>m * <usize>N + <usize>n) << 2);
-      const prior: f32 = acc ? load<f32>(o) : 0;
-      store<f32>(o, prior + alpha * dot);
+      gemvRow2(o + <usize>m * ldo, ldo, qr, sr, br, px, <usize>K << 2, xs, <usize>groups << 2, groups, blocksPerGroup, alpha, acc);
+    }
+    if (m < M) {
+      const px = xp + ((<usize>m * <usize>K) << 2);
+      const xs = xsum + ((<usize>m * <usize>groups) << 2);
+      gemvRow1(o + <usize>m * ldo, qr, sr, br, px, xs, groups, blocksPerGroup, alpha, acc);
     }
   }
+}
+
+/** Horizontal sum of four f32 lanes. */
+// @ts-ignore: decorator
+@inline function hsum(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) +
+    f32x4.extract_lane(v, 3);
+}
+
+/** Nibble t (0..7) of each of four words, as f32. */
+// @ts-ignore: decorator
+@inline function nibbles(w: v128, t: i32): v128 {
+  const shifted = t == 0 ? w : i32x4.shr_u(w, t * 4);
+  return f32x4.convert_i32x4_s(t == 7 ? shifted : v128.and(shifted, i32x4.splat(15)));
+}
+
+/** One output element: o (+)= alpha * (row of W) · (permuted row of x). */
+function gemvRow1(
+  o: usize,
+  qr: usize,
+  sr: usize,
+  br: usize,
+  px: usize,
+  xs: usize,
+  groups: i32,
+  blocksPerGroup: i32,
+  alpha: f32,
+  acc: i32,
+): void {
+  let pq = qr;
+  let total = f32x4.splat(0);
+  let biasSum: f32 = 0;
+  for (let g: i32 = 0; g < groups; g++) {
+    // Two accumulators (even / odd nibbles) halve the dependency chain.
+    let even = f32x4.splat(0);
+    let odd = f32x4.splat(0);
+    for (let b: i32 = 0; b < blocksPerGroup; b++) {
+      const w = v128.load(pq);
+      even = madd(nibbles(w, 0), v128.load(px), even);
+      odd = madd(nibbles(w, 1), v128.load(px, 16), odd);
+      even = madd(nibbles(w, 2), v128.load(px, 32), even);
+      odd = madd(nibbles(w, 3), v128.load(px, 48), odd);
+      even = madd(nibbles(w, 4), v128.load(px, 64), even);
+      odd = madd(nibbles(w, 5), v128.load(px, 80), odd);
+      even = madd(nibbles(w, 6), v128.load(px, 96), even);
+      odd = madd(nibbles(w, 7), v128.load(px, 112), odd);
+      pq += 16;
+      px += 128;
+    }
+    const gi = <usize>g << 2;
+    total = madd(f32x4.add(even, odd), f32x4.splat(load<f32>(sr + gi)), total);
+    biasSum += load<f32>(br + gi) * load<f32>(xs + gi);
+  }
+  const prior: f32 = acc ? load<f32>(o) : 0;
+  store<f32>(o, prior + alpha * (hsum(total) + biasSum));
+}
+
+/** Two output elements (rows m, m+1 of x; x rows `ldx`, sums `ldxs`, outputs `ldo` bytes apart). */
+function gemvRow2(
+  o: usize,
+  ldo: usize,
+  qr: usize,
+  sr: usize,
+  br: usize,
+  px: usize,
+  ldx: usize,
+  xs: usize,
+  ldxs: usize,
+  groups: i32,
+  blocksPerGroup: i32,
+  alpha: f32,
+  acc: i32,
+): void {
+  let pq = qr;
+  let total0 = f32x4.splat(0);
+  let total1 = f32x4.splat(0);
+  let biasSum0: f32 = 0;
+  let biasSum1: f32 = 0;
+  for (let g: i32 = 0; g < groups; g++) {
+    let even0 = f32x4.splat(0);
+    let odd0 = f32x4.splat(0);
+    let even1 = f32x4.splat(0);
+    let odd1 = f32x4.splat(0);
+    for (let b: i32 = 0; b < blocksPerGroup; b++) {
+      const w = v128.load(pq);
+      const px1 = px + ldx;
+      let f = nibbles(w, 0);
+      even0 = madd(f, v128.load(px), even0);
+      even1 = madd(f, v128.load(px1), even1);
+      f = nibbles(w, 1);
+      odd0 = madd(f, v128.load(px, 16), odd0);
+      odd1 = madd(f, v128.load(px1, 16), odd1);
+      f = nibbles(w, 2);
+      even0 = madd(f, v128.load(px, 32), even0);
+      even1 = madd(f, v128.load(px1, 32), even1);
+      f = nibbles(w, 3);
+      odd0 = madd(f, v128.load(px, 48), odd0);
+      odd1 = madd(f, v128.load(px1, 48), odd1);
+      f = nibbles(w, 4);
+      even0 = madd(f, v128.load(px, 64), even0);
+      even1 = madd(f, v128.load(px1, 64), even1);
+      f = nibbles(w, 5);
+      odd0 = madd(f, v128.load(px, 80), odd0);
+      odd1 = madd(f, v128.load(px1, 80), odd1);
+      f = nibbles(w, 6);
+      even0 = madd(f, v128.load(px, 96), even0);
+      even1 = madd(f, v128.load(px1, 96), even1);
+      f = nibbles(w, 7);
+      odd0 = madd(f, v128.load(px, 112), odd0);
+      odd1 = madd(f, v128.load(px1, 112), odd1);
+      pq += 16;
+      px += 128;
+    }
+    const gi = <usize>g << 2;
+    const scale = f32x4.splat(load<f32>(sr + gi));
+    total0 = madd(f32x4.add(even0, odd0), scale, total0);
+    total1 = madd(f32x4.add(even1, odd1), scale, total1);
+    const bias = load<f32>(br + gi);
+    biasSum0 += bias * load<f32>(xs + gi);
+    biasSum1 += bias * load<f32>(xs + ldxs + gi);
+  }
+  const prior0: f32 = acc ? load<f32>(o) : 0;
+  store<f32>(o, prior0 + alpha * (hsum(total0) + biasSum0));
+  const prior1: f32 = acc ? load<f32>(o + ldo) : 0;
+  store<f32>(o + ldo, prior1 + alpha * (hsum(total1) + biasSum1));
 }
