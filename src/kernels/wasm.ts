@@ -20,6 +20,7 @@ import { KERNEL_NAMES } from "./abi.ts";
 import { Arena } from "../runtime/arena.ts";
 import { KERNELS_RELAXED_BASE64, KERNELS_SIMD_BASE64 } from "../../wasm/embedded.ts";
 import { createReferenceKernels } from "./reference/mod.ts";
+import { checkInt4Shape } from "./reference/int4.ts";
 
 /** Which build runs: `relaxed` (FMA, relaxed-simd), `simd` (plain simd128) or the TS `reference`. */
 export type KernelVariant = "relaxed" | "simd" | "reference";
@@ -75,6 +76,36 @@ export function moduleVariant(module: WebAssembly.Module): "relaxed" | "simd" {
   return name === "relaxed" ? "relaxed" : "simd";
 }
 
+/**
+ * The int4 kernels trust their groupSize (a bad one would silently mis-read nibbles or trap with a
+ * bare "divide by zero"), so the binding checks it and throws a RangeError naming the kernel.
+ */
+function withInt4ShapeChecks(k: Kernels): Kernels {
+  return {
+    ...k,
+    int4Quantize(q, scales, biases, w, N, K, groupSize) {
+      checkInt4Shape("int4Quantize", K, groupSize);
+      k.int4Quantize(q, scales, biases, w, N, K, groupSize);
+    },
+    int4Dequantize(out, q, scales, biases, N, K, groupSize) {
+      checkInt4Shape("int4Dequantize", K, groupSize);
+      k.int4Dequantize(out, q, scales, biases, N, K, groupSize);
+    },
+    int4MatmulXWt(out, x, q, scales, biases, M, N, K, groupSize, alpha, acc) {
+      checkInt4Shape("int4MatmulXWt", K, groupSize);
+      k.int4MatmulXWt(out, x, q, scales, biases, M, N, K, groupSize, alpha, acc);
+    },
+    int4MatmulGW(out, g, q, scales, biases, M, N, K, groupSize, alpha, acc) {
+      checkInt4Shape("int4MatmulGW", K, groupSize);
+      k.int4MatmulGW(out, g, q, scales, biases, M, N, K, groupSize, alpha, acc);
+    },
+    int4GatherRows(out, ids, q, scales, biases, T, K, groupSize) {
+      checkInt4Shape("int4GatherRows", K, groupSize);
+      k.int4GatherRows(out, ids, q, scales, biases, T, K, groupSize);
+    },
+  };
+}
+
 const moduleCache = new Map<string, WebAssembly.Module>();
 
 function compiled(variant: "relaxed" | "simd"): WebAssembly.Module {
@@ -118,7 +149,7 @@ export function loadKernelsSync(options: LoadKernelsOptions = {}): LoadedKernels
       }
       bound[name] = f;
     }
-    kernels = bound as unknown as Kernels;
+    kernels = withInt4ShapeChecks(bound as unknown as Kernels);
   }
   const arena = new Arena(memory, kernels.heapBase());
   const bytes = kernels.scratchBytes();

@@ -123,3 +123,22 @@ Deno.test("loader: the reference variant runs the TS kernels", () => {
   check(loaded.arena.base >= loaded.kernels.heapBase(), "arena below heapBase");
   checkSmallMatmul(loaded, "reference");
 });
+
+Deno.test("loader: int4 kernels reject a group size that does not fit K, by name", () => {
+  for (const variant of ["simd", "relaxed", "reference"] as const) {
+    const { kernels, arena } = loadKernelsSync({ variant });
+    const p = arena.alloc(4096);
+    for (const [K, groupSize] of [[64, 0], [64, 12], [96, 64]]) {
+      let message = "";
+      try {
+        kernels.int4MatmulXWt(p, p, p, p, p, 1, 1, K, groupSize, 1, 0);
+      } catch (e) {
+        message = String(e);
+      }
+      check(
+        message.includes("int4MatmulXWt") && message.includes(`groupSize ${groupSize}`),
+        `${variant} K=${K} groupSize=${groupSize}: got "${message}"`,
+      );
+    }
+  }
+});
