@@ -6,7 +6,7 @@ import {
   putF32,
   randomArray,
   referenceBuild,
-  wasmBuilds,
+  type wasmBuilds,
   wasmExports,
 } from "./_testing.ts";
 

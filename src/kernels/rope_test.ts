@@ -3,7 +3,7 @@ import {
   finiteDifferences,
   getF32,
   makeRandom,
-  maxAbs,
+  type maxAbs,
   onEveryBuild,
   putF32,
   randomArray,
