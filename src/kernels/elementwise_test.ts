@@ -6,7 +6,6 @@ import {
   putF32,
   randomArray,
   referenceBuild,
-  type wasmBuilds,
   wasmExports,
 } from "./_testing.ts";
 

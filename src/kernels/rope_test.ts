@@ -3,7 +3,6 @@ import {
   finiteDifferences,
   getF32,
   makeRandom,
-  type maxAbs,
   onEveryBuild,
   putF32,
   randomArray,
