@@ -35,31 +35,54 @@ export function int4Quantize(
   groupSize: i32,
 ): void {
   const groups = K / groupSize;
+  const vectors = groupSize >> 2;
+  // Nibble positions as multipliers: lane t of the low vector goes to bits 4t, of the high one
+  // to bits 16 + 4t (the wrapping i32 multiply keeps the bits of 15 << 28).
+  const placeLo = i32x4(1, 16, 256, 4096);
+  const placeHi = i32x4(65536, 1048576, 16777216, 268435456);
+  const fifteen = f32x4.splat(15);
+  const zero = f32x4.splat(0);
   for (let n: i32 = 0; n < N; n++) {
     for (let g: i32 = 0; g < groups; g++) {
       const src = w + ((<usize>n * <usize>K + <usize>(g * groupSize)) << 2);
-      let lo = load<f32>(src);
-      let hi = lo;
-      for (let k: i32 = 1; k < groupSize; k++) {
-        const v = load<f32>(src + (<usize>k << 2));
-        lo = min<f32>(lo, v);
-        hi = max<f32>(hi, v);
+      // min / max are exact and order-free, so the vector scan equals the reference's scalar one.
+      let vlo = v128.load(src);
+      let vhi = vlo;
+      for (let i: i32 = 1; i < vectors; i++) {
+        const v = v128.load(src + (<usize>i << 4));
+        vlo = f32x4.min(vlo, v);
+        vhi = f32x4.max(vhi, v);
       }
+      const lo = min<f32>(
+        min<f32>(f32x4.extract_lane(vlo, 0), f32x4.extract_lane(vlo, 1)),
+        min<f32>(f32x4.extract_lane(vlo, 2), f32x4.extract_lane(vlo, 3)),
+      );
+      const hi = max<f32>(
+        max<f32>(f32x4.extract_lane(vhi, 0), f32x4.extract_lane(vhi, 1)),
+        max<f32>(f32x4.extract_lane(vhi, 2), f32x4.extract_lane(vhi, 3)),
+      );
       const scale: f32 = (hi - lo) / <f32>15;
       const gi = (<usize>n * <usize>groups + <usize>g) << 2;
       store<f32>(scales + gi, scale);
       store<f32>(biases + gi, lo);
       const dst = q + ((<usize>n * <usize>(K >> 3) + <usize>(g * (groupSize >> 3))) << 2);
+      if (scale == 0) {
+        memory.fill(dst, 0, <usize>(groupSize >> 1));
+        continue;
+      }
+      const vl = f32x4.splat(lo);
+      const vs = f32x4.splat(scale);
       for (let j: i32 = 0; j < groupSize >> 3; j++) {
-        let word: u32 = 0;
-        if (scale != 0) {
-          for (let i: i32 = 0; i < 8; i++) {
-            const v = load<f32>(src + (<usize>(j * 8 + i) << 2));
-            const r = min<f32>(<f32>15, max<f32>(<f32>0, nearest<f32>((v - lo) / scale)));
-            word |= (<u32>r) << (<u32>(i * 4));
-          }
-        }
-        store<u32>(dst + (<usize>j << 2), word);
+        const p = src + (<usize>j << 5);
+        // Per element exactly the reference: nearest((w - lo) / scale), clamped to 0..15.
+        const a = f32x4.nearest(f32x4.div(f32x4.sub(v128.load(p), vl), vs));
+        const b = f32x4.nearest(f32x4.div(f32x4.sub(v128.load(p, 16), vl), vs));
+        const qa = i32x4.trunc_sat_f32x4_s(f32x4.min(fifteen, f32x4.max(zero, a)));
+        const qb = i32x4.trunc_sat_f32x4_s(f32x4.min(fifteen, f32x4.max(zero, b)));
+        const bits = i32x4.add(i32x4.mul(qa, placeLo), i32x4.mul(qb, placeHi));
+        const word = i32x4.extract_lane(bits, 0) | i32x4.extract_lane(bits, 1) |
+          i32x4.extract_lane(bits, 2) | i32x4.extract_lane(bits, 3);
+        store<i32>(dst + (<usize>j << 2), word);
       }
     }
   }

@@ -152,7 +152,7 @@ for (const variant of VARIANTS) {
     const build = matmulBuild(variant);
     const { arena } = build;
     const rand = makeRandom(11);
-    for (const groupSize of [32, 64, 128]) {
+    for (const groupSize of [8, 16, 32, 64, 128]) {
       const N = 7;
       const K = 256;
       const mark = arena.mark();
@@ -192,7 +192,7 @@ for (const variant of VARIANTS) {
     const build = matmulBuild(variant);
     const { arena } = build;
     const rand = makeRandom(13);
-    for (const groupSize of [32, 64, 128]) {
+    for (const groupSize of [8, 16, 32, 64, 128]) {
       const N = 9;
       const K = 384;
       const t = randomInt4(build, rand, N, K, groupSize);
