@@ -204,6 +204,70 @@ function kernel6x8(
   }
 }
 
+/** The 4-row variant of kernel6x8 (same packed A layout, rows 4 and 5 ignored). */
+function kernel4x8(
+  pa: usize,
+  pb: usize,
+  kc: i32,
+  c: usize,
+  ldc: usize,
+  alpha: f32,
+  overwrite: bool,
+): void {
+  let c00 = f32x4.splat(0);
+  let c01 = c00;
+  let c10 = c00;
+  let c11 = c00;
+  let c20 = c00;
+  let c21 = c00;
+  let c30 = c00;
+  let c31 = c00;
+  for (let k: i32 = 0; k < kc; k++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    pa += 24;
+    pb += 32;
+  }
+  const va = f32x4.splat(alpha);
+  if (overwrite) {
+    v128.store(c, f32x4.mul(c00, va));
+    v128.store(c, f32x4.mul(c01, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c10, va));
+    v128.store(c, f32x4.mul(c11, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c20, va));
+    v128.store(c, f32x4.mul(c21, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c30, va));
+    v128.store(c, f32x4.mul(c31, va), 16);
+  } else {
+    v128.store(c, madd(c00, va, v128.load(c)));
+    v128.store(c, madd(c01, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c10, va, v128.load(c)));
+    v128.store(c, madd(c11, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c20, va, v128.load(c)));
+    v128.store(c, madd(c21, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c30, va, v128.load(c)));
+    v128.store(c, madd(c31, va, v128.load(c, 16)), 16);
+  }
+}
+
 // ---- packing A -------------------------------------------------------------------------------
 
 /** Packs rows i0 .. i0+mr-1, columns k0 .. k0+kc-1 of A into dst [kc][6] (missing rows = 0). */
@@ -587,22 +651,34 @@ export function gemm(
           packBPanel(bBlock + <usize>p * panelBytes, bKind, b, N, K, n0 + p * NR, k0, kc);
         }
       }
-      for (let i0: i32 = 0; i0 < M; i0 += MR) {
-        const mr = min<i32>(MR, M - i0);
+      let i0: i32 = 0;
+      while (i0 < M) {
+        // Slivers of 6 rows; a remainder of 7 or 8 rows runs as 4 + 3 / 4 + 4 on the 4-row tile
+        // instead of 6 + 1 / 6 + 2 (LoRA rank 8 gives M = 8).
+        const left = M - i0;
+        const mr = left >= 9 || left == 6 || left == 5 ? min<i32>(MR, left) : min<i32>(4, left);
         packA(aSliver, aKind, a, M, K, i0, mr, k0, kc);
         const rowOut = out + <usize>i0 * ldo;
+        const tall = mr > 4;
         for (let p: i32 = 0; p < panels; p++) {
           const j0 = n0 + p * NR;
           const nr = min<i32>(NR, N - j0);
           const pb = bBlock + <usize>p * panelBytes;
           const c = rowOut + (<usize>j0 << 2);
-          if (mr == MR && nr == NR) {
+          if (nr == NR && mr == MR) {
             kernel6x8(aSliver, pb, kc, c, ldo, alpha, overwrite);
+          } else if (nr == NR && mr == 4) {
+            kernel4x8(aSliver, pb, kc, c, ldo, alpha, overwrite);
           } else {
-            kernel6x8(aSliver, pb, kc, tile, <usize>(NR * 4), 1.0, true);
+            if (tall) {
+              kernel6x8(aSliver, pb, kc, tile, <usize>(NR * 4), 1.0, true);
+            } else {
+              kernel4x8(aSliver, pb, kc, tile, <usize>(NR * 4), 1.0, true);
+            }
             mergeTile(tile, c, ldo, mr, nr, alpha, overwrite);
           }
         }
+        i0 += mr;
       }
     }
   }
