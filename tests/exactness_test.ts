@@ -76,6 +76,7 @@ function setup(
     lora: { rank: 4, alpha: 8, targets: ALL },
     optimizer: { kind: "adamw", lr: 1e-2, weightDecay: 0 },
     headChunkRows: 64, // 300 = 4 full chunks + a ragged one
+    wholeGradients: true, // the tests read every gradient after a backward
     ...extra,
   });
   const sessions = new Map<MethodName, LoraTrainingSession>();
@@ -324,48 +325,60 @@ Deno.test("lcsb: schedule cycles groups 0,1,2,3,0 (contiguous and strided) and A
 Deno.test("memory: steady-state steps do not grow linear memory and stay within the plan", async () => {
   const config = tinyConfig("qwen2");
   const batch = makeBatch(config, 9);
-  for (const method of ["full", "mebp", "mesp", "lcsb", "mezo"] as const) {
-    const { kernels, arena } = loadKernelsSync({ variant: VARIANT });
-    const store = createRandomWeightStore({
-      config,
-      kernels,
-      arena,
-      seed: 7,
-      quant: "int4",
-      groupSize: 32,
-    });
-    const base = arena.used;
-    const s = new LoraTrainingSession({
-      store,
-      kernels,
-      arena,
-      method,
-      seed: 1,
-      maxGradNorm: method === "mebp" ? 1 : 0,
-      lora: { rank: 4, alpha: 8, targets: ALL },
-      optimizer: { kind: "adamw", lr: 1e-3, weightDecay: 0.01 },
-      headChunkRows: 64,
-    });
-    s.model.mlpChunkRows = MLP_ROWS;
-    await s.step([batch], 1e-3);
-    for (let i = 0; i < 2; i++) {
-      await s.step([batch, batch], 1e-3);
-      assert.equal(s.memory().grewLastStep, false, `${method}: step ${i + 2} grew memory`);
+  // gradAccum 2 (whole gradient buffer; mebp also clips) and 1 (per-block updates: one
+  // block-sized gradient slot, none for mezo).
+  for (const gradAccum of [2, 1]) {
+    for (const method of ["full", "mebp", "mesp", "lcsb", "mezo"] as const) {
+      const { kernels, arena } = loadKernelsSync({ variant: VARIANT });
+      const store = createRandomWeightStore({
+        config,
+        kernels,
+        arena,
+        seed: 7,
+        quant: "int4",
+        groupSize: 32,
+      });
+      const base = arena.used;
+      const maxGradNorm = method === "mebp" && gradAccum === 2 ? 1 : 0;
+      const s = new LoraTrainingSession({
+        store,
+        kernels,
+        arena,
+        method,
+        seed: 1,
+        maxGradNorm,
+        gradAccum,
+        lora: { rank: 4, alpha: 8, targets: ALL },
+        optimizer: { kind: "adamw", lr: 1e-3, weightDecay: 0.01 },
+        headChunkRows: 64,
+        mlpChunkRows: MLP_ROWS,
+      });
+      const micro = Array.from({ length: gradAccum }, () => batch);
+      await s.step([batch], 1e-3);
+      for (let i = 0; i < 2; i++) {
+        await s.step(micro, 1e-3);
+        const what = `${method} gradAccum ${gradAccum}`;
+        assert.equal(s.memory().grewLastStep, false, `${what}: step ${i + 2} grew memory`);
+      }
+      await s.evaluate(batch);
+      const plan = planMemory({
+        config,
+        method,
+        seqLen: T,
+        batchSize: BATCH,
+        lora: { rank: 4, alpha: 8, targets: ALL },
+        optimizer: "adamw",
+        headChunkRows: 64,
+        mlpChunkRows: MLP_ROWS,
+        gradAccum,
+        maxGradNorm,
+      });
+      const used = s.memory().wasmHighWater - base;
+      const what = `${method} gradAccum ${gradAccum}`;
+      assert.ok(used <= plan.total, `${what}: high-water ${used} > plan ${plan.total}`);
+      assert.ok(used >= 0.97 * plan.total, `${what}: plan ${plan.total} is loose (used ${used})`);
+      assert.equal(s.lora.bytes, plan.lora + plan.grads, what);
     }
-    await s.evaluate(batch);
-    const plan = planMemory({
-      config,
-      method,
-      seqLen: T,
-      batchSize: BATCH,
-      lora: { rank: 4, alpha: 8, targets: ALL },
-      optimizer: "adamw",
-      headChunkRows: 64,
-      mlpChunkRows: MLP_ROWS,
-    });
-    const used = s.memory().wasmHighWater - base;
-    assert.ok(used <= plan.total, `${method}: high-water ${used} > plan ${plan.total}`);
-    assert.ok(used >= 0.97 * plan.total, `${method}: plan ${plan.total} is loose (used ${used})`);
   }
 });
 
@@ -392,6 +405,18 @@ Deno.test("memory plan, Qwen2.5-0.5B shapes at seq 256 rank 8: full > mebp > mes
   const [full, mebp, mesp, lcsb] = (["full", "mebp", "mesp", "lcsb"] as const).map(plan);
   assert.ok(full.total > mebp.total && mebp.total > mesp.total && mesp.total >= lcsb.total);
   assert.ok(mesp.step <= 0.5 * mebp.step, `mesp step ${mesp.step} vs mebp ${mebp.step}`);
-  // 4.39 M trainable parameters (MeBP paper), f32 parameters + gradients.
-  assert.equal(mesp.lora / 8, 4_399_104);
+  // 4.39 M trainable parameters (MeBP paper), f32. Per-block updates keep one block's gradients.
+  assert.equal(mesp.lora / 4, 4_399_104);
+  assert.equal(mesp.grads * 24, mesp.lora);
+  assert.equal(plan("mezo").grads, 0);
+  const clipped = planMemory({
+    config,
+    method: "mesp",
+    seqLen: 256,
+    batchSize: 1,
+    lora: { rank: 8, alpha: 16, targets: ALL },
+    optimizer: "sgd",
+    maxGradNorm: 1,
+  });
+  assert.equal(clipped.grads, clipped.lora);
 });

@@ -58,6 +58,7 @@ export async function checkpointedGradients(
     const lowest = Math.min(...checkpoint.keys());
     for (let i = L - 1; i >= 0; i--) {
       const x = checkpoint.get(i);
+      m.lora.beginBlockGrads(i);
       if (x !== undefined) {
         const bw = await store.acquireBlock(i);
         try {
@@ -69,7 +70,10 @@ export async function checkpointedGradients(
       onBlockDone(i);
       if (i <= lowest) {
         // Nothing below needs dx: the remaining blocks only get their (zero) turn.
-        for (let j = i - 1; j >= 0; j--) onBlockDone(j);
+        for (let j = i - 1; j >= 0; j--) {
+          m.lora.beginBlockGrads(j);
+          onBlockDone(j);
+        }
         break;
       }
     }

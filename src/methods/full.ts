@@ -34,6 +34,7 @@ export const fullGradients: GradientMethod = async (m, p, rowScale, onBlockDone)
     const loss = await headLossBackward(p.head, resid, p.targets, p.N, rowScale, dy);
     for (let i = config.numLayers - 1; i >= 0; i--) {
       const bw = await store.acquireBlock(i);
+      m.lora.beginBlockGrads(i);
       try {
         blockBackwardTape(p.block, bw, m.lora.blocks[i], tapes[i], dy);
       } finally {

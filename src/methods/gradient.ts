@@ -9,7 +9,9 @@ import type { LoraModel, PreparedBatch } from "../model/transformer.ts";
  * per counted row (1 / tokens of the whole step gives HF's mean). Gradients ADD into the LoRA
  * gradient buffers. `onBlockDone(i)` is called exactly once per block, top block first, as soon as
  * block i's gradients for this batch are complete and nothing later reads its parameters (so a
- * per-block optimizer update may run there). Returns Σ cross-entropy over counted rows.
+ * per-block optimizer update may run there). Before block i's gradients are accumulated (or, for
+ * a block that gets none, before its `onBlockDone`) the method calls `m.lora.beginBlockGrads(i)`,
+ * so a block-sized gradient slot can serve every block. Returns Σ cross-entropy over counted rows.
  */
 export type GradientMethod = (
   m: LoraModel,

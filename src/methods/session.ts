@@ -10,6 +10,13 @@
  * soon as that block's backward is done (its B was already used for dx, so dx sees the
  * pre-update B). Otherwise all gradients are accumulated, clipped by global norm, then applied.
  *
+ * Gradient storage (`LoraParams`): a session that will only ever update per block (`gradAccum`
+ * 1, no clipping) keeps ONE block-sized gradient slot shared by every block instead of a
+ * whole-model gradient buffer; the global gradient norm it reports is summed per tensor before
+ * each block's update. With `gradAccum` > 1 or clipping (or `wholeGradients`) a whole buffer is
+ * allocated at creation; MeZO keeps none. A step with more micro-batches than `gradAccum`
+ * promised switches to a whole buffer then (an unplanned allocation, reported as growth).
+ *
  * @example
  * ```ts
  * import { loadKernelsSync } from "../kernels/wasm.ts";
@@ -48,7 +55,11 @@ import { lcsbGradients, lcsbSelectedBlocks } from "./lcsb.ts";
 import { mebpGradients } from "./mebp.ts";
 import { mespGradients } from "./mesp.ts";
 import { createMezoWorkspace, mezoStep, type MezoWorkspace } from "./mezo.ts";
-import { DEFAULT_HEAD_CHUNK_ROWS, defaultMlpChunkRows } from "../model/memory_plan.ts";
+import {
+  DEFAULT_HEAD_CHUNK_ROWS,
+  defaultMlpChunkRows,
+  gradientStorageFor,
+} from "../model/memory_plan.ts";
 
 export type { Batch } from "../model/batch.ts";
 export type { LoraConfig } from "../model/lora.ts";
@@ -73,6 +84,15 @@ export interface SessionOptions {
   seed: number;
   /** Vocabulary rows per LM-head chunk (default 1024; rounded up to a multiple of 16). */
   headChunkRows?: number;
+  /** Token rows per MLP chunk (lean forward, MeSP backward); default `defaultMlpChunkRows`. */
+  mlpChunkRows?: number;
+  /**
+   * Most micro-batches a step will get (default 1). Above 1 a whole-model gradient buffer is
+   * planned and allocated at creation (accumulation needs it).
+   */
+  gradAccum?: number;
+  /** Keep a whole-model gradient buffer even when per-block updates need only one block's. */
+  wholeGradients?: boolean;
 }
 
 export interface StepResult {
@@ -108,6 +128,7 @@ export class LoraTrainingSession implements TrainingSession {
   readonly #mezoWorkspace: MezoWorkspace | null;
   #rng: Rng;
   #steps = 0;
+  readonly #squares: Float64Array;
   #grewLastStep = false;
 
   constructor(readonly options: SessionOptions) {
@@ -118,7 +139,24 @@ export class LoraTrainingSession implements TrainingSession {
     }
     const rows = o.headChunkRows ?? DEFAULT_HEAD_CHUNK_ROWS;
     if (!(Number.isInteger(rows) && rows > 0)) throw new RangeError(`headChunkRows ${rows}`);
-    this.lora = new LoraParams(config, o.lora, o.arena, o.seed);
+    const mlpRows = o.mlpChunkRows ?? defaultMlpChunkRows(config);
+    if (!(Number.isInteger(mlpRows) && mlpRows > 0)) {
+      throw new RangeError(`mlpChunkRows ${mlpRows}`);
+    }
+    const accum = o.gradAccum ?? 1;
+    if (!(Number.isInteger(accum) && accum > 0)) throw new RangeError(`gradAccum ${accum}`);
+    this.lora = new LoraParams(
+      config,
+      o.lora,
+      o.arena,
+      o.seed,
+      gradientStorageFor({
+        method: o.method,
+        gradAccum: accum,
+        maxGradNorm: o.maxGradNorm,
+        wholeGradients: o.wholeGradients,
+      }),
+    );
     this.model = {
       config,
       store: o.store,
@@ -126,7 +164,7 @@ export class LoraTrainingSession implements TrainingSession {
       arena: o.arena,
       lora: this.lora,
       headChunkRows: Math.ceil(rows / 16) * 16,
-      mlpChunkRows: defaultMlpChunkRows(config),
+      mlpChunkRows: mlpRows,
     };
     if (o.method === "mezo") {
       this.optimizer = null;
@@ -137,6 +175,7 @@ export class LoraTrainingSession implements TrainingSession {
     }
     if (o.method === "lcsb") this.#lcsbSettings(); // validate early
     this.#rng = new Rng(o.seed);
+    this.#squares = new Float64Array(this.lora.params.length);
   }
 
   #lcsbSettings(): { groups: number; pattern: "contiguous" | "strided" } {
@@ -174,11 +213,18 @@ export class LoraTrainingSession implements TrainingSession {
 
   /**
    * Zeroes the gradients and accumulates those of `micro` with the next step's method, without
-   * updating. `onBlockDone` as in {@link GradientMethod}. Returns Σ loss and counted tokens.
+   * updating, into a whole-model gradient buffer (switched to if the session had a block slot),
+   * so every gradient can be read afterwards. Returns Σ loss and counted tokens.
    */
-  async accumulateGradients(
+  accumulateGradients(micro: Batch[]): Promise<{ lossSum: number; tokens: number }> {
+    this.lora.ensureWholeGrads();
+    return this.#accumulate(micro, () => {});
+  }
+
+  /** {@link accumulateGradients} into the current storage; `onBlockDone` as in {@link GradientMethod}. */
+  async #accumulate(
     micro: Batch[],
-    onBlockDone: (block: number) => void = () => {},
+    onBlockDone: (block: number) => void,
   ): Promise<{ lossSum: number; tokens: number }> {
     const { config, arena } = this.model;
     let tokens = 0;
@@ -206,19 +252,31 @@ export class LoraTrainingSession implements TrainingSession {
       if (this.options.method === "mezo") return await this.#mezoStep(micro, lr);
       const opt = this.optimizer!;
       const perBlock = micro.length === 1 && this.options.maxGradNorm === 0;
+      if (!perBlock) this.lora.ensureWholeGrads();
       let updated = false;
+      // Squared norm of each tensor's gradient, taken before its update (a block slot is
+      // overwritten by the next block), summed in `params` order like globalGradNorm.
+      const squares = this.#squares;
+      const perTensor = this.lora.params.length / this.model.config.numLayers;
+      const k = this.model.kernels;
       const onBlockDone = perBlock
         ? (i: number) => {
           if (!updated) opt.beginStep();
           updated = true;
-          for (const p of this.lora.blockParams(i)) opt.update(p, lr);
+          const ps = this.lora.blockParams(i);
+          for (let j = 0; j < ps.length; j++) {
+            squares[i * perTensor + j] = k.sumSquares(ps[j].grad, ps[j].n);
+            opt.update(ps[j], lr);
+          }
         }
-        : undefined;
-      const { lossSum, tokens } = await this.accumulateGradients(micro, onBlockDone);
+        : () => {};
+      const { lossSum, tokens } = await this.#accumulate(micro, onBlockDone);
       if (tokens === 0) return { loss: NaN, gradNorm: null, tokens };
       let gradNorm: number;
       if (perBlock) {
-        gradNorm = globalGradNorm(this.model.kernels, this.lora.params); // grads are still intact
+        let sum = 0;
+        for (const v of squares) sum += v;
+        gradNorm = Math.sqrt(sum);
       } else {
         gradNorm = this.options.maxGradNorm > 0
           ? clipGradNorm(this.model.kernels, this.lora.params, this.options.maxGradNorm)

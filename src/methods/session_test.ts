@@ -34,9 +34,10 @@ const ids = Int32Array.from({ length: 10 }, (_, i) => (i * 71 + 3) % 300);
 const batch = { inputIds: ids, labels: ids, batchSize: 2, seqLen: 5 };
 
 Deno.test("per-block update (dx from the pre-update B) equals accumulate-then-update", async () => {
-  for (const method of ["full", "mebp", "mesp"] as const) {
+  for (const method of ["full", "mebp", "mesp", "lcsb"] as const) {
     for (const kind of ["sgd", "adamw"] as const) {
       const perBlock = new LoraTrainingSession(options(method, 0, kind));
+      assert.equal(perBlock.lora.gradientStorage, "block"); // one block-sized gradient slot
       const whole = new LoraTrainingSession(options(method, 1e9, kind)); // clipping path, never clips
       const init = perBlock.loraTensors();
       const rng = new Rng(1);

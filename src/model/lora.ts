@@ -2,9 +2,17 @@
  * LoRA adapters for every target linear of every transformer block, PEFT semantics:
  * `y = W0 x (+ b) + s · B (A x)`, `A [r, in]`, `B [out, r]`, `s = alpha / r`.
  *
- * All parameters live in ONE planned arena allocation (parameters first, then one gradient
- * buffer of the same layout), so the optimizer, gradient clipping and MeZO see plain
- * {@link ParamTensor}s, and the memory plan can count them exactly.
+ * All parameters live in ONE planned arena allocation, followed by the gradient storage, so the
+ * optimizer, gradient clipping and MeZO see plain {@link ParamTensor}s, and the memory plan can
+ * count them exactly. Gradient storage ({@link GradientStorage}):
+ * - `whole`: one gradient buffer with the parameters' layout (needed to clip by the global norm,
+ *   to accumulate micro-batches, or to read every gradient after a backward);
+ * - `block`: ONE block-sized slot that every block's `grad` pointers share. It serves the
+ *   per-block update (one micro-batch, no clipping): block i's gradient is zeroed by
+ *   {@link LoraParams.beginBlockGrads}, accumulated by its backward, read by the optimizer in
+ *   `onBlockDone(i)`, then overwritten by block i-1. Saves (L-1)/L of the gradient bytes
+ *   (16.8 MB for Qwen2.5-0.5B at rank 8);
+ * - `none`: no gradients at all (MeZO); `grad` is 0.
  *
  * @example
  * ```ts
@@ -91,14 +99,47 @@ export function loraParamCount(config: ModelConfig, lora: LoraConfig): number {
   return n * config.numLayers;
 }
 
-/** Bytes the single allocation of {@link LoraParams} takes (parameters + gradients). */
-export function loraBytes(config: ModelConfig, lora: LoraConfig): number {
+/** Where gradients live; see the module doc. */
+export type GradientStorage = "whole" | "block" | "none";
+
+/** Bytes of the LoRA parameters of one block (64-byte aligned tensors). */
+function blockParamBytes(config: ModelConfig, lora: LoraConfig): number {
   let bytes = 0;
   for (const name of lora.targets) {
     const [out, inF] = linearShape(config, name);
     bytes += align64(lora.rank * inF * 4) + align64(lora.rank * out * 4);
   }
-  return 2 * bytes * config.numLayers;
+  return bytes;
+}
+
+/** Bytes of the parameters alone (every block). */
+export function loraParamBytes(config: ModelConfig, lora: LoraConfig): number {
+  return blockParamBytes(config, lora) * config.numLayers;
+}
+
+/** Bytes of the gradient storage in mode `storage`. */
+export function loraGradBytes(
+  config: ModelConfig,
+  lora: LoraConfig,
+  storage: GradientStorage,
+): number {
+  switch (storage) {
+    case "whole":
+      return loraParamBytes(config, lora);
+    case "block":
+      return blockParamBytes(config, lora);
+    case "none":
+      return 0;
+  }
+}
+
+/** Bytes the allocation of {@link LoraParams} takes (parameters + gradient storage). */
+export function loraBytes(
+  config: ModelConfig,
+  lora: LoraConfig,
+  storage: GradientStorage = "whole",
+): number {
+  return loraParamBytes(config, lora) + loraGradBytes(config, lora, storage);
 }
 
 function align64(n: number): number {
@@ -111,9 +152,16 @@ export class LoraParams {
   readonly params: ParamTensor[] = [];
   readonly blocks: BlockLora[] = [];
   readonly scale: number;
-  /** Start and byte length of the one allocation (parameters then gradients). */
+  /** Start and byte length of the allocation (parameters then gradient storage). */
   readonly base: Ptr;
   readonly bytes: number;
+  /** Bytes of the parameters (the gradient storage starts at `base + paramBytes`). */
+  readonly paramBytes: number;
+  /** Bytes of one block's parameters (the `block` gradient slot's size). */
+  readonly blockBytes: number;
+  #storage: GradientStorage;
+  /** Where the gradients live now: the slot / buffer start (0 with `none`). */
+  #gradBase: Ptr;
 
   /**
    * Allocates and initializes: A ~ U(-1/sqrt(in), 1/sqrt(in)) (PyTorch's kaiming-uniform with
@@ -124,6 +172,7 @@ export class LoraParams {
     readonly lora: LoraConfig,
     readonly arena: Arena,
     seed: number,
+    storage: GradientStorage = "whole",
   ) {
     if (!(Number.isInteger(lora.rank) && lora.rank > 0)) {
       throw new RangeError(`LoRA rank must be a positive integer, got ${lora.rank}`);
@@ -132,9 +181,12 @@ export class LoraParams {
       if (!LINEAR_NAMES.includes(t)) throw new RangeError(`unknown LoRA target ${t}`);
     }
     this.scale = lora.alpha / lora.rank;
-    this.bytes = loraBytes(config, lora);
+    this.#storage = storage;
+    this.paramBytes = loraParamBytes(config, lora);
+    this.blockBytes = blockParamBytes(config, lora);
+    this.bytes = loraBytes(config, lora, storage);
     this.base = arena.allocZeroed(this.bytes);
-    const half = this.bytes / 2;
+    this.#gradBase = storage === "none" ? 0 : this.base + this.paramBytes;
     let off = this.base;
     const r = lora.rank;
     for (let i = 0; i < config.numLayers; i++) {
@@ -142,19 +194,9 @@ export class LoraParams {
       for (const name of LINEAR_NAMES) {
         if (!lora.targets.includes(name)) continue;
         const [out, inF] = linearShape(config, name);
-        const a: ParamTensor = {
-          name: peftName(i, name, "A"),
-          ptr: off,
-          grad: off + half,
-          n: r * inF,
-        };
+        const a: ParamTensor = { name: peftName(i, name, "A"), ptr: off, grad: 0, n: r * inF };
         off += align64(r * inF * 4);
-        const b: ParamTensor = {
-          name: peftName(i, name, "B"),
-          ptr: off,
-          grad: off + half,
-          n: r * out,
-        };
+        const b: ParamTensor = { name: peftName(i, name, "B"), ptr: off, grad: 0, n: r * out };
         off += align64(r * out * 4);
         block[name] = {
           block: i,
@@ -170,6 +212,7 @@ export class LoraParams {
       }
       this.blocks.push(block);
     }
+    this.#pointGrads();
     const rng = new Rng(seed);
     for (const block of this.blocks) {
       for (const l of Object.values(block)) {
@@ -179,6 +222,49 @@ export class LoraParams {
     }
   }
 
+  /** The gradient storage mode now. */
+  get gradientStorage(): GradientStorage {
+    return this.#storage;
+  }
+
+  /** Sets every `grad` pointer for the current storage mode. */
+  #pointGrads(): void {
+    for (const p of this.params) {
+      const off = p.ptr - this.base; // offset in the whole-model layout
+      switch (this.#storage) {
+        case "whole":
+          p.grad = this.#gradBase + off;
+          break;
+        case "block":
+          p.grad = this.#gradBase + (off % this.blockBytes);
+          break;
+        case "none":
+          p.grad = 0;
+      }
+    }
+  }
+
+  /**
+   * Switches to a whole-model gradient buffer (zeroed), allocated on the arena top now: an
+   * unplanned allocation the caller accepts (a session that knows it will accumulate or clip
+   * asks for `whole` at creation instead). No-op when already `whole`.
+   */
+  ensureWholeGrads(): void {
+    if (this.#storage === "whole") return;
+    this.#gradBase = this.arena.allocZeroed(this.paramBytes);
+    this.#storage = "whole";
+    this.#pointGrads();
+  }
+
+  /**
+   * Called before block i's gradients are accumulated (or, for a block that gets none, before
+   * its `onBlockDone`): with a `block` slot, zeroes the slot, which now holds block i's
+   * gradients. No-op for `whole` (zeroed once per step by {@link zeroGrads}) and `none`.
+   */
+  beginBlockGrads(_i: number): void {
+    if (this.#storage === "block") this.arena.u8(this.#gradBase, this.blockBytes).fill(0);
+  }
+
   /** Parameter tensors of block `i`. */
   blockParams(i: number): ParamTensor[] {
     const out: ParamTensor[] = [];
@@ -186,10 +272,18 @@ export class LoraParams {
     return out;
   }
 
-  /** Zeroes every gradient. */
+  /** Zeroes every gradient (the slot with `block` storage). */
   zeroGrads(): void {
-    const half = this.bytes / 2;
-    this.arena.u8(this.base + half, half).fill(0);
+    switch (this.#storage) {
+      case "whole":
+        this.arena.u8(this.#gradBase, this.paramBytes).fill(0);
+        break;
+      case "block":
+        this.arena.u8(this.#gradBase, this.blockBytes).fill(0);
+        break;
+      case "none":
+        break;
+    }
   }
 
   /** Copies of every tensor with PEFT names and `[rows, cols]` shapes. */

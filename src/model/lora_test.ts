@@ -46,3 +46,30 @@ Deno.test("LoraParams: PEFT names and shapes, A ~ U(-1/sqrt(in), 1/sqrt(in)), B 
   map.set(peftName(0, "q", "A"), { shape: [3, 64], data: new Float32Array(192) });
   assert.throws(() => other.fromMap(map), /shape/);
 });
+
+Deno.test("LoraParams gradient storage: one shared block slot, none, or a whole buffer on demand", () => {
+  const { arena } = loadKernelsSync({ variant: "reference" });
+  const config = tinyConfig("llama", 3);
+  const cfg = { rank: 2, alpha: 4, targets: [...LINEAR_NAMES] };
+  const before = arena.used;
+  const lora = new LoraParams(config, cfg, arena, 1, "block");
+  assert.equal(arena.used - before, lora.bytes);
+  assert.equal(lora.bytes, lora.paramBytes + lora.blockBytes);
+  assert.equal(lora.paramBytes, 3 * lora.blockBytes);
+  // Every block's tensors share the slot at the same offsets.
+  const [b0, b2] = [lora.blockParams(0), lora.blockParams(2)];
+  b0.forEach((p, j) => assert.equal(p.grad, b2[j].grad));
+  const last = b0[b0.length - 1];
+  assert.equal(last.grad + last.n * 4, lora.base + lora.bytes);
+  arena.f32(b0[0].grad, b0[0].n).fill(1);
+  lora.beginBlockGrads(1);
+  assert.ok(arena.f32(b0[0].grad, b0[0].n).every((x) => x === 0));
+  // On demand: a whole buffer, zeroed, with distinct pointers.
+  lora.ensureWholeGrads();
+  assert.equal(lora.gradientStorage, "whole");
+  assert.notEqual(lora.blockParams(0)[0].grad, lora.blockParams(2)[0].grad);
+  assert.ok(lora.params.every((p) => arena.f32(p.grad, p.n).every((x) => x === 0)));
+  const none = new LoraParams(config, cfg, arena, 1, "none");
+  assert.equal(none.bytes, none.paramBytes);
+  assert.ok(none.params.every((p) => p.grad === 0));
+});

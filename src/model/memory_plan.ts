@@ -18,7 +18,13 @@
  * ```
  */
 import type { ModelConfig } from "./config.ts";
-import { linearShape, loraBytes, type LoraConfig } from "./lora.ts";
+import {
+  type GradientStorage,
+  linearShape,
+  type LoraConfig,
+  loraGradBytes,
+  loraParamBytes,
+} from "./lora.ts";
 import { lcsbSelectedBlocks } from "../methods/lcsb.ts";
 
 /** Default vocabulary rows per LM-head chunk. */
@@ -39,12 +45,35 @@ export interface MemoryPlanOptions {
   headChunkRows?: number;
   mlpChunkRows?: number;
   lcsb?: { groups: number; pattern: "contiguous" | "strided" };
+  /** Most micro-batches per step (default 1); > 1 needs a whole-model gradient buffer. */
+  gradAccum?: number;
+  /** Gradient-norm clipping threshold (default 0 = off); clipping needs a whole buffer. */
+  maxGradNorm?: number;
+  /** A whole-model gradient buffer even where a block slot would do. */
+  wholeGradients?: boolean;
+}
+
+/**
+ * Where a session keeps LoRA gradients (see `LoraParams`): none for MeZO; one block-sized slot
+ * when every update is per block (one micro-batch, no clipping); else a whole-model buffer.
+ */
+export function gradientStorageFor(o: {
+  method: MemoryPlanOptions["method"];
+  gradAccum?: number;
+  maxGradNorm?: number;
+  wholeGradients?: boolean;
+}): GradientStorage {
+  if (o.method === "mezo") return "none";
+  if (o.wholeGradients || (o.gradAccum ?? 1) > 1 || (o.maxGradNorm ?? 0) > 0) return "whole";
+  return "block";
 }
 
 /** Bytes by component. `total` = what the session adds to the arena on top of the store. */
 export interface MemoryPlan {
-  /** LoRA parameters + gradients (one allocation). */
+  /** LoRA parameters. */
   lora: number;
+  /** LoRA gradient storage (whole buffer, one block's slot, or none: `gradientStorageFor`). */
+  grads: number;
   /** Optimizer state (AdamW moments) or MeZO's workspace. */
   optimizer: number;
   /** Peak of one step's activations (batch buffers, checkpoints, tapes, temporaries). */
@@ -73,7 +102,8 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
   const hasLora = o.lora.targets.length > 0;
   const h = (rows: number) => (hasLora ? f(rows * r) : 0);
 
-  const lora = loraBytes(c, o.lora);
+  const lora = loraParamBytes(c, o.lora);
+  const grads = loraGradBytes(c, o.lora, gradientStorageFor(o));
   let optimizer = 0;
   if (o.method === "mezo") {
     let floats = 0;
@@ -142,5 +172,5 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
       break;
   }
   step += prepare;
-  return { lora, optimizer, step, total: lora + optimizer + step };
+  return { lora, grads, optimizer, step, total: lora + grads + optimizer + step };
 }
