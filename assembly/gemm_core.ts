@@ -95,8 +95,8 @@ function kernel6x8(
   let c50 = c00;
   let c51 = c00;
   let k = kc;
-  // Two k steps per trip: fewer pointer updates and loop branches per multiply-add.
-  while (k >= 2) {
+  // Four k steps per trip: fewer pointer updates and loop branches per multiply-add.
+  while (k >= 4) {
     let b0 = v128.load(pb);
     let b1 = v128.load(pb, 16);
     let a = v128.load32_splat(pa);
@@ -117,7 +117,6 @@ function kernel6x8(
     a = v128.load32_splat(pa, 20);
     c50 = madd(a, b0, c50);
     c51 = madd(a, b1, c51);
-
     b0 = v128.load(pb, 32);
     b1 = v128.load(pb, 48);
     a = v128.load32_splat(pa, 24);
@@ -138,11 +137,51 @@ function kernel6x8(
     a = v128.load32_splat(pa, 44);
     c50 = madd(a, b0, c50);
     c51 = madd(a, b1, c51);
-    pa += 48;
-    pb += 64;
-    k -= 2;
+    b0 = v128.load(pb, 64);
+    b1 = v128.load(pb, 80);
+    a = v128.load32_splat(pa, 48);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 52);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 56);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 60);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    a = v128.load32_splat(pa, 64);
+    c40 = madd(a, b0, c40);
+    c41 = madd(a, b1, c41);
+    a = v128.load32_splat(pa, 68);
+    c50 = madd(a, b0, c50);
+    c51 = madd(a, b1, c51);
+    b0 = v128.load(pb, 96);
+    b1 = v128.load(pb, 112);
+    a = v128.load32_splat(pa, 72);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 76);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 80);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 84);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    a = v128.load32_splat(pa, 88);
+    c40 = madd(a, b0, c40);
+    c41 = madd(a, b1, c41);
+    a = v128.load32_splat(pa, 92);
+    c50 = madd(a, b0, c50);
+    c51 = madd(a, b1, c51);
+    pa += 96;
+    pb += 128;
+    k -= 4;
   }
-  if (k) {
+  while (k > 0) {
     const b0 = v128.load(pb);
     const b1 = v128.load(pb, 16);
     let a = v128.load32_splat(pa);
@@ -163,6 +202,9 @@ function kernel6x8(
     a = v128.load32_splat(pa, 20);
     c50 = madd(a, b0, c50);
     c51 = madd(a, b1, c51);
+    pa += 24;
+    pb += 32;
+    k--;
   }
   const va = f32x4.splat(alpha);
   if (overwrite) {
