@@ -1,13 +1,19 @@
 /**
  * Final RMSNorm + LM head + softmax cross-entropy, fused over vocabulary chunks so the
- * `[tokens, vocab]` logits never exist: pass 1 streams the chunks to get each row's
- * log-sum-exp; pass 2 (backward) recomputes each chunk's logits, turns them into
- * `rowScale * (softmax - onehot)` in place and accumulates `dn += dlogits · W_chunk`.
+ * `[tokens, vocab]` logits never exist.
+ *
+ * Loss only ({@link headLoss}): one pass over the chunks keeps each row's online log-sum-exp.
+ * Loss and gradient ({@link headLossBackward}): ONE pass too (each chunk's logits are computed
+ * once, not recomputed after the log-sum-exp is known). With `m` the running row max and `s` the
+ * running `Σ exp(l - m)`, `d(CE)/dn = Σ_v softmax_v W_v - W_target
+ * = (Σ_v exp(l_v - m) W_v) / s - W_target`: each chunk adds `exp(l - m) · W_chunk` into an
+ * accumulator whose rows are rescaled by `exp(m_old - m_new)` whenever a row's max moves (as
+ * the online sum is), and each row's target weight row is copied out of the chunk holding it.
  */
 import type { Kernels, Ptr } from "../kernels/abi.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { baseBackward, baseForward } from "./linear.ts";
-import type { WeightStore } from "./weights.ts";
+import type { LinearWeight, WeightStore } from "./weights.ts";
 
 /** What the head needs: the store (final norm, head chunks) and the kernels. */
 export interface HeadContext {
@@ -105,7 +111,7 @@ export async function headLoss(h: HeadContext, x: Ptr, targets: Ptr, N: number):
 /**
  * Loss and its gradient: returns Σ cross-entropy over counted rows and writes
  * `dx = rowScale * d(Σ CE)/dx` [N, D] (overwritten). With `rowScale = 1 / count` this is the
- * gradient of HF's mean loss.
+ * gradient of HF's mean loss. One pass over the LM head (see the module doc).
  */
 export async function headLossBackward(
   h: HeadContext,
@@ -117,21 +123,84 @@ export async function headLossBackward(
 ): Promise<number> {
   const { kernels: k, arena, store } = h;
   const D = store.config.hiddenSize;
+  const V = store.config.vocabSize;
   const mark = arena.mark();
   const rstd = arena.allocF32(N);
   const n = arena.allocF32(N * D);
   k.rmsnormForward(n, rstd, x, store.finalNorm, N, D, store.config.rmsNormEps);
-  const lse = arena.allocF32(N);
-  const total = await lossPass(h, n, targets, N, lse);
-  const dn = arena.allocF32(N * D);
-  arena.f32(dn, N * D).fill(0);
+  const rowMax = arena.allocF32(N);
+  const rowSum = arena.allocF32(N);
+  const target = arena.allocF32(N);
+  const oldMax = arena.allocF32(N);
+  // Targets that never match a column (V) for counted rows, -1 for ignored rows: the chunk
+  // backward then yields exp(l - m) without the one-hot, and zero rows where ignored.
+  const noHit = arena.allocI32(N);
+  const acc = arena.allocF32(N * D);
+  const targetRows = arena.allocF32(N * D);
   const logits = arena.allocF32(N * h.headChunkRows);
+  const tg = arena.i32(targets, N).slice();
+  const nh = arena.i32(noHit, N);
+  for (let t = 0; t < N; t++) nh[t] = tg[t] < 0 ? -1 : V;
+  arena.f32(rowMax, N).fill(-Infinity);
+  arena.f32(rowSum, N).fill(0);
+  arena.f32(target, N).fill(0);
+  arena.f32(acc, N * D).fill(0);
+  arena.f32(targetRows, N * D).fill(0);
   for await (const { v0, weight } of store.headChunks(h.headChunkRows)) {
+    const Vc = weight.out;
     baseForward(k, weight, logits, n, N, 0);
-    k.ceChunkBackward(logits, N, weight.out, v0, targets, lse, rowScale);
-    baseBackward(k, weight, dn, logits, N, 1);
+    arena.f32(oldMax, N).set(arena.f32(rowMax, N));
+    k.ceChunkForward(logits, N, Vc, v0, targets, rowMax, rowSum, target);
+    k.ceChunkBackward(logits, N, Vc, v0, noHit, rowMax, 1);
+    const before = arena.f32(oldMax, N);
+    const now = arena.f32(rowMax, N);
+    for (let t = 0; t < N; t++) {
+      // The accumulator holds Σ exp(l - m_old) W: rescale rows whose max moved (0 rows stay 0).
+      if (tg[t] >= 0 && before[t] !== now[t] && before[t] !== -Infinity) {
+        k.scale(acc + t * D * F, Math.exp(before[t] - now[t]), D);
+      }
+    }
+    baseBackward(k, weight, acc, logits, N, 1);
+    for (let t = 0; t < N; t++) {
+      if (tg[t] >= v0 && tg[t] < v0 + Vc) {
+        copyRow(k, arena, weight, tg[t] - v0, targetRows + t * D * F);
+      }
+    }
   }
-  k.rmsnormBackward(dx, 0, dn, x, store.finalNorm, rstd, N, D, 0);
+  const m = arena.f32(rowMax, N);
+  const s = arena.f32(rowSum, N);
+  const tl = arena.f32(target, N);
+  let total = 0;
+  for (let t = 0; t < N; t++) {
+    const row = acc + t * D * F;
+    if (tg[t] < 0) continue; // its accumulator row is 0: zero gradient
+    total += m[t] + Math.log(s[t]) - tl[t];
+    // dn = rowScale (acc / s - W_target)
+    k.scale(row, rowScale / s[t], D);
+    k.axpy(row, targetRows + t * D * F, -rowScale, D);
+  }
+  k.rmsnormBackward(dx, 0, acc, x, store.finalNorm, rstd, N, D, 0);
   arena.release(mark);
   return total;
+}
+
+const F = 4;
+
+/** out[K] = row `j` of `w` as f32 (rows of a LinearWeight are contiguous, see abi.ts). */
+function copyRow(k: Kernels, arena: Arena, w: LinearWeight, j: number, out: Ptr): void {
+  const K = w.in;
+  if (w.kind === "f32") {
+    arena.f32(out, K).set(arena.f32(w.w + j * K * F, K));
+    return;
+  }
+  const groups = K / w.groupSize;
+  k.int4Dequantize(
+    out,
+    w.q + j * (K / 8) * F,
+    w.scales + j * groups * F,
+    w.biases + j * groups * F,
+    1,
+    K,
+    w.groupSize,
+  );
 }

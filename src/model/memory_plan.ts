@@ -123,7 +123,8 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
   const prepare = 2 * f(N) + 2 * f(T * (c.headDim / 2));
   const lossPass = f(N) + f(N) + f(N * C);
   const headFwd = f(N) + f(N * D) + f(N) + lossPass;
-  const headBwd = f(N) + f(N * D) + f(N) + Math.max(lossPass, f(N * D) + f(N * C));
+  // rstd, n, rowMax, rowSum, target, oldMax, noHit, acc, targetRows, logits (one pass).
+  const headBwd = 6 * f(N) + 3 * f(N * D) + f(N * C);
   const attnPartTemp = f(N) + f(N * D) + h(N);
   const leanMlp = f(R * D) + h(R) + f(R) + f(R * D) + 3 * f(R * I) + h(R);
   const leanFwd = f(N * Dq) + f(lseLen) +
