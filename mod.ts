@@ -65,6 +65,18 @@ export { LINEAR_NAMES } from "./src/model/weights.ts";
 export { createRandomWeightStore, tinyConfig } from "./src/model/random_weights.ts";
 export { type MemoryPlan, planMemory } from "./src/model/memory_plan.ts";
 
+// Data (what runTraining's batch source is built from)
+export {
+  BatchSource,
+  type BatchSourceOptions,
+  buildRows,
+  evalBatches,
+  loadExamples,
+  type TokenBatch,
+} from "./src/data/dataset.ts";
+export type { TokenizedExample } from "./src/data/example.ts";
+export { createTokenizer, type TextTokenizer } from "./src/data/tokenizer.ts";
+
 // Training
 export {
   type Batch,

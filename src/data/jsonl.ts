@@ -23,7 +23,10 @@ export interface JsonlLine {
 
 /** Yields every non-blank line of the UTF-8 byte stream `bytes`. */
 export async function* jsonlLines(bytes: ReadableStream<Uint8Array>): AsyncGenerator<JsonlLine> {
-  const reader = bytes.pipeThrough(new TextDecoderStream("utf-8", { fatal: true })).getReader();
+  // The cast: lib.dom types TextDecoderStream's writable side as WritableStream<BufferSource>.
+  const decoder = new TextDecoderStream("utf-8", { fatal: true });
+  const reader = bytes.pipeThrough(decoder as unknown as TransformStream<Uint8Array, string>)
+    .getReader();
   let pending = "";
   let line = 0;
   try {

@@ -18,8 +18,8 @@ export interface CacheStore {
  * file, so it saves no memory; {@link MemoryCacheStore.bytesHeld} reports how much.
  */
 export class MemoryCacheStore implements CacheStore {
-  readonly name = "memory-cache";
-  readonly files = new Map<string, Uint8Array>();
+  readonly name: string = "memory-cache";
+  readonly files: Map<string, Uint8Array> = new Map();
 
   open(file: string): Promise<ByteSource | null> {
     const bytes = this.files.get(file);

@@ -26,7 +26,7 @@ export class TensorLoader {
     readonly set: TensorSet,
     readonly kernels: Kernels,
     readonly arena: Arena,
-    readonly scratchBytes = DEFAULT_SCRATCH_BYTES,
+    readonly scratchBytes: number = DEFAULT_SCRATCH_BYTES,
   ) {}
 
   /**

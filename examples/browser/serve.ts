@@ -1,0 +1,88 @@
+/**
+ * Serves the browser example: bundles `app.ts` (and the library with it) for the browser with
+ * `deno bundle` into a temp dir at start-up, then serves `index.html` and `app.js` with
+ * cross-origin isolation headers (COOP `same-origin`, COEP `require-corp`), so the page gets
+ * `crossOriginIsolated` (SharedArrayBuffer, for multi-threaded kernels).
+ *
+ * Usage: npx deno run --allow-read --allow-write --allow-run --allow-net --allow-env
+ *   examples/browser/serve.ts [--port 8000]      then open http://127.0.0.1:8000/
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+const HERE = new URL(".", import.meta.url).pathname;
+
+/** Bundles `examples/browser/app.ts` for the browser into `outFile`. */
+export async function bundleApp(outFile: string): Promise<void> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["bundle", "--platform", "browser", "--output", outFile, `${HERE}app.ts`],
+    cwd: `${HERE}../..`,
+    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(`deno bundle failed:\n${new TextDecoder().decode(out.stderr)}`);
+  }
+}
+
+/** A running example server. */
+export interface ExampleServer {
+  url: string;
+  /** Bytes of the bundled `app.js`. */
+  bundleBytes: number;
+  close(): Promise<void>;
+}
+
+const ISOLATION = {
+  "cross-origin-opener-policy": "same-origin",
+  "cross-origin-embedder-policy": "require-corp",
+  "cross-origin-resource-policy": "same-origin",
+  "cache-control": "no-store",
+};
+
+/** Bundles the app and serves the page on `hostname:port` (port 0: any free port). */
+export async function startServer(
+  o: { hostname?: string; port?: number } = {},
+): Promise<ExampleServer> {
+  const dir = await Deno.makeTempDir({ prefix: "slimtune-browser-" });
+  const appJs = `${dir}/app.js`;
+  await bundleApp(appJs);
+  const bundle = await Deno.readFile(appJs);
+  const html = await Deno.readFile(`${HERE}index.html`);
+  const hostname = o.hostname ?? "127.0.0.1";
+  const server = Deno.serve({ hostname, port: o.port ?? 8000, onListen() {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/" || path === "/index.html") {
+      return new Response(html, {
+        headers: { ...ISOLATION, "content-type": "text/html; charset=utf-8" },
+      });
+    }
+    if (path === "/app.js") {
+      return new Response(bundle, {
+        headers: { ...ISOLATION, "content-type": "text/javascript; charset=utf-8" },
+      });
+    }
+    return new Response("not found", { status: 404, headers: ISOLATION });
+  });
+  return {
+    url: `http://${hostname}:${server.addr.port}/`,
+    bundleBytes: bundle.byteLength,
+    async close() {
+      await server.shutdown();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { port: { type: "string", default: "8000" }, host: { type: "string" } },
+  });
+  const s = await startServer({ port: Number(values.port), hostname: values.host });
+  console.log(
+    `slimtune browser example (app.js ${(s.bundleBytes / 1024).toFixed(0)} KiB): ${s.url}`,
+  );
+}

@@ -1,0 +1,207 @@
+/**
+ * A Cloudflare-Workers-style module worker (`export default { fetch(request, env) }`) that
+ * fine-tunes a LoRA adapter of a checkpoint it reads over HTTP with Range requests, inside a
+ * 128 MB budget:
+ *
+ * - the kernels are an injected, already compiled `WebAssembly.Module` (`env.KERNELS`), never
+ *   compiled from bytes at run time (Cloudflare forbids that). The entry point provides it:
+ *   `deno_entry.js` with a source-phase import (`import source KERNELS from "…/kernels.relaxed.wasm"`,
+ *   kept in a .js file because TypeScript's checker does not parse that syntax yet); on Cloudflare,
+ *   `import KERNELS from "./kernels.relaxed.wasm"` (wrangler's CompiledWasm rule) and
+ *   `export default { fetch: (req, env) => worker.fetch(req, { ...env, KERNELS }) }`;
+ * - the base weights are streamed: converted to int4 once into a memory-only cache
+ *   (`ChunkedMemoryCacheStore`, there is no file system) and read back one block at a time into a
+ *   planned slot, so the arena does not grow with the number of layers;
+ * - the budget is enforced like `train.ts --max-memory`: the arena is capped (`arena.limit`) at
+ *   the budget minus the cache's bytes, and the trainer stops if the working set (arena
+ *   high-water + JS bytes held, the cache included) goes over it.
+ *
+ * Under Deno (also Deno Deploy): `npx deno serve --allow-net examples/edge/deno_entry.js`, then
+ * `GET /finetune?model=https://host/path/to/checkpoint/&steps=2`.
+ *
+ * Query parameters of `/finetune`: `model` (base URL of config.json + safetensors, required),
+ * `steps` (2), `seq` (64), `method` (mesp), `rank` (8), `optimizer` (sgd), `lr` (1e-4 sgd /
+ * 1e-3 adamw), `maxMemoryMB` (128), `adapter=1` to return the adapter's bytes (base64) too.
+ * The answer is JSON: losses, timings, the memory figures, the adapter's config and digest.
+ *
+ * @module
+ */
+import {
+  BatchSource,
+  createTrainingSession,
+  encodeAdapter,
+  loadKernels,
+  type LoraConfig,
+  memoryReport,
+  type MethodName,
+  openModel,
+  runTraining,
+  urlFiles,
+} from "../../mod.ts";
+import { byteRows } from "../shared/random_checkpoint.ts";
+import { ChunkedMemoryCacheStore } from "./memory_cache.ts";
+
+const TEXT = "A LoRA adapter trained inside an edge function, base weights streamed in int4. ";
+const TARGETS: LoraConfig["targets"] = ["q", "k", "v", "o", "gate", "up", "down"];
+const MB = 1048576;
+
+function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+}
+
+function base64(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(s);
+}
+
+/** One fine-tuning run as `/finetune` describes it. */
+export async function finetune(
+  params: URLSearchParams,
+  kernelsModule: WebAssembly.Module,
+): Promise<Record<string, unknown>> {
+  const model = params.get("model");
+  if (!model) throw new TypeError("the `model` query parameter (checkpoint base URL) is required");
+  const num = (k: string, d: number) => {
+    const v = params.get(k);
+    const x = v === null ? d : Number(v);
+    if (!Number.isFinite(x) || x <= 0) throw new TypeError(`${k}: not a positive number: ${v}`);
+    return x;
+  };
+  const steps = num("steps", 2), seqLen = num("seq", 64), rank = num("rank", 8);
+  const method = (params.get("method") ?? "mesp") as MethodName;
+  const optimizer = params.get("optimizer") === "adamw" ? "adamw" : "sgd";
+  const lr = num("lr", optimizer === "sgd" ? 1e-4 : 1e-3);
+  const budget = num("maxMemoryMB", 128) * MB;
+
+  const t0 = performance.now();
+  const { kernels, arena, variant } = await loadKernels({ module: kernelsModule });
+  arena.limit = budget;
+  const cache = new ChunkedMemoryCacheStore();
+  const store = await openModel({
+    source: urlFiles(model),
+    quant: "int4",
+    weights: "streamed",
+    cache,
+    kernels,
+    arena,
+    headChunkRows: 2048,
+  });
+  try {
+    const loadS = (performance.now() - t0) / 1000;
+    // The cache lives in JS memory: what is left of the budget is the arena's.
+    arena.limit = budget - store.jsBytesHeld();
+    const session = await createTrainingSession({
+      store,
+      kernels,
+      arena,
+      method,
+      seed: 1,
+      maxGradNorm: 0,
+      lora: { rank, alpha: 2 * rank, targets: TARGETS },
+      optimizer: { kind: optimizer, lr, weightDecay: 0 },
+      headChunkRows: 2048,
+    });
+    const train = new BatchSource(byteRows(TEXT.repeat(Math.ceil(seqLen / 40) + 1), seqLen), {
+      batchSize: 1,
+      seqLen,
+      padId: 0,
+      seed: 0,
+    });
+    const memory = () => memoryReport({ arenas: arena, jsBytesHeld: session.memory().jsBytes });
+    const stepSeconds: number[] = [];
+    const adapterInfo = { r: rank, alpha: 2 * rank, targets: TARGETS, baseModel: model };
+    const result = await runTraining({
+      session,
+      train,
+      evalBatches: [],
+      steps,
+      gradAccum: 1,
+      schedule: { kind: "constant", baseLr: lr, warmupSteps: 0 },
+      evalEvery: 0,
+      saveEvery: 0,
+      padId: 0,
+      adapter: adapterInfo,
+      args: {},
+      memory,
+      maxWorkingSetBytes: budget,
+      onStep: (r) => {
+        stepSeconds.push(r.tokens / Math.max(r.tokensPerS, 1e-9));
+      },
+    });
+    const files = encodeAdapter(session.loraTensors(), adapterInfo);
+    const digest = new Uint8Array(
+      await crypto.subtle.digest("SHA-256", files.safetensors as BufferSource),
+    );
+    const m = memory();
+    const c = store.config;
+    return {
+      ok: true,
+      model: {
+        url: model,
+        layers: c.numLayers,
+        hidden: c.hiddenSize,
+        heads: c.numHeads,
+        kvHeads: c.numKvHeads,
+        vocab: c.vocabSize,
+      },
+      kernels: variant,
+      method,
+      optimizer,
+      seqLen,
+      losses: result.history.map((p) => p.loss),
+      loadSeconds: loadS,
+      stepSeconds,
+      memory: {
+        budgetBytes: budget,
+        arenaLimitBytes: arena.limit,
+        workingSetBytes: m.workingSetBytes,
+        wasmHighWaterBytes: m.wasmHighWaterBytes,
+        wasmCommittedBytes: m.wasmCommittedBytes,
+        cacheBytes: cache.bytesHeld(),
+        jsBytesHeld: m.jsBytesHeld,
+      },
+      adapter: {
+        config: JSON.parse(files.configJson),
+        safetensorsBytes: files.safetensors.byteLength,
+        sha256: [...digest].map((b) => b.toString(16).padStart(2, "0")).join(""),
+        ...(params.get("adapter") === "1" ? { safetensorsBase64: base64(files.safetensors) } : {}),
+      },
+    };
+  } finally {
+    await store.close();
+  }
+}
+
+/** The bindings the worker needs. */
+export interface WorkerEnv {
+  /** The compiled kernel module (relaxed-SIMD or simd128 build from `wasm/`). */
+  KERNELS: WebAssembly.Module;
+}
+
+export default {
+  async fetch(request: Request, env: WorkerEnv): Promise<Response> {
+    const url = new URL(request.url);
+    if (url.pathname === "/") {
+      return new Response(
+        "slimtune edge worker: GET /finetune?model=<checkpoint base URL>&steps=2\n",
+        { headers: { "content-type": "text/plain" } },
+      );
+    }
+    if (url.pathname !== "/finetune") return json({ ok: false, error: "not found" }, 404);
+    try {
+      if (!(env?.KERNELS instanceof WebAssembly.Module)) {
+        throw new TypeError("env.KERNELS must be the compiled kernel WebAssembly.Module");
+      }
+      return json(await finetune(url.searchParams, env.KERNELS));
+    } catch (e) {
+      const err = e as Error;
+      return json({ ok: false, error: `${err.name}: ${err.message}` }, 500);
+    }
+  },
+};

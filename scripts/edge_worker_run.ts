@@ -1,0 +1,229 @@
+/**
+ * Runs `examples/edge/worker.ts` the way an edge platform would and measures it:
+ *
+ * 1. writes a random-weight checkpoint of a real shape with `tools/make_checkpoint.ts` (default
+ *    SmolLM2-135M: hidden 576, 30 layers, 9/3 heads, vocab 49152, BF16) into a temp dir;
+ * 2. serves it over HTTP with Range support on 127.0.0.1 (standing in for R2 / the HF hub);
+ * 3. starts the worker (`examples/edge/deno_entry.js` around `worker.ts`) with `deno serve` and
+ *    only `--allow-net=127.0.0.1` (no file, env or other access: the kernels are injected by the
+ *    entry's source-phase wasm import);
+ * 4. calls `GET /finetune?model=...` and prints its JSON answer plus the worker process's peak
+ *    resident memory (VmHWM, read from /proc by this script, Linux only).
+ *
+ * Usage: npx deno run -A scripts/edge_worker_run.ts [--layers N] [--steps N] [--seq N]
+ *   [--method mesp] [--optimizer sgd|adamw] [--lr LR] [--max-memory-mb 128]
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { makeCheckpoint } from "../tools/make_checkpoint.ts";
+
+/** Options of {@link runEdgeWorker}. */
+export interface EdgeWorkerRunOptions {
+  preset?: string;
+  layers?: number;
+  steps?: number;
+  seq?: number;
+  method?: string;
+  optimizer?: "sgd" | "adamw";
+  /** Learning rate (the worker's default: 1e-4 for SGD, 1e-3 for AdamW). */
+  lr?: number;
+  maxMemoryMB?: number;
+  /** Ask the worker for the adapter bytes too. */
+  adapter?: boolean;
+}
+
+/** The worker's JSON answer plus what this script measured from outside. */
+export interface EdgeWorkerRun {
+  response: Record<string, unknown>;
+  status: number;
+  /** Peak resident set of the worker process (VmHWM), or null off Linux. */
+  workerPeakBytes: number | null;
+  /** The worker process's peak before the request (Deno runtime + module graph), or null. */
+  workerIdlePeakBytes: number | null;
+  checkpointBytes: number;
+  makeSeconds: number;
+  requestSeconds: number;
+}
+
+/** Serves the files of `dir` with HTTP Range support (206 only for ranged GETs). */
+function serveDir(dir: string): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const name = decodeURIComponent(new URL(req.url).pathname.slice(1));
+    if (name.includes("/") || name.startsWith(".")) {
+      return new Response("bad name", { status: 400 });
+    }
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(`${dir}/${name}`);
+    } catch {
+      return new Response("not found", { status: 404 });
+    }
+    try {
+      const size = (await file.stat()).size;
+      const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.get("range") ?? "");
+      if (!m) return new Response(null, { status: 200, headers: { "content-length": `${size}` } });
+      const start = Number(m[1]), end = Math.min(Number(m[2]), size - 1);
+      if (start >= size) {
+        return new Response(null, { status: 416, headers: { "content-range": `bytes */${size}` } });
+      }
+      const body = new Uint8Array(end - start + 1);
+      await file.seek(start, Deno.SeekMode.Start);
+      for (let got = 0; got < body.length;) {
+        const n = await file.read(body.subarray(got));
+        if (n === null) throw new Error(`${name}: short read`);
+        got += n;
+      }
+      return new Response(body, {
+        status: 206,
+        headers: { "content-range": `bytes ${start}-${end}/${size}` },
+      });
+    } finally {
+      file.close();
+    }
+  });
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+function vmHwm(pid: number): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Runs one fine-tune through the worker (see the module doc). */
+export async function runEdgeWorker(o: EdgeWorkerRunOptions = {}): Promise<EdgeWorkerRun> {
+  const root = new URL("..", import.meta.url).pathname;
+  const dir = await Deno.makeTempDir({ prefix: "slimtune-edge-" });
+  let server: Deno.HttpServer<Deno.NetAddr> | null = null;
+  let child: Deno.ChildProcess | null = null;
+  try {
+    const t0 = performance.now();
+    const made = await makeCheckpoint({
+      preset: o.preset ?? "smollm2-135m",
+      out: dir,
+      layers: o.layers,
+      dtype: "bf16",
+      seed: 3,
+    });
+    const makeSeconds = (performance.now() - t0) / 1000;
+    server = serveDir(dir);
+    const modelUrl = `http://127.0.0.1:${server.addr.port}/`;
+    const port = freePort();
+    child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "serve",
+        "--no-prompt",
+        "--allow-net=127.0.0.1",
+        "--host=127.0.0.1",
+        `--port=${port}`,
+        `${root}examples/edge/deno_entry.js`,
+      ],
+      cwd: root,
+      env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const stderr = new Response(child.stderr).text();
+    const base = `http://127.0.0.1:${port}`;
+    for (let i = 0;; i++) {
+      try {
+        const r = await fetch(`${base}/`);
+        await r.body?.cancel();
+        break;
+      } catch {
+        if (i > 300) throw new Error(`worker did not start: ${await stderr}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    const q = new URLSearchParams({
+      model: modelUrl,
+      steps: String(o.steps ?? 2),
+      seq: String(o.seq ?? 64),
+      method: o.method ?? "mesp",
+      optimizer: o.optimizer ?? "sgd",
+      maxMemoryMB: String(o.maxMemoryMB ?? 128),
+      ...(o.lr !== undefined ? { lr: String(o.lr) } : {}),
+      ...(o.adapter ? { adapter: "1" } : {}),
+    });
+    const workerIdlePeakBytes = vmHwm(child.pid);
+    const t1 = performance.now();
+    const res = await fetch(`${base}/finetune?${q}`);
+    const response = await res.json();
+    const requestSeconds = (performance.now() - t1) / 1000;
+    const workerPeakBytes = vmHwm(child.pid);
+    return {
+      response,
+      status: res.status,
+      workerPeakBytes,
+      workerIdlePeakBytes,
+      checkpointBytes: made.dataBytes,
+      makeSeconds,
+      requestSeconds,
+    };
+  } finally {
+    if (child) {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      await child.status;
+    }
+    await server?.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      layers: { type: "string" },
+      steps: { type: "string", default: "2" },
+      seq: { type: "string", default: "64" },
+      method: { type: "string", default: "mesp" },
+      optimizer: { type: "string", default: "sgd" },
+      lr: { type: "string" },
+      "max-memory-mb": { type: "string", default: "128" },
+    },
+  });
+  const r = await runEdgeWorker({
+    layers: values.layers ? Number(values.layers) : undefined,
+    steps: Number(values.steps),
+    seq: Number(values.seq),
+    method: values.method,
+    optimizer: values.optimizer as "sgd" | "adamw",
+    lr: values.lr ? Number(values.lr) : undefined,
+    maxMemoryMB: Number(values["max-memory-mb"]),
+  });
+  const mb = (b: unknown) => typeof b === "number" ? `${(b / 1048576).toFixed(1)} MB` : "n/a";
+  const resp = r.response as {
+    memory?: Record<string, number>;
+    losses?: number[];
+    stepSeconds?: number[];
+    loadSeconds?: number;
+  };
+  console.log(JSON.stringify(r.response, null, 2));
+  console.log(
+    `checkpoint ${mb(r.checkpointBytes)} BF16 made in ${r.makeSeconds.toFixed(1)} s; ` +
+      `request ${r.requestSeconds.toFixed(1)} s (load ${resp.loadSeconds?.toFixed(1)} s, steps ` +
+      `${resp.stepSeconds?.map((s) => s.toFixed(2)).join(", ")} s)`,
+  );
+  if (resp.memory) {
+    console.log(
+      `working set ${mb(resp.memory.workingSetBytes)} of ${mb(resp.memory.budgetBytes)} ` +
+        `(arena high-water ${mb(resp.memory.wasmHighWaterBytes)}, int4 cache ` +
+        `${mb(resp.memory.cacheBytes)}); worker process peak (VmHWM) ${mb(r.workerPeakBytes)}, ` +
+        `${mb(r.workerIdlePeakBytes)} before the request (Deno runtime + module graph)`,
+    );
+  }
+  if (r.status !== 200) Deno.exit(1);
+}
