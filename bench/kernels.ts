@@ -130,6 +130,7 @@ export const ROWS: BenchRow[] = [
   // GEMV (generation) and a few-row batch.
   int4XWtRow(1, 4864, 896),
   int4XWtRow(4, 4864, 896),
+  int4XWtRow(32, 4864, 896, 64, " (few rows, tiled)"),
   int4XWtRow(1, 896, 4864, 64, " (down)"),
   // LoRA, rank 8 on a 896-wide linear, 256 tokens.
   matmulRow("matmulABt", 256, 8, 896, " (h = x·Aᵀ)"),
@@ -138,6 +139,20 @@ export const ROWS: BenchRow[] = [
   matmulRow("matmulAB", 256, 896, 8, " (dx += dh·A)"),
   matmulRow("matmulAtB", 8, 896, 256, " (dA = dhᵀ·x)"),
   matmulRow("matmulAtB", 896, 8, 256, " (dB = gᵀ·h)"),
+  {
+    kernel: "int4Quantize",
+    shape: "N=4864 K=896 g64",
+    flops: 0,
+    needs: ["int4Quantize"],
+    setup({ kernels, arena }) {
+      const [N, K] = [4864, 896];
+      const w = fillRandom(arena, N * K, 6);
+      const q = arena.alloc(N * K / 2);
+      const scales = arena.allocF32(N * K / 64);
+      const biases = arena.allocF32(N * K / 64);
+      return () => kernels.int4Quantize(q, scales, biases, w, N, K, 64);
+    },
+  },
   {
     kernel: "int4GatherRows",
     shape: "T=256 K=896 g64",
