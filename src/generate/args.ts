@@ -1,0 +1,279 @@
+/**
+ * Command-line flags of `generate.ts`, parsed with `node:util` parseArgs. Bad flags throw the
+ * training CLI's {@link UsageError} (`error: --flag: reason`, exit status 2).
+ *
+ * @example
+ * ```ts
+ * import { parseGenerateArgs } from "./args.ts";
+ * const { args } = parseGenerateArgs(["--prompt", "Once upon a time", "--temperature", "0"]);
+ * console.log(args.maxNewTokens, args.temperature); // 128 0
+ * ```
+ */
+import { parseArgs } from "node:util";
+import { UsageError } from "../train/args.ts";
+
+export { UsageError };
+
+/** Everything `generate.ts` can be told. */
+export interface GenerateArgs {
+  model: string | null;
+  /** Adapter directory; `"none"` = explicitly no adapter (also for the demo). */
+  adapter: string | null;
+  prompt: string | null;
+  chat: string | null;
+  system: string | null;
+  maxNewTokens: number;
+  temperature: number;
+  topP: number;
+  seed: number;
+  quant: "int4" | "none";
+  weights: "resident" | "streamed";
+  cacheDir: string | null;
+  quiet: boolean;
+}
+
+interface Spec {
+  flag: string;
+  key: keyof GenerateArgs;
+  type: "string" | "int" | "number" | "enum" | "bool";
+  default: GenerateArgs[keyof GenerateArgs];
+  meta?: string;
+  choices?: readonly string[];
+  min?: number;
+  max?: number;
+  /** `min` itself is not allowed. */
+  exclusiveMin?: boolean;
+  help: string;
+}
+
+const FLAGS: readonly Spec[] = [
+  {
+    flag: "model",
+    key: "model",
+    type: "string",
+    default: null,
+    meta: "PATH|URL",
+    help: "HF model dir or URL (config.json, *.safetensors, tokenizer.json); " +
+      "omitted: the bundled demo model (RANDOM weights)",
+  },
+  {
+    flag: "adapter",
+    key: "adapter",
+    type: "string",
+    default: null,
+    meta: "DIR|none",
+    help: "PEFT LoRA adapter dir, applied unmerged (demo: out/demo-adapter when it exists)",
+  },
+  {
+    flag: "prompt",
+    key: "prompt",
+    type: "string",
+    default: null,
+    meta: "TEXT",
+    help: "plain text to continue",
+  },
+  {
+    flag: "chat",
+    key: "chat",
+    type: "string",
+    default: null,
+    meta: "TEXT",
+    help: "a user message, rendered with the model's chat template (assistant reply follows)",
+  },
+  {
+    flag: "system",
+    key: "system",
+    type: "string",
+    default: null,
+    meta: "TEXT",
+    help: "system message for --chat",
+  },
+  {
+    flag: "max-new-tokens",
+    key: "maxNewTokens",
+    type: "int",
+    default: 128,
+    min: 1,
+    meta: "N",
+    help: "most tokens to generate",
+  },
+  {
+    flag: "temperature",
+    key: "temperature",
+    type: "number",
+    default: 0.7,
+    min: 0,
+    meta: "T",
+    help: "sampling temperature (0 = greedy)",
+  },
+  {
+    flag: "top-p",
+    key: "topP",
+    type: "number",
+    default: 0.9,
+    min: 0,
+    max: 1,
+    exclusiveMin: true,
+    meta: "P",
+    help: "nucleus sampling: smallest set of tokens with probability >= P",
+  },
+  {
+    flag: "seed",
+    key: "seed",
+    type: "int",
+    default: 0,
+    min: 0,
+    max: 4294967295,
+    meta: "S",
+    help: "sampling seed",
+  },
+  {
+    flag: "quant",
+    key: "quant",
+    type: "enum",
+    choices: ["int4", "none"],
+    default: "int4",
+    help: "base weights: 4-bit (MLX affine, group 64) or f32",
+  },
+  {
+    flag: "weights",
+    key: "weights",
+    type: "enum",
+    choices: ["resident", "streamed"],
+    default: "resident",
+    help: "keep all base weights in memory, or stream one block at a time from a cache file",
+  },
+  {
+    flag: "cache-dir",
+    key: "cacheDir",
+    type: "string",
+    default: null,
+    meta: "DIR",
+    help: "where --weights streamed keeps its int4 cache (default: next to the model)",
+  },
+  {
+    flag: "quiet",
+    key: "quiet",
+    type: "bool",
+    default: false,
+    help: "print only the generated text",
+  },
+];
+
+function parseValue(s: Spec, raw: string): unknown {
+  const flag = `--${s.flag}`;
+  switch (s.type) {
+    case "bool":
+      return true;
+    case "string":
+      if (raw === "") throw new UsageError(flag, "must not be empty");
+      return raw;
+    case "enum":
+      if (!s.choices!.includes(raw)) {
+        throw new UsageError(flag, `must be one of ${s.choices!.join("|")}, got "${raw}"`);
+      }
+      return raw;
+    case "int": {
+      const n = /^[+-]?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+      if (!Number.isSafeInteger(n)) throw new UsageError(flag, `expected an integer, got "${raw}"`);
+      if (n < s.min!) throw new UsageError(flag, `must be at least ${s.min}, got ${n}`);
+      if (s.max !== undefined && n > s.max) {
+        throw new UsageError(flag, `must be at most ${s.max}, got ${n}`);
+      }
+      return n;
+    }
+    case "number": {
+      const n = raw.trim() === "" ? NaN : Number(raw);
+      if (!Number.isFinite(n)) throw new UsageError(flag, `expected a number, got "${raw}"`);
+      if (s.exclusiveMin ? n <= s.min! : n < s.min!) {
+        throw new UsageError(
+          flag,
+          `must be ${s.exclusiveMin ? "greater than" : "at least"} ${s.min}, got ${n}`,
+        );
+      }
+      if (s.max !== undefined && n > s.max) {
+        throw new UsageError(flag, `must be at most ${s.max}, got ${n}`);
+      }
+      return n;
+    }
+  }
+}
+
+/** Parses `argv` (without the program name). Throws {@link UsageError}. */
+export function parseGenerateArgs(argv: string[]): { args: GenerateArgs; help: boolean } {
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
+    help: { type: "boolean", short: "h" },
+  };
+  for (const f of FLAGS) options[f.flag] = { type: f.type === "bool" ? "boolean" : "string" };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+  } catch (e) {
+    const msg = (e as Error).message;
+    const code = (e as { code?: string }).code;
+    const flag = /'(-{1,2}[^' =]+)/.exec(msg)?.[1] ?? /"(-{1,2}[^" =]+)/.exec(msg)?.[1] ?? "?";
+    if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
+      const arg = /'([^']*)'/.exec(msg)?.[1] ?? "";
+      throw new UsageError(arg, "unexpected argument (every option is a --flag; quote the text)");
+    }
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      throw new UsageError(flag, "unknown option (see --help)");
+    }
+    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+      if (/ambiguous/.test(msg)) {
+        throw new UsageError(flag, `a value starting with "-" must be written ${flag}=VALUE`);
+      }
+      throw new UsageError(flag, /argument missing/.test(msg) ? "needs a value" : msg);
+    }
+    throw new UsageError(flag, msg);
+  }
+  const args: Record<string, unknown> = {};
+  for (const f of FLAGS) {
+    const v = values[f.flag];
+    args[f.key] = v === undefined ? f.default : parseValue(f, typeof v === "string" ? v : "");
+  }
+  const a = args as unknown as GenerateArgs;
+  const help = values.help === true;
+  if (!help) {
+    if (a.prompt !== null && a.chat !== null) {
+      throw new UsageError("--chat", "give either --prompt or --chat, not both");
+    }
+    if (a.prompt === null && a.chat === null) {
+      throw new UsageError("--prompt", "required: --prompt TEXT (plain text) or --chat TEXT");
+    }
+    if (a.system !== null && a.chat === null) {
+      throw new UsageError("--system", "only applies with --chat");
+    }
+  }
+  return { args: a, help };
+}
+
+/** `--help` text, from the same table the parser uses. */
+export function generateHelpText(): string {
+  const left = (f: Spec) => {
+    const meta = f.type === "enum" ? f.choices!.join("|") : f.meta;
+    return `  --${f.flag}${meta ? " " + meta : ""}`;
+  };
+  const width = Math.max(...FLAGS.map((f) => left(f).length)) + 2;
+  const lines = [
+    "slimtune generate: sample text from a model (4-bit base weights), with or without a LoRA",
+    "adapter. The text streams to stdout as it is decoded; notes and timings go to stderr.",
+    "",
+    "usage: deno run -A generate.ts [--model DIR] [--adapter DIR] (--prompt TEXT | --chat TEXT)",
+    "",
+    "options:",
+  ];
+  for (const f of FLAGS) {
+    const d = f.default === null || f.type === "bool" ? "" : ` (default ${f.default})`;
+    lines.push(left(f).padEnd(width) + f.help + d);
+  }
+  lines.push("  -h, --help".padEnd(width) + "print this help");
+  lines.push(
+    "",
+    "examples:",
+    '  deno run -A generate.ts --prompt "Once upon a time" --max-new-tokens 20',
+    "  deno run -A generate.ts --model ./Qwen2.5-0.5B-Instruct --adapter out/qwen-adapter \\",
+    '      --chat "Write a haiku about memory." --temperature 0',
+  );
+  return lines.join("\n") + "\n";
+}

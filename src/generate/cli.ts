@@ -1,0 +1,247 @@
+/**
+ * The `generate.ts` command: opens the model (or builds the bundled demo model), its tokenizer
+ * and an optional PEFT adapter, encodes the prompt (plain, or a chat turn through the model's chat
+ * template with the generation prompt), then streams the sampled continuation to `out`. Notes and
+ * timings go to `err`. Returns the exit status (0 done, 1 failed, 2 bad command line) instead of
+ * exiting, so tests can call it in-process.
+ */
+import { type ChatMessage, renderChat } from "../data/chat.ts";
+import type { TextTokenizer } from "../data/tokenizer.ts";
+import { bundledQwenTokenizerDir, loadTokenizerDir } from "../data/tokenizer_deno.ts";
+import { openModel } from "../io/checkpoint_deno.ts";
+import { loadKernels } from "../kernels/wasm.ts";
+import type { WeightStore } from "../model/weights.ts";
+import { BYTES_PER_MB } from "../runtime/memory.ts";
+import { createDemoStore, DEMO_BASE_MODEL } from "../train/demo.ts";
+import { openModelTokenizer } from "../train/model_deno.ts";
+import { ADAPTER_CONFIG_FILE, readAdapterDir } from "../train/peft_adapter_deno.ts";
+import { type GenerateArgs, generateHelpText, parseGenerateArgs, UsageError } from "./args.ts";
+import { Decoder, type DecoderAdapter } from "./decoder.ts";
+import { generate } from "./loop.ts";
+import { TextStreamer } from "./text_stream.ts";
+
+const encoder = new TextEncoder();
+
+/** Where the CLI writes (tests capture it). */
+export interface GenerateIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const defaultIo: GenerateIo = {
+  out: (t) => void Deno.stdout.writeSync(encoder.encode(t)),
+  err: (t) => void Deno.stderr.writeSync(encoder.encode(t)),
+};
+
+/** Settings tests may change. */
+export interface GenerateEnv {
+  /** The adapter the demo uses when --adapter is not given and it exists. */
+  demoAdapterDir: string;
+}
+
+/** Where `deno run -A train.ts` (the demo) writes its adapter. */
+export const DEMO_ADAPTER_DIR = "out/demo-adapter";
+
+/** A failure with a message for the user (exit status 1). */
+class CliError extends Error {}
+
+function isUrl(s: string): boolean {
+  return /^https?:\/\//i.test(s);
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return await Deno.stat(path).then((s) => s.isFile, () => false);
+}
+
+/** Every id that ends a reply: config.json's, the tokenizer's, generation_config.json's. */
+async function stopIds(
+  args: GenerateArgs,
+  store: WeightStore,
+  tok: TextTokenizer,
+): Promise<number[]> {
+  const ids = new Set<number>();
+  const add = (v: unknown) => {
+    for (const x of Array.isArray(v) ? v : [v]) if (Number.isInteger(x)) ids.add(x as number);
+  };
+  add(store.config.eosTokenId);
+  add(tok.eosTokenId);
+  if (args.model !== null && !isUrl(args.model)) {
+    const path = `${args.model}/generation_config.json`;
+    if (await isFile(path)) {
+      try {
+        add(JSON.parse(await Deno.readTextFile(path)).eos_token_id);
+      } catch (e) {
+        throw new CliError(`${path}: not valid JSON (${(e as Error).message})`);
+      }
+    }
+  }
+  return [...ids];
+}
+
+/** The prompt's token ids: `--prompt` as plain text (with BOS where the tokenizer adds one), or
+ * `--chat` rendered by the chat template with the generation prompt (the template adds BOS). */
+function promptIds(args: GenerateArgs, tok: TextTokenizer): number[] {
+  if (args.chat !== null) {
+    if (tok.chatTemplate === null) {
+      throw new UsageError("--chat", "the model's tokenizer has no chat_template (use --prompt)");
+    }
+    const messages: ChatMessage[] = [];
+    if (args.system !== null) messages.push({ role: "system", content: args.system });
+    messages.push({ role: "user", content: args.chat });
+    const ids = tok.encode(renderChat(tok, messages, true), false);
+    if (ids.length === 0) throw new UsageError("--chat", "the rendered chat has no tokens");
+    return ids;
+  }
+  const ids = tok.encode(args.prompt!, true);
+  if (ids.length === 0) throw new UsageError("--prompt", "encodes to no tokens");
+  return ids;
+}
+
+/** The CLI. Returns the exit status. */
+export async function main(
+  argv: string[],
+  io: GenerateIo = defaultIo,
+  env: GenerateEnv = { demoAdapterDir: DEMO_ADAPTER_DIR },
+): Promise<number> {
+  try {
+    const { args, help } = parseGenerateArgs(argv);
+    if (help) {
+      io.out(generateHelpText());
+      return 0;
+    }
+    return await run(args, io, env);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`error: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof CliError) {
+      io.err(`error: ${e.message}\n`);
+      return 1;
+    }
+    io.err(`\nerror: ${(e as Error).stack ?? e}\n`);
+    return 1;
+  }
+}
+
+async function run(args: GenerateArgs, io: GenerateIo, env: GenerateEnv): Promise<number> {
+  const demo = args.model === null;
+  const note = (t: string) => {
+    if (!args.quiet) io.err(t + "\n");
+  };
+  if (!demo && !isUrl(args.model!)) {
+    const isDir = await Deno.stat(args.model!).then((s) => s.isDirectory, () => false);
+    if (!isDir) throw new UsageError("--model", `${args.model}: no such directory`);
+  }
+  if (args.adapter !== null && args.adapter !== "none") {
+    if (!(await isFile(`${args.adapter}/${ADAPTER_CONFIG_FILE}`))) {
+      throw new UsageError("--adapter", `${args.adapter}/${ADAPTER_CONFIG_FILE}: not found`);
+    }
+  }
+
+  const { kernels, arena, variant } = await loadKernels();
+  const t0 = performance.now();
+  let store: WeightStore;
+  let tok: TextTokenizer;
+  if (demo) {
+    // Always said, even with --quiet: the demo's text means nothing.
+    io.err(
+      "note: no --model given, so this samples the bundled demo model, whose weights are RANDOM " +
+        "(it knows no language: expect gibberish). Pass --model DIR for a real model.\n",
+    );
+    if (args.weights === "streamed") note("note: the demo model is built in memory (resident)");
+    store = createDemoStore(kernels, arena, args.quant);
+    tok = await loadTokenizerDir(bundledQwenTokenizerDir());
+  } else {
+    const model = args.model!;
+    const t = await openModelTokenizer(model);
+    if (t === null) {
+      throw new CliError(`${model}: no tokenizer.json (generate needs the model's tokenizer)`);
+    }
+    tok = t;
+    store = await openModel({
+      source: model,
+      quant: args.quant,
+      weights: args.weights,
+      cacheDir: args.cacheDir ?? undefined,
+      kernels,
+      arena,
+    });
+  }
+  let decoder: Decoder | null = null;
+  try {
+    const config = store.config;
+    if (tok.vocabSize > config.vocabSize) {
+      throw new CliError(
+        `${args.model}: the tokenizer has ${tok.vocabSize} tokens but the model only ` +
+          `${config.vocabSize}`,
+      );
+    }
+    // The adapter: --adapter DIR, or the demo's own adapter when training wrote one.
+    let adapterDir = args.adapter === "none" ? null : args.adapter;
+    if (adapterDir === null && demo && args.adapter !== "none") {
+      if (await isFile(`${env.demoAdapterDir}/${ADAPTER_CONFIG_FILE}`)) {
+        adapterDir = env.demoAdapterDir;
+      }
+    }
+    let adapter: DecoderAdapter | null = null;
+    if (adapterDir !== null) {
+      const { info, tensors } = await readAdapterDir(adapterDir, config).catch((e) => {
+        const hint = args.adapter === null ? " (pass --adapter none to run without it)" : "";
+        throw new UsageError("--adapter", (e as Error).message + hint);
+      });
+      adapter = { r: info.r, alpha: info.alpha, targets: info.targets, tensors };
+    }
+    const prompt = promptIds(args, tok);
+    const maxLen = prompt.length + args.maxNewTokens;
+    if (maxLen - 1 > config.maxPositionEmbeddings) {
+      throw new UsageError(
+        "--max-new-tokens",
+        `the prompt's ${prompt.length} tokens + ${args.maxNewTokens} exceed the model's ` +
+          `max_position_embeddings ${config.maxPositionEmbeddings}`,
+      );
+    }
+    decoder = Decoder.create({ store, kernels, arena, maxLen, adapter });
+    note(
+      `model: ${demo ? DEMO_BASE_MODEL : args.model} (${config.architecture}, ` +
+        `${config.numLayers} layers, hidden ${config.hiddenSize}), ${store.quant} ` +
+        `${demo ? "resident" : args.weights}, kernels ${variant}, ready in ` +
+        `${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
+    note(
+      adapter
+        ? `adapter: ${adapterDir} (r ${adapter.r}, alpha ${adapter.alpha}, ` +
+          `${adapter.targets.join(",")})`
+        : "adapter: none (base model)",
+    );
+    note(
+      `sampling: ${
+        args.temperature === 0 ? "greedy" : `temperature ${args.temperature}, top-p ${args.topP}`
+      }, seed ${args.seed}, at most ${args.maxNewTokens} new tokens; prompt ${prompt.length} ` +
+        `tokens\n`,
+    );
+    const streamer = new TextStreamer(tok);
+    const r = await generate(decoder, prompt, {
+      maxNewTokens: args.maxNewTokens,
+      temperature: args.temperature,
+      topP: args.topP,
+      seed: args.seed,
+      stopIds: await stopIds(args, store, tok),
+    }, (id) => {
+      const text = streamer.push(id);
+      if (text) io.out(text);
+    });
+    io.out(streamer.flush() + "\n");
+    const perToken = r.ids.length > 1 ? r.decodeMs / (r.ids.length - 1) : 0;
+    note(
+      `\n${r.ids.length} tokens (${r.stop === "eos" ? "end of sequence" : "token limit"}); ` +
+        `prompt ${r.promptTokens} tokens in ${r.prefillMs.toFixed(0)} ms; ` +
+        (perToken > 0 ? `${(1000 / perToken).toFixed(1)} tokens/s; ` : "") +
+        `arena high-water ${(arena.highWater / BYTES_PER_MB).toFixed(1)} MB`,
+    );
+    return 0;
+  } finally {
+    decoder?.dispose();
+    await store.close();
+  }
+}

@@ -1,0 +1,62 @@
+import { ok, rejects, strictEqual, throws } from "node:assert/strict";
+import { loadKernelsSync } from "../kernels/wasm.ts";
+import { createRandomWeightStore, tinyConfig } from "../model/random_weights.ts";
+import { Decoder } from "./decoder.ts";
+
+Deno.test("decoder: planned memory, cache bounds, bad ids, dispose", async () => {
+  const { kernels, arena } = loadKernelsSync();
+  const store = createRandomWeightStore({ config: tinyConfig("qwen2"), kernels, arena, seed: 1 });
+  const before = arena.mark();
+  const dec = Decoder.create({ store, kernels, arena, maxLen: 8 });
+  const c = store.config;
+  // 3 layers x K,V x 8 rows x (2 kv heads x 16) floats.
+  strictEqual(dec.cache.bytes, 3 * 2 * 8 * 32 * 4);
+  const planned = arena.mark();
+  await dec.append([1, 2, 3]);
+  strictEqual(arena.mark(), planned, "append releases what it allocates");
+  const grows = arena.grows;
+  for (let t = 3; t < 8; t++) {
+    const logits = await dec.append([t]);
+    strictEqual(logits.length, c.vocabSize);
+    ok(logits.every(Number.isFinite));
+  }
+  strictEqual(arena.grows, grows, "decode steps never grow the memory");
+  strictEqual(dec.position, 8);
+  await rejects(dec.append([1]), /KV cache full: 8 \+ 1 positions exceed its 8/);
+  dec.reset();
+  await rejects(dec.append([c.vocabSize]), /token id 300 outside the vocabulary 0..299/);
+  await rejects(dec.append([]), /at least one token/);
+  strictEqual(dec.position, 0);
+  dec.dispose();
+  strictEqual(arena.mark(), before);
+  await rejects(dec.append([1]), /after dispose/);
+  throws(() => Decoder.create({ store, kernels, arena, maxLen: 0 }), RangeError);
+  strictEqual(arena.mark(), before);
+});
+
+Deno.test("decoder: an adapter with a missing or misshapen tensor is refused", () => {
+  const { kernels, arena } = loadKernelsSync();
+  const store = createRandomWeightStore({
+    config: tinyConfig("llama", 1),
+    kernels,
+    arena,
+    seed: 1,
+  });
+  const before = arena.mark();
+  const a = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight";
+  const b = "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight";
+  const tensors = new Map([
+    [a, { shape: [2, 64] as [number, number], data: new Float32Array(128) }],
+  ]);
+  const adapter = { r: 2, alpha: 4, targets: ["q" as const], tensors };
+  throws(
+    () => Decoder.create({ store, kernels, arena, maxLen: 4, adapter }),
+    /missing tensor .*q_proj\.lora_B/,
+  );
+  tensors.set(b, { shape: [32, 2], data: new Float32Array(64) });
+  throws(
+    () => Decoder.create({ store, kernels, arena, maxLen: 4, adapter }),
+    /q_proj\.lora_B\.weight has shape \[32,2\], expected \[64,2\]/,
+  );
+  strictEqual(arena.mark(), before, "a failed create frees what it allocated");
+});

@@ -1,0 +1,413 @@
+/**
+ * KV-cache decoding against full-sequence forwards computed without a cache:
+ * - the training forward (`blockForward` over the whole sequence, the causal attention kernel,
+ *   then final norm + LM head on every row), whose logits the decoder must reproduce row by row
+ *   to 1e-4 (f32 with different summation orders: GEMV vs GEMM, f64 loop vs kernel);
+ * - the independent f64 reference (tests/model_reference_f64.ts): the mean next-token
+ *   cross-entropy computed from the decoder's logits must equal its loss to 1e-4 relative.
+ * With and without a LoRA adapter (non-zero B), qwen2 (biases) and llama (llama3 RoPE scaling),
+ * f32 and int4 weights. Then greedy determinism and seeded top-p reproducibility.
+ */
+import { deepStrictEqual, notDeepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import { main } from "../src/generate/cli.ts";
+import { Decoder, type DecoderAdapter } from "../src/generate/decoder.ts";
+import { generate } from "../src/generate/loop.ts";
+import { argmax } from "../src/generate/sampling.ts";
+import type { Kernels } from "../src/kernels/abi.ts";
+import { loadKernelsSync } from "../src/kernels/wasm.ts";
+import { type BlockContext, blockForward } from "../src/model/block.ts";
+import { baseForward } from "../src/model/linear.ts";
+import { type BlockLora, LoraParams } from "../src/model/lora.ts";
+import { createRandomWeightStore, tinyConfig } from "../src/model/random_weights.ts";
+import { ropeTables } from "../src/model/rope_tables.ts";
+import { LINEAR_NAMES, type LinearName, type WeightStore } from "../src/model/weights.ts";
+import type { Arena } from "../src/runtime/arena.ts";
+import { Rng } from "../src/runtime/rng.ts";
+import { DEMO_MODEL_CONFIG } from "../src/train/demo.ts";
+import { writeAdapterDir } from "../src/train/peft_adapter_deno.ts";
+import { readRefModel, type RefLora, refLoss } from "./model_reference_f64.ts";
+
+const TOL = 1e-4;
+
+/** Logits [N, V] of every row of `ids` by the training forward over the whole sequence. */
+async function fullForwardLogits(
+  store: WeightStore,
+  kernels: Kernels,
+  arena: Arena,
+  lora: BlockLora[] | null,
+  ids: number[],
+): Promise<Float32Array> {
+  const c = store.config;
+  const N = ids.length;
+  const D = c.hiddenSize;
+  const V = c.vocabSize;
+  const mark = arena.mark();
+  try {
+    const idsPtr = arena.allocI32(N);
+    arena.i32(idsPtr, N).set(ids);
+    const resid = arena.allocF32(N * D);
+    await store.embed(resid, idsPtr, N);
+    const half = c.headDim / 2;
+    const cos = arena.allocF32(N * half);
+    const sin = arena.allocF32(N * half);
+    ropeTables(c, ids.map((_, t) => t), {
+      cos: arena.f32(cos, N * half),
+      sin: arena.f32(sin, N * half),
+    });
+    const ctx: BlockContext = {
+      config: c,
+      kernels,
+      arena,
+      batchSize: 1,
+      seqLen: N,
+      cos,
+      sin,
+      mlpChunkRows: 5,
+    };
+    for (let i = 0; i < c.numLayers; i++) {
+      const bw = await store.acquireBlock(i);
+      blockForward(ctx, bw, lora?.[i] ?? {}, resid);
+      store.releaseBlock(i);
+    }
+    const rstd = arena.allocF32(N);
+    const n = arena.allocF32(N * D);
+    kernels.rmsnormForward(n, rstd, resid, store.finalNorm, N, D, c.rmsNormEps);
+    const out = new Float32Array(N * V);
+    const chunk = arena.allocF32(N * 64);
+    for await (const { v0, weight } of store.headChunks(64)) {
+      baseForward(kernels, weight, chunk, n, N, 0);
+      const view = arena.f32(chunk, N * weight.out);
+      for (let t = 0; t < N; t++) {
+        out.set(view.subarray(t * weight.out, (t + 1) * weight.out), t * V + v0);
+      }
+    }
+    return out;
+  } finally {
+    arena.release(mark);
+  }
+}
+
+/** Mean cross-entropy of predicting ids[t+1] from logits row t (f64). */
+function meanNextTokenLoss(logits: Float32Array, ids: number[], V: number): number {
+  let total = 0;
+  for (let t = 0; t + 1 < ids.length; t++) {
+    const row = logits.subarray(t * V, (t + 1) * V);
+    let max = -Infinity;
+    for (const x of row) max = Math.max(max, x);
+    let sum = 0;
+    for (const x of row) sum += Math.exp(x - max);
+    total += max + Math.log(sum) - row[ids[t + 1]];
+  }
+  return total / (ids.length - 1);
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  strictEqual(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/**
+ * Decodes `ids` the way generation does (prefill `prefill` tokens, one chunk of 3 tokens at
+ * positions > 0 to cover multi-row appends against a non-empty cache, then single tokens) and
+ * returns the logits of every row [N, V].
+ */
+async function decodeAllRows(dec: Decoder, ids: number[], prefill: number): Promise<Float32Array> {
+  const V = dec.config.vocabSize;
+  const out = new Float32Array(ids.length * V);
+  dec.reset();
+  out.set(await dec.append(ids.slice(0, prefill), "all"), 0);
+  let t = prefill;
+  const chunk = ids.slice(t, t + 3);
+  out.set(await dec.append(chunk, "all"), t * V);
+  t += chunk.length;
+  for (; t < ids.length; t++) {
+    strictEqual(dec.position, t);
+    out.set(await dec.append([ids[t]]), t * V);
+  }
+  return out;
+}
+
+function randomIds(n: number, vocab: number, seed: number): number[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: n }, () => rng.nextU32() % vocab);
+}
+
+/** A LoRA with every target and random non-zero A and B (B = 0 would be the identity). */
+function randomLora(store: WeightStore, arena: Arena, seed: number): LoraParams {
+  const lora = new LoraParams(
+    store.config,
+    { rank: 4, alpha: 8, targets: [...LINEAR_NAMES] },
+    arena,
+    seed,
+  );
+  const rng = new Rng(seed + 1);
+  for (const p of lora.params) {
+    if (p.name.includes("lora_B")) rng.fillNormal(arena.f32(p.ptr, p.n), 0.2);
+  }
+  return lora;
+}
+
+function adapterOf(lora: LoraParams): DecoderAdapter {
+  return {
+    r: lora.lora.rank,
+    alpha: lora.lora.alpha,
+    targets: lora.lora.targets,
+    tensors: lora.toMap(),
+  };
+}
+
+function refLoraOf(lora: LoraParams | null, arena: Arena): RefLora {
+  const t = new Map<string, Float64Array>();
+  if (!lora) return { scale: 1, t };
+  for (const block of lora.blocks) {
+    for (const l of Object.values(block)) {
+      t.set(`${l.block}.${l.linear}.A`, Float64Array.from(arena.f32(l.a.ptr, l.a.n)));
+      t.set(`${l.block}.${l.linear}.B`, Float64Array.from(arena.f32(l.b.ptr, l.b.n)));
+    }
+  }
+  return { scale: lora.scale, t };
+}
+
+for (const arch of ["qwen2", "llama"] as const) {
+  for (const quant of ["none", "int4"] as const) {
+    Deno.test(`KV-cache decode = full forward without cache (${arch}, ${quant}, ± LoRA)`, async () => {
+      const { kernels, arena } = loadKernelsSync();
+      const store = createRandomWeightStore({
+        config: tinyConfig(arch),
+        kernels,
+        arena,
+        seed: 7,
+        quant,
+      });
+      const c = store.config;
+      const V = c.vocabSize;
+      // 70 positions: past the llama3 original context of tinyConfig (64), so every RoPE band
+      // and positions well beyond the prefill are exercised.
+      const ids = randomIds(70, V, 3);
+      const ref = await readRefModel(store, kernels, arena);
+      const labels = Int32Array.from(ids);
+      const lora = randomLora(store, arena, 11);
+      let baseLogits: Float32Array | null = null;
+      for (const withLora of [false, true]) {
+        const dec = Decoder.create({
+          store,
+          kernels,
+          arena,
+          maxLen: ids.length,
+          adapter: withLora ? adapterOf(lora) : null,
+          headChunkRows: 128,
+        });
+        const got = await decodeAllRows(dec, ids, 6);
+        dec.dispose();
+        const want = await fullForwardLogits(
+          store,
+          kernels,
+          arena,
+          withLora ? lora.blocks : null,
+          ids,
+        );
+        const diff = maxAbsDiff(got, want);
+        ok(diff <= TOL, `lora ${withLora}: max |decode - full forward| = ${diff}`);
+        const loss = meanNextTokenLoss(got, ids, V);
+        const refL = refLoss(
+          ref,
+          refLoraOf(withLora ? lora : null, arena),
+          Int32Array.from(ids),
+          labels,
+          1,
+          ids.length,
+        );
+        ok(Math.abs(loss - refL) <= TOL * refL, `lora ${withLora}: loss ${loss} vs f64 ${refL}`);
+        if (!withLora) baseLogits = got;
+        else {
+          const d = maxAbsDiff(got, baseLogits!);
+          ok(d > 0.05, `the adapter must change the logits (max diff ${d})`);
+        }
+      }
+    });
+  }
+}
+
+Deno.test("greedy decoding is deterministic and follows the full forward's argmax", async () => {
+  const { kernels, arena } = loadKernelsSync();
+  const store = createRandomWeightStore({
+    config: tinyConfig("llama"),
+    kernels,
+    arena,
+    seed: 5,
+    quant: "int4",
+  });
+  const prompt = randomIds(5, store.config.vocabSize, 9);
+  const dec = Decoder.create({ store, kernels, arena, maxLen: prompt.length + 12 });
+  const opts = { maxNewTokens: 12, temperature: 0, topP: 1, seed: 0 };
+  const streamed: number[] = [];
+  const a = await generate(dec, prompt, opts, (id) => void streamed.push(id));
+  const b = await generate(dec, prompt, { ...opts, seed: 99 });
+  dec.dispose();
+  strictEqual(a.stop, "length");
+  strictEqual(a.ids.length, 12);
+  deepStrictEqual(streamed, a.ids);
+  deepStrictEqual(b.ids, a.ids);
+  const seq = [...prompt, ...a.ids];
+  const V = store.config.vocabSize;
+  const full = await fullForwardLogits(store, kernels, arena, null, seq);
+  for (let t = prompt.length; t < seq.length; t++) {
+    strictEqual(seq[t], argmax(full.subarray((t - 1) * V, t * V)), `token ${t}`);
+  }
+  // A stop id ends generation before it is emitted.
+  const dec2 = Decoder.create({ store, kernels, arena, maxLen: prompt.length + 12 });
+  const c = await generate(dec2, prompt, { ...opts, stopIds: [a.ids[3]] });
+  dec2.dispose();
+  strictEqual(c.stop, "eos");
+  deepStrictEqual(c.ids, a.ids.slice(0, a.ids.indexOf(a.ids[3])));
+});
+
+Deno.test("top-p sampling with a seed is reproducible; other seeds give other text", async () => {
+  const { kernels, arena } = loadKernelsSync();
+  const store = createRandomWeightStore({ config: tinyConfig("qwen2"), kernels, arena, seed: 2 });
+  const prompt = randomIds(4, store.config.vocabSize, 1);
+  const dec = Decoder.create({ store, kernels, arena, maxLen: prompt.length + 16 });
+  const run = async (seed: number) =>
+    (await generate(dec, prompt, { maxNewTokens: 16, temperature: 1, topP: 0.9, seed })).ids;
+  const first = await run(1);
+  deepStrictEqual(await run(1), first);
+  const others = [await run(2), await run(3)];
+  notDeepStrictEqual(others[0], first);
+  notDeepStrictEqual(others[1], first);
+  dec.dispose();
+});
+
+// ---- the generate.ts command line ---------------------------------------------------------
+
+async function cli(
+  argv: string[],
+  demoAdapterDir = "/nonexistent-demo-adapter",
+): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await main(argv, {
+    out: (t) => void (out += t),
+    err: (t) => void (err += t),
+  }, { demoAdapterDir });
+  return { code, out, err };
+}
+
+Deno.test("generate.ts --help lists the flags and exits 0", async () => {
+  const r = await cli(["--help"]);
+  strictEqual(r.code, 0);
+  for (const f of ["--model", "--adapter", "--prompt", "--chat", "--top-p", "--weights"]) {
+    ok(r.out.includes(f), f);
+  }
+});
+
+Deno.test("generate.ts: bad flags exit 2 with error: --flag: reason", async () => {
+  for (
+    const [argv, want] of [
+      [["--bogus"], "error: --bogus: unknown option (see --help)\n"],
+      [[], "error: --prompt: required: --prompt TEXT (plain text) or --chat TEXT\n"],
+      [["--prompt", "a", "--chat", "b"], "error: --chat: give either --prompt or --chat"],
+      [["--prompt", "a", "--top-p", "0"], "error: --top-p: must be greater than 0, got 0\n"],
+      [["--prompt", "a", "--top-p", "1.5"], "error: --top-p: must be at most 1, got 1.5\n"],
+      [["--prompt", "a", "--temperature=-1"], "error: --temperature: must be at least 0"],
+      [
+        ["--prompt", "a", "--temperature", "hot"],
+        'error: --temperature: expected a number, got "hot"',
+      ],
+      [["--prompt", "a", "--max-new-tokens", "0"], "error: --max-new-tokens: must be at least 1"],
+      [["--prompt", "a", "--seed", "1.5"], 'error: --seed: expected an integer, got "1.5"'],
+      [
+        ["--prompt", "a", "--quant", "int8"],
+        'error: --quant: must be one of int4|none, got "int8"',
+      ],
+      [["--prompt", "a", "--system", "s"], "error: --system: only applies with --chat"],
+      [
+        ["--prompt", "a", "--model", "/nonexistent"],
+        "error: --model: /nonexistent: no such directory",
+      ],
+      [
+        ["--prompt", "a", "--adapter", "/nonexistent"],
+        "error: --adapter: /nonexistent/adapter_config.json: not found",
+      ],
+    ] as const
+  ) {
+    const r = await cli([...argv]);
+    strictEqual(r.code, 2, argv.join(" "));
+    ok(r.err.startsWith(want), `${argv.join(" ")}: ${r.err}`);
+    strictEqual(r.out, "");
+  }
+});
+
+Deno.test("generate.ts binary: exit status 2 on a bad flag", async () => {
+  const p = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../generate.ts", import.meta.url).pathname, "--top-p", "2"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  strictEqual(p.code, 2);
+  strictEqual(new TextDecoder().decode(p.stderr), "error: --top-p: must be at most 1, got 2\n");
+});
+
+Deno.test("generate.ts --model without a tokenizer fails with a clear error", async () => {
+  const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
+  const tmp = await Deno.makeTempDir();
+  try {
+    await makeCheckpoint({ preset: "tiny-qwen2", out: `${tmp}/model`, seed: 1 });
+    const r = await cli(["--model", `${tmp}/model`, "--prompt", "hi"]);
+    strictEqual(r.code, 1);
+    strictEqual(
+      r.err,
+      `error: ${tmp}/model: no tokenizer.json (generate needs the model's tokenizer)\n`,
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("generate.ts on the demo model streams text; the demo adapter is picked up", async () => {
+  // An adapter where `train.ts` (the demo) writes it, used when --adapter is not given.
+  const tmp = await Deno.makeTempDir();
+  try {
+    const { arena } = loadKernelsSync({ variant: "reference" });
+    const targets = ["q", "v"] as LinearName[];
+    const lora = new LoraParams(DEMO_MODEL_CONFIG, { rank: 2, alpha: 4, targets }, arena, 3);
+    for (const p of lora.params) arena.f32(p.ptr, p.n).fill(0.01);
+    await writeAdapterDir(tmp, lora.toMap(), { r: 2, alpha: 4, targets, baseModel: "demo" });
+
+    // Plain prompt, greedy, adapter explicitly off.
+    const a = await cli(
+      ["--prompt", "Hello", "--max-new-tokens", "3", "--temperature", "0", "--adapter", "none"],
+      tmp,
+    );
+    strictEqual(a.code, 0, a.err);
+    ok(a.out.trim().length > 0, JSON.stringify(a.out));
+    ok(a.out.endsWith("\n"));
+    ok(a.err.includes("RANDOM"), a.err);
+    ok(a.err.includes("adapter: none (base model)"), a.err);
+    ok(/\n3 tokens \(token limit\)/.test(a.err), a.err);
+
+    // Chat mode with a system message; the demo adapter is found.
+    const b = await cli(
+      ["--chat", "Hi there", "--system", "Be brief.", "--max-new-tokens", "2", "--seed", "5"],
+      tmp,
+    );
+    strictEqual(b.code, 0, b.err);
+    ok(b.out.length > 1, JSON.stringify(b.out));
+    ok(b.err.includes(`adapter: ${tmp} (r 2, alpha 4, q,v)`), b.err);
+    // The chat template with the generation prompt: system + user turns, then the assistant's.
+    ok(/prompt (\d+) tokens/.test(b.err), b.err);
+
+    // --quiet prints only the text, but the random-weights note is always said.
+    const c = await cli(
+      ["--prompt", "x", "--max-new-tokens", "1", "--quant", "none", "--quiet"],
+      tmp,
+    );
+    strictEqual(c.code, 0, c.err);
+    ok(c.out.length > 1, JSON.stringify(c.out));
+    strictEqual(c.err.split("\n").filter((l) => l).length, 1, c.err);
+    ok(c.err.includes("RANDOM"), c.err);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
