@@ -411,3 +411,34 @@ Deno.test("generate.ts on the demo model streams text; the demo adapter is picke
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("a checkpoint decodes identically with resident and streamed weights", async () => {
+  const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
+  const { openModel } = await import("../src/io/checkpoint_deno.ts");
+  const tmp = await Deno.makeTempDir();
+  try {
+    await makeCheckpoint({ preset: "tiny-llama", out: `${tmp}/model`, seed: 2 });
+    const rows: Float32Array[][] = [];
+    for (const weights of ["resident", "streamed"] as const) {
+      const { kernels, arena } = loadKernelsSync();
+      const store = await openModel({
+        source: `${tmp}/model`,
+        quant: "int4",
+        weights,
+        cacheDir: `${tmp}/cache`,
+        kernels,
+        arena,
+      });
+      const ids = randomIds(9, store.config.vocabSize, 4);
+      const dec = Decoder.create({ store, kernels, arena, maxLen: ids.length, headChunkRows: 64 });
+      const out = [await dec.append(ids.slice(0, 4))];
+      for (const id of ids.slice(4)) out.push(await dec.append([id]));
+      dec.dispose();
+      await store.close();
+      rows.push(out);
+    }
+    for (let i = 0; i < rows[0].length; i++) deepStrictEqual(rows[1][i], rows[0][i], `row ${i}`);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
