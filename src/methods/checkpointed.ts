@@ -40,7 +40,8 @@ export async function checkpointedGradients(
   const mark = arena.mark();
   try {
     const resid = arena.allocF32(ND);
-    const dy = arena.allocF32(ND);
+    // The final hidden states are dead once the head is done: their buffer becomes dy.
+    const dy = resid;
     const checkpoint = new Map<number, Ptr>();
     for (let i = 0; i < L; i++) if (selected(i)) checkpoint.set(i, arena.allocF32(ND));
     await embed(m, p, resid);

@@ -15,7 +15,7 @@ export const fullGradients: GradientMethod = async (m, p, rowScale, onBlockDone)
   const mark = arena.mark();
   try {
     const resid = arena.allocF32(p.N * D);
-    const dy = arena.allocF32(p.N * D);
+    const dy = resid; // the head's dx overwrites the final hidden states
     await embed(m, p, resid);
     const tapes: BlockTape[] = [];
     for (let i = 0; i < config.numLayers; i++) {

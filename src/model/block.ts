@@ -318,15 +318,16 @@ export function blockBackwardTape(
  * Never stores a LoRA `h` (recomputed from its input and A where needed), and orders the
  * allocations so each intermediate dies right after its last use:
  *
- * 1. [dq dk dv] are allocated first (they outlive everything else), then [q k v attn lse].
- *    n1 is a temporary above them: rmsnorm, the three projections, freed. RoPE, attention.
+ * 1. [q k v attn lse]; n1 is a temporary above them: rmsnorm, the three projections, freed.
+ *    RoPE, attention.
  * 2. MLP + o_proj, in row chunks of R rows (everything here is row-wise): h1 = x + o(attn),
  *    n2 = rmsnorm(h1), gate, up; act = swiglu(gate, up) only long enough for down's LoRA grads
  *    (dB, dh, dA), then dact = dy W_down + dh A; swiglu backward overwrites gate/up with
  *    dgate/dup through a small sub-chunk buffer; dn2 from the gate/up backward; rmsnorm backward
  *    adds into dy, which is now dh1 for these rows. Peak: 3 [R, I] instead of 5-6 [N, I].
- * 3. dattn from o's backward (needs attn), attention backward into dq dk dv, then everything
- *    above dv (q k v attn lse dattn) is freed at once. Inverse RoPE on dq, dk.
+ * 3. dattn from o's backward (needs attn), then [dq dk dv] on top and the attention backward;
+ *    dq dk dv are moved down over q (one memmove) and everything else (q k v attn lse dattn) is
+ *    freed at once, so dq dk dv never coexist with the MLP phase. Inverse RoPE on dq, dk.
  * 4. n1 recomputed from x; q/k/v backward into dn1; rmsnorm backward adds into dy (= dx).
  */
 export function blockBackwardStructured(
@@ -341,10 +342,6 @@ export function blockBackwardStructured(
   const L = bw.linears;
   const mark = arena.mark();
   // 1.
-  const dq = arena.allocF32(N * Dq);
-  const dk = arena.allocF32(N * Dkv);
-  const dv = arena.allocF32(N * Dkv);
-  const attnMark = arena.mark();
   const q = arena.allocF32(N * Dq);
   const kk = arena.allocF32(N * Dkv);
   const v = arena.allocF32(N * Dkv);
@@ -385,8 +382,20 @@ export function blockBackwardStructured(
   // 3.
   const dattn = arena.allocF32(N * Dq);
   loraLinearBackward(k, arena, L.o, lora.o, dattn, dy, attn, N, null, 0);
-  attentionBackward(ctx, dq, dk, dv, dattn, q, kk, v, attn, lse);
-  arena.release(attnMark);
+  const dqHigh = arena.allocF32(N * Dq);
+  const dkHigh = arena.allocF32(N * Dkv);
+  const dvHigh = arena.allocF32(N * Dkv);
+  attentionBackward(ctx, dqHigh, dkHigh, dvHigh, dattn, q, kk, v, attn, lse);
+  const gradsEnd = arena.mark();
+  arena.release(mark);
+  const dq = arena.allocF32(N * Dq);
+  const dk = arena.allocF32(N * Dkv);
+  const dv = arena.allocF32(N * Dkv);
+  // Same sizes and order, so one memmove puts each at its new place (dq <= dqHigh).
+  new Uint8Array(arena.memory.buffer).copyWithin(dq, dqHigh, gradsEnd);
+  if (dkHigh - dqHigh !== dk - dq || dvHigh - dqHigh !== dv - dq) {
+    throw new Error("blockBackwardStructured: dq dk dv layout changed");
+  }
   rope(ctx, dq, dk, 1);
   // 4.
   const rstd1 = arena.allocF32(N);

@@ -111,7 +111,8 @@ export async function headLoss(h: HeadContext, x: Ptr, targets: Ptr, N: number):
 /**
  * Loss and its gradient: returns Σ cross-entropy over counted rows and writes
  * `dx = rowScale * d(Σ CE)/dx` [N, D] (overwritten). With `rowScale = 1 / count` this is the
- * gradient of HF's mean loss. One pass over the LM head (see the module doc).
+ * gradient of HF's mean loss. One pass over the LM head (see the module doc). `dx` may be `x`
+ * (the final hidden states are dead once the head is done: the residual buffer becomes dy).
  */
 export async function headLossBackward(
   h: HeadContext,
@@ -179,7 +180,9 @@ export async function headLossBackward(
     k.scale(row, rowScale / s[t], D);
     k.axpy(row, targetRows + t * D * F, -rowScale, D);
   }
-  k.rmsnormBackward(dx, 0, acc, x, store.finalNorm, rstd, N, D, 0);
+  // targetRows is dead: it takes a copy of x, so dx may alias x.
+  arena.f32(targetRows, N * D).set(arena.f32(x, N * D));
+  k.rmsnormBackward(dx, 0, acc, targetRows, store.finalNorm, rstd, N, D, 0);
   arena.release(mark);
   return total;
 }
