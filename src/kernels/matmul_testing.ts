@@ -1,13 +1,12 @@
 /**
- * Test helpers for the GEMM and int4 kernels: a wasm build instantiated directly (so these tests
- * run even while other kernel families are missing from the module), the TS reference bound to
- * the SAME memory (both read identical inputs), a seeded generator, and the error bound the
- * matmul tests use.
+ * Test helpers for the GEMM and int4 kernels: a wasm build loaded through the loader, the TS
+ * reference bound to the SAME memory (both read identical inputs), a seeded generator, and the
+ * error bound the matmul tests use.
  */
-import { Arena } from "../runtime/arena.ts";
+import type { Arena } from "../runtime/arena.ts";
 import type { Kernels, Ptr } from "./abi.ts";
 import { createReferenceKernels } from "./reference/mod.ts";
-import { kernelModuleBytes } from "./wasm.ts";
+import { loadKernelsSync } from "./wasm.ts";
 
 /** The kernels these tests exercise. */
 export type MatmulKernels = Pick<
@@ -25,20 +24,6 @@ export type MatmulKernels = Pick<
   | "int4GatherRows"
 >;
 
-const MATMUL_KERNEL_NAMES = [
-  "heapBase",
-  "scratchBytes",
-  "init",
-  "matmulABt",
-  "matmulAB",
-  "matmulAtB",
-  "int4Quantize",
-  "int4Dequantize",
-  "int4MatmulXWt",
-  "int4MatmulGW",
-  "int4GatherRows",
-] as const satisfies readonly (keyof MatmulKernels)[];
-
 /** One wasm build with the reference over the same memory and an arena past the scratch. */
 export interface MatmulBuild {
   variant: "simd" | "relaxed";
@@ -47,21 +32,11 @@ export interface MatmulBuild {
   arena: Arena;
 }
 
-/** Instantiates a build of wasm/ directly and binds the GEMM / int4 exports. */
+/** Loads a build of wasm/ through the loader, with the reference over the same memory. */
 export function matmulBuild(variant: "simd" | "relaxed"): MatmulBuild {
-  const memory = new WebAssembly.Memory({ initial: 1 });
-  const module = new WebAssembly.Module(kernelModuleBytes(variant) as BufferSource);
-  const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-  const bound: Record<string, unknown> = {};
-  for (const name of MATMUL_KERNEL_NAMES) {
-    if (typeof exports[name] !== "function") throw new Error(`${variant} build lacks ${name}`);
-    bound[name] = exports[name];
-  }
-  const wasm = bound as unknown as MatmulKernels;
-  const arena = new Arena(memory, wasm.heapBase());
-  const bytes = wasm.scratchBytes();
-  wasm.init(arena.alloc(bytes), bytes);
-  return { variant, wasm, reference: createReferenceKernels(memory), arena };
+  const loaded = loadKernelsSync({ variant });
+  const wasm: MatmulKernels = loaded.kernels;
+  return { variant, wasm, reference: createReferenceKernels(loaded.memory), arena: loaded.arena };
 }
 
 /** Deterministic uniform generator in [-1, 1) (mulberry32). */
