@@ -223,6 +223,8 @@ if (import.meta.main) {
   )[];
   const builds = variants.map(benchBuild);
   if (!values.json) {
+    // Timings share the machine with everything else running: say how busy it was.
+    console.log(`load average at start: ${Deno.loadavg().map((v) => v.toFixed(2)).join(" ")}\n`);
     console.log("| kernel | shape | variant | GFLOP/s | ms |");
     console.log("|---|---|---|---:|---:|");
   }
@@ -249,5 +251,8 @@ if (import.meta.main) {
         );
       }
     }
+  }
+  if (!values.json) {
+    console.log(`\nload average at end: ${Deno.loadavg().map((v) => v.toFixed(2)).join(" ")}`);
   }
 }
