@@ -17,6 +17,7 @@
  *
  * @module
  */
+import process from "node:process";
 import { parseArgs } from "node:util";
 import { openModel } from "../src/io/checkpoint_deno.ts";
 import type { Kernels } from "../src/kernels/abi.ts";
@@ -178,21 +179,24 @@ console.log(
 );
 rows.clear();
 const times: number[] = [];
+const cpuTimes: number[] = [];
 let grew = false;
 for (let s = 0; s < steps; s++) {
-  const before = new Map([...rows].map(([k, v]) => [k, { ...v }]));
   if (s === steps - 1) rows.clear();
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const r = await session.step([batch], 1e-4);
   const dt = (performance.now() - t0) / 1e3;
+  const cu = process.cpuUsage(c0);
+  const cpu = (cu.user + cu.system) / 1e6;
   times.push(dt);
+  cpuTimes.push(cpu);
   if (s > 0) grew ||= session.memory().grewLastStep;
   console.log(
-    `step ${s + 1}: ${dt.toFixed(2)} s, loss ${r.loss.toFixed(4)}, grad norm ${
-      r.gradNorm?.toExponential(3) ?? "-"
-    }`,
+    `step ${s + 1}: ${dt.toFixed(2)} s (CPU ${cpu.toFixed(2)} s), loss ${
+      r.loss.toFixed(4)
+    }, grad norm ${r.gradNorm?.toExponential(3) ?? "-"}`,
   );
-  void before;
 }
 const mem = session.memory();
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -273,6 +277,7 @@ if (values.json) {
       method,
       weights: values.weights,
       seconds: times,
+      cpuSeconds: cpuTimes,
       arenaHighWater: arena.highWater,
       jsBytes: mem.jsBytes,
       workingSet: arena.highWater + mem.jsBytes,
