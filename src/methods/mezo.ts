@@ -8,12 +8,15 @@
  * (Philox4x32-10 normal stream, see `src/runtime/philox.ts`), regenerated in chunks of
  * {@link MEZO_CHUNK} floats into one fixed arena buffer whenever it is needed.
  *
- * Exact restore. In f32, `θ + εz - 2εz + εz` is not θ in general (each addition rounds), and the
- * drift accumulates over thousands of steps. Instead θ is copied once per step into a backup
- * buffer (4 bytes per TRAINABLE parameter: the LoRA adapters, e.g. 17.6 MB for Qwen2.5-0.5B at
- * rank 8, never the base weights), `θ+` and `θ-` are both computed from that exact copy, and θ is
- * restored by copying it back. So with `lr = 0` a step leaves θ bit-identical, and z still exists
- * only one chunk at a time.
+ * Exact restore, just in time. In f32, `θ + εz - 2εz + εz` is not θ in general (each addition
+ * rounds), and the drift accumulates over thousands of steps. So θ± are computed from an exact
+ * copy and θ is restored by copying it back. The copy is ONE block's worth: a LoRA tensor of
+ * transformer block i is read only inside block i's forward, so the loss pass calls
+ * `hooks.beforeBlock(i)` right before that forward (block i's tensors are copied to the backup
+ * slot and get `± εz` added) and `hooks.afterBlock(i)` right after it (copied back). θ is exact
+ * again after every block; the backup holds the largest block (0.7 MiB for Qwen2.5-0.5B at rank
+ * 8, against 16.8 MiB for a whole-model copy). With `lr = 0` a step leaves θ bit-identical.
+ * Without `blocks`, every tensor is one block, perturbed around the whole `loss()` call.
  *
  * @example
  * ```ts
@@ -35,25 +38,67 @@ import type { ParamTensor } from "../optim/optimizer.ts";
 /** Floats of z generated at a time (a multiple of 4, the Philox block). */
 export const MEZO_CHUNK = 4096;
 
-/** Arena buffers one MeZO step needs: the θ backup and one z chunk. */
+/** Arena buffers one MeZO step needs: the backup slot of one block and one z chunk. */
 export interface MezoWorkspace {
-  /** Backup of every parameter tensor, packed in `params` order. */
+  /** Backup of the tensors of ONE block, packed in their `blocks` order. */
   backup: Ptr;
   /** One chunk of z (`MEZO_CHUNK` floats). */
   z: Ptr;
-  /** Total floats in `backup`. */
+  /** Floats in `backup` (the largest block). */
   backupFloats: number;
   /** Bytes of linear memory the workspace holds. */
   bytes: number;
 }
 
-/** Allocates a workspace for `params` once (reuse it every step so steps never allocate). */
-export function createMezoWorkspace(arena: Arena, params: ParamTensor[]): MezoWorkspace {
-  const backupFloats = params.reduce((s, p) => s + p.n, 0);
+/**
+ * The just-in-time perturbation hooks a loss pass calls around each block's use of its
+ * parameters: between `beforeBlock(i)` and `afterBlock(i)` the tensors of block i hold θ ± εz.
+ * At most one block is perturbed at a time; every non-empty block must be run at least once per
+ * pass (more often is fine: each run perturbs the exact θ the same way, e.g. one per micro-batch).
+ */
+export interface MezoHooks {
+  beforeBlock: (block: number) => void;
+  afterBlock: (block: number) => void;
+}
+
+/** Floats of the largest block (all of `params` as one block without `blocks`). */
+function largestBlock(params: ParamTensor[], blocks?: number[][]): number {
+  if (!blocks) return params.reduce((s, p) => s + p.n, 0);
+  let most = 0;
+  for (const b of blocks) most = Math.max(most, b.reduce((s, t) => s + params[t].n, 0));
+  return most;
+}
+
+/**
+ * Allocates a workspace for `params` grouped by `blocks` (see {@link MezoStepOptions.blocks})
+ * once; reuse it every step so steps never allocate.
+ */
+export function createMezoWorkspace(
+  arena: Arena,
+  params: ParamTensor[],
+  blocks?: number[][],
+): MezoWorkspace {
+  if (blocks) checkBlocks(params, blocks);
+  const backupFloats = largestBlock(params, blocks);
   const before = arena.mark();
   const backup = arena.allocF32(backupFloats);
   const z = arena.allocF32(MEZO_CHUNK);
   return { backup, z, backupFloats, bytes: arena.mark() - before };
+}
+
+/** Every tensor index in exactly one block (else z of a tensor is applied but never probed). */
+function checkBlocks(params: ParamTensor[], blocks: number[][]): void {
+  const seen = new Uint8Array(params.length);
+  for (const b of blocks) {
+    for (const t of b) {
+      if (!(Number.isInteger(t) && t >= 0 && t < params.length)) {
+        throw new RangeError(`MeZO blocks: no tensor ${t}`);
+      }
+      if (seen[t]++) throw new RangeError(`MeZO blocks: tensor ${t} is in two blocks`);
+    }
+  }
+  const missing = seen.indexOf(0);
+  if (missing >= 0) throw new RangeError(`MeZO blocks: tensor ${missing} is in no block`);
 }
 
 /** Arguments of {@link mezoStep}. */
@@ -62,8 +107,18 @@ export interface MezoStepOptions {
   arena: Arena;
   /** Trainable tensors; their position in this array is the tensor index keying z. */
   params: ParamTensor[];
-  /** Loss at the current parameter values (a forward pass). Called twice per step. */
-  loss: () => Promise<number>;
+  /**
+   * Tensor indices of each block (a partition of `params`): the tensors `loss` reads only between
+   * `hooks.beforeBlock(i)` and `hooks.afterBlock(i)`. Omitted: all tensors form one block,
+   * perturbed by the step itself around each `loss()` call (the loss may ignore the hooks), which
+   * needs a backup of every tensor.
+   */
+  blocks?: number[][];
+  /**
+   * Loss at the current parameter values (a forward pass). Called twice per step, with the hooks
+   * it must call around each block when `blocks` is given.
+   */
+  loss: (hooks: MezoHooks) => Promise<number>;
   /** Perturbation scale ε (MeZO default for LoRA: 1e-2). */
   eps: number;
   /** Learning rate (MeZO default for LoRA: 5e-5); 0 leaves θ bit-identical. */
@@ -88,33 +143,81 @@ export interface MezoStepResult {
   loss: number;
 }
 
+const NO_HOOKS: MezoHooks = { beforeBlock: () => {}, afterBlock: () => {} };
+
 /**
  * One MeZO step (see the module doc). If the projected gradient is not finite (a loss was NaN or
- * infinite), θ is restored and left un-updated; the result reports the non-finite value.
+ * infinite), θ is restored and left un-updated; the result reports the non-finite value. θ is
+ * also restored when `loss` throws or misuses the hooks (which throws).
  */
 export async function mezoStep(o: MezoStepOptions): Promise<MezoStepResult> {
   const { kernels, arena, params } = o;
   if (!(o.eps > 0)) throw new RangeError(`MeZO eps must be > 0, got ${o.eps}`);
+  const whole = o.blocks === undefined;
+  const blocks = o.blocks ?? [params.map((_, t) => t)];
+  if (!whole) checkBlocks(params, blocks);
   const ownMark = o.workspace ? -1 : arena.mark();
-  const ws = o.workspace ?? createMezoWorkspace(arena, params);
-  const total = params.reduce((s, p) => s + p.n, 0);
-  if (total > ws.backupFloats) {
-    throw new Error(`MeZO workspace holds ${ws.backupFloats} floats, params need ${total}`);
+  const ws = o.workspace ?? createMezoWorkspace(arena, params, o.blocks);
+  const need = largestBlock(params, o.blocks);
+  if (need > ws.backupFloats) {
+    throw new Error(`MeZO workspace holds ${ws.backupFloats} floats, a block needs ${need}`);
   }
   const topAfterWorkspace = arena.mark();
 
-  copyParams(arena, params, ws.backup, "save");
+  let scale = 0; // ±ε during a loss pass, 0 outside
+  let held = -1; // the block perturbed now (its exact values in the backup)
+  const runs = new Int32Array(blocks.length);
+  const hooks: MezoHooks = {
+    beforeBlock: (b) => {
+      if (scale === 0) throw new Error(`MeZO beforeBlock(${b}) outside a loss pass`);
+      if (!(Number.isInteger(b) && b >= 0 && b < blocks.length)) {
+        throw new RangeError(`MeZO beforeBlock(${b}): no such block`);
+      }
+      if (held !== -1) {
+        throw new Error(`MeZO beforeBlock(${b}) while block ${held} is perturbed`);
+      }
+      copyBlock(arena, params, blocks[b], ws.backup, "save");
+      held = b;
+      runs[b]++;
+      forEachChunk(
+        arena,
+        params,
+        blocks[b],
+        ws,
+        o.seed,
+        (p, z, len) => kernels.axpy(p, z, scale, len),
+      );
+    },
+    afterBlock: (b) => {
+      if (held !== b) throw new Error(`MeZO afterBlock(${b}): block ${b} is not perturbed`);
+      copyBlock(arena, params, blocks[b], ws.backup, "restore");
+      held = -1;
+    },
+  };
+  const pass = async (s: number): Promise<number> => {
+    scale = s;
+    runs.fill(0);
+    try {
+      if (whole) hooks.beforeBlock(0);
+      const value = await o.loss(whole ? NO_HOOKS : hooks);
+      if (whole) hooks.afterBlock(0);
+      if (held !== -1) throw new Error(`MeZO: loss() returned with block ${held} perturbed`);
+      const skipped = blocks.findIndex((b, i) => b.length > 0 && runs[i] === 0);
+      if (skipped >= 0) throw new Error(`MeZO: loss() never ran block ${skipped}`);
+      return value;
+    } finally {
+      scale = 0;
+    }
+  };
+
   let lossPlus: number, lossMinus: number;
   try {
-    perturb(kernels, arena, params, ws, o.seed, o.eps);
-    lossPlus = await o.loss();
-    copyParams(arena, params, ws.backup, "restore");
-    perturb(kernels, arena, params, ws, o.seed, -o.eps);
-    lossMinus = await o.loss();
-    copyParams(arena, params, ws.backup, "restore");
+    lossPlus = await pass(o.eps);
+    lossMinus = await pass(-o.eps);
   } catch (e) {
     // θ must never be left perturbed, also when loss() throws.
-    copyParams(arena, params, ws.backup, "restore");
+    if (held !== -1) copyBlock(arena, params, blocks[held], ws.backup, "restore");
+    held = -1;
     if (ownMark >= 0 && arena.mark() === topAfterWorkspace) arena.release(ownMark);
     throw e;
   }
@@ -130,7 +233,7 @@ export async function mezoStep(o: MezoStepOptions): Promise<MezoStepResult> {
   const projectedGrad = (lossPlus - lossMinus) / (2 * o.eps);
   if (o.lr !== 0 && Number.isFinite(projectedGrad)) {
     // θ -= lr (g z + wd θ): the SGD kernel on the chunk g·z, which is the estimated gradient.
-    forEachChunk(arena, params, ws, o.seed, (pPtr, zPtr, len) => {
+    forEachChunk(arena, params, params.map((_, t) => t), ws, o.seed, (pPtr, zPtr, len) => {
       kernels.scale(zPtr, projectedGrad, len);
       kernels.sgdStep(pPtr, zPtr, len, o.lr, o.weightDecay);
     });
@@ -140,11 +243,18 @@ export async function mezoStep(o: MezoStepOptions): Promise<MezoStepResult> {
   return { lossPlus, lossMinus, projectedGrad, loss: (lossPlus + lossMinus) / 2 };
 }
 
-/** Copies every tensor into (`save`) or out of (`restore`) the packed backup. */
-function copyParams(arena: Arena, params: ParamTensor[], backup: Ptr, dir: "save" | "restore") {
+/** Copies the tensors `tensors` into (`save`) or out of (`restore`) the packed backup. */
+function copyBlock(
+  arena: Arena,
+  params: ParamTensor[],
+  tensors: number[],
+  backup: Ptr,
+  dir: "save" | "restore",
+) {
   const bytes = new Uint8Array(arena.memory.buffer); // fresh: loss() may have grown the memory
   let at = backup;
-  for (const p of params) {
+  for (const t of tensors) {
+    const p = params[t];
     const len = p.n * 4;
     if (dir === "save") bytes.copyWithin(at, p.ptr, p.ptr + len);
     else bytes.copyWithin(p.ptr, at, at + len);
@@ -152,33 +262,26 @@ function copyParams(arena: Arena, params: ParamTensor[], backup: Ptr, dir: "save
   }
 }
 
-/** θ += scale · z, one chunk of z at a time. */
-function perturb(
-  kernels: Kernels,
-  arena: Arena,
-  params: ParamTensor[],
-  ws: MezoWorkspace,
-  seed: number,
-  scale: number,
-) {
-  forEachChunk(arena, params, ws, seed, (pPtr, zPtr, len) => kernels.axpy(pPtr, zPtr, scale, len));
-}
-
-/** Regenerates z chunk by chunk into `ws.z` and hands each chunk with its parameter slice. */
+/**
+ * Regenerates z of the tensors `tensors` chunk by chunk into `ws.z` and hands each chunk with
+ * its parameter slice.
+ */
 function forEachChunk(
   arena: Arena,
   params: ParamTensor[],
+  tensors: number[],
   ws: MezoWorkspace,
   seed: number,
   fn: (paramPtr: Ptr, zPtr: Ptr, len: number) => void,
 ) {
-  params.forEach((p, t) => {
+  for (const t of tensors) {
+    const p = params[t];
     for (let off = 0; off < p.n; off += MEZO_CHUNK) {
       const len = Math.min(MEZO_CHUNK, p.n - off);
       fillNormalStream(arena.f32(ws.z, len), seed, t, off);
       fn(p.ptr + off * 4, ws.z, len);
     }
-  });
+  }
 }
 
 /**

@@ -1,4 +1,12 @@
 import assert from "node:assert/strict";
+import { loadKernelsSync } from "../kernels/wasm.ts";
+import type { Batch } from "../model/batch.ts";
+import type { ModelConfig } from "../model/config.ts";
+import { planMemory } from "../model/memory_plan.ts";
+import { createRandomWeightStore, tinyConfig } from "../model/random_weights.ts";
+import { forwardLoss } from "../model/transformer.ts";
+import { loraParamCount } from "../model/lora.ts";
+import { LINEAR_NAMES } from "../model/weights.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { Rng } from "../runtime/rng.ts";
 import type { ParamTensor } from "../optim/optimizer.ts";
@@ -9,8 +17,10 @@ import {
   mezoCosine,
   mezoDirection,
   mezoGradientEstimate,
+  type MezoHooks,
   mezoStep,
 } from "./mezo.ts";
+import { LoraTrainingSession, type MethodName, type SessionOptions } from "./session.ts";
 
 /** Tensors filled with uniform values in [-1, 1). */
 function makeParams(arena: Arena, sizes: number[], seed: number): ParamTensor[] {
@@ -285,3 +295,334 @@ Deno.test("mezo: a throwing or NaN loss leaves θ restored; a leaking loss is re
     /workspace holds 10 floats/,
   );
 });
+
+Deno.test("mezo: with blocks, only the block between its hooks is perturbed, from an exact copy", async () => {
+  const { kernels, arena } = buildCases()[0].make();
+  // Three "blocks" of tensors, block 1 larger than one z chunk.
+  const params = makeParams(arena, [30, 7, MEZO_CHUNK + 5, 11, 40], 51);
+  const blocks = [[0, 1], [2, 3], [4]];
+  const before = snapshot(arena, params);
+  const eps = 1e-2, seed = 77;
+  const workspace = createMezoWorkspace(arena, params, blocks);
+  assert.equal(workspace.backupFloats, MEZO_CHUNK + 5 + 11, "one block's backup, the largest");
+  const z = params.map((p, t) => {
+    const v = new Float32Array(p.n);
+    mezoDirection(v, seed, t);
+    return v;
+  });
+  let pass = 0;
+  const loss = (hooks: MezoHooks) => {
+    const sign = pass++ === 0 ? 1 : -1;
+    for (let b = 0; b < blocks.length; b++) {
+      hooks.beforeBlock(b);
+      params.forEach((p, t) => {
+        const x = arena.f32(p.ptr, p.n);
+        if (!blocks[b].includes(t)) {
+          // Every other block holds exactly θ.
+          assert.deepEqual(bits(x), bits(before[t]), `${p.name} outside block ${b}`);
+          return;
+        }
+        for (let i = 0; i < p.n; i++) {
+          const got = (x[i] - before[t][i]) / eps;
+          assert(Math.abs(got - sign * z[t][i]) < 2e-5, `${p.name}[${i}] pass ${sign}: ${got}`);
+        }
+      });
+      hooks.afterBlock(b);
+    }
+    return Promise.resolve(sign > 0 ? 3 : 1);
+  };
+  const top = arena.mark();
+  const r = await mezoStep({
+    kernels,
+    arena,
+    params,
+    blocks,
+    loss,
+    eps,
+    lr: 0,
+    weightDecay: 0.1,
+    seed,
+    workspace,
+  });
+  assert.equal(pass, 2);
+  assert.equal(arena.mark(), top);
+  assert.equal(r.projectedGrad, 100);
+  params.forEach((p, t) => assert.deepEqual(bits(arena.f32(p.ptr, p.n)), bits(before[t])));
+
+  // Misuse throws and leaves θ bit-identical.
+  const base = { kernels, arena, params, blocks, eps, lr: 1e-2, weightDecay: 0, seed, workspace };
+  const misuse: [string, (h: MezoHooks) => void, RegExp][] = [
+    ["two blocks at once", (h) => {
+      h.beforeBlock(0);
+      h.beforeBlock(1);
+    }, /beforeBlock\(1\) while block 0 is perturbed/],
+    ["a block left perturbed", (h) => {
+      for (const b of [0, 1, 2]) h.beforeBlock(b), b < 2 && h.afterBlock(b);
+    }, /returned with block 2 perturbed/],
+    ["a block never run", (h) => {
+      h.beforeBlock(0);
+      h.afterBlock(0);
+    }, /never ran block 1/],
+    ["afterBlock of another block", (h) => {
+      h.beforeBlock(2);
+      h.afterBlock(1);
+    }, /afterBlock\(1\): block 1 is not perturbed/],
+    ["no such block", (h) => h.beforeBlock(3), /no such block/],
+  ];
+  for (const [what, use, err] of misuse) {
+    await assert.rejects(
+      mezoStep({ ...base, loss: (h) => Promise.resolve(use(h)).then(() => 1) }),
+      err,
+      what,
+    );
+    params.forEach((p, t) => assert.deepEqual(bits(arena.f32(p.ptr, p.n)), bits(before[t]), what));
+  }
+  await assert.rejects(
+    mezoStep({ ...base, loss: () => Promise.resolve(0), blocks: [[0, 1], [2, 3]] }),
+    /tensor 4 is in no block/,
+  );
+  await assert.rejects(
+    mezoStep({ ...base, loss: () => Promise.resolve(0), blocks: [[0, 1], [1, 2, 3, 4]] }),
+    /tensor 1 is in two blocks/,
+  );
+  // A workspace sized for the old whole-model backup still serves; a block-sized one cannot
+  // serve the whole-model mode.
+  await assert.rejects(
+    mezoStep({ ...base, blocks: undefined, loss: () => Promise.resolve(0) }),
+    /workspace holds 4112 floats, a block needs 4189/,
+  );
+});
+
+// ---- MeZO on a transformer: just-in-time perturbation of each block's adapters ---------------
+
+const ALL = [...LINEAR_NAMES];
+
+function tinyBatch(config: ModelConfig, seed: number, batchSize: number, seqLen: number): Batch {
+  const rng = new Rng(seed);
+  const inputIds = Int32Array.from(
+    { length: batchSize * seqLen },
+    () => rng.nextU32() % config.vocabSize,
+  );
+  const labels = inputIds.slice();
+  labels[2] = -100;
+  return { inputIds, labels, batchSize, seqLen };
+}
+
+/** A session on a random 3-layer int4 model, and a second one (the copy) on the same store. */
+function twoSessions(method: MethodName, weightDecay = 0.05) {
+  const { kernels, arena } = loadKernelsSync({ variant: "relaxed" });
+  const config = tinyConfig("qwen2", 3);
+  const store = createRandomWeightStore({
+    config,
+    kernels,
+    arena,
+    seed: 5,
+    quant: "int4",
+    groupSize: 32,
+  });
+  const options: SessionOptions = {
+    store,
+    kernels,
+    arena,
+    method,
+    seed: 17,
+    maxGradNorm: 0,
+    gradAccum: 2,
+    lora: { rank: 4, alpha: 8, targets: ALL },
+    optimizer: { kind: "sgd", lr: 1e-3, weightDecay },
+    mezo: { eps: 1e-2 },
+    headChunkRows: 64,
+    mlpChunkRows: 4,
+  };
+  const s = new LoraTrainingSession(options);
+  const copy = new LoraTrainingSession(options);
+  // Non-zero B, so that every adapter tensor moves the loss.
+  const rng = new Rng(3);
+  const t = s.loraTensors();
+  for (const v of t.values()) {
+    const noise = new Float32Array(v.data.length);
+    rng.fillUniform(noise, -0.2, 0.2);
+    for (let i = 0; i < noise.length; i++) v.data[i] += noise[i];
+  }
+  s.setLoraTensors(t);
+  return { s, copy, config, kernels, arena };
+}
+
+/**
+ * Σ loss / tokens of `micro` at θ + scale·z(seed) computed on an explicitly perturbed copy of
+ * the adapters: every tensor of the copy is set to θ and gets `scale · z` added as a whole
+ * (the same axpy kernel as the step), then a plain forward without hooks.
+ */
+async function perturbedCopyLoss(
+  copy: LoraTrainingSession,
+  theta: Map<string, { shape: [number, number]; data: Float32Array }>,
+  seed: number,
+  scale: number,
+  micro: Batch[],
+): Promise<number> {
+  copy.setLoraTensors(theta);
+  const { kernels, arena } = copy.model;
+  const z = arena.allocF32(MEZO_CHUNK);
+  copy.lora.params.forEach((p, t) => {
+    for (let off = 0; off < p.n; off += MEZO_CHUNK) {
+      const len = Math.min(MEZO_CHUNK, p.n - off);
+      mezoDirection(arena.f32(z, len), seed, t, off);
+      kernels.axpy(p.ptr + off * 4, z, scale, len);
+    }
+  });
+  arena.release(z);
+  let sum = 0, tokens = 0;
+  for (const b of micro) {
+    const r = await forwardLoss(copy.model, b);
+    sum += r.lossSum;
+    tokens += r.count;
+  }
+  return sum / tokens;
+}
+
+Deno.test("mezo session: the perturbed losses equal those of an explicitly perturbed copy; lr = 0 restores θ bit for bit", async () => {
+  const { s, copy, config } = twoSessions("mezo");
+  const eps = 1e-2;
+  const seeds = new Rng(17); // the session's own seed stream draws each step's direction
+  const b1 = tinyBatch(config, 1, 2, 6), b2 = tinyBatch(config, 2, 1, 9);
+  for (const micro of [[b1], [b1, b2]]) {
+    const theta = s.loraTensors();
+    const seed = seeds.nextU32();
+    const r = await s.step(micro, 0);
+    const plus = await perturbedCopyLoss(copy, theta, seed, eps, micro);
+    const minus = await perturbedCopyLoss(copy, theta, seed, -eps, micro);
+    const base = await perturbedCopyLoss(copy, theta, seed, 0, micro);
+    assert.notEqual(plus, base, "the perturbation moves the loss");
+    assert.notEqual(plus, minus);
+    // The step reports (L+ + L-) / 2, each L the same f32 forward as the copy's: bit-equal.
+    assert.equal(r.loss, (plus + minus) / 2, `${micro.length} micro-batches`);
+    // lr = 0 (weight decay 0.05 too): every adapter bit-identical.
+    for (const [name, v] of s.loraTensors()) {
+      assert.deepEqual(bits(v.data), bits(theta.get(name)!.data), name);
+    }
+  }
+  // And the direct step reports L+ and L- themselves, through the forward's block hooks.
+  const theta = s.loraTensors();
+  const m = s.model;
+  const blocks = m.lora.blocks.map((_, i) =>
+    m.lora.blockParams(i).map((p) => m.lora.params.indexOf(p))
+  );
+  const r = await mezoStep({
+    kernels: m.kernels,
+    arena: m.arena,
+    params: m.lora.params,
+    blocks,
+    loss: async (hooks) => {
+      const f = await forwardLoss(m, b1, hooks);
+      return f.lossSum / f.count;
+    },
+    eps,
+    lr: 0,
+    weightDecay: 0,
+    seed: 4242,
+  });
+  assert.equal(r.lossPlus, await perturbedCopyLoss(copy, theta, 4242, eps, [b1]));
+  assert.equal(r.lossMinus, await perturbedCopyLoss(copy, theta, 4242, -eps, [b1]));
+  for (const [name, v] of s.loraTensors()) {
+    assert.deepEqual(bits(v.data), bits(theta.get(name)!.data), name);
+  }
+  // lr > 0 does move θ.
+  await s.step([b1], 1e-2);
+  assert.notDeepEqual(s.loraTensors(), theta);
+});
+
+Deno.test("mezo: one block's backup keeps its plan and measured high-water below lcsb's", async () => {
+  // A deeper small model, where a whole-model backup (8 blocks) would not fit under lcsb's peak.
+  const config = tinyConfig("qwen2", 8);
+  const batch = tinyBatch(config, 3, 1, 16);
+  const lora = { rank: 4, alpha: 8, targets: ALL };
+  const used = new Map<string, number>();
+  const plans = new Map<string, ReturnType<typeof planMemory>>();
+  for (const method of ["lcsb", "mezo"] as const) {
+    const { kernels, arena } = loadKernelsSync({ variant: "relaxed" });
+    const store = createRandomWeightStore({
+      config,
+      kernels,
+      arena,
+      seed: 7,
+      quant: "int4",
+      groupSize: 32,
+    });
+    const base = arena.used;
+    const s = new LoraTrainingSession({
+      store,
+      kernels,
+      arena,
+      method,
+      seed: 1,
+      maxGradNorm: 0,
+      lora,
+      optimizer: { kind: "sgd", lr: 1e-3, weightDecay: 0 },
+      headChunkRows: 64,
+      mlpChunkRows: 8,
+    });
+    for (let i = 0; i < 3; i++) {
+      await s.step([batch], 1e-3);
+      if (i > 0) assert.equal(s.memory().grewLastStep, false, `${method} step ${i + 1} grew`);
+    }
+    const plan = planMemory({
+      config,
+      method,
+      seqLen: 16,
+      batchSize: 1,
+      lora,
+      optimizer: "sgd",
+      headChunkRows: 64,
+      mlpChunkRows: 8,
+    });
+    const u = s.memory().wasmHighWater - base;
+    assert.ok(
+      u <= plan.total && u >= 0.97 * plan.total,
+      `${method}: used ${u}, plan ${plan.total}`,
+    );
+    used.set(method, u);
+    plans.set(method, plan);
+    if (method === "mezo") {
+      // The workspace: one block's adapters (packed) and one z chunk.
+      assert.equal(plan.optimizer, align64(4 * loraParamCount(config, lora) / 8) + 4 * MEZO_CHUNK);
+    }
+  }
+  const [lcsb, mezo] = [used.get("lcsb")!, used.get("mezo")!];
+  assert.ok(mezo < lcsb, `mezo ${mezo} vs lcsb ${lcsb}`);
+  assert.ok(plans.get("mezo")!.total < plans.get("lcsb")!.total);
+  // What a whole-model backup would have added puts mezo above lcsb on this model.
+  const wholeBackup = align64(4 * loraParamCount(config, lora)) + 4 * MEZO_CHUNK;
+  const mezoWhole = mezo - plans.get("mezo")!.optimizer + wholeBackup;
+  assert.ok(mezoWhole > lcsb, `whole-backup mezo ${mezoWhole} vs lcsb ${lcsb}`);
+});
+
+Deno.test("memory plan, Qwen2.5-0.5B shapes at seq 256 rank 8: lcsb >= mezo, mezo's backup is one block", () => {
+  const config: ModelConfig = {
+    ...tinyConfig("qwen2"),
+    hiddenSize: 896,
+    intermediateSize: 4864,
+    numLayers: 24,
+    numHeads: 14,
+    numKvHeads: 2,
+    headDim: 64,
+    vocabSize: 151936,
+  };
+  const lora = { rank: 8, alpha: 16, targets: ALL };
+  const plan = (method: MethodName) =>
+    planMemory({ config, method, seqLen: 256, batchSize: 1, lora, optimizer: "sgd" });
+  const [full, mebp, mesp, lcsb, mezo] = (["full", "mebp", "mesp", "lcsb", "mezo"] as const).map(
+    plan,
+  );
+  assert.ok(
+    full.total > mebp.total && mebp.total > mesp.total && mesp.total >= lcsb.total &&
+      lcsb.total >= mezo.total,
+    JSON.stringify({ full, mebp, mesp, lcsb, mezo }),
+  );
+  // 4.399 M parameters / 24 blocks, f32, + one 16 KiB chunk of z: ~0.72 MiB, not 16.8 MiB.
+  assert.equal(mezo.optimizer, 4 * 4_399_104 / 24 + 4 * MEZO_CHUNK);
+  assert.equal(mezo.grads, 0);
+});
+
+function align64(n: number): number {
+  return Math.ceil(n / 64) * 64;
+}

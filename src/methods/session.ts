@@ -14,8 +14,9 @@
  * 1, no clipping) keeps ONE block-sized gradient slot shared by every block instead of a
  * whole-model gradient buffer; the global gradient norm it reports is summed per tensor before
  * each block's update. With `gradAccum` > 1 or clipping (or `wholeGradients`) a whole buffer is
- * allocated at creation; MeZO keeps none. A step with more micro-batches than `gradAccum`
- * promised switches to a whole buffer then (an unplanned allocation, reported as growth).
+ * allocated at creation; MeZO keeps none (its workspace is a one-block backup slot and a chunk
+ * of z). A step with more micro-batches than `gradAccum` promised switches to a whole buffer then
+ * (an unplanned allocation, reported as growth).
  *
  * @example
  * ```ts
@@ -54,7 +55,7 @@ import type { GradientMethod } from "./gradient.ts";
 import { lcsbGradients, lcsbSelectedBlocks } from "./lcsb.ts";
 import { mebpGradients } from "./mebp.ts";
 import { mespGradients } from "./mesp.ts";
-import { createMezoWorkspace, mezoStep, type MezoWorkspace } from "./mezo.ts";
+import { createMezoWorkspace, type MezoHooks, mezoStep, type MezoWorkspace } from "./mezo.ts";
 import {
   DEFAULT_HEAD_CHUNK_ROWS,
   defaultMlpChunkRows,
@@ -126,6 +127,8 @@ export class LoraTrainingSession implements TrainingSession {
   readonly lora: LoraParams;
   readonly optimizer: Optimizer | null;
   readonly #mezoWorkspace: MezoWorkspace | null;
+  /** MeZO: tensor indices (into `lora.params`) of each transformer block. */
+  readonly #mezoBlocks: number[][];
   #rng: Rng;
   #steps = 0;
   readonly #squares: Float64Array;
@@ -168,10 +171,12 @@ export class LoraTrainingSession implements TrainingSession {
     };
     if (o.method === "mezo") {
       this.optimizer = null;
-      this.#mezoWorkspace = createMezoWorkspace(o.arena, this.lora.params);
+      this.#mezoBlocks = mezoBlocks(this.lora);
+      this.#mezoWorkspace = createMezoWorkspace(o.arena, this.lora.params, this.#mezoBlocks);
     } else {
       this.optimizer = createOptimizer(o.optimizer, o.kernels, o.arena, this.lora.params);
       this.#mezoWorkspace = null;
+      this.#mezoBlocks = [];
     }
     if (o.method === "lcsb") this.#lcsbSettings(); // validate early
     this.#rng = new Rng(o.seed);
@@ -294,15 +299,18 @@ export class LoraTrainingSession implements TrainingSession {
     let tokens = 0;
     for (const b of micro) tokens += countTargets(b, this.model.config.vocabSize);
     if (tokens === 0) return { loss: NaN, gradNorm: null, tokens };
-    const loss = async () => {
+    // Block i's adapters are perturbed just in time around block i's forward (one block-sized
+    // backup), once per micro-batch.
+    const loss = async (hooks: MezoHooks) => {
       let sum = 0;
-      for (const b of micro) sum += (await forwardLoss(this.model, b)).lossSum;
+      for (const b of micro) sum += (await forwardLoss(this.model, b, hooks)).lossSum;
       return sum / tokens;
     };
     const r = await mezoStep({
       kernels: this.model.kernels,
       arena: this.model.arena,
       params: this.lora.params,
+      blocks: this.#mezoBlocks,
       loss,
       eps: this.options.mezo?.eps ?? 1e-2,
       lr,
@@ -352,6 +360,12 @@ export class LoraTrainingSession implements TrainingSession {
       grewLastStep: this.#grewLastStep,
     };
   }
+}
+
+/** Tensor indices of each block's adapters in `lora.params` (MeZO's just-in-time blocks). */
+function mezoBlocks(lora: LoraParams): number[][] {
+  const index = new Map(lora.params.map((p, t) => [p, t]));
+  return lora.blocks.map((_, i) => lora.blockParams(i).map((p) => index.get(p)!));
 }
 
 /** Tokens of `b` that count in the loss (shifted labels != -100). */

@@ -81,7 +81,7 @@ export interface MemoryPlan {
   lora: number;
   /** LoRA gradient storage (whole buffer, one block's slot, or none: `gradientStorageFor`). */
   grads: number;
-  /** Optimizer state (AdamW moments) or MeZO's workspace. */
+  /** Optimizer state (AdamW moments) or MeZO's workspace (one block's backup + a z chunk). */
   optimizer: number;
   /** Peak of one step's activations (batch buffers, checkpoints, tapes, temporaries). */
   step: number;
@@ -113,12 +113,14 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
   const grads = loraGradBytes(c, o.lora, gradientStorageFor(o));
   let optimizer = 0;
   if (o.method === "mezo") {
-    let floats = 0;
+    // The backup slot of ONE block's adapters (packed floats; perturbed just in time around the
+    // block's forward) and one chunk of z (MEZO_CHUNK).
+    let blockFloats = 0;
     for (const t of o.lora.targets) {
       const [out, inF] = linearShape(c, t);
-      floats += r * (out + inF);
+      blockFloats += r * (out + inF);
     }
-    optimizer = f(floats * c.numLayers) + f(4096);
+    optimizer = f(blockFloats) + f(4096);
   } else if (o.optimizer === "adamw") {
     for (const t of o.lora.targets) {
       const [out, inF] = linearShape(c, t);

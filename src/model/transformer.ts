@@ -118,17 +118,40 @@ export async function forwardBlock(
   }
 }
 
-/** Forward only: Σ cross-entropy over counted rows, and the count. Keeps nothing. */
+/**
+ * Per-block hooks of {@link forwardLoss}: `beforeBlock(i)` runs right before block i's forward
+ * (before its weights are acquired and any of its LoRA parameters is read) and `afterBlock(i)`
+ * right after it, also when the block's forward throws. Block i's LoRA parameters are read only
+ * between the two, so a hook pair can change them just for that block (MeZO perturbs them just in
+ * time and restores them right after).
+ */
+export interface BlockHooks {
+  beforeBlock?: (i: number) => void;
+  afterBlock?: (i: number) => void;
+}
+
+/**
+ * Forward only: Σ cross-entropy over counted rows, and the count. Keeps nothing. `hooks` run
+ * around each block's forward (see {@link BlockHooks}).
+ */
 export async function forwardLoss(
   m: LoraModel,
   batch: Batch,
+  hooks: BlockHooks = {},
 ): Promise<{ lossSum: number; count: number }> {
   const mark = m.arena.mark();
   try {
     const p = prepareBatch(m, batch);
     const resid = m.arena.allocF32(p.N * m.config.hiddenSize);
     await embed(m, p, resid);
-    for (let i = 0; i < m.config.numLayers; i++) await forwardBlock(m, p, i, resid);
+    for (let i = 0; i < m.config.numLayers; i++) {
+      hooks.beforeBlock?.(i);
+      try {
+        await forwardBlock(m, p, i, resid);
+      } finally {
+        hooks.afterBlock?.(i);
+      }
+    }
     const lossSum = await headLoss(p.head, resid, p.targets, p.N);
     return { lossSum, count: p.count };
   } finally {
