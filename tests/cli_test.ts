@@ -219,3 +219,48 @@ Deno.test("a --model directory (tiny random checkpoint) trains from pre-tokenize
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("--grad-accum 2 (mesp, mezo): no step after the first grows the working set", async () => {
+  const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
+  const tmp = await Deno.makeTempDir();
+  try {
+    await makeCheckpoint({ preset: "tiny-qwen2", out: `${tmp}/model`, seed: 1 });
+    const lines = Array.from(
+      { length: 8 },
+      (_, i) =>
+        JSON.stringify({ input_ids: Array.from({ length: 20 }, (_, t) => (i * 37 + t * 5) % 512) }),
+    );
+    await Deno.writeTextFile(`${tmp}/d.jsonl`, lines.join("\n") + "\n");
+    for (const method of ["mesp", "mezo"]) {
+      const r = await cli([
+        "--model",
+        `${tmp}/model`,
+        "--data",
+        `${tmp}/d.jsonl`,
+        "--weights",
+        "streamed",
+        "--method",
+        method,
+        "--grad-accum",
+        "2",
+        "--steps",
+        "3",
+        "--seq-len",
+        "16",
+        "--quiet",
+        "--out",
+        `${tmp}/out-${method}`,
+        "--metrics",
+        `${tmp}/${method}.jsonl`,
+      ]);
+      strictEqual(r.code, 0, r.err);
+      const m = (await Deno.readTextFile(`${tmp}/${method}.jsonl`)).trim().split("\n").map((l) =>
+        JSON.parse(l)
+      );
+      deepStrictEqual(m.map((x) => x.step), [1, 2, 3]);
+      ok(m.every((x) => x.working_set_mb === m[0].working_set_mb), JSON.stringify(m));
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

@@ -38,7 +38,7 @@ import {
 } from "./demo.ts";
 import { lossCurveSvg } from "./loss_svg.ts";
 import { metricsLine, truncateMetrics } from "./metrics.ts";
-import { openModelDeno } from "./model_deno.ts";
+import { headChunkRowsFor, openModelDeno } from "./model_deno.ts";
 import type { AdapterInfo } from "./peft_adapter.ts";
 import { readAdapterDir, writeAdapterDir } from "./peft_adapter_deno.ts";
 import { ProgressReporter } from "./progress.ts";
@@ -271,7 +271,10 @@ async function train(
     lcsb: { groups: Math.min(args.lcsbGroups, config.numLayers), pattern: args.lcsbPattern },
     mezo: { eps: args.mezoEps },
     seed: args.seed,
-    headChunkRows: args.headChunkRows > 0 ? args.headChunkRows : undefined,
+    // The streamed store's head slot was sized with the same rows (model_deno.ts).
+    headChunkRows: headChunkRowsFor(args),
+    // More than one micro-batch per step: the whole gradient buffer is planned at creation.
+    gradAccum: args.gradAccum,
   });
   if (initTensors) session.setLoraTensors(initTensors);
 

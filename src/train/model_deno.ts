@@ -7,6 +7,7 @@ import { createTokenizer, type TextTokenizer } from "../data/tokenizer.ts";
 import { hasTokenizer, loadTokenizerDir } from "../data/tokenizer_deno.ts";
 import { openModel } from "../io/checkpoint_deno.ts";
 import type { Kernels } from "../kernels/abi.ts";
+import { DEFAULT_HEAD_CHUNK_ROWS } from "../model/memory_plan.ts";
 import type { WeightStore } from "../model/weights.ts";
 import type { Arena } from "../runtime/arena.ts";
 import type { TrainArgs } from "./args.ts";
@@ -38,6 +39,16 @@ export async function openModelTokenizer(model: string): Promise<TextTokenizer |
   return createTokenizer(json, config);
 }
 
+/**
+ * Vocabulary rows per LM-head chunk for `--head-chunk-rows` (0 = the default), a multiple of 16:
+ * the ONE value both the streamed store's head slot and the session's head chunks use (a slot
+ * larger than the chunks the session asks for would be planned memory never used).
+ */
+export function headChunkRowsFor(args: Pick<TrainArgs, "headChunkRows">): number {
+  const rows = args.headChunkRows > 0 ? args.headChunkRows : DEFAULT_HEAD_CHUNK_ROWS;
+  return Math.ceil(rows / 16) * 16;
+}
+
 /** Opens the model's weights (per --quant/--weights/--cache-dir) and its tokenizer. */
 export async function openModelDeno(
   args: TrainArgs,
@@ -51,6 +62,7 @@ export async function openModelDeno(
     quant: args.quant,
     weights: args.weights,
     cacheDir: args.cacheDir ?? undefined,
+    headChunkRows: headChunkRowsFor(args),
     kernels,
     arena,
   });
