@@ -239,8 +239,10 @@ function openBlasDir(dir: string): string | null {
 
 async function ensureCheckpoint(dir: string, model: string): Promise<void> {
   const out = `${dir}/${MODELS[model]}`;
-  const have = await Deno.stat(`${out}/model.safetensors`).then(() => true, () => false) &&
-    await Deno.stat(`${out}/config.json`).then(() => true, () => false);
+  const exists = (f: string) => Deno.stat(`${out}/${f}`).then(() => true, () => false);
+  // Large presets are sharded (model.safetensors.index.json + shards), small ones single-file.
+  const have = await exists("config.json") &&
+    (await exists("model.safetensors") || await exists("model.safetensors.index.json"));
   if (have) return;
   const t0 = performance.now();
   console.log(`generating ${MODELS[model]} checkpoint (random weights, bf16) in ${out} ...`);
