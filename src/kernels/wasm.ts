@@ -14,13 +14,28 @@
  * arena.f32(x, 4).set([1, 2, 3, 4]);
  * console.log(variant, kernels.sumSquares(x, 4)); // 30
  * ```
+ *
+ * Threads: `loadKernels({ threads: N })` runs the threads build over a shared memory with N - 1
+ * kernel workers and returns kernels that split the big calls across them and the calling thread
+ * (src/kernels/parallel.ts; results bit-identical to one thread). Call `close()` when done: live
+ * workers keep a Deno process running. Where workers cannot run (no Worker or SharedArrayBuffer:
+ * edge runtimes, pages that are not cross-origin isolated; a browser's main thread, which may not
+ * block in Atomics.wait: train inside a worker there) it silently runs on one thread, and
+ * `threads` in the result says how many it got.
  */
 import type { Kernels } from "./abi.ts";
 import { KERNEL_NAMES } from "./abi.ts";
 import { Arena } from "../runtime/arena.ts";
-import { KERNELS_RELAXED_BASE64, KERNELS_SIMD_BASE64 } from "../../wasm/embedded.ts";
+import {
+  KERNELS_RELAXED_BASE64,
+  KERNELS_RELAXED_THREADS_BASE64,
+  KERNELS_SIMD_BASE64,
+  KERNELS_SIMD_THREADS_BASE64,
+} from "../../wasm/embedded.ts";
 import { createReferenceKernels } from "./reference/mod.ts";
 import { checkInt4Shape } from "./reference/int4.ts";
+import { createParallelKernels, type RawExports, WORKER_OPS } from "./parallel.ts";
+import { threadsAvailable, WorkerPool } from "../runtime/worker_pool.ts";
 
 /** Which build runs: `relaxed` (FMA, relaxed-simd), `simd` (plain simd128) or the TS `reference`. */
 export type KernelVariant = "relaxed" | "simd" | "reference";
@@ -35,6 +50,16 @@ export interface LoadKernelsOptions {
   module?: WebAssembly.Module;
   /** Use this memory instead of a new one (e.g. a shared memory for workers). */
   memory?: WebAssembly.Memory;
+  /**
+   * Threads to compute with, the calling one included (default 1). Above 1 needs the async
+   * {@link loadKernels}, a shared `memory` if one is given, and a threads-build `module` if one is
+   * injected; otherwise (or where workers are unavailable) it runs on one thread.
+   */
+  threads?: number;
+  /** Multiply-adds below which a call stays on the calling thread (threads > 1; tests use 0). */
+  minParallelWork?: number;
+  /** Largest size the shared memory of a threaded load may grow to (default 4 GiB). */
+  maximumMemoryBytes?: number;
 }
 
 export interface LoadedKernels {
@@ -42,6 +67,23 @@ export interface LoadedKernels {
   arena: Arena;
   memory: WebAssembly.Memory;
   variant: KernelVariant;
+  /** Threads the kernels compute with (1 unless `threads` > 1 was asked and could be had). */
+  threads: number;
+  /** Terminates the kernel workers (idempotent; a no-op with one thread). */
+  close(): void;
+  /** `close`, for `using loaded = await loadKernels({ threads })`. */
+  [Symbol.dispose](): void;
+}
+
+function loaded(
+  kernels: Kernels,
+  arena: Arena,
+  memory: WebAssembly.Memory,
+  variant: KernelVariant,
+  threads: number,
+  close: () => void,
+): LoadedKernels {
+  return { kernels, arena, memory, variant, threads, close, [Symbol.dispose]: close };
 }
 
 function decodeBase64(b64: string): Uint8Array {
@@ -51,13 +93,25 @@ function decodeBase64(b64: string): Uint8Array {
   return out;
 }
 
-let relaxedBytes: Uint8Array | undefined;
-let simdBytes: Uint8Array | undefined;
+/** A wasm build: a variant, optionally its threads (shared-memory) form. */
+export type KernelBuild = "relaxed" | "simd" | "relaxed-threads" | "simd-threads";
+
+const EMBEDDED: Record<KernelBuild, string> = {
+  "relaxed": KERNELS_RELAXED_BASE64,
+  "simd": KERNELS_SIMD_BASE64,
+  "relaxed-threads": KERNELS_RELAXED_THREADS_BASE64,
+  "simd-threads": KERNELS_SIMD_THREADS_BASE64,
+};
+const decoded = new Map<KernelBuild, Uint8Array>();
 
 /** The embedded bytes of a build. */
-export function kernelModuleBytes(variant: "relaxed" | "simd"): Uint8Array {
-  if (variant === "relaxed") return relaxedBytes ??= decodeBase64(KERNELS_RELAXED_BASE64);
-  return simdBytes ??= decodeBase64(KERNELS_SIMD_BASE64);
+export function kernelModuleBytes(build: KernelBuild): Uint8Array {
+  let b = decoded.get(build);
+  if (!b) {
+    b = decodeBase64(EMBEDDED[build]);
+    decoded.set(build, b);
+  }
+  return b;
 }
 
 /** True where this engine accepts the relaxed-SIMD build. */
@@ -74,6 +128,11 @@ export function moduleVariant(module: WebAssembly.Module): "relaxed" | "simd" {
   if (sections.length === 0) return "simd";
   const name = new TextDecoder().decode(sections[0]);
   return name === "relaxed" ? "relaxed" : "simd";
+}
+
+/** True for a threads build (it imports a shared memory): its `slimtune.threads` section. */
+export function isThreadsModule(module: WebAssembly.Module): boolean {
+  return WebAssembly.Module.customSections(module, "slimtune.threads").length > 0;
 }
 
 /**
@@ -108,7 +167,7 @@ function withInt4ShapeChecks(k: Kernels): Kernels {
 
 const moduleCache = new Map<string, WebAssembly.Module>();
 
-function compiled(variant: "relaxed" | "simd"): WebAssembly.Module {
+function compiled(variant: KernelBuild): WebAssembly.Module {
   let m = moduleCache.get(variant);
   if (!m) {
     m = new WebAssembly.Module(kernelModuleBytes(variant) as BufferSource);
@@ -118,12 +177,109 @@ function compiled(variant: "relaxed" | "simd"): WebAssembly.Module {
 }
 
 /** Instantiates the kernels over a (new or given) memory and sets up the arena and scratch. */
-export function loadKernels(options: LoadKernelsOptions = {}): Promise<LoadedKernels> {
-  return Promise.resolve(loadKernelsSync(options));
+export async function loadKernels(options: LoadKernelsOptions = {}): Promise<LoadedKernels> {
+  const threads = checkThreads(options.threads);
+  if (threads > 1) {
+    const threaded = await loadThreaded(options, threads);
+    if (threaded) return threaded;
+  }
+  return loadKernelsSync({ ...options, threads: 1 });
 }
 
-/** Synchronous form of {@link loadKernels}. */
+function checkThreads(threads: number | undefined): number {
+  const n = threads ?? 1;
+  if (!(Number.isInteger(n) && n >= 1)) throw new RangeError(`threads must be >= 1, got ${n}`);
+  return n;
+}
+
+function isShared(memory: WebAssembly.Memory): boolean {
+  return typeof SharedArrayBuffer === "function" && memory.buffer instanceof SharedArrayBuffer;
+}
+
+/** A shared memory of at most `maxBytes` (halved while the engine refuses to reserve it). */
+function createSharedMemory(maxBytes: number): WebAssembly.Memory | null {
+  for (let pages = Math.min(65536, Math.floor(maxBytes / 65536)); pages >= 256; pages >>= 1) {
+    try {
+      return new WebAssembly.Memory({ initial: 1, maximum: pages, shared: true });
+    } catch {
+      // try a smaller reservation
+    }
+  }
+  return null;
+}
+
+/** The threaded load, or null where it cannot run here (the caller then loads one thread). */
+async function loadThreaded(
+  options: LoadKernelsOptions,
+  threads: number,
+): Promise<LoadedKernels | null> {
+  const wanted = options.variant ?? "auto";
+  if (wanted === "reference" || !threadsAvailable()) return null;
+  let module = options.module;
+  let variant: "relaxed" | "simd";
+  if (module) {
+    if (!isThreadsModule(module)) return null;
+    variant = wanted === "auto" ? moduleVariant(module) : wanted;
+  } else {
+    variant = wanted === "auto" ? (supportsRelaxedSimd() ? "relaxed" : "simd") : wanted;
+    module = compiled(`${variant}-threads`);
+  }
+  let memory = options.memory;
+  if (memory && !isShared(memory)) return null;
+  memory ??= createSharedMemory(options.maximumMemoryBytes ?? 2 ** 32) ?? undefined;
+  if (!memory) return null;
+  const raw = instantiate(module, memory, variant);
+  const base = withInt4ShapeChecks(bindKernels(raw));
+  const arena = new Arena(memory, base.heapBase());
+  const bytes = base.scratchBytes();
+  base.init(arena.alloc(bytes), bytes);
+  const mark = arena.mark();
+  const scratch: number[] = [];
+  for (let i = 1; i < threads; i++) scratch.push(arena.alloc(bytes));
+  let pool: WorkerPool;
+  try {
+    pool = await WorkerPool.create({
+      module,
+      memory,
+      scratch,
+      scratchBytes: bytes,
+      ops: WORKER_OPS,
+    });
+  } catch {
+    // Workers refused (e.g. a CSP without blob:): this instance alone, same results.
+    arena.release(mark);
+    return loaded(base, arena, memory, variant, 1, () => {});
+  }
+  const kernels = createParallelKernels(base, raw, pool, { minWork: options.minParallelWork });
+  return loaded(kernels, arena, memory, variant, pool.size + 1, () => pool.close());
+}
+
+function instantiate(
+  module: WebAssembly.Module,
+  memory: WebAssembly.Memory,
+  variant: KernelVariant,
+): RawExports {
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  const exports = instance.exports as Record<string, unknown>;
+  for (const name of KERNEL_NAMES) {
+    if (typeof exports[name] !== "function") {
+      throw new Error(`kernel module (${variant}) lacks export "${name}": rebuild wasm/`);
+    }
+  }
+  return exports as RawExports;
+}
+
+function bindKernels(raw: RawExports): Kernels {
+  const bound: Record<string, unknown> = {};
+  for (const name of KERNEL_NAMES) bound[name] = raw[name];
+  return bound as unknown as Kernels;
+}
+
+/** Synchronous form of {@link loadKernels}: one thread only (`threads` > 1 throws). */
 export function loadKernelsSync(options: LoadKernelsOptions = {}): LoadedKernels {
+  if (checkThreads(options.threads) > 1) {
+    throw new RangeError("threads > 1 needs the async loadKernels (workers start asynchronously)");
+  }
   const memory = options.memory ?? new WebAssembly.Memory({ initial: 1 });
   let variant: KernelVariant;
   let kernels: Kernels;
@@ -139,20 +295,10 @@ export function loadKernelsSync(options: LoadKernelsOptions = {}): LoadedKernels
       variant = wanted === "auto" ? (supportsRelaxedSimd() ? "relaxed" : "simd") : wanted;
       module = compiled(variant);
     }
-    const instance = new WebAssembly.Instance(module, { env: { memory } });
-    const exports = instance.exports as Record<string, unknown>;
-    const bound: Record<string, unknown> = {};
-    for (const name of KERNEL_NAMES) {
-      const f = exports[name];
-      if (typeof f !== "function") {
-        throw new Error(`kernel module (${variant}) lacks export "${name}": rebuild wasm/`);
-      }
-      bound[name] = f;
-    }
-    kernels = withInt4ShapeChecks(bound as unknown as Kernels);
+    kernels = withInt4ShapeChecks(bindKernels(instantiate(module, memory, variant)));
   }
   const arena = new Arena(memory, kernels.heapBase());
   const bytes = kernels.scratchBytes();
   if (bytes > 0) kernels.init(arena.alloc(bytes), bytes);
-  return { kernels, arena, memory, variant };
+  return loaded(kernels, arena, memory, variant, 1, () => {});
 }

@@ -275,10 +275,10 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     flag: "threads",
     key: "threads",
-    kind: { type: "int", min: 1, max: 256 },
-    default: 1,
+    kind: { type: "int", min: 0, max: 256 },
+    default: 0,
     meta: "N",
-    help: "kernel threads",
+    help: "kernel threads; 0 = all cores",
   },
   {
     flag: "lcsb-groups",

@@ -177,11 +177,10 @@ async function train(
     if (!args.quiet) io.out(t + "\n");
   };
   if (demo && !resumeDir) say(demoIntro(args));
-  if (args.threads > 1) {
-    say(`note: --threads ${args.threads}: this build runs the kernels on one thread`);
-  }
 
-  const { kernels, arena, variant } = await loadKernels();
+  // --threads 0 (the default): all cores. Workers end with this function (using).
+  using loaded = await loadKernels({ threads: args.threads || navigator.hardwareConcurrency || 1 });
+  const { kernels, arena, variant } = loaded;
   const t0 = performance.now();
   let store: WeightStore;
   let tokenizer: TextTokenizer | null;
@@ -197,7 +196,7 @@ async function train(
   say(
     `model: ${demo ? DEMO_BASE_MODEL : args.model} (${config.architecture}, ${config.numLayers} ` +
       `layers, hidden ${config.hiddenSize}, vocab ${config.vocabSize}), ${store.quant} ` +
-      `${args.weights}, kernels ${variant}, ready in ${
+      `${args.weights}, kernels ${variant} x ${loaded.threads} threads, ready in ${
         ((performance.now() - t0) / 1000).toFixed(1)
       } s`,
   );

@@ -1,0 +1,337 @@
+/**
+ * Multi-threaded kernels: a {@link Kernels} whose big entries split each call across a
+ * {@link WorkerPool} (the calling thread takes the first share and then waits for the others),
+ * and whose small entries run on the calling thread. `loadKernels({ threads: N })` builds it.
+ *
+ * Results are bit-identical to one thread: a call is split into sub-calls over disjoint OUTPUT
+ * ranges, never over a reduction, and every output element is computed by the same instruction
+ * sequence as in the whole call.
+ * - f32 GEMMs `matmulABt` / `matmulAB`, int4 `int4MatmulGW`, and `int4MatmulXWt` with M > 8:
+ *   rows of out (= rows of a / x / g), by pointer offsets. The GEMM engine walks rows in slivers
+ *   of 6 (a tail of 7 / 8 rows runs as 4 + 3 / 4 + 4, and a sliver of 1, 2, 3 or 5 rows goes
+ *   through a scratch tile with a different final rounding), so cuts fall on multiples of 6 that
+ *   the single-threaded walk also visits (at most M - 3): every non-last part is whole 6-row
+ *   slivers, and the last part walks exactly as the whole call did from that row on. int4 parts
+ *   keep more than 8 rows so none of them switches to the GEMV path.
+ * - `int4MatmulXWt` with M = 1 (decoding): columns of out (= rows of W), cut at multiples of 8 so
+ *   the GEMM path's 8-column panels are the same (the GEMV path is per column anyway). M in 2..8
+ *   runs on one thread: a column range of a [M, N] output is not contiguous.
+ * - `attentionForward`: query heads; `attentionBackward`: kv heads (dk / dv sum over the query
+ *   heads of a kv head in a fixed order, so a kv head's group is never split). A head range is
+ *   strided, so these call the `attentionForwardHeads` / `attentionBackwardGroups` entry points of
+ *   the threads build (assembly/parallel.ts).
+ * - `ceChunkForward` / `ceChunkBackward`: rows (every row is independent).
+ * `matmulAtB` (weight gradients; LoRA-rank-sized in training) stays on one thread: both of its
+ * output axes are strided in its inputs.
+ *
+ * Calls whose work is below `minWork` multiply-adds run on the calling thread (a dispatch costs
+ * tens of µs).
+ */
+import type { Kernels, Ptr } from "./abi.ts";
+import { checkInt4Shape } from "./reference/int4.ts";
+import type { WorkerPool } from "../runtime/worker_pool.ts";
+
+/** Export names workers run, by op index. */
+export const WORKER_OPS = [
+  "matmulABt",
+  "matmulAB",
+  "int4MatmulXWt",
+  "int4MatmulGW",
+  "attentionForwardHeads",
+  "attentionBackwardGroups",
+  "ceChunkForward",
+  "ceChunkBackward",
+] as const;
+
+const OP_ABT = 0;
+const OP_AB = 1;
+const OP_XWT = 2;
+const OP_GW = 3;
+const OP_ATTN_FWD = 4;
+const OP_ATTN_BWD = 5;
+const OP_CE_FWD = 6;
+const OP_CE_BWD = 7;
+
+/** Default work threshold in multiply-adds (about 50 µs of one core). */
+export const DEFAULT_MIN_WORK = 1 << 21;
+
+/** GEMM register-tile rows (assembly/gemm_core.ts MR). */
+const MR = 6;
+/** Columns per packed B panel (assembly/gemm_core.ts NR). */
+const NR = 8;
+/** Largest M the int4 GEMV path serves (assembly/int4.ts). */
+const GEMV_MAX_ROWS = 8;
+const F = 4;
+
+/**
+ * Row cuts [0, c1, ..., M] for up to `parts` parts of an M-row GEMM: interior cuts are multiples
+ * of 6 no larger than M - 3 (rows the single-threaded walk starts a 6-row sliver at), each part
+ * has at least `minRows` rows. Fewer parts (down to one: [0, M]) when M is too small.
+ */
+export function gemmRowCuts(M: number, parts: number, minRows: number): number[] {
+  const cuts = [0];
+  const maxCut = Math.floor((M - 3) / MR) * MR;
+  for (let i = 1; i < parts; i++) {
+    const c = Math.min(Math.round((i * M) / parts / MR) * MR, maxCut);
+    const last = cuts[cuts.length - 1];
+    if (c - last >= minRows && M - c >= minRows) cuts.push(c);
+  }
+  cuts.push(M);
+  return cuts;
+}
+
+/** Cuts [0, ..., n] into up to `parts` near-equal ranges whose interior cuts are multiples of `align`. */
+export function evenCuts(n: number, parts: number, align: number): number[] {
+  const cuts = [0];
+  for (let i = 1; i < parts; i++) {
+    const c = Math.round((i * n) / parts / align) * align;
+    if (c > cuts[cuts.length - 1] && c < n) cuts.push(c);
+  }
+  cuts.push(n);
+  return cuts;
+}
+
+/** Raw exports of the calling thread's instance of the threads build. */
+// deno-lint-ignore ban-types
+export type RawExports = Record<string, Function>;
+
+export interface ParallelKernelsOptions {
+  /** Work (multiply-adds) below which a call runs on the calling thread. */
+  minWork?: number;
+}
+
+/**
+ * The kernels of `base` (the calling thread's instance, shape-checked) with the big entries split
+ * over `pool` plus the calling thread. `raw` holds the same instance's raw exports (incl. the
+ * head-range attention entry points).
+ */
+export function createParallelKernels(
+  base: Kernels,
+  raw: RawExports,
+  pool: WorkerPool,
+  options: ParallelKernelsOptions = {},
+): Kernels {
+  const minWork = options.minWork ?? DEFAULT_MIN_WORK;
+  // deno-lint-ignore ban-types
+  const local: Function[] = WORKER_OPS.map((name) => {
+    const f = raw[name];
+    if (typeof f !== "function") throw new Error(`threads kernel module lacks "${name}"`);
+    return f;
+  });
+  const threads = () => pool.size + 1;
+
+  /** Runs calls[0] here and calls[1..] on workers 0.., then waits for all of them. */
+  function run(op: number, calls: number[][]): void {
+    const f = local[op];
+    for (let i = 1; i < calls.length; i++) pool.post(i - 1, op, calls[i]);
+    let error: unknown = undefined;
+    try {
+      f(...calls[0]);
+    } catch (e) {
+      error = e;
+    }
+    // Always wait: a worker still writing into the memory must finish before the caller goes on.
+    for (let i = 1; i < calls.length; i++) {
+      try {
+        pool.wait(i - 1);
+      } catch (e) {
+        error ??= e;
+      }
+    }
+    if (error !== undefined) throw error;
+  }
+
+  /** Splits an out-rows GEMM (out rows `ldOut` floats, input rows `ldIn` floats). */
+  function rowSplit(
+    op: number,
+    out: Ptr,
+    ldOut: number,
+    a: Ptr,
+    ldIn: number,
+    M: number,
+    minRows: number,
+    rest: (rows: number) => number[],
+    prefix: (out: Ptr, a: Ptr) => number[],
+  ): boolean {
+    const cuts = gemmRowCuts(M, threads(), minRows);
+    if (cuts.length <= 2) return false;
+    const calls: number[][] = [];
+    for (let p = 0; p + 1 < cuts.length; p++) {
+      const r0 = cuts[p];
+      calls.push([...prefix(out + r0 * ldOut * F, a + r0 * ldIn * F), ...rest(cuts[p + 1] - r0)]);
+    }
+    run(op, calls);
+    return true;
+  }
+
+  const big = (work: number) => pool.size > 0 && work >= minWork;
+
+  return {
+    ...base,
+    matmulABt(out, a, b, M, N, K, alpha, acc) {
+      if (
+        !big(M * N * K) ||
+        !rowSplit(OP_ABT, out, N, a, K, M, MR, (m) => [m, N, K, alpha, acc], (o, x) => [o, x, b])
+      ) base.matmulABt(out, a, b, M, N, K, alpha, acc);
+    },
+    matmulAB(out, a, b, M, N, K, alpha, acc) {
+      if (
+        !big(M * N * K) ||
+        !rowSplit(OP_AB, out, N, a, K, M, MR, (m) => [m, N, K, alpha, acc], (o, x) => [o, x, b])
+      ) base.matmulAB(out, a, b, M, N, K, alpha, acc);
+    },
+    int4MatmulXWt(out, x, q, scales, biases, M, N, K, groupSize, alpha, acc) {
+      checkInt4Shape("int4MatmulXWt", K, groupSize);
+      if (big(M * N * K)) {
+        if (M > GEMV_MAX_ROWS) {
+          if (
+            rowSplit(
+              OP_XWT,
+              out,
+              N,
+              x,
+              K,
+              M,
+              GEMV_MAX_ROWS + 1,
+              (m) => [m, N, K, groupSize, alpha, acc],
+              (o, xx) => [o, xx, q, scales, biases],
+            )
+          ) return;
+        } else if (M === 1) {
+          const cuts = evenCuts(N, threads(), NR);
+          if (cuts.length > 2) {
+            const words = K / 8;
+            const groups = K / groupSize;
+            const calls: number[][] = [];
+            for (let p = 0; p + 1 < cuts.length; p++) {
+              const j = cuts[p];
+              calls.push([
+                out + j * F,
+                x,
+                q + j * words * F,
+                scales + j * groups * F,
+                biases + j * groups * F,
+                1,
+                cuts[p + 1] - j,
+                K,
+                groupSize,
+                alpha,
+                acc,
+              ]);
+            }
+            run(OP_XWT, calls);
+            return;
+          }
+        }
+      }
+      base.int4MatmulXWt(out, x, q, scales, biases, M, N, K, groupSize, alpha, acc);
+    },
+    int4MatmulGW(out, g, q, scales, biases, M, N, K, groupSize, alpha, acc) {
+      checkInt4Shape("int4MatmulGW", K, groupSize);
+      if (
+        !big(M * N * K) ||
+        !rowSplit(
+          OP_GW,
+          out,
+          K,
+          g,
+          N,
+          M,
+          MR,
+          (m) => [m, N, K, groupSize, alpha, acc],
+          (o, gg) => [o, gg, q, scales, biases],
+        )
+      ) base.int4MatmulGW(out, g, q, scales, biases, M, N, K, groupSize, alpha, acc);
+    },
+    attentionForward(out, lse, q, k, v, T, Hq, Hkv, hd, scale) {
+      // ~T²/2 · hd multiply-adds for the scores and as many for the weighted sum, per head.
+      const cuts = big(T * T * hd * Hq) && Hkv > 0 && Hq % Hkv === 0
+        ? evenCuts(Hq, threads(), 1)
+        : [];
+      if (cuts.length <= 2) {
+        base.attentionForward(out, lse, q, k, v, T, Hq, Hkv, hd, scale);
+        return;
+      }
+      const calls: number[][] = [];
+      for (let p = 0; p + 1 < cuts.length; p++) {
+        calls.push([out, lse, q, k, v, T, Hq, Hkv, hd, scale, cuts[p], cuts[p + 1]]);
+      }
+      run(OP_ATTN_FWD, calls);
+    },
+    attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, T, Hq, Hkv, hd, scale) {
+      const cuts = big(2 * T * T * hd * Hq) && Hkv > 0 && Hq % Hkv === 0
+        ? evenCuts(Hkv, threads(), 1)
+        : [];
+      if (cuts.length <= 2) {
+        base.attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, T, Hq, Hkv, hd, scale);
+        return;
+      }
+      const calls: number[][] = [];
+      for (let p = 0; p + 1 < cuts.length; p++) {
+        calls.push([
+          dq,
+          dk,
+          dv,
+          dout,
+          q,
+          k,
+          v,
+          out,
+          lse,
+          T,
+          Hq,
+          Hkv,
+          hd,
+          scale,
+          cuts[p],
+          cuts[p + 1],
+        ]);
+      }
+      run(OP_ATTN_BWD, calls);
+    },
+    ceChunkForward(logits, T, Vc, v0, targets, rowMax, rowSum, targetLogit) {
+      // An exp and a few more operations per logit: weigh a logit like 8 multiply-adds.
+      const cuts = big(8 * T * Vc) ? evenCuts(T, threads(), 1) : [];
+      if (cuts.length <= 2) {
+        base.ceChunkForward(logits, T, Vc, v0, targets, rowMax, rowSum, targetLogit);
+        return;
+      }
+      const calls: number[][] = [];
+      for (let p = 0; p + 1 < cuts.length; p++) {
+        const t = cuts[p];
+        calls.push([
+          logits + t * Vc * F,
+          cuts[p + 1] - t,
+          Vc,
+          v0,
+          targets + t * F,
+          rowMax + t * F,
+          rowSum + t * F,
+          targetLogit + t * F,
+        ]);
+      }
+      run(OP_CE_FWD, calls);
+    },
+    ceChunkBackward(logits, T, Vc, v0, targets, lse, rowScale) {
+      const cuts = big(8 * T * Vc) ? evenCuts(T, threads(), 1) : [];
+      if (cuts.length <= 2) {
+        base.ceChunkBackward(logits, T, Vc, v0, targets, lse, rowScale);
+        return;
+      }
+      const calls: number[][] = [];
+      for (let p = 0; p + 1 < cuts.length; p++) {
+        const t = cuts[p];
+        calls.push([
+          logits + t * Vc * F,
+          cuts[p + 1] - t,
+          Vc,
+          v0,
+          targets + t * F,
+          lse + t * F,
+          rowScale,
+        ]);
+      }
+      run(OP_CE_BWD, calls);
+    },
+  };
+}

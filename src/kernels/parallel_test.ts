@@ -1,0 +1,355 @@
+/**
+ * Multi-threaded kernels: bit-identical to one thread (the single-threaded build, not just the
+ * threads build on one thread) on GEMM, int4, attention and cross-entropy shapes including ragged
+ * ones, and on two whole training steps; fallback without workers; workers closed cleanly.
+ * `minParallelWork: 0` makes even tiny calls split, so every cut is exercised.
+ */
+import assert from "node:assert/strict";
+import type { Kernels, Ptr } from "./abi.ts";
+import { kernelModuleBytes, type LoadedKernels, loadKernels, loadKernelsSync } from "./wasm.ts";
+import { evenCuts, gemmRowCuts } from "./parallel.ts";
+import { makeRandom } from "./_testing.ts";
+import { threadsAvailable, WorkerPool } from "../runtime/worker_pool.ts";
+import type { Arena } from "../runtime/arena.ts";
+import { createRandomWeightStore, tinyConfig } from "../model/random_weights.ts";
+import { LINEAR_NAMES } from "../model/weights.ts";
+import { createTrainingSession, type MethodName } from "../methods/session.ts";
+
+const F = 4;
+
+/** Threaded loads of 2 and 3 threads (3 exercises several workers and uneven cuts). */
+async function withThreaded(f: (builds: LoadedKernels[]) => void | Promise<void>): Promise<void> {
+  const builds: LoadedKernels[] = [];
+  try {
+    for (const threads of [2, 3]) {
+      const b = await loadKernels({ threads, minParallelWork: 0 });
+      builds.push(b);
+      assert.equal(b.threads, threads, "workers available under Deno");
+    }
+    await f(builds);
+  } finally {
+    for (const b of builds) b.close();
+  }
+}
+
+/** A case: allocates its inputs (same values for every build) and runs; returns the outputs. */
+type Case = (k: Kernels, arena: Arena) => { ptr: Ptr; n: number }[];
+
+function fill(arena: Arena, n: number, seed: number, scale = 1): Ptr {
+  const p = arena.allocF32(Math.max(1, n));
+  const rand = makeRandom(seed);
+  const v = arena.f32(p, n);
+  for (let i = 0; i < n; i++) v[i] = rand() * scale;
+  return p;
+}
+
+/** Runs `c` on one thread and on each threaded build; every output byte must match. */
+function assertSameBits(single: LoadedKernels, threaded: LoadedKernels[], c: Case, label: string) {
+  const run = (b: LoadedKernels) => {
+    const mark = b.arena.mark();
+    try {
+      return c(b.kernels, b.arena).map(({ ptr, n }) => b.arena.u8(ptr, n * F).slice());
+    } finally {
+      b.arena.release(mark);
+    }
+  };
+  const want = run(single);
+  for (const b of threaded) {
+    const got = run(b);
+    for (let i = 0; i < want.length; i++) {
+      const a = got[i];
+      const e = want[i];
+      let bad = -1;
+      for (let j = 0; j < e.length && bad < 0; j++) if (a[j] !== e[j]) bad = j;
+      if (bad >= 0) {
+        const fa = new Float32Array(a.buffer)[bad >> 2];
+        const fe = new Float32Array(e.buffer)[bad >> 2];
+        assert.fail(
+          `${label} (threads ${b.threads}) output ${i} float ${bad >> 2}: ${fa} != ${fe}`,
+        );
+      }
+    }
+  }
+}
+
+Deno.test("row cuts fall on 6-row slivers the single-threaded walk visits", () => {
+  for (let M = 1; M <= 200; M++) {
+    for (const parts of [2, 3, 4]) {
+      for (const minRows of [6, 9]) {
+        const c = gemmRowCuts(M, parts, minRows);
+        assert.equal(c[0], 0);
+        assert.equal(c[c.length - 1], M);
+        assert.ok(c.length - 1 <= parts);
+        for (let i = 1; i < c.length - 1; i++) {
+          assert.equal(c[i] % 6, 0);
+          assert.ok(c[i] <= M - 3, `M ${M} cut ${c[i]}`);
+        }
+        for (let i = 1; i < c.length; i++) {
+          if (c.length > 2) assert.ok(c[i] - c[i - 1] >= minRows, `M ${M}: ${c}`);
+        }
+      }
+    }
+  }
+  assert.deepEqual(gemmRowCuts(256, 2, 6), [0, 126, 256]);
+  assert.deepEqual(evenCuts(100, 3, 8), [0, 32, 64, 100]);
+  assert.deepEqual(evenCuts(1, 2, 1), [0, 1]);
+});
+
+Deno.test("f32 GEMMs split by rows are bit-identical to one thread", async () => {
+  const single = loadKernelsSync();
+  await withThreaded((threaded) => {
+    const Ms = [1, 2, 5, 6, 7, 8, 9, 12, 13, 14, 15, 17, 18, 20, 23, 25, 31, 37, 64, 100];
+    const NKs = [[3, 1], [8, 7], [13, 64], [37, 300], [16, 33]];
+    for (const kernel of ["matmulABt", "matmulAB"] as const) {
+      for (const M of Ms) {
+        for (const [N, K] of NKs) {
+          for (const acc of [0, 1]) {
+            assertSameBits(single, threaded, (k, arena) => {
+              const a = fill(arena, M * K, 1);
+              const b = fill(arena, N * K, 2);
+              const out = fill(arena, M * N, 3);
+              k[kernel](out, a, b, M, N, K, 0.75, acc);
+              return [{ ptr: out, n: M * N }];
+            }, `${kernel} M=${M} N=${N} K=${K} acc=${acc}`);
+          }
+        }
+      }
+    }
+  });
+});
+
+/** An int4 W [N,K] quantized from random values. */
+function int4(k: Kernels, arena: Arena, N: number, K: number, gs: number, seed: number) {
+  const w = fill(arena, N * K, seed);
+  const q = arena.alloc(N * K / 2);
+  const scales = arena.allocF32(N * K / gs);
+  const biases = arena.allocF32(N * K / gs);
+  k.int4Quantize(q, scales, biases, w, N, K, gs);
+  return { q, scales, biases };
+}
+
+Deno.test("int4 x·Wᵀ and g·W split across threads are bit-identical to one thread", async () => {
+  const single = loadKernelsSync();
+  await withThreaded((threaded) => {
+    for (const [K, gs] of [[64, 64], [128, 32], [96, 16]]) {
+      for (const N of [5, 8, 13, 40, 100]) {
+        for (const M of [1, 2, 7, 8, 9, 13, 14, 20, 21, 37, 64]) {
+          for (const acc of [0, 1]) {
+            assertSameBits(single, threaded, (k, arena) => {
+              const w = int4(k, arena, N, K, gs, 4);
+              const x = fill(arena, M * K, 5);
+              const out = fill(arena, M * N, 6);
+              k.int4MatmulXWt(out, x, w.q, w.scales, w.biases, M, N, K, gs, 1.25, acc);
+              // g·W: W [N,K], g [M,N], out [M,K]
+              const g = fill(arena, M * N, 7);
+              const dx = fill(arena, M * K, 8);
+              k.int4MatmulGW(dx, g, w.q, w.scales, w.biases, M, N, K, gs, 0.5, acc);
+              return [{ ptr: out, n: M * N }, { ptr: dx, n: M * K }];
+            }, `int4 M=${M} N=${N} K=${K} gs=${gs} acc=${acc}`);
+          }
+        }
+      }
+    }
+  });
+});
+
+Deno.test("attention split by heads is bit-identical to one thread (forward and backward)", async () => {
+  const single = loadKernelsSync();
+  await withThreaded((threaded) => {
+    const shapes = [
+      [1, 2, 1, 16],
+      [5, 4, 2, 16],
+      [37, 6, 3, 20],
+      [64, 8, 2, 64],
+      [33, 3, 3, 8],
+      [17, 8, 8, 12],
+      [20, 5, 1, 32],
+      [130, 14, 2, 64],
+    ];
+    for (const [T, Hq, Hkv, hd] of shapes) {
+      assertSameBits(single, threaded, (k, arena) => {
+        const scale = 1 / Math.sqrt(hd);
+        const q = fill(arena, T * Hq * hd, 1);
+        const kk = fill(arena, T * Hkv * hd, 2);
+        const v = fill(arena, T * Hkv * hd, 3);
+        const out = arena.allocF32(T * Hq * hd);
+        const lse = arena.allocF32(Hq * T);
+        k.attentionForward(out, lse, q, kk, v, T, Hq, Hkv, hd, scale);
+        const dout = fill(arena, T * Hq * hd, 4);
+        const dq = arena.allocF32(T * Hq * hd);
+        const dk = fill(arena, T * Hkv * hd, 5); // overwritten: garbage in must not matter
+        const dv = fill(arena, T * Hkv * hd, 6);
+        k.attentionBackward(dq, dk, dv, dout, q, kk, v, out, lse, T, Hq, Hkv, hd, scale);
+        return [
+          { ptr: out, n: T * Hq * hd },
+          { ptr: lse, n: Hq * T },
+          { ptr: dq, n: T * Hq * hd },
+          { ptr: dk, n: T * Hkv * hd },
+          { ptr: dv, n: T * Hkv * hd },
+        ];
+      }, `attention T=${T} Hq=${Hq} Hkv=${Hkv} hd=${hd}`);
+    }
+  });
+});
+
+Deno.test("cross-entropy chunks split by rows are bit-identical to one thread", async () => {
+  const single = loadKernelsSync();
+  await withThreaded((threaded) => {
+    for (const [T, Vc] of [[1, 5], [7, 130], [37, 64]]) {
+      assertSameBits(single, threaded, (k, arena) => {
+        const v0 = 100;
+        const logits = fill(arena, T * Vc, 1, 4);
+        const targets = arena.allocI32(T);
+        const tg = arena.i32(targets, T);
+        for (let t = 0; t < T; t++) tg[t] = t % 5 === 3 ? -1 : v0 + ((t * 7) % (Vc + 20)) - 10;
+        const rowMax = fill(arena, T, 2);
+        const rowSum = arena.allocF32(T);
+        arena.f32(rowSum, T).fill(1.5);
+        const target = arena.allocF32(T);
+        arena.f32(target, T).fill(0);
+        k.ceChunkForward(logits, T, Vc, v0, targets, rowMax, rowSum, target);
+        const lse = fill(arena, T, 3);
+        k.ceChunkBackward(logits, T, Vc, v0, targets, lse, 0.125);
+        return [
+          { ptr: logits, n: T * Vc },
+          { ptr: rowMax, n: T },
+          { ptr: rowSum, n: T },
+          { ptr: target, n: T },
+        ];
+      }, `ce T=${T} Vc=${Vc}`);
+    }
+  });
+});
+
+/** Loss and LoRA tensors after two steps of `method` on a tiny random int4 model. */
+async function twoSteps(
+  loaded: LoadedKernels,
+  method: MethodName,
+  quant: "none" | "int4",
+): Promise<{ losses: number[]; lora: Map<string, Float32Array> }> {
+  const { kernels, arena } = loaded;
+  const config = { ...tinyConfig("qwen2", 2), hiddenSize: 96, numHeads: 6, headDim: 16 };
+  const store = createRandomWeightStore({ config, kernels, arena, seed: 3, quant, groupSize: 32 });
+  const session = await createTrainingSession({
+    store,
+    kernels,
+    arena,
+    method,
+    seed: 5,
+    maxGradNorm: 0,
+    lora: { rank: 4, alpha: 8, targets: [...LINEAR_NAMES] },
+    optimizer: { kind: "adamw", lr: 1e-2, weightDecay: 0.01 },
+    headChunkRows: 128,
+  });
+  const ids = Int32Array.from({ length: 2 * 21 }, (_, i) => (i * 37 + 11) % config.vocabSize);
+  const batch = { inputIds: ids, labels: ids, batchSize: 2, seqLen: 21 };
+  const losses: number[] = [];
+  for (let s = 0; s < 2; s++) losses.push((await session.step([batch], 1e-2)).loss);
+  const lora = new Map<string, Float32Array>();
+  for (const [name, t] of session.loraTensors()) lora.set(name, t.data.slice());
+  return { losses, lora };
+}
+
+Deno.test("two training steps (mesp, int4) with 2 threads are bit-identical to 1 thread", async () => {
+  for (const [method, quant] of [["mesp", "int4"], ["full", "none"]] as const) {
+    const one = await twoSteps(loadKernelsSync(), method, quant);
+    const loaded = await loadKernels({ threads: 2, minParallelWork: 0 });
+    try {
+      assert.equal(loaded.threads, 2);
+      const two = await twoSteps(loaded, method, quant);
+      assert.ok(one.losses.every(Number.isFinite));
+      assert.deepEqual(two.losses, one.losses, `${method} losses`);
+      assert.equal(two.lora.size, one.lora.size);
+      for (const [name, want] of one.lora) {
+        const got = two.lora.get(name)!;
+        assert.deepEqual(
+          new Uint8Array(got.buffer),
+          new Uint8Array(want.buffer),
+          `${method} ${name} differs`,
+        );
+      }
+    } finally {
+      loaded.close();
+    }
+  }
+});
+
+Deno.test("no Worker / no blocking wait: one thread, no error, same results", async () => {
+  const g = globalThis as Record<string, unknown>;
+  const saved = g.Worker;
+  try {
+    delete g.Worker;
+    assert.equal(threadsAvailable(), false);
+    const b = await loadKernels({ threads: 4 });
+    assert.equal(b.threads, 1);
+    b.close();
+  } finally {
+    g.Worker = saved;
+  }
+  // A browser's main thread may not block: Atomics.wait throws there.
+  const wait = Atomics.wait;
+  try {
+    (Atomics as { wait: unknown }).wait = () => {
+      throw new TypeError("Atomics.wait cannot be called in this context");
+    };
+    assert.equal(threadsAvailable(), false);
+    const b = await loadKernels({ threads: 2 });
+    assert.equal(b.threads, 1);
+  } finally {
+    (Atomics as { wait: unknown }).wait = wait;
+  }
+  assert.equal(threadsAvailable(), true);
+  // An ordinary (non-shared) memory or the reference variant cannot be threaded either.
+  const plain = await loadKernels({ threads: 2, memory: new WebAssembly.Memory({ initial: 1 }) });
+  assert.equal(plain.threads, 1);
+  const ref = await loadKernels({ threads: 2, variant: "reference" });
+  assert.equal(ref.threads, 1);
+  assert.throws(() => loadKernelsSync({ threads: 2 }), RangeError);
+  await assert.rejects(() => loadKernels({ threads: 0 }), RangeError);
+});
+
+Deno.test("close() terminates the workers; later calls run on the calling thread", async () => {
+  const single = loadKernelsSync();
+  const b = await loadKernels({ threads: 2, minParallelWork: 0 });
+  assert.equal(b.threads, 2);
+  b.close();
+  b.close(); // idempotent
+  assertSameBits(single, [b], (k, arena) => {
+    const a = fill(arena, 40 * 24, 1);
+    const w = fill(arena, 16 * 24, 2);
+    const out = arena.allocF32(40 * 16);
+    k.matmulABt(out, a, w, 40, 16, 24, 1, 0);
+    return [{ ptr: out, n: 40 * 16 }];
+  }, "after close");
+});
+
+Deno.test("a failing job on a worker throws on the caller, and the pool goes on", async () => {
+  const memory = new WebAssembly.Memory({ initial: 2, maximum: 256, shared: true });
+  const module = new WebAssembly.Module(kernelModuleBytes("simd-threads") as BufferSource);
+  const pool = await WorkerPool.create({
+    module,
+    memory,
+    scratch: [0],
+    scratchBytes: 4 << 20,
+    ops: ["sumSquares", "unreachableOp"],
+  }).catch((e) => e as Error);
+  // An op the module lacks is refused at start-up.
+  assert.ok(pool instanceof Error && /lacks "unreachableOp"/.test(pool.message));
+  const big = new WebAssembly.Memory({ initial: 80, maximum: 256, shared: true });
+  const ok = await WorkerPool.create({
+    module,
+    memory: big,
+    scratch: [65536],
+    scratchBytes: 4 << 20,
+    ops: ["attentionForward", "sumSquares"],
+  });
+  try {
+    // Hq % Hkv != 0 traps (unreachable) inside the worker.
+    ok.post(0, 0, [0, 0, 0, 0, 0, 4, 3, 2, 16, 1]);
+    assert.throws(() => ok.wait(0), /kernel worker 1 failed: attentionForward/);
+    ok.post(0, 1, [0, 4]);
+    ok.wait(0);
+  } finally {
+    ok.close();
+  }
+});
