@@ -21,6 +21,8 @@
  *   strided, so these call the `attentionForwardHeads` / `attentionBackwardGroups` entry points of
  *   the threads build (assembly/parallel.ts).
  * - `ceChunkForward` / `ceChunkBackward`: rows (every row is independent).
+ * - `swigluForward` / `swigluBackward`: elements, cut at multiples of 16 (the kernels run 4-wide
+ *   vectors and a scalar tail: every element keeps its path).
  * `matmulAtB` (weight gradients; LoRA-rank-sized in training) stays on one thread: both of its
  * output axes are strided in its inputs.
  *
@@ -41,6 +43,8 @@ export const WORKER_OPS = [
   "attentionBackwardGroups",
   "ceChunkForward",
   "ceChunkBackward",
+  "swigluForward",
+  "swigluBackward",
 ] as const;
 
 const OP_ABT = 0;
@@ -51,9 +55,16 @@ const OP_ATTN_FWD = 4;
 const OP_ATTN_BWD = 5;
 const OP_CE_FWD = 6;
 const OP_CE_BWD = 7;
+const OP_SWIGLU_FWD = 8;
+const OP_SWIGLU_BWD = 9;
 
-/** Default work threshold in multiply-adds (about 50 µs of one core). */
-export const DEFAULT_MIN_WORK = 1 << 21;
+/**
+ * Default work threshold in multiply-adds (about 25 µs of one core). A dispatch to a spinning
+ * worker costs a few µs; one that has gone to sleep in Atomics.wait, tens of µs.
+ */
+export const DEFAULT_MIN_WORK = 1 << 20;
+/** Elementwise cuts fall on 16 floats: whole SIMD vectors (the scalar tail stays last), whole cache lines. */
+const ELEMENT_ALIGN = 16;
 
 /** GEMM register-tile rows (assembly/gemm_core.ts MR). */
 const MR = 6;
@@ -311,6 +322,33 @@ export function createParallelKernels(
         ]);
       }
       run(OP_CE_FWD, calls);
+    },
+    swigluForward(out, gate, up, n) {
+      // An exp and a divide per element: weigh it like 16 multiply-adds.
+      const cuts = big(16 * n) ? evenCuts(n, threads(), ELEMENT_ALIGN) : [];
+      if (cuts.length <= 2) {
+        base.swigluForward(out, gate, up, n);
+        return;
+      }
+      const calls: number[][] = [];
+      for (let p = 0; p + 1 < cuts.length; p++) {
+        const o = cuts[p] * F;
+        calls.push([out + o, gate + o, up + o, cuts[p + 1] - cuts[p]]);
+      }
+      run(OP_SWIGLU_FWD, calls);
+    },
+    swigluBackward(dgate, dup, dout, gate, up, n) {
+      const cuts = big(16 * n) ? evenCuts(n, threads(), ELEMENT_ALIGN) : [];
+      if (cuts.length <= 2) {
+        base.swigluBackward(dgate, dup, dout, gate, up, n);
+        return;
+      }
+      const calls: number[][] = [];
+      for (let p = 0; p + 1 < cuts.length; p++) {
+        const o = cuts[p] * F;
+        calls.push([dgate + o, dup + o, dout + o, gate + o, up + o, cuts[p + 1] - cuts[p]]);
+      }
+      run(OP_SWIGLU_BWD, calls);
     },
     ceChunkBackward(logits, T, Vc, v0, targets, lse, rowScale) {
       const cuts = big(8 * T * Vc) ? evenCuts(T, threads(), 1) : [];

@@ -165,6 +165,8 @@ Deno.test("attention split by heads is bit-identical to one thread (forward and 
       [17, 8, 8, 12],
       [20, 5, 1, 32],
       [130, 14, 2, 64],
+      // Too long for the backward's scratch staging of dk/dv: updates them in place instead.
+      [2048, 2, 2, 128],
     ];
     for (const [T, Hq, Hkv, hd] of shapes) {
       assertSameBits(single, threaded, (k, arena) => {
@@ -217,6 +219,25 @@ Deno.test("cross-entropy chunks split by rows are bit-identical to one thread", 
           { ptr: target, n: T },
         ];
       }, `ce T=${T} Vc=${Vc}`);
+    }
+  });
+});
+
+Deno.test("swiglu split by elements is bit-identical to one thread", async () => {
+  const single = loadKernelsSync();
+  await withThreaded((threaded) => {
+    for (const n of [1, 3, 17, 37, 100, 1001]) {
+      assertSameBits(single, threaded, (k, arena) => {
+        const gate = fill(arena, n, 1, 6);
+        const up = fill(arena, n, 2);
+        const out = arena.allocF32(n);
+        k.swigluForward(out, gate, up, n);
+        const dout = fill(arena, n, 3);
+        const dgate = arena.allocF32(n);
+        const dup = arena.allocF32(n);
+        k.swigluBackward(dgate, dup, dout, gate, up, n);
+        return [{ ptr: out, n }, { ptr: dgate, n }, { ptr: dup, n }];
+      }, `swiglu n=${n}`);
     }
   });
 });
