@@ -109,7 +109,16 @@ export type RawExports = Record<string, Function>;
 export interface ParallelKernelsOptions {
   /** Work (multiply-adds) below which a call runs on the calling thread. */
   minWork?: number;
+  /** Fewest rows a GEMM part gets (default {@link DEFAULT_MIN_PART_ROWS}). */
+  minPartRows?: number;
 }
+
+/**
+ * Default fewest rows per GEMM part: every part packs (int4: dequantizes) the whole B / W, about
+ * the work of one or two rows, so parts of at least 24 rows keep that under ~10 %. With many
+ * threads and few rows (e.g. 64-row MLP chunks on 16 cores) fewer threads take part.
+ */
+export const DEFAULT_MIN_PART_ROWS = 24;
 
 /**
  * The kernels of `base` (the calling thread's instance, shape-checked) with the big entries split
@@ -123,6 +132,7 @@ export function createParallelKernels(
   options: ParallelKernelsOptions = {},
 ): Kernels {
   const minWork = options.minWork ?? DEFAULT_MIN_WORK;
+  const minPartRows = options.minPartRows ?? DEFAULT_MIN_PART_ROWS;
   // deno-lint-ignore ban-types
   const local: Function[] = WORKER_OPS.map((name) => {
     const f = raw[name];
@@ -164,7 +174,7 @@ export function createParallelKernels(
     rest: (rows: number) => number[],
     prefix: (out: Ptr, a: Ptr) => number[],
   ): boolean {
-    const cuts = gemmRowCuts(M, threads(), minRows);
+    const cuts = gemmRowCuts(M, threads(), Math.max(minRows, minPartRows));
     if (cuts.length <= 2) return false;
     const calls: number[][] = [];
     for (let p = 0; p + 1 < cuts.length; p++) {

@@ -2,7 +2,7 @@
  * Multi-threaded kernels: bit-identical to one thread (the single-threaded build, not just the
  * threads build on one thread) on GEMM, int4, attention and cross-entropy shapes including ragged
  * ones, and on two whole training steps; fallback without workers; workers closed cleanly.
- * `minParallelWork: 0` makes even tiny calls split, so every cut is exercised.
+ * `minParallelWork: 0, minParallelRows: 1` make even tiny calls split, so every cut is exercised.
  */
 import assert from "node:assert/strict";
 import type { Kernels, Ptr } from "./abi.ts";
@@ -22,7 +22,7 @@ async function withThreaded(f: (builds: LoadedKernels[]) => void | Promise<void>
   const builds: LoadedKernels[] = [];
   try {
     for (const threads of [2, 3]) {
-      const b = await loadKernels({ threads, minParallelWork: 0 });
+      const b = await loadKernels({ threads, minParallelWork: 0, minParallelRows: 1 });
       builds.push(b);
       assert.equal(b.threads, threads, "workers available under Deno");
     }
@@ -274,7 +274,7 @@ async function twoSteps(
 Deno.test("two training steps (mesp, int4) with 2 threads are bit-identical to 1 thread", async () => {
   for (const [method, quant] of [["mesp", "int4"], ["full", "none"]] as const) {
     const one = await twoSteps(loadKernelsSync(), method, quant);
-    const loaded = await loadKernels({ threads: 2, minParallelWork: 0 });
+    const loaded = await loadKernels({ threads: 2, minParallelWork: 0, minParallelRows: 1 });
     try {
       assert.equal(loaded.threads, 2);
       const two = await twoSteps(loaded, method, quant);
@@ -331,7 +331,7 @@ Deno.test("no Worker / no blocking wait: one thread, no error, same results", as
 
 Deno.test("close() terminates the workers; later calls run on the calling thread", async () => {
   const single = loadKernelsSync();
-  const b = await loadKernels({ threads: 2, minParallelWork: 0 });
+  const b = await loadKernels({ threads: 2, minParallelWork: 0, minParallelRows: 1 });
   assert.equal(b.threads, 2);
   b.close();
   b.close(); // idempotent

@@ -58,6 +58,8 @@ export interface LoadKernelsOptions {
   threads?: number;
   /** Multiply-adds below which a call stays on the calling thread (threads > 1; tests use 0). */
   minParallelWork?: number;
+  /** Fewest rows per part of a split GEMM (threads > 1; default 24; tests use 1). */
+  minParallelRows?: number;
   /** Largest size the shared memory of a threaded load may grow to (default 4 GiB). */
   maximumMemoryBytes?: number;
 }
@@ -250,7 +252,10 @@ async function loadThreaded(
     arena.release(mark);
     return loaded(base, arena, memory, variant, 1, () => {});
   }
-  const kernels = createParallelKernels(base, raw, pool, { minWork: options.minParallelWork });
+  const kernels = createParallelKernels(base, raw, pool, {
+    minWork: options.minParallelWork,
+    minPartRows: options.minParallelRows,
+  });
   return loaded(kernels, arena, memory, variant, pool.size + 1, () => pool.close());
 }
 
