@@ -264,3 +264,42 @@ Deno.test("--grad-accum 2 (mesp, mezo): no step after the first grows the workin
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("a malformed checkpoint is one line naming the file and the problem, exit 1", async () => {
+  const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
+  const tmp = await Deno.makeTempDir();
+  try {
+    await makeCheckpoint({ preset: "tiny-qwen2", out: `${tmp}/model`, seed: 1 });
+    await Deno.writeTextFile(`${tmp}/d.jsonl`, JSON.stringify({ input_ids: [1, 2, 3, 4] }) + "\n");
+    const file = `${tmp}/model/model.safetensors`;
+    const good = await Deno.readFile(file);
+    const run = () =>
+      cli(["--model", `${tmp}/model`, "--data", `${tmp}/d.jsonl`, "--steps", "1", "--quiet"]);
+
+    // A header length past the 100 MB cap.
+    const huge = good.slice();
+    new DataView(huge.buffer).setBigUint64(0, 1_000_000_000n, true);
+    await Deno.writeFile(file, huge);
+    let r = await run();
+    strictEqual(r.code, 1);
+    strictEqual(r.err.trim().split("\n").length, 1, r.err);
+    match(r.err, new RegExp(`^\\n?error: ${file}: header length 1000000000 exceeds`));
+
+    // Truncated data.
+    await Deno.writeFile(file, good.subarray(0, good.length - 100));
+    r = await run();
+    strictEqual(r.code, 1);
+    strictEqual(r.err.trim().split("\n").length, 1, r.err);
+    ok(r.err.trim().startsWith(`error: ${file}: `), r.err);
+
+    // A missing config.json.
+    await Deno.writeFile(file, good);
+    await Deno.remove(`${tmp}/model/config.json`);
+    r = await run();
+    strictEqual(r.code, 1);
+    strictEqual(r.err.trim().split("\n").length, 1, r.err);
+    match(r.err, /config\.json/);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

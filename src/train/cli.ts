@@ -11,6 +11,9 @@ import {
   paddedLength,
 } from "../data/dataset.ts";
 import { DataError } from "../data/example.ts";
+import { ConfigError } from "../io/config.ts";
+import { HttpSourceError } from "../io/http_source.ts";
+import { SafetensorsError } from "../io/safetensors.ts";
 import type { TextTokenizer } from "../data/tokenizer.ts";
 import { bundledQwenTokenizerDir } from "../data/tokenizer_deno.ts";
 import { loadKernels } from "../kernels/wasm.ts";
@@ -161,9 +164,25 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
       io.err(`\nerror: ${e.message}${kept}\n`);
       return 1;
     }
+    if (isInputError(e)) {
+      io.err(`\nerror: ${(e as Error).message}${kept}\n`);
+      return 1;
+    }
     io.err(`\nerror: ${(e as Error).stack ?? e}${kept}\n`);
     return 1;
   }
+}
+
+/**
+ * Errors about the user's input (a malformed checkpoint, config or adapter, a missing file, a
+ * failing server): their messages already name the file and what is wrong, so the user gets that
+ * one line. Anything else is a bug and keeps its stack trace.
+ */
+function isInputError(e: unknown): boolean {
+  return e instanceof SafetensorsError || e instanceof ConfigError ||
+    e instanceof HttpSourceError || e instanceof Deno.errors.NotFound ||
+    e instanceof Deno.errors.PermissionDenied ||
+    (e instanceof Error && Object.getPrototypeOf(e) === Error.prototype);
 }
 
 async function train(
