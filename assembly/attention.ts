@@ -10,7 +10,17 @@
 // so no [T, T] matrix is ever stored; dk/dv accumulate row updates over the group's query heads.
 //
 // Scratch use: (2 hd + 8) Tp floats in the backward ((hd + 1) Tp in the forward), i.e. 2.1 MiB
-// for T = 2048 at hd = 128; the call traps if that exceeds the 4 MiB scratch.
+// for T = 2048 at hd = 128; the call traps if that exceeds the 4 MiB scratch. Where the scratch
+// has room after that, the backward also stages a kv head's dk/dv there (see below).
+//
+// Head ranges: the work of a call splits over heads with no shared output, and the whole-call
+// exports are the range entry points over every head, so a call split across threads runs
+// exactly the instruction sequence of the whole call, head by head (bit-identical; checked by
+// src/kernels/parallel_test.ts). The range entry points are exported by the threads build only
+// (assembly/threads.ts; src/kernels/parallel.ts calls them from the workers):
+//   attentionForwardHeads:   query heads h0 .. h1-1 (each head is independent in the forward)
+//   attentionBackwardGroups: kv heads g0 .. g1-1 with all their query heads (dk/dv sum over the
+//                            query heads of a group in a fixed order, so a group is never split)
 import { SCRATCH_BYTES, scratchBase } from "./setup";
 import { addF64, expv, hmax, hsum, hsumF64, madd } from "./vecmath";
 
@@ -154,7 +164,15 @@ function dotRow(a: usize, b: usize, hd: i32): f32 {
 export function attentionForward(
   out: usize, lse: usize, q: usize, k: usize, v: usize, T: i32, Hq: i32, Hkv: i32, hd: i32, scale: f32,
 ): void {
-  if (Hkv <= 0 || Hq % Hkv != 0) unreachable();
+  attentionForwardHeads(out, lse, q, k, v, T, Hq, Hkv, hd, scale, 0, Hq);
+}
+
+/** attentionForward for query heads h0 .. h1-1 only (out columns and lse rows of those heads). */
+export function attentionForwardHeads(
+  out: usize, lse: usize, q: usize, k: usize, v: usize, T: i32, Hq: i32, Hkv: i32, hd: i32, scale: f32,
+  h0: i32, h1: i32,
+): void {
+  if (Hkv <= 0 || Hq % Hkv != 0 || h0 < 0 || h1 > Hq) unreachable();
   const group = Hq / Hkv;
   const Tp = roundUp(T, 16);
   if ((<i64>hd + 1) * <i64>Tp * 4 > <i64>SCRATCH_BYTES) unreachable();
@@ -163,32 +181,35 @@ export function attentionForward(
   const qStride = Hq * hd;
   const kvStride = Hkv * hd;
   const ninf = f32x4.splat(-Infinity);
-  for (let g = 0; g < Hkv; g++) {
-    transposeHead(kt, k, T, Tp, kvStride, g * hd, hd);
+  let loaded = -1;
+  for (let h = h0; h < h1; h++) {
+    const g = h / group;
+    if (g != loaded) {
+      transposeHead(kt, k, T, Tp, kvStride, g * hd, hd);
+      loaded = g;
+    }
     const vHead = v + (<usize>(g * hd) << 2);
-    for (let h = g * group; h < (g + 1) * group; h++) {
-      for (let t = 0; t < T; t++) {
-        const n = t + 1;
-        const nb = roundUp(n, 4);
-        const qrow = q + ((<usize>t * <usize>qStride + <usize>(h * hd)) << 2);
-        rowScores(s, kt, Tp, qrow, hd, nb, scale);
-        for (let j = n; j < nb; j++) store<f32>(s + (<usize>j << 2), -Infinity);
-        let mv = ninf;
-        for (let j = 0; j < nb; j += 4) mv = f32x4.max(mv, v128.load(s + (<usize>j << 2)));
-        const m = hmax(mv);
-        const msplat = f32x4.splat(m);
-        let sum = f64x2.splat(0);
-        for (let j = 0; j < nb; j += 4) {
-          const p = s + (<usize>j << 2);
-          const e = expv(f32x4.sub(v128.load(p), msplat));
-          v128.store(p, e);
-          sum = addF64(sum, e);
-        }
-        const total = hsumF64(sum);
-        store<f32>(lse + ((<usize>h * <usize>T + <usize>t) << 2), <f32>(<f64>m + Math.log(total)));
-        const orow = out + ((<usize>t * <usize>qStride + <usize>(h * hd)) << 2);
-        weightedRowSum(orow, s, vHead, kvStride, n, hd, <f32>(1.0 / total), false);
+    for (let t = 0; t < T; t++) {
+      const n = t + 1;
+      const nb = roundUp(n, 4);
+      const qrow = q + ((<usize>t * <usize>qStride + <usize>(h * hd)) << 2);
+      rowScores(s, kt, Tp, qrow, hd, nb, scale);
+      for (let j = n; j < nb; j++) store<f32>(s + (<usize>j << 2), -Infinity);
+      let mv = ninf;
+      for (let j = 0; j < nb; j += 4) mv = f32x4.max(mv, v128.load(s + (<usize>j << 2)));
+      const m = hmax(mv);
+      const msplat = f32x4.splat(m);
+      let sum = f64x2.splat(0);
+      for (let j = 0; j < nb; j += 4) {
+        const p = s + (<usize>j << 2);
+        const e = expv(f32x4.sub(v128.load(p), msplat));
+        v128.store(p, e);
+        sum = addF64(sum, e);
       }
+      const total = hsumF64(sum);
+      store<f32>(lse + ((<usize>h * <usize>T + <usize>t) << 2), <f32>(<f64>m + Math.log(total)));
+      const orow = out + ((<usize>t * <usize>qStride + <usize>(h * hd)) << 2);
+      weightedRowSum(orow, s, vHead, kvStride, n, hd, <f32>(1.0 / total), false);
     }
   }
 }
@@ -247,7 +268,25 @@ export function attentionBackward(
   dq: usize, dk: usize, dv: usize, dout: usize, q: usize, k: usize, v: usize, out: usize, lse: usize,
   T: i32, Hq: i32, Hkv: i32, hd: i32, scale: f32,
 ): void {
-  if (Hkv <= 0 || Hq % Hkv != 0) unreachable();
+  attentionBackwardGroups(dq, dk, dv, dout, q, k, v, out, lse, T, Hq, Hkv, hd, scale, 0, Hkv);
+}
+
+/**
+ * attentionBackward for kv heads g0 .. g1-1: dq columns of their query heads, dk/dv columns of
+ * those kv heads (zeroed here first, then summed over the group's query heads in order).
+ *
+ * dk/dv rows hold every kv head's columns, so two threads updating different heads of the same
+ * rows over and over slowed each other by ~1.4x (cache lines pulled back and forth, though no
+ * line is written by both). Where the scratch has room, a kv head's dk/dv are accumulated in
+ * scratch as contiguous [T, hd] blocks and copied into their columns once at the end: the same
+ * additions in the same order, only another destination address (so staged or not, and on one
+ * thread or several, the results are the same bits; one thread runs as fast or slightly faster).
+ */
+export function attentionBackwardGroups(
+  dq: usize, dk: usize, dv: usize, dout: usize, q: usize, k: usize, v: usize, out: usize, lse: usize,
+  T: i32, Hq: i32, Hkv: i32, hd: i32, scale: f32, g0: i32, g1: i32,
+): void {
+  if (Hkv <= 0 || Hq % Hkv != 0 || g0 < 0 || g1 > Hkv) unreachable();
   const group = Hq / Hkv;
   const Tp = roundUp(T, 16);
   if ((<i64>hd * 2 + 2 * <i64>BLOCK_ROWS) * <i64>Tp * 4 > <i64>SCRATCH_BYTES) unreachable();
@@ -259,12 +298,32 @@ export function attentionBackward(
   const qStride = Hq * hd;
   const kvStride = Hkv * hd;
   const qRowBytes = <usize>qStride << 2;
-  memory.fill(dk, 0, (<usize>T * <usize>kvStride) << 2);
-  memory.fill(dv, 0, (<usize>T * <usize>kvStride) << 2);
-  for (let g = 0; g < Hkv; g++) {
+  if (g1 <= g0) return;
+  const headBytes = (<usize>T * <usize>hd) << 2;
+  const stageK = ds + <usize>BLOCK_ROWS * tpBytes;
+  const stageV = stageK + headBytes;
+  const staged = stageV + headBytes <= scratchBase + <usize>SCRATCH_BYTES;
+  const hdBytes = <usize>hd << 2;
+  if (!staged) {
+    const zeroBytes = <usize>((g1 - g0) * hd) << 2;
+    for (let t = 0; t < T; t++) {
+      const off = (<usize>t * <usize>kvStride + <usize>(g0 * hd)) << 2;
+      memory.fill(dk + off, 0, zeroBytes);
+      memory.fill(dv + off, 0, zeroBytes);
+    }
+  }
+  for (let g = g0; g < g1; g++) {
     transposeHead(kt, k, T, Tp, kvStride, g * hd, hd);
     transposeHead(vt, v, T, Tp, kvStride, g * hd, hd);
     const colBytes = <usize>(g * hd) << 2;
+    // Where this head's dk/dv accumulate: scratch blocks [T, hd], or their columns in place.
+    const dkDst = staged ? stageK : dk + colBytes;
+    const dvDst = staged ? stageV : dv + colBytes;
+    const dstStride = staged ? hd : kvStride;
+    if (staged) {
+      memory.fill(stageK, 0, headBytes);
+      memory.fill(stageV, 0, headBytes);
+    }
     for (let h = g * group; h < (g + 1) * group; h++) {
       for (let t0 = 0; t0 < T; t0 += BLOCK_ROWS) {
         const rows = min(BLOCK_ROWS, T - t0);
@@ -297,8 +356,16 @@ export function attentionBackward(
           weightedRowSum(dq + rowOff, dsrow, k + colBytes, kvStride, n, hd, scale, false);
         }
         const blockOff = (<usize>t0 * <usize>qStride + <usize>(h * hd)) << 2;
-        blockRowUpdates(dk + colBytes, kvStride, ds, Tp, q + blockOff, qRowBytes, rows, nLast, hd, scale);
-        blockRowUpdates(dv + colBytes, kvStride, pr, Tp, dout + blockOff, qRowBytes, rows, nLast, hd, 1.0);
+        blockRowUpdates(dkDst, dstStride, ds, Tp, q + blockOff, qRowBytes, rows, nLast, hd, scale);
+        blockRowUpdates(dvDst, dstStride, pr, Tp, dout + blockOff, qRowBytes, rows, nLast, hd, 1.0);
+      }
+    }
+    if (staged) {
+      for (let t = 0; t < T; t++) {
+        const off = (<usize>t * <usize>kvStride << 2) + colBytes;
+        const src = <usize>t * hdBytes;
+        memory.copy(dk + off, stageK + src, hdBytes);
+        memory.copy(dv + off, stageV + src, hdBytes);
       }
     }
   }

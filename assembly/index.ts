@@ -6,7 +6,7 @@ export * from "./int4";
 export * from "./norm";
 export * from "./rope";
 export * from "./swiglu";
-export * from "./attention";
+export { attentionBackward, attentionForward } from "./attention";
 export * from "./embedding";
 export * from "./cross_entropy";
 export * from "./elementwise";

@@ -19,7 +19,7 @@
  * - `attentionForward`: query heads; `attentionBackward`: kv heads (dk / dv sum over the query
  *   heads of a kv head in a fixed order, so a kv head's group is never split). A head range is
  *   strided, so these call the `attentionForwardHeads` / `attentionBackwardGroups` entry points of
- *   the threads build (assembly/parallel.ts).
+ *   the threads build (assembly/attention.ts: the whole-call kernels are those over every head).
  * - `ceChunkForward` / `ceChunkBackward`: rows (every row is independent).
  * - `swigluForward` / `swigluBackward`: elements, cut at multiples of 16 (the kernels run 4-wide
  *   vectors and a scalar tail: every element keeps its path).
