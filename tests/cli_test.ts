@@ -303,3 +303,51 @@ Deno.test("a malformed checkpoint is one line naming the file and the problem, e
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("--max-memory (2 threads): below held + plan is refused before training, just above trains", async () => {
+  const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
+  const { loadKernelsSync } = await import("../src/kernels/wasm.ts");
+  const tmp = await Deno.makeTempDir();
+  try {
+    await makeCheckpoint({ preset: "tiny-qwen2", out: `${tmp}/model`, seed: 1 });
+    const lines = Array.from(
+      { length: 4 },
+      (_, i) =>
+        JSON.stringify({ input_ids: Array.from({ length: 20 }, (_, t) => (i * 29 + t * 3) % 512) }),
+    );
+    await Deno.writeTextFile(`${tmp}/d.jsonl`, lines.join("\n") + "\n");
+    const run = (threads: number, maxMemoryMB: number, name: string) =>
+      cli([
+        ...["--model", `${tmp}/model`, "--data", `${tmp}/d.jsonl`, "--weights", "streamed"],
+        ...["--steps", "1", "--seq-len", "16", "--quiet", "--threads", String(threads)],
+        ...["--max-memory", String(maxMemoryMB), "--out", `${tmp}/${name}`],
+        ...["--metrics", `${tmp}/${name}.jsonl`],
+      ]);
+    const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
+    // The refusal names the planned working set in bytes: held (kernels, every thread's
+    // scratch, weights) + the session's plan.
+    const planned = async (threads: number) => {
+      const r = await run(threads, 1, `probe${threads}`);
+      strictEqual(r.code, 2, r.err);
+      match(r.err, new RegExp(`^error: --max-memory: 1 MB is below .* for ${threads} thread`));
+      return Number(/planned working set of (\d+) bytes/.exec(r.err)![1]);
+    };
+    const need = await planned(2);
+    // The second thread's own scratch is in it.
+    strictEqual(need - await planned(1), loadKernelsSync().kernels.scratchBytes());
+
+    const below = await run(2, (need - 1) / 2 ** 20, "below");
+    strictEqual(below.code, 2, below.err);
+    match(below.err, /^error: --max-memory: .* below this run's planned working set/);
+    ok(!(await exists(`${tmp}/below.jsonl`)), "refused before training: no metrics");
+    ok(!(await exists(`${tmp}/below`)), "refused before training: no output");
+
+    const above = await run(2, (need + 1) / 2 ** 20, "above");
+    strictEqual(above.code, 0, above.err);
+    const m = JSON.parse(await Deno.readTextFile(`${tmp}/above.jsonl`));
+    strictEqual(m.step, 1);
+    ok(m.working_set_mb <= need / 2 ** 20 + 0.0005, `${m.working_set_mb} MB vs ${need} bytes`);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

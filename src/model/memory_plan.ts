@@ -5,6 +5,11 @@
  * allocation for allocation (each rounded up to the arena's 64-byte alignment); the session tests
  * check that the measured high-water never exceeds the plan.
  *
+ * The plan covers the session only. What the arena already holds below it (the kernels' static
+ * data, one 4 MiB scratch region per kernel thread, the weight store) is measured, not planned:
+ * the train CLI refuses a run whose `arena.used` + `total` (or the high-water already reached)
+ * exceeds `--max-memory`, before the session allocates anything.
+ *
  * @example
  * ```ts
  * import { planMemory } from "./memory_plan.ts";

@@ -18,10 +18,11 @@ import type { TextTokenizer } from "../data/tokenizer.ts";
 import { bundledQwenTokenizerDir } from "../data/tokenizer_deno.ts";
 import { loadKernels } from "../kernels/wasm.ts";
 import { createTrainingSession } from "../methods/session.ts";
+import { planMemory } from "../model/memory_plan.ts";
 import type { WeightStore } from "../model/weights.ts";
 import { ArenaLimitError } from "../runtime/arena.ts";
 import { writeFileAtomic } from "../runtime/deno_fs.ts";
-import { BYTES_PER_MB, formatMemoryReport, memoryReport } from "../runtime/memory.ts";
+import { BYTES_PER_MB, formatMB, formatMemoryReport, memoryReport } from "../runtime/memory.ts";
 import { processPeakBytes } from "../runtime/process_memory_deno.ts";
 import { helpText, parseTrainArgs, type TrainArgs, UsageError } from "./args.ts";
 import type { TrainingState } from "./checkpoint.ts";
@@ -185,6 +186,18 @@ function isInputError(e: unknown): boolean {
     (e instanceof Error && Object.getPrototypeOf(e) === Error.prototype);
 }
 
+/**
+ * The working set a run will reach at most (bytes): the arena's high-water so far or what it holds
+ * now plus the session's planned bytes, whichever is more, plus the JS bytes the store holds.
+ */
+function plannedWorkingSet(
+  arena: { used: number; highWater: number },
+  jsBytes: number,
+  sessionBytes: number,
+): number {
+  return Math.max(arena.highWater, arena.used + sessionBytes) + jsBytes;
+}
+
 async function train(
   args: TrainArgs,
   resumeDir: string | null,
@@ -200,6 +213,8 @@ async function train(
   // --threads 0 (the default): all cores. Workers end with this function (using).
   using loaded = await loadKernels({ threads: args.threads || navigator.hardwareConcurrency || 1 });
   const { kernels, arena, variant } = loaded;
+  // The kernels' static data and one scratch region per thread (4 MiB each).
+  const kernelBytes = arena.used;
   const t0 = performance.now();
   let store: WeightStore;
   let tokenizer: TextTokenizer | null;
@@ -277,6 +292,39 @@ async function train(
     args.alpha = adapter.alpha;
     args.targets = adapter.targets;
     initTensors = init.tensors;
+  }
+  if (args.maxMemory !== null) {
+    // Refuse before the session allocates anything: what the arena holds now (the kernels, every
+    // thread's scratch, the weights) + the session's plan (adapters, optimizer, a step's peak).
+    const evalSeqLen = evalSet.reduce((m, b) => Math.max(m, b.seqLen), 0);
+    const plan = planMemory({
+      config,
+      method: args.method,
+      seqLen: Math.max(seqLen, evalSeqLen),
+      batchSize: args.batchSize,
+      lora: { rank: adapter.r, alpha: adapter.alpha, targets: adapter.targets },
+      optimizer: args.optimizer,
+      headChunkRows: headChunkRowsFor(args),
+      lcsb: { groups: Math.min(args.lcsbGroups, config.numLayers), pattern: args.lcsbPattern },
+      gradAccum: args.gradAccum,
+      maxGradNorm: args.maxGradNorm,
+    });
+    const js = store.jsBytesHeld();
+    const need = plannedWorkingSet(arena, js, plan.total);
+    if (need > args.maxMemory * BYTES_PER_MB) {
+      await store.close();
+      const loading = arena.highWater > arena.used + plan.total
+        ? `; loading the weights already took the arena to ${formatMB(arena.highWater)}`
+        : "";
+      throw new UsageError(
+        "--max-memory",
+        `${args.maxMemory} MB is below this run's planned working set of ${need} bytes ` +
+          `(${formatMB(need)}): kernels and scratch for ${loaded.threads} thread(s) ` +
+          `${formatMB(kernelBytes)}, weights ${formatMB(arena.used - kernelBytes)}, ` +
+          `session plan ${formatMB(plan.total)}` + (js > 0 ? `, JS buffers ${formatMB(js)}` : "") +
+          `${loading}; raise it, or lower --seq-len, --batch-size or --threads`,
+      );
+    }
   }
   const session = await createTrainingSession({
     store,
