@@ -162,6 +162,22 @@ export function createParallelKernels(
     if (error !== undefined) throw error;
   }
 
+  /**
+   * Runs `op` once per range [cuts[p], cuts[p + 1]) with the arguments `part(lo, hi)`, the first
+   * range here and the others on workers; false (nothing run) when the cuts leave one range.
+   */
+  function runParts(
+    op: number,
+    cuts: number[],
+    part: (lo: number, hi: number) => number[],
+  ): boolean {
+    if (cuts.length <= 2) return false;
+    const calls: number[][] = [];
+    for (let p = 0; p + 1 < cuts.length; p++) calls.push(part(cuts[p], cuts[p + 1]));
+    run(op, calls);
+    return true;
+  }
+
   /** Splits an out-rows GEMM (out rows `ldOut` floats, input rows `ldIn` floats). */
   function rowSplit(
     op: number,
@@ -174,15 +190,11 @@ export function createParallelKernels(
     rest: (rows: number) => number[],
     prefix: (out: Ptr, a: Ptr) => number[],
   ): boolean {
-    const cuts = gemmRowCuts(M, threads(), Math.max(minRows, minPartRows));
-    if (cuts.length <= 2) return false;
-    const calls: number[][] = [];
-    for (let p = 0; p + 1 < cuts.length; p++) {
-      const r0 = cuts[p];
-      calls.push([...prefix(out + r0 * ldOut * F, a + r0 * ldIn * F), ...rest(cuts[p + 1] - r0)]);
-    }
-    run(op, calls);
-    return true;
+    return runParts(
+      op,
+      gemmRowCuts(M, threads(), Math.max(minRows, minPartRows)),
+      (r0, r1) => [...prefix(out + r0 * ldOut * F, a + r0 * ldIn * F), ...rest(r1 - r0)],
+    );
   }
 
   const big = (work: number) => pool.size > 0 && work >= minWork;
@@ -219,30 +231,23 @@ export function createParallelKernels(
             )
           ) return;
         } else if (M === 1) {
-          const cuts = evenCuts(N, threads(), NR);
-          if (cuts.length > 2) {
-            const words = K / 8;
-            const groups = K / groupSize;
-            const calls: number[][] = [];
-            for (let p = 0; p + 1 < cuts.length; p++) {
-              const j = cuts[p];
-              calls.push([
-                out + j * F,
-                x,
-                q + j * words * F,
-                scales + j * groups * F,
-                biases + j * groups * F,
-                1,
-                cuts[p + 1] - j,
-                K,
-                groupSize,
-                alpha,
-                acc,
-              ]);
-            }
-            run(OP_XWT, calls);
-            return;
-          }
+          const words = K / 8;
+          const groups = K / groupSize;
+          if (
+            runParts(OP_XWT, evenCuts(N, threads(), NR), (j, j1) => [
+              out + j * F,
+              x,
+              q + j * words * F,
+              scales + j * groups * F,
+              biases + j * groups * F,
+              1,
+              j1 - j,
+              K,
+              groupSize,
+              alpha,
+              acc,
+            ])
+          ) return;
         }
       }
       base.int4MatmulXWt(out, x, q, scales, biases, M, N, K, groupSize, alpha, acc);
@@ -266,120 +271,73 @@ export function createParallelKernels(
     },
     attentionForward(out, lse, q, k, v, T, Hq, Hkv, hd, scale) {
       // ~T²/2 · hd multiply-adds for the scores and as many for the weighted sum, per head.
-      const cuts = big(T * T * hd * Hq) && Hkv > 0 && Hq % Hkv === 0
-        ? evenCuts(Hq, threads(), 1)
-        : [];
-      if (cuts.length <= 2) {
-        base.attentionForward(out, lse, q, k, v, T, Hq, Hkv, hd, scale);
-        return;
-      }
-      const calls: number[][] = [];
-      for (let p = 0; p + 1 < cuts.length; p++) {
-        calls.push([out, lse, q, k, v, T, Hq, Hkv, hd, scale, cuts[p], cuts[p + 1]]);
-      }
-      run(OP_ATTN_FWD, calls);
+      if (
+        !(big(T * T * hd * Hq) && Hkv > 0 && Hq % Hkv === 0) ||
+        !runParts(
+          OP_ATTN_FWD,
+          evenCuts(Hq, threads(), 1),
+          (h0, h1) => [out, lse, q, k, v, T, Hq, Hkv, hd, scale, h0, h1],
+        )
+      ) base.attentionForward(out, lse, q, k, v, T, Hq, Hkv, hd, scale);
     },
     attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, T, Hq, Hkv, hd, scale) {
-      const cuts = big(2 * T * T * hd * Hq) && Hkv > 0 && Hq % Hkv === 0
-        ? evenCuts(Hkv, threads(), 1)
-        : [];
-      if (cuts.length <= 2) {
-        base.attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, T, Hq, Hkv, hd, scale);
-        return;
-      }
-      const calls: number[][] = [];
-      for (let p = 0; p + 1 < cuts.length; p++) {
-        calls.push([
-          dq,
-          dk,
-          dv,
-          dout,
-          q,
-          k,
-          v,
-          out,
-          lse,
-          T,
-          Hq,
-          Hkv,
-          hd,
-          scale,
-          cuts[p],
-          cuts[p + 1],
-        ]);
-      }
-      run(OP_ATTN_BWD, calls);
+      if (
+        !(big(2 * T * T * hd * Hq) && Hkv > 0 && Hq % Hkv === 0) ||
+        !runParts(
+          OP_ATTN_BWD,
+          evenCuts(Hkv, threads(), 1),
+          (g0, g1) => [dq, dk, dv, dout, q, k, v, out, lse, T, Hq, Hkv, hd, scale, g0, g1],
+        )
+      ) base.attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, T, Hq, Hkv, hd, scale);
     },
     ceChunkForward(logits, T, Vc, v0, targets, rowMax, rowSum, targetLogit) {
       // An exp and a few more operations per logit: weigh a logit like 8 multiply-adds.
-      const cuts = big(8 * T * Vc) ? evenCuts(T, threads(), 1) : [];
-      if (cuts.length <= 2) {
-        base.ceChunkForward(logits, T, Vc, v0, targets, rowMax, rowSum, targetLogit);
-        return;
-      }
-      const calls: number[][] = [];
-      for (let p = 0; p + 1 < cuts.length; p++) {
-        const t = cuts[p];
-        calls.push([
+      if (
+        !big(8 * T * Vc) ||
+        !runParts(OP_CE_FWD, evenCuts(T, threads(), 1), (t, t1) => [
           logits + t * Vc * F,
-          cuts[p + 1] - t,
+          t1 - t,
           Vc,
           v0,
           targets + t * F,
           rowMax + t * F,
           rowSum + t * F,
           targetLogit + t * F,
-        ]);
-      }
-      run(OP_CE_FWD, calls);
-    },
-    swigluForward(out, gate, up, n) {
-      // An exp and a divide per element: weigh it like 16 multiply-adds.
-      const cuts = big(16 * n) ? evenCuts(n, threads(), ELEMENT_ALIGN) : [];
-      if (cuts.length <= 2) {
-        base.swigluForward(out, gate, up, n);
-        return;
-      }
-      const calls: number[][] = [];
-      for (let p = 0; p + 1 < cuts.length; p++) {
-        const o = cuts[p] * F;
-        calls.push([out + o, gate + o, up + o, cuts[p + 1] - cuts[p]]);
-      }
-      run(OP_SWIGLU_FWD, calls);
-    },
-    swigluBackward(dgate, dup, dout, gate, up, n) {
-      const cuts = big(16 * n) ? evenCuts(n, threads(), ELEMENT_ALIGN) : [];
-      if (cuts.length <= 2) {
-        base.swigluBackward(dgate, dup, dout, gate, up, n);
-        return;
-      }
-      const calls: number[][] = [];
-      for (let p = 0; p + 1 < cuts.length; p++) {
-        const o = cuts[p] * F;
-        calls.push([dgate + o, dup + o, dout + o, gate + o, up + o, cuts[p + 1] - cuts[p]]);
-      }
-      run(OP_SWIGLU_BWD, calls);
+        ])
+      ) base.ceChunkForward(logits, T, Vc, v0, targets, rowMax, rowSum, targetLogit);
     },
     ceChunkBackward(logits, T, Vc, v0, targets, lse, rowScale) {
-      const cuts = big(8 * T * Vc) ? evenCuts(T, threads(), 1) : [];
-      if (cuts.length <= 2) {
-        base.ceChunkBackward(logits, T, Vc, v0, targets, lse, rowScale);
-        return;
-      }
-      const calls: number[][] = [];
-      for (let p = 0; p + 1 < cuts.length; p++) {
-        const t = cuts[p];
-        calls.push([
+      if (
+        !big(8 * T * Vc) ||
+        !runParts(OP_CE_BWD, evenCuts(T, threads(), 1), (t, t1) => [
           logits + t * Vc * F,
-          cuts[p + 1] - t,
+          t1 - t,
           Vc,
           v0,
           targets + t * F,
           lse + t * F,
           rowScale,
-        ]);
-      }
-      run(OP_CE_BWD, calls);
+        ])
+      ) base.ceChunkBackward(logits, T, Vc, v0, targets, lse, rowScale);
+    },
+    swigluForward(out, gate, up, n) {
+      // An exp and a divide per element: weigh it like 16 multiply-adds.
+      if (
+        !big(16 * n) ||
+        !runParts(OP_SWIGLU_FWD, evenCuts(n, threads(), ELEMENT_ALIGN), (e, e1) => {
+          const o = e * F;
+          return [out + o, gate + o, up + o, e1 - e];
+        })
+      ) base.swigluForward(out, gate, up, n);
+    },
+    swigluBackward(dgate, dup, dout, gate, up, n) {
+      if (
+        !big(16 * n) ||
+        !runParts(OP_SWIGLU_BWD, evenCuts(n, threads(), ELEMENT_ALIGN), (e, e1) => {
+          const o = e * F;
+          return [dgate + o, dup + o, dout + o, gate + o, up + o, e1 - e];
+        })
+      ) base.swigluBackward(dgate, dup, dout, gate, up, n);
     },
   };
 }
