@@ -1,9 +1,13 @@
 /**
  * The browser example in a real headless Chromium (Debian's `/usr/bin/chromium`, driven by
- * playwright-core): the page served by `examples/browser/serve.ts` (library bundled by
- * `deno bundle` at start-up, COOP/COEP headers) fine-tunes the demo model in the tab, the loss
- * falls, the chart is drawn, and the adapter downloads as two files that parse as a PEFT adapter.
- * A second run trains from a checkpoint FOLDER given to the `<input type=file webkitdirectory>`.
+ * playwright-core): the page served by `examples/browser/serve.ts` (UI and training worker bundled
+ * by `deno bundle` at start-up, COOP/COEP headers) is cross-origin isolated and fine-tunes the demo
+ * model in a dedicated Worker whose kernels run on min(2, hardwareConcurrency) threads (more than
+ * one wherever the machine has two cores); the loss falls, the chart is drawn, the main thread
+ * stays responsive, and the adapter downloads as two files that parse as a PEFT adapter. A run on
+ * one thread gives bit-identical losses (its steps/s are printed next to the threaded run's).
+ * A last run trains from a checkpoint FOLDER given to the `<input type=file webkitdirectory>`
+ * (the Files are posted to the worker and read by Blob slices).
  *
  * Skipped, with a message, where /usr/bin/chromium is absent (`apt-get install -y chromium`).
  * The screenshot's path is printed (under out/browser/).
@@ -32,8 +36,25 @@ if (!available) {
   );
 }
 
+/** `globalThis.slimtuneDemo` of the page (see examples/browser/app.ts). */
+interface DemoState {
+  state: string;
+  runs: number;
+  losses: number[];
+  error: string | null;
+  crossOriginIsolated: boolean;
+  workerCrossOriginIsolated: boolean | null;
+  hardwareConcurrency: number;
+  threads: number | null;
+  stepsPerS: number;
+  tokensPerS: number;
+  workingSetBytes: number;
+  maxMainThreadGapMs: number;
+}
+
 Deno.test({
-  name: "browser: the page fine-tunes in headless Chromium, draws the loss, downloads the adapter",
+  name:
+    "browser: the page fine-tunes in a multi-core Worker, draws the loss, downloads the adapter",
   ignore: !available,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -65,27 +86,55 @@ Deno.test({
       await page.waitForSelector("body[data-state=ready]", { timeout: 30_000 });
       assert.equal(await page.evaluate("globalThis.crossOriginIsolated"), true);
 
-      // 1. The demo model, made in the page.
+      const readDemo = () =>
+        page.evaluate(() =>
+          (globalThis as unknown as { slimtuneDemo: DemoState }).slimtuneDemo
+        ) as Promise<DemoState>;
+      const trainRun = async (o: { steps: number; threads: number; timeout: number }) => {
+        const runs = (await readDemo()).runs;
+        await page.fill("#steps", String(o.steps));
+        await page.fill("#threads", String(o.threads));
+        await page.click("#train");
+        await page.waitForFunction(`globalThis.slimtuneDemo.runs > ${runs}`, undefined, {
+          timeout: o.timeout,
+        });
+        return await readDemo();
+      };
+      const before = await readDemo();
+      assert.equal(before.crossOriginIsolated, true, "the page is not cross-origin isolated");
+      const cores = before.hardwareConcurrency;
+      assert.equal(cores, await page.evaluate("navigator.hardwareConcurrency"));
+      const want = Math.min(2, cores);
+
+      // 1. The demo model, made in the worker, on min(2, cores) kernel threads.
       const steps = 40;
-      await page.fill("#steps", String(steps));
-      await page.click("#train");
-      await page.waitForSelector("body[data-state=done], body[data-state=error]", {
-        timeout: 90_000,
-      });
-      const demo = await page.evaluate(() =>
-        (globalThis as unknown as {
-          slimtuneDemo: { state: string; losses: number[]; error: string | null };
-        }).slimtuneDemo
-      );
+      const demo = await trainRun({ steps, threads: want, timeout: 90_000 });
       assert.equal(demo.state, "done", `training failed in the page: ${demo.error}`);
+      assert.equal(demo.workerCrossOriginIsolated, true);
+      assert.equal(demo.threads, want, `kernel threads ${demo.threads}, wanted ${want}`);
+      if (cores >= 2) assert.ok(demo.threads! > 1, "no multi-threaded kernels on >= 2 cores");
+      assert.match(
+        await page.textContent("#kernel-threads") ?? "",
+        new RegExp(`kernel threads: ${want} of ${want} asked .*cross-origin isolated`),
+      );
       assert.equal(demo.losses.length, steps);
       assert.ok(demo.losses.every(Number.isFinite));
       const first = demo.losses[0];
       const last5 = demo.losses.slice(-5).reduce((a, b) => a + b, 0) / 5;
       assert.ok(last5 < first - 0.1, `loss did not fall: ${first} -> ${last5} (last-5 mean)`);
+      assert.ok(demo.stepsPerS > 0 && demo.workingSetBytes > 0);
+      // Training is off the main thread: its timers keep running (a generous bound, loaded CI).
+      assert.ok(
+        demo.maxMainThreadGapMs < 2000,
+        `the main thread stalled ${demo.maxMainThreadGapMs.toFixed(0)} ms during training`,
+      );
       // The live chart is an SVG with a polyline of the losses.
       assert.ok(await page.locator("#chart svg").count() === 1);
-      assert.match(await page.textContent("#status") ?? "", /kernels: (relaxed|simd)/);
+      assert.match(
+        await page.textContent("#status") ?? "",
+        new RegExp(`kernels: (relaxed|simd), ${want} threads?`),
+      );
+      assert.match(await page.textContent("#progress") ?? "", /step 40\/40 .* steps\/s/);
 
       await Deno.mkdir(`${ROOT}out/browser`, { recursive: true });
       const shot = `${ROOT}out/browser/slimtune_browser.png`;
@@ -127,25 +176,31 @@ Deno.test({
       const bf = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
       assert.ok(bf.some((v) => v !== 0), "lora_B is still zero after training");
 
-      // 2. A checkpoint folder through <input type=file webkitdirectory> (read by Blob slices).
+      // 2. One kernel thread: the same losses bit for bit (the split kernels are exact).
+      const mt = { stepsPerS: demo.stepsPerS, tokensPerS: demo.tokensPerS };
+      if (want > 1) {
+        const one = await trainRun({ steps, threads: 1, timeout: 90_000 });
+        assert.equal(one.state, "done", `one-thread training failed: ${one.error}`);
+        assert.equal(one.threads, 1);
+        assert.deepEqual(one.losses, demo.losses);
+        console.log(
+          `browser_test: demo model, ${steps} steps: ${want} threads ` +
+            `${mt.stepsPerS.toFixed(2)} steps/s (${mt.tokensPerS.toFixed(0)} tok/s), 1 thread ` +
+            `${one.stepsPerS.toFixed(2)} steps/s (${one.tokensPerS.toFixed(0)} tok/s); ` +
+            `longest main-thread stall ${demo.maxMainThreadGapMs.toFixed(0)} ms`,
+        );
+      } else {
+        console.log(`browser_test: 1 core: ${mt.stepsPerS.toFixed(2)} steps/s on 1 thread`);
+      }
+
+      // 3. A checkpoint folder through <input type=file webkitdirectory> (read by Blob slices).
       await makeCheckpoint({ preset: "tiny-qwen2", out: ckpt, dtype: "bf16", seed: 5 });
       await page.check("input[name=source][value=folder]");
       await page.setInputFiles("#folder", ckpt);
-      await page.fill("#steps", "5");
-      await page.click("#train");
-      await page.waitForFunction(
-        `["done", "error"].includes(document.body.dataset.state) &&
-          globalThis.slimtuneDemo.losses.length > 0`,
-        undefined,
-        { timeout: 60_000 },
-      );
-      const folder = await page.evaluate(() =>
-        (globalThis as unknown as {
-          slimtuneDemo: { state: string; losses: number[]; error: string | null };
-        }).slimtuneDemo
-      );
+      const folder = await trainRun({ steps: 5, threads: want, timeout: 60_000 });
       assert.equal(folder.state, "done", `folder training failed: ${folder.error}`);
       assert.equal(folder.losses.length, 5);
+      assert.equal(folder.threads, want);
       assert.match(
         await page.textContent("#status") ?? "",
         /model: slimtune-folder-\w+: qwen2, 2 layers, hidden 64/,

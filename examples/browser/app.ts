@@ -1,65 +1,64 @@
 /// <reference lib="dom" />
 /**
- * The browser page's script (bundled to `app.js` by `serve.ts` with `deno bundle`): fine-tunes a
- * LoRA adapter in the tab, draws the loss live, and offers the PEFT adapter for download.
+ * The browser page's script (bundled to `app.js` by `serve.ts` with `deno bundle`): the UI. The
+ * training itself runs in a dedicated module Worker (`train_worker.ts`, bundled to
+ * `train_worker.js`), one per run, so the kernels may use every core (a worker may block in
+ * Atomics.wait; the page's main thread may not) and the page stays responsive. The worker
+ * streams its steps here (the live loss chart) and hands back the PEFT adapter for download.
  *
- * The model is either a tiny random Qwen2-shaped checkpoint made in the page (bytes in memory) or
- * a local checkpoint folder picked with `<input type=file webkitdirectory>`, opened through
- * `blobFiles`: every read is a `Blob.slice`, so a checkpoint is never loaded whole into memory.
+ * The model is either a tiny random Qwen2-shaped checkpoint made in the worker (bytes in memory)
+ * or a local checkpoint folder picked with `<input type=file webkitdirectory>`: its `File`s are
+ * posted to the worker, which reads them by `Blob.slice` (a checkpoint is never loaded whole).
  *
  * For tests the page exposes its progress on `globalThis.slimtuneDemo` and on
  * `document.body.dataset.state` (`ready` → `training` → `done` | `error`).
  *
  * @module
  */
-import {
-  BatchSource,
-  blobFiles,
-  createTokenizer,
-  createTrainingSession,
-  encodeAdapter,
-  loadKernels,
-  type LoraConfig,
-  memoryFiles,
-  memoryReport,
-  type MethodName,
-  openModel,
-  runTraining,
-  type TokenizedExample,
-} from "../../mod.ts";
 import { lossCurveSvg } from "../../src/train/loss_svg.ts";
-import {
-  byteRows,
-  randomCheckpointFiles,
-  type RandomModelShape,
-} from "../shared/random_checkpoint.ts";
-
-/** The demo model: Qwen2 architecture, hidden 128, 4 layers, 4/2 heads, byte-level vocab. */
-const DEMO_SHAPE: RandomModelShape = {
-  architecture: "qwen2",
-  hiddenSize: 128,
-  intermediateSize: 384,
-  numLayers: 4,
-  numHeads: 4,
-  numKvHeads: 2,
-  vocabSize: 512,
-};
-const TARGETS: LoraConfig["targets"] = ["q", "k", "v", "o", "gate", "up", "down"];
+import type { MethodName } from "../../mod.ts";
+import type { TrainMessage, TrainRequest } from "./train_worker.ts";
 
 interface DemoState {
   state: "ready" | "training" | "done" | "error";
+  /** Runs finished (done or error). */
+  runs: number;
   losses: number[];
   error: string | null;
   adapterBytes: number;
   workingSetBytes: number;
+  /** The page's `crossOriginIsolated` and the training worker's. */
+  crossOriginIsolated: boolean;
+  workerCrossOriginIsolated: boolean | null;
+  /** `navigator.hardwareConcurrency` (the default of the threads field and its cap). */
+  hardwareConcurrency: number;
+  /** Threads asked of the kernels and the threads they compute with (null before a run). */
+  threadsAsked: number | null;
+  threads: number | null;
+  variant: string | null;
+  stepsPerS: number;
+  tokensPerS: number;
+  /** Longest gap (ms) between 50 ms heartbeats on the main thread during the last run. */
+  maxMainThreadGapMs: number;
 }
 
+const hardwareConcurrency = Math.max(1, navigator.hardwareConcurrency || 1);
 const demo: DemoState = {
   state: "ready",
+  runs: 0,
   losses: [],
   error: null,
   adapterBytes: 0,
   workingSetBytes: 0,
+  crossOriginIsolated: globalThis.crossOriginIsolated === true,
+  workerCrossOriginIsolated: null,
+  hardwareConcurrency,
+  threadsAsked: null,
+  threads: null,
+  variant: null,
+  stepsPerS: 0,
+  tokensPerS: 0,
+  maxMainThreadGapMs: 0,
 };
 (globalThis as unknown as { slimtuneDemo: DemoState }).slimtuneDemo = demo;
 
@@ -68,6 +67,9 @@ const statusEl = $<HTMLDivElement>("status");
 const chartEl = $<HTMLDivElement>("chart");
 const trainBtn = $<HTMLButtonElement>("train");
 const downloadBtn = $<HTMLButtonElement>("download");
+const threadsIn = $<HTMLInputElement>("threads");
+const threadsEl = $<HTMLSpanElement>("kernel-threads");
+const progressEl = $<HTMLSpanElement>("progress");
 const lines: string[] = [];
 
 function say(line: string): void {
@@ -81,7 +83,15 @@ function setState(s: DemoState["state"]): void {
 }
 
 const mb = (b: number) => `${(b / 1048576).toFixed(1)} MB`;
-const nextFrame = () => new Promise<void>((r) => setTimeout(r, 0));
+
+function showThreads(): void {
+  const iso = demo.crossOriginIsolated ? "cross-origin isolated" : "NOT cross-origin isolated";
+  threadsEl.textContent = demo.threads === null
+    ? `kernel threads: – (${hardwareConcurrency} cores; ${iso})`
+    : `kernel threads: ${demo.threads} of ${demo.threadsAsked} asked ` +
+      `(${hardwareConcurrency} cores; ${demo.variant} kernels; ${iso})`;
+  threadsEl.dataset.threads = String(demo.threads ?? "");
+}
 
 /** The picked folder's files by name inside the checkpoint (the top folder name dropped). */
 function folderFiles(): Map<string, File> {
@@ -96,111 +106,118 @@ function folderFiles(): Map<string, File> {
 
 let adapter: { configJson: string; safetensors: Uint8Array } | null = null;
 
+/** One run in a fresh training worker; resolves when it is done (rejects on its error). */
 async function train(): Promise<void> {
-  trainBtn.disabled = true;
-  downloadBtn.disabled = true;
   adapter = null;
   demo.losses = [];
-  setState("training");
+  demo.error = null;
+  demo.stepsPerS = 0;
+  demo.tokensPerS = 0;
+  demo.threads = null;
+  demo.variant = null;
+  demo.workerCrossOriginIsolated = null;
+  progressEl.textContent = "starting the training worker…";
   const num = (id: string) => Number($<HTMLInputElement>(id).value);
-  const steps = num("steps"), lr = num("lr"), seqLen = num("seq"), rank = num("rank");
-  const method = $<HTMLSelectElement>("method").value as MethodName;
-  const text = $<HTMLTextAreaElement>("text").value;
+  const threadsAsked = Math.min(hardwareConcurrency, Math.max(1, Math.floor(num("threads")) || 1));
+  demo.threadsAsked = threadsAsked;
+  showThreads();
+  const req: TrainRequest = {
+    type: "train",
+    steps: num("steps"),
+    lr: num("lr"),
+    seqLen: num("seq"),
+    rank: num("rank"),
+    threads: threadsAsked,
+    method: $<HTMLSelectElement>("method").value as MethodName,
+    text: $<HTMLTextAreaElement>("text").value,
+  };
   const useFolder =
     (document.querySelector("input[name=source]:checked") as HTMLInputElement).value ===
       "folder";
-
-  const { kernels, arena, variant } = await loadKernels();
-  say(`kernels: ${variant} (crossOriginIsolated: ${globalThis.crossOriginIsolated})`);
-
-  let baseModel = "slimtune-browser-demo (random-weight Qwen2-shaped model)";
-  let source;
-  let tokenize: (t: string) => TokenizedExample[] = (t) => byteRows(t, seqLen);
   if (useFolder) {
     const files = folderFiles();
     if (!files.has("config.json")) throw new Error("the folder has no config.json");
-    source = blobFiles("folder", files);
-    baseModel = $<HTMLInputElement>("folder").files![0].webkitRelativePath.split("/")[0];
-    const tj = files.get("tokenizer.json"), tc = files.get("tokenizer_config.json");
-    if (tj) {
-      const tok = createTokenizer(
-        JSON.parse(await tj.text()),
-        tc ? JSON.parse(await tc.text()) : {},
-      );
-      tokenize = (t) => {
-        const ids = Int32Array.from(tok.encode(t, true));
-        const rows: TokenizedExample[] = [];
-        for (let i = 0; i + 2 <= ids.length; i += seqLen) {
-          const r = ids.slice(i, i + seqLen);
-          rows.push({ inputIds: r, labels: r.slice() });
-        }
-        return rows;
-      };
-      say(`tokenizer: tokenizer.json (${tok.vocabSize} tokens)`);
-    }
-  } else {
-    source = memoryFiles("demo", randomCheckpointFiles(DEMO_SHAPE, 2025));
+    const name = $<HTMLInputElement>("folder").files![0].webkitRelativePath.split("/")[0];
+    req.folder = { name, files };
   }
-  const t0 = performance.now();
-  const store = await openModel({ source, quant: "int4", kernels, arena });
-  const c = store.config;
-  say(
-    `model: ${baseModel}: ${c.architecture}, ${c.numLayers} layers, hidden ${c.hiddenSize}, ` +
-      `vocab ${c.vocabSize}, int4, loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s`,
-  );
-  const rows = tokenize(text.repeat(Math.max(1, Math.ceil((2 * seqLen) / text.length))));
-  if (rows.length === 0) throw new Error("the training text is too short");
-  const session = await createTrainingSession({
-    store,
-    kernels,
-    arena,
-    method,
-    seed: 1,
-    maxGradNorm: 1,
-    lora: { rank, alpha: 2 * rank, targets: TARGETS },
-    optimizer: { kind: "adamw", lr, weightDecay: 0 },
+
+  // Heartbeat: how long the main thread ever went without running a 50 ms timer.
+  demo.maxMainThreadGapMs = 0;
+  let last = performance.now();
+  const beat = setInterval(() => {
+    const now = performance.now();
+    demo.maxMainThreadGapMs = Math.max(demo.maxMainThreadGapMs, now - last - 50);
+    last = now;
+  }, 50);
+
+  const worker = new Worker(new URL("./train_worker.js", location.href), {
+    type: "module",
+    name: "slimtune-train",
   });
-  const info = { r: rank, alpha: 2 * rank, targets: TARGETS, baseModel };
-  const memory = () => memoryReport({ arenas: arena, jsBytesHeld: session.memory().jsBytes });
-  const result = await runTraining({
-    session,
-    train: new BatchSource(rows, { batchSize: 1, seqLen, padId: 0, seed: 0 }),
-    evalBatches: [],
-    steps,
-    gradAccum: 1,
-    schedule: { kind: "constant", baseLr: lr, warmupSteps: 0 },
-    evalEvery: 0,
-    saveEvery: 0,
-    padId: 0,
-    adapter: info,
-    args: {},
-    memory,
-    onStep: async (r) => {
-      demo.losses.push(r.loss!);
-      demo.workingSetBytes = r.workingSetBytes;
+  let chartPending = false;
+  const drawChart = (title: string) => {
+    if (chartPending) return; // one redraw per frame, however fast the steps come
+    chartPending = true;
+    requestAnimationFrame(() => {
+      chartPending = false;
       chartEl.innerHTML = lossCurveSvg(
         demo.losses.map((loss, i) => ({ step: i + 1, loss })),
-        { title: `${method}: step ${r.step}/${steps}, loss ${r.loss!.toFixed(4)}` },
+        { title },
       );
-      if (r.step === 1 || r.step % 10 === 0 || r.step === steps) {
-        say(
-          `step ${r.step}: loss ${r.loss!.toFixed(4)}, ${r.tokensPerS.toFixed(0)} tok/s, ` +
-            `working set ${mb(r.workingSetBytes)}`,
-        );
+    });
+  };
+  return await new Promise<void>((resolve, reject) => {
+    worker.onerror = (e) => {
+      e.preventDefault();
+      reject(new Error(`training worker: ${e.message || "failed to start"}`));
+    };
+    worker.onmessageerror = () => reject(new Error("training worker: unreadable message"));
+    worker.onmessage = (e: MessageEvent<TrainMessage>) => {
+      const m = e.data;
+      switch (m.type) {
+        case "info":
+          demo.threads = m.threads;
+          demo.variant = m.variant;
+          demo.workerCrossOriginIsolated = m.crossOriginIsolated;
+          showThreads();
+          break;
+        case "log":
+          say(m.line);
+          break;
+        case "step":
+          demo.losses.push(m.loss);
+          demo.workingSetBytes = m.workingSetBytes;
+          demo.tokensPerS = m.tokensPerS;
+          demo.stepsPerS = m.stepsPerS;
+          progressEl.textContent = `step ${m.step}/${m.steps} · loss ${m.loss.toFixed(4)} · ` +
+            `${m.tokensPerS.toFixed(0)} tok/s · ${m.stepsPerS.toFixed(2)} steps/s · ` +
+            `${demo.threads} thread(s) · working set ${mb(m.workingSetBytes)}`;
+          drawChart(
+            `${req.method}: step ${m.step}/${m.steps}, loss ${m.loss.toFixed(4)}, ` +
+              `${m.tokensPerS.toFixed(0)} tok/s on ${demo.threads} thread(s)`,
+          );
+          break;
+        case "done":
+          adapter = { configJson: m.configJson, safetensors: m.safetensors };
+          demo.adapterBytes = m.safetensors.byteLength;
+          demo.stepsPerS = m.stepsPerS;
+          demo.tokensPerS = m.tokensPerS;
+          demo.workingSetBytes = m.workingSetBytes;
+          resolve();
+          break;
+        case "error": {
+          const err = new Error(m.message);
+          err.stack = m.stack;
+          reject(err);
+          break;
+        }
       }
-      await nextFrame(); // let the tab paint the chart
-    },
+    };
+    worker.postMessage(req);
+  }).finally(() => {
+    clearInterval(beat);
+    worker.terminate();
   });
-  adapter = encodeAdapter(session.loraTensors(), info);
-  demo.adapterBytes = adapter.safetensors.byteLength;
-  await store.close();
-  const h = result.history;
-  say(
-    `done: loss ${h[0].loss.toFixed(4)} -> ${h[h.length - 1].loss.toFixed(4)}; adapter ` +
-      `${mb(adapter.safetensors.byteLength)}; ${mb(memory().workingSetBytes)} working set`,
-  );
-  downloadBtn.disabled = false;
-  setState("done");
 }
 
 function download(name: string, data: BlobPart, type: string): void {
@@ -215,12 +232,19 @@ function download(name: string, data: BlobPart, type: string): void {
 }
 
 trainBtn.addEventListener("click", () => {
-  train().catch((e) => {
+  trainBtn.disabled = true;
+  downloadBtn.disabled = true;
+  setState("training");
+  train().then(() => {
+    downloadBtn.disabled = false;
+    setState("done");
+  }, (e) => {
     demo.error = String((e as Error).stack ?? e);
     say(`error: ${(e as Error).message}`);
     setState("error");
   }).finally(() => {
     trainBtn.disabled = false;
+    demo.runs++;
   });
 });
 
@@ -234,6 +258,12 @@ downloadBtn.addEventListener("click", () => {
   );
 });
 
+threadsIn.max = String(hardwareConcurrency);
+threadsIn.value = String(hardwareConcurrency);
+showThreads();
 chartEl.innerHTML = lossCurveSvg([], { title: "training loss (press Train)" });
-say("ready: press Train");
+say(
+  `ready: press Train (crossOriginIsolated: ${demo.crossOriginIsolated}, ` +
+    `${hardwareConcurrency} cores)`,
+);
 setState("ready");

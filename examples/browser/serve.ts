@@ -1,8 +1,9 @@
 /**
- * Serves the browser example: bundles `app.ts` (and the library with it) for the browser with
- * `deno bundle` into a temp dir at start-up, then serves `index.html` and `app.js` with
- * cross-origin isolation headers (COOP `same-origin`, COEP `require-corp`), so the page gets
- * `crossOriginIsolated` (SharedArrayBuffer, for multi-threaded kernels).
+ * Serves the browser example: bundles `app.ts` (the page's UI) and `train_worker.ts` (the
+ * training worker, with the library) for the browser with `deno bundle` into a temp dir at
+ * start-up, then serves `index.html`, `app.js` and `train_worker.js` with cross-origin isolation
+ * headers (COOP `same-origin`, COEP `require-corp`), so the page and its workers get
+ * `crossOriginIsolated` (SharedArrayBuffer, for multi-threaded kernels in the training worker).
  *
  * Usage: npx deno run --allow-read --allow-write --allow-run --allow-net --allow-env
  *   examples/browser/serve.ts [--port 8000]      then open http://127.0.0.1:8000/
@@ -13,25 +14,30 @@ import { parseArgs } from "node:util";
 
 const HERE = new URL(".", import.meta.url).pathname;
 
-/** Bundles `examples/browser/app.ts` for the browser into `outFile`. */
-export async function bundleApp(outFile: string): Promise<void> {
+/** The scripts served: each bundled from `examples/browser/<name>.ts` to `<name>.js`. */
+export const ENTRY_POINTS = ["app", "train_worker"] as const;
+
+/** Bundles `examples/browser/<entry>.ts` (default `app`) for the browser into `outFile`. */
+export async function bundleApp(outFile: string, entry = "app"): Promise<void> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--platform", "browser", "--output", outFile, `${HERE}app.ts`],
+    args: ["bundle", "--platform", "browser", "--output", outFile, `${HERE}${entry}.ts`],
     cwd: `${HERE}../..`,
     env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
     stdout: "piped",
     stderr: "piped",
   }).output();
   if (!out.success) {
-    throw new Error(`deno bundle failed:\n${new TextDecoder().decode(out.stderr)}`);
+    throw new Error(`deno bundle ${entry}.ts failed:\n${new TextDecoder().decode(out.stderr)}`);
   }
 }
 
 /** A running example server. */
 export interface ExampleServer {
   url: string;
-  /** Bytes of the bundled `app.js`. */
+  /** Bytes of the bundled `app.js` (the UI). */
   bundleBytes: number;
+  /** Bytes of the bundled `train_worker.js` (the library and the training loop). */
+  workerBundleBytes: number;
   close(): Promise<void>;
 }
 
@@ -47,9 +53,16 @@ export async function startServer(
   o: { hostname?: string; port?: number } = {},
 ): Promise<ExampleServer> {
   const dir = await Deno.makeTempDir({ prefix: "slimtune-browser-" });
-  const appJs = `${dir}/app.js`;
-  await bundleApp(appJs);
-  const bundle = await Deno.readFile(appJs);
+  const scripts = new Map<string, Uint8Array<ArrayBuffer>>();
+  try {
+    await Promise.all(ENTRY_POINTS.map(async (name) => {
+      await bundleApp(`${dir}/${name}.js`, name);
+      scripts.set(`/${name}.js`, await Deno.readFile(`${dir}/${name}.js`));
+    }));
+  } catch (e) {
+    await Deno.remove(dir, { recursive: true });
+    throw e;
+  }
   const html = await Deno.readFile(`${HERE}index.html`);
   const hostname = o.hostname ?? "127.0.0.1";
   const server = Deno.serve({ hostname, port: o.port ?? 8000, onListen() {} }, (req) => {
@@ -59,8 +72,9 @@ export async function startServer(
         headers: { ...ISOLATION, "content-type": "text/html; charset=utf-8" },
       });
     }
-    if (path === "/app.js") {
-      return new Response(bundle, {
+    const script = scripts.get(path);
+    if (script) {
+      return new Response(script, {
         headers: { ...ISOLATION, "content-type": "text/javascript; charset=utf-8" },
       });
     }
@@ -68,7 +82,8 @@ export async function startServer(
   });
   return {
     url: `http://${hostname}:${server.addr.port}/`,
-    bundleBytes: bundle.byteLength,
+    bundleBytes: scripts.get("/app.js")!.byteLength,
+    workerBundleBytes: scripts.get("/train_worker.js")!.byteLength,
     async close() {
       await server.shutdown();
       await Deno.remove(dir, { recursive: true });
@@ -83,6 +98,7 @@ if (import.meta.main) {
   });
   const s = await startServer({ port: Number(values.port), hostname: values.host });
   console.log(
-    `slimtune browser example (app.js ${(s.bundleBytes / 1024).toFixed(0)} KiB): ${s.url}`,
+    `slimtune browser example (app.js ${(s.bundleBytes / 1024).toFixed(0)} KiB, train_worker.js ` +
+      `${(s.workerBundleBytes / 1024).toFixed(0)} KiB): ${s.url}`,
   );
 }

@@ -1,0 +1,256 @@
+/**
+ * The browser page's training worker (bundled to `train_worker.js` by `serve.ts`, started by
+ * `app.ts` as a module Worker): loads the kernels with `threads` (multi-core: a dedicated worker
+ * may block in Atomics.wait, a page's main thread may not), opens the model, fine-tunes a LoRA
+ * adapter, streams every step to the page with `postMessage`, and hands back the PEFT adapter.
+ *
+ * One worker per run: the page posts one {@link TrainRequest}, gets `info`/`log`/`step` messages,
+ * then `done` (the adapter files, buffer transferred) or `error`, and terminates the worker.
+ *
+ * The model is either the tiny random Qwen2-shaped demo checkpoint (made here, bytes in memory)
+ * or the local folder's `File`s the page posted (structured clone keeps them as Blobs, read by
+ * `Blob.slice` through `blobFiles`: a checkpoint is never loaded whole).
+ *
+ * @module
+ */
+import {
+  BatchSource,
+  blobFiles,
+  createTokenizer,
+  createTrainingSession,
+  encodeAdapter,
+  loadKernels,
+  type LoraConfig,
+  memoryFiles,
+  memoryReport,
+  type MethodName,
+  openModel,
+  runTraining,
+  type TokenizedExample,
+} from "../../mod.ts";
+import {
+  byteRows,
+  randomCheckpointFiles,
+  type RandomModelShape,
+} from "../shared/random_checkpoint.ts";
+
+/** The demo model: Qwen2 architecture, hidden 128, 4 layers, 4/2 heads, byte-level vocab. */
+const DEMO_SHAPE: RandomModelShape = {
+  architecture: "qwen2",
+  hiddenSize: 128,
+  intermediateSize: 384,
+  numLayers: 4,
+  numHeads: 4,
+  numKvHeads: 2,
+  vocabSize: 512,
+};
+/** The LoRA targets of the demo. */
+export const TARGETS: LoraConfig["targets"] = ["q", "k", "v", "o", "gate", "up", "down"];
+
+/** What the page asks for (the one message a training worker gets). */
+export interface TrainRequest {
+  type: "train";
+  method: MethodName;
+  steps: number;
+  lr: number;
+  seqLen: number;
+  rank: number;
+  /** Kernel threads to ask for (the worker included). */
+  threads: number;
+  text: string;
+  /** A local checkpoint folder: files by name inside it, and its name; absent: the demo model. */
+  folder?: { name: string; files: Map<string, File> };
+}
+
+/** What a training worker posts back. */
+export type TrainMessage =
+  | {
+    type: "info";
+    variant: string;
+    /** Threads the kernels compute with (1 where workers or SharedArrayBuffer are missing). */
+    threads: number;
+    crossOriginIsolated: boolean;
+    hardwareConcurrency: number;
+  }
+  | { type: "log"; line: string }
+  | {
+    type: "step";
+    step: number;
+    steps: number;
+    loss: number;
+    /** Tokens/s over the steps since step 1 ended (step 1: its own, warm-up included). */
+    tokensPerS: number;
+    /** Optimizer steps per second since step 1 ended (0 at step 1). */
+    stepsPerS: number;
+    workingSetBytes: number;
+  }
+  | {
+    type: "done";
+    configJson: string;
+    safetensors: Uint8Array;
+    firstLoss: number;
+    lastLoss: number;
+    stepsPerS: number;
+    tokensPerS: number;
+    workingSetBytes: number;
+  }
+  | { type: "error"; message: string; stack: string };
+
+const scope = globalThis as unknown as {
+  onmessage: ((e: MessageEvent<TrainRequest>) => void) | null;
+  postMessage(m: TrainMessage, transfer?: Transferable[]): void;
+};
+const post = (m: TrainMessage, transfer: Transferable[] = []) => scope.postMessage(m, transfer);
+const say = (line: string) => post({ type: "log", line });
+const mb = (b: number) => `${(b / 1048576).toFixed(1)} MB`;
+
+async function train(req: TrainRequest): Promise<void> {
+  const { steps, lr, seqLen, rank, method } = req;
+  const loaded = await loadKernels({ threads: Math.max(1, Math.floor(req.threads)) });
+  const { kernels, arena, variant, threads } = loaded;
+  try {
+    post({
+      type: "info",
+      variant,
+      threads,
+      crossOriginIsolated: globalThis.crossOriginIsolated === true,
+      hardwareConcurrency: navigator.hardwareConcurrency ?? 1,
+    });
+    const threadsText = `${threads} thread${threads === 1 ? "" : "s"}`;
+    say(
+      `kernels: ${variant}, ${threadsText} ` +
+        `(asked ${req.threads}; crossOriginIsolated: ${globalThis.crossOriginIsolated})`,
+    );
+
+    let baseModel = "slimtune-browser-demo (random-weight Qwen2-shaped model)";
+    let source;
+    let tokenize: (t: string) => TokenizedExample[] = (t) => byteRows(t, seqLen);
+    if (req.folder) {
+      const files = req.folder.files;
+      if (!files.has("config.json")) throw new Error("the folder has no config.json");
+      source = blobFiles("folder", files);
+      baseModel = req.folder.name;
+      const tj = files.get("tokenizer.json"), tc = files.get("tokenizer_config.json");
+      if (tj) {
+        const tok = createTokenizer(
+          JSON.parse(await tj.text()),
+          tc ? JSON.parse(await tc.text()) : {},
+        );
+        tokenize = (t) => {
+          const ids = Int32Array.from(tok.encode(t, true));
+          const rows: TokenizedExample[] = [];
+          for (let i = 0; i + 2 <= ids.length; i += seqLen) {
+            const r = ids.slice(i, i + seqLen);
+            rows.push({ inputIds: r, labels: r.slice() });
+          }
+          return rows;
+        };
+        say(`tokenizer: tokenizer.json (${tok.vocabSize} tokens)`);
+      }
+    } else {
+      source = memoryFiles("demo", randomCheckpointFiles(DEMO_SHAPE, 2025));
+    }
+    const t0 = performance.now();
+    const store = await openModel({ source, quant: "int4", kernels, arena });
+    const c = store.config;
+    say(
+      `model: ${baseModel}: ${c.architecture}, ${c.numLayers} layers, hidden ${c.hiddenSize}, ` +
+        `vocab ${c.vocabSize}, int4, loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s`,
+    );
+    const text = req.text;
+    const rows = tokenize(text.repeat(Math.max(1, Math.ceil((2 * seqLen) / text.length))));
+    if (rows.length === 0) throw new Error("the training text is too short");
+    const session = await createTrainingSession({
+      store,
+      kernels,
+      arena,
+      method,
+      seed: 1,
+      maxGradNorm: 1,
+      lora: { rank, alpha: 2 * rank, targets: TARGETS },
+      optimizer: { kind: "adamw", lr, weightDecay: 0 },
+    });
+    const info = { r: rank, alpha: 2 * rank, targets: TARGETS, baseModel };
+    const memory = () => memoryReport({ arenas: arena, jsBytesHeld: session.memory().jsBytes });
+    let tStart = 0;
+    let stepsPerS = 0;
+    let tokensPerS = 0;
+    let tokensSince = 0;
+    const result = await runTraining({
+      session,
+      train: new BatchSource(rows, { batchSize: 1, seqLen, padId: 0, seed: 0 }),
+      evalBatches: [],
+      steps,
+      gradAccum: 1,
+      schedule: { kind: "constant", baseLr: lr, warmupSteps: 0 },
+      evalEvery: 0,
+      saveEvery: 0,
+      padId: 0,
+      adapter: info,
+      args: {},
+      memory,
+      onStep: (r) => {
+        const now = performance.now();
+        // Steps/s from the end of step 1 (its time includes the first-call warm-up).
+        if (r.step === 1) {
+          tStart = now;
+          tokensPerS = r.tokensPerS;
+        } else {
+          tokensSince += r.tokens;
+          stepsPerS = (r.step - 1) / ((now - tStart) / 1000);
+          tokensPerS = tokensSince / ((now - tStart) / 1000);
+        }
+        post({
+          type: "step",
+          step: r.step,
+          steps,
+          loss: r.loss!,
+          tokensPerS,
+          stepsPerS,
+          workingSetBytes: r.workingSetBytes,
+        });
+        if (r.step === 1 || r.step % 10 === 0 || r.step === steps) {
+          say(
+            `step ${r.step}: loss ${r.loss!.toFixed(4)}, ${r.tokensPerS.toFixed(0)} tok/s, ` +
+              `working set ${mb(r.workingSetBytes)}`,
+          );
+        }
+      },
+    });
+    const adapter = encodeAdapter(session.loraTensors(), info);
+    await store.close();
+    const h = result.history;
+    const workingSetBytes = memory().workingSetBytes;
+    say(
+      `done: loss ${h[0].loss.toFixed(4)} -> ${h[h.length - 1].loss.toFixed(4)}; ` +
+        `${stepsPerS.toFixed(2)} steps/s, ${tokensPerS.toFixed(0)} tok/s on ${threadsText}; ` +
+        `adapter ${mb(adapter.safetensors.byteLength)}; ${mb(workingSetBytes)} working set`,
+    );
+    // A copy the page owns (the adapter may be a view into a larger buffer), transferred.
+    const safetensors = adapter.safetensors.slice();
+    post({
+      type: "done",
+      configJson: adapter.configJson,
+      safetensors,
+      firstLoss: h[0].loss,
+      lastLoss: h[h.length - 1].loss,
+      stepsPerS,
+      tokensPerS,
+      workingSetBytes,
+    }, [safetensors.buffer]);
+  } finally {
+    loaded.close();
+  }
+}
+
+scope.onmessage = (e) => {
+  scope.onmessage = null; // one run per worker
+  train(e.data).catch((err) => {
+    const error = err as Error;
+    post({
+      type: "error",
+      message: String(error?.message ?? err),
+      stack: String(error?.stack ?? err),
+    });
+  });
+};
