@@ -71,6 +71,9 @@ export interface RandomWeightStoreOptions {
   groupSize?: number;
 }
 
+/** f32 values drawn per quantization chunk (4 MiB). */
+const QUANTIZE_CHUNK_FLOATS = 1 << 20;
+
 /**
  * Builds the store. Linear weights ~ N(0, 1/in), biases ~ N(0, 0.1²), norm weights
  * ~ 1 + N(0, 0.1²), embedding ~ N(0, 4/hidden) so logits are O(1).
@@ -100,10 +103,26 @@ export function createRandomWeightStore(o: RandomWeightStoreOptions): WeightStor
     const scales = arena.allocF32(out * inF / groupSize);
     const biases = arena.allocF32(out * inF / groupSize);
     const b = bias ? normal(out, 0.1) : null;
-    const mark = arena.mark();
-    const w = normal(out * inF, std);
-    kernels.int4Quantize(q, scales, biases, w, out, inF, groupSize);
-    arena.release(mark);
+    // Draw and quantize a few rows at a time (at most ~4 MB of f32), not the whole f32 matrix:
+    // a large embedding would otherwise set the arena's high-water for the whole run. The
+    // values are the same: the RNG stream is sequential and int4 groups never span rows.
+    const rowsPerChunk = Math.max(1, Math.floor(QUANTIZE_CHUNK_FLOATS / inF));
+    const groups = inF / groupSize;
+    for (let r0 = 0; r0 < out; r0 += rowsPerChunk) {
+      const rows = Math.min(rowsPerChunk, out - r0);
+      const mark = arena.mark();
+      const w = normal(rows * inF, std);
+      kernels.int4Quantize(
+        q + r0 * (inF / 2),
+        scales + r0 * groups * 4,
+        biases + r0 * groups * 4,
+        w,
+        rows,
+        inF,
+        groupSize,
+      );
+      arena.release(mark);
+    }
     return { kind: "int4", out, in: inF, q, scales, biases, groupSize, bias: b };
   };
 
