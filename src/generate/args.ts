@@ -10,7 +10,7 @@
  * ```
  */
 import { parseArgs } from "node:util";
-import { UsageError } from "../train/args.ts";
+import { parseIntFlag, parseNumberFlag, UsageError } from "../train/args.ts";
 
 export { UsageError };
 
@@ -173,29 +173,10 @@ function parseValue(s: Spec, raw: string): unknown {
         throw new UsageError(flag, `must be one of ${s.choices!.join("|")}, got "${raw}"`);
       }
       return raw;
-    case "int": {
-      const n = /^[+-]?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
-      if (!Number.isSafeInteger(n)) throw new UsageError(flag, `expected an integer, got "${raw}"`);
-      if (n < s.min!) throw new UsageError(flag, `must be at least ${s.min}, got ${n}`);
-      if (s.max !== undefined && n > s.max) {
-        throw new UsageError(flag, `must be at most ${s.max}, got ${n}`);
-      }
-      return n;
-    }
-    case "number": {
-      const n = raw.trim() === "" ? NaN : Number(raw);
-      if (!Number.isFinite(n)) throw new UsageError(flag, `expected a number, got "${raw}"`);
-      if (s.exclusiveMin ? n <= s.min! : n < s.min!) {
-        throw new UsageError(
-          flag,
-          `must be ${s.exclusiveMin ? "greater than" : "at least"} ${s.min}, got ${n}`,
-        );
-      }
-      if (s.max !== undefined && n > s.max) {
-        throw new UsageError(flag, `must be at most ${s.max}, got ${n}`);
-      }
-      return n;
-    }
+    case "int":
+      return parseIntFlag(flag, raw, s.min!, s.max);
+    case "number":
+      return parseNumberFlag(flag, raw, s.min!, s.exclusiveMin ?? false, s.max);
   }
 }
 

@@ -367,6 +367,38 @@ export function defaultTrainArgs(): TrainArgs {
   return out as unknown as TrainArgs;
 }
 
+/** Parses an integer flag value in `[min, max]`; shared by the train and generate CLIs. */
+export function parseIntFlag(flag: string, raw: string, min: number, max?: number): number {
+  const n = /^[+-]?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n)) throw new UsageError(flag, `expected an integer, got "${raw}"`);
+  if (n < min) throw new UsageError(flag, `must be at least ${min}, got ${n}`);
+  if (max !== undefined && n > max) throw new UsageError(flag, `must be at most ${max}, got ${n}`);
+  return n;
+}
+
+/**
+ * Parses a finite number flag value, at least `min` (greater than `min` when `exclusiveMin`) and
+ * at most `max` when given; shared by the train and generate CLIs.
+ */
+export function parseNumberFlag(
+  flag: string,
+  raw: string,
+  min: number,
+  exclusiveMin: boolean,
+  max?: number,
+): number {
+  const n = raw.trim() === "" ? NaN : Number(raw);
+  if (!Number.isFinite(n)) throw new UsageError(flag, `expected a number, got "${raw}"`);
+  if (exclusiveMin ? n <= min : n < min) {
+    throw new UsageError(
+      flag,
+      `must be ${exclusiveMin ? "greater than" : "at least"} ${min}, got ${n}`,
+    );
+  }
+  if (max !== undefined && n > max) throw new UsageError(flag, `must be at most ${max}, got ${n}`);
+  return n;
+}
+
 function parseValue(spec: FlagSpec, raw: string): unknown {
   const flag = `--${spec.flag}`;
   const k = spec.kind;
@@ -381,26 +413,10 @@ function parseValue(spec: FlagSpec, raw: string): unknown {
         throw new UsageError(flag, `must be one of ${k.choices.join("|")}, got "${raw}"`);
       }
       return raw;
-    case "int": {
-      const n = /^[+-]?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
-      if (!Number.isSafeInteger(n)) throw new UsageError(flag, `expected an integer, got "${raw}"`);
-      if (n < k.min) throw new UsageError(flag, `must be at least ${k.min}, got ${n}`);
-      if (k.max !== undefined && n > k.max) {
-        throw new UsageError(flag, `must be at most ${k.max}, got ${n}`);
-      }
-      return n;
-    }
-    case "number": {
-      const n = raw.trim() === "" ? NaN : Number(raw);
-      if (!Number.isFinite(n)) throw new UsageError(flag, `expected a number, got "${raw}"`);
-      if (k.exclusiveMin ? n <= k.min : n < k.min) {
-        throw new UsageError(
-          flag,
-          `must be ${k.exclusiveMin ? "greater than" : "at least"} ${k.min}, got ${n}`,
-        );
-      }
-      return n;
-    }
+    case "int":
+      return parseIntFlag(flag, raw, k.min, k.max);
+    case "number":
+      return parseNumberFlag(flag, raw, k.min, k.exclusiveMin ?? false);
     case "targets": {
       const names = raw.split(",").map((s) => s.trim().replace(/_proj$/, ""));
       const seen = new Set<LinearName>();
