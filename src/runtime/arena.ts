@@ -16,6 +16,7 @@
  * ```
  */
 import type { Ptr } from "../kernels/abi.ts";
+import { MemViews } from "./mem_views.ts";
 
 const PAGE = 65536;
 const ALIGN = 64; // cache line; also satisfies v128 alignment
@@ -30,7 +31,7 @@ export class ArenaLimitError extends Error {
   }
 }
 
-export class Arena {
+export class Arena extends MemViews {
   /** Next free byte. */
   private top: number;
   /** Highest `top` ever reached (bytes of linear memory the trainer needed). */
@@ -40,7 +41,8 @@ export class Arena {
   /** Optional ceiling for `top` (bytes), e.g. from `--max-memory`. */
   limit = Infinity;
 
-  constructor(readonly memory: WebAssembly.Memory, readonly base: number) {
+  constructor(memory: WebAssembly.Memory, readonly base: number) {
+    super(memory);
     this.top = alignUp(base, ALIGN);
     this.highWater = this.top;
   }
@@ -100,23 +102,6 @@ export class Arena {
   /** Grows the memory up front so that `bytes` total are committed (planned, counted once). */
   reserve(bytes: number): void {
     this.ensure(bytes);
-  }
-
-  /** Fresh views: the buffer is replaced whenever the memory grows, so never cache them. */
-  f32(ptr: Ptr, n: number): Float32Array {
-    return new Float32Array(this.memory.buffer, ptr, n);
-  }
-
-  i32(ptr: Ptr, n: number): Int32Array {
-    return new Int32Array(this.memory.buffer, ptr, n);
-  }
-
-  u32(ptr: Ptr, n: number): Uint32Array {
-    return new Uint32Array(this.memory.buffer, ptr, n);
-  }
-
-  u8(ptr: Ptr, n: number): Uint8Array {
-    return new Uint8Array(this.memory.buffer, ptr, n);
   }
 
   private ensure(end: number): void {
