@@ -24,10 +24,19 @@ export async function openFileSource(path: string): Promise<FileSource> {
   }
 }
 
+/** Size of the bounce buffer used for reads into shared (threads) memory. */
+const BOUNCE_BYTES = 1 << 20;
+
 /** A local file; create with {@link openFileSource}. */
 export class FileSource implements ByteSource {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /**
+   * Bounce buffer for reads into shared memory, allocated once and reused (reads are serialized).
+   * A fresh buffer per read left megabytes of dead ArrayBuffers waiting for the garbage
+   * collector on every streamed block: +24 MB of process peak with two kernel threads.
+   */
+  private bounceBuffer: Uint8Array | null = null;
 
   constructor(
     readonly name: string,
@@ -58,7 +67,7 @@ export class FileSource implements ByteSource {
     // File reads cannot target shared memory (threads): go through a bounce buffer there.
     const bounce = target.buffer instanceof ArrayBuffer
       ? null
-      : new Uint8Array(Math.min(target.length, 1 << 20));
+      : (this.bounceBuffer ??= new Uint8Array(BOUNCE_BYTES));
     let got = 0;
     while (got < target.length) {
       if (bounce) {
@@ -86,6 +95,7 @@ export class FileSource implements ByteSource {
     await this.queue;
     if (!this.closed) {
       this.closed = true;
+      this.bounceBuffer = null;
       this.file.close();
     }
   }
