@@ -90,15 +90,7 @@ export async function finetuneInMemory(o: EdgeFinetuneOptions): Promise<EdgeFine
   const result = await runTraining({
     session,
     train,
-    evalBatches: [],
     steps,
-    gradAccum: 1,
-    schedule: { kind: "constant", baseLr: 3e-3, warmupSteps: 0 },
-    evalEvery: 0,
-    saveEvery: 0,
-    padId: 0,
-    adapter: { ...adapterInfo, targets: [...adapterInfo.targets] },
-    args: {},
     memory,
     maxWorkingSetBytes: limit,
   });

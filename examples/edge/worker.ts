@@ -119,15 +119,8 @@ export async function finetune(
     const result = await runTraining({
       session,
       train,
-      evalBatches: [],
       steps,
-      gradAccum: 1,
-      schedule: { kind: "constant", baseLr: lr, warmupSteps: 0 },
-      evalEvery: 0,
-      saveEvery: 0,
-      padId: 0,
       adapter: adapterInfo,
-      args: {},
       memory,
       maxWorkingSetBytes: budget,
       onStep: (r) => {

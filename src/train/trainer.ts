@@ -11,14 +11,15 @@
  * @example
  * ```ts
  * import { runTraining } from "./trainer.ts";
- * // const result = await runTraining({ session, train, evalBatches: [], steps: 100, ... });
+ * // Only session, data and steps are required; the rest has defaults (see TrainerOptions).
+ * // const result = await runTraining({ session, train, steps: 100 });
  * ```
  */
 import type { BatchSource, TokenBatch } from "../data/dataset.ts";
 import { countTokens } from "../data/dataset.ts";
 import type { TrainingSession } from "../methods/session.ts";
 import { learningRate, type ScheduleKind } from "../optim/schedule.ts";
-import type { MemoryReport } from "../runtime/memory.ts";
+import { type MemoryReport, memoryReport } from "../runtime/memory.ts";
 import type { HistoryPoint, TrainingState } from "./checkpoint.ts";
 import type { StepRecord } from "./metrics.ts";
 import type { AdapterInfo } from "./peft_adapter.ts";
@@ -47,32 +48,45 @@ export class MemoryLimitError extends Error {
   }
 }
 
-/** Everything the loop needs. */
+/**
+ * Everything the loop needs. Only `session`, `train` and `steps` are required; the rest default
+ * to a plain run: no evaluation, one micro-batch per step, a constant learning rate equal to the
+ * session's optimizer `lr`, no checkpoints, memory from the session's arena and store (no process peak).
+ */
 export interface TrainerOptions {
   session: TrainingSession;
   /** Training batches (may be null when `steps === startStep`, i.e. evaluation only). */
   train: BatchSource | null;
-  /** Evaluation batches (empty: no evaluation). */
-  evalBatches: readonly TokenBatch[];
   /** Total optimizer steps of the run (the schedule's horizon). */
   steps: number;
+  /** Evaluation batches (default none: no evaluation). */
+  evalBatches?: readonly TokenBatch[];
   /** Steps already completed (resume); the session and `train` must already be restored. */
   startStep?: number;
   /** Loss history so far (resume); extended in place. */
   history?: HistoryPoint[];
-  gradAccum: number;
-  schedule: { kind: ScheduleKind; baseLr: number; warmupSteps: number };
-  /** Evaluate every N steps (0: only after the last step). */
-  evalEvery: number;
-  /** Checkpoint every N steps (0: never, except on a stop request). */
-  saveEvery: number;
-  /** Padding id, to count real tokens for tokens/s. */
-  padId: number;
-  /** Adapter description and run arguments stored in checkpoints. */
-  adapter: AdapterInfo;
-  args: Record<string, unknown>;
-  /** Current memory figures. */
-  memory: () => MemoryReport;
+  /** Micro-batches per optimizer step (default 1). */
+  gradAccum?: number;
+  /** Learning-rate schedule (default constant at the session optimizer's `lr`, no warm-up). */
+  schedule?: { kind: ScheduleKind; baseLr: number; warmupSteps: number };
+  /** Evaluate every N steps (default 0: only after the last step). */
+  evalEvery?: number;
+  /** Checkpoint every N steps (default 0: never, except on a stop request). */
+  saveEvery?: number;
+  /**
+   * Padding id, to count real tokens for tokens/s (default: the training source's padding id,
+   * else -1, i.e. every position counts).
+   */
+  padId?: number;
+  /**
+   * Adapter description stored in checkpoints (default: the session's rank, alpha and targets,
+   * base model ""). Give it when `save` is used, so the checkpoint names its base model.
+   */
+  adapter?: AdapterInfo;
+  /** Run arguments stored in checkpoints (default `{}`). */
+  args?: Record<string, unknown>;
+  /** Current memory figures (default: the session's arena + JS bytes held, no process peak). */
+  memory?: () => MemoryReport;
   /** Stop with {@link MemoryLimitError} when the working set exceeds this many bytes. */
   maxWorkingSetBytes?: number | null;
   /** Called after every step (and once for an evaluation-only run). */
@@ -83,6 +97,57 @@ export interface TrainerOptions {
   stopRequested?: () => boolean;
   /** Clock in milliseconds (tests inject one). */
   now?: () => number;
+}
+
+/** {@link TrainerOptions} with every default filled in. */
+export type ResolvedTrainerOptions =
+  & Required<
+    Omit<
+      TrainerOptions,
+      "maxWorkingSetBytes" | "onStep" | "save" | "stopRequested" | "now" | "startStep" | "history"
+    >
+  >
+  & Pick<
+    TrainerOptions,
+    "maxWorkingSetBytes" | "onStep" | "save" | "stopRequested" | "now" | "startStep" | "history"
+  >;
+
+/** Fills in the defaults of {@link TrainerOptions} (see there) and checks the numbers. */
+export function resolveTrainerOptions(o: TrainerOptions): ResolvedTrainerOptions {
+  const so = o.session.options;
+  const r: ResolvedTrainerOptions = {
+    ...o,
+    evalBatches: o.evalBatches ?? [],
+    gradAccum: o.gradAccum ?? 1,
+    schedule: o.schedule ?? { kind: "constant", baseLr: so.optimizer.lr, warmupSteps: 0 },
+    evalEvery: o.evalEvery ?? 0,
+    saveEvery: o.saveEvery ?? 0,
+    padId: o.padId ?? o.train?.options.padId ?? -1,
+    adapter: o.adapter ??
+      { r: so.lora.rank, alpha: so.lora.alpha, targets: [...so.lora.targets], baseModel: "" },
+    args: o.args ?? {},
+    memory: o.memory ?? (() => sessionMemory(o.session)),
+  };
+  const count = (name: string, v: number, min: number) => {
+    if (!Number.isInteger(v) || v < min) {
+      throw new RangeError(`runTraining: ${name} must be an integer >= ${min}, got ${v}`);
+    }
+  };
+  count("gradAccum", r.gradAccum, 1);
+  count("evalEvery", r.evalEvery, 0);
+  count("saveEvery", r.saveEvery, 0);
+  count("schedule.warmupSteps", r.schedule.warmupSteps, 0);
+  if (!(r.schedule.baseLr >= 0) || !Number.isFinite(r.schedule.baseLr)) {
+    throw new RangeError(
+      `runTraining: learning rate must be finite and >= 0, got ${r.schedule.baseLr}`,
+    );
+  }
+  return r;
+}
+
+/** A {@link MemoryReport} from the session's arena and JS bytes (no process peak: host-specific). */
+function sessionMemory(session: TrainingSession): MemoryReport {
+  return memoryReport({ arenas: session.options.arena, jsBytesHeld: session.memory().jsBytes });
 }
 
 /** How a run ended. */
@@ -115,7 +180,7 @@ export async function evaluateBatches(
 
 /** A snapshot of everything needed to resume after `step` completed steps. */
 export function captureState(
-  o: Pick<TrainerOptions, "session" | "train" | "adapter" | "args">,
+  o: Pick<ResolvedTrainerOptions, "session" | "train" | "adapter" | "args">,
   step: number,
   history: readonly HistoryPoint[],
 ): TrainingState {
@@ -131,7 +196,8 @@ export function captureState(
 }
 
 /** Runs the loop from `startStep` to `steps`. */
-export async function runTraining(o: TrainerOptions): Promise<TrainResult> {
+export async function runTraining(options: TrainerOptions): Promise<TrainResult> {
+  const o = resolveTrainerOptions(options);
   const now = o.now ?? (() => performance.now());
   const start = o.startStep ?? 0;
   const history = o.history ?? [];

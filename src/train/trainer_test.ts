@@ -197,3 +197,50 @@ Deno.test("captureState copies the adapter rather than aliasing it", () => {
   strictEqual(st.lora.get("w")!.data[0], 0);
   deepStrictEqual(st.data, { epoch: 0, index: 0 });
 });
+
+Deno.test("defaults: session, data and steps are enough (constant lr from the session, one micro-batch, session memory)", async () => {
+  const s = new FakeSession();
+  (s as unknown as { options: unknown }).options = {
+    optimizer: { kind: "sgd", lr: 0.05, weightDecay: 0 },
+    lora: { rank: 4, alpha: 8, targets: ["q", "v"] },
+    arena: { highWater: 1000, committed: 65536 },
+  };
+  const records: StepRecord[] = [];
+  const saved: TrainingState[] = [];
+  const r = await runTraining({
+    session: s as unknown as TrainingSession,
+    train: new BatchSource(rows, sourceOptions),
+    steps: 3,
+    onStep: (rec) => void records.push(rec),
+    stopRequested: () => records.length === 2,
+    save: (st) => Promise.resolve(void saved.push(st)),
+  });
+  deepStrictEqual(s.seenLr, [0.05, 0.05]);
+  deepStrictEqual(s.seenBatches, [1, 1]);
+  strictEqual(r.interrupted, true);
+  strictEqual(r.evalLoss, null);
+  strictEqual(records[0].workingSetBytes, 1000); // the session's arena high-water + JS bytes
+  strictEqual(records[0].processPeakBytes, null);
+  // The source's padding id (0) is used: a 2-token row padded to 3 counts 2 tokens (with no
+  // padding id every record would count 3). Only one of the rows has 3 tokens.
+  ok(records.some((x) => x.tokens === 2));
+  ok(records.every((x) => x.tokens === 2 || x.tokens === 3));
+  // The stop checkpoint describes the session's adapter.
+  deepStrictEqual(saved[0].adapter, { r: 4, alpha: 8, targets: ["q", "v"], baseModel: "" });
+  deepStrictEqual(saved[0].args, {});
+});
+
+Deno.test("bad loop settings are refused before the first step", async () => {
+  for (
+    const [extra, what] of [
+      [{ gradAccum: 0 }, /gradAccum must be an integer >= 1, got 0/],
+      [{ evalEvery: 1.5 }, /evalEvery/],
+      [{ saveEvery: -1 }, /saveEvery/],
+      [{ schedule: { kind: "constant" as const, baseLr: NaN, warmupSteps: 0 } }, /learning rate/],
+    ] as const
+  ) {
+    const s = new FakeSession();
+    await rejects(runTraining(options(s, extra)), what);
+    strictEqual(s.stepCount, 0);
+  }
+});
