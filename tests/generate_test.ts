@@ -109,17 +109,22 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 }
 
 /**
- * Decodes `ids` the way generation does (prefill `prefill` tokens, one chunk of 3 tokens at
- * positions > 0 to cover multi-row appends against a non-empty cache, then single tokens) and
+ * Decodes `ids` the way generation does (prefill `prefill` tokens, one chunk of `chunkLen` tokens
+ * at positions > 0 to cover multi-row appends against a non-empty cache, then single tokens) and
  * returns the logits of every row [N, V].
  */
-async function decodeAllRows(dec: Decoder, ids: number[], prefill: number): Promise<Float32Array> {
+async function decodeAllRows(
+  dec: Decoder,
+  ids: number[],
+  prefill: number,
+  chunkLen = 3,
+): Promise<Float32Array> {
   const V = dec.config.vocabSize;
   const out = new Float32Array(ids.length * V);
   dec.reset();
   out.set(await dec.append(ids.slice(0, prefill), "all"), 0);
   let t = prefill;
-  const chunk = ids.slice(t, t + 3);
+  const chunk = ids.slice(t, t + chunkLen);
   out.set(await dec.append(chunk, "all"), t * V);
   t += chunk.length;
   for (; t < ids.length; t++) {
@@ -228,6 +233,30 @@ for (const arch of ["qwen2", "llama"] as const) {
       }
     });
   }
+}
+
+// Decode-step attention runs GEMMs per kv head over the cache: check it for more query heads per
+// kv head (7, as Qwen2.5-0.5B; 3 with a single kv head), a 13-token prefill (past the GEMM's
+// 8-column panels and its 6-row slivers, not a multiple of either) and an 11-token append to the
+// filled cache run in passes of 2 tokens (a tiny score budget), against the full forward.
+for (const [numHeads, numKvHeads] of [[14, 2], [3, 1]] as const) {
+  Deno.test(`KV-cache decode = full forward, GQA ${numHeads}:${numKvHeads}, multi-pass append`, async () => {
+    const { kernels, arena } = loadKernelsSync();
+    const config = { ...tinyConfig("qwen2", 2), numHeads, numKvHeads };
+    const store = createRandomWeightStore({ config, kernels, arena, seed: 4 });
+    const ids = randomIds(41, config.vocabSize, 8);
+    const want = await fullForwardLogits(store, kernels, arena, null, ids);
+    const G = numHeads / numKvHeads;
+    for (const scoreBudget of [undefined, 2 * G * 24]) {
+      const dec = Decoder.create({ store, kernels, arena, maxLen: ids.length, scoreBudget });
+      const mark = arena.mark();
+      const got = await decodeAllRows(dec, ids, 13, 11);
+      strictEqual(arena.mark(), mark);
+      dec.dispose();
+      const diff = maxAbsDiff(got, want);
+      ok(diff <= TOL, `score budget ${scoreBudget}: max |decode - full forward| = ${diff}`);
+    }
+  });
 }
 
 Deno.test("greedy decoding is deterministic and follows the full forward's argmax", async () => {

@@ -6,10 +6,10 @@
  *
  * Per block, for M new rows at positions `p0 .. p0+M-1` (HF Qwen2 / Llama semantics, DESIGN.md):
  * `n1 = rmsnorm(x)`, q/k/v = linears (+bias, + LoRA `s·B(A n1)`, never merged into W), RoPE at
- * the absolute positions, K and V written straight into the cache rows `p0 ..`, causal GQA
+ * the absolute positions, K and V copied into the (head-major) cache rows `p0 ..`, causal GQA
  * attention of the new queries against cache rows `0 .. p` (the `attentionForward` kernel when
- * the cache was empty, i.e. a prefill from position 0; a small f64 loop over arena views
- * otherwise), `x += o(attn)`, then the MLP in row chunks. The final norm and the LM head (over
+ * the cache was empty, i.e. a prefill from position 0; otherwise per kv head `q · Kᵀ` and `P · V`
+ * GEMMs on the cache with a TS softmax between), `x += o(attn)`, then the MLP in row chunks. The final norm and the LM head (over
  * `store.headChunks`) run on the requested rows only, so `[tokens, vocab]` logits never exist
  * unless asked for. With int4 weights a decode step's linears are GEMVs (`int4MatmulXWt`, M = 1).
  *
@@ -62,7 +62,15 @@ export interface DecoderOptions {
   headChunkRows?: number;
   /** Token rows per MLP chunk of a prefill (default 64). */
   mlpChunkRows?: number;
+  /**
+   * Most floats of the attention score tile `[query rows × heads per kv head, positions]` when
+   * tokens are appended to a non-empty cache (default 2^20 = 4 MiB); a long append runs in passes
+   * of fewer query rows. One decode step always fits (its tile is one token's).
+   */
+  scoreBudget?: number;
 }
+
+const DEFAULT_SCORE_BUDGET = 1 << 20;
 
 /**
  * Copies an adapter's tensors into the arena as per-block {@link BlockLora}s (parameters only:
@@ -126,8 +134,8 @@ export class Decoder {
   private readonly lora: BlockLora[];
   private readonly cos: Ptr;
   private readonly sin: Ptr;
-  private readonly scores: Float64Array;
-  private readonly acc: Float64Array;
+  /** Most floats of one attention score tile (see {@link DecoderOptions.scoreBudget}). */
+  private readonly scoreBudget: number;
   private readonly baseMark: number;
   private disposed = false;
 
@@ -144,6 +152,10 @@ export class Decoder {
     }
     if (!(Number.isInteger(this.mlpChunkRows) && this.mlpChunkRows > 0)) {
       throw new RangeError(`mlpChunkRows must be a positive integer`);
+    }
+    this.scoreBudget = o.scoreBudget ?? DEFAULT_SCORE_BUDGET;
+    if (!(Number.isInteger(this.scoreBudget) && this.scoreBudget > 0)) {
+      throw new RangeError(`scoreBudget must be a positive integer`);
     }
     if (!Number.isSafeInteger(o.maxLen) || o.maxLen < 1) {
       throw new RangeError(`maxLen must be a positive integer, got ${o.maxLen}`);
@@ -170,8 +182,6 @@ export class Decoder {
       arena.release(this.baseMark);
       throw e;
     }
-    this.scores = new Float64Array(o.maxLen);
-    this.acc = new Float64Array(c.headDim);
   }
 
   /** Allocates the cache, RoPE tables and adapter on the arena top. */
@@ -270,20 +280,23 @@ export class Decoder {
     const n1 = arena.allocF32(M * D);
     k.rmsnormForward(n1, rstd, x, bw.inputNorm, M, D, c.rmsNormEps);
     const q = arena.allocF32(M * Dq);
-    const kNew = cache.kRow(i, pos0);
-    const vNew = cache.vRow(i, pos0);
+    // The new K/V rows as [M, Hkv*hd] (what the prefill kernel reads), then scattered into the
+    // head-major cache.
+    const kNew = arena.allocF32(M * cache.rowFloats);
+    const vNew = arena.allocF32(M * cache.rowFloats);
     loraLinearForward(k, arena, L.q, lora.q, q, n1, M);
     loraLinearForward(k, arena, L.k, lora.k, kNew, n1, M);
     loraLinearForward(k, arena, L.v, lora.v, vNew, n1, M);
     const tableOffset = pos0 * (hd / 2) * F;
     k.ropeApply(q, this.cos + tableOffset, this.sin + tableOffset, M, Hq, hd, 0);
     k.ropeApply(kNew, this.cos + tableOffset, this.sin + tableOffset, M, Hkv, hd, 0);
+    cache.store(i, pos0, kNew, vNew, M);
     const attn = arena.allocF32(M * Dq);
     const scale = 1 / Math.sqrt(hd);
     if (pos0 === 0) {
-      // Prefill from an empty cache: cache rows 0..M-1 are exactly the [T, Hkv*hd] k and v.
+      // Prefill from an empty cache: the new rows are all the keys and values there are.
       const lse = arena.allocF32(Hq * M);
-      k.attentionForward(attn, lse, q, cache.k[i], cache.v[i], M, Hq, Hkv, hd, scale);
+      k.attentionForward(attn, lse, q, kNew, vNew, M, Hq, Hkv, hd, scale);
     } else {
       this.attendCached(i, attn, q, M, pos0, scale);
     }
@@ -312,46 +325,91 @@ export class Decoder {
   }
 
   /**
-   * Causal GQA attention of M query rows at positions `pos0 + t` against cache rows `0 .. pos0+t`
-   * (f64 accumulation over arena views; no allocation, so the views stay valid).
+   * Causal GQA attention of M query rows at positions `pos0 + t` against cache rows `0 .. pos0+t`,
+   * on the GEMM kernels. Per kv head g (serving query heads `g·G .. g·G+G-1`, G = Hq/Hkv) and per
+   * pass of query rows: `S = scale · Q_g · K_gᵀ` (`matmulABt`; the head-major cache makes K_g a
+   * contiguous `[positions, hd]`), a max-subtracted softmax of each row over its visible positions
+   * (TS, O(rows · positions)), then `O_g = P · V_g` (`matmulAB`). With one new token (a decode
+   * step) a group's G query heads are already a contiguous `[G, hd]` in `q` and `out`, so the
+   * GEMMs read and write them in place; with several (a prefill that continues a cache) they are
+   * gathered into / scattered from small temporaries. Temporaries are released before returning.
    */
   private attendCached(i: number, out: Ptr, qPtr: Ptr, M: number, pos0: number, scale: number) {
-    const { config: c, arena, cache } = this;
+    const { config: c, kernels: k, arena, cache } = this;
     const Hq = c.numHeads;
     const hd = c.headDim;
     const Dq = Hq * hd;
-    const Dkv = cache.rowFloats;
-    const group = Hq / c.numKvHeads;
+    const G = Hq / c.numKvHeads;
+    const gw = G * hd; // floats of one group's query heads in a row of q / out
     const end = pos0 + M;
-    const q = arena.f32(qPtr, M * Dq);
-    const K = arena.f32(cache.k[i], end * Dkv);
-    const V = arena.f32(cache.v[i], end * Dkv);
-    const o = arena.f32(out, M * Dq);
-    const s = this.scores;
-    const acc = this.acc;
-    for (let t = 0; t < M; t++) {
-      const p = pos0 + t;
-      for (let h = 0; h < Hq; h++) {
-        const kvo = Math.floor(h / group) * hd;
-        const qo = t * Dq + h * hd;
-        let max = -Infinity;
-        for (let j = 0; j <= p; j++) {
-          const ko = j * Dkv + kvo;
-          let dot = 0;
-          for (let d = 0; d < hd; d++) dot += q[qo + d] * K[ko + d];
-          s[j] = dot * scale;
-          if (s[j] > max) max = s[j];
+    // Query tokens per pass, so the [rows·G, positions] score tile stays within the budget.
+    const tRows = Math.max(1, Math.min(M, Math.floor(this.scoreBudget / (G * end))));
+    const direct = M === 1;
+    const mark = arena.mark();
+    try {
+      const S = arena.allocF32(tRows * G * end);
+      const qg = direct ? qPtr : arena.allocF32(tRows * gw);
+      const og = direct ? out : arena.allocF32(tRows * gw);
+      for (let t0 = 0; t0 < M; t0 += tRows) {
+        const rows = Math.min(tRows, M - t0);
+        const R = rows * G; // GEMM rows: token-major, row t·G + h is token t0+t, head g·G + h
+        const n = pos0 + t0 + rows; // positions the pass's last token sees
+        for (let g = 0; g < c.numKvHeads; g++) {
+          let qp = qg + g * gw * F;
+          let op = og + g * gw * F;
+          if (!direct) {
+            qp = qg;
+            op = og;
+            const mem = new Float32Array(arena.memory.buffer);
+            for (let t = 0; t < rows; t++) {
+              const src = qPtr / F + (t0 + t) * Dq + g * gw;
+              mem.copyWithin(qg / F + t * gw, src, src + gw);
+            }
+          }
+          k.matmulABt(S, qp, cache.kHead(i, g), R, n, hd, scale, 0);
+          // Kernels never grow the memory, so this view stays valid until the next pass.
+          causalSoftmaxRows(arena.f32(S, R * n), R, n, G, pos0 + t0 + 1);
+          k.matmulAB(op, S, cache.vHead(i, g), R, hd, n, 1, 0);
+          if (!direct) {
+            const mem = new Float32Array(arena.memory.buffer);
+            for (let t = 0; t < rows; t++) {
+              const dst = out / F + (t0 + t) * Dq + g * gw;
+              mem.copyWithin(dst, og / F + t * gw, og / F + (t + 1) * gw);
+            }
+          }
         }
-        let sum = 0;
-        for (let j = 0; j <= p; j++) sum += s[j] = Math.exp(s[j] - max);
-        acc.fill(0);
-        for (let j = 0; j <= p; j++) {
-          const w = s[j];
-          const vo = j * Dkv + kvo;
-          for (let d = 0; d < hd; d++) acc[d] += w * V[vo + d];
-        }
-        for (let d = 0; d < hd; d++) o[qo + d] = acc[d] / sum;
       }
+    } finally {
+      arena.release(mark);
     }
+  }
+}
+
+/**
+ * In place on scores `s` [R, n], row r holding the scaled scores of query token ⌊r / G⌋ of a
+ * pass: that token sees positions `0 .. firstVisible + ⌊r / G⌋ - 1`; its row becomes their
+ * softmax (max-subtracted, f64 sum) and 0 beyond, so `P · V` ignores the future positions.
+ */
+export function causalSoftmaxRows(
+  s: Float32Array,
+  R: number,
+  n: number,
+  G: number,
+  firstVisible: number,
+): void {
+  for (let r = 0; r < R; r++) {
+    const o = r * n;
+    const e = o + Math.min(n, firstVisible + Math.floor(r / G));
+    let max = -Infinity;
+    for (let j = o; j < e; j++) if (s[j] > max) max = s[j];
+    let sum = 0;
+    for (let j = o; j < e; j++) {
+      const x = Math.exp(s[j] - max);
+      s[j] = x;
+      sum += x;
+    }
+    const inv = 1 / sum;
+    for (let j = o; j < e; j++) s[j] *= inv;
+    s.fill(0, e, o + n);
   }
 }
