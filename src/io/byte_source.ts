@@ -27,6 +27,12 @@ export interface ByteSource {
    * saving the intermediate buffer.
    */
   readInto?(offset: number, target: Uint8Array): Promise<void>;
+  /**
+   * Optional: a cheap string that changes when the bytes change (file size + mtime + inode, an
+   * HTTP ETag, ...), used to key caches derived from the bytes; null when the source has none.
+   * Callers without one fall back to hashing samples of the bytes (`cache_identity.ts`).
+   */
+  identity?(): Promise<string | null>;
   close(): Promise<void>;
 }
 
@@ -52,7 +58,7 @@ export function checkRange(name: string, offset: number, length: number, size?: 
   }
 }
 
-/** Bytes already in memory. */
+/** Bytes already in memory. No {@link ByteSource.identity}: nothing says when they changed. */
 export class MemorySource implements ByteSource {
   constructor(readonly name: string, private readonly bytes: Uint8Array) {}
 
@@ -93,6 +99,19 @@ export class BlobSource implements ByteSource {
       throw new RangeError(`${this.name}: blob gave ${bytes.byteLength} of ${length} bytes`);
     }
     return bytes;
+  }
+
+  /**
+   * A `File`'s name, size and `lastModified`; null for a plain `Blob`, which carries no date.
+   * A File built in memory without a `lastModified` gets the current time, so it never matches
+   * an earlier run's identity: a cache keyed by it is rebuilt, not served stale.
+   */
+  identity(): Promise<string | null> {
+    const blob = this.blob;
+    if (typeof File === "undefined" || !(blob instanceof File)) return Promise.resolve(null);
+    return Promise.resolve(
+      `blob-file ${JSON.stringify([blob.name, blob.size, blob.lastModified])}`,
+    );
   }
 
   close(): Promise<void> {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { BlobSource, MemorySource, readInto } from "./byte_source.ts";
+import { BlobSource, type ByteSource, MemorySource, readInto } from "./byte_source.ts";
 import { HttpSource, HttpSourceError } from "./http_source.ts";
 import { openFileSource } from "./file_source_deno.ts";
+import { sampledContentHash, sourceIdentity } from "./cache_identity.ts";
 
 const DATA = new Uint8Array(5000).map((_, i) => (i * 7 + 3) & 255);
 
@@ -13,18 +14,32 @@ function parseRange(req: Request): [number, number] | null {
 
 type Mode = "good" | "ignores-range" | "truncates" | "fails-midway" | "wrong-range" | "404";
 
-async function withServer(mode: Mode, f: (url: string) => Promise<void>): Promise<void> {
+/** Extras of {@link withServer}: headers added to every 206 response, and a request counter. */
+interface ServerOptions {
+  headers?: () => Record<string, string>;
+  requests?: { count: number };
+}
+
+async function withServer(
+  mode: Mode,
+  f: (url: string) => Promise<void>,
+  options: ServerOptions = {},
+): Promise<void> {
   const ac = new AbortController();
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
     (req) => {
+      if (options.requests) options.requests.count++;
       if (mode === "404") return new Response("no", { status: 404, statusText: "Not Found" });
       const range = parseRange(req);
       if (mode === "ignores-range" || !range) return new Response(DATA);
       const [a, b0] = range;
       const b = Math.min(b0, DATA.length - 1);
       const slice = DATA.slice(a, b + 1);
-      const headers = { "Content-Range": `bytes ${a}-${b}/${DATA.length}` };
+      const headers = {
+        ...options.headers?.(),
+        "Content-Range": `bytes ${a}-${b}/${DATA.length}`,
+      };
       if (mode === "wrong-range") {
         return new Response(DATA.slice(0, slice.length), {
           status: 206,
@@ -120,4 +135,93 @@ Deno.test("HttpSource: clear errors from misbehaving servers", async () => {
   await withServer("ignores-range", async (url) => {
     await assert.rejects(() => new HttpSource(url).size(), /ignored the Range request/);
   });
+});
+
+Deno.test("FileSource identity: stable while unchanged, new after an in-place write or a replace", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/d.bin`;
+  try {
+    await Deno.writeFile(path, DATA);
+    const a = await openFileSource(path);
+    const first = await a.identity();
+    assert.ok(first !== null, "Linux reports an mtime");
+    assert.equal(await a.identity(), first, "same open file");
+    const again = await openFileSource(path);
+    assert.equal(await again.identity(), first, "a later open of the unchanged file (next run)");
+    await again.close();
+
+    // Same size, other bytes, written in place: the open handle sees the new mtime.
+    const t0 = (await Deno.stat(path)).mtime!;
+    const file = await Deno.open(path, { write: true });
+    await file.write(new Uint8Array([1, 2, 3]));
+    file.close();
+    await Deno.utime(path, t0, new Date(t0.getTime() + 5000));
+    const inPlace = await a.identity();
+    assert.notEqual(inPlace, first);
+    await a.close();
+    await assert.rejects(() => a.identity(), /identity after close/);
+
+    // Replaced by rename with the same size and the very same mtime: the inode tells them apart.
+    const mtime = (await Deno.stat(path)).mtime!;
+    await Deno.writeFile(`${dir}/new.bin`, DATA.map((x) => x ^ 1));
+    await Deno.utime(`${dir}/new.bin`, mtime, mtime);
+    await Deno.rename(`${dir}/new.bin`, path);
+    const b = await openFileSource(path);
+    const replaced = await b.identity();
+    await b.close();
+    assert.ok(replaced !== null && replaced !== inPlace && replaced !== first, replaced!);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("HttpSource identity: ETag (also weak), else Last-Modified, else null; no extra request", async () => {
+  const cases: [Record<string, string>, string | null][] = [
+    [{ ETag: '"abc"', "Last-Modified": "Tue, 01 Jul 2025 10:00:00 GMT" }, 'etag "abc"'],
+    [{ ETag: 'W/"weak-1"' }, 'etag W/"weak-1"'],
+    [
+      { "Last-Modified": "Tue, 01 Jul 2025 10:00:00 GMT" },
+      "last-modified Tue, 01 Jul 2025 10:00:00 GMT",
+    ],
+    [{}, null],
+  ];
+  for (const [headers, want] of cases) {
+    const requests = { count: 0 };
+    await withServer("good", async (url) => {
+      const src = new HttpSource(url);
+      assert.equal(await src.size(), 5000);
+      const id = await src.identity();
+      assert.equal(requests.count, 1, "identity comes from the size probe");
+      if (want === null) return assert.equal(id, null);
+      assert.ok(id !== null && id.startsWith("http "), String(id));
+      assert.deepEqual(JSON.parse(id.slice(5)), [url, 5000, want]);
+    }, { headers: () => headers, requests });
+  }
+
+  // A new ETag (the file was replaced on the server) is a new identity for a new source.
+  let etag = '"v1"';
+  await withServer("good", async (url) => {
+    const before = await new HttpSource(url).identity();
+    assert.equal(await new HttpSource(url).identity(), before, "unchanged file, next run");
+    etag = '"v2"';
+    const after = await new HttpSource(url).identity();
+    assert.ok(before !== null && after !== null && after !== before);
+  }, { headers: () => ({ ETag: etag }) });
+});
+
+Deno.test("BlobSource identity: a File's name, size and lastModified; a plain Blob has none", async () => {
+  const file = (bytes: Uint8Array<ArrayBuffer>, lastModified: number, name = "f.bin") =>
+    new BlobSource(new File([bytes], name, { lastModified }));
+  const id = await file(DATA, 1000).identity();
+  assert.ok(id !== null);
+  assert.equal(await file(DATA, 1000).identity(), id, "the same file picked again");
+  assert.notEqual(await file(DATA, 2000).identity(), id, "modified later");
+  assert.notEqual(await file(DATA.slice(1), 1000).identity(), id, "other size");
+  assert.notEqual(await file(DATA, 1000, "g.bin").identity(), id, "other file");
+  assert.equal(await new BlobSource(new Blob([DATA])).identity(), null);
+  const mem: ByteSource = new MemorySource("m", DATA);
+  assert.equal(mem.identity, undefined, "memory bytes have no identity");
+  // Without an identity, the key falls back to hashing the bytes (whole, for a small file).
+  const blobId = await sourceIdentity(new BlobSource(new Blob([DATA])));
+  assert.equal(blobId, await sampledContentHash(new MemorySource("m", DATA)));
 });

@@ -23,6 +23,7 @@ import type { Kernels } from "../kernels/abi.ts";
 import type { ModelConfig } from "../model/config.ts";
 import type { WeightStore } from "../model/weights.ts";
 import type { Arena } from "../runtime/arena.ts";
+import { sha256Hex, sourceIdentity } from "./cache_identity.ts";
 import type { CacheStore } from "./cache_store.ts";
 import {
   blobFiles,
@@ -121,8 +122,13 @@ export interface OpenModelOptions {
 
 /**
  * A stable hash of everything that decides the cache file's content: format version, config,
- * quant settings, and each source tensor's name, dtype, shape and size (not the data: a changed
- * checkpoint with identical headers would be served stale; HF checkpoints change headers).
+ * quant settings, each source tensor's name, dtype, shape and size, and the identity of every
+ * safetensors file's bytes ({@link sourceIdentity}: its source's own identity, e.g. size + mtime +
+ * inode or an HTTP ETag, else a hash of samples of its bytes). The headers alone are not enough:
+ * a different fine-tune of the same base, or a corrected re-download, has identical headers and
+ * would otherwise be served the old cache's weights. An unchanged file keeps its identity, so the
+ * cache is reused across runs; a file rewritten with the same bytes may get a new one (new
+ * mtime), which costs a rebuild but is never stale.
  */
 export async function weightCacheKey(
   checkpoint: Checkpoint,
@@ -134,6 +140,16 @@ export async function weightCacheKey(
     const { info } = checkpoint.tensors.get(n);
     return [n, info.dtype, info.shape, info.byteLength];
   });
+  // Files by their name inside the checkpoint, not their full path: a local directory reached
+  // through another path (relative vs absolute, a trailing slash) or moved keeps its key, since
+  // a local file's identity is its inode, not its path.
+  const prefix = `${checkpoint.files.name}/`;
+  const files: [string, string][] = [];
+  for (const f of checkpoint.tensors.files) {
+    const name = f.name.startsWith(prefix) ? f.name.slice(prefix.length) : f.name;
+    files.push([name, await sourceIdentity(f.source)]);
+  }
+  files.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const text = JSON.stringify({
     version: CACHE_VERSION,
     config: checkpoint.config,
@@ -141,9 +157,9 @@ export async function weightCacheKey(
     groupSize,
     maxBlockBytes: plan.maxBlockBytes,
     tensors,
+    files,
   });
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return await sha256Hex(new TextEncoder().encode(text));
 }
 
 /** Opens a checkpoint and loads its base weights into a {@link WeightStore}. */

@@ -85,6 +85,28 @@ export class FileSource implements ByteSource {
     }
   }
 
+  /**
+   * Size, mtime (ms), device and inode of the open file, or null when the platform reports no
+   * mtime. A rewrite in place changes the mtime; a replacement by rename (atomic writers,
+   * downloads, a Hugging Face cache symlink moved to a new blob) also changes the inode, even
+   * within the same millisecond. Where the platform has no inode the path stands in for it, so
+   * two different files never share an identity. ctime is left out on purpose: metadata-only
+   * changes (chmod/chown of a model directory at container start) would otherwise throw away a
+   * valid cache on every run.
+   */
+  identity(): Promise<string | null> {
+    // Through the queue, so it never races close() on the same handle.
+    const run = this.queue.then(async () => {
+      if (this.closed) throw new Error(`${this.name}: identity after close`);
+      const info = await this.file.stat();
+      if (!info.mtime) return null;
+      const where = info.ino === null ? this.name : info.ino;
+      return `local-file ${JSON.stringify([info.size, info.mtime.getTime(), info.dev, where])}`;
+    });
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
   private shortRead(at: number): RangeError {
     return new RangeError(
       `${this.name}: unexpected end of file at byte ${at} (file changed on disk?)`,

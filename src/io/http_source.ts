@@ -36,6 +36,8 @@ const CONTENT_RANGE = /^bytes (\d+)-(\d+)\/(\d+|\*)$/;
 export class HttpSource implements ByteSource {
   readonly name: string;
   private knownSize: number | undefined;
+  /** The validator of the size probe's response (ETag, else Last-Modified); null when neither. */
+  private validator: string | null = null;
   private readonly fetchFn: typeof fetch;
 
   constructor(readonly url: string | URL, private readonly options: HttpSourceOptions = {}) {
@@ -50,6 +52,17 @@ export class HttpSource implements ByteSource {
       this.knownSize = total;
     }
     return this.knownSize;
+  }
+
+  /**
+   * The URL, size, and the `ETag` (strong or weak) or else `Last-Modified` of the size probe's
+   * response, so no extra request is made; null when the server sends neither. The URL is part
+   * of it because validators are only meaningful per resource (nginx's ETag is mtime + size).
+   */
+  async identity(): Promise<string | null> {
+    const size = await this.size();
+    if (this.validator === null) return null;
+    return `http ${JSON.stringify([this.name, size, this.validator])}`;
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
@@ -86,6 +99,7 @@ export class HttpSource implements ByteSource {
         `server ignored the Range request (HTTP 200 with the full body); ranged reads are required`,
       );
     }
+    if (probe) this.validator = validatorOf(res.headers);
     if (res.status === 416 && probe) {
       await res.body?.cancel();
       // Range not satisfiable for byte 0: the file is empty (if the server says so).
@@ -125,6 +139,14 @@ export class HttpSource implements ByteSource {
     const body = await readBody(this.name, res, want);
     return { body, total };
   }
+}
+
+/** `etag <value>`, else `last-modified <value>`, else null. */
+function validatorOf(headers: Headers): string | null {
+  const etag = headers.get("ETag");
+  if (etag) return `etag ${etag}`;
+  const modified = headers.get("Last-Modified");
+  return modified ? `last-modified ${modified}` : null;
 }
 
 /** Reads exactly `length` body bytes into one buffer; rejects short, long, or broken bodies. */
