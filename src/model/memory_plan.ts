@@ -96,6 +96,28 @@ export interface MemoryPlan {
 const a = (bytes: number) => Math.ceil(bytes / 64) * 64;
 const f = (n: number) => a(n * 4);
 
+/**
+ * Bytes of one block's tape as `blockForwardTape` allocates it (full, mebp): everything the
+ * textbook backward reads — rstd1, n1, q, k, v (post-RoPE), attn, lse, h1, rstd2, n2, gate, up,
+ * act, and each adapted linear's `h = x Aᵀ` — not counting the block input (a checkpoint).
+ * `bench/tape_size.ts` sets it beside what PyTorch autograd saves for the same block.
+ */
+export function blockTapeBytes(
+  c: ModelConfig,
+  batchSize: number,
+  seqLen: number,
+  lora: LoraConfig,
+): number {
+  const N = batchSize * seqLen;
+  const D = c.hiddenSize;
+  const Dq = c.numHeads * c.headDim;
+  const Dkv = c.numKvHeads * c.headDim;
+  const lseLen = batchSize * c.numHeads * seqLen;
+  const h = lora.targets.length * f(N * lora.rank);
+  return f(N) + f(N * D) + f(N * Dq) + 2 * f(N * Dkv) + f(N * Dq) + f(lseLen) + f(N * D) + f(N) +
+    f(N * D) + 3 * f(N * c.intermediateSize) + h;
+}
+
 /** Computes the plan; see the module doc. */
 export function planMemory(o: MemoryPlanOptions): MemoryPlan {
   const c = o.config;
@@ -144,10 +166,7 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
   const leanFwd = f(N * Dq) + f(lseLen) +
     Math.max(f(N * Dq) + 2 * f(N * Dkv) + attnPartTemp, leanMlp);
 
-  let tape = f(N) + f(N * D) + f(N * Dq) + 2 * f(N * Dkv) + f(N * Dq) + f(lseLen) + f(N * D) +
-    f(N) +
-    f(N * D) + 3 * f(N * I);
-  tape += o.lora.targets.length * h(N);
+  const tape = blockTapeBytes(c, B, T, o.lora);
   const tapeBwd = f(N * I) * 3 + f(N * D) + f(N * Dq) * 2 + 2 * f(N * Dkv) + f(N * D) + h(N);
 
   const mlpB = f(R * D) + f(R) + f(R * D) + 2 * f(R * I) + f(R * I) + h(R) +
