@@ -285,3 +285,45 @@ Deno.test("portable sources: bytes in memory and HTTP (ETag) are keyed by conten
     }
   });
 });
+
+Deno.test("a checkpoint changed in place while its cache is being built is refused, then rebuilt on the next open", async () => {
+  await withDir(async (dir) => {
+    const model = `${dir}/model`;
+    await makeCheckpoint({ preset: "tiny-llama", out: model, seed: 4 });
+    const inner = dirCache(`${dir}/cache`);
+    let tamper = true;
+    const cache: CacheStore = {
+      name: inner.name,
+      open: (file) => inner.open(file),
+      async write(file, chunks) {
+        if (tamper) {
+          // Someone rewrites bytes near the end of the weights, in place (same inode).
+          tamper = false;
+          const f = await Deno.open(`${model}/model.safetensors`, { write: true });
+          const { size } = await f.stat();
+          await f.seek(size - 64, Deno.SeekMode.Start);
+          await f.write(new Uint8Array(32).fill(7));
+          f.close();
+          await Deno.utime(`${model}/model.safetensors`, 1e9, 1e9);
+        }
+        await inner.write(file, chunks);
+      },
+    };
+    const streamed = (k: ReturnType<typeof kernelsAndArena>) =>
+      openModel({
+        source: model,
+        quant: "int4",
+        weights: "streamed",
+        headChunkRows: 64,
+        cache,
+        ...k,
+      });
+    await assert.rejects(
+      streamed(kernelsAndArena()),
+      /model: the checkpoint changed while its weight cache was being built/,
+    );
+    const served = await weightsFrom(streamed);
+    const resident = await weightsFrom((k) => openModel({ source: model, quant: "int4", ...k }));
+    assert.deepEqual(served, resident, "the next open serves the checkpoint as it is now");
+  });
+});

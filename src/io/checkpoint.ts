@@ -196,9 +196,21 @@ export async function storeFromCheckpoint(
       `${checkpoint.files.name}: streamed weights need a cache store (cacheDir under Deno)`,
     );
   }
-  return await StreamedWeightStore.build(checkpoint.config, options.quant, plan, loader, {
+  const key = await weightCacheKey(checkpoint, options.quant, groupSize, plan);
+  const store = await StreamedWeightStore.build(checkpoint.config, options.quant, plan, loader, {
     cache: options.cache,
-    key: await weightCacheKey(checkpoint, options.quant, groupSize, plan),
+    key,
     headChunkRows: options.headChunkRows ?? 4096,
   });
+  // A checkpoint replaced while its cache was being written would leave a cache of mixed
+  // weights under the old key. The key is taken again: if the files changed, this store is not
+  // served (the next open keys the new files and builds a fresh cache).
+  if (await weightCacheKey(checkpoint, options.quant, groupSize, plan) !== key) {
+    await store.close();
+    throw new Error(
+      `${checkpoint.files.name}: the checkpoint changed while its weight cache was being built; ` +
+        `open it again`,
+    );
+  }
+  return store;
 }
