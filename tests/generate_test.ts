@@ -313,12 +313,14 @@ Deno.test("top-p sampling with a seed is reproducible; other seeds give other te
 async function cli(
   argv: string[],
   demoAdapterDir = "/nonexistent-demo-adapter",
+  lines?: AsyncIterable<string>,
 ): Promise<{ code: number; out: string; err: string }> {
   let out = "";
   let err = "";
   const code = await main(argv, {
     out: (t) => void (out += t),
     err: (t) => void (err += t),
+    lines,
   }, { demoAdapterDir });
   return { code, out, err };
 }
@@ -326,7 +328,18 @@ async function cli(
 Deno.test("generate.ts --help lists the flags and exits 0", async () => {
   const r = await cli(["--help"]);
   strictEqual(r.code, 0);
-  for (const f of ["--model", "--adapter", "--prompt", "--chat", "--top-p", "--weights"]) {
+  for (
+    const f of [
+      "--model",
+      "--adapter",
+      "--prompt",
+      "--chat",
+      "--interactive",
+      "--max-context",
+      "--top-p",
+      "--weights",
+    ]
+  ) {
     ok(r.out.includes(f), f);
   }
 });
@@ -335,7 +348,13 @@ Deno.test("generate.ts: bad flags exit 2 with error: --flag: reason", async () =
   for (
     const [argv, want] of [
       [["--bogus"], "error: --bogus: unknown option (see --help)\n"],
-      [[], "error: --prompt: required: --prompt TEXT (plain text) or --chat TEXT\n"],
+      [[], "error: --prompt: required: --prompt TEXT (plain text), --chat TEXT or --interactive\n"],
+      [["--prompt", "a", "--interactive"], "error: --interactive: is a chat: give --chat TEXT"],
+      [["--prompt", "a", "--max-context", "64"], "error: --max-context: only applies with"],
+      [
+        ["--interactive", "--max-context", "64", "--max-new-tokens", "64"],
+        "error: --max-context: 64 positions cannot hold a prompt and --max-new-tokens 64\n",
+      ],
       [["--prompt", "a", "--chat", "b"], "error: --chat: give either --prompt or --chat"],
       [["--prompt", "a", "--top-p", "0"], "error: --top-p: must be greater than 0, got 0\n"],
       [["--prompt", "a", "--top-p", "1.5"], "error: --top-p: must be at most 1, got 1.5\n"],
@@ -436,6 +455,83 @@ Deno.test("generate.ts on the demo model streams text; the demo adapter is picke
     ok(c.out.length > 1, JSON.stringify(c.out));
     strictEqual(c.err.split("\n").filter((l) => l).length, 1, c.err);
     ok(c.err.includes("RANDOM"), c.err);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+/** Lines for --interactive, recording how many were taken. */
+function linesOf(items: string[]): { lines: AsyncIterable<string>; taken: () => number } {
+  let taken = 0;
+  return {
+    lines: (async function* () {
+      for (const l of items) {
+        taken++;
+        yield l;
+      }
+    })(),
+    taken: () => taken,
+  };
+}
+
+Deno.test("generate.ts --interactive on the demo model: one reply per line, the cache reused", async () => {
+  const input = linesOf(["Hi there", "Tell me more", "/exit", "never read"]);
+  const r = await cli(
+    ["--interactive", "--system", "Be brief.", "--max-new-tokens", "4", "--adapter", "none"],
+    undefined,
+    input.lines,
+  );
+  strictEqual(r.code, 0, r.err);
+  strictEqual(input.taken(), 3, "reading stops at /exit");
+  const turns = [
+    ...r.err.matchAll(
+      /\[turn (\d+): prompt (\d+) tokens, (\d+) reused from the KV cache, (\d+) prefilled/g,
+    ),
+  ]
+    .map((m) => m.slice(1).map(Number));
+  strictEqual(turns.length, 2, r.err);
+  const [[, p1, reused1], [n2, p2, reused2, prefilled2]] = turns;
+  strictEqual(n2, 2);
+  strictEqual(reused1, 0);
+  // The second prompt holds the whole first exchange; the first prompt's tokens were not rerun.
+  ok(p2 > p1 && reused2 >= p1 && prefilled2 === p2 - reused2, r.err);
+  ok(/KV cache 4096 positions/.test(r.err), r.err);
+  // Each reply ends with a line break; 4 tokens of gibberish may hold more line breaks.
+  ok(r.out.endsWith("\n") && r.out.split("\n").length >= 3, JSON.stringify(r.out));
+
+  // --chat TEXT is the first message; the end of the input ends the chat.
+  const more = linesOf(["second"]);
+  const q = await cli(
+    ["--interactive", "--chat", "first", "--max-new-tokens", "2", "--quiet", "--adapter", "none"],
+    undefined,
+    more.lines,
+  );
+  strictEqual(q.code, 0, q.err);
+  strictEqual(more.taken(), 1);
+  strictEqual(q.err.split("\n").filter((l) => l).length, 1, q.err); // only the RANDOM note
+});
+
+Deno.test("generate.ts --interactive / --chat refuse a model without a chat template (exit 2)", async () => {
+  const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
+  const { bundledQwenTokenizerDir } = await import("../src/data/tokenizer_deno.ts");
+  const tmp = await Deno.makeTempDir();
+  try {
+    await makeCheckpoint({ preset: "tiny-qwen2", out: `${tmp}/model`, seed: 1 });
+    // tokenizer.json without tokenizer_config.json: no chat_template.
+    await Deno.copyFile(
+      `${bundledQwenTokenizerDir()}/tokenizer.json`,
+      `${tmp}/model/tokenizer.json`,
+    );
+    const r = await cli(["--model", `${tmp}/model`, "--interactive"], undefined, linesOf([]).lines);
+    strictEqual(r.code, 2, r.err);
+    strictEqual(r.err, "error: --interactive: the model's tokenizer has no chat_template\n");
+    strictEqual(r.out, "");
+    const c = await cli(["--model", `${tmp}/model`, "--chat", "hi"]);
+    strictEqual(c.code, 2, c.err);
+    strictEqual(
+      c.err,
+      "error: --chat: the model's tokenizer has no chat_template (use --prompt)\n",
+    );
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

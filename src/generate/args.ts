@@ -21,7 +21,11 @@ export interface GenerateArgs {
   adapter: string | null;
   prompt: string | null;
   chat: string | null;
+  /** Multi-turn chat: user turns from stdin, one per line (`chat`, if given, is the first). */
+  interactive: boolean;
   system: string | null;
+  /** KV-cache positions of an interactive chat (conversation + reply). */
+  maxContext: number;
   maxNewTokens: number;
   temperature: number;
   topP: number;
@@ -81,12 +85,20 @@ const FLAGS: readonly Spec[] = [
     help: "a user message, rendered with the model's chat template (assistant reply follows)",
   },
   {
+    flag: "interactive",
+    key: "interactive",
+    type: "bool",
+    default: false,
+    help: "multi-turn chat: read user messages from stdin, one per line, and answer each; an " +
+      "empty line, /exit or end of input ends it (--chat TEXT, if given, is the first message)",
+  },
+  {
     flag: "system",
     key: "system",
     type: "string",
     default: null,
     meta: "TEXT",
-    help: "system message for --chat",
+    help: "system message for --chat / --interactive",
   },
   {
     flag: "max-new-tokens",
@@ -95,7 +107,17 @@ const FLAGS: readonly Spec[] = [
     default: 128,
     min: 1,
     meta: "N",
-    help: "most tokens to generate",
+    help: "most tokens to generate (per reply with --interactive)",
+  },
+  {
+    flag: "max-context",
+    key: "maxContext",
+    type: "int",
+    default: 4096,
+    min: 2,
+    meta: "N",
+    help: "--interactive: KV-cache positions for the conversation and the reply being " +
+      "written; the oldest exchanges are dropped to fit",
   },
   {
     flag: "temperature",
@@ -219,11 +241,26 @@ export function parseGenerateArgs(argv: string[]): { args: GenerateArgs; help: b
     if (a.prompt !== null && a.chat !== null) {
       throw new UsageError("--chat", "give either --prompt or --chat, not both");
     }
-    if (a.prompt === null && a.chat === null) {
-      throw new UsageError("--prompt", "required: --prompt TEXT (plain text) or --chat TEXT");
+    if (a.prompt !== null && a.interactive) {
+      throw new UsageError("--interactive", "is a chat: give --chat TEXT (optional), not --prompt");
     }
-    if (a.system !== null && a.chat === null) {
-      throw new UsageError("--system", "only applies with --chat");
+    if (a.prompt === null && a.chat === null && !a.interactive) {
+      throw new UsageError(
+        "--prompt",
+        "required: --prompt TEXT (plain text), --chat TEXT or --interactive",
+      );
+    }
+    if (a.system !== null && a.chat === null && !a.interactive) {
+      throw new UsageError("--system", "only applies with --chat or --interactive");
+    }
+    if (values["max-context"] !== undefined && !a.interactive) {
+      throw new UsageError("--max-context", "only applies with --interactive");
+    }
+    if (a.interactive && a.maxNewTokens >= a.maxContext) {
+      throw new UsageError(
+        "--max-context",
+        `${a.maxContext} positions cannot hold a prompt and --max-new-tokens ${a.maxNewTokens}`,
+      );
     }
   }
   return { args: a, help };
@@ -240,7 +277,8 @@ export function generateHelpText(): string {
     "slimtune generate: sample text from a model (4-bit base weights), with or without a LoRA",
     "adapter. The text streams to stdout as it is decoded; notes and timings go to stderr.",
     "",
-    "usage: deno run -A generate.ts [--model DIR] [--adapter DIR] (--prompt TEXT | --chat TEXT)",
+    "usage: deno run -A generate.ts [--model DIR] [--adapter DIR]",
+    "           (--prompt TEXT | --chat TEXT | --interactive [--chat TEXT]) [options]",
     "",
     "options:",
   ];
@@ -255,6 +293,7 @@ export function generateHelpText(): string {
     '  deno run -A generate.ts --prompt "Once upon a time" --max-new-tokens 20',
     "  deno run -A generate.ts --model ./Qwen2.5-0.5B-Instruct --adapter out/qwen-adapter \\",
     '      --chat "Write a haiku about memory." --temperature 0',
+    "  printf 'Hi!\\nTell me more.\\n' | deno run -A generate.ts --interactive --max-new-tokens 32",
   );
   return lines.join("\n") + "\n";
 }

@@ -1,9 +1,11 @@
 /**
  * The `generate.ts` command: opens the model (or builds the bundled demo model), its tokenizer
  * and an optional PEFT adapter, encodes the prompt (plain, or a chat turn through the model's chat
- * template with the generation prompt), then streams the sampled continuation to `out`. Notes and
- * timings go to `err`. Returns the exit status (0 done, 1 failed, 2 bad command line) instead of
- * exiting, so tests can call it in-process.
+ * template with the generation prompt), then streams the sampled continuation to `out`. With
+ * `--interactive` it holds a conversation instead: user messages line by line from `lines`
+ * (stdin), each reply streamed to `out` and followed by a line break, the KV cache reused across
+ * turns ({@link ChatSession}). Notes and timings go to `err`. Returns the exit status (0 done,
+ * 1 failed, 2 bad command line) instead of exiting, so tests can call it in-process.
  */
 import { type ChatMessage, renderChat } from "../data/chat.ts";
 import type { TextTokenizer } from "../data/tokenizer.ts";
@@ -16,16 +18,19 @@ import { createDemoStore, DEMO_BASE_MODEL } from "../train/demo.ts";
 import { openModelTokenizer } from "../train/model_deno.ts";
 import { ADAPTER_CONFIG_FILE, readAdapterDir } from "../train/peft_adapter_deno.ts";
 import { type GenerateArgs, generateHelpText, parseGenerateArgs, UsageError } from "./args.ts";
+import { ChatContextError, ChatSession, type ChatTurn, readLines } from "./chat.ts";
 import { Decoder, type DecoderAdapter } from "./decoder.ts";
 import { generate } from "./loop.ts";
 import { TextStreamer } from "./text_stream.ts";
 
 const encoder = new TextEncoder();
 
-/** Where the CLI writes (tests capture it). */
+/** Where the CLI writes (tests capture it) and, for `--interactive`, reads. */
 export interface GenerateIo {
   out: (text: string) => void;
   err: (text: string) => void;
+  /** The user's messages for `--interactive`, one per item (default: the lines of stdin). */
+  lines?: AsyncIterable<string>;
 }
 
 const defaultIo: GenerateIo = {
@@ -78,13 +83,21 @@ async function stopIds(
   return [...ids];
 }
 
+/** Chat modes need the tokenizer's chat template: a usage error (before any weights load). */
+function checkChatTemplate(args: GenerateArgs, tok: TextTokenizer): void {
+  if (tok.chatTemplate !== null) return;
+  if (args.interactive) {
+    throw new UsageError("--interactive", "the model's tokenizer has no chat_template");
+  }
+  if (args.chat !== null) {
+    throw new UsageError("--chat", "the model's tokenizer has no chat_template (use --prompt)");
+  }
+}
+
 /** The prompt's token ids: `--prompt` as plain text (with BOS where the tokenizer adds one), or
  * `--chat` rendered by the chat template with the generation prompt (the template adds BOS). */
 function promptIds(args: GenerateArgs, tok: TextTokenizer): number[] {
   if (args.chat !== null) {
-    if (tok.chatTemplate === null) {
-      throw new UsageError("--chat", "the model's tokenizer has no chat_template (use --prompt)");
-    }
     const messages: ChatMessage[] = [];
     if (args.system !== null) messages.push({ role: "system", content: args.system });
     messages.push({ role: "user", content: args.chat });
@@ -150,8 +163,9 @@ async function run(args: GenerateArgs, io: GenerateIo, env: GenerateEnv): Promis
         "(it knows no language: expect gibberish). Pass --model DIR for a real model.\n",
     );
     if (args.weights === "streamed") note("note: the demo model is built in memory (resident)");
-    store = createDemoStore(kernels, arena, args.quant);
     tok = await loadTokenizerDir(bundledQwenTokenizerDir());
+    checkChatTemplate(args, tok);
+    store = createDemoStore(kernels, arena, args.quant);
   } else {
     const model = args.model!;
     const t = await openModelTokenizer(model);
@@ -159,6 +173,7 @@ async function run(args: GenerateArgs, io: GenerateIo, env: GenerateEnv): Promis
       throw new CliError(`${model}: no tokenizer.json (generate needs the model's tokenizer)`);
     }
     tok = t;
+    checkChatTemplate(args, tok);
     store = await openModel({
       source: model,
       quant: args.quant,
@@ -192,14 +207,27 @@ async function run(args: GenerateArgs, io: GenerateIo, env: GenerateEnv): Promis
       });
       adapter = { r: info.r, alpha: info.alpha, targets: info.targets, tensors };
     }
-    const prompt = promptIds(args, tok);
-    const maxLen = prompt.length + args.maxNewTokens;
-    if (maxLen - 1 > config.maxPositionEmbeddings) {
-      throw new UsageError(
-        "--max-new-tokens",
-        `the prompt's ${prompt.length} tokens + ${args.maxNewTokens} exceed the model's ` +
-          `max_position_embeddings ${config.maxPositionEmbeddings}`,
-      );
+    let prompt: number[] = [];
+    let maxLen: number;
+    if (args.interactive) {
+      maxLen = Math.min(args.maxContext, config.maxPositionEmbeddings);
+      if (args.maxNewTokens >= maxLen) {
+        throw new UsageError(
+          "--max-new-tokens",
+          `${args.maxNewTokens} leaves no room for a prompt in the model's ` +
+            `max_position_embeddings ${config.maxPositionEmbeddings}`,
+        );
+      }
+    } else {
+      prompt = promptIds(args, tok);
+      maxLen = prompt.length + args.maxNewTokens;
+      if (maxLen - 1 > config.maxPositionEmbeddings) {
+        throw new UsageError(
+          "--max-new-tokens",
+          `the prompt's ${prompt.length} tokens + ${args.maxNewTokens} exceed the model's ` +
+            `max_position_embeddings ${config.maxPositionEmbeddings}`,
+        );
+      }
     }
     decoder = Decoder.create({ store, kernels, arena, maxLen, adapter });
     note(
@@ -217,17 +245,27 @@ async function run(args: GenerateArgs, io: GenerateIo, env: GenerateEnv): Promis
     note(
       `sampling: ${
         args.temperature === 0 ? "greedy" : `temperature ${args.temperature}, top-p ${args.topP}`
-      }, seed ${args.seed}, at most ${args.maxNewTokens} new tokens; prompt ${prompt.length} ` +
-        `tokens\n`,
+      }, seed ${args.seed}, at most ${args.maxNewTokens} new tokens` +
+        (args.interactive
+          ? ` per reply; KV cache ${maxLen} positions ` +
+            `(${(decoder.cache.bytes / BYTES_PER_MB).toFixed(1)} MB)`
+          : `; prompt ${prompt.length} tokens`) +
+        "\n",
     );
-    const streamer = new TextStreamer(tok);
-    const r = await generate(decoder, prompt, {
+    const options = {
       maxNewTokens: args.maxNewTokens,
       temperature: args.temperature,
       topP: args.topP,
       seed: args.seed,
       stopIds: await stopIds(args, store, tok),
-    }, (id) => {
+    };
+    if (args.interactive) {
+      await chat(args, io, tok, new ChatSession(decoder, tok, { ...options, system: args.system }));
+      note(`arena high-water ${(arena.highWater / BYTES_PER_MB).toFixed(1)} MB`);
+      return 0;
+    }
+    const streamer = new TextStreamer(tok);
+    const r = await generate(decoder, prompt, options, (id) => {
       const text = streamer.push(id);
       if (text) io.out(text);
     });
@@ -244,4 +282,63 @@ async function run(args: GenerateArgs, io: GenerateIo, env: GenerateEnv): Promis
     decoder?.dispose();
     await store.close();
   }
+}
+
+/**
+ * The `--interactive` loop: `--chat TEXT` (if given) then each line of `io.lines` (stdin) is a
+ * user message; an empty line, `/exit` or the end of the input ends the chat. Each reply streams
+ * to `out` and ends with a line break; a per-turn note (tokens reused from the KV cache, speed)
+ * goes to `err`.
+ */
+async function chat(
+  args: GenerateArgs,
+  io: GenerateIo,
+  tok: TextTokenizer,
+  session: ChatSession,
+): Promise<void> {
+  const note = (t: string) => {
+    if (!args.quiet) io.err(t + "\n");
+  };
+  // A person at a terminal gets a prompt; a pipe does not need one.
+  const terminal = io.lines === undefined && Deno.stdin.isTerminal();
+  const lines = (io.lines ?? readLines(Deno.stdin.readable))[Symbol.asyncIterator]();
+  note("chat: one message per line; an empty line, /exit or end of input ends the chat");
+  let first = args.chat;
+  for (let turn = 1;; turn++) {
+    let text: string;
+    if (first !== null) {
+      text = first;
+      first = null;
+    } else {
+      if (terminal) io.err("> ");
+      const next = await lines.next();
+      if (next.done) break;
+      text = next.value;
+    }
+    if (text.trim() === "" || text.trim() === "/exit") break;
+    const streamer = new TextStreamer(tok);
+    let r: ChatTurn;
+    try {
+      r = await session.turn(text, (id) => {
+        const piece = streamer.push(id);
+        if (piece) io.out(piece);
+      });
+    } catch (e) {
+      if (!(e instanceof ChatContextError)) throw e;
+      io.err(`error: --max-context: ${e.message} (message skipped)\n`);
+      continue;
+    }
+    io.out(streamer.flush() + "\n");
+    const perToken = r.ids.length > 1 ? r.decodeMs / (r.ids.length - 1) : 0;
+    note(
+      `[turn ${turn}: prompt ${r.promptTokens} tokens, ${r.reusedTokens} reused from the KV ` +
+        `cache, ${r.prefilledTokens} prefilled in ${r.prefillMs.toFixed(0)} ms` +
+        (r.droppedExchanges > 0
+          ? ` (dropped the ${r.droppedExchanges} oldest exchange(s) to fit --max-context)`
+          : "") +
+        `; ${r.ids.length} tokens (${r.stop === "eos" ? "end of turn" : "token limit"})` +
+        (perToken > 0 ? `, ${(1000 / perToken).toFixed(1)} tokens/s` : "") + "]",
+    );
+  }
+  await lines.return?.();
 }

@@ -199,6 +199,17 @@ export class Decoder {
     this.cache.length = 0;
   }
 
+  /**
+   * Keeps only the first `length` cached positions (a shared prefix of the next input). Exact:
+   * a position's K/V depend only on the tokens at and before it.
+   */
+  truncate(length: number): void {
+    if (!(Number.isInteger(length) && length >= 0 && length <= this.cache.length)) {
+      throw new RangeError(`decoder: cannot truncate ${this.cache.length} positions to ${length}`);
+    }
+    this.cache.length = length;
+  }
+
   /** Frees everything `create` allocated (it must be the arena's top allocation). */
   dispose(): void {
     if (this.disposed) return;

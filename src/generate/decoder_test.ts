@@ -60,3 +60,25 @@ Deno.test("decoder: an adapter with a missing or misshapen tensor is refused", (
   );
   strictEqual(arena.mark(), before, "a failed create frees what it allocated");
 });
+
+Deno.test("decoder: truncate keeps a prefix; appending after it equals decoding it fresh", async () => {
+  const { kernels, arena } = loadKernelsSync();
+  const store = createRandomWeightStore({ config: tinyConfig("qwen2"), kernels, arena, seed: 3 });
+  const V = store.config.vocabSize;
+  const a = [5, 17, 200, 3, 99, 42, 7, 150, 11, 64];
+  const b = [8, 120, 33, 250, 1];
+  const dec = Decoder.create({ store, kernels, arena, maxLen: 16 });
+  await dec.append(a);
+  await dec.append([77, 78, 79]);
+  dec.truncate(7);
+  strictEqual(dec.position, 7);
+  const got = await dec.append(b, "all");
+  throws(() => dec.truncate(13), /cannot truncate 12 positions to 13/);
+  throws(() => dec.truncate(-1), RangeError);
+  dec.reset();
+  const want = await dec.append([...a.slice(0, 7), ...b], "all");
+  dec.dispose();
+  let diff = 0;
+  for (let i = 0; i < got.length; i++) diff = Math.max(diff, Math.abs(got[i] - want[7 * V + i]));
+  ok(diff < 1e-4, `max diff ${diff}`);
+});

@@ -52,24 +52,45 @@ export async function generate(
   options: GenerateOptions,
   onToken?: (id: number) => void | Promise<void>,
 ): Promise<GenerateResult> {
-  const { maxNewTokens } = options;
-  if (!(Number.isInteger(maxNewTokens) && maxNewTokens >= 1)) {
-    throw new RangeError(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
-  }
+  checkMaxNewTokens(options.maxNewTokens);
   if (prompt.length === 0) throw new RangeError("generate: the prompt has no tokens");
-  const need = prompt.length + maxNewTokens - 1;
+  const need = prompt.length + options.maxNewTokens - 1;
   if (need > decoder.cache.maxLen) {
     throw new RangeError(
-      `generate: prompt ${prompt.length} + ${maxNewTokens} new tokens need ${need} cached ` +
-        `positions, the decoder holds ${decoder.cache.maxLen}`,
+      `generate: prompt ${prompt.length} + ${options.maxNewTokens} new tokens need ${need} ` +
+        `cached positions, the decoder holds ${decoder.cache.maxLen}`,
     );
   }
-  const stop = new Set(options.stopIds ?? []);
   const rng = new Rng(options.seed);
   decoder.reset();
   const t0 = performance.now();
-  let logits = await decoder.append(prompt);
+  const logits = await decoder.append(prompt);
   const t1 = performance.now();
+  const r = await continueGeneration(decoder, logits, options, rng, onToken);
+  return { ...r, promptTokens: prompt.length, prefillMs: t1 - t0 };
+}
+
+/** What {@link continueGeneration} returns. */
+export type ContinueResult = Pick<GenerateResult, "ids" | "stop" | "decodeMs">;
+
+/**
+ * Samples from `logits` (the next-token logits of what the decoder holds), feeds each chosen id
+ * back, and so on until a stop id or `maxNewTokens`; draws from `rng` (so a multi-turn session
+ * can keep one stream). Each generated id but the last enters the cache, so the decoder needs
+ * `maxNewTokens - 1` free positions. `options.seed` is not used.
+ */
+export async function continueGeneration(
+  decoder: Decoder,
+  logits: Float32Array,
+  options: Omit<GenerateOptions, "seed">,
+  rng: Rng,
+  onToken?: (id: number) => void | Promise<void>,
+): Promise<ContinueResult> {
+  const { maxNewTokens } = options;
+  checkMaxNewTokens(maxNewTokens);
+  decoder.cache.checkRoom(maxNewTokens - 1);
+  const stop = new Set(options.stopIds ?? []);
+  const t0 = performance.now();
   const ids: number[] = [];
   let reason: GenerateResult["stop"] = "length";
   for (;;) {
@@ -83,11 +104,11 @@ export async function generate(
     if (ids.length >= maxNewTokens) break;
     logits = await decoder.append([id]);
   }
-  return {
-    ids,
-    stop: reason,
-    promptTokens: prompt.length,
-    prefillMs: t1 - t0,
-    decodeMs: performance.now() - t1,
-  };
+  return { ids, stop: reason, decodeMs: performance.now() - t0 };
+}
+
+function checkMaxNewTokens(n: number): void {
+  if (!(Number.isInteger(n) && n >= 1)) {
+    throw new RangeError(`maxNewTokens must be a positive integer, got ${n}`);
+  }
 }
