@@ -186,7 +186,11 @@ for (const threads of threadCounts) {
   if (!skip.has("gemm")) rows.push(gemmRow(L));
   if (!skip.has("int4")) rows.push(int4Row(L));
   if (!skip.has("step")) rows.push(await stepRow(L));
-  if (!values.json) console.error(`threads ${L.threads} done (load ${loadavg()})`);
+  const split = L.parallel
+    ? `; calls split from ${(L.parallel.minWork / 1e6).toFixed(2)}M multiply-adds (round trip ` +
+      `${L.parallel.roundTripUs.toFixed(1)} µs, wake ${L.parallel.wakeUs.toFixed(0)} µs)`
+    : "";
+  if (!values.json) console.error(`threads ${L.threads} done (load ${loadavg()})${split}`);
 }
 const after = loadavg();
 

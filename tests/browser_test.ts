@@ -5,7 +5,8 @@
  * model in a dedicated Worker whose kernels run on min(2, hardwareConcurrency) threads (more than
  * one wherever the machine has two cores); the loss falls, the chart is drawn, the main thread
  * stays responsive, and the adapter downloads as two files that parse as a PEFT adapter. A run on
- * one thread gives bit-identical losses (its steps/s are printed next to the threaded run's).
+ * one thread gives bit-identical losses (its steps/s are printed next to the threaded run's, with
+ * the split threshold the kernels measured at load).
  * A last run trains from a checkpoint FOLDER given to the `<input type=file webkitdirectory>`
  * (the Files are posted to the worker and read by Blob slices).
  *
@@ -17,6 +18,7 @@ import { chromium } from "playwright-core";
 import { MemorySource, parseAdapterConfig, SafetensorsFile } from "../mod.ts";
 import { startServer } from "../examples/browser/serve.ts";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
+import { MIN_WORK_CAP, MIN_WORK_FLOOR } from "../src/kernels/parallel.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -46,6 +48,7 @@ interface DemoState {
   workerCrossOriginIsolated: boolean | null;
   hardwareConcurrency: number;
   threads: number | null;
+  parallel: { minWork: number; source: string; roundTripUs: number; wakeUs: number } | null;
   stepsPerS: number;
   tokensPerS: number;
   workingSetBytes: number;
@@ -95,8 +98,10 @@ Deno.test({
         await page.fill("#steps", String(o.steps));
         await page.fill("#threads", String(o.threads));
         await page.click("#train");
+        // Polled every 100 ms, not every frame: the page's own work is what its steps/s measure.
         await page.waitForFunction(`globalThis.slimtuneDemo.runs > ${runs}`, undefined, {
           timeout: o.timeout,
+          polling: 100,
         });
         return await readDemo();
       };
@@ -113,6 +118,18 @@ Deno.test({
       assert.equal(demo.workerCrossOriginIsolated, true);
       assert.equal(demo.threads, want, `kernel threads ${demo.threads}, wanted ${want}`);
       if (cores >= 2) assert.ok(demo.threads! > 1, "no multi-threaded kernels on >= 2 cores");
+      // The split threshold the kernels measured at load is shown and within its bounds.
+      const split = demo.parallel;
+      if (want > 1) {
+        assert.ok(split, "no split settings with threads");
+        assert.equal(split.source, "measured");
+        assert.ok(split.minWork >= MIN_WORK_FLOOR && split.minWork <= MIN_WORK_CAP);
+        assert.ok(split.roundTripUs >= 0 && split.wakeUs >= 0, JSON.stringify(split));
+        assert.match(
+          await page.textContent("#status") ?? "",
+          /calls split from \d+\.\d\dM multiply-adds \(round trip [\d.]+ µs, wake [\d.]+ µs; measured\)/,
+        );
+      }
       assert.match(
         await page.textContent("#kernel-threads") ?? "",
         new RegExp(`kernel threads: ${want} of ${want} asked .*cross-origin isolated`),
@@ -182,11 +199,14 @@ Deno.test({
         const one = await trainRun({ steps, threads: 1, timeout: 90_000 });
         assert.equal(one.state, "done", `one-thread training failed: ${one.error}`);
         assert.equal(one.threads, 1);
+        assert.equal(one.parallel, null);
         assert.deepEqual(one.losses, demo.losses);
         console.log(
           `browser_test: demo model, ${steps} steps: ${want} threads ` +
             `${mt.stepsPerS.toFixed(2)} steps/s (${mt.tokensPerS.toFixed(0)} tok/s), 1 thread ` +
             `${one.stepsPerS.toFixed(2)} steps/s (${one.tokensPerS.toFixed(0)} tok/s); ` +
+            `split from ${(split!.minWork / 1e6).toFixed(2)}M multiply-adds (round trip ` +
+            `${split!.roundTripUs.toFixed(1)} µs, wake ${split!.wakeUs.toFixed(0)} µs); ` +
             `longest main-thread stall ${demo.maxMainThreadGapMs.toFixed(0)} ms`,
         );
       } else {

@@ -11,13 +11,15 @@
  * posted to the worker, which reads them by `Blob.slice` (a checkpoint is never loaded whole).
  *
  * For tests the page exposes its progress on `globalThis.slimtuneDemo` and on
- * `document.body.dataset.state` (`ready` → `training` → `done` | `error`).
+ * `document.body.dataset.state` (`ready` → `training` → `done` | `error`). `?minWork=N` in the
+ * page's URL fixes the kernels' split threshold (multiply-adds) instead of the one they measure at
+ * load (to compare; `?minWork=0` splits every call).
  *
  * @module
  */
 import { lossCurveSvg } from "../../src/train/loss_svg.ts";
 import type { MethodName } from "../../mod.ts";
-import type { TrainMessage, TrainRequest } from "./train_worker.ts";
+import type { ParallelSettings, TrainMessage, TrainRequest } from "./train_worker.ts";
 
 interface DemoState {
   state: "ready" | "training" | "done" | "error";
@@ -35,6 +37,8 @@ interface DemoState {
   /** Threads asked of the kernels and the threads they compute with (null before a run). */
   threadsAsked: number | null;
   threads: number | null;
+  /** How the kernels split calls (threshold, measured round trips); null on one thread. */
+  parallel: ParallelSettings | null;
   variant: string | null;
   stepsPerS: number;
   tokensPerS: number;
@@ -55,6 +59,7 @@ const demo: DemoState = {
   hardwareConcurrency,
   threadsAsked: null,
   threads: null,
+  parallel: null,
   variant: null,
   stepsPerS: 0,
   tokensPerS: 0,
@@ -89,8 +94,15 @@ function showThreads(): void {
   threadsEl.textContent = demo.threads === null
     ? `kernel threads: – (${hardwareConcurrency} cores; ${iso})`
     : `kernel threads: ${demo.threads} of ${demo.threadsAsked} asked ` +
-      `(${hardwareConcurrency} cores; ${demo.variant} kernels; ${iso})`;
+      `(${hardwareConcurrency} cores; ${demo.variant} kernels; ${iso})` +
+      (demo.parallel ? `; split from ${(demo.parallel.minWork / 1e6).toFixed(2)}M MACs` : "");
   threadsEl.dataset.threads = String(demo.threads ?? "");
+}
+
+/** `?minWork=N` in the page's URL: the kernels' split threshold (default: measured at load). */
+function minParallelWork(): number | undefined {
+  const v = new URL(location.href).searchParams.get("minWork");
+  return v === null || v === "" ? undefined : Number(v);
 }
 
 /** The picked folder's files by name inside the checkpoint (the top folder name dropped). */
@@ -114,6 +126,7 @@ async function train(): Promise<void> {
   demo.stepsPerS = 0;
   demo.tokensPerS = 0;
   demo.threads = null;
+  demo.parallel = null;
   demo.variant = null;
   demo.workerCrossOriginIsolated = null;
   progressEl.textContent = "starting the training worker…";
@@ -128,6 +141,7 @@ async function train(): Promise<void> {
     seqLen: num("seq"),
     rank: num("rank"),
     threads: threadsAsked,
+    minParallelWork: minParallelWork(),
     method: $<HTMLSelectElement>("method").value as MethodName,
     text: $<HTMLTextAreaElement>("text").value,
   };
@@ -154,18 +168,28 @@ async function train(): Promise<void> {
     type: "module",
     name: "slimtune-train",
   });
-  let chartPending = false;
-  const drawChart = (title: string) => {
-    if (chartPending) return; // one redraw per frame, however fast the steps come
-    chartPending = true;
-    requestAnimationFrame(() => {
-      chartPending = false;
-      chartEl.innerHTML = lossCurveSvg(
-        demo.losses.map((loss, i) => ({ step: i + 1, loss })),
-        { title },
-      );
-    });
+  // The progress line and the chart are redrawn at most every 100 ms, however fast the steps
+  // come (100+ a second): each redraw is a style, layout and paint of the page (an SVG parse for
+  // the chart), main-thread and raster work that on a 2-core machine competes with the kernel
+  // threads for the cores.
+  let lastStep: TrainMessage & { type: "step" } | null = null;
+  let drawTimer: ReturnType<typeof setTimeout> | undefined;
+  const draw = () => {
+    drawTimer = undefined;
+    const m = lastStep;
+    if (!m) return;
+    progressEl.textContent = `step ${m.step}/${m.steps} · loss ${m.loss.toFixed(4)} · ` +
+      `${m.tokensPerS.toFixed(0)} tok/s · ${m.stepsPerS.toFixed(2)} steps/s · ` +
+      `${demo.threads} thread(s) · working set ${mb(m.workingSetBytes)}`;
+    chartEl.innerHTML = lossCurveSvg(
+      demo.losses.map((loss, i) => ({ step: i + 1, loss })),
+      {
+        title: `${req.method}: step ${m.step}/${m.steps}, loss ${m.loss.toFixed(4)}, ` +
+          `${m.tokensPerS.toFixed(0)} tok/s on ${demo.threads} thread(s)`,
+      },
+    );
   };
+  const drawSoon = () => drawTimer ??= setTimeout(draw, 100);
   return await new Promise<void>((resolve, reject) => {
     worker.onerror = (e) => {
       e.preventDefault();
@@ -177,6 +201,7 @@ async function train(): Promise<void> {
       switch (m.type) {
         case "info":
           demo.threads = m.threads;
+          demo.parallel = m.parallel;
           demo.variant = m.variant;
           demo.workerCrossOriginIsolated = m.crossOriginIsolated;
           showThreads();
@@ -189,15 +214,12 @@ async function train(): Promise<void> {
           demo.workingSetBytes = m.workingSetBytes;
           demo.tokensPerS = m.tokensPerS;
           demo.stepsPerS = m.stepsPerS;
-          progressEl.textContent = `step ${m.step}/${m.steps} · loss ${m.loss.toFixed(4)} · ` +
-            `${m.tokensPerS.toFixed(0)} tok/s · ${m.stepsPerS.toFixed(2)} steps/s · ` +
-            `${demo.threads} thread(s) · working set ${mb(m.workingSetBytes)}`;
-          drawChart(
-            `${req.method}: step ${m.step}/${m.steps}, loss ${m.loss.toFixed(4)}, ` +
-              `${m.tokensPerS.toFixed(0)} tok/s on ${demo.threads} thread(s)`,
-          );
+          lastStep = m;
+          drawSoon();
           break;
         case "done":
+          clearTimeout(drawTimer);
+          draw(); // the last step, now
           adapter = { configJson: m.configJson, safetensors: m.safetensors };
           demo.adapterBytes = m.safetensors.byteLength;
           demo.stepsPerS = m.stepsPerS;

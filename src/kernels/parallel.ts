@@ -26,8 +26,15 @@
  * `matmulAtB` (weight gradients; LoRA-rank-sized in training) stays on one thread: both of its
  * output axes are strided in its inputs.
  *
- * Calls whose work is below `minWork` multiply-adds run on the calling thread (a dispatch costs
- * tens of µs).
+ * Calls whose work is below `minWork` multiply-adds run on the calling thread. `loadKernels`
+ * derives it ({@link parallelSettings}) from the pool's measured dispatch round trip and the
+ * calling thread's measured GEMM rate: a call is split only when the time it saves exceeds
+ * {@link SPLIT_MARGIN} round trips, and never below {@link MIN_WORK_FLOOR}. The round trip is the
+ * one to spinning workers (< 1 µs in Deno and in Chromium workers alike): within a training step
+ * the workers stay awake from one call to the next. A worker that has not started its part when
+ * the caller is done with its own (asleep and slow to wake, or its core taken by another thread
+ * or process) is not waited for: the caller takes the part back and runs it (WorkerPool.reclaim;
+ * the same sub-call, so the same bits), so a split call costs about the one-thread time at worst.
  */
 import type { Kernels, Ptr } from "./abi.ts";
 import { checkInt4Shape } from "./reference/int4.ts";
@@ -59,10 +66,129 @@ const OP_SWIGLU_FWD = 8;
 const OP_SWIGLU_BWD = 9;
 
 /**
- * Default work threshold in multiply-adds (about 25 µs of one core). A dispatch to a spinning
- * worker costs a few µs; one that has gone to sleep in Atomics.wait, tens of µs.
+ * Work threshold in multiply-adds (about 50 µs of one core here) where nothing was measured (a
+ * pool created without calibration, or {@link createParallelKernels} called without `minWork`).
  */
 export const DEFAULT_MIN_WORK = 1 << 20;
+/**
+ * A call is split when the time it saves is at least this many dispatch round trips: each split
+ * also costs a packing of B per part and a wait for the slower part, and the round trip measured
+ * at start is a good moment's.
+ */
+export const SPLIT_MARGIN = 2;
+/**
+ * Bounds of a derived threshold. Floor (~12 µs of one core here): below it a part is a few µs, and
+ * packing B once per part and the dispatch itself take a visible share; a round trip under the
+ * timer's resolution (5 µs in a cross-origin isolated page) reads as 0. Cap (~1.5 ms of one core
+ * here): a start-up measurement disturbed by other load must not keep big GEMMs (the 0.5B model's
+ * projections are 200M+ multiply-adds) on one thread; at that size splitting pays even with slow
+ * wakes.
+ */
+export const MIN_WORK_FLOOR = 1 << 18;
+export const MIN_WORK_CAP = 1 << 25;
+/**
+ * Least GEMM rate (multiply-adds per µs) the threshold assumes: a rate measured before V8 has
+ * optimized the kernel (a fresh Chromium worker still runs its baseline code, at a third of the
+ * speed) would make the threshold too low. Assuming a faster core only raises the threshold,
+ * the safe side. This Xeon: ~21800 (Deno), ~31500 (Chromium).
+ */
+export const MIN_ASSUMED_RATE = 16000;
+
+/** How a threaded load splits its calls (LoadedKernels.parallel). */
+export interface ParallelSettings {
+  /** Multiply-adds from which a call is split. */
+  minWork: number;
+  /** Fewest rows per part of a split GEMM. */
+  minPartRows: number;
+  /** `option`: minParallelWork was given; `measured`: derived; `default`: nothing measured. */
+  source: "option" | "measured" | "default";
+  /** Dispatch round trip to spinning workers measured at start, µs (NaN: none). */
+  roundTripUs: number;
+  /** The same to sleeping workers (what a wake costs; for information), µs (NaN: none). */
+  wakeUs: number;
+  /** The calling thread's f32 GEMM rate measured at start, multiply-adds per µs (NaN: none). */
+  macsPerUs: number;
+}
+
+/**
+ * Whether splitting a call of `work` multiply-adds over `threads` pays: the time it saves,
+ * `work / rate · (1 - 1/threads)` with rate = max(`macsPerUs`, {@link MIN_ASSUMED_RATE}), is at
+ * least `margin` round trips. Monotone in `work`. NaN measurements: falls back to
+ * {@link DEFAULT_MIN_WORK}.
+ */
+export function splitPays(o: {
+  work: number;
+  threads: number;
+  roundTripUs: number;
+  macsPerUs: number;
+  margin?: number;
+}): boolean {
+  if (o.threads < 2) return false;
+  if (!(o.roundTripUs >= 0 && o.macsPerUs > 0)) return o.work >= DEFAULT_MIN_WORK;
+  const savedUs = (o.work / Math.max(o.macsPerUs, MIN_ASSUMED_RATE)) * (1 - 1 / o.threads);
+  return savedUs >= (o.margin ?? SPLIT_MARGIN) * o.roundTripUs;
+}
+
+/**
+ * The threshold a threaded load uses: `minWork` if given (an override, e.g. 0 in tests), else the
+ * smallest work {@link splitPays} accepts, clamped to [{@link MIN_WORK_FLOOR},
+ * {@link MIN_WORK_CAP}]; {@link DEFAULT_MIN_WORK} where nothing was measured.
+ */
+export function parallelSettings(o: {
+  threads: number;
+  roundTripUs: number;
+  wakeUs?: number;
+  macsPerUs: number;
+  minWork?: number;
+  minPartRows?: number;
+  margin?: number;
+}): ParallelSettings {
+  const common = {
+    minPartRows: o.minPartRows ?? DEFAULT_MIN_PART_ROWS,
+    roundTripUs: o.roundTripUs,
+    wakeUs: o.wakeUs ?? NaN,
+    macsPerUs: o.macsPerUs,
+  };
+  if (o.minWork !== undefined) return { ...common, minWork: o.minWork, source: "option" };
+  if (!(o.roundTripUs >= 0 && o.macsPerUs > 0) || o.threads < 2) {
+    return { ...common, minWork: DEFAULT_MIN_WORK, source: "default" };
+  }
+  const rate = Math.max(o.macsPerUs, MIN_ASSUMED_RATE);
+  const exact = ((o.margin ?? SPLIT_MARGIN) * o.roundTripUs * rate) / (1 - 1 / o.threads);
+  const minWork = Math.min(MIN_WORK_CAP, Math.max(MIN_WORK_FLOOR, Math.ceil(exact)));
+  return { ...common, minWork, source: "measured" };
+}
+
+/**
+ * The calling thread's f32 GEMM rate (multiply-adds per µs): the best 96×128×128 matmulABt call
+ * (~1.6M multiply-adds) of those that fit in ~3 ms (at most 40: V8 moves the kernel from its
+ * baseline to its optimizing compiler after the first 20 or so). Its operands (160 KiB) go in
+ * `[at, at + bytes)` of `memory`, a region idle at the time (loadKernels lends a worker's scratch
+ * before its first job, so the arena's high-water mark does not move); NaN if it does not fit.
+ */
+export function measureGemmRate(
+  k: Kernels,
+  memory: WebAssembly.Memory,
+  at: number,
+  bytes: number,
+): number {
+  const [M, N, K] = [96, 128, 128];
+  const floats = M * K + N * K + M * N;
+  if (floats * F > bytes || at + floats * F > memory.buffer.byteLength) return NaN;
+  const a = at, b = a + M * K * F, out = b + N * K * F;
+  new Float32Array(memory.buffer, a, M * K).fill(0.5);
+  new Float32Array(memory.buffer, b, N * K).fill(0.25);
+  let best = Infinity;
+  const until = performance.now() + 3;
+  for (let r = 0; r < 40 && (r < 5 || performance.now() < until); r++) {
+    const t = performance.now();
+    k.matmulABt(out, a, b, M, N, K, 1, 0);
+    const us = (performance.now() - t) * 1000;
+    if (us > 0) best = Math.min(best, us);
+  }
+  return best < Infinity ? (M * N * K) / best : NaN;
+}
+
 /** Elementwise cuts fall on 16 floats: whole SIMD vectors (the scalar tail stays last), whole cache lines. */
 const ELEMENT_ALIGN = 16;
 
@@ -111,6 +237,11 @@ export interface ParallelKernelsOptions {
   minWork?: number;
   /** Fewest rows a GEMM part gets (default {@link DEFAULT_MIN_PART_ROWS}). */
   minPartRows?: number;
+  /**
+   * Take back parts a worker has not started once the caller's own part is done (default true).
+   * Tests turn it off so that every part runs on a worker.
+   */
+  reclaim?: boolean;
 }
 
 /**
@@ -133,6 +264,7 @@ export function createParallelKernels(
 ): Kernels {
   const minWork = options.minWork ?? DEFAULT_MIN_WORK;
   const minPartRows = options.minPartRows ?? DEFAULT_MIN_PART_ROWS;
+  const reclaim = options.reclaim ?? true;
   // deno-lint-ignore ban-types
   const local: Function[] = WORKER_OPS.map((name) => {
     const f = raw[name];
@@ -141,7 +273,10 @@ export function createParallelKernels(
   });
   const threads = () => pool.size + 1;
 
-  /** Runs calls[0] here and calls[1..] on workers 0.., then waits for all of them. */
+  /**
+   * Runs calls[0] here and calls[1..] on workers 0.., then takes back (and runs here) every part
+   * whose worker has not started it and waits for the others.
+   */
   function run(op: number, calls: number[][]): void {
     const f = local[op];
     for (let i = 1; i < calls.length; i++) pool.post(i - 1, op, calls[i]);
@@ -151,10 +286,15 @@ export function createParallelKernels(
     } catch (e) {
       error = e;
     }
-    // Always wait: a worker still writing into the memory must finish before the caller goes on.
     for (let i = 1; i < calls.length; i++) {
       try {
-        pool.wait(i - 1);
+        if (reclaim && pool.reclaim(i - 1)) {
+          if (error === undefined) f(...calls[i]);
+        } else {
+          // Always wait: a worker still writing into the memory must finish before the caller
+          // goes on.
+          pool.wait(i - 1);
+        }
       } catch (e) {
         error ??= e;
       }

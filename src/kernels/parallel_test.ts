@@ -2,12 +2,26 @@
  * Multi-threaded kernels: bit-identical to one thread (the single-threaded build, not just the
  * threads build on one thread) on GEMM, int4, attention and cross-entropy shapes including ragged
  * ones, and on two whole training steps; fallback without workers; workers closed cleanly.
- * `minParallelWork: 0, minParallelRows: 1` make even tiny calls split, so every cut is exercised.
+ * `minParallelWork: 0, minParallelRows: 1` make even tiny calls split, so every cut is exercised;
+ * `parallelReclaim: false` makes every part run on its worker (with reclaim on, the caller takes
+ * back the parts of tiny calls its workers have not woken for yet), and one build keeps it on.
+ * Also the split decision (pure) and the threshold loadKernels reports (the pool's own protocol:
+ * src/runtime/worker_pool_test.ts).
  */
 import assert from "node:assert/strict";
 import type { Kernels, Ptr } from "./abi.ts";
 import { kernelModuleBytes, type LoadedKernels, loadKernels, loadKernelsSync } from "./wasm.ts";
-import { evenCuts, gemmRowCuts } from "./parallel.ts";
+import {
+  DEFAULT_MIN_PART_ROWS,
+  DEFAULT_MIN_WORK,
+  evenCuts,
+  gemmRowCuts,
+  MIN_ASSUMED_RATE,
+  MIN_WORK_CAP,
+  MIN_WORK_FLOOR,
+  parallelSettings,
+  splitPays,
+} from "./parallel.ts";
 import { makeRandom } from "./_testing.ts";
 import { threadsAvailable, WorkerPool } from "../runtime/worker_pool.ts";
 import type { Arena } from "../runtime/arena.ts";
@@ -17,14 +31,24 @@ import { createTrainingSession, type MethodName } from "../methods/session.ts";
 
 const F = 4;
 
-/** Threaded loads of 2 and 3 threads (3 exercises several workers and uneven cuts). */
+/**
+ * Threaded loads of 2 and 3 threads with every part on its worker (3 exercises several workers
+ * and uneven cuts), and of 2 threads where the caller may take parts back.
+ */
 async function withThreaded(f: (builds: LoadedKernels[]) => void | Promise<void>): Promise<void> {
   const builds: LoadedKernels[] = [];
   try {
-    for (const threads of [2, 3]) {
-      const b = await loadKernels({ threads, minParallelWork: 0, minParallelRows: 1 });
+    for (const [threads, reclaim] of [[2, false], [3, false], [2, true]] as const) {
+      const b = await loadKernels({
+        threads,
+        minParallelWork: 0,
+        minParallelRows: 1,
+        parallelReclaim: reclaim,
+      });
       builds.push(b);
       assert.equal(b.threads, threads, "workers available under Deno");
+      assert.deepEqual(b.parallel?.minWork, 0);
+      assert.equal(b.parallel?.source, "option");
     }
     await f(builds);
   } finally {
@@ -274,7 +298,12 @@ async function twoSteps(
 Deno.test("two training steps (mesp, int4) with 2 threads are bit-identical to 1 thread", async () => {
   for (const [method, quant] of [["mesp", "int4"], ["full", "none"]] as const) {
     const one = await twoSteps(loadKernelsSync(), method, quant);
-    const loaded = await loadKernels({ threads: 2, minParallelWork: 0, minParallelRows: 1 });
+    const loaded = await loadKernels({
+      threads: 2,
+      minParallelWork: 0,
+      minParallelRows: 1,
+      parallelReclaim: method === "full",
+    });
     try {
       assert.equal(loaded.threads, 2);
       const two = await twoSteps(loaded, method, quant);
@@ -373,4 +402,114 @@ Deno.test("a failing job on a worker throws on the caller, and the pool goes on"
   } finally {
     ok.close();
   }
+});
+
+Deno.test("split decision: pays when the time saved covers the margin of round trips", () => {
+  const base = { threads: 2, roundTripUs: 50, macsPerUs: 20000 };
+  // The edge: saving 2 round trips (100 µs) takes a 200 µs call on 2 threads, 4M multiply-adds.
+  const edge = (2 * 50 * 20000) / (1 - 1 / 2);
+  assert.equal(splitPays({ ...base, work: edge }), true);
+  assert.equal(splitPays({ ...base, work: edge - 1 }), false);
+  // Monotone in work: once it pays, it pays for every larger call.
+  let paid = false;
+  for (let work = 0; work <= 1e7; work += 9973) {
+    const p = splitPays({ ...base, work });
+    if (paid) assert.ok(p, `work ${work} after a smaller one paid`);
+    paid ||= p;
+  }
+  assert.ok(paid);
+  // Slower dispatch or a faster core: a larger threshold; more threads save more of the work.
+  assert.equal(splitPays({ ...base, roundTripUs: 500, work: edge }), false);
+  assert.equal(splitPays({ ...base, macsPerUs: 40000, work: edge }), false);
+  // A rate measured before the kernel was optimized (a third of the speed) counts as the least
+  // assumed rate: the threshold does not drop below what that rate gives.
+  assert.equal(
+    splitPays({ ...base, macsPerUs: 7000, work: edge * (MIN_ASSUMED_RATE / 20000) }),
+    true,
+  );
+  assert.equal(
+    splitPays({ ...base, macsPerUs: 7000, work: edge * (MIN_ASSUMED_RATE / 20000) - 1 }),
+    false,
+  );
+  assert.equal(splitPays({ ...base, threads: 4, work: edge * 0.7 }), true);
+  assert.equal(splitPays({ ...base, threads: 1, work: 1e12 }), false);
+  assert.equal(splitPays({ ...base, margin: 4, work: edge }), false);
+  // Nothing measured: the fixed default.
+  assert.equal(splitPays({ ...base, roundTripUs: NaN, work: DEFAULT_MIN_WORK }), true);
+  assert.equal(splitPays({ ...base, roundTripUs: NaN, work: DEFAULT_MIN_WORK - 1 }), false);
+});
+
+Deno.test("parallelSettings: derived threshold agrees with splitPays, is clamped, an option wins", () => {
+  for (const roundTripUs of [20, 45, 130, 250]) {
+    for (const macsPerUs of [5000, 21000, 60000]) {
+      for (const threads of [2, 3, 8]) {
+        const m = { threads, roundTripUs, macsPerUs };
+        const s = parallelSettings(m);
+        assert.equal(s.source, "measured");
+        assert.ok(s.minWork >= MIN_WORK_FLOOR && s.minWork <= MIN_WORK_CAP);
+        if (s.minWork > MIN_WORK_FLOOR && s.minWork < MIN_WORK_CAP) {
+          assert.equal(splitPays({ ...m, work: s.minWork }), true, JSON.stringify(m));
+          assert.equal(splitPays({ ...m, work: s.minWork - 1 }), false, JSON.stringify(m));
+        }
+      }
+    }
+  }
+  // 45 µs round trips (a worker woken from sleep on this 2-core VM), 21 multiply-adds per ns.
+  assert.equal(
+    parallelSettings({ threads: 2, roundTripUs: 45, macsPerUs: 21000 }).minWork,
+    3780000,
+  );
+  // A round trip under the timer's resolution, or a disturbed measurement: the bounds.
+  assert.equal(
+    parallelSettings({ threads: 2, roundTripUs: 0, macsPerUs: 21000 }).minWork,
+    MIN_WORK_FLOOR,
+  );
+  assert.equal(
+    parallelSettings({ threads: 2, roundTripUs: 1e5, macsPerUs: 21000 }).minWork,
+    MIN_WORK_CAP,
+  );
+  // Nothing measured.
+  const d = parallelSettings({ threads: 2, roundTripUs: NaN, macsPerUs: NaN });
+  assert.deepEqual([d.minWork, d.source, d.minPartRows], [
+    DEFAULT_MIN_WORK,
+    "default",
+    DEFAULT_MIN_PART_ROWS,
+  ]);
+  // The override is taken as is, even 0, and rows too.
+  const o = parallelSettings({
+    threads: 2,
+    roundTripUs: 45,
+    macsPerUs: 21000,
+    minWork: 0,
+    minPartRows: 1,
+  });
+  assert.deepEqual([o.minWork, o.source, o.minPartRows], [0, "option", 1]);
+});
+
+Deno.test("loadKernels measures and reports its split threshold; minParallelWork overrides it", async () => {
+  const auto = await loadKernels({ threads: 2 });
+  try {
+    const p = auto.parallel!;
+    assert.equal(p.source, "measured");
+    assert.ok(p.roundTripUs >= 0 && p.roundTripUs < 1e6, `round trip ${p.roundTripUs} µs`);
+    assert.ok(p.wakeUs >= 0 && p.wakeUs < 1e6, `wake ${p.wakeUs} µs`);
+    assert.ok(p.macsPerUs > 0, `GEMM rate ${p.macsPerUs}`);
+    assert.equal(
+      p.minWork,
+      parallelSettings({ threads: 2, roundTripUs: p.roundTripUs, macsPerUs: p.macsPerUs }).minWork,
+    );
+    assert.equal(p.minPartRows, DEFAULT_MIN_PART_ROWS);
+  } finally {
+    auto.close();
+  }
+  const fixed = await loadKernels({ threads: 2, minParallelWork: 12345, minParallelRows: 7 });
+  try {
+    assert.deepEqual(
+      [fixed.parallel?.minWork, fixed.parallel?.minPartRows, fixed.parallel?.source],
+      [12345, 7, "option"],
+    );
+  } finally {
+    fixed.close();
+  }
+  assert.equal(loadKernelsSync().parallel, null);
 });

@@ -34,7 +34,14 @@ import {
 } from "../../wasm/embedded.ts";
 import { createReferenceKernels } from "./reference/mod.ts";
 import { checkInt4Shape } from "./reference/int4.ts";
-import { createParallelKernels, type RawExports, WORKER_OPS } from "./parallel.ts";
+import {
+  createParallelKernels,
+  measureGemmRate,
+  type ParallelSettings,
+  parallelSettings,
+  type RawExports,
+  WORKER_OPS,
+} from "./parallel.ts";
 import { threadsAvailable, WorkerPool } from "../runtime/worker_pool.ts";
 
 /** Which build runs: `relaxed` (FMA, relaxed-simd), `simd` (plain simd128) or the TS `reference`. */
@@ -56,10 +63,19 @@ export interface LoadKernelsOptions {
    * injected; otherwise (or where workers are unavailable) it runs on one thread.
    */
   threads?: number;
-  /** Multiply-adds below which a call stays on the calling thread (threads > 1; tests use 0). */
+  /**
+   * Multiply-adds below which a call stays on the calling thread (threads > 1; tests use 0).
+   * Default: derived at load from the measured dispatch round trip and GEMM rate
+   * ({@link LoadedKernels.parallel}).
+   */
   minParallelWork?: number;
   /** Fewest rows per part of a split GEMM (threads > 1; default 24; tests use 1). */
   minParallelRows?: number;
+  /**
+   * The caller runs a part itself when its worker has not started it by the time the caller's own
+   * part is done (threads > 1; default true; tests use false so that every part runs on a worker).
+   */
+  parallelReclaim?: boolean;
   /** Largest size the shared memory of a threaded load may grow to (default 4 GiB). */
   maximumMemoryBytes?: number;
 }
@@ -71,6 +87,11 @@ export interface LoadedKernels {
   variant: KernelVariant;
   /** Threads the kernels compute with (1 unless `threads` > 1 was asked and could be had). */
   threads: number;
+  /**
+   * How calls are split over the threads (the work threshold chosen, and the round trip and
+   * GEMM rate measured at load it came from); null with one thread.
+   */
+  parallel: ParallelSettings | null;
   /** Terminates the kernel workers (idempotent; a no-op with one thread). */
   close(): void;
   /** `close`, for `using loaded = await loadKernels({ threads })`. */
@@ -84,8 +105,9 @@ function loaded(
   variant: KernelVariant,
   threads: number,
   close: () => void,
+  parallel: ParallelSettings | null = null,
 ): LoadedKernels {
-  return { kernels, arena, memory, variant, threads, close, [Symbol.dispose]: close };
+  return { kernels, arena, memory, variant, threads, parallel, close, [Symbol.dispose]: close };
 }
 
 function decodeBase64(b64: string): Uint8Array {
@@ -252,11 +274,22 @@ async function loadThreaded(
     arena.release(mark);
     return loaded(base, arena, memory, variant, 1, () => {});
   }
-  const kernels = createParallelKernels(base, raw, pool, {
+  const settings = parallelSettings({
+    threads: pool.size + 1,
+    roundTripUs: pool.roundTripUs,
+    wakeUs: pool.wakeUs,
+    macsPerUs: options.minParallelWork === undefined
+      ? measureGemmRate(base, memory, scratch[0], bytes)
+      : NaN,
     minWork: options.minParallelWork,
     minPartRows: options.minParallelRows,
   });
-  return loaded(kernels, arena, memory, variant, pool.size + 1, () => pool.close());
+  const kernels = createParallelKernels(base, raw, pool, {
+    ...settings,
+    reclaim: options.parallelReclaim,
+  });
+  const close = () => pool.close();
+  return loaded(kernels, arena, memory, variant, pool.size + 1, close, settings);
 }
 
 function instantiate(
