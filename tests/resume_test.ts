@@ -93,9 +93,17 @@ Deno.test("SIGKILL after a checkpoint, then --resume: bit-identical adapter and 
 
 Deno.test("Ctrl-C saves a checkpoint and exits 130; --resume finishes identically", async () => {
   const tmp = await Deno.makeTempDir();
+  // Enough steps that the run cannot finish between the poll that sees step 2 and the signal
+  // (a demo step takes milliseconds; with 7 steps the race was lost now and then).
+  const longer = [
+    ...common.slice(0, common.indexOf("--steps")),
+    "--steps",
+    "80",
+    ...common.slice(common.indexOf("--steps") + 2),
+  ];
   try {
     const straight = await run([
-      ...common,
+      ...longer,
       "--method",
       "lcsb",
       "--lcsb-groups",
@@ -106,7 +114,7 @@ Deno.test("Ctrl-C saves a checkpoint and exits 130; --resume finishes identicall
     strictEqual(straight.code, 0, straight.stderr);
 
     const child = spawnTrain([
-      ...common,
+      ...longer,
       "--method",
       "lcsb",
       "--lcsb-groups",
@@ -125,6 +133,8 @@ Deno.test("Ctrl-C saves a checkpoint and exits 130; --resume finishes identicall
     child.kill("SIGINT");
     const out = await child.output();
     strictEqual(out.code, 130, new TextDecoder().decode(out.stderr));
+    const steps = (await Deno.readTextFile(`${tmp}/b.jsonl`)).trim().split("\n").length;
+    ok(steps < 40, `interrupted after ${steps} of 40 steps`);
     ok(new TextDecoder().decode(out.stderr).includes(`resume with: --resume ${tmp}/b`));
     ok(!(await exists(`${tmp}/b/adapter_model.safetensors`)));
 
