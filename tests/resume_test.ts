@@ -98,7 +98,7 @@ Deno.test("Ctrl-C saves a checkpoint and exits 130; --resume finishes identicall
   const longer = [
     ...common.slice(0, common.indexOf("--steps")),
     "--steps",
-    "80",
+    "40",
     ...common.slice(common.indexOf("--steps") + 2),
   ];
   try {
