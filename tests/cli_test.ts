@@ -351,3 +351,17 @@ Deno.test("--max-memory (2 threads): below held + plan is refused before trainin
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("with 2 threads the run says from what size calls are split", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const r = await cli([
+      ...["--steps", "1", "--seq-len", "64", "--threads", "2", "--out", `${tmp}/out`],
+    ]);
+    strictEqual(r.code, 0, r.err);
+    match(r.out, /kernels \w+ x 2 threads/);
+    match(r.out, /threads: calls from \d+\.\d\dM multiply-adds are split \((measured|default)/);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

@@ -234,6 +234,15 @@ async function train(
         ((performance.now() - t0) / 1000).toFixed(1)
       } s`,
   );
+  if (loaded.parallel) {
+    const p = loaded.parallel;
+    // Why a small model may not gain from threads: calls below this size stay on one thread.
+    say(
+      `threads: calls from ${(p.minWork / 1e6).toFixed(2)}M multiply-adds are split (${p.source}` +
+        (Number.isFinite(p.roundTripUs) ? `; hand-off ${p.roundTripUs.toFixed(1)} µs` : "") +
+        ")",
+    );
+  }
 
   // Data: everything is read and validated before the first step.
   const padId = tokenizer?.padTokenId ?? 0;
