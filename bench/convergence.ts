@@ -45,7 +45,8 @@ const COLORS: Record<string, string> = {
   "mezo 10x": "#8c564b",
 };
 
-const CONFIG: ModelConfig = {
+/** The model; `--layers` replaces numLayers (set once in main, before any run). */
+let CONFIG: ModelConfig = {
   architecture: "qwen2",
   hiddenSize: 128,
   intermediateSize: 384,
@@ -63,6 +64,9 @@ const CONFIG: ModelConfig = {
   bosTokenId: null,
   eosTokenId: null,
 };
+
+/** LCSB groups; `--lcsb-groups` (set once in main). */
+let LCSB_GROUPS = 4;
 
 /** The synthetic task: permutation successor over a 32-token set with 10 % noise. */
 class Task {
@@ -121,7 +125,7 @@ function session(
     lora: { rank: 8, alpha: 16, targets: [...TARGETS7] },
     optimizer: { kind: "adamw", lr, weightDecay: 0 },
     maxGradNorm: 0,
-    lcsb: { groups: 4, pattern: "contiguous" },
+    lcsb: { groups: LCSB_GROUPS, pattern: "contiguous" },
     mezo: { eps: 1e-2 },
     seed,
   });
@@ -286,6 +290,8 @@ async function main() {
       "cosine-seeds": { type: "string", default: "32" },
       "cosine-model": { type: "string" },
       "cosine-model-seeds": { type: "string", default: "4" },
+      layers: { type: "string", default: "4" },
+      "lcsb-groups": { type: "string", default: "4" },
       out: { type: "string", default: "bench/results" },
       methods: { type: "string", default: METHODS.join(",") },
       help: { type: "boolean", default: false },
@@ -295,10 +301,12 @@ async function main() {
     console.log(
       "usage: npx deno run -A bench/convergence.ts [--steps 300] [--lr 2e-3] [--mezo-lrs a,b] " +
         "[--seq 64] [--batch 2] [--eval-every 10] [--seed 1] [--cosine-seeds 32] " +
-        "[--cosine-model DIR] [--out bench/results]",
+        "[--cosine-model DIR] [--layers 4] [--lcsb-groups 4] [--methods full,mebp,...] [--out bench/results]",
     );
     return;
   }
+  CONFIG = { ...CONFIG, numLayers: Number(values.layers) };
+  LCSB_GROUPS = Number(values["lcsb-groups"]);
   const steps = Number(values.steps), lr = Number(values.lr);
   const seq = Number(values.seq), batch = Number(values.batch);
   const seed = Number(values.seed), evalEvery = Number(values["eval-every"]);
@@ -429,7 +437,9 @@ async function main() {
       `alpha 16 on all 7 projections; synthetic sequences x[t+1] = f(x[t]) for a fixed random ` +
       `permutation f of 32 tokens with 10 % noise (best achievable loss ≈ 0.45). Batch ${batch} × ` +
       `seq ${seq}, ${steps} steps, the same seed and batches for every method. Gradient methods: ` +
-      `AdamW lr ${lr}. LCSB: K = 4 contiguous groups (one block per step here). MeZO: eps 1e-2, ` +
+      `AdamW lr ${lr}. LCSB: K = ${LCSB_GROUPS} contiguous groups (${
+        CONFIG.numLayers / LCSB_GROUPS
+      } block(s) per step here). MeZO: eps 1e-2, ` +
       `lr swept over ${values["mezo-lrs"]} (best shown), and the best lr again for 10× steps. ` +
       `Eval = mean loss on 8 fixed held-out sequences.`,
     "",
