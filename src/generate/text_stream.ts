@@ -3,6 +3,10 @@
  * of a UTF-8 character, so each token is not decoded alone: the ids since the last line break are
  * decoded together and only the new, complete text is emitted (a trailing U+FFFD replacement
  * character means "wait for the rest of the bytes"), as Hugging Face's TextStreamer does.
+ * On a long line the window is cut back to its last {@link CONTEXT_IDS} ids once it passes
+ * {@link WINDOW_IDS} (at a complete character), so each push decodes a bounded number of ids
+ * instead of the whole line so far (which made a line of n tokens cost O(n²)). The kept ids give
+ * the decoder the same left context, so the text emitted is unchanged.
  *
  * @example
  * ```ts
@@ -21,6 +25,11 @@ export interface Detokenizer {
   decode(ids: ArrayLike<number>, skipSpecialTokens?: boolean): string;
 }
 
+/** Ids in the decode window past which it is cut back. */
+export const WINDOW_IDS = 64;
+/** Ids kept as left context when the window is cut back. */
+export const CONTEXT_IDS = 8;
+
 export class TextStreamer {
   private ids: number[] = [];
   private emitted = 0;
@@ -37,6 +46,17 @@ export class TextStreamer {
     if (text.endsWith("\n")) {
       this.ids = [];
       this.emitted = 0;
+    } else if (this.ids.length > WINDOW_IDS) {
+      // Keep a little left context: what the next pushes decode must start with the same text
+      // as the window's tail does now.
+      const keep = this.ids.slice(-CONTEXT_IDS);
+      const kept = this.tok.decode(keep, this.skipSpecialTokens);
+      if (!kept.includes("\uFFFD") && text.endsWith(kept)) {
+        this.ids = keep;
+        this.emitted = kept.length;
+      } else {
+        this.emitted = text.length;
+      }
     } else {
       this.emitted = text.length;
     }

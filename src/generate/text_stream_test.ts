@@ -31,3 +31,24 @@ Deno.test("flush with nothing held back is empty (text ending in a line break)",
   strictEqual(s.flush(), "");
   strictEqual(s.flush(), "");
 });
+
+Deno.test("a long line without line breaks streams exactly, decoding a bounded window per token", async () => {
+  const tok = await loadTokenizerDir(bundledQwenTokenizerDir());
+  const words = ["naïve", "café", "☕", "🦕", "第二行", "world,", "(x)", "  spaced", "end."];
+  let text = "";
+  for (let i = 0; i < 900; i++) text += (i ? " " : "") + words[(i * 7) % words.length];
+  const ids = tok.encode(text);
+  ok(ids.length > 1000);
+  let decoded = 0; // ids passed to decode, summed over calls
+  const counting = {
+    decode: (x: ArrayLike<number>, skip?: boolean) => {
+      decoded += x.length;
+      return tok.decode(x, skip);
+    },
+  };
+  const s = new TextStreamer(counting);
+  const streamed = ids.map((id) => s.push(id)).join("") + s.flush();
+  strictEqual(streamed, text);
+  // O(n): at most ~ (window + context) ids per push, not the whole line so far (~n²/2).
+  ok(decoded < 100 * ids.length, `${decoded} ids decoded for ${ids.length} tokens`);
+});
