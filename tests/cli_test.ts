@@ -365,3 +365,139 @@ Deno.test("with 2 threads the run says from what size calls are split", async ()
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+/** A tiny random checkpoint with the Qwen2.5 vocabulary and, if asked, the bundled tokenizer. */
+async function qwenVocabModel(dir: string, withTokenizer: boolean): Promise<void> {
+  const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
+  const { bundledQwenTokenizerDir } = await import("../src/data/tokenizer_deno.ts");
+  await makeCheckpoint({
+    preset: "tiny-qwen2",
+    out: dir,
+    seed: 1,
+    configOverrides: { vocab_size: 151936 },
+  });
+  if (!withTokenizer) return;
+  for (const f of ["tokenizer.json", "tokenizer_config.json"]) {
+    await Deno.copyFile(`${bundledQwenTokenizerDir()}/${f}`, `${dir}/${f}`);
+  }
+}
+
+const textLines = [
+  { prompt: "Hello", completion: " World" },
+  { text: "The quick brown fox jumps over the lazy dog." },
+  { prompt: "Translate to French: good morning", completion: " bonjour" },
+  { text: "Hello World" },
+  { prompt: "2+2=", completion: "4" },
+];
+
+Deno.test("pre-tokenized data never builds the model's tokenizer and trains to the same losses as its text", async () => {
+  const { pretokenize } = await import("../tools/pretokenize.ts");
+  const tmp = await Deno.makeTempDir();
+  try {
+    const model = `${tmp}/model`;
+    await qwenVocabModel(model, true);
+    const text = `${tmp}/text.jsonl`;
+    await Deno.writeTextFile(text, textLines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+    const ids = `${tmp}/ids.jsonl`;
+    await pretokenize({ model, data: text, out: ids, seqLen: null });
+    const run = async (data: string, name: string) => {
+      const r = await cli([
+        ...["--model", model, "--data", data, "--steps", "4", "--seq-len", "24"],
+        ...["--batch-size", "2", "--threads", "1", "--out", `${tmp}/out-${name}`],
+        ...["--metrics", `${tmp}/metrics-${name}.jsonl`],
+      ]);
+      const losses = r.code !== 0 ? [] : (await Deno.readTextFile(`${tmp}/metrics-${name}.jsonl`))
+        .trim().split("\n").map((l) => JSON.parse(l).loss as number);
+      return { ...r, losses };
+    };
+    const fromText = await run(text, "text");
+    strictEqual(fromText.code, 0, fromText.err);
+    match(fromText.out, new RegExp(`tokenizer: loaded for "prompt" data \\(${text}:1\\)`));
+    strictEqual(fromText.losses.length, 4);
+    // Same ids and labels; padding differs (tokenizer pad 151643 vs config.json's EOS 2) and
+    // must not matter: padded positions come last and are never trained on.
+    const fromIds = await run(ids, "ids");
+    strictEqual(fromIds.code, 0, fromIds.err);
+    ok(!fromIds.out.includes("tokenizer:"), fromIds.out);
+    deepStrictEqual(fromIds.losses, fromText.losses);
+    // Nothing even reads tokenizer.json for pre-tokenized data: broken, it still trains the same,
+    // while text data now fails on it.
+    await Deno.writeTextFile(`${model}/tokenizer.json`, "{broken");
+    const broken = await run(ids, "broken");
+    strictEqual(broken.code, 0, broken.err);
+    deepStrictEqual(broken.losses, fromText.losses);
+    const textBroken = await run(text, "text-broken");
+    strictEqual(textBroken.code, 1);
+    match(textBroken.err, /tokenizer\.json: not valid JSON/);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("the tokenizer is loaded for the first line that needs it: mixed data, eval data; bad lines still stop first", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const model = `${tmp}/model`;
+    await qwenVocabModel(model, true);
+    const idsLine = JSON.stringify({
+      input_ids: [9707, 4337, 151645],
+      labels: [-100, 4337, 151645],
+    });
+    const write = async (name: string, lines: string[]) => {
+      await Deno.writeTextFile(`${tmp}/${name}`, lines.join("\n") + "\n");
+      return `${tmp}/${name}`;
+    };
+    const mixed = await write("mixed.jsonl", [idsLine, '{"text":"Hello World"}']);
+    const pre = await write("pre.jsonl", [idsLine, idsLine]);
+    const run = (name: string, ...extra: string[]) =>
+      cli([
+        ...["--model", model, "--steps", "2", "--seq-len", "16", "--threads", "1"],
+        ...["--out", `${tmp}/out-${name}`, ...extra],
+      ]);
+
+    const m = await run("mixed", "--data", mixed);
+    strictEqual(m.code, 0, m.err);
+    match(m.out, new RegExp(`tokenizer: loaded for "text" data \\(${mixed}:2\\)`));
+    match(m.out, /data: 2 examples/);
+
+    // Training data pre-tokenized, evaluation data text: loaded for the evaluation file.
+    const e = await run("eval", "--data", pre, "--eval-data", mixed, "--eval-every", "1");
+    strictEqual(e.code, 0, e.err);
+    match(e.out, new RegExp(`tokenizer: loaded for "text" data \\(${mixed}:2\\)`));
+    match(e.out, /eval_loss \d/);
+
+    // A bad line before the first text line: its error, and no tokenizer was built for it.
+    const bad = await write("bad.jsonl", [idsLine, '{"input_ids":[1,"x"]}', '{"text":"hi"}']);
+    const b = await run("bad", "--data", bad);
+    strictEqual(b.code, 1);
+    strictEqual(b.err, `error: ${bad}:2: "input_ids" must be an array of integers\n`);
+    ok(!b.out.includes("tokenizer:"), b.out);
+    // A bad line after it: found by the second pass, with the tokenizer.
+    const late = await write("late.jsonl", ['{"text":"hi"}', idsLine, '{"prompt":"p"}']);
+    const l = await run("late", "--data", late);
+    strictEqual(l.code, 1);
+    strictEqual(l.err, `error: ${late}:3: "completion" must be a string\n`);
+
+    // A model without a tokenizer: the first line that needs one is the error, as before.
+    await Deno.remove(`${model}/tokenizer.json`);
+    const none = await run("none", "--data", mixed);
+    strictEqual(none.code, 1);
+    strictEqual(
+      none.err,
+      `error: ${mixed}:2: "text" data needs the model's tokenizer.json (none was found)\n`,
+    );
+    strictEqual((await run("none-pre", "--data", pre)).code, 0);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("without a tokenizer the padding id is config.json's EOS (first of a list) when in the vocabulary, else 0", async () => {
+  const { padIdWithoutTokenizer } = await import("../src/train/model_deno.ts");
+  strictEqual(padIdWithoutTokenizer({ eosTokenId: 2, vocabSize: 512 }), 2);
+  strictEqual(padIdWithoutTokenizer({ eosTokenId: [7, 3], vocabSize: 512 }), 7);
+  strictEqual(padIdWithoutTokenizer({ eosTokenId: null, vocabSize: 512 }), 0);
+  // An id the embedding does not have would fail the lookup: never used.
+  strictEqual(padIdWithoutTokenizer({ eosTokenId: 151643, vocabSize: 512 }), 0);
+  strictEqual(padIdWithoutTokenizer({ eosTokenId: [], vocabSize: 512 }), 0);
+});

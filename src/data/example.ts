@@ -20,11 +20,36 @@ export interface TokenizedExample {
   labels: Int32Array;
 }
 
-/** A bad data line: `FILE:LINE: what is wrong`. */
+/**
+ * A bad data line: `FILE:LINE: what is wrong`. `cause` keeps the error it wraps, so callers can
+ * tell a line that only lacks a tokenizer ({@link TokenizerNeededError}) from a malformed one.
+ */
 export class DataError extends Error {
-  constructor(readonly file: string, readonly line: number, readonly reason: string) {
-    super(`${file}:${line}: ${reason}`);
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${file}:${line}: ${reason}`, options);
     this.name = "DataError";
+  }
+
+  /** True when the line is well formed but was read without the tokenizer it needs. */
+  get needsTokenizer(): boolean {
+    return this.cause instanceof TokenizerNeededError;
+  }
+}
+
+/**
+ * A text, prompt/completion or messages record was parsed without a tokenizer. Thrown only after
+ * the record's own fields were validated, so a caller may load the tokenizer lazily and parse
+ * again (see `readExamples` in `src/train/cli.ts`).
+ */
+export class TokenizerNeededError extends Error {
+  constructor(readonly kind: string) {
+    super(`"${kind}" data needs the model's tokenizer.json (none was found)`);
+    this.name = "TokenizerNeededError";
   }
 }
 
@@ -41,7 +66,7 @@ function checkIds(ids: number[], vocabSize: number, field: string): void {
 }
 
 function needTokenizer(tok: TextTokenizer | null, kind: string): TextTokenizer {
-  if (!tok) throw new Error(`"${kind}" data needs the model's tokenizer.json (none was found)`);
+  if (!tok) throw new TokenizerNeededError(kind);
   return tok;
 }
 
@@ -141,6 +166,6 @@ export function parseExampleLine(
   try {
     return tokenizeRecord(record, tok, vocabSize);
   } catch (e) {
-    throw new DataError(file, line, (e as Error).message);
+    throw new DataError(file, line, (e as Error).message, { cause: e });
   }
 }

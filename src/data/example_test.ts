@@ -1,5 +1,5 @@
-import { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
-import { DataError, parseExampleLine, tokenizeRecord } from "./example.ts";
+import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
+import { DataError, parseExampleLine, tokenizeRecord, TokenizerNeededError } from "./example.ts";
 import { bundledQwenTokenizerDir, loadTokenizerDir } from "./tokenizer_deno.ts";
 
 const tok = await loadTokenizerDir(bundledQwenTokenizerDir());
@@ -69,4 +69,46 @@ Deno.test("bad lines name the file, the line and the problem", () => {
 
 Deno.test("text data without a tokenizer is refused clearly", () => {
   throws(() => tokenizeRecord({ text: "hi" }, null, 10), /needs the model's tokenizer/);
+});
+
+Deno.test("without a tokenizer, only well-formed text lines are marked as needing one", () => {
+  // The CLI reads data without the tokenizer first and loads it only for lines marked so; a
+  // malformed line must keep its own error instead of causing a tokenizer load.
+  const error = (line: string) => {
+    try {
+      parseExampleLine(line, "d.jsonl", 4, null, 10);
+    } catch (e) {
+      if (e instanceof DataError) return e;
+      throw e;
+    }
+    throw new Error(`no error for ${line}`);
+  };
+  for (
+    const [line, kind] of [
+      ['{"text":"hi"}', "text"],
+      ['{"prompt":"a","completion":"b"}', "prompt"],
+      ['{"messages":[{"role":"user","content":"x"}]}', "messages"],
+    ]
+  ) {
+    const e = error(line);
+    strictEqual(e.needsTokenizer, true, line);
+    ok(e.cause instanceof TokenizerNeededError && e.cause.kind === kind, line);
+    strictEqual(
+      e.message,
+      `d.jsonl:4: "${kind}" data needs the model's tokenizer.json (none was found)`,
+    );
+  }
+  for (
+    const line of [
+      "{not json",
+      '{"text":""}',
+      '{"prompt":"a"}',
+      '{"prompt":"a","completion":""}',
+      '{"messages":[{"role":"user"}]}',
+      '{"input_ids":[1,99]}',
+      '{"foo":1}',
+    ]
+  ) {
+    strictEqual(error(line).needsTokenizer, false, line);
+  }
 });

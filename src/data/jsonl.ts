@@ -21,7 +21,10 @@ export interface JsonlLine {
   text: string;
 }
 
-/** Yields every non-blank line of the UTF-8 byte stream `bytes`. */
+/**
+ * Yields every non-blank line of the UTF-8 byte stream `bytes`. The generator owns the stream: if
+ * the consumer stops before the end (break, throw), the stream is cancelled.
+ */
 export async function* jsonlLines(bytes: ReadableStream<Uint8Array>): AsyncGenerator<JsonlLine> {
   // The cast: lib.dom types TextDecoderStream's writable side as WritableStream<BufferSource>.
   const decoder = new TextDecoderStream("utf-8", { fatal: true });
@@ -29,10 +32,14 @@ export async function* jsonlLines(bytes: ReadableStream<Uint8Array>): AsyncGener
     .getReader();
   let pending = "";
   let line = 0;
+  let finished = false;
   try {
     while (true) {
       const { done, value } = await reader.read();
-      if (done) break;
+      if (done) {
+        finished = true;
+        break;
+      }
       pending += value;
       let nl: number;
       while ((nl = pending.indexOf("\n")) >= 0) {
@@ -46,6 +53,10 @@ export async function* jsonlLines(bytes: ReadableStream<Uint8Array>): AsyncGener
     const last = stripCr(pending);
     if (last.trim() !== "") yield { line, text: last };
   } finally {
+    // The consumer stopped early (a bad line, or it only wanted a first look): cancel the
+    // pipeline so the source is closed now (e.g. a Deno.FsFile's readable closes its file),
+    // instead of staying open until the end of the process.
+    if (!finished) await reader.cancel().catch(() => {});
     reader.releaseLock();
   }
 }

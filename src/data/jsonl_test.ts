@@ -35,3 +35,39 @@ Deno.test("jsonlLines yields nothing for an empty stream", async () => {
   assertEquals(await collect(chunked("", 4)), []);
   assertEquals(await collect(chunked("\n\n", 4)), []);
 });
+
+Deno.test("jsonlLines cancels its source when the consumer stops early", async () => {
+  // Without the cancel, a file opened for a first look would stay open after the loop ends.
+  let cancelled = false;
+  let pulls = 0;
+  const source = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      pulls++;
+      controller.enqueue(new TextEncoder().encode(`{"n":${pulls}}\n`));
+    },
+    cancel() {
+      cancelled = true;
+    },
+  });
+  for await (const l of jsonlLines(source)) {
+    assertEquals(l, { line: 1, text: '{"n":1}' });
+    break;
+  }
+  assertEquals(cancelled, true);
+});
+
+Deno.test("jsonlLines does not cancel a stream it read to the end", async () => {
+  let cancelled = false;
+  const bytes = new TextEncoder().encode('{"a":1}\n');
+  const source = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(bytes);
+      controller.close();
+    },
+    cancel() {
+      cancelled = true;
+    },
+  });
+  assertEquals((await collect(source)).length, 1);
+  assertEquals(cancelled, false);
+});

@@ -10,7 +10,7 @@
  * console.log(tok.eosTokenId); // 151645
  * ```
  */
-import { createTokenizer, type TextTokenizer } from "./tokenizer.ts";
+import type { TextTokenizer } from "./tokenizer.ts";
 
 async function readJson(path: string): Promise<unknown> {
   const text = await Deno.readTextFile(path);
@@ -46,6 +46,9 @@ export async function loadTokenizerDir(dir: string): Promise<TextTokenizer> {
   const config = (await exists(configPath)) ? await readJson(configPath) : {};
   const jinjaPath = `${dir}/chat_template.jinja`;
   const template = (await exists(jinjaPath)) ? await Deno.readTextFile(jinjaPath) : null;
+  // Imported on first use: importing this module (e.g. for hasTokenizer) does not load the
+  // tokenizer library, so a run on pre-tokenized data never pays for it.
+  const { createTokenizer } = await import("./tokenizer.ts");
   return createTokenizer(await readJson(jsonPath), config, template);
 }
 

@@ -1,11 +1,14 @@
 /**
  * Opens `--model` (a local Hugging Face model directory or an http(s) URL of one) for the CLI:
- * the weight store through `openModel` (src/io/checkpoint_deno.ts) and, when the model ships one,
- * its tokenizer (`tokenizer.json` + `tokenizer_config.json` [+ `chat_template.jinja`]).
+ * the weight store through `openModel` (src/io/checkpoint_deno.ts) and a loader for its tokenizer
+ * (`tokenizer.json` + `tokenizer_config.json` [+ `chat_template.jinja`]), called only when the
+ * data has a line that needs it: a built Qwen2.5 tokenizer holds ~170 MB of process memory, more
+ * than a mesp run of the 0.5B model itself needs.
  */
-import { createTokenizer, type TextTokenizer } from "../data/tokenizer.ts";
+import type { TextTokenizer } from "../data/tokenizer.ts";
 import { hasTokenizer, loadTokenizerDir } from "../data/tokenizer_deno.ts";
 import { openModel } from "../io/checkpoint_deno.ts";
+import type { ModelConfig } from "../model/config.ts";
 import type { Kernels } from "../kernels/abi.ts";
 import { DEFAULT_HEAD_CHUNK_ROWS } from "../model/memory_plan.ts";
 import type { WeightStore } from "../model/weights.ts";
@@ -36,7 +39,22 @@ export async function openModelTokenizer(model: string): Promise<TextTokenizer |
   const json = await fetchJson(`${base}/tokenizer.json`);
   if (json === null) return null;
   const config = (await fetchJson(`${base}/tokenizer_config.json`)) ?? {};
+  // Imported here so that a run that never needs a tokenizer never loads the library either.
+  const { createTokenizer } = await import("../data/tokenizer.ts");
   return createTokenizer(json, config);
+}
+
+/**
+ * The padding id when no tokenizer is loaded: the config's EOS id (the first of a list), else 0.
+ * Padded positions have label -100 and come after every real token of their row, so under causal
+ * attention any valid id gives the same losses; this only has to be inside the vocabulary.
+ * (`ModelConfig` does not keep config.json's `pad_token_id`, so EOS is the first choice.)
+ */
+export function padIdWithoutTokenizer(
+  config: Pick<ModelConfig, "eosTokenId" | "vocabSize">,
+): number {
+  const eos = Array.isArray(config.eosTokenId) ? config.eosTokenId[0] : config.eosTokenId;
+  return eos !== null && eos !== undefined && eos >= 0 && eos < config.vocabSize ? eos : 0;
 }
 
 /**
@@ -49,14 +67,17 @@ export function headChunkRowsFor(args: Pick<TrainArgs, "headChunkRows">): number
   return Math.ceil(rows / 16) * 16;
 }
 
-/** Opens the model's weights (per --quant/--weights/--cache-dir) and its tokenizer. */
+/**
+ * Opens the model's weights (per --quant/--weights/--cache-dir). The tokenizer is not loaded:
+ * `loadTokenizer` loads it (null when the model ships none) and checks that its ids fit the
+ * model's embedding; each call loads it again, so the caller keeps the one it got.
+ */
 export async function openModelDeno(
   args: TrainArgs,
   kernels: Kernels,
   arena: Arena,
-): Promise<{ store: WeightStore; tokenizer: TextTokenizer | null }> {
+): Promise<{ store: WeightStore; loadTokenizer: () => Promise<TextTokenizer | null> }> {
   const model = args.model!;
-  const tokenizer = await openModelTokenizer(model);
   const store = await openModel({
     source: model,
     quant: args.quant,
@@ -66,12 +87,15 @@ export async function openModelDeno(
     kernels,
     arena,
   });
-  if (tokenizer && tokenizer.vocabSize > store.config.vocabSize) {
-    await store.close();
-    throw new Error(
-      `${model}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ` +
-        `${store.config.vocabSize}`,
-    );
-  }
-  return { store, tokenizer };
+  const vocabSize = store.config.vocabSize;
+  const loadTokenizer = async () => {
+    const tokenizer = await openModelTokenizer(model);
+    if (tokenizer && tokenizer.vocabSize > vocabSize) {
+      throw new Error(
+        `${model}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${vocabSize}`,
+      );
+    }
+    return tokenizer;
+  };
+  return { store, loadTokenizer };
 }
