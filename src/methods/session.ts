@@ -112,6 +112,11 @@ export interface TrainingSession {
   evaluate(batch: Batch): Promise<{ loss: number; tokens: number }>;
   /** LoRA tensors with PEFT names ("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"). */
   loraTensors(): Map<string, { shape: [number, number]; data: Float32Array }>;
+  /**
+   * The same tensors as views of the session's memory (no copies): valid only until the next
+   * `step`/`evaluate`. Writers that stream the adapter out use it to avoid a second copy.
+   */
+  loraTensorViews?(): Map<string, { shape: [number, number]; data: Float32Array }>;
   setLoraTensors(t: Map<string, { shape: [number, number]; data: Float32Array }>): void;
   optimizerState(): { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] };
   setOptimizerState(
@@ -331,6 +336,10 @@ export class LoraTrainingSession implements TrainingSession {
 
   loraTensors(): Map<string, { shape: [number, number]; data: Float32Array }> {
     return this.lora.toMap();
+  }
+
+  loraTensorViews(): Map<string, { shape: [number, number]; data: Float32Array }> {
+    return this.lora.views();
   }
 
   setLoraTensors(t: Map<string, { shape: [number, number]; data: Float32Array }>): void {

@@ -304,6 +304,25 @@ export class LoraParams {
     return out;
   }
 
+  /**
+   * Like {@link toMap} but each `data` is a view of the arena, not a copy: valid only until the
+   * next step or arena allocation (which may grow, and so detach, linear memory). For writing the
+   * adapter out without holding a second copy of every tensor.
+   */
+  views(): Map<string, { shape: [number, number]; data: Float32Array }> {
+    const out = new Map<string, { shape: [number, number]; data: Float32Array }>();
+    for (const block of this.blocks) {
+      for (const l of Object.values(block)) {
+        out.set(l.a.name, { shape: [l.rank, l.inFeatures], data: this.arena.f32(l.a.ptr, l.a.n) });
+        out.set(l.b.name, {
+          shape: [l.outFeatures, l.rank],
+          data: this.arena.f32(l.b.ptr, l.b.n),
+        });
+      }
+    }
+    return out;
+  }
+
   /** Loads tensors by PEFT name; every adapter tensor must be present with the right shape. */
   fromMap(t: Map<string, { shape: [number, number]; data: Float32Array }>): void {
     for (const block of this.blocks) {

@@ -73,3 +73,29 @@ Deno.test("LoraParams gradient storage: one shared block slot, none, or a whole 
   assert.equal(none.bytes, none.paramBytes);
   assert.ok(none.params.every((p) => p.grad === 0));
 });
+
+Deno.test("LoraParams.views: the toMap tensors as live views of the arena, not copies", () => {
+  const { arena } = loadKernelsSync({ variant: "reference" });
+  const lora = new LoraParams(
+    tinyConfig("llama", 2),
+    {
+      rank: 2,
+      alpha: 4,
+      targets: ["q", "up"],
+    },
+    arena,
+    3,
+  );
+  const copies = lora.toMap();
+  const views = lora.views();
+  assert.deepEqual([...views.keys()], [...copies.keys()]);
+  for (const [name, v] of views) {
+    assert.deepEqual(v.shape, copies.get(name)!.shape);
+    assert.deepEqual(v.data, copies.get(name)!.data);
+    assert.equal(v.data.buffer, arena.memory.buffer, `${name} is a view`);
+  }
+  const p = lora.params[0];
+  arena.f32(p.ptr, p.n)[0] = 42;
+  assert.equal(views.get(p.name)!.data[0], 42);
+  assert.notEqual(copies.get(p.name)!.data[0], 42);
+});

@@ -512,7 +512,12 @@ async function train(
       return 130;
     }
     if (args.steps > 0) {
-      await writeAdapterDir(args.out, session.loraTensors(), adapter);
+      // Views, not copies: the writer copies one tensor at a time.
+      await writeAdapterDir(
+        args.out,
+        session.loraTensorViews?.() ?? session.loraTensors(),
+        adapter,
+      );
       const title = `${demo ? "slimtune demo (random weights)" : args.model}: ${args.method}`;
       await writeFileAtomic(
         `${args.out}/loss.svg`,

@@ -26,7 +26,12 @@
 import type { ByteSource } from "../io/byte_source.ts";
 import { decodeToF32, isFloatDtype } from "../io/dtype.ts";
 import { SafetensorsFile } from "../io/safetensors.ts";
-import { serializeSafetensors, type TensorData } from "../io/safetensors_writer.ts";
+import {
+  type LazyTensor,
+  safetensorsChunks,
+  serializeSafetensors,
+  type TensorData,
+} from "../io/safetensors_writer.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { linearShape, peftModule, peftName } from "../model/lora.ts";
 import { LINEAR_NAMES, type LinearName } from "../model/weights.ts";
@@ -98,6 +103,37 @@ export function encodeAdapter(tensors: LoraTensors, info: AdapterInfo): AdapterF
   return {
     configJson: JSON.stringify(adapterConfigObject(info), null, 2) + "\n",
     safetensors: serializeSafetensors(list, { format: "pt" }),
+  };
+}
+
+/** The adapter as a config text and a stream of `adapter_model.safetensors` chunks. */
+export interface AdapterChunks {
+  configJson: string;
+  safetensors: AsyncIterable<Uint8Array>;
+}
+
+/**
+ * {@link encodeAdapter} as a stream: the same bytes, but each tensor is copied out only when the
+ * consumer pulls it (one tensor at a time), so `tensors` may be views of linear memory and no
+ * whole-adapter buffer is ever built. The copy per tensor also keeps writers away from shared
+ * (threads) memory, which file writes may not read from.
+ */
+export function encodeAdapterChunks(tensors: LoraTensors, info: AdapterInfo): AdapterChunks {
+  const list: LazyTensor[] = [...tensors.keys()].sort().map((name) => {
+    const t = tensors.get(name)!;
+    if (t.data.length !== t.shape[0] * t.shape[1]) {
+      throw new RangeError(`${name}: ${t.data.length} values for shape [${t.shape}]`);
+    }
+    return {
+      name,
+      dtype: "F32",
+      shape: t.shape,
+      data: () => new Uint8Array(t.data.slice().buffer),
+    };
+  });
+  return {
+    configJson: JSON.stringify(adapterConfigObject(info), null, 2) + "\n",
+    safetensors: safetensorsChunks(list, { format: "pt" }),
   };
 }
 

@@ -15,7 +15,7 @@ import { writeFileAtomic } from "../runtime/deno_fs.ts";
 import {
   type AdapterInfo,
   decodeAdapter,
-  encodeAdapter,
+  encodeAdapterChunks,
   type LoraTensors,
 } from "./peft_adapter.ts";
 
@@ -23,13 +23,17 @@ import {
 export const ADAPTER_CONFIG_FILE = "adapter_config.json";
 export const ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors";
 
-/** Writes `adapter_model.safetensors` then `adapter_config.json` into `dir` (created if needed). */
+/**
+ * Writes `adapter_model.safetensors` then `adapter_config.json` into `dir` (created if needed),
+ * each atomically. The weights are streamed one tensor at a time (`encodeAdapterChunks`), so
+ * `tensors` may be views (`session.loraTensorViews()`) and no whole-adapter copy is held.
+ */
 export async function writeAdapterDir(
   dir: string,
   tensors: LoraTensors,
   info: AdapterInfo,
 ): Promise<void> {
-  const files = encodeAdapter(tensors, info);
+  const files = encodeAdapterChunks(tensors, info);
   await Deno.mkdir(dir, { recursive: true });
   await writeFileAtomic(`${dir}/${ADAPTER_WEIGHTS_FILE}`, files.safetensors);
   await writeFileAtomic(

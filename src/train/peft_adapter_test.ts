@@ -1,4 +1,4 @@
-import { deepStrictEqual, rejects, strictEqual, throws } from "node:assert/strict";
+import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
 import { MemorySource } from "../io/byte_source.ts";
 import { SafetensorsFile } from "../io/safetensors.ts";
 import { serializeSafetensors } from "../io/safetensors_writer.ts";
@@ -9,6 +9,7 @@ import {
   type AdapterInfo,
   decodeAdapter,
   encodeAdapter,
+  encodeAdapterChunks,
   type LoraTensors,
   parseAdapterConfig,
 } from "./peft_adapter.ts";
@@ -131,4 +132,25 @@ Deno.test("parseAdapterConfig refuses what slimtune cannot apply, naming the fil
       .targets,
     ["q", "up"],
   );
+});
+
+Deno.test("encodeAdapterChunks streams encodeAdapter's exact bytes, one tensor copy at a time", async () => {
+  const tensors = randomTensors(["q", "k", "down"], 4);
+  const streamed = encodeAdapterChunks(tensors, info);
+  strictEqual(streamed.configJson, encodeAdapter(tensors, info).configJson);
+  let biggestTensor = 0;
+  for (const t of tensors.values()) biggestTensor = Math.max(biggestTensor, t.data.byteLength);
+  // Tensors are copied when pulled, not when the stream is made: a change made in between is
+  // what gets written (so views of live memory are read at write time, one at a time).
+  const first = [...tensors.keys()].sort()[0];
+  tensors.get(first)!.data[0] = 12345;
+  const chunks: Uint8Array[] = [];
+  for await (const c of streamed.safetensors) {
+    chunks.push(c);
+    ok(c.byteLength <= Math.max(biggestTensor, 4096), `chunk of ${c.byteLength} bytes`);
+  }
+  const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let at = 0;
+  for (const c of chunks) (bytes.set(c, at), at += c.byteLength);
+  deepStrictEqual(bytes, encodeAdapter(tensors, info).safetensors);
 });
