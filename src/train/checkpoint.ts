@@ -12,13 +12,13 @@
  */
 import type { ByteSource } from "../io/byte_source.ts";
 import { SafetensorsFile } from "../io/safetensors.ts";
-import { serializeSafetensors } from "../io/safetensors_writer.ts";
+import { safetensorsChunks } from "../io/safetensors_writer.ts";
 import type { ModelConfig } from "../model/config.ts";
 import type { DataPosition } from "../data/dataset.ts";
 import {
   type AdapterInfo,
   decodeAdapter,
-  encodeAdapter,
+  encodeAdapterChunks,
   type LoraTensors,
 } from "./peft_adapter.ts";
 
@@ -61,17 +61,23 @@ export const CHECKPOINT_FILES = {
   trainerState: "trainer_state.json",
 } as const;
 
-/** The checkpoint's files as bytes, in the order they should be written (state last). */
-export function encodeCheckpoint(s: TrainingState): [string, Uint8Array][] {
-  const adapter = encodeAdapter(s.lora, s.adapter);
-  const optimizer = serializeSafetensors(
+/**
+ * The checkpoint's files, in the order they should be written (state last). The two safetensors
+ * files are streams that copy or view one tensor at a time, so saving never holds a serialized
+ * copy of the whole adapter or optimizer state beside the state itself.
+ */
+export function encodeCheckpoint(
+  s: TrainingState,
+): [string, Uint8Array | AsyncIterable<Uint8Array>][] {
+  const adapter = encodeAdapterChunks(s.lora, s.adapter);
+  const optimizer = safetensorsChunks(
     [...s.optimizer.tensors.keys()].sort().map((name) => {
       const t = s.optimizer.tensors.get(name)!;
       return {
         name,
         dtype: "F32" as const,
         shape: [t.length],
-        data: new Uint8Array(t.buffer, t.byteOffset, t.byteLength),
+        data: () => new Uint8Array(t.buffer, t.byteOffset, t.byteLength),
       };
     }),
     { format: "pt" },
