@@ -225,3 +225,59 @@ Deno.test("BlobSource identity: a File's name, size and lastModified; a plain Bl
   const blobId = await sourceIdentity(new BlobSource(new Blob([DATA])));
   assert.equal(blobId, await sampledContentHash(new MemorySource("m", DATA)));
 });
+
+Deno.test("HttpSource sends If-Range with the probe's validator: a file changed mid-load is refused, not mixed", async () => {
+  let version = 1;
+  let etag = () => `"v${version}"`;
+  let lastModified: string | null = null;
+  const seenIfRange: (string | null)[] = [];
+  const ac = new AbortController();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+    (req) => {
+      const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.get("Range") ?? "");
+      const data = DATA.map((b) => (b + version) & 255);
+      const validators: Record<string, string> = {};
+      if (etag()) validators.ETag = etag();
+      if (lastModified) validators["Last-Modified"] = lastModified;
+      const ifRange = req.headers.get("If-Range");
+      seenIfRange.push(ifRange);
+      // RFC 9110: a range is served only if If-Range matches the current representation.
+      const current = etag() && !etag().startsWith("W/") ? etag() : lastModified;
+      if (!m || (ifRange !== null && ifRange !== current)) {
+        return new Response(data, { headers: validators });
+      }
+      const a = Number(m[1]), b = Math.min(Number(m[2]), data.length - 1);
+      return new Response(data.slice(a, b + 1), {
+        status: 206,
+        headers: { ...validators, "Content-Range": `bytes ${a}-${b}/${data.length}` },
+      });
+    },
+  );
+  const url = `http://127.0.0.1:${server.addr.port}/m.safetensors`;
+  try {
+    // Strong ETag: reads carry it; after the file changes, the next read is refused.
+    let src = new HttpSource(url);
+    await src.size();
+    assert.deepEqual(await src.read(3, 4), DATA.slice(3, 7).map((b) => (b + 1) & 255));
+    assert.equal(seenIfRange.at(-1), '"v1"');
+    version = 2;
+    await assert.rejects(src.read(3, 4), /changed on the server while it was being read/);
+    // A weak ETag may not be used in If-Range: Last-Modified is sent instead when present,
+    // and nothing when absent (then a change cannot be detected by the server).
+    etag = () => `W/"v${version}"`;
+    lastModified = "Mon, 23 Nov 2026 06:00:00 GMT";
+    src = new HttpSource(url);
+    await src.size();
+    await src.read(0, 2);
+    assert.equal(seenIfRange.at(-1), lastModified);
+    lastModified = null;
+    src = new HttpSource(url);
+    await src.size();
+    await src.read(0, 2);
+    assert.equal(seenIfRange.at(-1), null);
+  } finally {
+    ac.abort();
+    await server.finished;
+  }
+});

@@ -38,6 +38,13 @@ export class HttpSource implements ByteSource {
   private knownSize: number | undefined;
   /** The validator of the size probe's response (ETag, else Last-Modified); null when neither. */
   private validator: string | null = null;
+  /**
+   * What later range requests send as `If-Range`: the probe's strong ETag, else its
+   * Last-Modified (a weak ETag may not be used there). A server whose file changed since then
+   * answers 200 with the whole new file instead of 206, which is refused as "changed": the
+   * ranges of one load never mix two versions of the file.
+   */
+  private ifRange: string | null = null;
   private readonly fetchFn: typeof fetch;
 
   constructor(readonly url: string | URL, private readonly options: HttpSourceOptions = {}) {
@@ -86,11 +93,20 @@ export class HttpSource implements ByteSource {
     headers.set("Range", `bytes=${offset}-${last}`);
     // Ask for identity so the byte ranges refer to the stored file, not a compressed stream.
     headers.set("Accept-Encoding", "identity");
+    if (!probe && this.ifRange !== null) headers.set("If-Range", this.ifRange);
     let res: Response;
     try {
       res = await this.fetchFn(this.url, { headers });
     } catch (e) {
       throw new HttpSourceError(this.name, `request failed: ${(e as Error).message}`);
+    }
+    if (res.status === 200 && !probe && this.ifRange !== null) {
+      await res.body?.cancel();
+      throw new HttpSourceError(
+        this.name,
+        `the file changed on the server while it was being read (If-Range ${this.ifRange} ` +
+          `no longer matches); open it again`,
+      );
     }
     if (res.status === 200) {
       await res.body?.cancel();
@@ -99,7 +115,10 @@ export class HttpSource implements ByteSource {
         `server ignored the Range request (HTTP 200 with the full body); ranged reads are required`,
       );
     }
-    if (probe) this.validator = validatorOf(res.headers);
+    if (probe) {
+      this.validator = validatorOf(res.headers);
+      this.ifRange = ifRangeOf(res.headers);
+    }
     if (res.status === 416 && probe) {
       await res.body?.cancel();
       // Range not satisfiable for byte 0: the file is empty (if the server says so).
@@ -147,6 +166,13 @@ function validatorOf(headers: Headers): string | null {
   if (etag) return `etag ${etag}`;
   const modified = headers.get("Last-Modified");
   return modified ? `last-modified ${modified}` : null;
+}
+
+/** A strong ETag, else Last-Modified, else null: what `If-Range` may carry. */
+function ifRangeOf(headers: Headers): string | null {
+  const etag = headers.get("ETag");
+  if (etag && !etag.startsWith("W/")) return etag;
+  return headers.get("Last-Modified");
 }
 
 /** Reads exactly `length` body bytes into one buffer; rejects short, long, or broken bodies. */
