@@ -181,6 +181,7 @@ export function parseModelConfig(json: unknown, file = "config.json"): ModelConf
     ),
     bosTokenId: tokenId("bos_token_id"),
     eosTokenId,
+    padTokenId: tokenId("pad_token_id"),
   };
 }
 

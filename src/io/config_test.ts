@@ -94,6 +94,7 @@ Deno.test("Qwen2.5-0.5B config", () => {
     maxPositionEmbeddings: 32768,
     bosTokenId: 151643,
     eosTokenId: 151643,
+    padTokenId: null,
   });
 });
 
@@ -162,6 +163,8 @@ Deno.test("HF defaults: untied embeddings, kv heads = heads, theta 10000, llama 
   assert.equal(c.eosTokenId, null);
   assert.equal(parseModelConfig({ ...minimal, attention_bias: true }).qkvBias, true);
   assert.deepEqual(parseModelConfig({ ...minimal, eos_token_id: [1, 2] }).eosTokenId, [1, 2]);
+  assert.equal(c.padTokenId, null);
+  assert.equal(parseModelConfig({ ...minimal, pad_token_id: 5 }).padTokenId, 5);
   assert.equal(parseModelConfig({ ...minimal, head_dim: 32 }).headDim, 32);
 });
 

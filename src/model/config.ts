@@ -30,4 +30,6 @@ export interface ModelConfig {
   maxPositionEmbeddings: number;
   bosTokenId: number | null;
   eosTokenId: number | number[] | null;
+  /** `pad_token_id` from config.json when given (padding ids are never trained on). */
+  padTokenId?: number | null;
 }

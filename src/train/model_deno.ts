@@ -51,10 +51,13 @@ export async function openModelTokenizer(model: string): Promise<TextTokenizer |
  * (`ModelConfig` does not keep config.json's `pad_token_id`, so EOS is the first choice.)
  */
 export function padIdWithoutTokenizer(
-  config: Pick<ModelConfig, "eosTokenId" | "vocabSize">,
+  config: Pick<ModelConfig, "eosTokenId" | "vocabSize" | "padTokenId">,
 ): number {
+  const valid = (id: number | null | undefined): id is number =>
+    id !== null && id !== undefined && id >= 0 && id < config.vocabSize;
+  if (valid(config.padTokenId)) return config.padTokenId;
   const eos = Array.isArray(config.eosTokenId) ? config.eosTokenId[0] : config.eosTokenId;
-  return eos !== null && eos !== undefined && eos >= 0 && eos < config.vocabSize ? eos : 0;
+  return valid(eos) ? eos : 0;
 }
 
 /**
