@@ -26,7 +26,7 @@ import type { TextTokenizer } from "../src/data/tokenizer.ts";
 import { ConfigError, parseModelConfig } from "../src/io/config.ts";
 import { writeFileAtomic } from "../src/runtime/deno_fs.ts";
 import { UsageError } from "../src/train/args.ts";
-import { openModelTokenizer } from "../src/train/model_deno.ts";
+import { fetchText, isUrl, openModelTokenizer } from "../src/train/model_deno.ts";
 
 /** What {@link pretokenize} does. */
 export interface PretokenizeOptions {
@@ -66,25 +66,9 @@ OUT.jsonl needs no tokenizer, which saves ~170 MB of process memory.
   -h, --help       this help
 `;
 
-function isUrl(s: string): boolean {
-  return /^https?:\/\//i.test(s);
-}
-
 /** The model's config.json as text, or null when it has none. */
 async function readConfigText(model: string): Promise<string | null> {
-  if (isUrl(model)) {
-    const url = `${model.replace(/\/+$/, "")}/config.json`;
-    const r = await fetch(url);
-    if (r.status === 404) {
-      await r.body?.cancel();
-      return null;
-    }
-    if (!r.ok) {
-      await r.body?.cancel();
-      throw new Error(`${url}: HTTP ${r.status}`);
-    }
-    return await r.text();
-  }
+  if (isUrl(model)) return await fetchText(`${model.replace(/\/+$/, "")}/config.json`);
   try {
     return await Deno.readTextFile(`${model}/config.json`);
   } catch (e) {

@@ -15,11 +15,13 @@ import type { WeightStore } from "../model/weights.ts";
 import type { Arena } from "../runtime/arena.ts";
 import type { TrainArgs } from "./args.ts";
 
-function isUrl(s: string): boolean {
+/** True for an `http(s)://` model location. */
+export function isUrl(s: string): boolean {
   return /^https?:\/\//i.test(s);
 }
 
-async function fetchJson(url: string): Promise<unknown | null> {
+/** The text at `url`, or null on 404; other HTTP errors throw naming the URL. */
+export async function fetchText(url: string): Promise<string | null> {
   const r = await fetch(url);
   if (r.status === 404) {
     await r.body?.cancel();
@@ -29,7 +31,12 @@ async function fetchJson(url: string): Promise<unknown | null> {
     await r.body?.cancel();
     throw new Error(`${url}: HTTP ${r.status}`);
   }
-  return await r.json();
+  return await r.text();
+}
+
+async function fetchJson(url: string): Promise<unknown | null> {
+  const text = await fetchText(url);
+  return text === null ? null : JSON.parse(text);
 }
 
 /** The tokenizer shipped with the model, or null (then only `input_ids` data can be used). */
