@@ -119,6 +119,8 @@ export interface TrainingSession {
   loraTensorViews?(): Map<string, { shape: [number, number]; data: Float32Array }>;
   setLoraTensors(t: Map<string, { shape: [number, number]; data: Float32Array }>): void;
   optimizerState(): { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] };
+  /** {@link optimizerState} with views instead of copies (valid until the next step). */
+  optimizerStateViews?(): { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] };
   setOptimizerState(
     s: { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] },
   ): void;
@@ -350,6 +352,15 @@ export class LoraTrainingSession implements TrainingSession {
     return {
       stepCount: this.stepCount,
       tensors: this.optimizer?.stateTensors() ?? new Map(),
+      rng: this.#rng.getState(),
+    };
+  }
+
+  optimizerStateViews(): { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] } {
+    const o = this.optimizer;
+    return {
+      stepCount: this.stepCount,
+      tensors: (o?.stateViews ? o.stateViews() : o?.stateTensors()) ?? new Map(),
       rng: this.#rng.getState(),
     };
   }

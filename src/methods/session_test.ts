@@ -104,3 +104,37 @@ Deno.test("session: evaluate, state round trip, clipping reports the pre-clip no
   const ignored = { ...batch, labels: new Int32Array(10).fill(-100) };
   assert.ok(Number.isNaN((await s.step([ignored], 0.05)).loss));
 });
+
+Deno.test("optimizerStateViews and loraTensorViews: the copies' values, as views of the arena", async () => {
+  const { kernels, arena } = loadKernelsSync({ variant: "reference" });
+  const store = createRandomWeightStore({
+    config: tinyConfig("qwen2", 2),
+    kernels,
+    arena,
+    seed: 5,
+  });
+  const s = await createTrainingSession({
+    store,
+    kernels,
+    arena,
+    method: "mesp",
+    lora: { rank: 2, alpha: 4, targets: ["q", "down"] },
+    optimizer: { kind: "adamw", lr: 1e-2, weightDecay: 0 },
+    maxGradNorm: 0,
+    seed: 1,
+  });
+  const ids = Int32Array.from({ length: 8 }, (_, i) => (i * 37) % 512);
+  await s.step([{ inputIds: ids, labels: ids, batchSize: 1, seqLen: 8 }], 1e-2);
+  const copies = s.optimizerState();
+  const views = s.optimizerStateViews!();
+  assert.equal(views.stepCount, copies.stepCount);
+  assert.deepEqual(views.rng, copies.rng);
+  assert.deepEqual([...views.tensors.keys()], [...copies.tensors.keys()]);
+  assert.ok(views.tensors.size > 0);
+  for (const [name, v] of views.tensors) {
+    assert.deepEqual(v, copies.tensors.get(name), name);
+    assert.equal(v.buffer, arena.memory.buffer, `${name} is a view`);
+  }
+  const lora = s.loraTensorViews!();
+  for (const [name, v] of s.loraTensors()) assert.deepEqual(lora.get(name)!.data, v.data, name);
+});

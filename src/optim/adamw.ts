@@ -88,6 +88,15 @@ export class AdamW implements Optimizer {
     return out;
   }
 
+  stateViews(): Map<string, Float32Array> {
+    const out = new Map<string, Float32Array>();
+    for (const [name, s] of this.#state) {
+      out.set(`${name}.exp_avg`, this.arena.f32(s.m, s.n));
+      out.set(`${name}.exp_avg_sq`, this.arena.f32(s.v, s.n));
+    }
+    return out;
+  }
+
   loadState(stepCount: number, tensors: Map<string, Float32Array>): void {
     if (!Number.isSafeInteger(stepCount) || stepCount < 0) {
       throw new RangeError(`bad stepCount ${stepCount}`);

@@ -55,6 +55,11 @@ export interface Optimizer {
   update(p: ParamTensor, lr: number): void;
   /** Copies of the state, keyed `"<param name>.exp_avg"` / `".exp_avg_sq"` (PyTorch names). */
   stateTensors(): Map<string, Float32Array>;
+  /**
+   * The same tensors as views of linear memory (no copies), valid until the next update or
+   * allocation; for writing a checkpoint without a second copy of the state. Optional.
+   */
+  stateViews?(): Map<string, Float32Array>;
   /** Restores `stepCount` and state from `stateTensors()` output (checkpoint resume). */
   loadState(stepCount: number, tensors: Map<string, Float32Array>): void;
 }

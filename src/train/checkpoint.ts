@@ -77,7 +77,9 @@ export function encodeCheckpoint(
         name,
         dtype: "F32" as const,
         shape: [t.length],
-        data: () => new Uint8Array(t.buffer, t.byteOffset, t.byteLength),
+        // A copy per tensor: `t` may be a view of (shared) linear memory, which file writes may
+        // not read from, and only one tensor is held at a time.
+        data: () => new Uint8Array(t.slice().buffer),
       };
     }),
     { format: "pt" },

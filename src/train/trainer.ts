@@ -91,7 +91,11 @@ export interface TrainerOptions {
   maxWorkingSetBytes?: number | null;
   /** Called after every step (and once for an evaluation-only run). */
   onStep?: (r: StepRecord, etaS: number) => void | Promise<void>;
-  /** Persists a checkpoint. */
+  /**
+   * Persists a checkpoint. The state's tensors may be VIEWS of the session's memory (no copies,
+   * so a save does not hold a second adapter + optimizer state): valid only until the returned
+   * promise settles. Copy what must outlive the call (`captureState` makes copies).
+   */
   save?: (state: TrainingState) => Promise<void>;
   /** Polled between steps; true = checkpoint and stop. */
   stopRequested?: () => boolean;
@@ -178,17 +182,46 @@ export async function evaluateBatches(
   return sum / tokens;
 }
 
-/** A snapshot of everything needed to resume after `step` completed steps. */
+/** A snapshot of everything needed to resume after `step` completed steps (tensors copied). */
 export function captureState(
   o: Pick<ResolvedTrainerOptions, "session" | "train" | "adapter" | "args">,
   step: number,
   history: readonly HistoryPoint[],
 ): TrainingState {
+  return stateWith(o, step, history, o.session.loraTensors(), o.session.optimizerState());
+}
+
+/**
+ * {@link captureState} with views of the session's memory where the session offers them: what
+ * `save` gets, so writing a checkpoint never holds a copy of the adapter and optimizer state.
+ */
+function stateForSave(
+  o: Pick<ResolvedTrainerOptions, "session" | "train" | "adapter" | "args">,
+  step: number,
+  history: readonly HistoryPoint[],
+): TrainingState {
+  const s = o.session;
+  return stateWith(
+    o,
+    step,
+    history,
+    s.loraTensorViews?.() ?? s.loraTensors(),
+    s.optimizerStateViews?.() ?? s.optimizerState(),
+  );
+}
+
+function stateWith(
+  o: Pick<ResolvedTrainerOptions, "train" | "adapter" | "args">,
+  step: number,
+  history: readonly HistoryPoint[],
+  lora: TrainingState["lora"],
+  optimizer: TrainingState["optimizer"],
+): TrainingState {
   return {
     step,
     adapter: o.adapter,
-    lora: o.session.loraTensors(),
-    optimizer: o.session.optimizerState(),
+    lora,
+    optimizer,
     data: o.train ? o.train.position : null,
     args: o.args,
     history: history.map((p) => ({ ...p })),
@@ -245,7 +278,7 @@ export async function runTraining(options: TrainerOptions): Promise<TrainResult>
   let trainSeconds = 0;
   for (let step = start + 1; step <= o.steps; step++) {
     if (o.stopRequested?.()) {
-      await o.save?.(captureState(o, step - 1, history));
+      await o.save?.(stateForSave(o, step - 1, history));
       return { step: step - 1, interrupted: true, history, evalLoss };
     }
     const lr = learningRate(
@@ -286,7 +319,7 @@ export async function runTraining(options: TrainerOptions): Promise<TrainResult>
       throw new MemoryLimitError(step, r.workingSetBytes, o.maxWorkingSetBytes);
     }
     if (o.saveEvery > 0 && step % o.saveEvery === 0) {
-      await o.save?.(captureState(o, step, history));
+      await o.save?.(stateForSave(o, step, history));
     }
   }
   return { step: o.steps, interrupted: false, history, evalLoss };
