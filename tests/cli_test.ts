@@ -505,3 +505,11 @@ Deno.test("without a tokenizer the padding id is config.json's pad_token_id, els
   strictEqual(padIdWithoutTokenizer({ eosTokenId: 2, vocabSize: 512, padTokenId: 600 }), 2);
   strictEqual(padIdWithoutTokenizer({ eosTokenId: 2, vocabSize: 512, padTokenId: null }), 2);
 });
+
+Deno.test("the tokenizer line says what loading it cost when the resident size grew", async () => {
+  const { tokenizerCostNote } = await import("../src/train/cli.ts");
+  strictEqual(tokenizerCostNote(40 << 20, 222 << 20), ", +182.0 MB of process memory");
+  strictEqual(tokenizerCostNote(40 << 20, 40 << 20), "");
+  strictEqual(tokenizerCostNote(null, 222 << 20), "");
+  strictEqual(tokenizerCostNote(40 << 20, null), "");
+});

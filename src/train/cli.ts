@@ -23,7 +23,7 @@ import type { WeightStore } from "../model/weights.ts";
 import { ArenaLimitError } from "../runtime/arena.ts";
 import { writeFileAtomic } from "../runtime/deno_fs.ts";
 import { BYTES_PER_MB, formatMB, formatMemoryReport, memoryReport } from "../runtime/memory.ts";
-import { processPeakBytes } from "../runtime/process_memory_deno.ts";
+import { processPeakBytes, readProcessMemory } from "../runtime/process_memory_deno.ts";
 import { helpText, parseTrainArgs, type TrainArgs, UsageError } from "./args.ts";
 import type { TrainingState } from "./checkpoint.ts";
 import {
@@ -185,14 +185,24 @@ async function readExamples(
     return await read(null);
   } catch (e) {
     if (!(e instanceof DataError) || !(e.cause instanceof TokenizerNeededError)) throw e;
+    const rssBefore = readProcessMemory().rssBytes;
     const tok = await tokenizer.get();
     if (!tok) throw e;
+    // What the tokenizer costs is worth saying: it can be more than the whole training step.
+    const cost = tokenizerCostNote(rssBefore, readProcessMemory().rssBytes);
     say(
-      `tokenizer: loaded for "${e.cause.kind}" data (${e.file}:${e.line})` +
+      `tokenizer: loaded for "${e.cause.kind}" data (${e.file}:${e.line})${cost}` +
         (hint ? "; data pre-tokenized with tools/pretokenize.ts needs none" : ""),
     );
     return read(tok);
   }
+}
+
+/** ", +N MB of process memory" when the resident size grew from `before` to `after`, else "". */
+export function tokenizerCostNote(before: number | null, after: number | null): string {
+  return before !== null && after !== null && after > before
+    ? `, +${formatMB(after - before)} of process memory`
+    : "";
 }
 
 /** The CLI. Returns the exit status. */
