@@ -288,19 +288,8 @@ export class LoraParams {
 
   /** Copies of every tensor with PEFT names and `[rows, cols]` shapes. */
   toMap(): Map<string, { shape: [number, number]; data: Float32Array }> {
-    const out = new Map<string, { shape: [number, number]; data: Float32Array }>();
-    for (const block of this.blocks) {
-      for (const l of Object.values(block)) {
-        out.set(l.a.name, {
-          shape: [l.rank, l.inFeatures],
-          data: this.arena.f32(l.a.ptr, l.a.n).slice(),
-        });
-        out.set(l.b.name, {
-          shape: [l.outFeatures, l.rank],
-          data: this.arena.f32(l.b.ptr, l.b.n).slice(),
-        });
-      }
-    }
+    const out = this.views();
+    for (const t of out.values()) t.data = t.data.slice();
     return out;
   }
 

@@ -80,12 +80,7 @@ export class AdamW implements Optimizer {
   }
 
   stateTensors(): Map<string, Float32Array> {
-    const out = new Map<string, Float32Array>();
-    for (const [name, s] of this.#state) {
-      out.set(`${name}.exp_avg`, this.arena.f32(s.m, s.n).slice());
-      out.set(`${name}.exp_avg_sq`, this.arena.f32(s.v, s.n).slice());
-    }
-    return out;
+    return new Map([...this.stateViews()].map(([name, v]) => [name, v.slice()]));
   }
 
   stateViews(): Map<string, Float32Array> {

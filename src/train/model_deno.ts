@@ -52,10 +52,10 @@ export async function openModelTokenizer(model: string): Promise<TextTokenizer |
 }
 
 /**
- * The padding id when no tokenizer is loaded: the config's EOS id (the first of a list), else 0.
- * Padded positions have label -100 and come after every real token of their row, so under causal
- * attention any valid id gives the same losses; this only has to be inside the vocabulary.
- * (`ModelConfig` does not keep config.json's `pad_token_id`, so EOS is the first choice.)
+ * The padding id when no tokenizer is loaded: config.json's `pad_token_id`, else its EOS id (the
+ * first of a list), else 0 — the first that is inside the vocabulary. Padded positions have label
+ * -100 and come after every real token of their row, so under causal attention any valid id gives
+ * the same losses; this only has to be inside the vocabulary.
  */
 export function padIdWithoutTokenizer(
   config: Pick<ModelConfig, "eosTokenId" | "vocabSize" | "padTokenId">,

@@ -90,18 +90,33 @@ export interface AdapterFiles {
   safetensors: Uint8Array;
 }
 
-/** Serializes `tensors` (every tensor as F32, sorted by name like PEFT) with their config. */
-export function encodeAdapter(tensors: LoraTensors, info: AdapterInfo): AdapterFiles {
-  const list: TensorData[] = [...tensors.keys()].sort().map((name) => {
+/** The adapter's tensors sorted by name like PEFT, each checked against its shape. */
+function sortedAdapterTensors(
+  tensors: LoraTensors,
+): [string, { shape: [number, number]; data: Float32Array }][] {
+  return [...tensors.keys()].sort().map((name) => {
     const t = tensors.get(name)!;
     if (t.data.length !== t.shape[0] * t.shape[1]) {
       throw new RangeError(`${name}: ${t.data.length} values for shape [${t.shape}]`);
     }
-    const data = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    return { name, dtype: "F32", shape: t.shape, data };
+    return [name, t];
   });
+}
+
+function adapterConfigJson(info: AdapterInfo): string {
+  return JSON.stringify(adapterConfigObject(info), null, 2) + "\n";
+}
+
+/** Serializes `tensors` (every tensor as F32, sorted by name like PEFT) with their config. */
+export function encodeAdapter(tensors: LoraTensors, info: AdapterInfo): AdapterFiles {
+  const list: TensorData[] = sortedAdapterTensors(tensors).map(([name, t]) => ({
+    name,
+    dtype: "F32",
+    shape: t.shape,
+    data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+  }));
   return {
-    configJson: JSON.stringify(adapterConfigObject(info), null, 2) + "\n",
+    configJson: adapterConfigJson(info),
     safetensors: serializeSafetensors(list, { format: "pt" }),
   };
 }
@@ -119,20 +134,14 @@ export interface AdapterChunks {
  * (threads) memory, which file writes may not read from.
  */
 export function encodeAdapterChunks(tensors: LoraTensors, info: AdapterInfo): AdapterChunks {
-  const list: LazyTensor[] = [...tensors.keys()].sort().map((name) => {
-    const t = tensors.get(name)!;
-    if (t.data.length !== t.shape[0] * t.shape[1]) {
-      throw new RangeError(`${name}: ${t.data.length} values for shape [${t.shape}]`);
-    }
-    return {
-      name,
-      dtype: "F32",
-      shape: t.shape,
-      data: () => new Uint8Array(t.data.slice().buffer),
-    };
-  });
+  const list: LazyTensor[] = sortedAdapterTensors(tensors).map(([name, t]) => ({
+    name,
+    dtype: "F32",
+    shape: t.shape,
+    data: () => new Uint8Array(t.data.slice().buffer),
+  }));
   return {
-    configJson: JSON.stringify(adapterConfigObject(info), null, 2) + "\n",
+    configJson: adapterConfigJson(info),
     safetensors: safetensorsChunks(list, { format: "pt" }),
   };
 }
