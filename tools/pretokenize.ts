@@ -20,13 +20,18 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { DataError, parseExampleLine, type TokenizedExample } from "../src/data/example.ts";
-import { jsonlLines } from "../src/data/jsonl.ts";
+import { readExampleLines } from "../src/data/dataset.ts";
+import { DataError, type TokenizedExample } from "../src/data/example.ts";
 import type { TextTokenizer } from "../src/data/tokenizer.ts";
 import { ConfigError, parseModelConfig } from "../src/io/config.ts";
 import { writeFileAtomic } from "../src/runtime/deno_fs.ts";
 import { UsageError } from "../src/train/args.ts";
-import { fetchText, isUrl, openModelTokenizer } from "../src/train/model_deno.ts";
+import {
+  checkTokenizerFits,
+  fetchText,
+  isUrl,
+  openModelTokenizer,
+} from "../src/train/model_deno.ts";
 
 /** What {@link pretokenize} does. */
 export interface PretokenizeOptions {
@@ -85,11 +90,7 @@ async function vocabSizeOf(model: string, tok: TextTokenizer): Promise<number> {
   const text = await readConfigText(model);
   if (text === null) return tok.vocabSize;
   const config = parseModelConfig(text, `${model}/config.json`);
-  if (tok.vocabSize > config.vocabSize) {
-    throw new Error(
-      `${model}: the tokenizer has ${tok.vocabSize} tokens but the model only ${config.vocabSize}`,
-    );
-  }
+  checkTokenizerFits(model, tok, config.vocabSize);
   return config.vocabSize;
 }
 
@@ -114,31 +115,21 @@ export async function pretokenize(options: PretokenizeOptions): Promise<Pretoken
     // Opened here, once the output file exists: jsonlLines closes it however the loop ends.
     const bytes = (await Deno.open(data, { read: true })).readable;
     let pending = "";
-    let lastLine = 0;
-    try {
-      for await (const { line, text } of jsonlLines(bytes)) {
-        lastLine = line;
-        let ex = parseExampleLine(text, data, line, tok, vocabSize);
-        if (seqLen !== null && ex.inputIds.length > seqLen) {
-          // The trainer's rule (buildRows in src/data/dataset.ts): keep the first seqLen tokens.
-          // Dropping rows with nothing left to train on is a packing decision: not made here.
-          ex = { inputIds: ex.inputIds.subarray(0, seqLen), labels: ex.labels.subarray(0, seqLen) };
-          result.truncated++;
-        }
-        result.examples++;
-        result.tokens += ex.inputIds.length;
-        pending += exampleLine(ex);
-        if (pending.length >= 1 << 20) {
-          yield encoder.encode(pending);
-          pending = "";
-        }
+    for await (let ex of readExampleLines(bytes, data, tok, vocabSize)) {
+      if (seqLen !== null && ex.inputIds.length > seqLen) {
+        // The trainer's rule (buildRows in src/data/dataset.ts): keep the first seqLen tokens.
+        // Dropping rows with nothing left to train on is a packing decision: not made here.
+        ex = { inputIds: ex.inputIds.subarray(0, seqLen), labels: ex.labels.subarray(0, seqLen) };
+        result.truncated++;
       }
-    } catch (e) {
-      if (e instanceof DataError) throw e;
-      // As loadExamples: a decoding failure (invalid UTF-8) surfaces after the last good line.
-      throw new DataError(data, lastLine + 1, (e as Error).message);
+      result.examples++;
+      result.tokens += ex.inputIds.length;
+      pending += exampleLine(ex);
+      if (pending.length >= 1 << 20) {
+        yield encoder.encode(pending);
+        pending = "";
+      }
     }
-    if (result.examples === 0) throw new DataError(data, 1, "no examples in the file");
     yield encoder.encode(pending);
   }
   await writeFileAtomic(out, chunks());

@@ -39,19 +39,36 @@ export async function loadExamples(
   vocabSize: number,
 ): Promise<TokenizedExample[]> {
   const examples: TokenizedExample[] = [];
+  for await (const e of readExampleLines(bytes, file, tokenizer, vocabSize)) examples.push(e);
+  return examples;
+}
+
+/**
+ * {@link loadExamples} one example at a time (for writers that stream, e.g.
+ * tools/pretokenize.ts): the same parsing, the same `FILE:LINE` errors, the same refusal of a
+ * file with no examples (thrown when the stream ends).
+ */
+export async function* readExampleLines(
+  bytes: ReadableStream<Uint8Array>,
+  file: string,
+  tokenizer: TextTokenizer | null,
+  vocabSize: number,
+): AsyncGenerator<TokenizedExample> {
   let lastLine = 0;
+  let count = 0;
   try {
     for await (const { line, text } of jsonlLines(bytes)) {
       lastLine = line;
-      examples.push(parseExampleLine(text, file, line, tokenizer, vocabSize));
+      const example = parseExampleLine(text, file, line, tokenizer, vocabSize);
+      count++;
+      yield example;
     }
   } catch (e) {
     if (e instanceof DataError) throw e;
     // Decoding failures (invalid UTF-8) surface from the stream, after the last good line.
     throw new DataError(file, lastLine + 1, (e as Error).message);
   }
-  if (examples.length === 0) throw new DataError(file, 1, "no examples in the file");
-  return examples;
+  if (count === 0) throw new DataError(file, 1, "no examples in the file");
 }
 
 /** How examples become rows: `greedy` packs whole examples together; `none` is one per row. */

@@ -51,6 +51,19 @@ export async function openModelTokenizer(model: string): Promise<TextTokenizer |
   return createTokenizer(json, config);
 }
 
+/** Throws when `tokenizer` has ids past the model's `vocabSize` embedding rows. */
+export function checkTokenizerFits(
+  model: string,
+  tokenizer: TextTokenizer,
+  vocabSize: number,
+): void {
+  if (tokenizer.vocabSize > vocabSize) {
+    throw new Error(
+      `${model}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${vocabSize}`,
+    );
+  }
+}
+
 /**
  * The padding id when no tokenizer is loaded: config.json's `pad_token_id`, else its EOS id (the
  * first of a list), else 0 — the first that is inside the vocabulary. Padded positions have label
@@ -100,11 +113,7 @@ export async function openModelDeno(
   const vocabSize = store.config.vocabSize;
   const loadTokenizer = async () => {
     const tokenizer = await openModelTokenizer(model);
-    if (tokenizer && tokenizer.vocabSize > vocabSize) {
-      throw new Error(
-        `${model}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${vocabSize}`,
-      );
-    }
+    if (tokenizer) checkTokenizerFits(model, tokenizer, vocabSize);
     return tokenizer;
   };
   return { store, loadTokenizer };
