@@ -25,7 +25,7 @@ import { DataError, type TokenizedExample } from "../src/data/example.ts";
 import type { TextTokenizer } from "../src/data/tokenizer.ts";
 import { ConfigError, parseModelConfig } from "../src/io/config.ts";
 import { writeFileAtomic } from "../src/runtime/deno_fs.ts";
-import { UsageError } from "../src/train/args.ts";
+import { UsageError, usageErrorFromParseArgs } from "../src/train/args.ts";
 import {
   checkTokenizerFits,
   fetchText,
@@ -164,16 +164,7 @@ export async function parsePretokenizeArgs(argv: string[]): Promise<PretokenizeO
       allowPositionals: false,
     }));
   } catch (e) {
-    const msg = (e as Error).message;
-    const code = (e as { code?: string }).code;
-    const flag = /'(-{1,2}[^' =]+)/.exec(msg)?.[1] ?? "?";
-    if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
-      throw new UsageError(/'([^']*)'/.exec(msg)?.[1] ?? "?", "unexpected argument (see --help)");
-    }
-    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-      throw new UsageError(flag, "unknown option (see --help)");
-    }
-    throw new UsageError(flag, /argument missing/.test(msg) ? "needs a value" : msg);
+    throw usageErrorFromParseArgs(e, "see --help");
   }
   if (values.help) return null;
   const need = (flag: string): string => {

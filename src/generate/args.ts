@@ -10,7 +10,12 @@
  * ```
  */
 import { parseArgs } from "node:util";
-import { parseIntFlag, parseNumberFlag, UsageError } from "../train/args.ts";
+import {
+  parseIntFlag,
+  parseNumberFlag,
+  UsageError,
+  usageErrorFromParseArgs,
+} from "../train/args.ts";
 
 export { UsageError };
 
@@ -212,23 +217,7 @@ export function parseGenerateArgs(argv: string[]): { args: GenerateArgs; help: b
   try {
     ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
   } catch (e) {
-    const msg = (e as Error).message;
-    const code = (e as { code?: string }).code;
-    const flag = /'(-{1,2}[^' =]+)/.exec(msg)?.[1] ?? /"(-{1,2}[^" =]+)/.exec(msg)?.[1] ?? "?";
-    if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
-      const arg = /'([^']*)'/.exec(msg)?.[1] ?? "";
-      throw new UsageError(arg, "unexpected argument (every option is a --flag; quote the text)");
-    }
-    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-      throw new UsageError(flag, "unknown option (see --help)");
-    }
-    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
-      if (/ambiguous/.test(msg)) {
-        throw new UsageError(flag, `a value starting with "-" must be written ${flag}=VALUE`);
-      }
-      throw new UsageError(flag, /argument missing/.test(msg) ? "needs a value" : msg);
-    }
-    throw new UsageError(flag, msg);
+    throw usageErrorFromParseArgs(e, "every option is a --flag; quote the text");
   }
   const args: Record<string, unknown> = {};
   for (const f of FLAGS) {

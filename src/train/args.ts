@@ -441,6 +441,31 @@ export interface ParsedTrainArgs {
   help: boolean;
 }
 
+/**
+ * The {@link UsageError} for an error thrown by `node:util` parseArgs (strict, no positionals):
+ * `--flag: reason` for an unknown option, a missing value, or a value that starts with "-";
+ * `ARG: unexpected argument (<positionalHint>)` for a stray argument. Shared by every CLI here.
+ */
+export function usageErrorFromParseArgs(e: unknown, positionalHint: string): UsageError {
+  const msg = (e as Error).message;
+  const code = (e as { code?: string }).code;
+  const flag = /'(-{1,2}[^' =]+)/.exec(msg)?.[1] ?? /"(-{1,2}[^" =]+)/.exec(msg)?.[1] ?? "?";
+  if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
+    const arg = /'([^']*)'/.exec(msg)?.[1] ?? "";
+    return new UsageError(arg, `unexpected argument (${positionalHint})`);
+  }
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+    return new UsageError(flag, "unknown option (see --help)");
+  }
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+    if (/ambiguous/.test(msg)) {
+      return new UsageError(flag, `a value starting with "-" must be written ${flag}=VALUE`);
+    }
+    return new UsageError(flag, /argument missing/.test(msg) ? "needs a value" : msg);
+  }
+  return new UsageError(flag, msg);
+}
+
 /** Parses `argv` (without the program name). Throws {@link UsageError}. */
 export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
@@ -451,26 +476,7 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
   try {
     ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
   } catch (e) {
-    const msg = (e as Error).message;
-    const code = (e as { code?: string }).code;
-    const flag = /'(-{1,2}[^' =]+)/.exec(msg)?.[1] ?? /"(-{1,2}[^" =]+)/.exec(msg)?.[1];
-    if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
-      const arg = /'([^']*)'/.exec(msg)?.[1] ?? "";
-      throw new UsageError(arg, "unexpected argument (every option is a --flag)");
-    }
-    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-      throw new UsageError(flag ?? "?", "unknown option (see --help)");
-    }
-    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
-      if (/ambiguous/.test(msg)) {
-        throw new UsageError(
-          flag ?? "?",
-          `a value starting with "-" must be written ${flag}=VALUE`,
-        );
-      }
-      throw new UsageError(flag ?? "?", /argument missing/.test(msg) ? "needs a value" : msg);
-    }
-    throw new UsageError(flag ?? "?", msg);
+    throw usageErrorFromParseArgs(e, "every option is a --flag");
   }
   const args = defaultTrainArgs() as unknown as Record<string, unknown>;
   const given = new Set<keyof TrainArgs>();
