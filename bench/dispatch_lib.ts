@@ -19,6 +19,7 @@ import { kernelModuleBytes, loadKernels, supportsRelaxedSimd } from "../src/kern
 import { createTrainingSession, memoryFiles, openModel } from "../mod.ts";
 import { byteRows, randomCheckpointFiles } from "../examples/shared/random_checkpoint.ts";
 import type { Kernels } from "../src/kernels/abi.ts";
+import { fillRandom } from "./random_fill.ts";
 import { type ParallelSettings, WORKER_OPS } from "../src/kernels/parallel.ts";
 import { WorkerPool } from "../src/runtime/worker_pool.ts";
 import type { Arena } from "../src/runtime/arena.ts";
@@ -117,17 +118,6 @@ async function pingRows(reps: number): Promise<PingRow[]> {
   }
 }
 
-function fill(arena: Arena, n: number, seed: number): number {
-  const p = arena.allocF32(n);
-  const v = arena.f32(p, n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    v[i] = s / 2 ** 31 - 1;
-  }
-  return p;
-}
-
 /** Median µs of `f` over `n` calls (after warm-up), with `gapUs` of busy time before each. */
 function timeCall(f: () => void, n: number, gapUs: number): number {
   for (let i = 0; i < 5; i++) f();
@@ -164,8 +154,8 @@ async function gemmRows(calls: number): Promise<{ rows: GemmRow[]; chosen: unkno
     for (const [M, N, K] of shapes) {
       for (const kernel of ["matmulABt", "int4MatmulXWt"] as const) {
         const prep = (L: { kernels: Kernels; arena: Arena }) => {
-          const a = fill(L.arena, M * K, 1);
-          const b = fill(L.arena, N * K, 2);
+          const a = fillRandom(L.arena, M * K, 1);
+          const b = fillRandom(L.arena, N * K, 2);
           const out = L.arena.allocF32(M * N);
           if (kernel === "matmulABt") {
             return () => L.kernels.matmulABt(out, a, b, M, N, K, 1, 0);

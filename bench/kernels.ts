@@ -14,6 +14,7 @@ import { Arena } from "../src/runtime/arena.ts";
 import type { Kernels } from "../src/kernels/abi.ts";
 import { kernelModuleBytes } from "../src/kernels/wasm.ts";
 import { OPS_ROWS } from "./ops_rows.ts";
+import { fillRandom } from "./random_fill.ts";
 
 /** A kernel build with its arena: what a row's setup gets. */
 export interface BenchBuild {
@@ -34,17 +35,6 @@ export interface BenchRow {
   needs: (keyof Kernels)[];
   /** Allocates inputs (random) and returns the call to time. */
   setup(build: BenchBuild): () => void;
-}
-
-function fillRandom(arena: Arena, n: number, seed: number): number {
-  const p = arena.allocF32(n);
-  const v = arena.f32(p, n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    v[i] = s / 2 ** 31 - 1;
-  }
-  return p;
 }
 
 /** An f32 matmul row: out[M,N] = a · b in the given orientation. */

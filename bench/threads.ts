@@ -15,6 +15,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { fillRandom } from "./random_fill.ts";
 import { type LoadedKernels, loadKernels } from "../src/kernels/wasm.ts";
 import { createRandomWeightStore } from "../src/model/random_weights.ts";
 import type { ModelConfig } from "../src/model/config.ts";
@@ -48,17 +49,6 @@ function loadavg(): string {
   }
 }
 
-function fillRandom(L: LoadedKernels, n: number, seed: number): number {
-  const p = L.arena.allocF32(n);
-  const v = L.arena.f32(p, n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    v[i] = s / 2 ** 31 - 1;
-  }
-  return p;
-}
-
 /** Best milliseconds of `f` over calls for at least `minSeconds` (after 2 warm-up calls). */
 function bestMs(f: () => void): number {
   f();
@@ -84,8 +74,8 @@ interface Row {
 function gemmRow(L: LoadedKernels): Row {
   const n = 1024;
   const mark = L.arena.mark();
-  const a = fillRandom(L, n * n, 1);
-  const b = fillRandom(L, n * n, 2);
+  const a = fillRandom(L.arena, n * n, 1);
+  const b = fillRandom(L.arena, n * n, 2);
   const out = L.arena.allocF32(n * n);
   const ms = bestMs(() => L.kernels.matmulABt(out, a, b, n, n, n, 1, 0));
   L.arena.release(mark);
@@ -102,12 +92,12 @@ function int4Row(L: LoadedKernels): Row {
   const [M, K, N, gs] = [256, 896, 4864, 64];
   const k = L.kernels;
   const mark = L.arena.mark();
-  const w = fillRandom(L, N * K, 3);
+  const w = fillRandom(L.arena, N * K, 3);
   const q = L.arena.alloc(N * K / 2);
   const scales = L.arena.allocF32(N * K / gs);
   const biases = L.arena.allocF32(N * K / gs);
   k.int4Quantize(q, scales, biases, w, N, K, gs);
-  const x = fillRandom(L, M * K, 4);
+  const x = fillRandom(L.arena, M * K, 4);
   const out = L.arena.allocF32(M * N);
   const ms = bestMs(() => k.int4MatmulXWt(out, x, q, scales, biases, M, N, K, gs, 1, 0));
   L.arena.release(mark);
