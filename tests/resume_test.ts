@@ -79,12 +79,16 @@ Deno.test("SIGKILL after a checkpoint, then --resume: bit-identical adapter and 
     const resumed = await run(["--resume", `${tmp}/b`]);
     strictEqual(resumed.code, 0, resumed.stderr);
     deepStrictEqual(await adapter(`${tmp}/b`), await adapter(`${tmp}/a`));
-    // Metrics: the resumed run replaces what the killed one wrote after its checkpoint.
-    const losses = async (f: string) =>
-      (await Deno.readTextFile(f)).trim().split("\n").map((l) => JSON.parse(l)).map((o) => [
-        o.step,
-        o.loss,
-      ]);
+    // Metrics are appended: the resumed run's lines for the steps after the checkpoint come
+    // last, and the last line of each step equals the uninterrupted run's.
+    const losses = async (f: string) => {
+      const last = new Map<number, number>();
+      for (const l of (await Deno.readTextFile(f)).trim().split("\n")) {
+        const o = JSON.parse(l);
+        last.set(o.step, o.loss);
+      }
+      return [...last].sort((x, y) => x[0] - y[0]);
+    };
     deepStrictEqual(await losses(`${tmp}/b.jsonl`), await losses(`${tmp}/a.jsonl`));
   } finally {
     await Deno.remove(tmp, { recursive: true });

@@ -61,11 +61,31 @@ export function renderChat(
   });
 }
 
+/** The roles every chat template is expected to know. */
+export const CHAT_ROLES = ["system", "user", "assistant", "tool"] as const;
+
+/**
+ * Throws for a role that is neither one of {@link CHAT_ROLES} nor named (quoted) in the chat
+ * template: templates skip roles they do not know, so such a message would silently vanish from
+ * training.
+ */
+export function checkRoles(chatTemplate: string, messages: readonly ChatMessage[]): void {
+  for (const { role } of messages) {
+    if ((CHAT_ROLES as readonly string[]).includes(role)) continue;
+    if (chatTemplate.includes(`'${role}'`) || chatTemplate.includes(`"${role}"`)) continue;
+    throw new Error(
+      `unknown role ${JSON.stringify(role)} (expected ${CHAT_ROLES.join(", ")})`,
+    );
+  }
+}
+
 /** Token ids and labels of one conversation (labels = ids on assistant turns, else -100). */
 export function tokenizeChat(
   tok: TextTokenizer,
   messages: readonly ChatMessage[],
 ): { inputIds: number[]; labels: number[] } {
+  templateOf(tok);
+  checkRoles(tok.chatTemplate!, messages);
   const full = renderChat(tok, messages, false);
   // Character spans [start, end) of the rendering that belong to assistant turns.
   const spans: [number, number][] = [];

@@ -17,7 +17,7 @@
 import { Rng } from "../runtime/rng.ts";
 import { IGNORE_INDEX } from "./chat.ts";
 import { DataError, parseExampleLine, type TokenizedExample } from "./example.ts";
-import { jsonlLines } from "./jsonl.ts";
+import { JsonlDecodeError, jsonlLines } from "./jsonl.ts";
 import type { TextTokenizer } from "./tokenizer.ts";
 
 /**
@@ -65,7 +65,8 @@ export async function* readExampleLines(
     }
   } catch (e) {
     if (e instanceof DataError) throw e;
-    // Decoding failures (invalid UTF-8) surface from the stream, after the last good line.
+    if (e instanceof JsonlDecodeError) throw new DataError(file, e.line, e.message);
+    // A failing read of the source: named at the line it was reading.
     throw new DataError(file, lastLine + 1, (e as Error).message);
   }
   if (count === 0) throw new DataError(file, 1, "no examples in the file");

@@ -83,7 +83,9 @@ export function tokenizeRecord(
 ): TokenizedExample {
   if (!record || typeof record !== "object" || Array.isArray(record)) {
     throw new Error(
-      `expected a JSON object, got ${Array.isArray(record) ? "an array" : typeof record}`,
+      `expected a JSON object, got ${
+        record === null ? "null" : Array.isArray(record) ? "an array" : typeof record
+      }`,
     );
   }
   const r = record as Record<string, unknown>;

@@ -88,15 +88,25 @@ export function checkpointFiles(
   throw new TypeError("checkpoint file map must hold only Uint8Arrays or only Blobs");
 }
 
-/** Reads `config.json` and opens (and validates) every safetensors header. */
-export async function openCheckpoint(files: CheckpointFiles): Promise<Checkpoint> {
+/** Reads and parses only `config.json` (cheap: the CLI checks flags against it before loading). */
+export async function readCheckpointConfig(
+  files: CheckpointFiles,
+): Promise<{ raw: unknown; config: ModelConfig; quantization: MlxQuantization | null }> {
   const configName = `${files.name}/config.json`;
   const raw = await readJson(files, "config.json");
   if (raw === null) {
     throw new ConfigError(configName, "missing (every checkpoint needs config.json)");
   }
-  const config = parseModelConfig(raw, configName);
-  const quantization = parseQuantization(raw, configName);
+  return {
+    raw,
+    config: parseModelConfig(raw, configName),
+    quantization: parseQuantization(raw, configName),
+  };
+}
+
+/** Reads `config.json` and opens (and validates) every safetensors header. */
+export async function openCheckpoint(files: CheckpointFiles): Promise<Checkpoint> {
+  const { raw, config, quantization } = await readCheckpointConfig(files);
   const tensors = await openTensorSet(files);
   return { files, rawConfig: raw as Record<string, unknown>, config, quantization, tensors };
 }

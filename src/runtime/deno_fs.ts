@@ -23,15 +23,35 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   while (done < bytes.byteLength) done += await file.write(bytes.subarray(done));
 }
 
+/** The OS's words for a file error, without the call and path Deno appends. */
+export function reason(e: unknown): string {
+  const msg = (e as Error)?.message ?? String(e);
+  return msg.replace(/: (open|write|mkdir|rename|remove|stat|fsync|sync|realpath)\b[^]*$/, "");
+}
+
+/** A file could not be written; the file at `path`, if any, is as it was. */
+export class FileWriteError extends Error {
+  constructor(readonly path: string, cause: unknown) {
+    super(`cannot write ${path}: ${reason(cause)}`, { cause });
+    this.name = "FileWriteError";
+  }
+}
+
 /**
  * Writes `data` to `path` so that readers see either the old file or the complete new one: the
  * bytes go to a temporary file in the same directory, are fsynced, and the temporary file is
- * renamed over `path`. On failure the temporary file is removed and `path` is untouched.
+ * renamed over `path`. On failure the temporary file is removed, `path` is untouched, and a
+ * {@link FileWriteError} names `path`.
  */
 export async function writeFileAtomic(path: string, data: FileChunks): Promise<void> {
   const [dir, base] = dirAndBase(path);
   const tmp = `${dir}/.${base}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
+  } catch (e) {
+    throw new FileWriteError(path, e);
+  }
   let closed = false;
   try {
     if (data instanceof Uint8Array) {
@@ -48,7 +68,7 @@ export async function writeFileAtomic(path: string, data: FileChunks): Promise<v
   } catch (e) {
     if (!closed) file.close();
     await Deno.remove(tmp).catch(() => {});
-    throw e;
+    throw new FileWriteError(path, e);
   }
   await syncDir(dir);
 }

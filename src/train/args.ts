@@ -49,7 +49,9 @@ export interface TrainArgs {
   mezoEps: number;
   headChunkRows: number;
   out: string;
+  overwrite: boolean;
   saveEvery: number;
+  saveTotalLimit: number;
   resume: string | null;
   metrics: string | null;
   maxMemory: number | null;
@@ -320,12 +322,27 @@ export const FLAGS: readonly FlagSpec[] = [
     help: "final PEFT adapter (+ loss.svg); checkpoints in DIR/checkpoint-N",
   },
   {
+    flag: "overwrite",
+    key: "overwrite",
+    kind: { type: "bool" },
+    default: false,
+    help: "let a new run replace the checkpoints and adapter another run left in --out",
+  },
+  {
     flag: "save-every",
     key: "saveEvery",
     kind: { type: "int", min: 0 },
     default: 0,
     meta: "N",
-    help: "write a checkpoint every N steps (0 = only on Ctrl-C)",
+    help: "write a checkpoint every N steps (0 = only when interrupted)",
+  },
+  {
+    flag: "save-total-limit",
+    key: "saveTotalLimit",
+    kind: { type: "int", min: 0 },
+    default: 0,
+    meta: "N",
+    help: "keep only the newest N checkpoints (0 = keep all)",
   },
   {
     flag: "resume",

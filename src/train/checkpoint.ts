@@ -15,6 +15,7 @@ import { SafetensorsFile } from "../io/safetensors.ts";
 import { safetensorsChunks } from "../io/safetensors_writer.ts";
 import type { ModelConfig } from "../model/config.ts";
 import type { DataPosition } from "../data/dataset.ts";
+import { type DataIdentity, parseDataIdentity } from "./data_identity.ts";
 import {
   type AdapterInfo,
   decodeAdapter,
@@ -51,6 +52,8 @@ export interface TrainingState {
   /** The run's arguments (JSON-safe), so `--resume` needs no other flags. */
   args: Record<string, unknown>;
   history: HistoryPoint[];
+  /** The training data file's identity, to refuse a resume on other data (absent: unknown). */
+  dataIdentity?: DataIdentity | null;
 }
 
 /** File names inside a checkpoint directory. */
@@ -92,6 +95,7 @@ export function encodeCheckpoint(
     data: s.data,
     args: s.args,
     history: s.history,
+    data_identity: s.dataIdentity ?? null,
   };
   const enc = new TextEncoder();
   return [
@@ -124,6 +128,7 @@ export function parseTrainerState(text: string, name: string): {
   data: DataPosition | null;
   args: Record<string, unknown>;
   history: HistoryPoint[];
+  dataIdentity: DataIdentity | null;
 } {
   const fail = (what: string): never => {
     throw new Error(`${name}/${CHECKPOINT_FILES.trainerState}: ${what}`);
@@ -160,6 +165,7 @@ export function parseTrainerState(text: string, name: string): {
     data,
     args: j.args as Record<string, unknown>,
     history: j.history as HistoryPoint[],
+    dataIdentity: parseDataIdentity(j.data_identity),
   };
 }
 
@@ -193,5 +199,6 @@ export async function decodeCheckpoint(
     data: st.data,
     args: st.args,
     history: st.history,
+    ...(st.dataIdentity ? { dataIdentity: st.dataIdentity } : {}),
   };
 }

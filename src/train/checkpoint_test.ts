@@ -5,7 +5,7 @@ import { CHECKPOINT_FILES, type TrainingState } from "./checkpoint.ts";
 import {
   findLatestCheckpoint,
   readCheckpoint,
-  readCheckpointArgs,
+  readCheckpointHead,
   resolveResumeDir,
   writeCheckpoint,
 } from "./checkpoint_deno.ts";
@@ -38,7 +38,7 @@ Deno.test("a checkpoint directory round-trips the whole training state", async (
     const path = await writeCheckpoint(dir, state(3));
     strictEqual(path, `${dir}/checkpoint-3`);
     deepStrictEqual(await readCheckpoint(path, model), state(3));
-    deepStrictEqual(await readCheckpointArgs(path), { rank: 2, data: "d.jsonl" });
+    deepStrictEqual((await readCheckpointHead(path)).args, { rank: 2, data: "d.jsonl" });
     // Saving the same step again (a resumed run) replaces it and leaves no temporary dirs.
     await writeCheckpoint(dir, state(3));
     const names = [];
@@ -78,7 +78,7 @@ Deno.test("a corrupted trainer_state.json is a clear error naming the file", asy
       (e: Error) => e.message.includes(`${path}/trainer_state.json: format "x"`),
     );
     await Deno.writeTextFile(`${path}/${CHECKPOINT_FILES.trainerState}`, "{");
-    await rejects(readCheckpointArgs(path), /trainer_state\.json: not valid JSON/);
+    await rejects(readCheckpointHead(path), /trainer_state\.json: not valid JSON/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -21,28 +21,46 @@ import { createTrainingSession } from "../methods/session.ts";
 import { planMemory } from "../model/memory_plan.ts";
 import type { WeightStore } from "../model/weights.ts";
 import { ArenaLimitError } from "../runtime/arena.ts";
-import { writeFileAtomic } from "../runtime/deno_fs.ts";
+import { FileWriteError, writeFileAtomic } from "../runtime/deno_fs.ts";
 import { BYTES_PER_MB, formatMB, formatMemoryReport, memoryReport } from "../runtime/memory.ts";
 import { processPeakBytes, readProcessMemory } from "../runtime/process_memory_deno.ts";
 import { helpText, parseTrainArgs, type TrainArgs, UsageError } from "./args.ts";
 import type { TrainingState } from "./checkpoint.ts";
 import {
+  CheckpointWriteError,
   readCheckpoint,
-  readCheckpointArgs,
-  resolveResumeDir,
+  readCheckpointHead,
+  resolveResume,
+  type ResumePoint,
   writeCheckpoint,
 } from "./checkpoint_deno.ts";
+import type { DataIdentity } from "./data_identity.ts";
+import {
+  checkAdapterInitFlags,
+  checkDataIdentity,
+  checkFlagCombinations,
+  checkFlagsAgainstModel,
+  checkOutputPaths,
+  otherRunIn,
+} from "./preflight_deno.ts";
+import { acquireRunLock, clearRun, pruneCheckpoints } from "./run_dir_deno.ts";
 import {
   createDemoStore,
   DEMO_BASE_MODEL,
   DEMO_DEFAULTS,
+  DEMO_MODEL_CONFIG,
   demoDataPath,
   demoIntro,
   demoOutro,
 } from "./demo.ts";
 import { lossCurveSvg } from "./loss_svg.ts";
-import { metricsLine, truncateMetrics } from "./metrics.ts";
-import { headChunkRowsFor, openModelDeno, padIdWithoutTokenizer } from "./model_deno.ts";
+import { metricsLine } from "./metrics.ts";
+import {
+  headChunkRowsFor,
+  openModelDeno,
+  padIdWithoutTokenizer,
+  readModelConfigDeno,
+} from "./model_deno.ts";
 import type { AdapterInfo } from "./peft_adapter.ts";
 import { readAdapterDir, writeAdapterDir } from "./peft_adapter_deno.ts";
 import { ProgressReporter } from "./progress.ts";
@@ -70,29 +88,46 @@ class CliError extends Error {
   }
 }
 
-/** Flags resolved: `--resume` merges the checkpoint's arguments, the demo fills its defaults. */
-async function resolveArgs(
-  argv: string[],
-): Promise<{ args: TrainArgs; resumeDir: string | null; help: boolean }> {
+/** The command line resolved: `--resume` merges the checkpoint's arguments, the demo its defaults. */
+interface ResolvedRun {
+  args: TrainArgs;
+  /** Flags given on this command line. */
+  given: Set<keyof TrainArgs>;
+  resume: ResumePoint | null;
+  /** The resumed checkpoint's recorded data identity. */
+  recordedData: DataIdentity | null;
+  help: boolean;
+}
+
+async function resolveArgs(argv: string[]): Promise<ResolvedRun> {
   const parsed = parseTrainArgs(argv);
-  if (parsed.help) return { args: parsed.args, resumeDir: null, help: true };
+  const given = parsed.given;
+  if (parsed.help) {
+    return { args: parsed.args, given, resume: null, recordedData: null, help: true };
+  }
   let args = parsed.args;
-  let resumeDir: string | null = null;
+  let resume: ResumePoint | null = null;
+  let recordedData: DataIdentity | null = null;
   if (args.resume) {
-    resumeDir = await resolveResumeDir(args.resume).catch((e) => {
+    resume = await resolveResume(args.resume).catch((e) => {
       throw new UsageError("--resume", (e as Error).message);
     });
-    const saved = await readCheckpointArgs(resumeDir);
+    const head = await readCheckpointHead(resume.checkpoint);
+    recordedData = head.dataIdentity;
     // The checkpoint's arguments are the base; flags given now override them.
     const merged = { ...args } as Record<string, unknown>;
-    for (const [k, v] of Object.entries(saved)) {
-      if (k in args && !parsed.given.has(k as keyof TrainArgs)) merged[k] = v;
+    for (const [k, v] of Object.entries(head.args)) {
+      if (k in args && !given.has(k as keyof TrainArgs)) merged[k] = v;
     }
     merged.resume = args.resume;
+    // A resumed run writes where it was resumed from (a copied run directory stays a copy).
+    if (!given.has("out")) merged.out = resume.runDir;
+    // Replacing is what the first run asked for; the resumed run continues it.
+    if (!given.has("overwrite")) merged.overwrite = false;
     args = merged as unknown as TrainArgs;
   } else if (args.model === null) {
     for (const [k, v] of Object.entries(DEMO_DEFAULTS)) {
-      if (!parsed.given.has(k as keyof TrainArgs)) {
+      if (!given.has(k as keyof TrainArgs)) {
         (args as unknown as Record<string, unknown>)[k] = v;
       }
     }
@@ -107,11 +142,13 @@ async function resolveArgs(
   // Missing files are usage errors, found before anything slow happens.
   for (const [flag, path] of [["--data", args.data], ["--eval-data", args.evalData]] as const) {
     if (path !== null && args.steps + (flag === "--eval-data" ? 1 : 0) > 0) {
-      const isFile = await Deno.stat(path).then((s) => s.isFile, () => false);
-      if (!isFile) throw new UsageError(flag, `${path}: no such file`);
+      const kind = await Deno.stat(path).then((s) => (s.isFile ? "file" : "other"), () => null);
+      if (kind === null) throw new UsageError(flag, `${path}: no such file`);
+      if (kind !== "file") throw new UsageError(flag, `${path} is not a file`);
     }
   }
-  return { args, resumeDir, help: false };
+  checkFlagCombinations(args, given);
+  return { args, given, resume, recordedData, help: false };
 }
 
 async function openDataStream(path: string, flag: string): Promise<ReadableStream<Uint8Array>> {
@@ -198,6 +235,11 @@ async function readExamples(
   }
 }
 
+/** "1 step", "2 steps". */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 /** ", +N MB of process memory" when the resident size grew from `before` to `after`, else "". */
 export function tokenizerCostNote(before: number | null, after: number | null): string {
   return before !== null && after !== null && after > before
@@ -205,54 +247,125 @@ export function tokenizerCostNote(before: number | null, after: number | null): 
     : "";
 }
 
+/** What the error report may say about the run: the newest checkpoint known to be good. */
+interface RunRecord {
+  lastGood: string | null;
+  args: TrainArgs | null;
+}
+
+const EXIT_STATUS: Record<StopSignal, number> = { SIGINT: 130, SIGHUP: 129, SIGTERM: 143 };
+type StopSignal = "SIGINT" | "SIGHUP" | "SIGTERM";
+
 /** The CLI. Returns the exit status. */
 export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
-  let args: TrainArgs;
-  let resumeDir: string | null;
+  const record: RunRecord = { lastGood: null, args: null };
   try {
-    const r = await resolveArgs(argv);
-    if (r.help) {
+    const run = await resolveArgs(argv);
+    if (run.help) {
       io.out(helpText());
       return 0;
     }
-    ({ args, resumeDir } = r);
+    record.args = run.args;
+    record.lastGood = run.resume?.checkpoint ?? null;
+    return await trainInRunDir(run, io, record);
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`error: ${e.message}\n`);
-      return 2;
-    }
-    io.err(`error: ${(e as Error).message}\n`);
+    return reportFailure(e, io, record);
+  }
+}
+
+/** Prints one line for a failure and returns the exit status; traces only with SLIMTUNE_DEBUG. */
+function reportFailure(e: unknown, io: CliIo, record: RunRecord): number {
+  const kept = record.lastGood ? `; last good checkpoint: ${record.lastGood}` : "";
+  const debug = debugTrace(e);
+  if (e instanceof UsageError) {
+    io.err(`error: ${e.message}\n${debug}`);
+    return 2;
+  }
+  if (e instanceof CliError || e instanceof DataError) {
+    io.err(`error: ${e.message}\n${debug}`);
+    return e instanceof CliError ? e.status : 1;
+  }
+  if (e instanceof NonFiniteError) {
+    // Suggest only what is not already set.
+    const a = record.args;
+    const hint = a && a.maxGradNorm > 0
+      ? "try a lower --lr"
+      : "try a lower --lr or --max-grad-norm 1";
+    io.err(`\nerror: ${e.message}; ${hint}${kept}\n${debug}`);
     return 1;
   }
-  let lastCheckpoint: string | null = resumeDir;
-  try {
-    return await train(args, resumeDir, io, (dir) => (lastCheckpoint = dir));
-  } catch (e) {
-    const kept = lastCheckpoint ? `; last good checkpoint: ${lastCheckpoint}` : "";
-    if (e instanceof UsageError) {
-      io.err(`error: ${e.message}\n`);
-      return 2;
-    }
-    if (e instanceof CliError) {
-      io.err(`error: ${e.message}\n`);
-      return e.status;
-    }
-    if (e instanceof DataError) {
-      io.err(`error: ${e.message}\n`);
-      return 1;
-    }
-    if (
-      e instanceof NonFiniteError || e instanceof MemoryLimitError || e instanceof ArenaLimitError
-    ) {
-      io.err(`\nerror: ${e.message}${kept}\n`);
-      return 1;
-    }
-    if (isInputError(e)) {
-      io.err(`\nerror: ${(e as Error).message}${kept}\n`);
-      return 1;
-    }
-    io.err(`\nerror: ${(e as Error).stack ?? e}${kept}\n`);
+  if (
+    e instanceof MemoryLimitError || e instanceof ArenaLimitError ||
+    e instanceof CheckpointWriteError || e instanceof FileWriteError || isInputError(e)
+  ) {
+    io.err(`\nerror: ${(e as Error).message}${kept}\n${debug}`);
     return 1;
+  }
+  const err = e instanceof Error ? e : new Error(String(e));
+  const frame = err.stack?.split("\n").find((l) => /^\s+at /.test(l))?.trim() ?? "no stack";
+  io.err(
+    `\nerror: ${err.message} (please report: ${err.name} ${frame}; SLIMTUNE_DEBUG=1 prints ` +
+      `the trace)${kept}\n${debug}`,
+  );
+  return 1;
+}
+
+function debugTrace(e: unknown): string {
+  let on = false;
+  try {
+    on = Deno.env.get("SLIMTUNE_DEBUG") === "1";
+  } catch {
+    // no --allow-env: no trace
+  }
+  return on && e instanceof Error && e.stack ? e.stack + "\n" : "";
+}
+
+/**
+ * Everything before the model is loaded, then the run, inside a locked run directory: output
+ * paths, the run directory's contents and the data are checked; the lock is taken; afterwards the
+ * lock is released and a run directory this run created but never wrote into is removed again.
+ */
+async function trainInRunDir(run: ResolvedRun, io: CliIo, record: RunRecord): Promise<number> {
+  const { args, given, resume } = run;
+  const say = (t: string) => {
+    if (!args.quiet) io.out(t + "\n");
+  };
+  const demo = args.model === null;
+  await checkAdapterInitFlags(args, given);
+  const config = demo ? DEMO_MODEL_CONFIG : await readModelConfigDeno(args.model!);
+  checkFlagsAgainstModel(args, given, config, demo ? DEMO_BASE_MODEL : args.model!);
+  await checkOutputPaths(args, resume);
+  const other = await otherRunIn(args, resume);
+  // The demo's own folder is the demo's to replace; anyone else's run needs --overwrite.
+  const replace = other.length > 0 && (args.overwrite || (demo && !given.has("out")));
+  if (other.length > 0 && !replace) {
+    const shown = other.length > 3 ? [...other.slice(0, 3), "..."] : other;
+    throw new UsageError(
+      "--out",
+      `${args.out} already holds another run (${shown.join(", ")}); continue it with ` +
+        `--resume ${args.out}, replace it with --overwrite, or choose another --out`,
+    );
+  }
+  for (const s of resume?.skipped ?? []) {
+    say(`resume: skipping ${s.dir} (${s.problem})`);
+  }
+  const dataId = await checkDataIdentity(args, run.recordedData);
+
+  const existed = await Deno.stat(args.out).then(() => true, () => false);
+  const lock = await acquireRunLock(args.out);
+  if (lock.tookOver) {
+    const o = lock.tookOver;
+    say(`note: took over the lock of a run that is gone (pid ${o.pid}, started ${o.started})`);
+  }
+  try {
+    return await train(args, resume, io, {
+      dataIdentity: dataId,
+      replace: replace ? other : null,
+      onCheckpoint: (dir) => (record.lastGood = dir),
+    });
+  } finally {
+    await lock.release();
+    if (!existed) await Deno.remove(args.out).catch(() => {}); // only if still empty
   }
 }
 
@@ -280,12 +393,23 @@ function plannedWorkingSet(
   return Math.max(arena.highWater, arena.used + sessionBytes) + jsBytes;
 }
 
+/** What the run directory's checks hand to the run. */
+interface RunDirOptions {
+  /** The training data's identity, recorded in every checkpoint. */
+  dataIdentity: DataIdentity | null;
+  /** Another run's entries in `--out`, removed once the model and data are ready. */
+  replace: string[] | null;
+  /** Called with each checkpoint once it is completely written. */
+  onCheckpoint: (dir: string) => void;
+}
+
 async function train(
   args: TrainArgs,
-  resumeDir: string | null,
+  resume: ResumePoint | null,
   io: CliIo,
-  onCheckpoint: (dir: string) => void,
+  runDir: RunDirOptions,
 ): Promise<number> {
+  const resumeDir = resume?.checkpoint ?? null;
   const demo = args.model === null;
   const say = (t: string) => {
     if (!args.quiet) io.out(t + "\n");
@@ -354,7 +478,8 @@ async function train(
         seed: args.seed,
       });
       say(
-        `data: ${examples.length} examples -> ${packed.rows.length} rows of <= ${seqLen} tokens` +
+        `data: ${count(examples.length, "example")} -> ${count(packed.rows.length, "row")} of ` +
+          `<= ${seqLen} tokens` +
           (packed.truncated ? `, ${packed.truncated} truncated` : "") +
           (packed.dropped ? `, ${packed.dropped} dropped (nothing to train on)` : ""),
       );
@@ -447,7 +572,13 @@ async function train(
     adapter = st.adapter;
     session.setLoraTensors(st.lora);
     session.setOptimizerState(st.optimizer);
-    if (train && st.data) train.seek(st.data);
+    if (train && st.data) {
+      try {
+        train.seek(st.data);
+      } catch (e) {
+        throw new UsageError("--data", `${args.data}: ${(e as Error).message}`);
+      }
+    }
     startStep = st.step;
     history = st.history;
     if (args.steps < startStep) {
@@ -456,29 +587,41 @@ async function train(
     say(`resumed from ${resumeDir} at step ${startStep}`);
   }
 
-  // Metrics: one JSON line per step; a resumed run drops lines after its checkpoint.
-  let metrics: Deno.FsFile | null = null;
-  if (args.metrics) {
-    let old = "";
-    try {
-      old = await Deno.readTextFile(args.metrics);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    }
-    const keep = resumeDir ? truncateMetrics(old, startStep) : "";
-    await writeFileAtomic(args.metrics, encoder.encode(keep));
-    metrics = await Deno.open(args.metrics, { append: true });
-  }
+  // Metrics: one JSON line per step, appended; after a resume the steps past its checkpoint
+  // appear again, and the later line of a step is the one that counts.
+  const metrics = args.metrics
+    ? await Deno.open(args.metrics, { append: true, create: true })
+    : null;
 
-  let stop = false;
-  const onSigint = () => {
-    if (stop) Deno.exit(130); // second Ctrl-C: give up immediately
-    stop = true;
-    io.err(
-      "\ninterrupt: finishing the current step, then saving a checkpoint (Ctrl-C again to abort)\n",
-    );
-  };
-  Deno.addSignalListener("SIGINT", onSigint);
+  // SIGINT (Ctrl-C), SIGTERM (timeout, docker stop, schedulers) and SIGHUP (a closed terminal)
+  // finish the step and save a checkpoint. A second signal abandons the run, except during a
+  // save, which always completes: a checkpoint is never left half-written by us.
+  let stop: StopSignal | null = null;
+  let saving = false;
+  const listeners: [StopSignal, () => void][] = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map(
+    (sig) => [sig, () => {
+      if (stop && !saving) Deno.exit(EXIT_STATUS[sig]);
+      if (stop) {
+        io.err(`\n${sig}: the checkpoint is being saved; exiting when it is complete\n`);
+        return;
+      }
+      stop = sig;
+      io.err(
+        `\n${sig}: finishing the current step, then saving a checkpoint (again to abort)\n`,
+      );
+    }],
+  );
+  for (const [sig, fn] of listeners) {
+    try {
+      Deno.addSignalListener(sig, fn);
+    } catch {
+      // a signal this platform does not have (Windows: only SIGINT)
+    }
+  }
+  if (runDir.replace) {
+    await clearRun(args.out);
+    say(`replaced the earlier run in ${args.out} (${runDir.replace.join(", ")})`);
+  }
   const progress = new ProgressReporter(args.quiet ? () => {} : io.out, io.isTerminal, args.steps);
   const memory = () =>
     memoryReport({
@@ -510,24 +653,41 @@ async function train(
         } else progress.step(r, eta);
       },
       save: async (state) => {
-        const dir = await writeCheckpoint(args.out, state);
-        onCheckpoint(dir);
-        progress.message(`checkpoint saved: ${dir}`);
+        saving = true;
+        try {
+          const dir = await writeCheckpoint(args.out, {
+            ...state,
+            dataIdentity: runDir.dataIdentity,
+          });
+          runDir.onCheckpoint(dir);
+          progress.message(`checkpoint saved: ${dir}`);
+          for (const old of await pruneCheckpoints(args.out, args.saveTotalLimit)) {
+            progress.message(
+              `checkpoint removed (--save-total-limit ${args.saveTotalLimit}): ${old}`,
+            );
+          }
+        } finally {
+          saving = false;
+        }
       },
-      stopRequested: () => stop,
+      stopRequested: () => stop !== null,
     });
     progress.finish();
     if (result.interrupted) {
-      io.err(`interrupted after step ${result.step}; resume with: --resume ${args.out}\n`);
-      return 130;
+      io.err(
+        `${stop}: stopped after ${count(result.step, "step")}; resume with: --resume ${args.out}\n`,
+      );
+      return EXIT_STATUS[stop!];
     }
     if (args.steps > 0) {
       // Views, not copies: the writer copies one tensor at a time.
+      saving = true;
       await writeAdapterDir(
         args.out,
         session.loraTensorViews?.() ?? session.loraTensors(),
         adapter,
       );
+      saving = false;
       const title = `${demo ? "slimtune demo (random weights)" : args.model}: ${args.method}`;
       await writeFileAtomic(
         `${args.out}/loss.svg`,
@@ -536,7 +696,7 @@ async function train(
       const first = result.history[0]?.loss;
       const last = result.history[result.history.length - 1]?.loss;
       say(
-        `\ndone: ${result.step} steps, loss ${first?.toFixed(4)} -> ${last?.toFixed(4)}` +
+        `\ndone: ${count(result.step, "step")}, loss ${first?.toFixed(4)} -> ${last?.toFixed(4)}` +
           (result.evalLoss !== null ? `, eval_loss ${result.evalLoss.toFixed(4)}` : ""),
       );
       say(`adapter: ${args.out}/adapter_config.json, ${args.out}/adapter_model.safetensors`);
@@ -546,7 +706,13 @@ async function train(
     if (demo && args.steps > 0) say(demoOutro(args));
     return 0;
   } finally {
-    Deno.removeSignalListener("SIGINT", onSigint);
+    for (const [sig, fn] of listeners) {
+      try {
+        Deno.removeSignalListener(sig, fn);
+      } catch {
+        // never added
+      }
+    }
     metrics?.close();
     await store.close();
   }

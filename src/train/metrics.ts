@@ -58,22 +58,3 @@ export function metricsObject(r: StepRecord): Record<string, number | null> {
 export function metricsLine(r: StepRecord): string {
   return JSON.stringify(metricsObject(r)) + "\n";
 }
-
-/**
- * Keeps the lines of an existing metrics file whose step is ≤ `step` (on resume, steps after the
- * checkpoint are recomputed and must not appear twice). Unparseable lines are kept as they are.
- */
-export function truncateMetrics(text: string, step: number): string {
-  const kept: string[] = [];
-  for (const line of text.split("\n")) {
-    if (line.trim() === "") continue;
-    try {
-      const o = JSON.parse(line);
-      if (typeof o?.step === "number" && o.step > step) continue;
-    } catch {
-      // not ours to judge
-    }
-    kept.push(line);
-  }
-  return kept.length ? kept.join("\n") + "\n" : "";
-}

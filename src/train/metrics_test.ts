@@ -1,5 +1,5 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { metricsLine, truncateMetrics } from "./metrics.ts";
+import { metricsLine } from "./metrics.ts";
 
 Deno.test("metricsLine writes the contract's field names, in MB", () => {
   const line = metricsLine({
@@ -40,10 +40,4 @@ Deno.test("metricsLine writes the contract's field names, in MB", () => {
   }));
   strictEqual(noPeak.process_peak_mb, null);
   strictEqual("eval_loss" in noPeak, false);
-});
-
-Deno.test("truncateMetrics drops steps after the resumed checkpoint", () => {
-  const text = ['{"step":1}', '{"step":2}', '{"step":3}', "", '{"step":4}', "junk"].join("\n");
-  strictEqual(truncateMetrics(text, 2), '{"step":1}\n{"step":2}\njunk\n');
-  strictEqual(truncateMetrics("", 5), "");
 });

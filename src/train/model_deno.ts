@@ -7,7 +7,9 @@
  */
 import type { TextTokenizer } from "../data/tokenizer.ts";
 import { hasTokenizer, loadTokenizerDir } from "../data/tokenizer_deno.ts";
+import { checkpointFiles, readCheckpointConfig } from "../io/checkpoint.ts";
 import { openModel } from "../io/checkpoint_deno.ts";
+import { dirFiles } from "../io/checkpoint_files_deno.ts";
 import type { ModelConfig } from "../model/config.ts";
 import type { Kernels } from "../kernels/abi.ts";
 import { DEFAULT_HEAD_CHUNK_ROWS } from "../model/memory_plan.ts";
@@ -88,6 +90,12 @@ export function padIdWithoutTokenizer(
 export function headChunkRowsFor(args: Pick<TrainArgs, "headChunkRows">): number {
   const rows = args.headChunkRows > 0 ? args.headChunkRows : DEFAULT_HEAD_CHUNK_ROWS;
   return Math.ceil(rows / 16) * 16;
+}
+
+/** The model's `config.json` only: what the CLI checks its flags against before loading. */
+export async function readModelConfigDeno(model: string): Promise<ModelConfig> {
+  return (await readCheckpointConfig(isUrl(model) ? checkpointFiles(model) : dirFiles(model)))
+    .config;
 }
 
 /**

@@ -30,8 +30,7 @@ export class NonFiniteError extends Error {
     super(
       `step ${step}: ${
         Number.isFinite(loss) ? `gradient norm is ${gradNorm}` : `loss is ${loss}`
-      }` +
-        ` (training diverged; try a lower --lr or --max-grad-norm 1)`,
+      } (training diverged)`,
     );
     this.name = "NonFiniteError";
   }
