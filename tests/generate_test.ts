@@ -8,7 +8,7 @@
  * With and without a LoRA adapter (non-zero B), qwen2 (biases) and llama (llama3 RoPE scaling),
  * f32 and int4 weights. Then greedy determinism and seeded top-p reproducibility.
  */
-import { deepStrictEqual, notDeepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import { deepStrictEqual, match, notDeepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { main } from "../src/generate/cli.ts";
 import { Decoder, type DecoderAdapter } from "../src/generate/decoder.ts";
 import { generate } from "../src/generate/loop.ts";
@@ -566,4 +566,27 @@ Deno.test("a checkpoint decodes identically with resident and streamed weights",
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
+});
+
+Deno.test("generate.ts --interactive: --max-context above the model's limit is refused; a message too long is skipped, not an error", async () => {
+  const big = await cli(
+    ["--interactive", "--max-context", "40000", "--adapter", "none"],
+    undefined,
+    linesOf([]).lines,
+  );
+  strictEqual(big.code, 2, big.err);
+  strictEqual(
+    big.err.trim().split("\n").pop(),
+    "error: --max-context: 40000 is above the model's max_position_embeddings 32768",
+  );
+  const long = "word ".repeat(200);
+  const r = await cli(
+    ["--interactive", "--max-context", "64", "--max-new-tokens", "4", "--adapter", "none"],
+    undefined,
+    linesOf([long, "hi"]).lines,
+  );
+  strictEqual(r.code, 0, r.err);
+  ok(!/^error:/m.test(r.err), r.err);
+  match(r.err, /^skipped: --max-context: /m);
+  match(r.err, /\[turn 2: /); // the chat went on
 });

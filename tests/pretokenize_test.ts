@@ -154,6 +154,11 @@ Deno.test("pretokenize: --help, bad flags exit 2 with error: --flag: reason", as
       [["--model", `${tmp}/none`, ...ok3.slice(2)], `error: --model: ${tmp}/none: no such dir`],
       [["--model", `${tmp}/bare`, ...ok3.slice(2)], `error: --model: ${tmp}/bare: no tokenizer`],
       [[...ok3.slice(0, 4), "--out", `${tmp}/no/o.jsonl`], `error: --out: ${tmp}/no: no such`],
+      [[...ok3.slice(0, 4), "--out", data], `error: --out: ${data} is the --data file`],
+      [
+        [...ok3.slice(0, 4), "--out", `${tmp}/../${tmp.split("/").pop()}/d.jsonl`],
+        "error: --out: ",
+      ],
     ];
     for (const [argv, want] of cases) {
       const r = await tool(argv);
@@ -161,6 +166,7 @@ Deno.test("pretokenize: --help, bad flags exit 2 with error: --flag: reason", as
       ok(r.err.startsWith(want), `${argv.join(" ")}: ${r.err}`);
     }
     ok(!(await Deno.stat(`${tmp}/o.jsonl`).then(() => true, () => false)), "nothing written");
+    strictEqual(await Deno.readTextFile(data), '{"text":"hi"}\n', "the input is untouched");
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

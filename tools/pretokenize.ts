@@ -25,6 +25,7 @@ import { DataError, type TokenizedExample } from "../src/data/example.ts";
 import type { TextTokenizer } from "../src/data/tokenizer.ts";
 import { ConfigError, parseModelConfig } from "../src/io/config.ts";
 import { writeFileAtomic } from "../src/runtime/deno_fs.ts";
+import { canonicalPath } from "../src/train/run_dir_deno.ts";
 import { UsageError, usageErrorFromParseArgs } from "../src/train/args.ts";
 import {
   checkTokenizerFits,
@@ -194,6 +195,13 @@ export async function parsePretokenizeArgs(argv: string[]): Promise<PretokenizeO
   const outDir = slash < 0 ? "." : slash === 0 ? "/" : out.slice(0, slash);
   if (!(await Deno.stat(outDir).then((s) => s.isDirectory, () => false))) {
     throw new UsageError("--out", `${outDir}: no such directory`);
+  }
+  // The output replaces its file: it must never be the input it is read from.
+  if (await canonicalPath(out) === await canonicalPath(data)) {
+    throw new UsageError("--out", `${out} is the --data file; name a new file`);
+  }
+  if (!isUrl(model) && (await canonicalPath(out)).startsWith(await canonicalPath(model) + "/")) {
+    throw new UsageError("--out", `${out} is inside the --model folder; name a file elsewhere`);
   }
   return { model, data, out, seqLen };
 }

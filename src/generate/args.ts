@@ -122,7 +122,8 @@ const FLAGS: readonly Spec[] = [
     min: 2,
     meta: "N",
     help: "--interactive: KV-cache positions for the conversation and the reply being " +
-      "written; the oldest exchanges are dropped to fit",
+      "written; the oldest exchanges are dropped to fit (the default is lowered to the " +
+      "model's max_position_embeddings when that is smaller)",
   },
   {
     flag: "temperature",
@@ -208,7 +209,9 @@ function parseValue(s: Spec, raw: string): unknown {
 }
 
 /** Parses `argv` (without the program name). Throws {@link UsageError}. */
-export function parseGenerateArgs(argv: string[]): { args: GenerateArgs; help: boolean } {
+export function parseGenerateArgs(
+  argv: string[],
+): { args: GenerateArgs; given: Set<keyof GenerateArgs>; help: boolean } {
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
     help: { type: "boolean", short: "h" },
   };
@@ -220,9 +223,11 @@ export function parseGenerateArgs(argv: string[]): { args: GenerateArgs; help: b
     throw usageErrorFromParseArgs(e, "every option is a --flag; quote the text");
   }
   const args: Record<string, unknown> = {};
+  const given = new Set<keyof GenerateArgs>();
   for (const f of FLAGS) {
     const v = values[f.flag];
     args[f.key] = v === undefined ? f.default : parseValue(f, typeof v === "string" ? v : "");
+    if (v !== undefined) given.add(f.key);
   }
   const a = args as unknown as GenerateArgs;
   const help = values.help === true;
@@ -252,7 +257,7 @@ export function parseGenerateArgs(argv: string[]): { args: GenerateArgs; help: b
       );
     }
   }
-  return { args: a, help };
+  return { args: a, given, help };
 }
 
 /** `--help` text, from the same table the parser uses. */

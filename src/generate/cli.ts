@@ -17,6 +17,8 @@ import { BYTES_PER_MB } from "../runtime/memory.ts";
 import { createDemoStore, DEMO_BASE_MODEL } from "../train/demo.ts";
 import { openModelTokenizer } from "../train/model_deno.ts";
 import { ADAPTER_CONFIG_FILE, readAdapterDir } from "../train/peft_adapter_deno.ts";
+import { isInputError } from "../io/input_error.ts";
+import { unexpectedErrorText } from "../runtime/unexpected_error.ts";
 import { type GenerateArgs, generateHelpText, parseGenerateArgs, UsageError } from "./args.ts";
 import { ChatContextError, ChatSession, type ChatTurn, readLines } from "./chat.ts";
 import { Decoder, type DecoderAdapter } from "./decoder.ts";
@@ -117,12 +119,12 @@ export async function main(
   env: GenerateEnv = { demoAdapterDir: DEMO_ADAPTER_DIR },
 ): Promise<number> {
   try {
-    const { args, help } = parseGenerateArgs(argv);
+    const { args, given, help } = parseGenerateArgs(argv);
     if (help) {
       io.out(generateHelpText());
       return 0;
     }
-    return await run(args, io, env);
+    return await run(args, given, io, env);
   } catch (e) {
     if (e instanceof UsageError) {
       io.err(`error: ${e.message}\n`);
@@ -132,12 +134,21 @@ export async function main(
       io.err(`error: ${e.message}\n`);
       return 1;
     }
-    io.err(`\nerror: ${(e as Error).stack ?? e}\n`);
+    if (isInputError(e)) {
+      io.err(`error: ${(e as Error).message}\n`);
+      return 1;
+    }
+    io.err("\n" + unexpectedErrorText(e, "slimtune generate"));
     return 1;
   }
 }
 
-async function run(args: GenerateArgs, io: GenerateIo, env: GenerateEnv): Promise<number> {
+async function run(
+  args: GenerateArgs,
+  given: ReadonlySet<keyof GenerateArgs>,
+  io: GenerateIo,
+  env: GenerateEnv,
+): Promise<number> {
   const demo = args.model === null;
   const note = (t: string) => {
     if (!args.quiet) io.err(t + "\n");
@@ -210,6 +221,13 @@ async function run(args: GenerateArgs, io: GenerateIo, env: GenerateEnv): Promis
     let prompt: number[] = [];
     let maxLen: number;
     if (args.interactive) {
+      if (given.has("maxContext") && args.maxContext > config.maxPositionEmbeddings) {
+        throw new UsageError(
+          "--max-context",
+          `${args.maxContext} is above the model's max_position_embeddings ` +
+            `${config.maxPositionEmbeddings}`,
+        );
+      }
       maxLen = Math.min(args.maxContext, config.maxPositionEmbeddings);
       if (args.maxNewTokens >= maxLen) {
         throw new UsageError(
@@ -325,7 +343,8 @@ async function chat(
       });
     } catch (e) {
       if (!(e instanceof ChatContextError)) throw e;
-      io.err(`error: --max-context: ${e.message} (message skipped)\n`);
+      // Not an error of the run: the chat goes on with the next message.
+      io.err(`skipped: --max-context: ${e.message}\n`);
       continue;
     }
     io.out(streamer.flush() + "\n");

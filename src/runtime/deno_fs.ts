@@ -46,29 +46,32 @@ export class FileWriteError extends Error {
 export async function writeFileAtomic(path: string, data: FileChunks): Promise<void> {
   const [dir, base] = dirAndBase(path);
   const tmp = `${dir}/.${base}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
-  } catch (e) {
-    throw new FileWriteError(path, e);
-  }
+  // File-system failures name `path`; a failing data source keeps its own error.
+  const io = async <T>(op: () => Promise<T>): Promise<T> => {
+    try {
+      return await op();
+    } catch (e) {
+      throw new FileWriteError(path, e);
+    }
+  };
+  const file = await io(() => Deno.open(tmp, { write: true, createNew: true, mode: 0o644 }));
   let closed = false;
   try {
     if (data instanceof Uint8Array) {
-      await writeAll(file, data);
+      await io(() => writeAll(file, data));
     } else if (Symbol.asyncIterator in data) {
-      for await (const chunk of data) await writeAll(file, chunk);
+      for await (const chunk of data) await io(() => writeAll(file, chunk));
     } else {
-      for (const chunk of data) await writeAll(file, chunk);
+      for (const chunk of data) await io(() => writeAll(file, chunk));
     }
-    await file.sync();
+    await io(() => file.sync());
     file.close();
     closed = true;
-    await Deno.rename(tmp, path);
+    await io(() => Deno.rename(tmp, path));
   } catch (e) {
     if (!closed) file.close();
     await Deno.remove(tmp).catch(() => {});
-    throw new FileWriteError(path, e);
+    throw e;
   }
   await syncDir(dir);
 }

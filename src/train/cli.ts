@@ -11,9 +11,7 @@ import {
   paddedLength,
 } from "../data/dataset.ts";
 import { DataError, type TokenizedExample, TokenizerNeededError } from "../data/example.ts";
-import { ConfigError } from "../io/config.ts";
-import { HttpSourceError } from "../io/http_source.ts";
-import { SafetensorsError } from "../io/safetensors.ts";
+import { isInputError } from "../io/input_error.ts";
 import type { TextTokenizer } from "../data/tokenizer.ts";
 import { bundledQwenTokenizerDir, loadTokenizerDir } from "../data/tokenizer_deno.ts";
 import { loadKernels } from "../kernels/wasm.ts";
@@ -22,6 +20,7 @@ import { planMemory } from "../model/memory_plan.ts";
 import type { WeightStore } from "../model/weights.ts";
 import { ArenaLimitError } from "../runtime/arena.ts";
 import { FileWriteError, writeFileAtomic } from "../runtime/deno_fs.ts";
+import { debugTrace, unexpectedErrorText } from "../runtime/unexpected_error.ts";
 import { BYTES_PER_MB, formatMB, formatMemoryReport, memoryReport } from "../runtime/memory.ts";
 import { processPeakBytes, readProcessMemory } from "../runtime/process_memory_deno.ts";
 import { helpText, parseTrainArgs, type TrainArgs, UsageError } from "./args.ts";
@@ -301,23 +300,8 @@ function reportFailure(e: unknown, io: CliIo, record: RunRecord): number {
     io.err(`\nerror: ${(e as Error).message}${kept}\n${debug}`);
     return 1;
   }
-  const err = e instanceof Error ? e : new Error(String(e));
-  const frame = err.stack?.split("\n").find((l) => /^\s+at /.test(l))?.trim() ?? "no stack";
-  io.err(
-    `\nerror: ${err.message} (please report: ${err.name} ${frame}; SLIMTUNE_DEBUG=1 prints ` +
-      `the trace)${kept}\n${debug}`,
-  );
+  io.err("\n" + unexpectedErrorText(e, "slimtune train", kept));
   return 1;
-}
-
-function debugTrace(e: unknown): string {
-  let on = false;
-  try {
-    on = Deno.env.get("SLIMTUNE_DEBUG") === "1";
-  } catch {
-    // no --allow-env: no trace
-  }
-  return on && e instanceof Error && e.stack ? e.stack + "\n" : "";
 }
 
 /**
@@ -367,18 +351,6 @@ async function trainInRunDir(run: ResolvedRun, io: CliIo, record: RunRecord): Pr
     await lock.release();
     if (!existed) await Deno.remove(args.out).catch(() => {}); // only if still empty
   }
-}
-
-/**
- * Errors about the user's input (a malformed checkpoint, config or adapter, a missing file, a
- * failing server): their messages already name the file and what is wrong, so the user gets that
- * one line. Anything else is a bug and keeps its stack trace.
- */
-function isInputError(e: unknown): boolean {
-  return e instanceof SafetensorsError || e instanceof ConfigError ||
-    e instanceof HttpSourceError || e instanceof Deno.errors.NotFound ||
-    e instanceof Deno.errors.PermissionDenied ||
-    (e instanceof Error && Object.getPrototypeOf(e) === Error.prototype);
 }
 
 /**

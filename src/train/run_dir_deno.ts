@@ -16,7 +16,7 @@
  * await lock.release();
  * ```
  */
-import { reason } from "../runtime/deno_fs.ts";
+import { FileWriteError, reason } from "../runtime/deno_fs.ts";
 import { UsageError } from "./args.ts";
 
 /** The lock file inside a run directory while a run uses it. */
@@ -37,7 +37,10 @@ async function kindOf(path: string): Promise<"missing" | "dir" | "file" | "other
     const s = await Deno.stat(path);
     return s.isDirectory ? "dir" : s.isFile ? "file" : "other";
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return "missing";
+    // Under a file (ENOTDIR) it does not exist either; the walk up finds the file.
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
+      return "missing";
+    }
     throw e;
   }
 }
@@ -63,21 +66,24 @@ async function probeDir(dir: string, flag: string, shown: string): Promise<void>
 /**
  * Checks that `dir` is, or can become, a directory this process can write, without creating it:
  * an existing path must be a directory and gets a probe file; a missing one is checked at its
- * nearest existing ancestor, which must be a writable directory.
+ * nearest existing ancestor, which must be a writable directory. Errors name `named` (the path
+ * the user gave, when `dir` is its folder).
  */
-export async function checkWritableDir(dir: string, flag: string): Promise<void> {
+export async function checkWritableDir(dir: string, flag: string, named = dir): Promise<void> {
   let at = dir;
   for (;;) {
     const kind = await kindOf(at);
-    if (kind === "dir") return await probeDir(at, flag, dir);
+    if (kind === "dir") return await probeDir(at, flag, named);
     if (kind !== "missing") {
       throw new UsageError(
         flag,
-        at === dir ? `${dir} exists and is not a directory` : `${dir}: ${at} is not a directory`,
+        at === named
+          ? `${named} exists and is not a directory`
+          : `${named}: ${at} is not a directory`,
       );
     }
     const up = parentOf(at);
-    if (up === at) throw new UsageError(flag, `${dir}: no existing parent directory`);
+    if (up === at) throw new UsageError(flag, `${named}: no existing parent directory`);
     at = up;
   }
 }
@@ -98,7 +104,7 @@ export async function checkAppendableFile(file: string, flag: string): Promise<v
     }
     return;
   }
-  await checkWritableDir(parentOf(file), flag);
+  await checkWritableDir(parentOf(file), flag, file);
 }
 
 /** The absolute, symlink-free form of `path` (of its parent when `path` does not exist). */
@@ -205,7 +211,11 @@ export interface RunLock {
  * {@link UsageError} naming its pid, host and start; a dead run's lock on this host is taken over.
  */
 export async function acquireRunLock(dir: string, flag = "--out"): Promise<RunLock> {
-  await Deno.mkdir(dir, { recursive: true });
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new FileWriteError(dir, e);
+  }
   const path = `${dir}/${LOCK_FILE}`;
   const me: LockOwner = {
     pid: Deno.pid,
@@ -220,12 +230,18 @@ export async function acquireRunLock(dir: string, flag = "--out"): Promise<RunLo
       const f = await Deno.open(path, { write: true, createNew: true });
       try {
         await f.write(new TextEncoder().encode(text));
+      } catch (e) {
+        await Deno.remove(path).catch(() => {});
+        throw new FileWriteError(path, e);
       } finally {
         f.close();
       }
       break;
     } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists) || attempt > 0) throw e;
+      if (e instanceof FileWriteError) throw e;
+      if (!(e instanceof Deno.errors.AlreadyExists) || attempt > 0) {
+        throw new FileWriteError(path, e);
+      }
     }
     let owner: LockOwner | null = null;
     try {
