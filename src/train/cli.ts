@@ -16,7 +16,6 @@ import type { TextTokenizer } from "../data/tokenizer.ts";
 import { bundledQwenTokenizerDir, loadTokenizerDir } from "../data/tokenizer_deno.ts";
 import { loadKernels } from "../kernels/wasm.ts";
 import { createTrainingSession } from "../methods/session.ts";
-import { planMemory } from "../model/memory_plan.ts";
 import type { WeightStore } from "../model/weights.ts";
 import { ArenaLimitError } from "../runtime/arena.ts";
 import { FileWriteError, writeFileAtomic } from "../runtime/deno_fs.ts";
@@ -41,6 +40,7 @@ import {
   checkFlagsAgainstModel,
   checkOutputPaths,
   otherRunIn,
+  runMemoryPlan,
 } from "./preflight_deno.ts";
 import { acquireRunLock, clearRun, pruneCheckpoints } from "./run_dir_deno.ts";
 import {
@@ -490,17 +490,10 @@ async function train(
     // Refuse before the session allocates anything: what the arena holds now (the kernels, every
     // thread's scratch, the weights) + the session's plan (adapters, optimizer, a step's peak).
     const evalSeqLen = evalSet.reduce((m, b) => Math.max(m, b.seqLen), 0);
-    const plan = planMemory({
-      config,
-      method: args.method,
-      seqLen: Math.max(seqLen, evalSeqLen),
-      batchSize: args.batchSize,
-      lora: { rank: adapter.r, alpha: adapter.alpha, targets: adapter.targets },
-      optimizer: args.optimizer,
-      headChunkRows: headChunkRowsFor(args),
-      lcsb: { groups: Math.min(args.lcsbGroups, config.numLayers), pattern: args.lcsbPattern },
-      gradAccum: args.gradAccum,
-      maxGradNorm: args.maxGradNorm,
+    const plan = runMemoryPlan(args, config, Math.max(seqLen, evalSeqLen), {
+      rank: adapter.r,
+      alpha: adapter.alpha,
+      targets: adapter.targets,
     });
     const js = store.jsBytesHeld();
     const need = plannedWorkingSet(arena, js, plan.total);

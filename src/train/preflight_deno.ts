@@ -7,7 +7,7 @@
  * having changed nothing on disk.
  */
 import type { ModelConfig } from "../model/config.ts";
-import { planMemory } from "../model/memory_plan.ts";
+import { type MemoryPlan, planMemory } from "../model/memory_plan.ts";
 import { formatMB } from "../runtime/memory.ts";
 import type { TrainArgs } from "./args.ts";
 import { UsageError } from "./args.ts";
@@ -101,17 +101,10 @@ export function checkFlagsAgainstModel(
       `${args.lcsbGroups} is more than the model's ${config.numLayers} layers`,
     );
   }
-  const plan = planMemory({
-    config,
-    method: args.method,
-    seqLen: args.seqLen,
-    batchSize: args.batchSize,
-    lora: { rank: args.rank, alpha: args.alpha, targets: args.targets },
-    optimizer: args.optimizer,
-    headChunkRows: headChunkRowsFor(args),
-    lcsb: { groups: Math.min(args.lcsbGroups, config.numLayers), pattern: args.lcsbPattern },
-    gradAccum: args.gradAccum,
-    maxGradNorm: args.maxGradNorm,
+  const plan = runMemoryPlan(args, config, args.seqLen, {
+    rank: args.rank,
+    alpha: args.alpha,
+    targets: args.targets,
   });
   const system = systemMemoryBytes();
   const ceiling = Math.min(WASM_MEMORY_LIMIT_BYTES, system ?? Infinity);
@@ -126,6 +119,27 @@ export function checkFlagsAgainstModel(
         `${formatMB(plan.total)}, more than ${what}; lower --batch-size or --seq-len`,
     );
   }
+}
+
+/** The session's memory plan for these flags, at `seqLen` tokens per row and this adapter. */
+export function runMemoryPlan(
+  args: TrainArgs,
+  config: ModelConfig,
+  seqLen: number,
+  lora: { rank: number; alpha: number; targets: TrainArgs["targets"] },
+): MemoryPlan {
+  return planMemory({
+    config,
+    method: args.method,
+    seqLen,
+    batchSize: args.batchSize,
+    lora,
+    optimizer: args.optimizer,
+    headChunkRows: headChunkRowsFor(args),
+    lcsb: { groups: Math.min(args.lcsbGroups, config.numLayers), pattern: args.lcsbPattern },
+    gradAccum: args.gradAccum,
+    maxGradNorm: args.maxGradNorm,
+  });
 }
 
 function systemMemoryBytes(): number | null {
