@@ -116,6 +116,31 @@ Deno.test("HttpSource reads ranges from a server that honours Range", async () =
   });
 });
 
+Deno.test("HttpSource calls fetch unbound, as browsers and workerd require of the global fetch", async () => {
+  const real = globalThis.fetch;
+  let calls = 0;
+  // Like a browser's fetch: any receiver other than the global object (or none) is refused.
+  const strict = function (this: unknown, input: RequestInfo | URL, init?: RequestInit) {
+    if (this !== undefined && this !== globalThis) throw new TypeError("Illegal invocation");
+    calls++;
+    return real(input, init);
+  };
+  await withServer("good", async (url) => {
+    globalThis.fetch = strict as typeof fetch;
+    try {
+      const src = new HttpSource(url);
+      assert.equal(await src.size(), 5000);
+      assert.deepEqual(await src.read(10, 20), DATA.slice(10, 30));
+      // A caller's fetch is called the same way.
+      const own = new HttpSource(url, { fetch: strict as typeof fetch });
+      assert.deepEqual(await own.read(0, 4), DATA.slice(0, 4));
+    } finally {
+      globalThis.fetch = real;
+    }
+  });
+  assert.ok(calls >= 3, `strict fetch was called ${calls} times`);
+});
+
 Deno.test("HttpSource: clear errors from misbehaving servers", async () => {
   const cases: [Mode, RegExp][] = [
     ["ignores-range", /server ignored the Range request \(HTTP 200 with the full body\)/],

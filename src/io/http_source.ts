@@ -45,11 +45,19 @@ export class HttpSource implements ByteSource {
    * ranges of one load never mix two versions of the file.
    */
   private ifRange: string | null = null;
+  /**
+   * Calls the fetch function as a plain function: browsers and Cloudflare's workerd throw
+   * "Illegal invocation" when the global `fetch` runs with any `this` but the global object, as
+   * it would if called as a method of this source.
+   */
   private readonly fetchFn: typeof fetch;
 
   constructor(readonly url: string | URL, private readonly options: HttpSourceOptions = {}) {
     this.name = String(url);
-    this.fetchFn = options.fetch ?? fetch;
+    const custom = options.fetch;
+    this.fetchFn = custom
+      ? (input, init) => custom(input, init)
+      : (input, init) => fetch(input, init);
   }
 
   /** Total size, from the `Content-Range` of a one-byte request (HEAD is not always honest). */
