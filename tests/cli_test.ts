@@ -84,6 +84,9 @@ Deno.test("--steps 0 with --eval-data only evaluates and writes eval_loss", asyn
     strictEqual(lines[0].loss, null);
     // A random-weight model over the 151936-token vocabulary: near ln(151936) = 11.9 or above.
     ok(lines[0].eval_loss > 9 && lines[0].eval_loss < 20, String(lines[0].eval_loss));
+    // Perplexity is exp(eval_loss), rounded to 4 significant digits.
+    const ppl = lines[0].eval_perplexity;
+    ok(Math.abs(ppl - Math.exp(lines[0].eval_loss)) <= 5e-4 * ppl, `${ppl}`);
     for (const k of ["lr", "tokens_per_s", "working_set_mb", "process_peak_mb"]) {
       ok(k in lines[0], k);
     }

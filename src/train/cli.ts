@@ -53,7 +53,7 @@ import {
   demoOutro,
 } from "./demo.ts";
 import { lossCurveSvg } from "./loss_svg.ts";
-import { metricsLine } from "./metrics.ts";
+import { metricsLine, perplexity } from "./metrics.ts";
 import {
   headChunkRowsFor,
   openModelDeno,
@@ -614,7 +614,10 @@ async function train(
       onStep: async (r, eta) => {
         if (metrics) await metrics.write(encoder.encode(metricsLine(r)));
         if (r.loss === null) {
-          progress.message(`eval_loss ${r.evalLoss!.toFixed(4)} (${r.tokens} tokens)`);
+          progress.message(
+            `eval_loss ${r.evalLoss!.toFixed(4)}, perplexity ${perplexity(r.evalLoss!)} ` +
+              `(${r.tokens} tokens)`,
+          );
         } else progress.step(r, eta);
       },
       save: async (state) => {
@@ -662,7 +665,11 @@ async function train(
       const last = result.history[result.history.length - 1]?.loss;
       say(
         `\ndone: ${count(result.step, "step")}, loss ${first?.toFixed(4)} -> ${last?.toFixed(4)}` +
-          (result.evalLoss !== null ? `, eval_loss ${result.evalLoss.toFixed(4)}` : ""),
+          (result.evalLoss !== null
+            ? `, eval_loss ${result.evalLoss.toFixed(4)} (perplexity ${
+              perplexity(result.evalLoss)
+            })`
+            : ""),
       );
       say(`adapter: ${args.out}/adapter_config.json, ${args.out}/adapter_model.safetensors`);
       say(`loss curve: ${args.out}/loss.svg`);

@@ -1,7 +1,7 @@
 /**
  * Per-step metrics as JSON Lines: one object per optimizer step (and per evaluation), with the
  * field names of the CLI contract: `step, loss, lr, tokens_per_s, working_set_mb, process_peak_mb` (MB = 2^20 bytes, as in `src/runtime/memory.ts`)
- * and `eval_loss` when evaluated. Portable: {@link metricsLine} formats, the caller writes.
+ * and `eval_loss` with `eval_perplexity` (exp of the mean token loss) when evaluated. Portable: {@link metricsLine} formats, the caller writes.
  *
  * @example
  * ```ts
@@ -37,6 +37,11 @@ function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
+/** Perplexity of a mean token cross-entropy (nats): exp(loss), to 4 significant digits. */
+export function perplexity(meanLoss: number): number {
+  return Number(Math.exp(meanLoss).toPrecision(4));
+}
+
 /** The JSON object of a record, with the contract's snake_case names. */
 export function metricsObject(r: StepRecord): Record<string, number | null> {
   const o: Record<string, number | null> = {
@@ -50,7 +55,10 @@ export function metricsObject(r: StepRecord): Record<string, number | null> {
     grad_norm: r.gradNorm,
     elapsed_s: round(r.elapsedS, 3),
   };
-  if (r.evalLoss !== undefined) o.eval_loss = r.evalLoss;
+  if (r.evalLoss !== undefined) {
+    o.eval_loss = r.evalLoss;
+    o.eval_perplexity = perplexity(r.evalLoss);
+  }
   return o;
 }
 

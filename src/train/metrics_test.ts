@@ -26,6 +26,7 @@ Deno.test("metricsLine writes the contract's field names, in MB", () => {
     grad_norm: 0.75,
     elapsed_s: 1.235,
     eval_loss: 2.5,
+    eval_perplexity: 12.18, // e^2.5 = 12.182...
   });
   const noPeak = JSON.parse(metricsLine({
     step: 0,
@@ -40,4 +41,5 @@ Deno.test("metricsLine writes the contract's field names, in MB", () => {
   }));
   strictEqual(noPeak.process_peak_mb, null);
   strictEqual("eval_loss" in noPeak, false);
+  strictEqual("eval_perplexity" in noPeak, false);
 });
