@@ -313,12 +313,29 @@ function bindKernels(raw: RawExports): Kernels {
   return bound as unknown as Kernels;
 }
 
+/**
+ * A memory `module` can import: a threads build imports a shared memory (with a maximum), so on
+ * one thread it still needs one, which exists only where `SharedArrayBuffer` does.
+ */
+function memoryFor(module: WebAssembly.Module | undefined): WebAssembly.Memory {
+  if (!module || !isThreadsModule(module)) return new WebAssembly.Memory({ initial: 1 });
+  const shared = typeof SharedArrayBuffer === "function" ? createSharedMemory(2 ** 32) : null;
+  if (!shared) {
+    throw new Error(
+      "the injected kernel module is a threads build, which needs SharedArrayBuffer, and this " +
+        "context has none (a page that is not cross-origin isolated, or an engine without it): " +
+        "inject kernels.simd.wasm or kernels.relaxed.wasm instead",
+    );
+  }
+  return shared;
+}
+
 /** Synchronous form of {@link loadKernels}: one thread only (`threads` > 1 throws). */
 export function loadKernelsSync(options: LoadKernelsOptions = {}): LoadedKernels {
   if (checkThreads(options.threads) > 1) {
     throw new RangeError("threads > 1 needs the async loadKernels (workers start asynchronously)");
   }
-  const memory = options.memory ?? new WebAssembly.Memory({ initial: 1 });
+  const memory = options.memory ?? memoryFor(options.module);
   let variant: KernelVariant;
   let kernels: Kernels;
   const wanted = options.variant ?? "auto";

@@ -142,3 +142,28 @@ Deno.test("loader: int4 kernels reject a group size that does not fit K, by name
     }
   }
 });
+
+Deno.test("loader: an injected threads build runs on one thread, or says which build to inject where SharedArrayBuffer is missing", async () => {
+  const module = new WebAssembly.Module(kernelModuleBytes("simd-threads") as BufferSource);
+  // Where threads cannot be had (threads: 1 here), the threads build still loads.
+  const one = await loadKernels({ module, threads: 1 });
+  check(one.threads === 1, `threads ${one.threads}`);
+  checkSmallMatmul(one, "simd-threads on one thread");
+  checkSmallMatmul(loadKernelsSync({ module }), "simd-threads, sync");
+  // Without SharedArrayBuffer (WebKit on most pages): a clear error, not a LinkError.
+  const saved = globalThis.SharedArrayBuffer;
+  // deno-lint-ignore no-explicit-any
+  delete (globalThis as any).SharedArrayBuffer;
+  let message = "";
+  try {
+    loadKernelsSync({ module });
+  } catch (e) {
+    message = (e as Error).message;
+  } finally {
+    globalThis.SharedArrayBuffer = saved;
+  }
+  check(
+    /threads build, which needs SharedArrayBuffer.*inject kernels\.simd\.wasm/.test(message),
+    `got: ${message}`,
+  );
+});
