@@ -1,6 +1,7 @@
 /**
  * Exactness of the training methods on tiny models (hidden 64, GQA 4/2, ragged T = 7, vocab 300,
- * rank 4, batch 2), Qwen2 (q/k/v biases) and Llama (llama3 rope scaling), f32 and int4 bases:
+ * rank 4, batch 2), Qwen2 (q/k/v biases), Llama (llama3 rope scaling) and Qwen3 (q/k head norms,
+ * head_dim 24 != hidden / heads), f32 and int4 bases:
  * - full, mebp and mesp gradients agree to a max relative difference of 1e-5 (per tensor:
  *   max |a - b| / max |b|; they differ only in f32 summation order);
  * - all agree with central finite differences of an independent float64 forward
@@ -154,7 +155,7 @@ function tensorMaxAbs(g: Float32Array): number {
 }
 
 for (const variant of AGREEMENT_VARIANTS) {
-  for (const arch of ["qwen2", "llama"] as const) {
+  for (const arch of ["qwen2", "llama", "qwen3"] as const) {
     for (const quant of ["none", "int4"] as const) {
       agreementTest(variant, arch, quant);
     }
@@ -163,7 +164,7 @@ for (const variant of AGREEMENT_VARIANTS) {
 
 function agreementTest(
   variant: KernelVariant,
-  arch: "qwen2" | "llama",
+  arch: "qwen2" | "llama" | "qwen3",
   quant: "none" | "int4",
 ): void {
   Deno.test(`full, mebp, mesp agree and match f64 finite differences: ${arch} ${quant} (${variant})`, async () => {
@@ -322,65 +323,71 @@ Deno.test("lcsb: schedule cycles groups 0,1,2,3,0 (contiguous and strided) and A
   }
 });
 
-Deno.test("memory: steady-state steps do not grow linear memory and stay within the plan", async () => {
-  const config = tinyConfig("qwen2");
-  const batch = makeBatch(config, 9);
-  // gradAccum 2 (whole gradient buffer; mebp also clips) and 1 (per-block updates: one
-  // block-sized gradient slot, none for mezo).
-  for (const gradAccum of [2, 1]) {
-    for (const method of ["full", "mebp", "mesp", "lcsb", "mezo"] as const) {
-      const { kernels, arena } = loadKernelsSync({ variant: VARIANT });
-      const store = createRandomWeightStore({
-        config,
-        kernels,
-        arena,
-        seed: 7,
-        quant: "int4",
-        groupSize: 32,
-      });
-      const base = arena.used;
-      const maxGradNorm = method === "mebp" && gradAccum === 2 ? 1 : 0;
-      const s = new LoraTrainingSession({
-        store,
-        kernels,
-        arena,
-        method,
-        seed: 1,
-        maxGradNorm,
-        gradAccum,
-        lora: { rank: 4, alpha: 8, targets: ALL },
-        optimizer: { kind: "adamw", lr: 1e-3, weightDecay: 0.01 },
-        headChunkRows: 64,
-        mlpChunkRows: MLP_ROWS,
-      });
-      const micro = Array.from({ length: gradAccum }, () => batch);
-      await s.step([batch], 1e-3);
-      for (let i = 0; i < 2; i++) {
-        await s.step(micro, 1e-3);
+for (const arch of ["qwen2", "qwen3"] as const) {
+  memoryTest(arch);
+}
+
+function memoryTest(arch: "qwen2" | "qwen3"): void {
+  Deno.test(`memory: steady-state steps do not grow linear memory and stay within the plan (${arch})`, async () => {
+    const config = tinyConfig(arch);
+    const batch = makeBatch(config, 9);
+    // gradAccum 2 (whole gradient buffer; mebp also clips) and 1 (per-block updates: one
+    // block-sized gradient slot, none for mezo).
+    for (const gradAccum of [2, 1]) {
+      for (const method of ["full", "mebp", "mesp", "lcsb", "mezo"] as const) {
+        const { kernels, arena } = loadKernelsSync({ variant: VARIANT });
+        const store = createRandomWeightStore({
+          config,
+          kernels,
+          arena,
+          seed: 7,
+          quant: "int4",
+          groupSize: 32,
+        });
+        const base = arena.used;
+        const maxGradNorm = method === "mebp" && gradAccum === 2 ? 1 : 0;
+        const s = new LoraTrainingSession({
+          store,
+          kernels,
+          arena,
+          method,
+          seed: 1,
+          maxGradNorm,
+          gradAccum,
+          lora: { rank: 4, alpha: 8, targets: ALL },
+          optimizer: { kind: "adamw", lr: 1e-3, weightDecay: 0.01 },
+          headChunkRows: 64,
+          mlpChunkRows: MLP_ROWS,
+        });
+        const micro = Array.from({ length: gradAccum }, () => batch);
+        await s.step([batch], 1e-3);
+        for (let i = 0; i < 2; i++) {
+          await s.step(micro, 1e-3);
+          const what = `${method} gradAccum ${gradAccum}`;
+          assert.equal(s.memory().grewLastStep, false, `${what}: step ${i + 2} grew memory`);
+        }
+        await s.evaluate(batch);
+        const plan = planMemory({
+          config,
+          method,
+          seqLen: T,
+          batchSize: BATCH,
+          lora: { rank: 4, alpha: 8, targets: ALL },
+          optimizer: "adamw",
+          headChunkRows: 64,
+          mlpChunkRows: MLP_ROWS,
+          gradAccum,
+          maxGradNorm,
+        });
+        const used = s.memory().wasmHighWater - base;
         const what = `${method} gradAccum ${gradAccum}`;
-        assert.equal(s.memory().grewLastStep, false, `${what}: step ${i + 2} grew memory`);
+        assert.ok(used <= plan.total, `${what}: high-water ${used} > plan ${plan.total}`);
+        assert.ok(used >= 0.97 * plan.total, `${what}: plan ${plan.total} is loose (used ${used})`);
+        assert.equal(s.lora.bytes, plan.lora + plan.grads, what);
       }
-      await s.evaluate(batch);
-      const plan = planMemory({
-        config,
-        method,
-        seqLen: T,
-        batchSize: BATCH,
-        lora: { rank: 4, alpha: 8, targets: ALL },
-        optimizer: "adamw",
-        headChunkRows: 64,
-        mlpChunkRows: MLP_ROWS,
-        gradAccum,
-        maxGradNorm,
-      });
-      const used = s.memory().wasmHighWater - base;
-      const what = `${method} gradAccum ${gradAccum}`;
-      assert.ok(used <= plan.total, `${what}: high-water ${used} > plan ${plan.total}`);
-      assert.ok(used >= 0.97 * plan.total, `${what}: plan ${plan.total} is loose (used ${used})`);
-      assert.equal(s.lora.bytes, plan.lora + plan.grads, what);
     }
-  }
-});
+  });
+}
 
 Deno.test("memory plan, Qwen2.5-0.5B shapes at seq 256 rank 8: full > mebp > mesp >= lcsb, mesp <= 0.5 mebp", () => {
   const config: ModelConfig = {
