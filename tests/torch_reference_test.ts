@@ -1,7 +1,8 @@
 /**
  * slimtune vs PyTorch autograd (float64, tools/torch_reference.py) on tiny random checkpoints
  * written as real HF files (config.json + model.safetensors, F32) with a non-zero PEFT adapter:
- * Qwen2 (q/k/v biases) and Llama with llama3 rope scaling, batch 2, ragged T = 7, -100 labels.
+ * Qwen2 (q/k/v biases), Llama with llama3 rope scaling and Qwen3 (q_norm / k_norm, head_dim 24
+ * != hidden / heads, GQA 4/2), batch 2, ragged T = 7, -100 labels.
  *
  * Tolerances: loss relative 1e-5; every LoRA gradient tensor max |ours - torch| <= 1e-5 x
  * max |torch| (slimtune computes in f32; observed differences are ~1e-6 of the scale).
@@ -50,7 +51,11 @@ if (!HAVE_TORCH) {
 
 function hfConfig(c: ModelConfig): Record<string, unknown> {
   return {
-    architectures: [c.architecture === "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"],
+    architectures: [
+      { qwen2: "Qwen2ForCausalLM", qwen3: "Qwen3ForCausalLM", llama: "LlamaForCausalLM" }[
+        c.architecture
+      ],
+    ],
     model_type: c.architecture,
     hidden_size: c.hiddenSize,
     intermediate_size: c.intermediateSize,
@@ -82,7 +87,7 @@ function f32Tensor(name: string, shape: number[], values: ArrayLike<number>): Te
   return { name, dtype: "F32", shape, data: new Uint8Array(f.buffer) };
 }
 
-for (const arch of ["qwen2", "llama"] as const) {
+for (const arch of ["qwen2", "llama", "qwen3"] as const) {
   Deno.test({
     name: `torch float64 autograd reference: loss and every LoRA gradient, ${arch}`,
     ignore: !HAVE_TORCH,
@@ -141,6 +146,11 @@ for (const arch of ["qwen2", "llama"] as const) {
           }
           tensors.push(f32Tensor(`${p}.input_layernorm.weight`, [D], b.n1));
           tensors.push(f32Tensor(`${p}.post_attention_layernorm.weight`, [D], b.n2));
+          if (b.qNorm && b.kNorm) {
+            const hd = config.headDim;
+            tensors.push(f32Tensor(`${p}.self_attn.q_norm.weight`, [hd], b.qNorm));
+            tensors.push(f32Tensor(`${p}.self_attn.k_norm.weight`, [hd], b.kNorm));
+          }
         });
         tensors.push(f32Tensor("model.norm.weight", [D], ref.finalNorm));
         await Deno.writeFile(`${dir}/model.safetensors`, serializeSafetensors(tensors));
