@@ -1,7 +1,7 @@
 /**
  * slimtune vs PyTorch autograd (float64, tools/torch_reference.py) on tiny random checkpoints
  * written as real HF files (config.json + model.safetensors, F32) with a non-zero PEFT adapter:
- * Qwen2 (q/k/v biases), Llama with llama3 rope scaling and Qwen3 (q_norm / k_norm, head_dim 24,
+ * Qwen2 (q/k/v biases), Llama with llama3 rope scaling and Qwen3 (q_norm / k_norm, head_dim 24
  * != hidden / heads, GQA 4/2; with and without attention_bias), batch 2, ragged T = 7, -100 labels.
  *
  * Tolerances: loss relative 1e-5; every LoRA gradient tensor max |ours - torch| <= 1e-5 x
