@@ -1,6 +1,6 @@
 /**
- * One transformer block (HF Qwen2 / Qwen3 / Llama semantics) over flat buffers of `N = batch * seqLen`
- * token rows, hidden size `D`:
+ * One transformer block (HF Qwen2 / Qwen3 / Llama semantics) over flat buffers of
+ * `N = batch * seqLen` token rows, hidden size `D`:
  *
  *   n1 = rmsnorm(x) ; q, k, v = linears(n1) (+bias, +LoRA) ; [Qwen3: q, k = headnorm(q, k)]
  *   rope(q, k)
