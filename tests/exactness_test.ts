@@ -1,6 +1,7 @@
 /**
  * Exactness of the training methods on tiny models (hidden 64, GQA 4/2, ragged T = 7, vocab 300,
- * rank 4, batch 2), Qwen2 (q/k/v biases) and Llama (llama3 rope scaling), f32 and int4 bases:
+ * rank 4, batch 2), Qwen2 (q/k/v biases), Llama (llama3 rope scaling) and Qwen3 (q/k head norms,
+ * head_dim 24 != hidden / heads), f32 and int4 bases:
  * - full, mebp and mesp gradients agree to a max relative difference of 1e-5 (per tensor:
  *   max |a - b| / max |b|; they differ only in f32 summation order);
  * - all agree with central finite differences of an independent float64 forward
@@ -16,7 +17,7 @@ import { loadKernelsSync } from "../src/kernels/wasm.ts";
 import type { KernelVariant } from "../src/kernels/wasm.ts";
 import type { Batch } from "../src/model/batch.ts";
 import type { ModelConfig } from "../src/model/config.ts";
-import { planMemory } from "../src/model/memory_plan.ts";
+import { blockTapeBytes, planMemory } from "../src/model/memory_plan.ts";
 import { createRandomWeightStore, tinyConfig } from "../src/model/random_weights.ts";
 import { lcsbGradients, lcsbSelectedBlocks } from "../src/methods/lcsb.ts";
 import { prepareBatch } from "../src/model/transformer.ts";
@@ -154,7 +155,7 @@ function tensorMaxAbs(g: Float32Array): number {
 }
 
 for (const variant of AGREEMENT_VARIANTS) {
-  for (const arch of ["qwen2", "llama"] as const) {
+  for (const arch of ["qwen2", "llama", "qwen3"] as const) {
     for (const quant of ["none", "int4"] as const) {
       agreementTest(variant, arch, quant);
     }
@@ -163,7 +164,7 @@ for (const variant of AGREEMENT_VARIANTS) {
 
 function agreementTest(
   variant: KernelVariant,
-  arch: "qwen2" | "llama",
+  arch: "qwen2" | "llama" | "qwen3",
   quant: "none" | "int4",
 ): void {
   Deno.test(`full, mebp, mesp agree and match f64 finite differences: ${arch} ${quant} (${variant})`, async () => {
@@ -322,65 +323,71 @@ Deno.test("lcsb: schedule cycles groups 0,1,2,3,0 (contiguous and strided) and A
   }
 });
 
-Deno.test("memory: steady-state steps do not grow linear memory and stay within the plan", async () => {
-  const config = tinyConfig("qwen2");
-  const batch = makeBatch(config, 9);
-  // gradAccum 2 (whole gradient buffer; mebp also clips) and 1 (per-block updates: one
-  // block-sized gradient slot, none for mezo).
-  for (const gradAccum of [2, 1]) {
-    for (const method of ["full", "mebp", "mesp", "lcsb", "mezo"] as const) {
-      const { kernels, arena } = loadKernelsSync({ variant: VARIANT });
-      const store = createRandomWeightStore({
-        config,
-        kernels,
-        arena,
-        seed: 7,
-        quant: "int4",
-        groupSize: 32,
-      });
-      const base = arena.used;
-      const maxGradNorm = method === "mebp" && gradAccum === 2 ? 1 : 0;
-      const s = new LoraTrainingSession({
-        store,
-        kernels,
-        arena,
-        method,
-        seed: 1,
-        maxGradNorm,
-        gradAccum,
-        lora: { rank: 4, alpha: 8, targets: ALL },
-        optimizer: { kind: "adamw", lr: 1e-3, weightDecay: 0.01 },
-        headChunkRows: 64,
-        mlpChunkRows: MLP_ROWS,
-      });
-      const micro = Array.from({ length: gradAccum }, () => batch);
-      await s.step([batch], 1e-3);
-      for (let i = 0; i < 2; i++) {
-        await s.step(micro, 1e-3);
+for (const arch of ["qwen2", "qwen3"] as const) {
+  memoryTest(arch);
+}
+
+function memoryTest(arch: "qwen2" | "qwen3"): void {
+  Deno.test(`memory: steady-state steps do not grow linear memory and stay within the plan (${arch})`, async () => {
+    const config = tinyConfig(arch);
+    const batch = makeBatch(config, 9);
+    // gradAccum 2 (whole gradient buffer; mebp also clips) and 1 (per-block updates: one
+    // block-sized gradient slot, none for mezo).
+    for (const gradAccum of [2, 1]) {
+      for (const method of ["full", "mebp", "mesp", "lcsb", "mezo"] as const) {
+        const { kernels, arena } = loadKernelsSync({ variant: VARIANT });
+        const store = createRandomWeightStore({
+          config,
+          kernels,
+          arena,
+          seed: 7,
+          quant: "int4",
+          groupSize: 32,
+        });
+        const base = arena.used;
+        const maxGradNorm = method === "mebp" && gradAccum === 2 ? 1 : 0;
+        const s = new LoraTrainingSession({
+          store,
+          kernels,
+          arena,
+          method,
+          seed: 1,
+          maxGradNorm,
+          gradAccum,
+          lora: { rank: 4, alpha: 8, targets: ALL },
+          optimizer: { kind: "adamw", lr: 1e-3, weightDecay: 0.01 },
+          headChunkRows: 64,
+          mlpChunkRows: MLP_ROWS,
+        });
+        const micro = Array.from({ length: gradAccum }, () => batch);
+        await s.step([batch], 1e-3);
+        for (let i = 0; i < 2; i++) {
+          await s.step(micro, 1e-3);
+          const what = `${method} gradAccum ${gradAccum}`;
+          assert.equal(s.memory().grewLastStep, false, `${what}: step ${i + 2} grew memory`);
+        }
+        await s.evaluate(batch);
+        const plan = planMemory({
+          config,
+          method,
+          seqLen: T,
+          batchSize: BATCH,
+          lora: { rank: 4, alpha: 8, targets: ALL },
+          optimizer: "adamw",
+          headChunkRows: 64,
+          mlpChunkRows: MLP_ROWS,
+          gradAccum,
+          maxGradNorm,
+        });
+        const used = s.memory().wasmHighWater - base;
         const what = `${method} gradAccum ${gradAccum}`;
-        assert.equal(s.memory().grewLastStep, false, `${what}: step ${i + 2} grew memory`);
+        assert.ok(used <= plan.total, `${what}: high-water ${used} > plan ${plan.total}`);
+        assert.ok(used >= 0.97 * plan.total, `${what}: plan ${plan.total} is loose (used ${used})`);
+        assert.equal(s.lora.bytes, plan.lora + plan.grads, what);
       }
-      await s.evaluate(batch);
-      const plan = planMemory({
-        config,
-        method,
-        seqLen: T,
-        batchSize: BATCH,
-        lora: { rank: 4, alpha: 8, targets: ALL },
-        optimizer: "adamw",
-        headChunkRows: 64,
-        mlpChunkRows: MLP_ROWS,
-        gradAccum,
-        maxGradNorm,
-      });
-      const used = s.memory().wasmHighWater - base;
-      const what = `${method} gradAccum ${gradAccum}`;
-      assert.ok(used <= plan.total, `${what}: high-water ${used} > plan ${plan.total}`);
-      assert.ok(used >= 0.97 * plan.total, `${what}: plan ${plan.total} is loose (used ${used})`);
-      assert.equal(s.lora.bytes, plan.lora + plan.grads, what);
     }
-  }
-});
+  });
+}
 
 Deno.test("memory plan, Qwen2.5-0.5B shapes at seq 256 rank 8: full > mebp > mesp >= lcsb, mesp <= 0.5 mebp", () => {
   const config: ModelConfig = {
@@ -419,4 +426,84 @@ Deno.test("memory plan, Qwen2.5-0.5B shapes at seq 256 rank 8: full > mebp > mes
     maxGradNorm: 1,
   });
   assert.equal(clipped.grads, clipped.lora);
+});
+
+Deno.test("memory plan = measured high-water exactly for Qwen3 (tape with the head norms' inputs, MeSP's recompute)", async () => {
+  const config = tinyConfig("qwen3");
+  const lora = { rank: 4, alpha: 8, targets: ALL };
+  // Two shapes: batch 2 of 7 with 4-row MLP chunks, and one sequence of 33 in a single chunk.
+  for (const [seqLen, batchSize, mlpChunkRows] of [[7, 2, 4], [33, 1, 64]]) {
+    for (const method of ["full", "mebp", "mesp", "lcsb"] as const) {
+      const { kernels, arena } = loadKernelsSync({ variant: VARIANT });
+      const store = createRandomWeightStore({ config, kernels, arena, seed: 2, quant: "int4" });
+      const base = arena.used;
+      const s = new LoraTrainingSession({
+        store,
+        kernels,
+        arena,
+        method,
+        seed: 1,
+        maxGradNorm: 0,
+        lora,
+        optimizer: { kind: "adamw", lr: 1e-3, weightDecay: 0 },
+        headChunkRows: 64,
+        mlpChunkRows,
+      });
+      const rng = new Rng(seqLen);
+      const ids = Int32Array.from({ length: seqLen * batchSize }, () => rng.nextU32() % 300);
+      const batch = { inputIds: ids, labels: ids.slice(), batchSize, seqLen };
+      await s.step([batch], 1e-3);
+      await s.step([batch], 1e-3);
+      const plan = planMemory({
+        config,
+        method,
+        seqLen,
+        batchSize,
+        lora,
+        optimizer: "adamw",
+        headChunkRows: 64,
+        mlpChunkRows,
+      });
+      assert.equal(s.memory().wasmHighWater - base, plan.total, `${method} T ${seqLen}`);
+    }
+  }
+});
+
+Deno.test("memory plan, Qwen3-0.6B shapes at seq 256 rank 8: the head norms add their inputs and rstd to a tape, only the rstd to mesp", () => {
+  const config: ModelConfig = {
+    ...tinyConfig("qwen3"),
+    hiddenSize: 1024,
+    intermediateSize: 3072,
+    numLayers: 28,
+    numHeads: 16,
+    numKvHeads: 8,
+    headDim: 128,
+    vocabSize: 151936,
+  };
+  const lora = { rank: 8, alpha: 16, targets: ALL };
+  const N = 256;
+  // q [N, 2048] and k [N, 1024] before the norms, one rstd per token and head (16 + 8).
+  assert.equal(
+    blockTapeBytes(config, 1, N, lora) - blockTapeBytes({ ...config, qkNorm: false }, 1, N, lora),
+    4 * N * (2048 + 1024 + 16 + 8),
+  );
+  const plan = (method: MethodName, qkNorm = true) =>
+    planMemory({
+      config: { ...config, qkNorm },
+      method,
+      seqLen: N,
+      batchSize: 1,
+      lora,
+      optimizer: "sgd",
+    });
+  const [full, mebp, mesp] = (["full", "mebp", "mesp"] as const).map((m) => plan(m));
+  assert.ok(full.total > mebp.total && mebp.total > mesp.total);
+  // mebp keeps one block's tape at a time; full keeps all 28.
+  assert.equal(mebp.step - plan("mebp", false).step, 4 * N * (2048 + 1024 + 16 + 8));
+  assert.equal(full.step - plan("full", false).step, 28 * 4 * N * (2048 + 1024 + 16 + 8));
+  // mesp recomputes q and k for the norm backward; only the rstd stay through the backward.
+  assert.equal(mesp.step - plan("mesp", false).step, 4 * N * (16 + 8));
+  // LoRA parameters: r (in + out) per linear; q_proj is [2048, 1024], o_proj [1024, 2048].
+  const perLayer = 8 * ((1024 + 2048) * 2 + (1024 + 1024) * 2 + (1024 + 3072) * 3);
+  assert.equal(mesp.lora / 4, 28 * perLayer);
 });

@@ -5,8 +5,8 @@
  *   to 1e-4 (f32 with different summation orders: GEMV vs GEMM, f64 loop vs kernel);
  * - the independent f64 reference (tests/model_reference_f64.ts): the mean next-token
  *   cross-entropy computed from the decoder's logits must equal its loss to 1e-4 relative.
- * With and without a LoRA adapter (non-zero B), qwen2 (biases) and llama (llama3 RoPE scaling),
- * f32 and int4 weights. Then greedy determinism and seeded top-p reproducibility.
+ * With and without a LoRA adapter (non-zero B), qwen2 (biases), llama (llama3 RoPE scaling) and
+ * qwen3 (q/k head norms, head_dim != hidden / heads), f32 and int4 weights. Then greedy determinism and seeded top-p reproducibility.
  */
 import { deepStrictEqual, match, notDeepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { main } from "../src/generate/cli.ts";
@@ -175,7 +175,7 @@ function refLoraOf(lora: LoraParams | null, arena: Arena): RefLora {
   return { scale: lora.scale, t };
 }
 
-for (const arch of ["qwen2", "llama"] as const) {
+for (const arch of ["qwen2", "llama", "qwen3"] as const) {
   for (const quant of ["none", "int4"] as const) {
     Deno.test(`KV-cache decode = full forward without cache (${arch}, ${quant}, ± LoRA)`, async () => {
       const { kernels, arena } = loadKernelsSync();

@@ -1,6 +1,6 @@
 /**
- * An independent float64 plain-TypeScript forward of the LoRA transformer (HF Qwen2 / Llama
- * semantics), written from the maths in DESIGN.md and sharing no code with `src/model/`: used by
+ * An independent float64 plain-TypeScript forward of the LoRA transformer (HF Qwen2 / Qwen3 /
+ * Llama semantics; Qwen3's q_norm / k_norm normalize each head's head_dim values before RoPE), written from the maths in DESIGN.md and sharing no code with `src/model/`: used by
  * the exactness tests for central finite differences of the loss. It also computes the LCSB
  * surrogate loss, where a non-selected block's output is `x + c` with `c = block(x0) - x0` frozen
  * at the unperturbed point (`h + stopgrad(block(h) - h)`).
@@ -20,6 +20,9 @@ export interface RefBlock {
   bias: Partial<Record<LinearName, Float64Array>>;
   n1: Float64Array;
   n2: Float64Array;
+  /** Qwen3's q_norm / k_norm weights [headDim], absent without head norms. */
+  qNorm?: Float64Array;
+  kNorm?: Float64Array;
 }
 
 export interface RefModel {
@@ -86,6 +89,8 @@ export async function readRefModel(
       bias,
       n1: toF64(arena.f32(bw.inputNorm, D)),
       n2: toF64(arena.f32(bw.postAttentionNorm, D)),
+      qNorm: bw.qkNorm ? toF64(arena.f32(bw.qkNorm.q, c.headDim)) : undefined,
+      kNorm: bw.qkNorm ? toF64(arena.f32(bw.qkNorm.k, c.headDim)) : undefined,
     });
     store.releaseBlock(i);
   }
@@ -236,10 +241,13 @@ function block(m: RefModel, i: number, lora: RefLora, x: Float64Array, T: number
   const q = lin("q", n1, D, Dq);
   const k = lin("k", n1, D, Dkv);
   const v = lin("v", n1, D, Dkv);
+  // Qwen3: each head's vector [hd] normalized on its own, i.e. [T * H] rows of hd.
+  const qn = b.qNorm ? rmsnorm(q, b.qNorm, T * c.numHeads, c.headDim, c.rmsNormEps) : q;
+  const kn = b.kNorm ? rmsnorm(k, b.kNorm, T * c.numKvHeads, c.headDim, c.rmsNormEps) : k;
   const inv = refInvFreq(c);
-  rope(q, T, c.numHeads, c.headDim, inv);
-  rope(k, T, c.numKvHeads, c.headDim, inv);
-  const a = attention(q, k, v, T, c);
+  rope(qn, T, c.numHeads, c.headDim, inv);
+  rope(kn, T, c.numKvHeads, c.headDim, inv);
+  const a = attention(qn, kn, v, T, c);
   const o = lin("o", a, Dq, D);
   const h1 = x.map((xv, j) => xv + o[j]);
   const n2 = rmsnorm(h1, b.n2, T, D, c.rmsNormEps);

@@ -1,7 +1,8 @@
 /**
  * slimtune vs PyTorch autograd (float64, tools/torch_reference.py) on tiny random checkpoints
  * written as real HF files (config.json + model.safetensors, F32) with a non-zero PEFT adapter:
- * Qwen2 (q/k/v biases) and Llama with llama3 rope scaling, batch 2, ragged T = 7, -100 labels.
+ * Qwen2 (q/k/v biases), Llama with llama3 rope scaling and Qwen3 (q_norm / k_norm, head_dim 24
+ * != hidden / heads, GQA 4/2; with and without attention_bias), batch 2, ragged T = 7, -100 labels.
  *
  * Tolerances: loss relative 1e-5; every LoRA gradient tensor max |ours - torch| <= 1e-5 x
  * max |torch| (slimtune computes in f32; observed differences are ~1e-6 of the scale).
@@ -50,7 +51,11 @@ if (!HAVE_TORCH) {
 
 function hfConfig(c: ModelConfig): Record<string, unknown> {
   return {
-    architectures: [c.architecture === "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"],
+    architectures: [
+      { qwen2: "Qwen2ForCausalLM", qwen3: "Qwen3ForCausalLM", llama: "LlamaForCausalLM" }[
+        c.architecture
+      ],
+    ],
     model_type: c.architecture,
     hidden_size: c.hiddenSize,
     intermediate_size: c.intermediateSize,
@@ -73,6 +78,7 @@ function hfConfig(c: ModelConfig): Record<string, unknown> {
     tie_word_embeddings: c.tieWordEmbeddings,
     max_position_embeddings: c.maxPositionEmbeddings,
     hidden_act: "silu",
+    attention_bias: c.qkvBias,
     torch_dtype: "float32",
   };
 }
@@ -82,12 +88,19 @@ function f32Tensor(name: string, shape: number[], values: ArrayLike<number>): Te
   return { name, dtype: "F32", shape, data: new Uint8Array(f.buffer) };
 }
 
-for (const arch of ["qwen2", "llama"] as const) {
+// Qwen3 twice: as released (no biases) and with `attention_bias: true` (biases and head norms).
+for (
+  const [arch, bias] of [["qwen2", true], ["llama", false], ["qwen3", false], [
+    "qwen3",
+    true,
+  ]] as const
+) {
   Deno.test({
-    name: `torch float64 autograd reference: loss and every LoRA gradient, ${arch}`,
+    name: `torch float64 autograd reference: loss and every LoRA gradient, ${arch}` +
+      (arch === "qwen3" && bias ? " with attention_bias" : ""),
     ignore: !HAVE_TORCH,
     async fn() {
-      const config = tinyConfig(arch, 2);
+      const config: ModelConfig = { ...tinyConfig(arch, 2), qkvBias: bias };
       const { kernels, arena } = loadKernelsSync({ variant: VARIANT });
       const store = createRandomWeightStore({ config, kernels, arena, seed: 21 });
       const session = new LoraTrainingSession({
@@ -141,6 +154,11 @@ for (const arch of ["qwen2", "llama"] as const) {
           }
           tensors.push(f32Tensor(`${p}.input_layernorm.weight`, [D], b.n1));
           tensors.push(f32Tensor(`${p}.post_attention_layernorm.weight`, [D], b.n2));
+          if (b.qNorm && b.kNorm) {
+            const hd = config.headDim;
+            tensors.push(f32Tensor(`${p}.self_attn.q_norm.weight`, [hd], b.qNorm));
+            tensors.push(f32Tensor(`${p}.self_attn.k_norm.weight`, [hd], b.kNorm));
+          }
         });
         tensors.push(f32Tensor("model.norm.weight", [D], ref.finalNorm));
         await Deno.writeFile(`${dir}/model.safetensors`, serializeSafetensors(tensors));

@@ -9,8 +9,8 @@
  *   npx deno run -A tools/make_checkpoint.ts --preset qwen2.5-0.5b --out DIR
  *     [--dtype bf16|f16|f32] [--seed S] [--layers N] [--shard-mb MB]
  *
- * Presets: qwen2.5-0.5b, qwen2.5-1.5b, qwen2.5-3b, llama-3.2-1b, smollm2-135m, tiny-qwen2,
- * tiny-llama.
+ * Presets: qwen2.5-0.5b, qwen2.5-1.5b, qwen2.5-3b, qwen3-0.6b, llama-3.2-1b, smollm2-135m,
+ * tiny-qwen2, tiny-qwen3, tiny-llama.
  *
  * @module
  */
@@ -38,6 +38,25 @@ const QWEN_COMMON = {
   rms_norm_eps: 1e-6,
   rope_theta: 1000000.0,
   sliding_window: 32768,
+  use_sliding_window: false,
+  tie_word_embeddings: true,
+  vocab_size: 151936,
+};
+
+const QWEN3_COMMON = {
+  architectures: ["Qwen3ForCausalLM"],
+  model_type: "qwen3",
+  hidden_act: "silu",
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 151643,
+  eos_token_id: 151645,
+  initializer_range: 0.02,
+  max_position_embeddings: 40960,
+  rms_norm_eps: 1e-6,
+  rope_scaling: null,
+  rope_theta: 1000000,
+  sliding_window: null,
   use_sliding_window: false,
   tie_word_embeddings: true,
   vocab_size: 151936,
@@ -80,6 +99,16 @@ export const PRESETS: Record<string, Json> = {
     num_attention_heads: 16,
     num_key_value_heads: 2,
     max_window_layers: 36,
+  },
+  "qwen3-0.6b": {
+    ...QWEN3_COMMON,
+    hidden_size: 1024,
+    intermediate_size: 3072,
+    num_hidden_layers: 28,
+    num_attention_heads: 16,
+    num_key_value_heads: 8,
+    head_dim: 128,
+    max_window_layers: 28,
   },
   "llama-3.2-1b": {
     ...LLAMA_COMMON,
@@ -131,6 +160,23 @@ export const PRESETS: Record<string, Json> = {
     max_position_embeddings: 1024,
     max_window_layers: 2,
     sliding_window: 1024,
+    bos_token_id: 1,
+    eos_token_id: 2,
+  },
+  // head_dim 32 != hidden / heads = 16, as in the released Qwen3 models (q_proj [128, 64], so the
+  // default int4 group size of 64 divides o_proj's input); untied LM head.
+  "tiny-qwen3": {
+    ...QWEN3_COMMON,
+    hidden_size: 64,
+    intermediate_size: 128,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    head_dim: 32,
+    vocab_size: 512,
+    max_position_embeddings: 1024,
+    max_window_layers: 2,
+    tie_word_embeddings: false,
     bos_token_id: 1,
     eos_token_id: 2,
   },
@@ -238,6 +284,7 @@ export function checkpointTensors(config: Json, options: MakeCheckpointOptions):
   const kv = (config.num_key_value_heads as number | undefined) ?? heads;
   const hd = (config.head_dim as number | undefined) ?? h / heads;
   const qwen = config.model_type === "qwen2" || config.attention_bias === true;
+  const qkNorm = config.model_type === "qwen3";
   const tensors: LazyTensor[] = [];
   const add = (name: string, shape: number[], ones = false) => {
     const rows = shape.length === 2 ? shape[0] : 1;
@@ -262,6 +309,10 @@ export function checkpointTensors(config: Json, options: MakeCheckpointOptions):
       add(`${p}.self_attn.q_proj.bias`, [heads * hd]);
       add(`${p}.self_attn.k_proj.bias`, [kv * hd]);
       add(`${p}.self_attn.v_proj.bias`, [kv * hd]);
+    }
+    if (qkNorm) {
+      add(`${p}.self_attn.q_norm.weight`, [hd], true);
+      add(`${p}.self_attn.k_norm.weight`, [hd], true);
     }
     add(`${p}.self_attn.o_proj.weight`, [h, heads * hd]);
     add(`${p}.post_attention_layernorm.weight`, [h], true);

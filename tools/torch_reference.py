@@ -4,9 +4,10 @@
 Reads a Hugging Face checkpoint directory (config.json + model.safetensors, parsed with numpy: no
 `safetensors` package needed), a PEFT LoRA adapter directory (adapter_config.json +
 adapter_model.safetensors) and a token batch (JSON: {"input_ids": [[...]], "labels": [[...]]}),
-builds the Qwen2 / Llama decoder in plain torch (own code, float64, HF semantics: rotate_half RoPE
-with llama3 rope_scaling, causal grouped-query attention, SwiGLU MLP, RMSNorm, tied or separate LM
-head, loss shifted by one with -100 ignored, mean over the whole batch), computes the loss and
+builds the Qwen2 / Qwen3 / Llama decoder in plain torch (own code, float64, HF semantics:
+rotate_half RoPE with llama3 rope_scaling, Qwen3's q_norm / k_norm RMSNorm of every head before
+RoPE, causal grouped-query attention, SwiGLU MLP, RMSNorm, tied or separate LM head, loss shifted
+by one with -100 ignored, mean over the whole batch), computes the loss and
 every LoRA gradient by autograd and writes JSON {"loss": float, "grads": {peft_name: [floats]}}.
 
 Usage: python3 tools/torch_reference.py CHECKPOINT_DIR ADAPTER_DIR BATCH_JSON OUT_JSON
@@ -48,7 +49,10 @@ def read_safetensors(path):
 
 
 def inv_freq(cfg):
-    hd = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+    hd = cfg.get("head_dim")
+    if not hd:
+        # Qwen3Config's default head_dim is 128; the others derive it from hidden / heads.
+        hd = 128 if cfg.get("model_type") == "qwen3" else cfg["hidden_size"] // cfg["num_attention_heads"]
     theta = cfg.get("rope_theta") or (cfg.get("rope_parameters") or {}).get("rope_theta", 10000.0)
     inv = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
     rs = cfg.get("rope_scaling") or cfg.get("rope_parameters")
@@ -115,9 +119,14 @@ def main():
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}"
         n1 = rmsnorm(x, W[f"{p}.input_layernorm.weight"], eps)
-        q = linear(f"{p}.self_attn.q_proj", f"{p}.self_attn.q_proj", n1).view(B, T, Hq, hd).transpose(1, 2)
-        k = linear(f"{p}.self_attn.k_proj", f"{p}.self_attn.k_proj", n1).view(B, T, Hkv, hd).transpose(1, 2)
-        v = linear(f"{p}.self_attn.v_proj", f"{p}.self_attn.v_proj", n1).view(B, T, Hkv, hd).transpose(1, 2)
+        q = linear(f"{p}.self_attn.q_proj", f"{p}.self_attn.q_proj", n1).view(B, T, Hq, hd)
+        k = linear(f"{p}.self_attn.k_proj", f"{p}.self_attn.k_proj", n1).view(B, T, Hkv, hd)
+        v = linear(f"{p}.self_attn.v_proj", f"{p}.self_attn.v_proj", n1).view(B, T, Hkv, hd)
+        if f"{p}.self_attn.q_norm.weight" in W:
+            # Qwen3: normalize the last axis (one head's hd values) of [B, T, H, hd].
+            q = rmsnorm(q, W[f"{p}.self_attn.q_norm.weight"], eps)
+            k = rmsnorm(k, W[f"{p}.self_attn.k_norm.weight"], eps)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         k = k.repeat_interleave(Hq // Hkv, dim=1)

@@ -5,7 +5,8 @@
  * of the last one (or of every appended row).
  *
  * Per block, for M new rows at positions `p0 .. p0+M-1` (HF Qwen2 / Llama semantics, DESIGN.md):
- * `n1 = rmsnorm(x)`, q/k/v = linears (+bias, + LoRA `s·B(A n1)`, never merged into W), RoPE at
+ * `n1 = rmsnorm(x)`, q/k/v = linears (+bias, + LoRA `s·B(A n1)`, never merged into W), Qwen3's
+ * per-head RMSNorm of q and k, RoPE at
  * the absolute positions, K and V copied into the (head-major) cache rows `p0 ..`, causal GQA
  * attention of the new queries against cache rows `0 .. p` (the `attentionForward` kernel when
  * the cache was empty, i.e. a prefill from position 0; otherwise per kv head `q · Kᵀ` and `P · V`
@@ -298,6 +299,15 @@ export class Decoder {
     loraLinearForward(k, arena, L.q, lora.q, q, n1, M);
     loraLinearForward(k, arena, L.k, lora.k, kNew, n1, M);
     loraLinearForward(k, arena, L.v, lora.v, vNew, n1, M);
+    if (bw.qkNorm) {
+      // Qwen3: RMSNorm of every query / key head, in place, before RoPE (the cache holds normed K).
+      const m = arena.mark();
+      const rstdQ = arena.allocF32(M * Hq);
+      const rstdK = arena.allocF32(M * Hkv);
+      k.rmsnormForward(q, rstdQ, q, bw.qkNorm.q, M * Hq, hd, c.rmsNormEps);
+      k.rmsnormForward(kNew, rstdK, kNew, bw.qkNorm.k, M * Hkv, hd, c.rmsNormEps);
+      arena.release(m);
+    }
     const tableOffset = pos0 * (hd / 2) * F;
     k.ropeApply(q, this.cos + tableOffset, this.sin + tableOffset, M, Hq, hd, 0);
     k.ropeApply(kNew, this.cos + tableOffset, this.sin + tableOffset, M, Hkv, hd, 0);

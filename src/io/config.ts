@@ -1,7 +1,7 @@
 /**
- * Hugging Face `config.json` -> {@link ModelConfig}, for `Qwen2ForCausalLM` (Qwen2 / Qwen2.5) and
- * `LlamaForCausalLM` (Llama 3.x, SmolLM2), with the defaults transformers applies when a key is
- * absent. Also reads the MLX `quantization` block of mlx-community 4-bit checkpoints.
+ * Hugging Face `config.json` -> {@link ModelConfig}, for `Qwen2ForCausalLM` (Qwen2 / Qwen2.5),
+ * `Qwen3ForCausalLM` (dense Qwen3) and `LlamaForCausalLM` (Llama 3.x, SmolLM2), with the defaults
+ * transformers applies when a key is absent. Also reads the MLX `quantization` block of mlx-community 4-bit checkpoints.
  *
  * @example
  * ```ts
@@ -31,9 +31,14 @@ export interface MlxQuantization {
 
 const ARCHITECTURES: Record<string, ModelConfig["architecture"]> = {
   Qwen2ForCausalLM: "qwen2",
+  Qwen3ForCausalLM: "qwen3",
   LlamaForCausalLM: "llama",
 };
-const MODEL_TYPES: Record<string, ModelConfig["architecture"]> = { qwen2: "qwen2", llama: "llama" };
+const MODEL_TYPES: Record<string, ModelConfig["architecture"]> = {
+  qwen2: "qwen2",
+  qwen3: "qwen3",
+  llama: "llama",
+};
 
 type Json = Record<string, unknown>;
 
@@ -73,7 +78,12 @@ export function parseModelConfig(json: unknown, file = "config.json"): ModelConf
     }
   } else if (typeof c.model_type === "string") {
     architecture = MODEL_TYPES[c.model_type];
-    if (!architecture) fail(`unsupported model_type "${c.model_type}" (supported: qwen2, llama)`);
+    if (!architecture) {
+      fail(
+        `unsupported model_type "${c.model_type}" ` +
+          `(supported: ${Object.keys(MODEL_TYPES).join(", ")})`,
+      );
+    }
   } else {
     fail('neither "architectures" nor "model_type" says which model this is');
   }
@@ -97,6 +107,14 @@ export function parseModelConfig(json: unknown, file = "config.json"): ModelConf
   const hiddenAct = c.hidden_act ?? "silu";
   if (hiddenAct !== "silu") fail(`unsupported hidden_act ${JSON.stringify(hiddenAct)} (only silu)`);
   if (c.use_sliding_window === true) fail("use_sliding_window: true is not supported");
+  if (
+    Array.isArray(c.layer_types) && c.layer_types.some((t) => t !== "full_attention")
+  ) {
+    fail(
+      `layer_types ${JSON.stringify(c.layer_types.find((t) => t !== "full_attention"))} ` +
+        `is not supported (only full_attention)`,
+    );
+  }
   if (c.rope_interleaved === true) {
     fail("rope_interleaved: true is not supported (rotate_half only)");
   }
@@ -110,6 +128,9 @@ export function parseModelConfig(json: unknown, file = "config.json"): ModelConf
   let headDim: number;
   if (c.head_dim !== undefined && c.head_dim !== null) {
     headDim = int("head_dim");
+  } else if (architecture === "qwen3") {
+    // transformers' Qwen3Config defaults head_dim to 128, whatever hidden / heads is.
+    headDim = 128;
   } else {
     if (hiddenSize % numHeads !== 0) {
       fail(`hidden_size ${hiddenSize} is not a multiple of num_attention_heads ${numHeads}`);
@@ -133,8 +154,14 @@ export function parseModelConfig(json: unknown, file = "config.json"): ModelConf
     scalingJson === undefined || scalingJson === null ? null : asObject(file, scalingJson),
   );
 
+  if (
+    c.attention_bias !== undefined && c.attention_bias !== null &&
+    typeof c.attention_bias !== "boolean"
+  ) {
+    fail(`field "attention_bias" must be a boolean, got ${JSON.stringify(c.attention_bias)}`);
+  }
   const qkvBias = architecture === "qwen2" ? true : c.attention_bias === true;
-  if (architecture === "llama" && c.mlp_bias === true) fail("mlp_bias: true is not supported");
+  if (architecture !== "qwen2" && c.mlp_bias === true) fail("mlp_bias: true is not supported");
 
   const tokenId = (key: string): number | null => {
     const v = c[key];
@@ -166,7 +193,7 @@ export function parseModelConfig(json: unknown, file = "config.json"): ModelConf
     ropeTheta,
     ropeScaling,
     rmsNormEps: num("rms_norm_eps", c.rms_norm_eps, 1e-6),
-    // transformers' Qwen2Config and LlamaConfig both default to untied embeddings.
+    // transformers' Qwen2Config, Qwen3Config and LlamaConfig all default to untied embeddings.
     tieWordEmbeddings: c.tie_word_embeddings === undefined
       ? false
       : c.tie_word_embeddings === true
@@ -175,9 +202,10 @@ export function parseModelConfig(json: unknown, file = "config.json"): ModelConf
       ? false
       : fail(`field "tie_word_embeddings" must be a boolean`),
     qkvBias,
+    qkNorm: architecture === "qwen3",
     maxPositionEmbeddings: int(
       "max_position_embeddings",
-      architecture === "qwen2" ? 32768 : 2048,
+      architecture === "llama" ? 2048 : 32768,
     ),
     bosTokenId: tokenId("bos_token_id"),
     eosTokenId,

@@ -76,6 +76,79 @@ const SMOLLM2_135M = {
   vocab_size: 49152,
 };
 
+const QWEN3_06B = {
+  architectures: ["Qwen3ForCausalLM"],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 151643,
+  eos_token_id: 151645,
+  head_dim: 128,
+  hidden_act: "silu",
+  hidden_size: 1024,
+  initializer_range: 0.02,
+  intermediate_size: 3072,
+  max_position_embeddings: 40960,
+  max_window_layers: 28,
+  model_type: "qwen3",
+  num_attention_heads: 16,
+  num_hidden_layers: 28,
+  num_key_value_heads: 8,
+  rms_norm_eps: 1e-06,
+  rope_scaling: null,
+  rope_theta: 1000000,
+  sliding_window: null,
+  tie_word_embeddings: true,
+  torch_dtype: "bfloat16",
+  use_cache: true,
+  use_sliding_window: false,
+  vocab_size: 151936,
+};
+
+Deno.test("Qwen3-0.6B config: head_dim 128 != hidden/heads, no biases, q/k norms", () => {
+  assert.deepEqual(parseModelConfig(JSON.stringify(QWEN3_06B)), {
+    architecture: "qwen3",
+    hiddenSize: 1024,
+    intermediateSize: 3072,
+    numLayers: 28,
+    numHeads: 16,
+    numKvHeads: 8,
+    headDim: 128,
+    vocabSize: 151936,
+    ropeTheta: 1e6,
+    ropeScaling: null,
+    rmsNormEps: 1e-6,
+    tieWordEmbeddings: true,
+    qkvBias: false,
+    qkNorm: true,
+    maxPositionEmbeddings: 40960,
+    bosTokenId: 151643,
+    eosTokenId: 151645,
+    padTokenId: null,
+  });
+  // model_type alone, and Qwen3Config's defaults: head_dim 128, untied, 32768 positions.
+  const minimal = {
+    model_type: "qwen3",
+    hidden_size: 64,
+    intermediate_size: 128,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    vocab_size: 512,
+  };
+  const c = parseModelConfig(minimal);
+  assert.equal(c.architecture, "qwen3");
+  assert.equal(c.headDim, 128);
+  assert.equal(c.tieWordEmbeddings, false);
+  assert.equal(c.maxPositionEmbeddings, 32768);
+  assert.equal(c.qkvBias, false);
+  assert.equal(c.qkNorm, true);
+  assert.equal(parseModelConfig({ ...minimal, attention_bias: true }).qkvBias, true);
+  assert.equal(parseModelConfig({ ...minimal, head_dim: 24 }).headDim, 24);
+  assert.equal(
+    parseModelConfig({ ...minimal, layer_types: ["full_attention", "full_attention"] }).qkNorm,
+    true,
+  );
+});
+
 Deno.test("Qwen2.5-0.5B config", () => {
   assert.deepEqual(parseModelConfig(JSON.stringify(QWEN25_05B)), {
     architecture: "qwen2",
@@ -91,6 +164,7 @@ Deno.test("Qwen2.5-0.5B config", () => {
     rmsNormEps: 1e-6,
     tieWordEmbeddings: true,
     qkvBias: true,
+    qkNorm: false,
     maxPositionEmbeddings: 32768,
     bosTokenId: 151643,
     eosTokenId: 151643,
@@ -171,8 +245,8 @@ Deno.test("HF defaults: untied embeddings, kv heads = heads, theta 10000, llama 
 Deno.test("config errors name the file and what is wrong", () => {
   const cases: [unknown, RegExp][] = [
     [
-      { ...QWEN25_05B, architectures: ["Qwen3ForCausalLM"] },
-      /unsupported architecture "Qwen3ForCausalLM"/,
+      { ...QWEN25_05B, architectures: ["Gemma3ForCausalLM"] },
+      /unsupported architecture "Gemma3ForCausalLM" \(supported: Qwen2ForCausalLM, Qwen3ForCausalLM, LlamaForCausalLM\)/,
     ],
     [
       { ...QWEN25_05B, architectures: undefined, model_type: "gemma" },
@@ -188,6 +262,12 @@ Deno.test("config errors name the file and what is wrong", () => {
     ],
     [{ ...QWEN25_05B, hidden_act: "gelu" }, /unsupported hidden_act "gelu"/],
     [{ ...QWEN25_05B, use_sliding_window: true }, /use_sliding_window/],
+    [{ ...QWEN3_06B, use_sliding_window: true }, /use_sliding_window: true is not supported/],
+    [
+      { ...QWEN3_06B, layer_types: ["full_attention", "sliding_attention"] },
+      /layer_types "sliding_attention" is not supported/,
+    ],
+    [{ ...QWEN3_06B, attention_bias: "no" }, /"attention_bias" must be a boolean/],
     [
       { ...LLAMA32_1B, rope_scaling: { rope_type: "yarn", factor: 4 } },
       /unsupported rope scaling type "yarn"/,

@@ -13,6 +13,7 @@ const TABLE: Record<
   "qwen2.5-0.5b": [896, 4864, 24, 14, 2, 64, 151936, 1e6, true],
   "qwen2.5-1.5b": [1536, 8960, 28, 12, 2, 128, 151936, 1e6, true],
   "qwen2.5-3b": [2048, 11008, 36, 16, 2, 128, 151936, 1e6, true],
+  "qwen3-0.6b": [1024, 3072, 28, 16, 8, 128, 151936, 1e6, false],
   "llama-3.2-1b": [2048, 8192, 16, 32, 8, 64, 128256, 5e5, false],
   "smollm2-135m": [576, 1536, 30, 9, 3, 64, 49152, 1e5, false],
 };
@@ -48,6 +49,13 @@ Deno.test("presets reproduce the DESIGN.md shape table through the config parser
     "llama3",
   );
   assert.ok(Object.keys(PRESETS).includes("tiny-qwen2"));
+  assert.equal(parseModelConfig(checkpointConfig({ preset: "qwen3-0.6b" })).qkNorm, true);
+  assert.equal(parseModelConfig(checkpointConfig({ preset: "qwen2.5-0.5b" })).qkNorm, false);
+  const tiny3 = parseModelConfig(checkpointConfig({ preset: "tiny-qwen3" }));
+  assert.deepEqual(
+    [tiny3.architecture, tiny3.headDim, tiny3.hiddenSize / tiny3.numHeads, tiny3.qkvBias],
+    ["qwen3", 32, 16, false],
+  );
   assert.throws(() => checkpointConfig({ preset: "gpt2" }), /unknown preset "gpt2"/);
 });
 

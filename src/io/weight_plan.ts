@@ -92,7 +92,7 @@ export function linearAt(
   };
 }
 
-/** One block: seven linears, optional q/k/v biases, two norms. */
+/** One block: seven linears, optional q/k/v biases, two norms (+ Qwen3's q/k head norms). */
 export interface BlockLayout {
   index: number;
   linears: {
@@ -103,6 +103,8 @@ export interface BlockLayout {
   }[];
   inputNorm: number;
   postNorm: number;
+  /** Offsets and tensor names of `q_norm` / `k_norm` (`[headDim]` each), or null. */
+  qkNorm: { q: number; k: number; qName: string; kName: string; headDim: number } | null;
   /** Bytes of the whole slot. */
   bytes: number;
   /** Tensor names of the norms. */
@@ -116,7 +118,13 @@ export function blockWeightsAt(layout: BlockLayout, base: Ptr): BlockWeights {
   for (const l of layout.linears) {
     linears[l.name] = linearAt(l.region, base, l.bias === null ? null : base + l.bias);
   }
-  return { linears, inputNorm: base + layout.inputNorm, postAttentionNorm: base + layout.postNorm };
+  const qk = layout.qkNorm;
+  return {
+    linears,
+    inputNorm: base + layout.inputNorm,
+    postAttentionNorm: base + layout.postNorm,
+    qkNorm: qk ? { q: base + qk.q, k: base + qk.k } : null,
+  };
 }
 
 /** The plan of every frozen tensor of a model. */
@@ -262,8 +270,29 @@ export function planModel(
     vector(postNormName, h);
     const inputNorm = at;
     const postNorm = align(inputNorm + h * 4);
-    const bytes = align(postNorm + h * 4);
-    blocks.push({ index: i, linears, inputNorm, postNorm, bytes, inputNormName, postNormName });
+    at = align(postNorm + h * 4);
+    let qkNorm: BlockLayout["qkNorm"] = null;
+    if (config.qkNorm) {
+      const qName = `${p}.self_attn.q_norm.weight`;
+      const kName = `${p}.self_attn.k_norm.weight`;
+      vector(qName, headDim);
+      vector(kName, headDim);
+      const q = at;
+      const k = align(q + headDim * 4);
+      at = align(k + headDim * 4);
+      qkNorm = { q, k, qName, kName, headDim };
+    }
+    const bytes = at;
+    blocks.push({
+      index: i,
+      linears,
+      inputNorm,
+      postNorm,
+      qkNorm,
+      bytes,
+      inputNormName,
+      postNormName,
+    });
     maxBlockBytes = Math.max(maxBlockBytes, bytes);
   }
   const embedding = planMatrix(

@@ -46,6 +46,11 @@ export async function fillBlock(
   const hidden = loader.set.get(layout.inputNormName).info.shape[0];
   await loader.loadVector(layout.inputNormName, hidden, base + layout.inputNorm);
   await loader.loadVector(layout.postNormName, hidden, base + layout.postNorm);
+  const qk = layout.qkNorm;
+  if (qk) {
+    await loader.loadVector(qk.qName, qk.headDim, base + qk.q);
+    await loader.loadVector(qk.kName, qk.headDim, base + qk.k);
+  }
 }
 
 /** A window of rows `[v0, v0 + n)` of a resident matrix at `base`, as a {@link LinearWeight}. */

@@ -178,6 +178,12 @@ async function assertSameStores(a: WeightStore, b: WeightStore, arenaA: Arena, a
       arenaB.f32(wb.postAttentionNorm, a.config.hiddenSize),
       arenaA.f32(wa.postAttentionNorm, a.config.hiddenSize),
     );
+    assert.equal(wa.qkNorm === null, wb.qkNorm === null);
+    if (wa.qkNorm && wb.qkNorm) {
+      const hd = a.config.headDim;
+      assert.deepEqual(arenaB.f32(wb.qkNorm.q, hd), arenaA.f32(wa.qkNorm.q, hd));
+      assert.deepEqual(arenaB.f32(wb.qkNorm.k, hd), arenaA.f32(wa.qkNorm.k, hd));
+    }
     a.releaseBlock(i);
     b.releaseBlock(i);
   }
@@ -231,6 +237,77 @@ Deno.test("streamed store serves the same weights as resident (int4 and f32, tie
       await streamed.close();
     });
   }
+});
+
+Deno.test("Qwen3: q_norm / k_norm load at their values (resident f32, streamed int4); a missing one is named", async () => {
+  await withDir(async (dir) => {
+    await makeCheckpoint({ preset: "tiny-qwen3", out: dir, seed: 4, dtype: "f32" });
+    const path = `${dir}/model.safetensors`;
+    const file = await SafetensorsFile.open(new MemorySource(path, await Deno.readFile(path)));
+    const { serializeSafetensors } = await import("./safetensors_writer.ts");
+    // Distinct values per tensor (the preset writes ones), so a swapped or shifted load shows.
+    const normValues = (name: string) =>
+      Float32Array.from(
+        { length: 32 },
+        (_, j) => 1 + (name.includes("k_norm") ? -1 : 1) * (j + 1) / 64 + Number(name[13]) / 8,
+      );
+    const rewrite = async (keep: (name: string) => boolean) => {
+      const tensors = [];
+      for (const name of file.names()) {
+        if (!keep(name)) continue;
+        const info = file.info(name);
+        const data = /_norm\.weight$/.test(name) && name.includes("self_attn")
+          ? new Uint8Array(normValues(name).buffer)
+          : await file.read(name);
+        tensors.push({ name, dtype: info.dtype, shape: info.shape, data });
+      }
+      await Deno.writeFile(path, serializeSafetensors(tensors));
+    };
+    await rewrite(() => true);
+    assert.deepEqual(file.info("model.layers.0.self_attn.q_norm.weight").shape, [32]);
+    assert.deepEqual(file.info("model.layers.0.self_attn.q_proj.weight").shape, [128, 64]);
+    assert.deepEqual(file.info("model.layers.0.self_attn.o_proj.weight").shape, [64, 128]);
+    assert.ok(!file.has("model.layers.0.self_attn.q_proj.bias"), "qwen3: no biases");
+    const r = kernelsAndArena();
+    const resident = await openModel({ source: dir, quant: "none", ...r });
+    assert.equal(resident.config.headDim, 32);
+    for (let i = 0; i < 2; i++) {
+      const b = await resident.acquireBlock(i);
+      assert.equal(b.linears.q.bias, null);
+      assert.deepEqual(
+        r.arena.f32(b.qkNorm!.q, 32),
+        normValues(`model.layers.${i}.self_attn.q_norm.weight`),
+      );
+      assert.deepEqual(
+        r.arena.f32(b.qkNorm!.k, 32),
+        normValues(`model.layers.${i}.self_attn.k_norm.weight`),
+      );
+      resident.releaseBlock(i);
+    }
+    await resident.close();
+    const r4 = kernelsAndArena();
+    const s = kernelsAndArena();
+    const resident4 = await openModel({ source: dir, quant: "int4", ...r4 });
+    const streamed = await openModel({
+      source: dir,
+      quant: "int4",
+      weights: "streamed",
+      ...s,
+      headChunkRows: 64,
+      cacheDir: `${dir}/cache`,
+    });
+    await assertSameStores(resident4, streamed, r4.arena, s.arena);
+    await resident4.close();
+    await streamed.close();
+
+    await rewrite((n) => n !== "model.layers.1.self_attn.k_norm.weight");
+    const err = await openModel({ source: dir, quant: "int4", ...kernelsAndArena() }).then(
+      () => null,
+      (e) => e,
+    );
+    assert.ok(err instanceof SafetensorsError);
+    assert.equal(err.message, `${path}: missing tensor model.layers.1.self_attn.k_norm.weight`);
+  });
 });
 
 Deno.test("streamed store: one block at a time, no arena growth after open, cache reused and keyed", async () => {

@@ -129,11 +129,15 @@ export interface Kernels {
   ): void;
 
   // ---- normalization ---------------------------------------------------------------------
-  /** out[T,D] = x * rstd * w, rstd[t] = 1/sqrt(mean(x[t]^2) + eps) (rstd saved for backward). */
+  /**
+   * out[T,D] = x * rstd * w, rstd[t] = 1/sqrt(mean(x[t]^2) + eps) (rstd saved for backward).
+   * `out` may alias `x` (in place).
+   */
   rmsnormForward(out: Ptr, rstd: Ptr, x: Ptr, w: Ptr, T: number, D: number, eps: number): void;
   /**
    * dx[T,D] (+)= input gradient of rmsnorm given dout, x, w and the saved rstd.
    * dw[D] += weight gradient when `dw` != 0 (slimtune freezes norms, so usually 0).
+   * With `dw` = 0, `dx` may alias `dout` (in place).
    */
   rmsnormBackward(
     dx: Ptr,

@@ -95,3 +95,40 @@ Deno.test("wasm rmsnorm forward/backward match the reference (ragged D, both var
     }
   }
 });
+
+Deno.test("rmsnorm in place (out = x; dx = dout with dw = 0) equals out of place, every build", () => {
+  // Qwen3's head norms run in place on q / k and on their gradients: T = rows of head_dim.
+  for (const [T, D] of [[6, 24], [5, 17], [8, 128]]) {
+    const rand = makeRandom(40 + D);
+    const x = randomArray(rand, T * D, 3);
+    const w = randomArray(rand, D, 1.5);
+    const dout = randomArray(rand, T * D);
+    const dx0 = randomArray(rand, T * D);
+    onEveryBuild(({ kernels, arena }) => {
+      const px = putF32(arena, x), pw = putF32(arena, w);
+      const po = arena.allocF32(T * D), pr = arena.allocF32(T);
+      kernels.rmsnormForward(po, pr, px, pw, T, D, 1e-6);
+      const pin = putF32(arena, x), pr2 = arena.allocF32(T);
+      kernels.rmsnormForward(pin, pr2, pin, pw, T, D, 1e-6);
+      assertClose(getF32(arena, pin, T * D), getF32(arena, po, T * D), { rtol: 0 }, "forward");
+      assertClose(getF32(arena, pr2, T), getF32(arena, pr, T), { rtol: 0 }, "rstd");
+      for (const acc of [0, 1]) {
+        const pdx = putF32(arena, dx0);
+        kernels.rmsnormBackward(pdx, 0, putF32(arena, dout), px, pw, pr, T, D, acc);
+        const pd = putF32(arena, dout);
+        // acc 1 in place adds into what is there: dout itself.
+        kernels.rmsnormBackward(pd, 0, pd, px, pw, pr, T, D, acc);
+        const want = getF32(arena, pdx, T * D);
+        if (acc) {
+          const g = new Float64Array(T * D);
+          for (let i = 0; i < g.length; i++) g[i] = want[i] - Math.fround(dx0[i]);
+          const got = getF32(arena, pd, T * D).map((v, i) => v - Math.fround(dout[i]));
+          assertClose(got, g, { rtol: 1e-6, atol: 1e-6 * maxAbs(g) }, `backward acc ${D}`);
+        } else {
+          assertClose(getF32(arena, pd, T * D), want, { rtol: 0 }, `backward ${D}`);
+        }
+      }
+      return 0;
+    });
+  }
+});

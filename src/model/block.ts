@@ -1,8 +1,9 @@
 /**
- * One transformer block (HF Qwen2 / Llama semantics) over flat buffers of `N = batch * seqLen`
- * token rows, hidden size `D`:
+ * One transformer block (HF Qwen2 / Qwen3 / Llama semantics) over flat buffers of
+ * `N = batch * seqLen` token rows, hidden size `D`:
  *
- *   n1 = rmsnorm(x) ; q, k, v = linears(n1) (+bias, +LoRA) ; rope(q, k)
+ *   n1 = rmsnorm(x) ; q, k, v = linears(n1) (+bias, +LoRA) ; [Qwen3: q, k = headnorm(q, k)]
+ *   rope(q, k)
  *   a  = causal GQA attention(q, k, v) per sequence ; h1 = x + o(a)
  *   n2 = rmsnorm(h1) ; y = h1 + down(silu(gate(n2)) * up(n2))
  *
@@ -13,6 +14,9 @@
  * - {@link blockForwardTape} + {@link blockBackwardTape}: what an autodiff tape keeps (every
  *   intermediate incl. each LoRA `h = x Aᵀ`), then the textbook backward (`full`, `mebp`).
  * - {@link blockBackwardStructured}: MeSP's hand-ordered backward from the block input only.
+ *
+ * `headnorm` (Qwen3's `q_norm` / `k_norm`) is an RMSNorm over each head's `headDim` values: q
+ * laid out `[N, H, hd]` is `N * H` rows of `hd` for the ordinary RMSNorm kernels.
  */
 import type { Kernels, Ptr } from "../kernels/abi.ts";
 import type { Arena } from "../runtime/arena.ts";
@@ -63,6 +67,29 @@ function rope(ctx: BlockContext, q: Ptr, kk: Ptr, inverse: number): void {
     k.ropeApply(q + b * T * Dq * F, ctx.cos, ctx.sin, T, c.numHeads, c.headDim, inverse);
     k.ropeApply(kk + b * T * Dkv * F, ctx.cos, ctx.sin, T, c.numKvHeads, c.headDim, inverse);
   }
+}
+
+/** Qwen3 head norms forward: q [N, Hq*hd] from qPre, k from kPre (may be the same buffers). */
+function headNormForward(
+  ctx: BlockContext,
+  qk: { q: Ptr; k: Ptr },
+  q: Ptr,
+  kk: Ptr,
+  qPre: Ptr,
+  kPre: Ptr,
+  rstdQ: Ptr,
+  rstdK: Ptr,
+): void {
+  const { config: c, kernels: k } = ctx;
+  const N = ctx.batchSize * ctx.seqLen;
+  k.rmsnormForward(q, rstdQ, qPre, qk.q, N * c.numHeads, c.headDim, c.rmsNormEps);
+  k.rmsnormForward(kk, rstdK, kPre, qk.k, N * c.numKvHeads, c.headDim, c.rmsNormEps);
+}
+
+/** Rows of the q / k head norms. */
+function headRows(ctx: BlockContext): { q: number; k: number } {
+  const N = ctx.batchSize * ctx.seqLen;
+  return { q: N * ctx.config.numHeads, k: N * ctx.config.numKvHeads };
 }
 
 function attentionForward(ctx: BlockContext, out: Ptr, lse: Ptr, q: Ptr, kk: Ptr, v: Ptr): void {
@@ -122,28 +149,56 @@ function attentionBackward(
   }
 }
 
+/** Where {@link attentionPart} writes; the optional buffers default to temporaries. */
+interface AttentionOut {
+  q: Ptr;
+  k: Ptr;
+  v: Ptr;
+  attn: Ptr;
+  lse: Ptr;
+  n1?: Ptr;
+  rstd1?: Ptr;
+  /** Head-norm inputs (the projections) [N, Dq], [N, Dkv]: kept for a tape, else q, k in place. */
+  qPre?: Ptr;
+  kPre?: Ptr;
+  /** Head-norm rstd [N*Hq], [N*Hkv] (kept for a backward, else temporaries). */
+  rstdQ?: Ptr;
+  rstdK?: Ptr;
+}
+
 /**
- * Computes q, k, v (post-RoPE) and the attention output `attn` and `lse` from the block input.
- * n1 lives in a temporary above the outputs. LoRA `h`s go to `hs` when given (tape).
+ * Computes q, k, v (post-norm, post-RoPE) and the attention output `attn` and `lse` from the
+ * block input. n1 lives in a temporary above the outputs, and so do the head norms' rstd unless
+ * given. LoRA `h`s go to `hs` when given (tape).
  */
 function attentionPart(
   ctx: BlockContext,
   bw: BlockWeights,
   lora: BlockLora,
   x: Ptr,
-  out: { q: Ptr; k: Ptr; v: Ptr; attn: Ptr; lse: Ptr; n1?: Ptr; rstd1?: Ptr },
+  out: AttentionOut,
   hs?: Partial<Record<LinearName, Ptr>>,
 ): void {
   const { config: c, kernels: k, arena } = ctx;
   const { N, D } = blockDims(c, ctx.batchSize, ctx.seqLen);
+  const qk = bw.qkNorm;
+  const qPre = qk && out.qPre ? out.qPre : out.q;
+  const kPre = qk && out.kPre ? out.kPre : out.k;
   const mark = arena.mark();
   const rstd1 = out.rstd1 ?? arena.allocF32(N);
   const n1 = out.n1 ?? arena.allocF32(N * D);
   k.rmsnormForward(n1, rstd1, x, bw.inputNorm, N, D, c.rmsNormEps);
-  loraLinearForward(k, arena, bw.linears.q, lora.q, out.q, n1, N, hs?.q);
-  loraLinearForward(k, arena, bw.linears.k, lora.k, out.k, n1, N, hs?.k);
+  loraLinearForward(k, arena, bw.linears.q, lora.q, qPre, n1, N, hs?.q);
+  loraLinearForward(k, arena, bw.linears.k, lora.k, kPre, n1, N, hs?.k);
   loraLinearForward(k, arena, bw.linears.v, lora.v, out.v, n1, N, hs?.v);
   arena.release(mark);
+  if (qk) {
+    const rows = headRows(ctx);
+    const rstdQ = out.rstdQ ?? arena.allocF32(rows.q);
+    const rstdK = out.rstdK ?? arena.allocF32(rows.k);
+    headNormForward(ctx, qk, out.q, out.k, qPre, kPre, rstdQ, rstdK);
+    arena.release(mark);
+  }
   rope(ctx, out.q, out.k, 0);
   attentionForward(ctx, out.attn, out.lse, out.q, out.k, out.v);
 }
@@ -216,6 +271,11 @@ export interface BlockTape {
   gate: Ptr;
   up: Ptr;
   act: Ptr;
+  /** Qwen3: the head norms' inputs (q, k projections) and rstd; 0 without head norms. */
+  qPre: Ptr;
+  kPre: Ptr;
+  rstdQ: Ptr;
+  rstdK: Ptr;
   /** LoRA `h = x Aᵀ` [N, r] per adapted linear. */
   h: Partial<Record<LinearName, Ptr>>;
 }
@@ -253,8 +313,19 @@ export function blockForwardTape(
     gate: arena.allocF32(N * I),
     up: arena.allocF32(N * I),
     act: arena.allocF32(N * I),
+    qPre: 0,
+    kPre: 0,
+    rstdQ: 0,
+    rstdK: 0,
     h,
   };
+  if (bw.qkNorm) {
+    const rows = headRows(ctx);
+    t.qPre = arena.allocF32(N * Dq);
+    t.kPre = arena.allocF32(N * Dkv);
+    t.rstdQ = arena.allocF32(rows.q);
+    t.rstdK = arena.allocF32(rows.k);
+  }
   attentionPart(ctx, bw, lora, x, t, h);
   loraLinearForward(k, arena, bw.linears.o, lora.o, t.h1, t.attn, N, h.o);
   k.add(t.h1, t.h1, x, N * D);
@@ -270,6 +341,23 @@ export function blockForwardTape(
     k.matmulABt(h.down!, t.act, lora.down.a.ptr, N, lora.down.rank, lora.down.inFeatures, 1, 0);
   }
   return t;
+}
+
+/** Qwen3 head norms backward, in place: dq, dk become the gradients of the projections. */
+function headNormBackward(
+  ctx: BlockContext,
+  qk: { q: Ptr; k: Ptr },
+  dq: Ptr,
+  dk: Ptr,
+  qPre: Ptr,
+  kPre: Ptr,
+  rstdQ: Ptr,
+  rstdK: Ptr,
+): void {
+  const { config: c, kernels: k } = ctx;
+  const rows = headRows(ctx);
+  k.rmsnormBackward(dq, 0, dq, qPre, qk.q, rstdQ, rows.q, c.headDim, 0);
+  k.rmsnormBackward(dk, 0, dk, kPre, qk.k, rstdK, rows.k, c.headDim, 0);
 }
 
 /**
@@ -305,6 +393,7 @@ export function blockBackwardTape(
   const dv = arena.allocF32(N * Dkv);
   attentionBackward(ctx, dq, dk, dv, dattn, t.q, t.k, t.v, t.attn, t.lse);
   rope(ctx, dq, dk, 1);
+  if (bw.qkNorm) headNormBackward(ctx, bw.qkNorm, dq, dk, t.qPre, t.kPre, t.rstdQ, t.rstdK);
   const dn1 = arena.allocF32(N * D);
   loraLinearBackward(k, arena, L.q, lora.q, dn1, dq, t.n1, N, t.h.q ?? null, 0);
   loraLinearBackward(k, arena, L.k, lora.k, dn1, dk, t.n1, N, t.h.k ?? null, 1);
@@ -328,7 +417,9 @@ export function blockBackwardTape(
  * 3. dattn from o's backward (needs attn), then [dq dk dv] on top and the attention backward;
  *    dq dk dv are moved down over q (one memmove) and everything else (q k v attn lse dattn) is
  *    freed at once, so dq dk dv never coexist with the MLP phase. Inverse RoPE on dq, dk.
- * 4. n1 recomputed from x; q/k/v backward into dn1; rmsnorm backward adds into dy (= dx).
+ * 4. n1 recomputed from x; Qwen3: the q and k projections recomputed one after the other, each
+ *    only for its head-norm backward (in place on dq, dk, with the rstd kept from 1., which sit
+ *    below everything else); q/k/v backward into dn1; rmsnorm backward adds into dy (= dx).
  */
 export function blockBackwardStructured(
   ctx: BlockContext,
@@ -340,6 +431,12 @@ export function blockBackwardStructured(
   const { config: c, kernels: k, arena } = ctx;
   const { N, D, I, Dq, Dkv, lseLen } = blockDims(c, ctx.batchSize, ctx.seqLen);
   const L = bw.linears;
+  const outer = arena.mark();
+  // The head norms' rstd live through the whole backward (N * (Hq + Hkv) floats).
+  const qk = bw.qkNorm;
+  const rows = headRows(ctx);
+  const rstdQ = qk ? arena.allocF32(rows.q) : 0;
+  const rstdK = qk ? arena.allocF32(rows.k) : 0;
   const mark = arena.mark();
   // 1.
   const q = arena.allocF32(N * Dq);
@@ -347,7 +444,7 @@ export function blockBackwardStructured(
   const v = arena.allocF32(N * Dkv);
   const attn = arena.allocF32(N * Dq);
   const lse = arena.allocF32(lseLen);
-  attentionPart(ctx, bw, lora, x, { q, k: kk, v, attn, lse });
+  attentionPart(ctx, bw, lora, x, { q, k: kk, v, attn, lse, rstdQ, rstdK });
   // 2.
   const R = Math.min(ctx.mlpChunkRows, N);
   for (const [r0, rows] of rowChunks(N, R)) {
@@ -401,12 +498,24 @@ export function blockBackwardStructured(
   const rstd1 = arena.allocF32(N);
   const n1 = arena.allocF32(N * D);
   k.rmsnormForward(n1, rstd1, x, bw.inputNorm, N, D, c.rmsNormEps);
+  if (qk) {
+    // The head norms' inputs are recomputed one at a time (q, then k in the same place).
+    const m = arena.mark();
+    const qPre = arena.allocF32(N * Dq);
+    loraLinearForward(k, arena, L.q, lora.q, qPre, n1, N);
+    k.rmsnormBackward(dq, 0, dq, qPre, qk.q, rstdQ, rows.q, c.headDim, 0);
+    arena.release(m);
+    const kPre = arena.allocF32(N * Dkv);
+    loraLinearForward(k, arena, L.k, lora.k, kPre, n1, N);
+    k.rmsnormBackward(dk, 0, dk, kPre, qk.k, rstdK, rows.k, c.headDim, 0);
+    arena.release(m);
+  }
   const dn1 = arena.allocF32(N * D);
   loraLinearBackward(k, arena, L.q, lora.q, dn1, dq, n1, N, null, 0);
   loraLinearBackward(k, arena, L.k, lora.k, dn1, dk, n1, N, null, 1);
   loraLinearBackward(k, arena, L.v, lora.v, dn1, dv, n1, N, null, 1);
   k.rmsnormBackward(dy, 0, dn1, x, bw.inputNorm, rstd1, N, D, 1);
-  arena.release(mark);
+  arena.release(outer);
 }
 
 /** Rows per sub-chunk of the in-place SwiGLU backward. */

@@ -99,7 +99,8 @@ const f = (n: number) => a(n * 4);
 /**
  * Bytes of one block's tape as `blockForwardTape` allocates it (full, mebp): everything the
  * textbook backward reads — rstd1, n1, q, k, v (post-RoPE), attn, lse, h1, rstd2, n2, gate, up,
- * act, and each adapted linear's `h = x Aᵀ` — not counting the block input (a checkpoint).
+ * act, Qwen3's head-norm inputs and rstd, and each adapted linear's `h = x Aᵀ` — not counting
+ * the block input (a checkpoint).
  * `bench/tape_size.ts` sets it beside what PyTorch autograd saves for the same block.
  */
 export function blockTapeBytes(
@@ -114,8 +115,14 @@ export function blockTapeBytes(
   const Dkv = c.numKvHeads * c.headDim;
   const lseLen = batchSize * c.numHeads * seqLen;
   const h = lora.targets.length * f(N * lora.rank);
+  const headNorm = c.qkNorm ? f(N * Dq) + f(N * Dkv) + headNormRstdBytes(c, N) : 0;
   return f(N) + f(N * D) + f(N * Dq) + 2 * f(N * Dkv) + f(N * Dq) + f(lseLen) + f(N * D) + f(N) +
-    f(N * D) + 3 * f(N * c.intermediateSize) + h;
+    f(N * D) + 3 * f(N * c.intermediateSize) + headNorm + h;
+}
+
+/** Qwen3's head-norm rstd for N token rows: one float per query and per key head. */
+function headNormRstdBytes(c: ModelConfig, N: number): number {
+  return c.qkNorm ? f(N * c.numHeads) + f(N * c.numKvHeads) : 0;
 }
 
 /** Computes the plan; see the module doc. */
@@ -162,9 +169,10 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
   // rstd, n, rowMax, rowSum, target, oldMax, noHit, acc, targetRows, logits (one pass).
   const headBwd = 6 * f(N) + 3 * f(N * D) + f(N * C);
   const attnPartTemp = f(N) + f(N * D) + h(N);
+  const headRstd = headNormRstdBytes(c, N);
   const leanMlp = f(R * D) + h(R) + f(R) + f(R * D) + 3 * f(R * I) + h(R);
   const leanFwd = f(N * Dq) + f(lseLen) +
-    Math.max(f(N * Dq) + 2 * f(N * Dkv) + attnPartTemp, leanMlp);
+    Math.max(f(N * Dq) + 2 * f(N * Dkv) + Math.max(attnPartTemp, headRstd), leanMlp);
 
   const tape = blockTapeBytes(c, B, T, o.lora);
   const tapeBwd = f(N * I) * 3 + f(N * D) + f(N * Dq) * 2 + 2 * f(N * Dkv) + f(N * D) + h(N);
@@ -173,12 +181,15 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
     Math.max(h(R), /* o, gate, up forward temps */ f(R * I) + h(R), 2 * f(S * I), 2 * h(R));
   const qkvAttn = f(N * Dq) + 2 * f(N * Dkv) + f(N * Dq) + f(lseLen);
   const dqkv = f(N * Dq) + 2 * f(N * Dkv);
-  const structured = Math.max(
+  // Qwen3, 4.: one recomputed projection (q's is the larger) and its LoRA temporary.
+  const headNormRecompute = c.qkNorm ? f(N * Dq) + h(N) : 0;
+  const structured = headRstd + Math.max(
     // 1.-3.: q k v attn lse, then the largest of: n1 + projections, an MLP chunk, dattn + o's
     // backward temporaries, dattn + dq dk dv.
     qkvAttn + Math.max(attnPartTemp, mlpB, f(N * Dq) + 2 * h(N), f(N * Dq) + dqkv),
-    // 4.: dq dk dv moved down, rstd1, n1, dn1 + q/k/v backward temporaries.
-    dqkv + f(N) + f(N * D) + f(N * D) + 2 * h(N),
+    // 4.: dq dk dv moved down, rstd1, n1, then a head-norm recompute or dn1 + q/k/v backward
+    // temporaries.
+    dqkv + f(N) + f(N * D) + Math.max(headNormRecompute, f(N * D) + 2 * h(N)),
   );
 
   const ND = f(N * D);

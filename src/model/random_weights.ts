@@ -28,8 +28,23 @@ import {
   type WeightStore,
 } from "./weights.ts";
 
-/** A small config for tests: hidden 64, 3 layers, 4 query / 2 kv heads (GQA), vocab 300. */
-export function tinyConfig(architecture: "qwen2" | "llama", numLayers = 3): ModelConfig {
+/**
+ * A small config for tests: hidden 64, 3 layers, 4 query / 2 kv heads (GQA), vocab 300. Qwen3
+ * gets head_dim 24 (q_proj [96, 64]), so head_dim != hidden / heads as in the released models.
+ */
+export function tinyConfig(
+  architecture: "qwen2" | "qwen3" | "llama",
+  numLayers = 3,
+): ModelConfig {
+  if (architecture === "qwen3") {
+    return {
+      ...tinyConfig("qwen2", numLayers),
+      architecture,
+      headDim: 24,
+      qkvBias: false,
+      qkNorm: true,
+    };
+  }
   return {
     architecture,
     hiddenSize: 64,
@@ -135,7 +150,13 @@ export function createRandomWeightStore(o: RandomWeightStoreOptions): WeightStor
       const bias = config.qkvBias && (name === "q" || name === "k" || name === "v");
       linears[name] = linear(out, inF, 1 / Math.sqrt(inF), bias);
     }
-    blocks.push({ linears, inputNorm: normal(d, 0.1, 1), postAttentionNorm: normal(d, 0.1, 1) });
+    const inputNorm = normal(d, 0.1, 1);
+    const postAttentionNorm = normal(d, 0.1, 1);
+    // Drawn after the other norms, so Qwen2 / Llama stores keep their values.
+    const qkNorm = config.qkNorm
+      ? { q: normal(config.headDim, 0.1, 1), k: normal(config.headDim, 0.1, 1) }
+      : null;
+    blocks.push({ linears, inputNorm, postAttentionNorm, qkNorm });
   }
   const finalNorm = normal(d, 0.1, 1);
   const head = config.tieWordEmbeddings

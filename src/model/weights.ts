@@ -29,6 +29,8 @@ export interface BlockWeights {
   linears: Record<LinearName, LinearWeight>;
   inputNorm: Ptr;
   postAttentionNorm: Ptr;
+  /** Qwen3's per-head `q_norm` / `k_norm` weights, f32 `[headDim]` each; null without them. */
+  qkNorm: { q: Ptr; k: Ptr } | null;
 }
 
 /** One vocabulary chunk of the LM head: rows `v0 .. v0 + weight.out - 1`. */
