@@ -49,6 +49,12 @@ export { BlobSource, MemorySource } from "./src/io/byte_source.ts";
 export { HttpSource, HttpSourceError } from "./src/io/http_source.ts";
 export { parseSafetensorsHeader, SafetensorsError, SafetensorsFile } from "./src/io/safetensors.ts";
 export { safetensorsChunks, serializeSafetensors } from "./src/io/safetensors_writer.ts";
+export {
+  ggufChunks,
+  type GgufTensor,
+  type GgufTensorType,
+  type GgufValue,
+} from "./src/io/gguf_writer.ts";
 export { ConfigError, parseModelConfig } from "./src/io/config.ts";
 export {
   blobFiles,
@@ -90,4 +96,5 @@ export {
 export { createOptimizer, type Optimizer, type OptimizerConfig } from "./src/optim/optimizer.ts";
 export { learningRate, type ScheduleKind } from "./src/optim/schedule.ts";
 export { decodeAdapter, encodeAdapter, parseAdapterConfig } from "./src/train/peft_adapter.ts";
+export { adapterGgufChunks } from "./src/train/gguf_adapter.ts";
 export { runTraining, type TrainerOptions, type TrainResult } from "./src/train/trainer.ts";

@@ -23,8 +23,10 @@ import { parseArgs } from "node:util";
 import { readExampleLines } from "../src/data/dataset.ts";
 import { DataError, type TokenizedExample } from "../src/data/example.ts";
 import type { TextTokenizer } from "../src/data/tokenizer.ts";
-import { ConfigError, parseModelConfig } from "../src/io/config.ts";
-import { writeFileAtomic } from "../src/runtime/deno_fs.ts";
+import { parseModelConfig } from "../src/io/config.ts";
+import { isInputError } from "../src/io/input_error.ts";
+import { FileWriteError, writeFileAtomic } from "../src/runtime/deno_fs.ts";
+import { unexpectedErrorText } from "../src/runtime/unexpected_error.ts";
 import { canonicalPath } from "../src/train/run_dir_deno.ts";
 import { UsageError, usageErrorFromParseArgs } from "../src/train/args.ts";
 import {
@@ -228,16 +230,12 @@ export async function main(argv: string[], io: PretokenizeIo = defaultIo): Promi
       return 2;
     }
     // Errors about the input (bad line, config, missing or unreadable file, a tokenizer larger
-    // than the model) name the file and the problem: one line. Anything else keeps its stack.
-    if (
-      e instanceof DataError || e instanceof ConfigError || e instanceof Deno.errors.NotFound ||
-      e instanceof Deno.errors.PermissionDenied ||
-      (e instanceof Error && Object.getPrototypeOf(e) === Error.prototype)
-    ) {
+    // than the model) name the file and the problem: one line, as does anything unexpected.
+    if (e instanceof DataError || e instanceof FileWriteError || isInputError(e)) {
       io.err(`error: ${(e as Error).message}\n`);
       return 1;
     }
-    io.err(`error: ${(e as Error).stack ?? e}\n`);
+    io.err(unexpectedErrorText(e, "slimtune pretokenize"));
     return 1;
   }
 }

@@ -1,0 +1,255 @@
+/**
+ * A GGUF (version 3) writer, streaming: the header (metadata and tensor infos) first, then each
+ * tensor's data produced and encoded one at a time, so a file is never held whole in memory.
+ * Portable: it yields byte chunks; the caller writes them.
+ *
+ * The format, as llama.cpp's ggml reads it (all little-endian):
+ * - `"GGUF"`, u32 version 3, u64 tensor count, u64 metadata count;
+ * - each metadata entry: a string key (u64 length + UTF-8 bytes), a u32 value type, the value
+ *   (arrays: u32 element type, u64 count, the elements);
+ * - each tensor info: its name, u32 dimension count, u64 dimensions in ggml order (`ne[0]` is the
+ *   contiguous one, so a row-major `[rows, cols]` matrix is `ne = [cols, rows]`), u32 ggml type,
+ *   u64 offset into the data section (a multiple of the alignment);
+ * - zero padding to `general.alignment` (32 unless set), then the data section.
+ *
+ * Tensor types: F32, F16 (round to nearest even) and Q8_0 (blocks of 32 values along `ne[0]`:
+ * an f16 scale `d = max|x| / 127`, then 32 int8 `round(x / d)`, rounded half away from zero).
+ *
+ * @example
+ * ```ts
+ * import { ggufChunks } from "./gguf_writer.ts";
+ * const chunks = [...ggufChunks(
+ *   [["general.architecture", { type: "string", value: "llama" }]],
+ *   [{ name: "t", ne: [2], type: "F32", data: () => new Float32Array([1, 2]) }],
+ * )];
+ * ```
+ */
+import { f32ToF16Bits } from "./dtype.ts";
+
+/** ggml's type ids of the tensor types written here. */
+export const GGML_TYPES = { F32: 0, F16: 1, Q8_0: 8 } as const;
+export type GgufTensorType = keyof typeof GGML_TYPES;
+
+/** Values per Q8_0 block, and bytes per block (f16 scale + 32 int8). */
+export const Q8_0_BLOCK = 32;
+const Q8_0_BLOCK_BYTES = 2 + Q8_0_BLOCK;
+
+/** GGUF metadata value types. */
+const VALUE_TYPES = {
+  u32: 4,
+  i32: 5,
+  f32: 6,
+  bool: 7,
+  string: 8,
+  array: 9,
+  u64: 10,
+} as const;
+
+/** One metadata value. */
+export type GgufValue =
+  | { type: "u32" | "i32" | "f32" | "u64"; value: number }
+  | { type: "bool"; value: boolean }
+  | { type: "string"; value: string }
+  | { type: "array"; of: "string"; value: readonly string[] }
+  | { type: "array"; of: "i32" | "f32"; value: ArrayLike<number> };
+
+/** A tensor to write: its shape in ggml order and its f32 values, produced when written. */
+export interface GgufTensor {
+  name: string;
+  ne: readonly number[];
+  type: GgufTensorType;
+  data: () => Float32Array;
+}
+
+/** Default data alignment of GGUF. */
+export const GGUF_DEFAULT_ALIGNMENT = 32;
+
+/** Bytes of a tensor of `count` values of `type` (Q8_0 needs whole blocks). */
+export function ggufTensorBytes(type: GgufTensorType, count: number): number {
+  if (type === "F32") return 4 * count;
+  if (type === "F16") return 2 * count;
+  return (count / Q8_0_BLOCK) * Q8_0_BLOCK_BYTES;
+}
+
+/** Encodes f32 values as `type`. */
+export function encodeGgmlTensor(type: GgufTensorType, x: Float32Array): Uint8Array {
+  if (type === "F32") return new Uint8Array(x.slice().buffer);
+  if (type === "F16") {
+    const out = new Uint16Array(x.length);
+    for (let i = 0; i < x.length; i++) out[i] = f32ToF16Bits(x[i]);
+    return new Uint8Array(out.buffer);
+  }
+  return quantizeQ8_0(x);
+}
+
+/** Q8_0 blocks of `x` (length a multiple of 32). */
+export function quantizeQ8_0(x: Float32Array): Uint8Array {
+  if (x.length % Q8_0_BLOCK !== 0) {
+    throw new RangeError(`Q8_0 needs a multiple of ${Q8_0_BLOCK} values, got ${x.length}`);
+  }
+  const blocks = x.length / Q8_0_BLOCK;
+  const out = new Uint8Array(blocks * Q8_0_BLOCK_BYTES);
+  const view = new DataView(out.buffer);
+  for (let b = 0; b < blocks; b++) {
+    let amax = 0;
+    for (let j = 0; j < Q8_0_BLOCK; j++) amax = Math.max(amax, Math.abs(x[b * Q8_0_BLOCK + j]));
+    // In f32, as ggml computes it: the scale, its inverse, each scaled value.
+    const d = Math.fround(amax / 127);
+    const id = d ? Math.fround(1 / d) : 0;
+    const at = b * Q8_0_BLOCK_BYTES;
+    view.setUint16(at, f32ToF16Bits(d), true);
+    for (let j = 0; j < Q8_0_BLOCK; j++) {
+      const v = Math.fround(x[b * Q8_0_BLOCK + j] * id);
+      view.setInt8(at + 2 + j, Math.sign(v) * Math.round(Math.abs(v)));
+    }
+  }
+  return out;
+}
+
+/** A little-endian byte builder for the header. */
+class Bytes {
+  #buf = new Uint8Array(1024);
+  #view = new DataView(this.#buf.buffer);
+  length = 0;
+
+  #room(n: number): void {
+    if (this.length + n <= this.#buf.length) return;
+    const grown = new Uint8Array(Math.max(this.#buf.length * 2, this.length + n));
+    grown.set(this.#buf.subarray(0, this.length));
+    this.#buf = grown;
+    this.#view = new DataView(grown.buffer);
+  }
+  u32(v: number): void {
+    this.#room(4);
+    this.#view.setUint32(this.length, v, true);
+    this.length += 4;
+  }
+  i32(v: number): void {
+    this.#room(4);
+    this.#view.setInt32(this.length, v, true);
+    this.length += 4;
+  }
+  f32(v: number): void {
+    this.#room(4);
+    this.#view.setFloat32(this.length, v, true);
+    this.length += 4;
+  }
+  u64(v: number): void {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`u64 value ${v}`);
+    this.#room(8);
+    this.#view.setBigUint64(this.length, BigInt(v), true);
+    this.length += 8;
+  }
+  u8(v: number): void {
+    this.#room(1);
+    this.#buf[this.length++] = v;
+  }
+  string(s: string): void {
+    const b = new TextEncoder().encode(s);
+    this.u64(b.length);
+    this.#room(b.length);
+    this.#buf.set(b, this.length);
+    this.length += b.length;
+  }
+  pad(alignment: number): void {
+    while (this.length % alignment !== 0) this.u8(0);
+  }
+  bytes(): Uint8Array {
+    return this.#buf.slice(0, this.length);
+  }
+}
+
+function writeValue(out: Bytes, v: GgufValue): void {
+  out.u32(VALUE_TYPES[v.type]);
+  switch (v.type) {
+    case "u32":
+      return out.u32(v.value);
+    case "i32":
+      return out.i32(v.value);
+    case "f32":
+      return out.f32(v.value);
+    case "u64":
+      return out.u64(v.value);
+    case "bool":
+      return out.u8(v.value ? 1 : 0);
+    case "string":
+      return out.string(v.value);
+    case "array": {
+      out.u32(VALUE_TYPES[v.of]);
+      out.u64(v.value.length);
+      if (v.of === "string") { for (const s of v.value as readonly string[]) out.string(s); }
+      else {
+        const put = v.of === "i32" ? (x: number) => out.i32(x) : (x: number) => out.f32(x);
+        const a = v.value as ArrayLike<number>;
+        for (let i = 0; i < a.length; i++) put(a[i]);
+      }
+    }
+  }
+}
+
+function checkTensor(t: GgufTensor): number {
+  if (t.ne.length < 1 || t.ne.length > 4 || !t.ne.every((n) => Number.isSafeInteger(n) && n > 0)) {
+    throw new RangeError(`${t.name}: bad shape [${t.ne.join(", ")}]`);
+  }
+  if (t.type === "Q8_0" && t.ne[0] % Q8_0_BLOCK !== 0) {
+    throw new RangeError(`${t.name}: Q8_0 needs ne[0] a multiple of ${Q8_0_BLOCK}, got ${t.ne[0]}`);
+  }
+  return t.ne.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * The GGUF file as chunks: the header, then each tensor's encoded data and its padding. Each
+ * tensor's `data()` is called only when its turn comes, and its length is checked.
+ */
+export function* ggufChunks(
+  metadata: readonly [string, GgufValue][],
+  tensors: readonly GgufTensor[],
+  options: { alignment?: number } = {},
+): Generator<Uint8Array> {
+  const alignment = options.alignment ?? GGUF_DEFAULT_ALIGNMENT;
+  const keys = new Set<string>();
+  const header = new Bytes();
+  for (const c of "GGUF") header.u8(c.charCodeAt(0));
+  header.u32(3);
+  header.u64(tensors.length);
+  const entries = [...metadata];
+  if (alignment !== GGUF_DEFAULT_ALIGNMENT && !metadata.some(([k]) => k === "general.alignment")) {
+    entries.push(["general.alignment", { type: "u32", value: alignment }]);
+  }
+  header.u64(entries.length);
+  for (const [key, value] of entries) {
+    if (keys.has(key)) throw new RangeError(`duplicate metadata key ${key}`);
+    keys.add(key);
+    header.string(key);
+    writeValue(header, value);
+  }
+  const names = new Set<string>();
+  let offset = 0;
+  const sizes: number[] = [];
+  for (const t of tensors) {
+    if (names.has(t.name)) throw new RangeError(`duplicate tensor ${t.name}`);
+    names.add(t.name);
+    const count = checkTensor(t);
+    header.string(t.name);
+    header.u32(t.ne.length);
+    for (const n of t.ne) header.u64(n);
+    header.u32(GGML_TYPES[t.type]);
+    header.u64(offset);
+    const bytes = ggufTensorBytes(t.type, count);
+    sizes.push(bytes);
+    offset += Math.ceil(bytes / alignment) * alignment;
+  }
+  header.pad(alignment);
+  yield header.bytes();
+  for (let i = 0; i < tensors.length; i++) {
+    const t = tensors[i];
+    const values = t.data();
+    const count = checkTensor(t);
+    if (values.length !== count) {
+      throw new RangeError(`${t.name}: ${values.length} values for shape [${t.ne.join(", ")}]`);
+    }
+    yield encodeGgmlTensor(t.type, values);
+    const pad = Math.ceil(sizes[i] / alignment) * alignment - sizes[i];
+    if (pad > 0) yield new Uint8Array(pad);
+  }
+}

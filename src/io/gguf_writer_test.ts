@@ -1,0 +1,113 @@
+import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
+import { readGguf } from "./gguf_testing.ts";
+import { f16BitsToF32 } from "./dtype.ts";
+import { ggufChunks, type GgufTensor, quantizeQ8_0 } from "./gguf_writer.ts";
+
+function concat(chunks: Iterable<Uint8Array>): Uint8Array {
+  const parts = [...chunks];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) out.set(p, at), at += p.length;
+  return out;
+}
+
+function values(n: number, seed: number): Float32Array {
+  let s = seed;
+  return Float32Array.from({ length: n }, () => {
+    s = (s * 1103515245 + 12345) >>> 0;
+    return (s / 2 ** 32 - 0.5) * 3;
+  });
+}
+
+Deno.test("GGUF: metadata, tensor infos, alignment and F32/F16/Q8_0 data read back by an independent reader", async () => {
+  const a = values(64 * 3, 1);
+  const b = values(5 * 7, 2);
+  const c = values(32 * 4, 3);
+  c[5] = 0; // a block with zeros and an exact maximum
+  const tensors: GgufTensor[] = [
+    { name: "t.f32", ne: [64, 3], type: "F32", data: () => a },
+    { name: "t.f16", ne: [5, 7], type: "F16", data: () => b },
+    { name: "t.q8", ne: [32, 4], type: "Q8_0", data: () => c },
+  ];
+  const bytes = concat(ggufChunks([
+    ["general.architecture", { type: "string", value: "llama" }],
+    ["general.type", { type: "string", value: "adapter" }],
+    ["adapter.lora.alpha", { type: "f32", value: 16 }],
+    ["x.count", { type: "u32", value: 7 }],
+    ["x.flag", { type: "bool", value: true }],
+    ["x.names", { type: "array", of: "string", value: ["a", "βγ", ""] }],
+    ["x.ids", { type: "array", of: "i32", value: [1, -2, 3] }],
+  ], tensors));
+  const r = await readGguf(bytes);
+  strictEqual(r.metadata.version, 3);
+  strictEqual(r.metadata["general.architecture"], "llama");
+  strictEqual(r.metadata["general.type"], "adapter");
+  strictEqual(r.metadata["adapter.lora.alpha"], 16);
+  strictEqual(r.metadata["x.count"], 7);
+  strictEqual(r.metadata["x.flag"], true);
+  deepStrictEqual(r.metadata["x.names"], ["a", "βγ", ""]);
+  deepStrictEqual(r.metadata["x.ids"], [1, -2, 3]);
+  deepStrictEqual(r.tensorInfos.map((t) => [t.name, t.n_dims, t.shape.map(Number), t.dtype]), [
+    ["t.f32", 2, [64, 3], 0],
+    ["t.f16", 2, [5, 7], 1],
+    ["t.q8", 2, [32, 4], 8],
+  ]);
+  const start = Number(r.tensorDataOffset);
+  strictEqual(start % 32, 0);
+  const at = (i: number) => start + Number(r.tensorInfos[i].offset);
+  for (const t of r.tensorInfos) strictEqual(Number(t.offset) % 32, 0, t.name);
+  // F32: the same bytes.
+  deepStrictEqual(new Float32Array(bytes.slice(at(0), at(0) + a.length * 4).buffer), a);
+  // F16: each value rounded to the nearest half (Math.f16round is the engine's own rounding).
+  const h = new Uint16Array(bytes.slice(at(1), at(1) + b.length * 2).buffer);
+  const f16round = (Math as unknown as { f16round: (x: number) => number }).f16round;
+  for (let i = 0; i < b.length; i++) strictEqual(f16BitsToF32(h[i]), f16round(b[i]), `f16 ${i}`);
+  // Q8_0: 4 blocks of (f16 scale, 32 int8); each value within half a step of its original.
+  const q = bytes.slice(at(2), at(2) + 4 * 34);
+  const view = new DataView(q.buffer);
+  for (let blk = 0; blk < 4; blk++) {
+    const d = f16BitsToF32(view.getUint16(blk * 34, true));
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(c[blk * 32 + j]));
+    ok(Math.abs(d - amax / 127) <= amax / 127 * 1e-3, `scale of block ${blk}`);
+    for (let j = 0; j < 32; j++) {
+      const x = c[blk * 32 + j];
+      const deq = d * view.getInt8(blk * 34 + 2 + j);
+      ok(Math.abs(deq - x) <= d * 0.5 + amax * 1e-3, `block ${blk} value ${j}: ${deq} vs ${x}`);
+    }
+  }
+  strictEqual(bytes.length, at(2) + 4 * 34 + ((32 - (4 * 34) % 32) % 32));
+});
+
+Deno.test("Q8_0 rounds half away from zero and maps the largest magnitude to ±127", () => {
+  const x = new Float32Array(32);
+  x[0] = -127; // d = 1
+  x[1] = 2.5;
+  x[2] = -2.5;
+  x[3] = 0.49;
+  const q = quantizeQ8_0(x);
+  const v = new DataView(q.buffer);
+  strictEqual(f16BitsToF32(v.getUint16(0, true)), 1);
+  deepStrictEqual([0, 1, 2, 3].map((j) => v.getInt8(2 + j)), [-127, 3, -3, 0]);
+  const zeros = quantizeQ8_0(new Float32Array(32));
+  ok(zeros.every((b) => b === 0));
+});
+
+Deno.test("GGUF writer refuses shapes it cannot write, and values that do not match the shape", () => {
+  throws(
+    () => [
+      ...ggufChunks([], [{ name: "q", ne: [33], type: "Q8_0", data: () => new Float32Array(33) }]),
+    ],
+    /Q8_0 needs ne\[0\] a multiple of 32, got 33/,
+  );
+  throws(
+    () => [
+      ...ggufChunks([], [{ name: "f", ne: [2, 2], type: "F32", data: () => new Float32Array(3) }]),
+    ],
+    /f: 3 values for shape \[2, 2\]/,
+  );
+  throws(
+    () => [...ggufChunks([["k", { type: "u32", value: 1 }], ["k", { type: "u32", value: 2 }]], [])],
+    /duplicate metadata key k/,
+  );
+});
