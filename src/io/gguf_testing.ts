@@ -15,3 +15,15 @@ export async function readGguf(bytes: Uint8Array) {
   const r = await gguf("https://example.invalid/x.gguf", { fetch: serve as typeof fetch });
   return { ...r, metadata: r.metadata as unknown as Record<string, unknown> };
 }
+
+/** A writer's chunks as one file. */
+export function concatChunks(chunks: Iterable<Uint8Array>): Uint8Array {
+  const parts = [...chunks];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -1,15 +1,7 @@
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
-import { readGguf } from "./gguf_testing.ts";
+import { concatChunks as concat, readGguf } from "./gguf_testing.ts";
 import { f16BitsToF32 } from "./dtype.ts";
 import { ggufChunks, type GgufTensor, quantizeQ8_0 } from "./gguf_writer.ts";
-
-function concat(chunks: Iterable<Uint8Array>): Uint8Array {
-  const parts = [...chunks];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) out.set(p, at), at += p.length;
-  return out;
-}
 
 function values(n: number, seed: number): Float32Array {
   let s = seed;

@@ -1,5 +1,5 @@
 import { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
-import { readGguf } from "../io/gguf_testing.ts";
+import { concatChunks as concat, readGguf } from "../io/gguf_testing.ts";
 import { linearShape, peftName } from "../model/lora.ts";
 import { tinyConfig } from "../model/random_weights.ts";
 import { LINEAR_NAMES } from "../model/weights.ts";
@@ -42,14 +42,6 @@ function adapter(config: ReturnType<typeof tinyConfig>, r: number): LoraTensors 
     }
   }
   return t;
-}
-
-function concat(chunks: Iterable<Uint8Array>): Uint8Array {
-  const parts = [...chunks];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) out.set(p, at), at += p.length;
-  return out;
 }
 
 Deno.test("permuteHeadRows equals the converter's reshape-swap, and refuses odd head sizes", () => {
