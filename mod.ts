@@ -81,7 +81,12 @@ export {
   type TokenBatch,
 } from "./src/data/dataset.ts";
 export type { TokenizedExample } from "./src/data/example.ts";
-export { createTokenizer, type TextTokenizer } from "./src/data/tokenizer.ts";
+export {
+  createTokenizer,
+  readTokenizer,
+  type TextTokenizer,
+  type TokenizerFiles,
+} from "./src/data/tokenizer.ts";
 
 // Training
 export {
