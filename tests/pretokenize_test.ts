@@ -34,8 +34,8 @@ async function load(path: string, tok: TextTokenizer | null): Promise<TokenizedE
   return await loadExamples((await Deno.open(path)).readable, path, tok, VOCAB);
 }
 
-const plain = (rows: readonly TokenizedExample[]) =>
-  rows.map((r) => ({ ids: Array.from(r.inputIds), labels: Array.from(r.labels) }));
+const plain = (rows: Iterable<TokenizedExample>) =>
+  Array.from(rows, (r) => ({ ids: Array.from(r.inputIds), labels: Array.from(r.labels) }));
 
 /** Prompt/completion and text lines (one long enough to be cut) plus a pre-tokenized line. */
 const mixedLines = [

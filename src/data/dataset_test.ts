@@ -34,13 +34,11 @@ Deno.test("greedy packing keeps whole examples together up to seqLen", () => {
     5,
     "greedy",
   );
-  deepStrictEqual(rows.map((r) => Array.from(r.inputIds)), [[1, 2, 3, 4, 5], [6, 7, 8, 9], [
-    1,
-    2,
-    3,
-    4,
-    5,
-  ]]);
+  deepStrictEqual(Array.from(rows, (r) => Array.from(r.inputIds)), [
+    [1, 2, 3, 4, 5],
+    [6, 7, 8, 9],
+    [1, 2, 3, 4, 5],
+  ]);
   strictEqual(truncated, 1);
   strictEqual(dropped, 0);
 });
@@ -49,7 +47,7 @@ Deno.test("rows with nothing to train on after truncation are dropped", () => {
   const prompt = ex([1, 2, 3, 4, 5, 6], [-100, -100, -100, -100, 5, 6]);
   const { rows, dropped } = buildRows([prompt, ex([7, 8])], 4, "none");
   strictEqual(dropped, 1);
-  deepStrictEqual(rows.map((r) => Array.from(r.inputIds)), [[7, 8]]);
+  deepStrictEqual(Array.from(rows, (r) => Array.from(r.inputIds)), [[7, 8]]);
 });
 
 Deno.test("BatchSource pads, shuffles per epoch by seed, and resumes from a position", () => {
