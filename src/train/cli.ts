@@ -7,11 +7,11 @@ import {
   BatchSource,
   evalBatches,
   type LoadedRows,
-  loadRows,
   type PackingMode,
   paddedLength,
   type TokenizerRequest,
 } from "../data/dataset.ts";
+import { loadRowsFile } from "../data/dataset_deno.ts";
 import { DataError } from "../data/example.ts";
 import { isInputError } from "../io/input_error.ts";
 import type { TextTokenizer } from "../data/tokenizer.ts";
@@ -152,15 +152,6 @@ async function resolveArgs(argv: string[]): Promise<ResolvedRun> {
   return { args, given, resume, recordedData, help: false };
 }
 
-async function openDataStream(path: string, flag: string): Promise<ReadableStream<Uint8Array>> {
-  try {
-    return (await Deno.open(path, { read: true })).readable;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new UsageError(flag, `${path}: no such file`);
-    throw e;
-  }
-}
-
 /**
  * The model's tokenizer, built at most once and only when asked for: pre-tokenized data never
  * needs it, and a built Qwen2.5 tokenizer holds ~170 MB of process memory.
@@ -236,14 +227,19 @@ async function readRows(
     );
     return tok;
   };
-  return await loadRows(await openDataStream(path, flag), path, {
-    tokenizer: tokenizer.loaded,
-    loadTokenizer: load,
-    vocabSize: o.vocabSize,
-    seqLen: o.seqLen,
-    packing: o.packing,
-    maxLineBytes: o.maxLineBytes,
-  });
+  try {
+    return await loadRowsFile(path, {
+      tokenizer: tokenizer.loaded,
+      loadTokenizer: load,
+      vocabSize: o.vocabSize,
+      seqLen: o.seqLen,
+      packing: o.packing,
+      maxLineBytes: o.maxLineBytes,
+    });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new UsageError(flag, `${path}: no such file`);
+    throw e;
+  }
 }
 
 /** "1 step", "2 steps". */
