@@ -12,12 +12,13 @@
  * Each case loads a file the way `train.ts` does (`loadRowsFile`: one streamed pass, packed rows
  * in `Int32Array` blocks) and reports the process peak, the resident size just before loading
  * (the runtime, the modules and, where needed, the built tokenizer) and what the rows hold.
- * `--before DIR` adds the same cases for another checkout's loader (`loadExamples` + `buildRows`,
- * which every version has), e.g. an unpacked older commit, for a before/after table.
+ * `--before COMMIT` adds the same cases for that commit's loader (`loadExamples` + `buildRows`,
+ * which every version has; its `src/` is unpacked with `git archive` into the temporary
+ * directory), for a before/after table.
  *
  * Usage:
  *   npx deno run -A bench/data_memory.ts [--chat-mb 200] [--ids-mb 200] [--line-mb 50]
- *     [--before DIR] [--out bench/results/data_memory.md]
+ *     [--before COMMIT] [--out bench/results/data_memory.md]
  *
  * @module
  */
@@ -209,6 +210,24 @@ async function parent(argv: string[]): Promise<void> {
   const seqLen = Number(values["seq-len"]);
   const tmp = await Deno.makeTempDir({ prefix: "slimtune-data-memory-" });
   try {
+    let beforeDir: string | null = null;
+    if (values.before) {
+      beforeDir = `${tmp}/before`;
+      await Deno.mkdir(beforeDir);
+      const archive = await new Deno.Command("git", {
+        args: ["archive", "--format=tar", values.before, "src", "deno.json", "package.json"],
+        cwd: ROOT,
+        stdout: "piped",
+      }).output();
+      if (!archive.success) throw new Error(`git archive ${values.before} failed`);
+      const tar = new Deno.Command("tar", { args: ["-x", "-C", beforeDir], stdin: "piped" })
+        .spawn();
+      const w = tar.stdin.getWriter();
+      await w.write(archive.stdout);
+      await w.close();
+      if (!(await tar.status).success) throw new Error("tar -x failed");
+      await Deno.symlink(`${ROOT}/node_modules`, `${beforeDir}/node_modules`);
+    }
     const rng = makeRng(12);
     const chat = `${tmp}/chat.jsonl`, ids = `${tmp}/chat_ids.jsonl`, line = `${tmp}/one_line.jsonl`;
     const sizes = new Map<string, number>();
@@ -232,8 +251,8 @@ async function parent(argv: string[]): Promise<void> {
     const base = { seqLen, maxLineBytes: null, src: ROOT, loader: "rows" as const };
     const add = (name: string, spec: ChildSpec) => {
       cases.push([name, spec]);
-      if (values.before) {
-        cases.push([`${name}, before`, { ...spec, src: values.before, loader: "examples" }]);
+      if (beforeDir) {
+        cases.push([`${name}, before`, { ...spec, src: beforeDir, loader: "examples" }]);
       }
     };
     add("chat messages, Qwen2.5 tokenizer", { ...base, file: chat, tokenizer: true });
@@ -271,8 +290,8 @@ tokenizer; "held" is what the packed rows hold (\`TokenRows.bytesHeld\`, what \`
 counts); MB = 2^20 bytes, file sizes too.
 ${
       values.before
-        ? `Rows marked "before" load the same file with the loader of ${values.before} ` +
-          `(\`loadExamples\` + \`buildRows\`: every example kept, then packed).\n`
+        ? `Rows marked "before" load the same file with the loader of commit ${values.before} ` +
+          `(\`loadExamples\` + \`buildRows\`: every example kept, then packed; no line limit).\n`
         : ""
     }
 | case | file MB | result | held MB | RSS before load MB | process peak MB | peak − before MB | s |
