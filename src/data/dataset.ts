@@ -181,7 +181,7 @@ function hasTarget(parts: readonly TokenizedExample[]): boolean {
  * memory of its rows.
  */
 export class RowPacker {
-  readonly rows = new TokenRows();
+  readonly rows: TokenRows = new TokenRows();
   /** Examples cut at `seqLen`. */
   truncated = 0;
   /** Rows dropped because nothing in them is trained on. */
