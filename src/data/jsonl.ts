@@ -71,7 +71,7 @@ export async function* jsonlLines(
     throw new RangeError(`maxLineBytes ${limit}: expected an integer >= 1`);
   }
   const decoder = new TextDecoder("utf-8", { fatal: true });
-  const reader = bytes.getReader();
+  const reader = new ChunkReader(bytes);
   // The start of a line that spans chunks, in a buffer reused from line to line (at most
   // `limit` bytes, grown as needed).
   let held = new Uint8Array(0);
@@ -146,8 +146,47 @@ export async function* jsonlLines(
     // The consumer stopped early (a bad line, or it only wanted a first look): cancel the
     // source so it is closed now (e.g. a Deno.FsFile's readable closes its file), instead of
     // staying open until the end of the process.
-    if (!finished) await reader.cancel().catch(() => {});
+    if (!finished) await reader.cancel();
     reader.releaseLock();
+  }
+}
+
+/** Bytes read at a time from a byte stream. */
+const READ_CHUNK_BYTES = 1 << 16;
+
+/**
+ * Reads a stream chunk by chunk. A byte stream (a file's `readable`, `Blob.stream()`, a fetch
+ * body) is read into one reused buffer, so reading a large file leaves no trail of chunk garbage
+ * behind; any other stream hands over its own chunks. A chunk is valid until the next read.
+ */
+class ChunkReader {
+  #byob: ReadableStreamBYOBReader | null = null;
+  #plain: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  #buffer: ArrayBuffer | null = null;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    try {
+      this.#byob = stream.getReader({ mode: "byob" });
+      this.#buffer = new ArrayBuffer(READ_CHUNK_BYTES);
+    } catch {
+      this.#plain = stream.getReader();
+    }
+  }
+
+  async read(): Promise<ReadableStreamReadResult<Uint8Array>> {
+    if (!this.#byob) return await this.#plain!.read();
+    const r = await this.#byob.read(new Uint8Array(this.#buffer!, 0, READ_CHUNK_BYTES));
+    // The read transfers the buffer; its new owner is the view it returned.
+    if (r.value) this.#buffer = r.value.buffer as ArrayBuffer;
+    return r.done ? { done: true, value: undefined } : { done: false, value: r.value! };
+  }
+
+  async cancel(): Promise<void> {
+    await (this.#byob ?? this.#plain)!.cancel().catch(() => {});
+  }
+
+  releaseLock(): void {
+    (this.#byob ?? this.#plain)!.releaseLock();
   }
 }
 

@@ -20,6 +20,24 @@ function chunked(text: string, size: number): ReadableStream<Uint8Array> {
   });
 }
 
+/** {@link chunked} as a byte stream, which the reader reads into its own reused buffer. */
+function chunkedBytes(text: string, size: number): ReadableStream<Uint8Array> {
+  const bytes = new TextEncoder().encode(text);
+  let at = 0;
+  return new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      if (at >= bytes.length) {
+        controller.close();
+        controller.byobRequest?.respond(0);
+        return;
+      }
+      controller.enqueue(bytes.slice(at, at + size));
+      at += size;
+    },
+  });
+}
+
 async function collect(s: ReadableStream<Uint8Array>) {
   const out = [];
   for await (const l of jsonlLines(s)) out.push(l);
@@ -106,10 +124,24 @@ Deno.test("jsonlLines decodes a character split across chunks of 1..7 bytes whol
     { line: 6, text: '{"d":"ü"}' },
   ];
   for (let size = 1; size <= 7; size++) {
-    assertEquals(await collect(chunked(text, size)), want, `chunks of ${size}`);
-    // The same, ending with a newline and then with CRLF.
-    assertEquals(await collect(chunked(text + "\n", size)), want, `chunks of ${size}`);
-    assertEquals(await collect(chunked(text + "\r\n", size)), want, `chunks of ${size}`);
+    for (const source of [chunked, chunkedBytes]) {
+      const what = `${source.name}, chunks of ${size}`;
+      assertEquals(await collect(source(text, size)), want, what);
+      // The same, ending with a newline and then with CRLF.
+      assertEquals(await collect(source(text + "\n", size)), want, what);
+      assertEquals(await collect(source(text + "\r\n", size)), want, what);
+    }
+  }
+  // A file's stream (a byte stream, read in 64 KiB pieces into one buffer), across many reads.
+  const path = await Deno.makeTempFile({ suffix: ".jsonl" });
+  try {
+    const lines = Array.from({ length: 5000 }, (_, i) => `{"i":${i},"t":"${"語".repeat(i % 50)}"}`);
+    await Deno.writeTextFile(path, lines.join("\n"));
+    const got = await collect((await Deno.open(path)).readable);
+    assertEquals(got.map((l) => l.text), lines);
+    assertEquals(got[4999].line, 5000);
+  } finally {
+    await Deno.remove(path);
   }
 });
 
