@@ -237,7 +237,10 @@ async function readRows(
       maxLineBytes: o.maxLineBytes,
     });
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new UsageError(flag, `${path}: no such file`);
+    // The file went missing after the argument checks (a NotFound of the tokenizer's files is not
+    // this flag's error).
+    const gone = e instanceof Deno.errors.NotFound && !(await Deno.stat(path).catch(() => null));
+    if (gone) throw new UsageError(flag, `${path}: no such file`);
     throw e;
   }
 }
