@@ -17,7 +17,7 @@
  * });
  * const source = new BatchSource(rows, { batchSize: 1, seqLen: 8, padId: 0, seed: 0 });
  * const batch = source.next(); // one packed row of 7 tokens
- * console.log(rows.bytesHeld); // 68: 7 ids and 7 labels, and one row's index entry
+ * console.log(rows.bytesHeld); // 41: 7 ids, 7 label bits, one row of index
  * ```
  */
 import { Rng } from "../runtime/rng.ts";
