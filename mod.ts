@@ -77,10 +77,22 @@ export {
   type BatchSourceOptions,
   buildRows,
   evalBatches,
+  type LoadedRows,
   loadExamples,
+  loadRows,
+  type LoadRowsOptions,
+  type PackedRows,
+  type PackingMode,
+  readExampleLines,
+  type ReadExamplesOptions,
+  RowPacker,
   type TokenBatch,
+  type TokenizerLoader,
+  type TokenizerRequest,
 } from "./src/data/dataset.ts";
-export type { TokenizedExample } from "./src/data/example.ts";
+export { DataError, type RecordKind, type TokenizedExample } from "./src/data/example.ts";
+export { DEFAULT_MAX_LINE_BYTES, jsonlLines, type JsonlOptions } from "./src/data/jsonl.ts";
+export { TokenRows } from "./src/data/token_rows.ts";
 export {
   createTokenizer,
   readTokenizer,

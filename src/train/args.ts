@@ -11,6 +11,7 @@
  * ```
  */
 import { parseArgs } from "node:util";
+import { DEFAULT_MAX_LINE_BYTES } from "../data/jsonl.ts";
 import { LINEAR_NAMES, type LinearName } from "../model/weights.ts";
 
 /** Training methods (see DESIGN.md). */
@@ -42,6 +43,7 @@ export interface TrainArgs {
   gradAccum: number;
   seqLen: number;
   packing: "greedy" | "none";
+  maxLineBytes: number;
   seed: number;
   threads: number;
   lcsbGroups: number;
@@ -265,6 +267,14 @@ export const FLAGS: readonly FlagSpec[] = [
     kind: { type: "enum", choices: ["greedy", "none"] },
     default: "greedy",
     help: "pack whole examples into --seq-len rows, or one example per row",
+  },
+  {
+    flag: "max-line-bytes",
+    key: "maxLineBytes",
+    kind: { type: "int", min: 1 },
+    default: DEFAULT_MAX_LINE_BYTES,
+    meta: "N",
+    help: "longest data line accepted, in bytes (a longer one is an error naming its line)",
   },
   {
     flag: "seed",
