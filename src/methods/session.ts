@@ -47,6 +47,7 @@ import {
   globalGradNorm,
   type Optimizer,
   type OptimizerConfig,
+  type StateTensor,
 } from "../optim/optimizer.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { Rng } from "../runtime/rng.ts";
@@ -118,11 +119,11 @@ export interface TrainingSession {
    */
   loraTensorViews?(): Map<string, { shape: [number, number]; data: Float32Array }>;
   setLoraTensors(t: Map<string, { shape: [number, number]; data: Float32Array }>): void;
-  optimizerState(): { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] };
+  optimizerState(): { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] };
   /** {@link optimizerState} with views instead of copies (valid until the next step). */
-  optimizerStateViews?(): { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] };
+  optimizerStateViews?(): { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] };
   setOptimizerState(
-    s: { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] },
+    s: { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] },
   ): void;
   /** Bytes: wasm linear-memory high-water, JS buffers held (store + session), whether memory grew in the last step. */
   memory(): { wasmHighWater: number; jsBytes: number; grewLastStep: boolean };
@@ -348,7 +349,7 @@ export class LoraTrainingSession implements TrainingSession {
     this.lora.fromMap(t);
   }
 
-  optimizerState(): { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] } {
+  optimizerState(): { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] } {
     return {
       stepCount: this.stepCount,
       tensors: this.optimizer?.stateTensors() ?? new Map(),
@@ -356,7 +357,7 @@ export class LoraTrainingSession implements TrainingSession {
     };
   }
 
-  optimizerStateViews(): { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] } {
+  optimizerStateViews(): { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] } {
     const o = this.optimizer;
     return {
       stepCount: this.stepCount,
@@ -366,7 +367,7 @@ export class LoraTrainingSession implements TrainingSession {
   }
 
   setOptimizerState(
-    s: { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] },
+    s: { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] },
   ): void {
     if (this.optimizer) this.optimizer.loadState(s.stepCount, s.tensors);
     else this.#steps = s.stepCount;

@@ -31,6 +31,8 @@ import {
   loraParamBytes,
 } from "./lora.ts";
 import { lcsbSelectedBlocks } from "../methods/lcsb.ts";
+import { adamw8bitStateBytes } from "../optim/adamw8bit.ts";
+import type { OptimizerKind } from "../optim/optimizer.ts";
 
 /** Default vocabulary rows per LM-head chunk. */
 export const DEFAULT_HEAD_CHUNK_ROWS = 1024;
@@ -53,7 +55,7 @@ export interface MemoryPlanOptions {
   seqLen: number;
   batchSize: number;
   lora: LoraConfig;
-  optimizer: "adamw" | "sgd";
+  optimizer: OptimizerKind;
   headChunkRows?: number;
   mlpChunkRows?: number;
   lcsb?: { groups: number; pattern: "contiguous" | "strided" };
@@ -86,7 +88,10 @@ export interface MemoryPlan {
   lora: number;
   /** LoRA gradient storage (whole buffer, one block's slot, or none: `gradientStorageFor`). */
   grads: number;
-  /** Optimizer state (AdamW moments) or MeZO's workspace (one block's backup + a z chunk). */
+  /**
+   * Optimizer state (AdamW's f32 moments, or their 8-bit codes and block scales) or MeZO's
+   * workspace (one block's backup + a z chunk).
+   */
   optimizer: number;
   /** Peak of one step's activations (batch buffers, checkpoints, tapes, temporaries). */
   step: number;
@@ -159,6 +164,12 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
     for (const t of o.lora.targets) {
       const [out, inF] = linearShape(c, t);
       optimizer += 2 * (f(r * inF) + f(r * out));
+    }
+    optimizer *= c.numLayers;
+  } else if (o.optimizer === "adamw8bit") {
+    for (const t of o.lora.targets) {
+      const [out, inF] = linearShape(c, t);
+      optimizer += adamw8bitStateBytes(r * inF) + adamw8bitStateBytes(r * out);
     }
     optimizer *= c.numLayers;
   }

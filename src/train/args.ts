@@ -12,6 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { LINEAR_NAMES, type LinearName } from "../model/weights.ts";
+import type { OptimizerKind } from "../optim/optimizer.ts";
 
 /** Training methods (see DESIGN.md). */
 export const METHODS = ["full", "mebp", "mesp", "lcsb", "mezo"] as const;
@@ -31,7 +32,7 @@ export interface TrainArgs {
   alpha: number;
   targets: LinearName[];
   adapterInit: string | null;
-  optimizer: "adamw" | "sgd";
+  optimizer: OptimizerKind;
   lr: number;
   weightDecay: number;
   maxGradNorm: number;
@@ -184,9 +185,10 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     flag: "optimizer",
     key: "optimizer",
-    kind: { type: "enum", choices: ["adamw", "sgd"] },
+    kind: { type: "enum", choices: ["adamw", "adamw8bit", "sgd"] },
     default: "adamw",
-    help: "optimizer (ignored by mezo, which is its own SGD)",
+    help: "optimizer state per LoRA parameter: adamw 8 bytes (two f32 moments), adamw8bit " +
+      "~2 bytes (8-bit block-wise moments), sgd none; mezo ignores it (its own SGD)",
   },
   {
     flag: "lr",
