@@ -4,14 +4,17 @@
  * scale per block of {@link QUANT_BLOCK} values (`blockwise_quant.ts`): 2 bytes + 8/256 bytes of
  * state per parameter instead of 8, about 3.9× smaller.
  *
+ * The first moment uses the signed map; the second is stored as `sqrt(v)` on the unsigned map
+ * (the update divides by `sqrt(v)`, and the square root halves the range the codes must span).
  * A step decodes one block of both moments, updates them and the parameters in f64 from the f32
  * gradient, and encodes the new moments; only the stored moments are rounded, never the update
  * of the step itself. It runs in TypeScript over views of linear memory (a few passes over the
  * LoRA parameters per step, small beside the step's GEMMs) and allocates nothing per step.
  *
  * Checkpoint tensors per parameter: `<name>.exp_avg.q` and `<name>.exp_avg_sq.q` (U8 codes; the
- * first moment's are int8 in two's complement) and `<name>.exp_avg.absmax` /
- * `<name>.exp_avg_sq.absmax` (F32 scales), so a resume restores the state bit for bit.
+ * first moment's are int8 in two's complement, the second's encode `sqrt(v)`) and
+ * `<name>.exp_avg.scale` / `<name>.exp_avg_sq.scale` (F32 block scales), so a resume restores
+ * the state bit for bit.
  */
 import type { Ptr } from "../kernels/abi.ts";
 import type { Arena } from "../runtime/arena.ts";
@@ -100,9 +103,9 @@ export class AdamW8bit implements Optimizer {
       for (let i = 0; i < len; i++) {
         const g = grad[start + i];
         const mi = b1 * m[i] + c1 * g;
-        const vi = b2 * v[i] + c2 * (g * g);
+        const vi = b2 * (v[i] * v[i]) + c2 * (g * g);
         m[i] = mi;
-        v[i] = vi;
+        v[i] = Math.sqrt(vi);
         const pi = param[start + i];
         param[start + i] = pi - lr * (wd * pi + (mi / bc1) / (Math.sqrt(vi / bc2) + eps));
       }
@@ -120,9 +123,9 @@ export class AdamW8bit implements Optimizer {
     for (const [name, s] of this.#state) {
       const nb = quantBlocks(s.n);
       out.set(`${name}.exp_avg.q`, this.arena.u8(s.mCodes, s.n));
-      out.set(`${name}.exp_avg.absmax`, this.arena.f32(s.mScales, nb));
+      out.set(`${name}.exp_avg.scale`, this.arena.f32(s.mScales, nb));
       out.set(`${name}.exp_avg_sq.q`, this.arena.u8(s.vCodes, s.n));
-      out.set(`${name}.exp_avg_sq.absmax`, this.arena.f32(s.vScales, nb));
+      out.set(`${name}.exp_avg_sq.scale`, this.arena.f32(s.vScales, nb));
     }
     return out;
   }

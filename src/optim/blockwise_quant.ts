@@ -1,14 +1,18 @@
 /**
  * Block-wise 8-bit codes for optimizer moments: each block of {@link QUANT_BLOCK} values keeps
- * one f32 scale (the block's largest magnitude) and one byte per value on a power map, so the
- * small values of a block keep relative precision that a linear map would round to zero.
+ * one f32 scale (the block's largest magnitude) and one byte per value. A byte indexes a table
+ * of magnitude levels in [0, 1]: evenly spaced near the top (steps of 1/64 for the signed map,
+ * 1/128 for the unsigned one) down to where neighbouring levels are 10 % apart, then
+ * geometric with ratio 1.1 further down. So every level below the top is at most ~10 % from its
+ * neighbours (a value decaying by 0.9 per step always moves down a level, instead of sticking
+ * at a coarse bottom code), the top keeps sub-percent steps, and the range reaches
+ * 1.6e-4 (signed) / 1.8e-7 (unsigned) of the block's largest value.
  *
- * - signed (first moment): `code ∈ [-127, 127]` as an int8 byte, `x = scale · sign · (|code|/127)²`;
- * - unsigned (second moment): `code ∈ [0, 255]`, `x = scale · (code/255)⁴`; a positive value never
- *   gets code 0 (it is rounded up to the smallest step), so `sqrt(v)` in a denominator never
- *   collapses to `eps` because of rounding.
+ * - signed: `code ∈ [-127, 127]` as an int8 byte, `x = scale · sign · level[|code|]`;
+ * - unsigned: `code ∈ [0, 255]`, `x = scale · level[code]`; a positive value never gets code 0
+ *   (it is rounded up to the smallest level).
  *
- * Encoding rounds to the nearest code in the power domain; decoding reads a 256-entry table.
+ * Encoding rounds to the nearest level (binary search over midpoints); decoding reads a table.
  *
  * @example
  * ```ts
@@ -27,21 +31,42 @@ export const QUANT_BLOCK = 256;
 /** Which code a moment uses. */
 export type QuantMap = "signed" | "unsigned";
 
-/** `(|code| / 127)²` with the sign, indexed by the code's byte (two's complement). */
+/** Ratio between neighbouring levels in the geometric part. */
+const RATIO = 1.1;
+
+/**
+ * `count + 1` ascending magnitudes, `[0] = 0`, `[count] = 1`: `k / linear` for k from `linear`
+ * down to the first k where k/(k-1) reaches {@link RATIO}, then geometric below.
+ */
+export function magnitudeLevels(count: number, linear: number): Float64Array {
+  const levels = new Float64Array(count + 1);
+  let k = linear;
+  let i = count;
+  for (; i > 0 && k / (k - 1) < RATIO; i--, k--) levels[i] = k / linear;
+  let x = k / linear;
+  for (; i > 0; i--, x /= RATIO) levels[i] = x;
+  return levels;
+}
+
+/** The signed map's magnitudes (index = |code|) and the unsigned map's levels (index = code). */
+export const SIGNED_LEVELS = magnitudeLevels(127, 64);
+export const UNSIGNED_LEVELS = magnitudeLevels(255, 128);
+
+/** Midpoints between neighbouring levels: code k covers `[mid[k-1], mid[k])`. */
+function midpoints(levels: Float64Array): Float64Array {
+  const mid = new Float64Array(levels.length - 1);
+  for (let k = 0; k < mid.length; k++) mid[k] = (levels[k] + levels[k + 1]) / 2;
+  return mid;
+}
+
+const SIGNED_MIDS = midpoints(SIGNED_LEVELS);
+const UNSIGNED_MIDS = midpoints(UNSIGNED_LEVELS);
+
+/** `x = scale · SIGNED_TABLE[byte]`: the signed levels with the sign, by two's-complement byte. */
 const SIGNED_TABLE = (() => {
   const t = new Float64Array(256);
-  for (let b = 0; b < 256; b++) {
-    const c = b < 128 ? b : b - 256;
-    const u = Math.abs(c) / 127;
-    t[b] = Math.sign(c) * u * u;
-  }
-  return t;
-})();
-
-/** `(code / 255)⁴`. */
-const UNSIGNED_TABLE = (() => {
-  const t = new Float64Array(256);
-  for (let c = 0; c < 256; c++) t[c] = (c / 255) ** 4;
+  for (let b = 0; b < 256; b++) t[b] = b < 128 ? SIGNED_LEVELS[b] : -SIGNED_LEVELS[256 - b];
+  t[128] = -1; // unused byte (-128); decodes in range
   return t;
 })();
 
@@ -50,10 +75,21 @@ export function quantBlocks(n: number): number {
   return Math.ceil(n / QUANT_BLOCK);
 }
 
+/** The level index nearest to `y` in [0, 1]. */
+function nearest(mids: Float64Array, y: number): number {
+  let lo = 0, hi = mids.length; // answer in [lo, hi]
+  while (lo < hi) {
+    const m = (lo + hi) >> 1;
+    if (y < mids[m]) hi = m;
+    else lo = m + 1;
+  }
+  return lo;
+}
+
 /**
  * Encodes `x[from .. from+len)` into `codes[at .. at+len)` and returns the block's scale (an
- * f32 value: the block's largest magnitude rounded to f32, rounded up if needed so no code
- * exceeds the range). A block of zeros gets scale 0 and codes 0.
+ * f32 value: the block's largest magnitude, rounded up to f32). A block of zeros gets scale 0 and
+ * codes 0. The unsigned map expects values >= 0.
  */
 export function encodeBlock(
   x: ArrayLike<number>,
@@ -78,13 +114,13 @@ export function encodeBlock(
   if (map === "signed") {
     for (let i = 0; i < len; i++) {
       const xi = x[from + i];
-      const c = Math.round(127 * Math.sqrt(Math.abs(xi) * inv));
+      const c = nearest(SIGNED_MIDS, Math.abs(xi) * inv);
       codes[at + i] = xi < 0 ? (256 - c) & 255 : c;
     }
   } else {
     for (let i = 0; i < len; i++) {
       const xi = x[from + i];
-      const c = Math.round(255 * Math.sqrt(Math.sqrt(xi * inv)));
+      const c = nearest(UNSIGNED_MIDS, xi * inv);
       codes[at + i] = c === 0 && xi > 0 ? 1 : c;
     }
   }
@@ -101,7 +137,7 @@ export function decodeBlock(
   to: number,
   map: QuantMap,
 ): void {
-  const t = map === "signed" ? SIGNED_TABLE : UNSIGNED_TABLE;
+  const t = map === "signed" ? SIGNED_TABLE : UNSIGNED_LEVELS;
   for (let i = 0; i < len; i++) out[to + i] = scale * t[codes[at + i]];
 }
 
