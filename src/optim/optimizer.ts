@@ -25,7 +25,7 @@ import { AdamW } from "./adamw.ts";
 import { AdamW8bit } from "./adamw8bit.ts";
 import { Sgd } from "./sgd.ts";
 
-export { clipGradNorm, globalGradNorm, scaleGrads } from "./clip.ts";
+export { clipFactor, clipGradNorm, globalGradNorm, scaleGrads } from "./clip.ts";
 
 /** A trainable f32 tensor and its gradient, both `n` floats in the arena. */
 export interface ParamTensor {
