@@ -351,6 +351,11 @@ export class LoraTrainingSession implements TrainingSession {
     }
   }
 
+  /** Bytes of the bf16 clipping stash (0: none). */
+  get clipStashBytes(): number {
+    return this.#stashLength * 2;
+  }
+
   #stashView(): Uint16Array {
     return new Uint16Array(this.model.arena.memory.buffer, this.#stash, this.#stashLength);
   }

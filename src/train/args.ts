@@ -13,6 +13,7 @@
 import { parseArgs } from "node:util";
 import { LINEAR_NAMES, type LinearName } from "../model/weights.ts";
 import type { OptimizerKind } from "../optim/optimizer.ts";
+import type { ClipStash } from "../model/memory_plan.ts";
 
 /** Training methods (see DESIGN.md). */
 export const METHODS = ["full", "mebp", "mesp", "lcsb", "mezo"] as const;
@@ -36,6 +37,7 @@ export interface TrainArgs {
   lr: number;
   weightDecay: number;
   maxGradNorm: number;
+  clipStash: ClipStash;
   lrSchedule: "constant" | "linear" | "cosine";
   warmupSteps: number;
   steps: number;
@@ -213,6 +215,15 @@ export const FLAGS: readonly FlagSpec[] = [
     default: 1,
     meta: "X",
     help: "clip the global gradient norm (0 = off)",
+  },
+  {
+    flag: "clip-stash",
+    key: "clipStash",
+    kind: { type: "enum", choices: ["bf16", "f32"] },
+    default: "bf16",
+    help: "how clipping holds gradients until the norm is known: bf16 (a bf16 copy, 2 bytes " +
+      "per LoRA parameter; exact norm, update within 2^-8 per gradient value) or f32 (exact; " +
+      "4 bytes per parameter)",
   },
   {
     flag: "lr-schedule",

@@ -139,6 +139,7 @@ export function runMemoryPlan(
     lcsb: { groups: Math.min(args.lcsbGroups, config.numLayers), pattern: args.lcsbPattern },
     gradAccum: args.gradAccum,
     maxGradNorm: args.maxGradNorm,
+    clipStash: args.clipStash,
   });
 }
 
