@@ -12,7 +12,9 @@
  * - unsigned: `code ∈ [0, 255]`, `x = scale · level[code]`; a positive value never gets code 0
  *   (it is rounded up to the smallest level).
  *
- * Encoding rounds to the nearest level (binary search over midpoints); decoding reads a table.
+ * Encoding rounds to the nearest level: a table indexed by the top 16 bits of the f32 value
+ * gives a candidate (buckets are narrower than the level gaps), then the midpoints settle it;
+ * decoding reads a table.
  *
  * @example
  * ```ts
@@ -52,6 +54,10 @@ export function magnitudeLevels(count: number, linear: number): Float64Array {
 export const SIGNED_LEVELS = magnitudeLevels(127, 64);
 export const UNSIGNED_LEVELS = magnitudeLevels(255, 128);
 
+/** Scratch for reading an f32's bits. */
+const F32_BITS = new Float32Array(1);
+const U32_BITS = new Uint32Array(F32_BITS.buffer);
+
 /** Midpoints between neighbouring levels: code k covers `[mid[k-1], mid[k])`. */
 function midpoints(levels: Float64Array): Float64Array {
   const mid = new Float64Array(levels.length - 1);
@@ -59,8 +65,23 @@ function midpoints(levels: Float64Array): Float64Array {
   return mid;
 }
 
+
 const SIGNED_MIDS = midpoints(SIGNED_LEVELS);
 const UNSIGNED_MIDS = midpoints(UNSIGNED_LEVELS);
+
+/** f32 bits >> 15 (8 exponent and 8 mantissa bits) of every y in [0, 1]: 0 .. 0x7f00. */
+const BUCKET_SHIFT = 15;
+
+/** The nearest level of each bucket's smallest value (a candidate within one level). */
+function bucketCodes(mids: Float64Array): Uint8Array {
+  const last = 0x3f800000 >>> BUCKET_SHIFT;
+  const t = new Uint8Array(last + 1);
+  for (let b = 0; b <= last; b++) {
+    U32_BITS[0] = b << BUCKET_SHIFT;
+    t[b] = nearestBySearch(mids, F32_BITS[0]);
+  }
+  return t;
+}
 
 /** `x = scale · SIGNED_TABLE[byte]`: the signed levels with the sign, by two's-complement byte. */
 const SIGNED_TABLE = (() => {
@@ -70,13 +91,25 @@ const SIGNED_TABLE = (() => {
   return t;
 })();
 
+const SIGNED_BUCKETS = bucketCodes(SIGNED_MIDS);
+const UNSIGNED_BUCKETS = bucketCodes(UNSIGNED_MIDS);
+
+/** The level index nearest to `y` in [0, 1]: the bucket's candidate, moved to the right gap. */
+function nearest(mids: Float64Array, buckets: Uint8Array, y: number): number {
+  F32_BITS[0] = y;
+  let c = buckets[U32_BITS[0] >>> BUCKET_SHIFT];
+  while (c < mids.length && y >= mids[c]) c++;
+  while (c > 0 && y < mids[c - 1]) c--;
+  return c;
+}
+
 /** Number of blocks for `n` values. */
 export function quantBlocks(n: number): number {
   return Math.ceil(n / QUANT_BLOCK);
 }
 
-/** The level index nearest to `y` in [0, 1]. */
-function nearest(mids: Float64Array, y: number): number {
+/** The level index nearest to `y` in [0, 1], by binary search. */
+function nearestBySearch(mids: Float64Array, y: number): number {
   let lo = 0, hi = mids.length; // answer in [lo, hi]
   while (lo < hi) {
     const m = (lo + hi) >> 1;
@@ -114,13 +147,13 @@ export function encodeBlock(
   if (map === "signed") {
     for (let i = 0; i < len; i++) {
       const xi = x[from + i];
-      const c = nearest(SIGNED_MIDS, Math.abs(xi) * inv);
+      const c = nearest(SIGNED_MIDS, SIGNED_BUCKETS, Math.abs(xi) * inv);
       codes[at + i] = xi < 0 ? (256 - c) & 255 : c;
     }
   } else {
     for (let i = 0; i < len; i++) {
       const xi = x[from + i];
-      const c = nearest(UNSIGNED_MIDS, xi * inv);
+      const c = nearest(UNSIGNED_MIDS, UNSIGNED_BUCKETS, xi * inv);
       codes[at + i] = c === 0 && xi > 0 ? 1 : c;
     }
   }
@@ -147,6 +180,3 @@ function nextF32Up(x: number): number {
   U32_BITS[0]++;
   return F32_BITS[0];
 }
-
-const F32_BITS = new Float32Array(1);
-const U32_BITS = new Uint32Array(F32_BITS.buffer);
