@@ -89,7 +89,13 @@ function f32AtLeast(x: number): number {
   return b[0];
 }
 
-function run(seed: number, from: number, to: number, s = setup(seed), opt = createOptimizer(CFG, s.kernels, s.arena, s.params)) {
+function run(
+  seed: number,
+  from: number,
+  to: number,
+  s = setup(seed),
+  opt = createOptimizer(CFG, s.kernels, s.arena, s.params),
+) {
   for (let t = from; t <= to; t++) {
     opt.beginStep();
     s.params.forEach((p, i) => {

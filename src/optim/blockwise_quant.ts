@@ -65,7 +65,6 @@ function midpoints(levels: Float64Array): Float64Array {
   return mid;
 }
 
-
 const SIGNED_MIDS = midpoints(SIGNED_LEVELS);
 const UNSIGNED_MIDS = midpoints(UNSIGNED_LEVELS);
 

@@ -29,10 +29,12 @@ function halfGap(levels: Float64Array, y: number): number {
 }
 
 Deno.test("blockwise quant: the levels: 1/64 (1/128) steps at the top, <= 10 % apart below, their range", () => {
-  for (const [levels, top, count, smallest] of [
-    [SIGNED_LEVELS, 64, 127, 1.6e-4],
-    [UNSIGNED_LEVELS, 128, 255, 1.8e-7],
-  ] as const) {
+  for (
+    const [levels, top, count, smallest] of [
+      [SIGNED_LEVELS, 64, 127, 1.6e-4],
+      [UNSIGNED_LEVELS, 128, 255, 1.8e-7],
+    ] as const
+  ) {
     assert.equal(levels.length, count + 1);
     assert.equal(levels[0], 0);
     assert.equal(levels[count], 1);
