@@ -20,7 +20,8 @@
  * Gradient storage (`LoraParams`): a session that will only ever update per block (`gradAccum`
  * 1, no clipping) keeps ONE block-sized gradient slot shared by every block instead of a
  * whole-model gradient buffer; the global gradient norm it reports is summed per tensor before
- * each block's update. With `gradAccum` > 1 or clipping (or `wholeGradients`) a whole buffer is
+ * each block's update; clipping through the bf16 stash keeps the same slot plus the stash. With
+ * `gradAccum` > 1, clipping with `clipStash` "f32", or `wholeGradients` a whole buffer is
  * allocated at creation; MeZO keeps none (its workspace is a one-block backup slot and a chunk
  * of z). A step with more micro-batches than `gradAccum` promised switches to a whole buffer then
  * (an unplanned allocation, reported as growth).
