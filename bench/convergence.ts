@@ -22,6 +22,8 @@
  * With `--optimizers adamw,adamw8bit` it instead compares optimizers on the same task (each
  * gradient method of `--methods` with each optimizer, same seed and batches) and writes
  * convergence-optimizers.md: eval loss at every eval point and its relative gap to the first.
+ * An entry `KIND/STASH` (e.g. `adamw/f32`) also sets the session's clip stash; with
+ * `--max-grad-norm X` > 0 every run clips and the files are convergence-optimizers-clip.*.
  *
  * @module
  */
@@ -69,6 +71,12 @@ let CONFIG: ModelConfig = {
   bosTokenId: null,
   eosTokenId: null,
 };
+
+/** Gradient clipping of every run; `--max-grad-norm` (set once in main). */
+let MAX_GRAD_NORM = 0;
+
+/** An optimizer, optionally with a clip stash: `adamw`, `adamw8bit/f32`, ... */
+type OptimizerSpec = string;
 
 /** LCSB groups; `--lcsb-groups` (set once in main). */
 let LCSB_GROUPS = 4;
@@ -121,16 +129,18 @@ function session(
   arena: Arena,
   lr: number,
   seed: number,
-  optimizer: OptimizerKind = "adamw",
+  optimizer: OptimizerSpec = "adamw",
 ): LoraTrainingSession {
+  const [kind, clipStash] = optimizer.split("/") as [OptimizerKind, "bf16" | "f32" | undefined];
   return new LoraTrainingSession({
     store,
     kernels,
     arena,
     method,
     lora: { rank: 8, alpha: 16, targets: [...TARGETS7] },
-    optimizer: { kind: optimizer, lr, weightDecay: 0 },
-    maxGradNorm: 0,
+    optimizer: { kind, lr, weightDecay: 0 },
+    maxGradNorm: MAX_GRAD_NORM,
+    clipStash,
     lcsb: { groups: LCSB_GROUPS, pattern: "contiguous" },
     mezo: { eps: 1e-2 },
     seed,
@@ -143,7 +153,7 @@ async function train(
   lr: number,
   steps: number,
   o: { seed: number; batch: number; seq: number; evalEvery: number; evalSet: Batch[]; task: Task },
-  optimizer: OptimizerKind = "adamw",
+  optimizer: OptimizerSpec = "adamw",
 ): Promise<Curve> {
   // A fresh memory + store per run: identical base weights (same seed), no shared state.
   const { kernels, arena } = loadKernelsSync();
@@ -285,7 +295,7 @@ function ema(xs: number[], a = 0.1): number[] {
 
 /** The `--optimizers` mode: the same runs per optimizer, eval-loss gaps to the first optimizer. */
 async function compareOptimizers(
-  optimizers: OptimizerKind[],
+  optimizers: OptimizerSpec[],
   methods: MethodName[],
   lr: number,
   steps: number,
@@ -301,7 +311,9 @@ async function compareOptimizers(
       new Date().toISOString()
     }, ${machine}, load avg ${env.loadBefore} (2 shared cores). Task and model as in ` +
       `convergence.md (hidden ${CONFIG.hiddenSize}, ${CONFIG.numLayers} layers, LoRA r 8 on all 7 ` +
-      `projections, batch ${o.batch} × seq ${o.seq}, lr ${lr} constant, no clipping); the same ` +
+      `projections, batch ${o.batch} × seq ${o.seq}, lr ${lr} constant, ${
+        MAX_GRAD_NORM > 0 ? `--max-grad-norm ${MAX_GRAD_NORM}` : "no clipping"
+      }); the same ` +
       `seed and batches for every run. Gap = (loss − ${optimizers[0]} loss) / ${
         optimizers[0]
       } loss.`,
@@ -359,8 +371,9 @@ async function compareOptimizers(
   }
   L.push(`Load avg after: ${env.load()}.`, "");
   await Deno.mkdir(env.out, { recursive: true });
-  await Deno.writeTextFile(`${env.out}/convergence-optimizers.md`, L.join("\n"));
-  await Deno.writeTextFile(`${env.out}/convergence-optimizers.jsonl`, jsonl.join("\n") + "\n");
+  const name = `${env.out}/convergence-optimizers${MAX_GRAD_NORM > 0 ? "-clip" : ""}`;
+  await Deno.writeTextFile(`${name}.md`, L.join("\n"));
+  await Deno.writeTextFile(`${name}.jsonl`, jsonl.join("\n") + "\n");
   console.log(L.join("\n"));
 }
 
@@ -383,6 +396,7 @@ async function main() {
       out: { type: "string", default: "bench/results" },
       methods: { type: "string", default: METHODS.join(",") },
       optimizers: { type: "string" },
+      "max-grad-norm": { type: "string", default: "0" },
       help: { type: "boolean", default: false },
     },
   });
@@ -390,12 +404,14 @@ async function main() {
     console.log(
       "usage: npx deno run -A bench/convergence.ts [--steps 300] [--lr 2e-3] [--mezo-lrs a,b] " +
         "[--seq 64] [--batch 2] [--eval-every 10] [--seed 1] [--cosine-seeds 32] " +
-        "[--cosine-model DIR] [--layers 4] [--lcsb-groups 4] [--methods full,mebp,...] [--out bench/results]",
+        "[--cosine-model DIR] [--layers 4] [--lcsb-groups 4] [--methods full,mebp,...] [--out bench/results] " +
+        "[--optimizers adamw,adamw8bit,adamw/f32] [--max-grad-norm 0]",
     );
     return;
   }
   CONFIG = { ...CONFIG, numLayers: Number(values.layers) };
   LCSB_GROUPS = Number(values["lcsb-groups"]);
+  MAX_GRAD_NORM = Number(values["max-grad-norm"]);
   const steps = Number(values.steps), lr = Number(values.lr);
   const seq = Number(values.seq), batch = Number(values.batch);
   const seed = Number(values.seed), evalEvery = Number(values["eval-every"]);
@@ -408,7 +424,7 @@ async function main() {
   const loadBefore = load();
   if (values.optimizers) {
     await compareOptimizers(
-      values.optimizers.split(",") as OptimizerKind[],
+      values.optimizers.split(","),
       methods,
       lr,
       steps,
