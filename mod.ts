@@ -69,7 +69,7 @@ export type { ModelConfig } from "./src/model/config.ts";
 export type { BlockWeights, LinearName, LinearWeight, WeightStore } from "./src/model/weights.ts";
 export { LINEAR_NAMES } from "./src/model/weights.ts";
 export { createRandomWeightStore, tinyConfig } from "./src/model/random_weights.ts";
-export { type MemoryPlan, planMemory } from "./src/model/memory_plan.ts";
+export { type ClipStash, type MemoryPlan, planMemory } from "./src/model/memory_plan.ts";
 
 // Data (what runTraining's batch source is built from)
 export {
@@ -110,7 +110,13 @@ export {
   type StepResult,
   type TrainingSession,
 } from "./src/methods/session.ts";
-export { createOptimizer, type Optimizer, type OptimizerConfig } from "./src/optim/optimizer.ts";
+export {
+  createOptimizer,
+  type Optimizer,
+  type OptimizerConfig,
+  type OptimizerKind,
+  type StateTensor,
+} from "./src/optim/optimizer.ts";
 export { learningRate, type ScheduleKind } from "./src/optim/schedule.ts";
 export { decodeAdapter, encodeAdapter, parseAdapterConfig } from "./src/train/peft_adapter.ts";
 export { adapterGgufChunks } from "./src/train/gguf_adapter.ts";

@@ -409,6 +409,10 @@ Deno.test("sizes and flags that cannot work, or would be ignored, are refused be
         ],
         [["--lcsb-groups", "2"], /--lcsb-groups: only used by --method lcsb/],
         [
+          ["--max-grad-norm", "0", "--clip-stash", "f32"],
+          /--clip-stash: needs --max-grad-norm > 0/,
+        ],
+        [
           ["--adapter-init", `${tmp}/a`, "--rank", "4"],
           /--rank: 4 disagrees with --adapter-init .* \(2\)/,
         ],

@@ -541,6 +541,7 @@ async function train(
     lora: { rank: adapter.r, alpha: adapter.alpha, targets: adapter.targets },
     optimizer: { kind: args.optimizer, lr: args.lr, weightDecay: args.weightDecay },
     maxGradNorm: args.maxGradNorm,
+    clipStash: args.clipStash,
     lcsb: { groups: Math.min(args.lcsbGroups, config.numLayers), pattern: args.lcsbPattern },
     mezo: { eps: args.mezoEps },
     seed: args.seed,
