@@ -624,3 +624,30 @@ Deno.test("a full disk during a checkpoint and during the final save names the p
     }
   });
 });
+
+Deno.test("--weights auto streams from a cache in the user's cache folder, never in the model's", async () => {
+  await withFixture(async ({ tmp, base }) => {
+    const before = await hashTree(`${tmp}/model`);
+    const cache = `${tmp}/cache`;
+    const r = await train([...base, "--steps", "2", "--out", `${tmp}/a`], {
+      SLIMTUNE_CACHE_DIR: cache,
+    });
+    strictEqual(r.code, 0, r.err);
+    match(r.out, new RegExp(`weights: streamed .*int4 cache in ${cache}`));
+    match(r.out, /model: .* int4 streamed/);
+    ok((await Array.fromAsync(Deno.readDir(cache))).some((e) => e.name.endsWith(".safetensors")));
+    deepStrictEqual(await hashTree(`${tmp}/model`), before);
+
+    // No writable cache folder: resident, and the run says how to stream.
+    await Deno.writeTextFile(`${tmp}/not-a-dir`, "");
+    const resident = await train([...base, "--steps", "2", "--out", `${tmp}/b`], {
+      SLIMTUNE_CACHE_DIR: `${tmp}/not-a-dir`,
+    });
+    strictEqual(resident.code, 0, resident.err);
+    match(resident.out, /weights: resident, all in memory .*--cache-dir DIR/);
+    deepStrictEqual(
+      await Deno.readFile(`${tmp}/a/adapter_model.safetensors`),
+      await Deno.readFile(`${tmp}/b/adapter_model.safetensors`),
+    );
+  });
+});

@@ -28,7 +28,8 @@ export interface TrainArgs {
   evalEvery: number;
   method: Method;
   quant: "int4" | "none";
-  weights: "resident" | "streamed";
+  /** "auto" until the run resolves it (see `weights_choice_deno.ts`). */
+  weights: "auto" | "resident" | "streamed";
   cacheDir: string | null;
   rank: number;
   alpha: number;
@@ -142,9 +143,11 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     flag: "weights",
     key: "weights",
-    kind: { type: "enum", choices: ["resident", "streamed"] },
-    default: "resident",
-    help: "keep all base weights in memory, or stream one block at a time from a cache file",
+    kind: { type: "enum", choices: ["auto", "resident", "streamed"] },
+    default: "auto",
+    help: "base weights all in memory (resident: +all int4 weights, ~300 MB at 0.5B), or one " +
+      "block at a time from an int4 cache file (streamed); auto: streamed when the cache folder " +
+      "is writable",
   },
   {
     flag: "cache-dir",
@@ -152,7 +155,8 @@ export const FLAGS: readonly FlagSpec[] = [
     kind: { type: "string" },
     default: null,
     meta: "DIR",
-    help: "where --weights streamed keeps its int4 cache (default: next to the model)",
+    help: "where streamed weights keep their int4 cache (auto: $XDG_CACHE_HOME/slimtune or " +
+      "~/.cache/slimtune; streamed: next to the model)",
   },
   {
     flag: "rank",

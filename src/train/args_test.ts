@@ -5,7 +5,7 @@ Deno.test("defaults match the documented contract", () => {
   const a = defaultTrainArgs();
   strictEqual(a.method, "mesp");
   strictEqual(a.quant, "int4");
-  strictEqual(a.weights, "resident");
+  strictEqual(a.weights, "auto");
   strictEqual(a.rank, 8);
   strictEqual(a.alpha, 16);
   deepStrictEqual(a.targets, ["q", "k", "v", "o", "gate", "up", "down"]);

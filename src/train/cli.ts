@@ -44,6 +44,7 @@ import {
   otherRunIn,
   runMemoryPlan,
 } from "./preflight_deno.ts";
+import { chooseWeights } from "./weights_choice_deno.ts";
 import { acquireRunLock, clearRun, pruneCheckpoints } from "./run_dir_deno.ts";
 import {
   createDemoStore,
@@ -327,6 +328,13 @@ async function trainInRunDir(run: ResolvedRun, io: CliIo, record: RunRecord): Pr
   };
   const demo = args.model === null;
   await checkAdapterInitFlags(args, given);
+  // The demo's weights are made in memory: nothing to stream.
+  const weights = demo
+    ? { weights: "resident" as const, cacheDir: args.cacheDir, note: null }
+    : await chooseWeights(args.weights, args.cacheDir);
+  args.weights = weights.weights;
+  args.cacheDir = weights.cacheDir;
+  if (weights.note) say(weights.note);
   const config = demo ? DEMO_MODEL_CONFIG : await readModelConfigDeno(args.model!);
   checkFlagsAgainstModel(args, given, config, demo ? DEMO_BASE_MODEL : args.model!);
   await checkOutputPaths(args, resume);

@@ -111,6 +111,7 @@ export async function openModelDeno(
   arena: Arena,
 ): Promise<{ store: WeightStore; loadTokenizer: () => Promise<TextTokenizer | null> }> {
   const model = args.model!;
+  if (args.weights === "auto") throw new TypeError("--weights auto must be resolved first");
   const store = await openModel({
     source: model,
     quant: args.quant,

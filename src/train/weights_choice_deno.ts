@@ -1,0 +1,80 @@
+/**
+ * `--weights auto` (the default): stream the base weights one block at a time from an int4 cache
+ * file when there is somewhere to write that cache, else keep them all resident. Streaming holds
+ * one block of the model instead of all of them (the whole 0.5B model's int4 weights are ~300 MB
+ * of process memory), at the price of a cache file and of reading it every step, which the page
+ * cache usually serves.
+ *
+ * The cache goes to `--cache-dir` when given, else to the user's cache folder
+ * (`$SLIMTUNE_CACHE_DIR`, else `$XDG_CACHE_HOME/slimtune`, else `~/.cache/slimtune`): never into
+ * the model's folder, which the user did not name as an output.
+ *
+ * @example
+ * ```ts
+ * import { userCacheDir } from "./weights_choice_deno.ts";
+ * console.log(userCacheDir({ HOME: "/home/a" })); // "/home/a/.cache/slimtune"
+ * ```
+ */
+import { checkWritableDir } from "./run_dir_deno.ts";
+
+/** The weight store a run uses, and why, for the log. */
+export interface WeightsChoice {
+  weights: "resident" | "streamed";
+  /** Where the streamed cache goes (null: resident, or the explicit --weights streamed default). */
+  cacheDir: string | null;
+  /** One line saying what was chosen and the flag that changes it; null when given explicitly. */
+  note: string | null;
+}
+
+/** The default cache folder for `env` (an environment), or null when none can be named. */
+export function userCacheDir(env: Record<string, string | undefined>): string | null {
+  if (env.SLIMTUNE_CACHE_DIR) return env.SLIMTUNE_CACHE_DIR;
+  if (env.XDG_CACHE_HOME) return `${env.XDG_CACHE_HOME}/slimtune`;
+  if (env.HOME) return `${env.HOME}/.cache/slimtune`;
+  return null;
+}
+
+function environment(): Record<string, string | undefined> {
+  const get = (k: string) => {
+    try {
+      return Deno.env.get(k);
+    } catch {
+      return undefined; // no --allow-env: no default cache folder
+    }
+  };
+  return {
+    SLIMTUNE_CACHE_DIR: get("SLIMTUNE_CACHE_DIR"),
+    XDG_CACHE_HOME: get("XDG_CACHE_HOME"),
+    HOME: get("HOME"),
+  };
+}
+
+/** Resolves `--weights` (auto, resident or streamed) and the cache folder it needs. */
+export async function chooseWeights(
+  weights: "auto" | "resident" | "streamed",
+  cacheDir: string | null,
+  env: Record<string, string | undefined> = environment(),
+): Promise<WeightsChoice> {
+  if (weights !== "auto") return { weights, cacheDir, note: null };
+  const dir = cacheDir ?? userCacheDir(env);
+  if (dir !== null) {
+    try {
+      await checkWritableDir(dir, cacheDir ? "--cache-dir" : "--weights");
+      return {
+        weights: "streamed",
+        cacheDir: dir,
+        note: `weights: streamed one block at a time from an int4 cache in ${dir} ` +
+          `(--weights auto; --weights resident keeps all of them in memory)`,
+      };
+    } catch (e) {
+      if (cacheDir) throw e; // a --cache-dir that cannot be written is the user's to fix
+    }
+  }
+  return {
+    weights: "resident",
+    cacheDir: null,
+    note: `weights: resident, all in memory (--weights auto: ${
+      dir ?? "no cache folder (HOME unset)"
+    }${dir ? " is not writable" : ""}; --cache-dir DIR streams them from a cache there)`,
+  };
+}
