@@ -347,7 +347,7 @@ Deno.test("a Qwen3 checkpoint (head_dim != hidden / heads, q/k norms) trains (me
   }
 });
 
-Deno.test("--max-memory (2 threads): below held + plan is refused before training, just above trains", async () => {
+Deno.test("--max-memory (2 threads): below held + plan, or below the process's plan, is refused before training; above trains", async () => {
   const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
   const { loadKernelsSync } = await import("../src/kernels/wasm.ts");
   const tmp = await Deno.makeTempDir();
@@ -393,7 +393,15 @@ Deno.test("--max-memory (2 threads): below held + plan is refused before trainin
     ok(!(await exists(`${tmp}/below.jsonl`)), "refused before training: no metrics");
     ok(!(await exists(`${tmp}/below`)), "refused before training: no output");
 
-    const above = await run(2, (need + 1) / 2 ** 20, "above");
+    // The working set fits, but the whole process (runtime, modules, data, weights) does not.
+    const process = await run(2, (need + 1) / 2 ** 20, "process");
+    strictEqual(process.code, 2, process.err);
+    match(process.err, /^error: --max-memory: .* below this run's planned process peak of /);
+    ok(!(await exists(`${tmp}/process`)), "refused before training: no output");
+    const peakMb = Number(/planned process peak of ([\d.]+) MB/.exec(process.err)![1]);
+    ok(peakMb * 2 ** 20 > need, `${peakMb} MB vs ${need} bytes`);
+
+    const above = await run(2, peakMb + 64, "above");
     strictEqual(above.code, 0, above.err);
     const m = JSON.parse(await Deno.readTextFile(`${tmp}/above.jsonl`));
     strictEqual(m.step, 1);

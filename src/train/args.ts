@@ -393,7 +393,8 @@ export const FLAGS: readonly FlagSpec[] = [
     kind: { type: "number", min: 1 },
     default: null,
     meta: "MB",
-    help: "stop with an error rather than let the working set exceed MB (2^20 bytes)",
+    help: "whole-process budget in MB (2^20 bytes): refused before the start when the plan " +
+      "does not fit; checked each step, stopping with a checkpoint when the process goes over",
   },
   {
     flag: "quiet",

@@ -449,6 +449,7 @@ async function train(
   let padId: number;
   // Bytes of the rows held for the whole run (training and evaluation), for the memory check.
   let dataBytes = 0;
+  let usedTokenizer = false;
   try {
     const read = (path: string, flag: string, packing: PackingMode) =>
       readRows(path, flag, tokenizer, {
@@ -463,6 +464,7 @@ async function train(
     const evalRows = args.evalData ? await read(args.evalData, "--eval-data", "none") : null;
     // With a tokenizer, its pad id (as always); without one any id in the vocabulary will do.
     padId = tokenizer.loaded?.padTokenId ?? padIdWithoutTokenizer(config);
+    usedTokenizer = tokenizer.loaded !== null;
     if (packed) {
       if (packed.rows.length === 0) {
         throw new CliError(`${args.data}: no example has a token to train on within --seq-len`);
@@ -525,6 +527,25 @@ async function train(
     });
     const js = store.jsBytesHeld();
     const need = plannedWorkingSet(arena, js + dataBytes, plan.total);
+    // The whole process: what it holds now (the runtime, the modules, the tokenizer, the data,
+    // the weights and the kernels' memory as far as touched) plus what the session will add.
+    const rssNow = readProcessMemory().rssBytes;
+    const processNeed = rssNow === null ? null : rssNow + Math.max(0, need - arena.used - js);
+    if (
+      processNeed !== null && need <= args.maxMemory * BYTES_PER_MB &&
+      processNeed > args.maxMemory * BYTES_PER_MB
+    ) {
+      await store.close();
+      throw new UsageError(
+        "--max-memory",
+        `${args.maxMemory} MB is below this run's planned process peak of ` +
+          `${formatMB(processNeed)}: the process holds ${formatMB(rssNow!)} now (the runtime, ` +
+          `modules${usedTokenizer ? ", tokenizer" : ""}, data and weights), the session adds ` +
+          `${formatMB(need - arena.used - js)} (planned working set of ${need} bytes); raise it, ` +
+          `or lower --seq-len, --batch-size or --threads` +
+          (usedTokenizer ? ", or pre-tokenize the data (tools/pretokenize.ts)" : ""),
+      );
+    }
     if (need > args.maxMemory * BYTES_PER_MB) {
       await store.close();
       const loading = arena.highWater > arena.used + plan.total
@@ -641,6 +662,8 @@ async function train(
       args: { ...args } as unknown as Record<string, unknown>,
       memory,
       maxWorkingSetBytes: args.maxMemory === null ? null : args.maxMemory * BYTES_PER_MB,
+      maxProcessBytes: args.maxMemory === null ? null : args.maxMemory * BYTES_PER_MB,
+      processBytes: () => readProcessMemory().rssBytes,
       onStep: async (r, eta) => {
         if (metrics) await metrics.write(encoder.encode(metricsLine(r)));
         if (r.loss === null) {

@@ -36,12 +36,23 @@ export class NonFiniteError extends Error {
   }
 }
 
-/** The working set went over `--max-memory`. */
+/** The working set, or the whole process, went over `--max-memory`. */
 export class MemoryLimitError extends Error {
-  constructor(readonly step: number, readonly bytes: number, readonly limit: number) {
+  constructor(
+    readonly step: number,
+    readonly bytes: number,
+    readonly limit: number,
+    /** For the process: its working set then, to say what the rest is. */
+    readonly workingSetBytes: number | null = null,
+  ) {
+    const mb = (b: number) => `${(b / 1048576).toFixed(1)} MB`;
     super(
-      `step ${step}: working set ${(bytes / 1048576).toFixed(1)} MB exceeds the limit of ` +
-        `${(limit / 1048576).toFixed(1)} MB`,
+      workingSetBytes === null
+        ? `step ${step}: working set ${mb(bytes)} exceeds the limit of ${mb(limit)}`
+        : `step ${step}: the process holds ${mb(bytes)}, over --max-memory ${mb(limit)} ` +
+          `(working set ${mb(workingSetBytes)}; the rest is the runtime, the JS heap, the data ` +
+          `and the tokenizer's garbage): lower --seq-len, --batch-size or --threads, or ` +
+          `pre-tokenize the data`,
     );
     this.name = "MemoryLimitError";
   }
@@ -88,6 +99,10 @@ export interface TrainerOptions {
   memory?: () => MemoryReport;
   /** Stop with {@link MemoryLimitError} when the working set exceeds this many bytes. */
   maxWorkingSetBytes?: number | null;
+  /** Stop with a checkpoint when the process's resident size goes over this (bytes). */
+  maxProcessBytes?: number | null;
+  /** The process's resident size now, or null where it cannot be read. */
+  processBytes?: () => number | null;
   /** Called after every step (and once for an evaluation-only run). */
   onStep?: (r: StepRecord, etaS: number) => void | Promise<void>;
   /**
@@ -107,12 +122,28 @@ export type ResolvedTrainerOptions =
   & Required<
     Omit<
       TrainerOptions,
-      "maxWorkingSetBytes" | "onStep" | "save" | "stopRequested" | "now" | "startStep" | "history"
+      | "maxWorkingSetBytes"
+      | "maxProcessBytes"
+      | "processBytes"
+      | "onStep"
+      | "save"
+      | "stopRequested"
+      | "now"
+      | "startStep"
+      | "history"
     >
   >
   & Pick<
     TrainerOptions,
-    "maxWorkingSetBytes" | "onStep" | "save" | "stopRequested" | "now" | "startStep" | "history"
+    | "maxWorkingSetBytes"
+    | "maxProcessBytes"
+    | "processBytes"
+    | "onStep"
+    | "save"
+    | "stopRequested"
+    | "now"
+    | "startStep"
+    | "history"
   >;
 
 /** Fills in the defaults of {@link TrainerOptions} (see there) and checks the numbers. */
@@ -319,6 +350,12 @@ export async function runTraining(options: TrainerOptions): Promise<TrainResult>
     await o.onStep?.(r, etaS);
     if (o.maxWorkingSetBytes && r.workingSetBytes > o.maxWorkingSetBytes) {
       throw new MemoryLimitError(step, r.workingSetBytes, o.maxWorkingSetBytes);
+    }
+    const rss = o.maxProcessBytes ? o.processBytes?.() ?? null : null;
+    if (rss !== null && rss > o.maxProcessBytes!) {
+      // Over the budget but not broken: keep the work so far, then stop.
+      await o.save?.(stateForSave(o, step, history));
+      throw new MemoryLimitError(step, rss, o.maxProcessBytes!, r.workingSetBytes);
     }
     if (o.saveEvery > 0 && step % o.saveEvery === 0) {
       await o.save?.(stateForSave(o, step, history));

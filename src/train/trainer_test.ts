@@ -189,6 +189,31 @@ Deno.test("a working set over the limit stops the run", async () => {
   );
 });
 
+Deno.test("a process over --max-memory saves a checkpoint of that step, then stops", async () => {
+  const saved: number[] = [];
+  let rss = 500;
+  await rejects(
+    runTraining(options(new FakeSession(), {
+      maxProcessBytes: 1000,
+      processBytes: () => (rss += 200),
+      save: (st) => {
+        saved.push(st.step);
+        return Promise.resolve();
+      },
+    })),
+    (e) =>
+      e instanceof MemoryLimitError && e.step === 3 && e.bytes === 1100 &&
+      /the process holds .* over --max-memory/.test(e.message),
+  );
+  deepStrictEqual(saved, [3]);
+  // Where the resident size cannot be read, nothing stops the run.
+  const done = await runTraining(options(new FakeSession(), {
+    maxProcessBytes: 1,
+    processBytes: () => null,
+  }));
+  strictEqual(done.step, 8);
+});
+
 Deno.test("captureState copies the adapter rather than aliasing it", () => {
   const s = new FakeSession();
   const o = options(s);
