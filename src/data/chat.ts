@@ -21,7 +21,7 @@
  * // labels are -100 except on "hello!<|im_end|>\n"
  * ```
  */
-import { Template } from "@huggingface/jinja";
+import { Template } from "npm:@huggingface/jinja@0.5.11";
 import type { TextTokenizer } from "./tokenizer.ts";
 
 /** One chat message. */

@@ -15,7 +15,7 @@
  * console.log(tok.encode("Hello World")); // [9707, 4337]
  * ```
  */
-import { Tokenizer } from "@huggingface/tokenizers";
+import { Tokenizer } from "npm:@huggingface/tokenizers@0.2.0";
 
 /** What the data pipeline needs from a tokenizer. */
 export interface TextTokenizer {
