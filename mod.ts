@@ -35,6 +35,7 @@ export {
   supportsRelaxedSimd,
 } from "./src/kernels/wasm.ts";
 export { Arena, ArenaLimitError } from "./src/runtime/arena.ts";
+export { type ThreadScope, threadsUnavailableReason } from "./src/runtime/thread_support.ts";
 export {
   formatMemoryReport,
   JsBytesLedger,

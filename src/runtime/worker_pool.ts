@@ -40,6 +40,7 @@
  * }
  * ```
  */
+import { threadsUnavailableReason } from "./thread_support.ts";
 import {
   type KernelWorkerInit,
   type KernelWorkerReply,
@@ -72,17 +73,7 @@ const WAIT_SLICE_MS = 100;
  * block in Atomics.wait (not a browser's main thread).
  */
 export function threadsAvailable(): boolean {
-  const g = globalThis as Record<string, unknown>;
-  if (typeof g.Worker !== "function" || typeof g.SharedArrayBuffer !== "function") return false;
-  if (typeof Atomics === "undefined" || typeof Atomics.wait !== "function") return false;
-  if (typeof URL.createObjectURL !== "function" || typeof g.Blob !== "function") return false;
-  try {
-    // Never blocks (the value differs); throws where this thread may not wait.
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return threadsUnavailableReason() === null;
 }
 
 export interface WorkerPoolOptions {
