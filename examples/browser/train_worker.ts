@@ -113,6 +113,8 @@ const scope = globalThis as unknown as {
   onmessage: ((e: MessageEvent<TrainRequest>) => void) | null;
   postMessage(m: TrainMessage, transfer?: Transferable[]): void;
 };
+/** The worker's `crossOriginIsolated` (absent outside browsers: false). */
+const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
 const post = (m: TrainMessage, transfer: Transferable[] = []) => scope.postMessage(m, transfer);
 const say = (line: string) => post({ type: "log", line });
 const mb = (b: number) => `${(b / 1048576).toFixed(1)} MB`;
@@ -144,13 +146,13 @@ async function train(req: TrainRequest): Promise<void> {
       threads,
       threadsNote,
       parallel,
-      crossOriginIsolated: globalThis.crossOriginIsolated === true,
+      crossOriginIsolated: isolated,
       hardwareConcurrency: navigator.hardwareConcurrency ?? 1,
     });
     const threadsText = `${threads} thread${threads === 1 ? "" : "s"}`;
     say(
       `kernels: ${variant}, ${threadsText} ` +
-        `(asked ${req.threads}; crossOriginIsolated: ${globalThis.crossOriginIsolated})` +
+        `(asked ${req.threads}; crossOriginIsolated: ${isolated})` +
         (parallel ? `; ${splitText(parallel)}` : "") +
         (threadsNote ? `; ${threadsText} of ${req.threads} asked because ${threadsNote}` : ""),
     );
