@@ -15,6 +15,8 @@
  * console.log(tok.encode("Hello World")); // [9707, 4337]
  * ```
  */
+// A full npm: specifier: a script that imports mod.ts by URL has none of our import maps.
+// deno-lint-ignore no-import-prefix
 import { Tokenizer } from "npm:@huggingface/tokenizers@0.2.0";
 
 /** What the data pipeline needs from a tokenizer. */
