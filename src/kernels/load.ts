@@ -33,6 +33,7 @@ import {
   type ParallelSettings,
   parallelSettings,
   type RawExports,
+  SplitThreshold,
   WORKER_OPS,
 } from "./parallel.ts";
 import { threadsAvailable, WorkerPool } from "../runtime/worker_pool.ts";
@@ -351,18 +352,39 @@ async function loadThreaded(
     arena.release(mark);
     return loaded(base, arena, memory, variant, 1, () => {});
   }
-  const settings = parallelSettings({
-    threads: pool.size + 1,
-    roundTripUs: pool.roundTripUs,
-    wakeUs: pool.wakeUs,
-    macsPerUs: options.minParallelWork === undefined
-      ? measureGemmRate(base, memory, scratch[0], bytes)
-      : NaN,
-    minWork: options.minParallelWork,
-    minPartRows: options.minParallelRows,
-  });
+  const macsPerUs = options.minParallelWork === undefined
+    ? measureGemmRate(base, memory, scratch[0], bytes)
+    : NaN;
+  const derive = (roundTripUs: number) =>
+    parallelSettings({
+      threads: pool.size + 1,
+      roundTripUs,
+      wakeUs: pool.wakeUs,
+      macsPerUs,
+      minWork: options.minParallelWork,
+      minPartRows: options.minParallelRows,
+    });
+  const settings = derive(pool.roundTripUs);
+  let remeasure: (() => number) | undefined;
+  if (settings.source === "measured") {
+    // The threshold is the median of several measurements, at start and again during training
+    // (a coarse page clock or a preemption makes any one of them swing).
+    const smoothed = new SplitThreshold();
+    smoothed.add(settings.minWork);
+    const sample = () => derive(pool.measureRoundTrip({ gapUs: 0, reps: 15, batch: 8 }).p25);
+    for (let i = 0; i < 2; i++) smoothed.add(sample().minWork);
+    settings.minWork = smoothed.value;
+    remeasure = () => {
+      const s = sample();
+      settings.minWork = smoothed.add(s.minWork);
+      settings.roundTripUs = s.roundTripUs;
+      settings.remeasured++;
+      return settings.minWork;
+    };
+  }
   const kernels = createParallelKernels(base, raw, pool, {
     ...settings,
+    remeasure,
     reclaim: options.parallelReclaim,
   });
   const close = () => pool.close();
