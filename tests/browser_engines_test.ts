@@ -60,6 +60,8 @@ interface DemoState {
   threadsNote: string | null;
   variant: string | null;
   request: TrainRequest;
+  stepsPerS: number;
+  workingSetBytes: number;
 }
 
 /** The losses a worker request gives in a Deno Worker on one thread (the reference). */
@@ -210,7 +212,9 @@ async function engineRow(engine: EngineName, o: OpenEngineOptions & { tag?: stri
     console.log(
       `browser_engines_test: ${name} ${page.version}: ${demo.variant} build, ` +
         `${demo.threads} of ${want} threads (hardwareConcurrency ${cores})` +
-        (demo.threadsNote ? ` because ${demo.threadsNote}` : "") + `; screenshot ${shot}`,
+        (demo.threadsNote ? ` because ${demo.threadsNote}` : "") +
+        `; demo ${demo.stepsPerS.toFixed(1)} steps/s (simd ${simd.stepsPerS.toFixed(1)}), ` +
+        `working set ${(demo.workingSetBytes / 1048576).toFixed(1)} MB; screenshot ${shot}`,
     );
     return { demo, cores, want };
   } finally {

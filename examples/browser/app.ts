@@ -58,6 +58,11 @@ interface DemoState {
   maxMainThreadGapMs: number;
 }
 
+// What the engine says, not the cores: WebKitGTK reports 4 on a 2-core machine (WebKit clamps
+// the value it exposes rather than reveal the count), so it is only the threads field's default
+// and cap, and the page calls it hardwareConcurrency, not cores. Threads beyond the cores cost
+// speed, never results (split calls are bit-identical), and the measured split threshold keeps
+// calls that would not gain on one thread.
 const hardwareConcurrency = Math.max(1, navigator.hardwareConcurrency || 1);
 const demo: DemoState = {
   state: "ready",
@@ -115,9 +120,9 @@ const mb = (b: number) => `${(b / 1048576).toFixed(1)} MB`;
 function showThreads(): void {
   const iso = demo.crossOriginIsolated ? "cross-origin isolated" : "NOT cross-origin isolated";
   threadsEl.textContent = demo.threads === null
-    ? `kernel threads: – (${hardwareConcurrency} cores; ${iso})`
+    ? `kernel threads: – (hardwareConcurrency ${hardwareConcurrency}; ${iso})`
     : `kernel threads: ${demo.threads} of ${demo.threadsAsked} asked ` +
-      `(${hardwareConcurrency} cores; ${demo.variant} kernels; ${iso})` +
+      `(hardwareConcurrency ${hardwareConcurrency}; ${demo.variant} kernels; ${iso})` +
       (demo.parallel ? `; split from ${(demo.parallel.minWork / 1e6).toFixed(2)}M MACs` : "") +
       (demo.threadsNote ? `; only ${demo.threads} because ${demo.threadsNote}` : "");
   threadsEl.dataset.threads = String(demo.threads ?? "");
@@ -324,6 +329,6 @@ showThreads();
 chartEl.innerHTML = lossCurveSvg([], { title: "training loss (press Train)" });
 say(
   `ready: press Train (crossOriginIsolated: ${demo.crossOriginIsolated}, ` +
-    `${hardwareConcurrency} cores)`,
+    `hardwareConcurrency ${hardwareConcurrency})`,
 );
 setState("ready");
