@@ -59,7 +59,7 @@ export type { ModelConfig } from "./src/model/config.ts";
 export type { BlockWeights, LinearName, LinearWeight, WeightStore } from "./src/model/weights.ts";
 export { LINEAR_NAMES } from "./src/model/weights.ts";
 export { createRandomWeightStore, tinyConfig } from "./src/model/random_weights.ts";
-export { type MemoryPlan, planMemory } from "./src/model/memory_plan.ts";
+export { type ClipStash, type MemoryPlan, planMemory } from "./src/model/memory_plan.ts";
 
 // Data (what runTraining's batch source is built from)
 export {
@@ -67,11 +67,28 @@ export {
   type BatchSourceOptions,
   buildRows,
   evalBatches,
+  type LoadedRows,
   loadExamples,
+  loadRows,
+  type LoadRowsOptions,
+  type PackedRows,
+  type PackingMode,
+  readExampleLines,
+  type ReadExamplesOptions,
+  RowPacker,
   type TokenBatch,
+  type TokenizerLoader,
+  type TokenizerRequest,
 } from "./src/data/dataset.ts";
-export type { TokenizedExample } from "./src/data/example.ts";
-export { createTokenizer, type TextTokenizer } from "./src/data/tokenizer.ts";
+export { DataError, type RecordKind, type TokenizedExample } from "./src/data/example.ts";
+export { DEFAULT_MAX_LINE_BYTES, jsonlLines, type JsonlOptions } from "./src/data/jsonl.ts";
+export { TokenRows } from "./src/data/token_rows.ts";
+export {
+  createTokenizer,
+  readTokenizer,
+  type TextTokenizer,
+  type TokenizerFiles,
+} from "./src/data/tokenizer.ts";
 
 // Training
 export {
@@ -83,7 +100,13 @@ export {
   type StepResult,
   type TrainingSession,
 } from "./src/methods/session.ts";
-export { createOptimizer, type Optimizer, type OptimizerConfig } from "./src/optim/optimizer.ts";
+export {
+  createOptimizer,
+  type Optimizer,
+  type OptimizerConfig,
+  type OptimizerKind,
+  type StateTensor,
+} from "./src/optim/optimizer.ts";
 export { learningRate, type ScheduleKind } from "./src/optim/schedule.ts";
 export { decodeAdapter, encodeAdapter, parseAdapterConfig } from "./src/train/peft_adapter.ts";
 export { adapterGgufChunks } from "./src/train/gguf_adapter.ts";

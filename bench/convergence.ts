@@ -19,6 +19,12 @@
  *
  * Writes convergence.md, convergence.jsonl, convergence_eval.svg and convergence_train.svg.
  *
+ * With `--optimizers adamw,adamw8bit` it instead compares optimizers on the same task (each
+ * gradient method of `--methods` with each optimizer, same seed and batches) and writes
+ * convergence-optimizers.md: eval loss at every eval point and its relative gap to the first.
+ * An entry `KIND/STASH` (e.g. `adamw/f32`) also sets the session's clip stash; with
+ * `--max-grad-norm X` > 0 every run clips and the files are convergence-optimizers-clip.*.
+ *
  * @module
  */
 import { parseArgs } from "node:util";
@@ -33,6 +39,7 @@ import type { Batch } from "../src/model/batch.ts";
 import { Rng } from "../src/runtime/rng.ts";
 import type { Arena } from "../src/runtime/arena.ts";
 import type { Kernels } from "../src/kernels/abi.ts";
+import type { OptimizerKind } from "../src/optim/optimizer.ts";
 
 const TARGETS7 = ["q", "k", "v", "o", "gate", "up", "down"] as const;
 const METHODS: MethodName[] = ["full", "mebp", "mesp", "lcsb", "mezo"];
@@ -64,6 +71,12 @@ let CONFIG: ModelConfig = {
   bosTokenId: null,
   eosTokenId: null,
 };
+
+/** Gradient clipping of every run; `--max-grad-norm` (set once in main). */
+let MAX_GRAD_NORM = 0;
+
+/** An optimizer, optionally with a clip stash: `adamw`, `adamw8bit/f32`, ... */
+type OptimizerSpec = string;
 
 /** LCSB groups; `--lcsb-groups` (set once in main). */
 let LCSB_GROUPS = 4;
@@ -116,15 +129,18 @@ function session(
   arena: Arena,
   lr: number,
   seed: number,
+  optimizer: OptimizerSpec = "adamw",
 ): LoraTrainingSession {
+  const [kind, clipStash] = optimizer.split("/") as [OptimizerKind, "bf16" | "f32" | undefined];
   return new LoraTrainingSession({
     store,
     kernels,
     arena,
     method,
     lora: { rank: 8, alpha: 16, targets: [...TARGETS7] },
-    optimizer: { kind: "adamw", lr, weightDecay: 0 },
-    maxGradNorm: 0,
+    optimizer: { kind, lr, weightDecay: 0 },
+    maxGradNorm: MAX_GRAD_NORM,
+    clipStash,
     lcsb: { groups: LCSB_GROUPS, pattern: "contiguous" },
     mezo: { eps: 1e-2 },
     seed,
@@ -137,6 +153,7 @@ async function train(
   lr: number,
   steps: number,
   o: { seed: number; batch: number; seq: number; evalEvery: number; evalSet: Batch[]; task: Task },
+  optimizer: OptimizerSpec = "adamw",
 ): Promise<Curve> {
   // A fresh memory + store per run: identical base weights (same seed), no shared state.
   const { kernels, arena } = loadKernelsSync();
@@ -147,7 +164,7 @@ async function train(
     seed: 11,
     quant: "int4",
   });
-  const s = session(method, store, kernels, arena, lr, o.seed);
+  const s = session(method, store, kernels, arena, lr, o.seed, optimizer);
   const rng = new Rng(o.seed + 1000);
   const curve: Curve = { method: label, lr, steps, train: [], evalSteps: [], eval: [], seconds: 0 };
   const evaluate = async (step: number) => {
@@ -276,6 +293,90 @@ function ema(xs: number[], a = 0.1): number[] {
   return out;
 }
 
+/** The `--optimizers` mode: the same runs per optimizer, eval-loss gaps to the first optimizer. */
+async function compareOptimizers(
+  optimizers: OptimizerSpec[],
+  methods: MethodName[],
+  lr: number,
+  steps: number,
+  o: Parameters<typeof train>[4],
+  env: { out: string; loadBefore: string; load: () => string },
+) {
+  const machine = new TextDecoder().decode(
+    (await new Deno.Command("lscpu").output()).stdout,
+  ).split("\n").find((l) => l.startsWith("Model name"))?.split(":")[1].trim() ?? "unknown";
+  const L: string[] = ["# Optimizer comparison (bench/convergence.ts --optimizers)", ""];
+  L.push(
+    `Command: \`npx deno run -A bench/convergence.ts ${Deno.args.join(" ")}\`, ${
+      new Date().toISOString()
+    }, ${machine}, load avg ${env.loadBefore} (2 shared cores). Task and model as in ` +
+      `convergence.md (hidden ${CONFIG.hiddenSize}, ${CONFIG.numLayers} layers, LoRA r 8 on all 7 ` +
+      `projections, batch ${o.batch} × seq ${o.seq}, lr ${lr} constant, ${
+        MAX_GRAD_NORM > 0 ? `--max-grad-norm ${MAX_GRAD_NORM}` : "no clipping"
+      }); the same ` +
+      `seed and batches for every run. Gap = (loss − ${optimizers[0]} loss) / ${
+        optimizers[0]
+      } loss.`,
+    "",
+  );
+  const jsonl: string[] = [];
+  for (const m of methods.filter((m) => m !== "mezo")) {
+    const curves: Curve[] = [];
+    for (const opt of optimizers) {
+      const c = await train(m, `${m} ${opt}`, lr, steps, o, opt);
+      curves.push(c);
+      jsonl.push(JSON.stringify({ ...c, optimizer: opt }));
+      console.log(
+        `${m} ${opt}: eval ${c.eval[0].toFixed(4)} -> ${c.eval.at(-1)!.toFixed(4)}, ${
+          c.seconds.toFixed(1)
+        } s`,
+      );
+    }
+    const [base] = curves;
+    L.push(`## ${m}`, "");
+    L.push(
+      `| step | ${optimizers.map((x) => `${x} eval loss`).join(" | ")} | ${
+        optimizers.slice(1).map((x) => `${x} gap`).join(" | ")
+      } |`,
+    );
+    L.push(`|${"---|".repeat(1 + 2 * optimizers.length - 1)}`);
+    base.evalSteps.forEach((step, i) => {
+      const gaps = curves.slice(1).map((c) =>
+        `${((c.eval[i] - base.eval[i]) / base.eval[i] * 100).toFixed(2)} %`
+      );
+      L.push(
+        `| ${step} | ${curves.map((c) => c.eval[i].toFixed(4)).join(" | ")} | ${
+          gaps.join(" | ")
+        } |`,
+      );
+    });
+    const worst = curves.slice(1).map((c) =>
+      Math.max(...c.eval.map((e, i) => Math.abs(e - base.eval[i]) / base.eval[i])) * 100
+    );
+    const trainGap = curves.slice(1).map((c) => {
+      const t = ema(c.train), b = ema(base.train);
+      return Math.max(...t.map((e, i) => Math.abs(e - b[i]) / b[i])) * 100;
+    });
+    L.push("");
+    curves.slice(1).forEach((c, k) => {
+      L.push(
+        `${c.method}: largest |eval gap| over the curve ${
+          worst[k].toFixed(2)
+        } %, largest |gap| of ` +
+          `the smoothed (EMA 0.1) train loss ${trainGap[k].toFixed(2)} %; train wall ` +
+          `${c.seconds.toFixed(1)} s vs ${base.seconds.toFixed(1)} s.`,
+      );
+    });
+    L.push("");
+  }
+  L.push(`Load avg after: ${env.load()}.`, "");
+  await Deno.mkdir(env.out, { recursive: true });
+  const name = `${env.out}/convergence-optimizers${MAX_GRAD_NORM > 0 ? "-clip" : ""}`;
+  await Deno.writeTextFile(`${name}.md`, L.join("\n"));
+  await Deno.writeTextFile(`${name}.jsonl`, jsonl.join("\n") + "\n");
+  console.log(L.join("\n"));
+}
+
 async function main() {
   const { values } = parseArgs({
     args: Deno.args,
@@ -294,6 +395,8 @@ async function main() {
       "lcsb-groups": { type: "string", default: "4" },
       out: { type: "string", default: "bench/results" },
       methods: { type: "string", default: METHODS.join(",") },
+      optimizers: { type: "string" },
+      "max-grad-norm": { type: "string", default: "0" },
       help: { type: "boolean", default: false },
     },
   });
@@ -301,12 +404,14 @@ async function main() {
     console.log(
       "usage: npx deno run -A bench/convergence.ts [--steps 300] [--lr 2e-3] [--mezo-lrs a,b] " +
         "[--seq 64] [--batch 2] [--eval-every 10] [--seed 1] [--cosine-seeds 32] " +
-        "[--cosine-model DIR] [--layers 4] [--lcsb-groups 4] [--methods full,mebp,...] [--out bench/results]",
+        "[--cosine-model DIR] [--layers 4] [--lcsb-groups 4] [--methods full,mebp,...] [--out bench/results] " +
+        "[--optimizers adamw,adamw8bit,adamw/f32] [--max-grad-norm 0]",
     );
     return;
   }
   CONFIG = { ...CONFIG, numLayers: Number(values.layers) };
   LCSB_GROUPS = Number(values["lcsb-groups"]);
+  MAX_GRAD_NORM = Number(values["max-grad-norm"]);
   const steps = Number(values.steps), lr = Number(values.lr);
   const seq = Number(values.seq), batch = Number(values.batch);
   const seed = Number(values.seed), evalEvery = Number(values["eval-every"]);
@@ -317,6 +422,21 @@ async function main() {
   const o = { seed, batch, seq, evalEvery, evalSet, task };
   const load = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
   const loadBefore = load();
+  if (values.optimizers) {
+    await compareOptimizers(
+      values.optimizers.split(","),
+      methods,
+      lr,
+      steps,
+      o,
+      {
+        out: values.out,
+        loadBefore,
+        load,
+      },
+    );
+    return;
+  }
 
   const curves: Curve[] = [];
   for (const m of methods.filter((m) => m !== "mezo")) {

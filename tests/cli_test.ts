@@ -378,6 +378,14 @@ Deno.test("--max-memory (2 threads): below held + plan is refused before trainin
     const need = await planned(2);
     // The second thread's own scratch is in it.
     strictEqual(need - await planned(1), loadKernelsSync().kernels.scratchBytes());
+    // So are the data rows, to the byte: 4 more lines are 4 more rows of 16 tokens (cut from 20),
+    // 4 bytes of id and a bit of label a token (the labels are the ids) plus 12 of index a row.
+    await Deno.writeTextFile(`${tmp}/d.jsonl`, [...lines, ...lines].join("\n") + "\n");
+    strictEqual(
+      await planned(1) - (need - loadKernelsSync().kernels.scratchBytes()),
+      4 * (16 * 4 + 16 / 8 + 12),
+    );
+    await Deno.writeTextFile(`${tmp}/d.jsonl`, lines.join("\n") + "\n");
 
     const below = await run(2, (need - 1) / 2 ** 20, "below");
     strictEqual(below.code, 2, below.err);

@@ -34,8 +34,8 @@ async function load(path: string, tok: TextTokenizer | null): Promise<TokenizedE
   return await loadExamples((await Deno.open(path)).readable, path, tok, VOCAB);
 }
 
-const plain = (rows: readonly TokenizedExample[]) =>
-  rows.map((r) => ({ ids: Array.from(r.inputIds), labels: Array.from(r.labels) }));
+const plain = (rows: Iterable<TokenizedExample>) =>
+  Array.from(rows, (r) => ({ ids: Array.from(r.inputIds), labels: Array.from(r.labels) }));
 
 /** Prompt/completion and text lines (one long enough to be cut) plus a pre-tokenized line. */
 const mixedLines = [
@@ -134,7 +134,9 @@ async function tool(argv: string[]): Promise<{ code: number; out: string; err: s
 Deno.test("pretokenize: --help, bad flags exit 2 with error: --flag: reason", async () => {
   const help = await tool(["--help"]);
   strictEqual(help.code, 0);
-  for (const flag of ["--model", "--data", "--out", "--seq-len"]) ok(help.out.includes(flag));
+  for (const flag of ["--model", "--data", "--out", "--seq-len", "--max-line-bytes"]) {
+    ok(help.out.includes(flag));
+  }
   const tmp = await Deno.makeTempDir();
   try {
     const data = `${tmp}/d.jsonl`;
@@ -150,6 +152,10 @@ Deno.test("pretokenize: --help, bad flags exit 2 with error: --flag: reason", as
       [["--model"], "error: --model: needs a value\n"],
       [[...ok3, "--seq-len", "1"], 'error: --seq-len: expected an integer >= 2, got "1"\n'],
       [[...ok3, "--seq-len", "8.5"], 'error: --seq-len: expected an integer >= 2, got "8.5"\n'],
+      [
+        [...ok3, "--max-line-bytes", "0"],
+        'error: --max-line-bytes: expected an integer >= 1, got "0"\n',
+      ],
       [[...ok3.slice(0, 2), "--data", `${tmp}/none.jsonl`, "--out", "o"], "error: --data: "],
       [["--model", `${tmp}/none`, ...ok3.slice(2)], `error: --model: ${tmp}/none: no such dir`],
       [["--model", `${tmp}/bare`, ...ok3.slice(2)], `error: --model: ${tmp}/bare: no tokenizer`],
@@ -194,6 +200,15 @@ Deno.test("pretokenize: a bad line stops with error: FILE:LINE, exit 1, and leav
     strictEqual(good.code, 0, good.err);
     match(good.out, new RegExp(`^${out}: 2 examples, \\d+ tokens`));
     strictEqual((await Deno.readTextFile(out)).trim().split("\n").length, 2);
+    // A line over --max-line-bytes: its line, its size, the flag; --out still as it was.
+    const wrote = await Deno.readTextFile(out);
+    const long = await tool([...argv, "--max-line-bytes", "20"]);
+    strictEqual(long.code, 1);
+    strictEqual(
+      long.err,
+      `error: ${data}:3: line is 31 bytes (limit 20 bytes, --max-line-bytes)\n`,
+    );
+    strictEqual(await Deno.readTextFile(out), wrote);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

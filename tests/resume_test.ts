@@ -53,47 +53,55 @@ async function waitFor(path: string, child: Deno.ChildProcess): Promise<void> {
 
 const adapter = (dir: string) => Deno.readFile(`${dir}/adapter_model.safetensors`);
 
-Deno.test("SIGKILL after a checkpoint, then --resume: bit-identical adapter and metrics", async () => {
-  const tmp = await Deno.makeTempDir();
-  try {
-    const straight = await run([...common, "--out", `${tmp}/a`, "--metrics", `${tmp}/a.jsonl`]);
-    strictEqual(straight.code, 0, straight.stderr);
+for (const optimizer of ["adamw", "adamw8bit"]) {
+  Deno.test(`SIGKILL after a checkpoint, then --resume (--optimizer ${optimizer}): bit-identical adapter and metrics`, async () => {
+    const tmp = await Deno.makeTempDir();
+    try {
+      const opts = [...common, "--optimizer", optimizer];
+      const straight = await run([...opts, "--out", `${tmp}/a`, "--metrics", `${tmp}/a.jsonl`]);
+      strictEqual(straight.code, 0, straight.stderr);
 
-    const child = spawnTrain([
-      ...common,
-      "--out",
-      `${tmp}/b`,
-      "--save-every",
-      "3",
-      "--metrics",
-      `${tmp}/b.jsonl`,
-    ]);
-    await waitFor(`${tmp}/b/checkpoint-3`, child);
-    child.kill("SIGKILL");
-    const status = await child.status;
-    strictEqual(status.signal, "SIGKILL");
-    await child.stdout.cancel();
-    await child.stderr.cancel();
-    ok(!(await exists(`${tmp}/b/adapter_model.safetensors`)), "the kill came too late");
+      const child = spawnTrain([
+        ...opts,
+        "--out",
+        `${tmp}/b`,
+        "--save-every",
+        "3",
+        "--metrics",
+        `${tmp}/b.jsonl`,
+      ]);
+      await waitFor(`${tmp}/b/checkpoint-3`, child);
+      child.kill("SIGKILL");
+      const status = await child.status;
+      strictEqual(status.signal, "SIGKILL");
+      await child.stdout.cancel();
+      await child.stderr.cancel();
+      ok(!(await exists(`${tmp}/b/adapter_model.safetensors`)), "the kill came too late");
 
-    const resumed = await run(["--resume", `${tmp}/b`]);
-    strictEqual(resumed.code, 0, resumed.stderr);
-    deepStrictEqual(await adapter(`${tmp}/b`), await adapter(`${tmp}/a`));
-    // Metrics are appended: the resumed run's lines for the steps after the checkpoint come
-    // last, and the last line of each step equals the uninterrupted run's.
-    const losses = async (f: string) => {
-      const last = new Map<number, number>();
-      for (const l of (await Deno.readTextFile(f)).trim().split("\n")) {
-        const o = JSON.parse(l);
-        last.set(o.step, o.loss);
+      const resumed = await run(["--resume", `${tmp}/b`]);
+      strictEqual(resumed.code, 0, resumed.stderr);
+      deepStrictEqual(await adapter(`${tmp}/b`), await adapter(`${tmp}/a`));
+      // Metrics are appended: the resumed run's lines for the steps after the checkpoint come
+      // last, and the last line of each step equals the uninterrupted run's.
+      const losses = async (f: string) => {
+        const last = new Map<number, number>();
+        for (const l of (await Deno.readTextFile(f)).trim().split("\n")) {
+          const o = JSON.parse(l);
+          last.set(o.step, o.loss);
+        }
+        return [...last].sort((x, y) => x[0] - y[0]);
+      };
+      deepStrictEqual(await losses(`${tmp}/b.jsonl`), await losses(`${tmp}/a.jsonl`));
+      if (optimizer === "adamw8bit") {
+        const opt = await Deno.readFile(`${tmp}/b/checkpoint-3/optimizer.safetensors`);
+        const header = new TextDecoder().decode(opt.subarray(8, 8 + 4096));
+        ok(header.includes('.exp_avg.q":{"dtype":"U8"'), header.slice(0, 200));
       }
-      return [...last].sort((x, y) => x[0] - y[0]);
-    };
-    deepStrictEqual(await losses(`${tmp}/b.jsonl`), await losses(`${tmp}/a.jsonl`));
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
-});
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  });
+}
 
 Deno.test("Ctrl-C saves a checkpoint and exits 130; --resume finishes identically", async () => {
   const tmp = await Deno.makeTempDir();

@@ -409,6 +409,10 @@ Deno.test("sizes and flags that cannot work, or would be ignored, are refused be
         ],
         [["--lcsb-groups", "2"], /--lcsb-groups: only used by --method lcsb/],
         [
+          ["--max-grad-norm", "0", "--clip-stash", "f32"],
+          /--clip-stash: needs --max-grad-norm > 0/,
+        ],
+        [
           ["--adapter-init", `${tmp}/a`, "--rank", "4"],
           /--rank: 4 disagrees with --adapter-init .* \(2\)/,
         ],
@@ -472,6 +476,33 @@ Deno.test("bad data lines name their line: null, invalid UTF-8, an unknown chat 
       /role\.jsonl:1: unknown role "wizard" \(expected system, user, assistant, tool\)$/,
     );
     ok(!(await exists(`${tmp}/o`)));
+  });
+});
+
+Deno.test("a data line over --max-line-bytes is one line naming the file, the line and the flag", async () => {
+  await withFixture(async ({ tmp, base }) => {
+    const good = '{"input_ids":[1,2,3,4]}\n';
+    const long = JSON.stringify({ input_ids: Array.from({ length: 60 }, (_, i) => i) });
+    await Deno.writeTextFile(`${tmp}/long.jsonl`, good + "\n" + long + "\n" + good);
+    for (const flag of ["--data", "--eval-data"]) {
+      refusedBeforeTraining(
+        await train([
+          ...[...base, flag, `${tmp}/long.jsonl`, "--steps", "1"],
+          ...["--max-line-bytes", "100", "--out", `${tmp}/o`],
+        ]),
+        1,
+        new RegExp(
+          `^error: ${tmp}/long\\.jsonl:3: line is ${long.length} bytes ` +
+            `\\(limit 100 bytes, --max-line-bytes\\)$`,
+        ),
+      );
+    }
+    ok(!(await exists(`${tmp}/o`)));
+    // At its default (8 MiB) the same file trains.
+    const r = await train([
+      ...[...base, "--data", `${tmp}/long.jsonl`, "--steps", "1", "--out", `${tmp}/o2`],
+    ]);
+    strictEqual(r.code, 0, r.err);
   });
 });
 

@@ -13,6 +13,7 @@
  *
  * Usage:
  *   npx deno run -A tools/pretokenize.ts --model DIR --data IN.jsonl --out OUT.jsonl [--seq-len T]
+ *     [--max-line-bytes N]
  *
  * OUT.jsonl is written atomically: a bad line (`error: FILE:LINE: reason`, exit 1) leaves it as
  * it was.
@@ -21,6 +22,7 @@
  */
 import { parseArgs } from "node:util";
 import { readExampleLines } from "../src/data/dataset.ts";
+import { DEFAULT_MAX_LINE_BYTES } from "../src/data/jsonl.ts";
 import { DataError, type TokenizedExample } from "../src/data/example.ts";
 import type { TextTokenizer } from "../src/data/tokenizer.ts";
 import { parseModelConfig } from "../src/io/config.ts";
@@ -46,6 +48,8 @@ export interface PretokenizeOptions {
   out: string;
   /** Cut examples longer than this many tokens, as the trainer's --seq-len does; null = never. */
   seqLen: number | null;
+  /** Longest input line accepted, in bytes (default 8 MiB, as the trainer's). */
+  maxLineBytes?: number;
 }
 
 /** What {@link pretokenize} wrote. */
@@ -71,6 +75,8 @@ OUT.jsonl needs no tokenizer, which saves ~170 MB of process memory.
   --out FILE       output JSONL, written atomically
   --seq-len T      cut examples longer than T tokens, as train.ts --seq-len T does (default: keep
                    whole; the trainer cuts at its own --seq-len)
+  --max-line-bytes N
+                   longest input line accepted, in bytes (default ${DEFAULT_MAX_LINE_BYTES}, as train.ts)
   -h, --help       this help
 `;
 
@@ -118,7 +124,8 @@ export async function pretokenize(options: PretokenizeOptions): Promise<Pretoken
     // Opened here, once the output file exists: jsonlLines closes it however the loop ends.
     const bytes = (await Deno.open(data, { read: true })).readable;
     let pending = "";
-    for await (let ex of readExampleLines(bytes, data, tok, vocabSize)) {
+    const read = { maxLineBytes: options.maxLineBytes };
+    for await (let ex of readExampleLines(bytes, data, tok, vocabSize, read)) {
       if (seqLen !== null && ex.inputIds.length > seqLen) {
         // The trainer's rule (buildRows in src/data/dataset.ts): keep the first seqLen tokens.
         // Dropping rows with nothing left to train on is a packing decision: not made here.
@@ -161,6 +168,7 @@ export async function parsePretokenizeArgs(argv: string[]): Promise<PretokenizeO
         data: { type: "string" },
         out: { type: "string" },
         "seq-len": { type: "string" },
+        "max-line-bytes": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -186,6 +194,14 @@ export async function parsePretokenizeArgs(argv: string[]): Promise<PretokenizeO
       throw new UsageError("--seq-len", `expected an integer >= 2, got "${v}"`);
     }
   }
+  let maxLineBytes: number | undefined;
+  if (values["max-line-bytes"] !== undefined) {
+    const v = String(values["max-line-bytes"]);
+    maxLineBytes = /^\d+$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1) {
+      throw new UsageError("--max-line-bytes", `expected an integer >= 1, got "${v}"`);
+    }
+  }
   // Missing inputs are usage errors, found before the tokenizer is built.
   if (!(await Deno.stat(data).then((s) => s.isFile, () => false))) {
     throw new UsageError("--data", `${data}: no such file`);
@@ -205,7 +221,7 @@ export async function parsePretokenizeArgs(argv: string[]): Promise<PretokenizeO
   if (!isUrl(model) && (await canonicalPath(out)).startsWith(await canonicalPath(model) + "/")) {
     throw new UsageError("--out", `${out} is inside the --model folder; name a file elsewhere`);
   }
-  return { model, data, out, seqLen };
+  return { model, data, out, seqLen, maxLineBytes };
 }
 
 /** The command. Returns the exit status: 0, 1 (bad data or model) or 2 (usage). */

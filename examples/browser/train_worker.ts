@@ -16,7 +16,6 @@
 import {
   BatchSource,
   blobFiles,
-  createTokenizer,
   createTrainingSession,
   encodeAdapter,
   type LoadedKernels,
@@ -26,6 +25,7 @@ import {
   memoryReport,
   type MethodName,
   openModel,
+  readTokenizer,
   runTraining,
   threadsUnavailableReason,
   type TokenizedExample,
@@ -167,10 +167,11 @@ async function train(req: TrainRequest): Promise<void> {
       baseModel = req.folder.name;
       const tj = files.get("tokenizer.json"), tc = files.get("tokenizer_config.json");
       if (tj) {
-        const tok = createTokenizer(
-          JSON.parse(await tj.text()),
-          tc ? JSON.parse(await tc.text()) : {},
-        );
+        const tok = await readTokenizer({
+          tokenizerJson: tj.stream(),
+          tokenizerConfig: tc?.stream() ?? null,
+          name: req.folder.name,
+        });
         tokenize = (t) => {
           const ids = Int32Array.from(tok.encode(t, true));
           const rows: TokenizedExample[] = [];

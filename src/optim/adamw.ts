@@ -9,7 +9,7 @@
 import type { Kernels, Ptr } from "../kernels/abi.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { powInt } from "../runtime/portable_math.ts";
-import type { Optimizer, OptimizerConfig, ParamTensor } from "./optimizer.ts";
+import type { Optimizer, OptimizerConfig, ParamTensor, StateTensor } from "./optimizer.ts";
 
 interface MomentBuffers {
   n: number;
@@ -93,7 +93,7 @@ export class AdamW implements Optimizer {
     return out;
   }
 
-  loadState(stepCount: number, tensors: Map<string, Float32Array>): void {
+  loadState(stepCount: number, tensors: Map<string, StateTensor>): void {
     if (!Number.isSafeInteger(stepCount) || stepCount < 0) {
       throw new RangeError(`bad stepCount ${stepCount}`);
     }
@@ -104,6 +104,7 @@ export class AdamW implements Optimizer {
         expected.add(key);
         const t = tensors.get(key);
         if (!t) throw new Error(`optimizer state lacks ${key}`);
+        if (!(t instanceof Float32Array)) throw new Error(`optimizer state ${key} must be F32`);
         if (t.length !== s.n) {
           throw new Error(`optimizer state ${key} has ${t.length} values, want ${s.n}`);
         }
@@ -113,8 +114,8 @@ export class AdamW implements Optimizer {
       if (!expected.has(key)) throw new Error(`optimizer state has unknown tensor ${key}`);
     }
     for (const [name, s] of this.#state) {
-      this.arena.f32(s.m, s.n).set(tensors.get(`${name}.exp_avg`)!);
-      this.arena.f32(s.v, s.n).set(tensors.get(`${name}.exp_avg_sq`)!);
+      this.arena.f32(s.m, s.n).set(tensors.get(`${name}.exp_avg`) as Float32Array);
+      this.arena.f32(s.v, s.n).set(tensors.get(`${name}.exp_avg_sq`) as Float32Array);
     }
     this.#stepCount = stepCount;
     this.#fixBiasCorrections();

@@ -23,8 +23,14 @@ export function scaleGrads(kernels: Kernels, params: ParamTensor[], s: number): 
  * before clipping (what trainers log). A non-finite norm leaves the gradients untouched.
  */
 export function clipGradNorm(kernels: Kernels, params: ParamTensor[], maxNorm: number): number {
-  if (!(maxNorm > 0)) throw new RangeError(`maxNorm must be > 0, got ${maxNorm}`);
   const norm = globalGradNorm(kernels, params);
-  if (Number.isFinite(norm) && norm > maxNorm) scaleGrads(kernels, params, maxNorm / (norm + 1e-6));
+  const s = clipFactor(norm, maxNorm);
+  if (s !== 1) scaleGrads(kernels, params, s);
   return norm;
+}
+
+/** The factor {@link clipGradNorm} scales gradients of global norm `norm` by (1: unchanged). */
+export function clipFactor(norm: number, maxNorm: number): number {
+  if (!(maxNorm > 0)) throw new RangeError(`maxNorm must be > 0, got ${maxNorm}`);
+  return Number.isFinite(norm) && norm > maxNorm ? maxNorm / (norm + 1e-6) : 1;
 }

@@ -22,9 +22,10 @@
 import type { Kernels, Ptr } from "../kernels/abi.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { AdamW } from "./adamw.ts";
+import { AdamW8bit } from "./adamw8bit.ts";
 import { Sgd } from "./sgd.ts";
 
-export { clipGradNorm, globalGradNorm, scaleGrads } from "./clip.ts";
+export { clipFactor, clipGradNorm, globalGradNorm, scaleGrads } from "./clip.ts";
 
 /** A trainable f32 tensor and its gradient, both `n` floats in the arena. */
 export interface ParamTensor {
@@ -34,9 +35,17 @@ export interface ParamTensor {
   n: number;
 }
 
-/** What optimizer to build. AdamW defaults: beta1 0.9, beta2 0.999, eps 1e-8. */
+/** An optimizer state tensor: f32 values, or bytes (8-bit codes). */
+export type StateTensor = Float32Array | Uint8Array;
+
+/** The optimizers: AdamW with f32 moments, AdamW with 8-bit block-wise moments, plain SGD. */
+export type OptimizerKind = "adamw" | "adamw8bit" | "sgd";
+
+/**
+ * What optimizer to build. AdamW defaults (both kinds): beta1 0.9, beta2 0.999, eps 1e-8.
+ */
 export interface OptimizerConfig {
-  kind: "adamw" | "sgd";
+  kind: OptimizerKind;
   lr: number;
   weightDecay: number;
   beta1?: number;
@@ -53,15 +62,18 @@ export interface Optimizer {
   beginStep(): void;
   /** Updates one tensor from its gradient buffer with learning rate `lr` (per-block update). */
   update(p: ParamTensor, lr: number): void;
-  /** Copies of the state, keyed `"<param name>.exp_avg"` / `".exp_avg_sq"` (PyTorch names). */
-  stateTensors(): Map<string, Float32Array>;
+  /**
+   * Copies of the state, keyed `"<param name>.exp_avg"` / `".exp_avg_sq"` (PyTorch names; the
+   * 8-bit kind adds `.q` and `.absmax` parts).
+   */
+  stateTensors(): Map<string, StateTensor>;
   /**
    * The same tensors as views of linear memory (no copies), valid until the next update or
    * allocation; for writing a checkpoint without a second copy of the state. Optional.
    */
-  stateViews?(): Map<string, Float32Array>;
+  stateViews?(): Map<string, StateTensor>;
   /** Restores `stepCount` and state from `stateTensors()` output (checkpoint resume). */
-  loadState(stepCount: number, tensors: Map<string, Float32Array>): void;
+  loadState(stepCount: number, tensors: Map<string, StateTensor>): void;
 }
 
 /** Builds the optimizer and allocates its state for `params` once, in the arena. */
@@ -74,6 +86,8 @@ export function createOptimizer(
   switch (cfg.kind) {
     case "adamw":
       return new AdamW(cfg, kernels, arena, params);
+    case "adamw8bit":
+      return new AdamW8bit(cfg, arena, params);
     case "sgd":
       return new Sgd(cfg, kernels, params);
     default:

@@ -3,7 +3,7 @@
  * MeBP / MeSP papers' setting). No state.
  */
 import type { Kernels } from "../kernels/abi.ts";
-import type { Optimizer, OptimizerConfig, ParamTensor } from "./optimizer.ts";
+import type { Optimizer, OptimizerConfig, ParamTensor, StateTensor } from "./optimizer.ts";
 
 /** SGD without momentum; see the module doc. */
 export class Sgd implements Optimizer {
@@ -35,11 +35,11 @@ export class Sgd implements Optimizer {
     this.kernels.sgdStep(p.ptr, p.grad, p.n, lr, this.config.weightDecay);
   }
 
-  stateTensors(): Map<string, Float32Array> {
+  stateTensors(): Map<string, StateTensor> {
     return new Map();
   }
 
-  loadState(stepCount: number, tensors: Map<string, Float32Array>): void {
+  loadState(stepCount: number, tensors: Map<string, StateTensor>): void {
     if (!Number.isSafeInteger(stepCount) || stepCount < 0) {
       throw new RangeError(`bad stepCount ${stepCount}`);
     }

@@ -11,7 +11,10 @@
  * ```
  */
 import { parseArgs } from "node:util";
+import { DEFAULT_MAX_LINE_BYTES } from "../data/jsonl.ts";
 import { LINEAR_NAMES, type LinearName } from "../model/weights.ts";
+import type { OptimizerKind } from "../optim/optimizer.ts";
+import type { ClipStash } from "../model/memory_plan.ts";
 
 /** Training methods (see DESIGN.md). */
 export const METHODS = ["full", "mebp", "mesp", "lcsb", "mezo"] as const;
@@ -31,10 +34,11 @@ export interface TrainArgs {
   alpha: number;
   targets: LinearName[];
   adapterInit: string | null;
-  optimizer: "adamw" | "sgd";
+  optimizer: OptimizerKind;
   lr: number;
   weightDecay: number;
   maxGradNorm: number;
+  clipStash: ClipStash;
   lrSchedule: "constant" | "linear" | "cosine";
   warmupSteps: number;
   steps: number;
@@ -42,6 +46,7 @@ export interface TrainArgs {
   gradAccum: number;
   seqLen: number;
   packing: "greedy" | "none";
+  maxLineBytes: number;
   seed: number;
   threads: number;
   lcsbGroups: number;
@@ -184,9 +189,10 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     flag: "optimizer",
     key: "optimizer",
-    kind: { type: "enum", choices: ["adamw", "sgd"] },
+    kind: { type: "enum", choices: ["adamw", "adamw8bit", "sgd"] },
     default: "adamw",
-    help: "optimizer (ignored by mezo, which is its own SGD)",
+    help: "optimizer state per LoRA parameter: adamw 8 bytes (two f32 moments), adamw8bit " +
+      "~2 bytes (8-bit block-wise moments), sgd none; mezo ignores it (its own SGD)",
   },
   {
     flag: "lr",
@@ -211,6 +217,15 @@ export const FLAGS: readonly FlagSpec[] = [
     default: 1,
     meta: "X",
     help: "clip the global gradient norm (0 = off)",
+  },
+  {
+    flag: "clip-stash",
+    key: "clipStash",
+    kind: { type: "enum", choices: ["bf16", "f32"] },
+    default: "bf16",
+    help: "how clipping holds gradients until the norm is known: bf16 (a bf16 copy, 2 bytes " +
+      "per LoRA parameter; exact norm, update within 2^-8 per gradient value) or f32 (exact; " +
+      "4 bytes per parameter)",
   },
   {
     flag: "lr-schedule",
@@ -265,6 +280,14 @@ export const FLAGS: readonly FlagSpec[] = [
     kind: { type: "enum", choices: ["greedy", "none"] },
     default: "greedy",
     help: "pack whole examples into --seq-len rows, or one example per row",
+  },
+  {
+    flag: "max-line-bytes",
+    key: "maxLineBytes",
+    kind: { type: "int", min: 1 },
+    default: DEFAULT_MAX_LINE_BYTES,
+    meta: "N",
+    help: "longest data line accepted, in bytes (a longer one is an error naming its line)",
   },
   {
     flag: "seed",

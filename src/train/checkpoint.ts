@@ -4,7 +4,8 @@
  *
  * A checkpoint is four files:
  * - `adapter_config.json` + `adapter_model.safetensors`: the adapter so far (a valid PEFT adapter);
- * - `optimizer.safetensors`: optimizer state tensors (AdamW `exp_avg` / `exp_avg_sq`), F32;
+ * - `optimizer.safetensors`: optimizer state tensors (AdamW `exp_avg` / `exp_avg_sq`), F32, or
+ *   for 8-bit AdamW their U8 codes and F32 block scales;
  * - `trainer_state.json`: step, optimizer step count and RNG state, data position, the run's
  *   arguments and the loss history (for `loss.svg` and metrics continuity).
  *
@@ -14,6 +15,7 @@ import type { ByteSource } from "../io/byte_source.ts";
 import { SafetensorsFile } from "../io/safetensors.ts";
 import { safetensorsChunks } from "../io/safetensors_writer.ts";
 import type { ModelConfig } from "../model/config.ts";
+import type { StateTensor } from "../optim/optimizer.ts";
 import type { DataPosition } from "../data/dataset.ts";
 import { type DataIdentity, parseDataIdentity } from "./data_identity.ts";
 import {
@@ -36,7 +38,7 @@ export interface HistoryPoint {
 /** The optimizer state a session exposes (`TrainingSession.optimizerState()`). */
 export interface OptimizerState {
   stepCount: number;
-  tensors: Map<string, Float32Array>;
+  tensors: Map<string, StateTensor>;
   rng: number[];
 }
 
@@ -78,7 +80,7 @@ export function encodeCheckpoint(
       const t = s.optimizer.tensors.get(name)!;
       return {
         name,
-        dtype: "F32" as const,
+        dtype: t instanceof Uint8Array ? "U8" as const : "F32" as const,
         shape: [t.length],
         // A copy per tensor: `t` may be a view of (shared) linear memory, which file writes may
         // not read from, and only one tensor is held at a time.
@@ -182,11 +184,17 @@ export async function decodeCheckpoint(
     model,
   );
   const opt = await SafetensorsFile.open(src.optimizer);
-  const optTensors = new Map<string, Float32Array>();
+  const optTensors = new Map<string, StateTensor>();
   for (const name of opt.names()) {
     const t = opt.info(name);
-    if (t.dtype !== "F32") throw new Error(`${opt.name}: ${name} is ${t.dtype}, expected F32`);
+    if (t.dtype !== "F32" && t.dtype !== "U8") {
+      throw new Error(`${opt.name}: ${name} is ${t.dtype}, expected F32 or U8`);
+    }
     const bytes = await opt.read(name);
+    if (t.dtype === "U8") {
+      optTensors.set(name, bytes.slice());
+      continue;
+    }
     const copy = new Float32Array(bytes.byteLength / 4);
     new Uint8Array(copy.buffer).set(bytes);
     optTensors.set(name, copy);

@@ -5,12 +5,14 @@
  */
 import {
   BatchSource,
-  buildRows,
   evalBatches,
-  loadExamples,
+  type LoadedRows,
+  type PackingMode,
   paddedLength,
+  type TokenizerRequest,
 } from "../data/dataset.ts";
-import { DataError, type TokenizedExample, TokenizerNeededError } from "../data/example.ts";
+import { loadRowsFile } from "../data/dataset_deno.ts";
+import { DataError } from "../data/example.ts";
 import { isInputError } from "../io/input_error.ts";
 import type { TextTokenizer } from "../data/tokenizer.ts";
 import { bundledQwenTokenizerDir, loadTokenizerDir } from "../data/tokenizer_deno.ts";
@@ -150,15 +152,6 @@ async function resolveArgs(argv: string[]): Promise<ResolvedRun> {
   return { args, given, resume, recordedData, help: false };
 }
 
-async function openDataStream(path: string, flag: string): Promise<ReadableStream<Uint8Array>> {
-  try {
-    return (await Deno.open(path, { read: true })).readable;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new UsageError(flag, `${path}: no such file`);
-    throw e;
-  }
-}
-
 /**
  * The model's tokenizer, built at most once and only when asked for: pre-tokenized data never
  * needs it, and a built Qwen2.5 tokenizer holds ~170 MB of process memory.
@@ -199,38 +192,56 @@ class TokenizerOnDemand {
   }
 }
 
+/** What a data file is read into, and how. */
+interface ReadRowsOptions {
+  vocabSize: number;
+  seqLen: number;
+  packing: PackingMode;
+  maxLineBytes: number;
+  say: (text: string) => void;
+  /** Whether to point at tools/pretokenize.ts when the tokenizer is loaded. */
+  hint: boolean;
+}
+
 /**
- * Reads and tokenizes a data file, loading the tokenizer only if a line needs it. The first pass
- * reads the file without a tokenizer: for pre-tokenized data that pass is all (a bad line stops it
- * with its FILE:LINE as always). At the first well-formed line that needs the tokenizer the pass
- * stops, the tokenizer is loaded and the file is read again from the start with it; a model that
- * ships no tokenizer gets that line's error.
+ * Reads a data file once, straight into packed rows. The tokenizer is loaded in the middle of
+ * that pass, at the first well-formed line that needs it (pre-tokenized data never loads it; a
+ * bad line before that one stops the pass with its own FILE:LINE); a model that ships no
+ * tokenizer gets that line's error.
  */
-async function readExamples(
+async function readRows(
   path: string,
   flag: string,
   tokenizer: TokenizerOnDemand,
-  vocabSize: number,
-  say: (text: string) => void,
-  hint: boolean,
-): Promise<TokenizedExample[]> {
-  const read = async (tok: TextTokenizer | null) =>
-    loadExamples(await openDataStream(path, flag), path, tok, vocabSize);
-  if (tokenizer.loaded) return read(tokenizer.loaded);
-  try {
-    return await read(null);
-  } catch (e) {
-    if (!(e instanceof DataError) || !(e.cause instanceof TokenizerNeededError)) throw e;
+  o: ReadRowsOptions,
+): Promise<LoadedRows> {
+  const load = async ({ kind, file, line }: TokenizerRequest) => {
     const rssBefore = readProcessMemory().rssBytes;
     const tok = await tokenizer.get();
-    if (!tok) throw e;
+    if (!tok) return null;
     // What the tokenizer costs is worth saying: it can be more than the whole training step.
     const cost = tokenizerCostNote(rssBefore, readProcessMemory().rssBytes);
-    say(
-      `tokenizer: loaded for "${e.cause.kind}" data (${e.file}:${e.line})${cost}` +
-        (hint ? "; data pre-tokenized with tools/pretokenize.ts needs none" : ""),
+    o.say(
+      `tokenizer: loaded for "${kind}" data (${file}:${line})${cost}` +
+        (o.hint ? "; data pre-tokenized with tools/pretokenize.ts needs none" : ""),
     );
-    return read(tok);
+    return tok;
+  };
+  try {
+    return await loadRowsFile(path, {
+      tokenizer: tokenizer.loaded,
+      loadTokenizer: load,
+      vocabSize: o.vocabSize,
+      seqLen: o.seqLen,
+      packing: o.packing,
+      maxLineBytes: o.maxLineBytes,
+    });
+  } catch (e) {
+    // The file went missing after the argument checks (a NotFound of the tokenizer's files is not
+    // this flag's error).
+    const gone = e instanceof Deno.errors.NotFound && !(await Deno.stat(path).catch(() => null));
+    if (gone) throw new UsageError(flag, `${path}: no such file`);
+    throw e;
   }
 }
 
@@ -428,17 +439,23 @@ async function train(
   let seqLen = args.seqLen;
   let evalSet: ReturnType<typeof evalBatches> = [];
   let padId: number;
+  // Bytes of the rows held for the whole run (training and evaluation), for the memory check.
+  let dataBytes = 0;
   try {
-    const examples = args.steps > 0
-      ? await readExamples(args.data!, "--data", tokenizer, config.vocabSize, say, !demo)
-      : null;
-    const evalExamples = args.evalData
-      ? await readExamples(args.evalData, "--eval-data", tokenizer, config.vocabSize, say, !demo)
-      : null;
+    const read = (path: string, flag: string, packing: PackingMode) =>
+      readRows(path, flag, tokenizer, {
+        vocabSize: config.vocabSize,
+        seqLen: args.seqLen,
+        packing,
+        maxLineBytes: args.maxLineBytes,
+        say,
+        hint: !demo,
+      });
+    const packed = args.steps > 0 ? await read(args.data!, "--data", args.packing) : null;
+    const evalRows = args.evalData ? await read(args.evalData, "--eval-data", "none") : null;
     // With a tokenizer, its pad id (as always); without one any id in the vocabulary will do.
     padId = tokenizer.loaded?.padTokenId ?? padIdWithoutTokenizer(config);
-    if (examples) {
-      const packed = buildRows(examples, args.seqLen, args.packing);
+    if (packed) {
       if (packed.rows.length === 0) {
         throw new CliError(`${args.data}: no example has a token to train on within --seq-len`);
       }
@@ -449,16 +466,19 @@ async function train(
         padId,
         seed: args.seed,
       });
+      dataBytes += packed.rows.bytesHeld;
       say(
-        `data: ${count(examples.length, "example")} -> ${count(packed.rows.length, "row")} of ` +
+        `data: ${count(packed.examples, "example")} -> ${count(packed.rows.length, "row")} of ` +
           `<= ${seqLen} tokens` +
           (packed.truncated ? `, ${packed.truncated} truncated` : "") +
           (packed.dropped ? `, ${packed.dropped} dropped (nothing to train on)` : ""),
       );
     }
-    if (evalExamples) {
-      const rows = buildRows(evalExamples, args.seqLen, "none").rows;
+    if (evalRows) {
+      const rows = evalRows.rows;
       evalSet = evalBatches(rows, args.batchSize, paddedLength(rows, args.seqLen), padId);
+      // The evaluation batches are padded copies of the rows; the rows themselves are dropped.
+      for (const b of evalSet) dataBytes += b.inputIds.byteLength + b.labels.byteLength;
     }
   } catch (e) {
     // Bad data ends the run here; a streamed store still holds its file open.
@@ -496,7 +516,7 @@ async function train(
       targets: adapter.targets,
     });
     const js = store.jsBytesHeld();
-    const need = plannedWorkingSet(arena, js, plan.total);
+    const need = plannedWorkingSet(arena, js + dataBytes, plan.total);
     if (need > args.maxMemory * BYTES_PER_MB) {
       await store.close();
       const loading = arena.highWater > arena.used + plan.total
@@ -508,6 +528,7 @@ async function train(
           `(${formatMB(need)}): kernels and scratch for ${loaded.threads} thread(s) ` +
           `${formatMB(kernelBytes)}, weights ${formatMB(arena.used - kernelBytes)}, ` +
           `session plan ${formatMB(plan.total)}` + (js > 0 ? `, JS buffers ${formatMB(js)}` : "") +
+          (dataBytes > 0 ? `, data rows ${formatMB(dataBytes)}` : "") +
           `${loading}; raise it, or lower --seq-len, --batch-size or --threads`,
       );
     }
@@ -520,6 +541,7 @@ async function train(
     lora: { rank: adapter.r, alpha: adapter.alpha, targets: adapter.targets },
     optimizer: { kind: args.optimizer, lr: args.lr, weightDecay: args.weightDecay },
     maxGradNorm: args.maxGradNorm,
+    clipStash: args.clipStash,
     lcsb: { groups: Math.min(args.lcsbGroups, config.numLayers), pattern: args.lcsbPattern },
     mezo: { eps: args.mezoEps },
     seed: args.seed,

@@ -44,6 +44,9 @@ export const DEMO_DEFAULTS: Partial<TrainArgs> = {
   lr: 3e-3,
   seqLen: 128,
   out: "out/demo-adapter",
+  // The demo model's matrices are too small for a second kernel thread to pay for itself: one
+  // thread runs the demo faster and without the second thread's memory.
+  threads: 1,
 };
 
 /** Path of the bundled demo dataset. */

@@ -2,8 +2,7 @@
  * Opens `--model` (a local Hugging Face model directory or an http(s) URL of one) for the CLI:
  * the weight store through `openModel` (src/io/checkpoint_deno.ts) and a loader for its tokenizer
  * (`tokenizer.json` + `tokenizer_config.json` [+ `chat_template.jinja`]), called only when the
- * data has a line that needs it: a built Qwen2.5 tokenizer holds ~170 MB of process memory, more
- * than a mesp run of the 0.5B model itself needs.
+ * data has a line that needs it.
  */
 import type { TextTokenizer } from "../data/tokenizer.ts";
 import { hasTokenizer, loadTokenizerDir } from "../data/tokenizer_deno.ts";
@@ -22,8 +21,8 @@ export function isUrl(s: string): boolean {
   return /^https?:\/\//i.test(s);
 }
 
-/** The text at `url`, or null on 404; other HTTP errors throw naming the URL. */
-export async function fetchText(url: string): Promise<string | null> {
+/** The response body at `url`, or null on 404; other HTTP errors throw naming the URL. */
+async function fetchBody(url: string): Promise<ReadableStream<Uint8Array> | null> {
   const r = await fetch(url);
   if (r.status === 404) {
     await r.body?.cancel();
@@ -33,24 +32,27 @@ export async function fetchText(url: string): Promise<string | null> {
     await r.body?.cancel();
     throw new Error(`${url}: HTTP ${r.status}`);
   }
-  return await r.text();
+  return r.body ?? new Blob([]).stream();
 }
 
-async function fetchJson(url: string): Promise<unknown | null> {
-  const text = await fetchText(url);
-  return text === null ? null : JSON.parse(text);
+/** The text at `url`, or null on 404; other HTTP errors throw naming the URL. */
+export async function fetchText(url: string): Promise<string | null> {
+  const body = await fetchBody(url);
+  return body === null ? null : await new Response(body).text();
 }
 
 /** The tokenizer shipped with the model, or null (then only `input_ids` data can be used). */
 export async function openModelTokenizer(model: string): Promise<TextTokenizer | null> {
   if (!isUrl(model)) return (await hasTokenizer(model)) ? await loadTokenizerDir(model) : null;
   const base = model.replace(/\/+$/, "");
-  const json = await fetchJson(`${base}/tokenizer.json`);
+  const json = await fetchBody(`${base}/tokenizer.json`);
   if (json === null) return null;
-  const config = (await fetchJson(`${base}/tokenizer_config.json`)) ?? {};
-  // Imported here so that a run that never needs a tokenizer never loads the library either.
-  const { createTokenizer } = await import("../data/tokenizer.ts");
-  return createTokenizer(json, config);
+  const { readTokenizer } = await import("../data/tokenizer.ts");
+  return await readTokenizer({
+    tokenizerJson: json,
+    tokenizerConfig: await fetchBody(`${base}/tokenizer_config.json`),
+    name: base,
+  });
 }
 
 /** Throws when `tokenizer` has ids past the model's `vocabSize` embedding rows. */

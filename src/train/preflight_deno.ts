@@ -43,6 +43,12 @@ export function checkFlagCombinations(args: TrainArgs, given: ReadonlySet<keyof 
       throw new UsageError(flag, `only used by --method ${method} (this run is ${args.method})`);
     }
   }
+  if (given.has("clipStash") && (args.maxGradNorm === 0 || args.method === "mezo")) {
+    throw new UsageError(
+      "--clip-stash",
+      args.method === "mezo" ? "mezo has no gradients to clip" : "needs --max-grad-norm > 0",
+    );
+  }
 }
 
 /** `--rank`, `--alpha`, `--targets` given with `--adapter-init` must agree with the adapter. */
@@ -139,6 +145,7 @@ export function runMemoryPlan(
     lcsb: { groups: Math.min(args.lcsbGroups, config.numLayers), pattern: args.lcsbPattern },
     gradAccum: args.gradAccum,
     maxGradNorm: args.maxGradNorm,
+    clipStash: args.clipStash,
   });
 }
 

@@ -276,6 +276,9 @@ export async function runTraining(options: TrainerOptions): Promise<TrainResult>
 
   let trainSeconds = 0;
   for (let step = start + 1; step <= o.steps; step++) {
+    // A step on one thread never returns to the event loop, so signal handlers (macrotasks)
+    // would otherwise run only after the last step.
+    if (o.stopRequested) await new Promise((r) => setTimeout(r, 0));
     if (o.stopRequested?.()) {
       await o.save?.(stateForSave(o, step - 1, history));
       return { step: step - 1, interrupted: true, history, evalLoss };
