@@ -374,6 +374,7 @@ async function loadThreaded(
     const sample = () => derive(pool.measureRoundTrip({ gapUs: 0, reps: 15, batch: 8 }).p25);
     for (let i = 0; i < 2; i++) smoothed.add(sample().minWork);
     settings.minWork = smoothed.value;
+    settings.minWorkSamples = smoothed.samples;
     remeasure = () => {
       const s = sample();
       settings.minWork = smoothed.add(s.minWork);

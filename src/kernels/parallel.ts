@@ -113,6 +113,8 @@ export interface ParallelSettings {
    * smoothed threshold and the latest round trip).
    */
   remeasured: number;
+  /** The thresholds measured (the newest {@link THRESHOLD_WINDOW}); `minWork` is their median. */
+  minWorkSamples: readonly number[];
 }
 
 /**
@@ -154,6 +156,7 @@ export function parallelSettings(o: {
     wakeUs: o.wakeUs ?? NaN,
     macsPerUs: o.macsPerUs,
     remeasured: 0,
+    minWorkSamples: [] as readonly number[],
   };
   if (o.minWork !== undefined) return { ...common, minWork: o.minWork, source: "option" };
   if (!(o.roundTripUs >= 0 && o.macsPerUs > 0) || o.threads < 2) {

@@ -497,10 +497,13 @@ Deno.test("loadKernels measures and reports its split threshold; minParallelWork
     assert.ok(p.roundTripUs >= 0 && p.roundTripUs < 1e6, `round trip ${p.roundTripUs} µs`);
     assert.ok(p.wakeUs >= 0 && p.wakeUs < 1e6, `wake ${p.wakeUs} µs`);
     assert.ok(p.macsPerUs > 0, `GEMM rate ${p.macsPerUs}`);
+    // Three thresholds at load, the first from the start-up round trip; minWork is their median.
+    assert.equal(p.minWorkSamples.length, 3);
     assert.equal(
-      p.minWork,
+      p.minWorkSamples[0],
       parallelSettings({ threads: 2, roundTripUs: p.roundTripUs, macsPerUs: p.macsPerUs }).minWork,
     );
+    assert.equal(p.minWork, Math.ceil(median([...p.minWorkSamples])));
     assert.equal(p.minPartRows, DEFAULT_MIN_PART_ROWS);
   } finally {
     auto.close();
