@@ -17,6 +17,7 @@
  */
 import { parseArgs } from "node:util";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
+import { rangeFileResponse } from "../examples/shared/range_file.ts";
 
 /** Options of {@link runEdgeWorker}. */
 export interface EdgeWorkerRunOptions {
@@ -48,40 +49,10 @@ export interface EdgeWorkerRun {
 
 /** Serves the files of `dir` with HTTP Range support (206 only for ranged GETs). */
 function serveDir(dir: string): Deno.HttpServer<Deno.NetAddr> {
-  return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
-    const name = decodeURIComponent(new URL(req.url).pathname.slice(1));
-    if (name.includes("/") || name.startsWith(".")) {
-      return new Response("bad name", { status: 400 });
-    }
-    let file: Deno.FsFile;
-    try {
-      file = await Deno.open(`${dir}/${name}`);
-    } catch {
-      return new Response("not found", { status: 404 });
-    }
-    try {
-      const size = (await file.stat()).size;
-      const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.get("range") ?? "");
-      if (!m) return new Response(null, { status: 200, headers: { "content-length": `${size}` } });
-      const start = Number(m[1]), end = Math.min(Number(m[2]), size - 1);
-      if (start >= size) {
-        return new Response(null, { status: 416, headers: { "content-range": `bytes */${size}` } });
-      }
-      const body = new Uint8Array(end - start + 1);
-      await file.seek(start, Deno.SeekMode.Start);
-      for (let got = 0; got < body.length;) {
-        const n = await file.read(body.subarray(got));
-        if (n === null) throw new Error(`${name}: short read`);
-        got += n;
-      }
-      return new Response(body, {
-        status: 206,
-        headers: { "content-range": `bytes ${start}-${end}/${size}` },
-      });
-    } finally {
-      file.close();
-    }
-  });
+  return Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) => rangeFileResponse(dir, decodeURIComponent(new URL(req.url).pathname.slice(1)), req),
+  );
 }
 
 function freePort(): number {

@@ -32,7 +32,8 @@ Deno.test("publish: mod.ts's module graph is web-standard (no node:, no npm buil
   for (const path of local) {
     const rel = path.slice(ROOT.length);
     assert.ok(
-      rel === "mod.ts" || rel.startsWith("src/") || rel.startsWith("wasm/") ||
+      rel === "mod.ts" || rel === "mod_slim.ts" || rel.startsWith("src/") ||
+        rel.startsWith("wasm/") ||
         allowedNpm.test(rel),
       `unexpected module in the graph: ${rel}`,
     );

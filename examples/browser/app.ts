@@ -13,7 +13,13 @@
  * For tests the page exposes its progress on `globalThis.slimtuneDemo` and on
  * `document.body.dataset.state` (`ready` → `training` → `done` | `error`). `?minWork=N` in the
  * page's URL fixes the kernels' split threshold (multiply-adds) instead of the one they measure at
- * load (to compare; `?minWork=0` splits every call).
+ * load (to compare; `?minWork=0` splits every call); `?variant=simd` (or `relaxed`) picks the
+ * kernel build, so that engines can be compared on the same build. The request of the last run is
+ * `slimtuneDemo.request` and its adapter files `slimtuneDemo.adapterFiles()` (safetensors as
+ * base64), for drivers that cannot catch downloads.
+ *
+ * A third source is a checkpoint URL (`config.json` and safetensors next to it), streamed with
+ * HTTP Range requests.
  *
  * @module
  */
@@ -37,6 +43,12 @@ interface DemoState {
   /** Threads asked of the kernels and the threads they compute with (null before a run). */
   threadsAsked: number | null;
   threads: number | null;
+  /** Why fewer threads than asked run (null when all run, or before a run). */
+  threadsNote: string | null;
+  /** The last run's request (a folder's files left out). */
+  request: Omit<TrainRequest, "folder"> | null;
+  /** The last run's adapter: its config JSON and safetensors bytes as base64 (null before). */
+  adapterFiles(): { configJson: string; safetensorsBase64: string } | null;
   /** How the kernels split calls (threshold, measured round trips); null on one thread. */
   parallel: ParallelSettings | null;
   variant: string | null;
@@ -46,6 +58,11 @@ interface DemoState {
   maxMainThreadGapMs: number;
 }
 
+// What the engine says, not the cores: WebKitGTK reports 4 on a 2-core machine (WebKit clamps
+// the value it exposes rather than reveal the count), so it is only the threads field's default
+// and cap, and the page calls it hardwareConcurrency, not cores. Threads beyond the cores cost
+// speed, never results (split calls are bit-identical), and the measured split threshold keeps
+// calls that would not gain on one thread.
 const hardwareConcurrency = Math.max(1, navigator.hardwareConcurrency || 1);
 const demo: DemoState = {
   state: "ready",
@@ -59,6 +76,17 @@ const demo: DemoState = {
   hardwareConcurrency,
   threadsAsked: null,
   threads: null,
+  threadsNote: null,
+  request: null,
+  adapterFiles() {
+    if (!adapter) return null;
+    let bin = "";
+    const b = adapter.safetensors;
+    for (let i = 0; i < b.length; i += 0x8000) {
+      bin += String.fromCharCode(...b.subarray(i, i + 0x8000));
+    }
+    return { configJson: adapter.configJson, safetensorsBase64: btoa(bin) };
+  },
   parallel: null,
   variant: null,
   stepsPerS: 0,
@@ -92,10 +120,11 @@ const mb = (b: number) => `${(b / 1048576).toFixed(1)} MB`;
 function showThreads(): void {
   const iso = demo.crossOriginIsolated ? "cross-origin isolated" : "NOT cross-origin isolated";
   threadsEl.textContent = demo.threads === null
-    ? `kernel threads: – (${hardwareConcurrency} cores; ${iso})`
+    ? `kernel threads: – (hardwareConcurrency ${hardwareConcurrency}; ${iso})`
     : `kernel threads: ${demo.threads} of ${demo.threadsAsked} asked ` +
-      `(${hardwareConcurrency} cores; ${demo.variant} kernels; ${iso})` +
-      (demo.parallel ? `; split from ${(demo.parallel.minWork / 1e6).toFixed(2)}M MACs` : "");
+      `(hardwareConcurrency ${hardwareConcurrency}; ${demo.variant} kernels; ${iso})` +
+      (demo.parallel ? `; split from ${(demo.parallel.minWork / 1e6).toFixed(2)}M MACs` : "") +
+      (demo.threadsNote ? `; only ${demo.threads} because ${demo.threadsNote}` : "");
   threadsEl.dataset.threads = String(demo.threads ?? "");
 }
 
@@ -103,6 +132,14 @@ function showThreads(): void {
 function minParallelWork(): number | undefined {
   const v = new URL(location.href).searchParams.get("minWork");
   return v === null || v === "" ? undefined : Number(v);
+}
+
+/** `?variant=simd|relaxed` in the page's URL: the kernel build (default: the best here). */
+function kernelVariant(): "relaxed" | "simd" | undefined {
+  const v = new URL(location.href).searchParams.get("variant");
+  if (v === null || v === "") return undefined;
+  if (v !== "relaxed" && v !== "simd") throw new Error(`?variant=${v}: want relaxed or simd`);
+  return v;
 }
 
 /** The picked folder's files by name inside the checkpoint (the top folder name dropped). */
@@ -126,6 +163,7 @@ async function train(): Promise<void> {
   demo.stepsPerS = 0;
   demo.tokensPerS = 0;
   demo.threads = null;
+  demo.threadsNote = null;
   demo.parallel = null;
   demo.variant = null;
   demo.workerCrossOriginIsolated = null;
@@ -142,13 +180,17 @@ async function train(): Promise<void> {
     rank: num("rank"),
     threads: threadsAsked,
     minParallelWork: minParallelWork(),
+    variant: kernelVariant(),
     method: $<HTMLSelectElement>("method").value as MethodName,
     text: $<HTMLTextAreaElement>("text").value,
   };
-  const useFolder =
-    (document.querySelector("input[name=source]:checked") as HTMLInputElement).value ===
-      "folder";
-  if (useFolder) {
+  demo.request = { ...req };
+  const source = (document.querySelector("input[name=source]:checked") as HTMLInputElement).value;
+  if (source === "url") {
+    req.url = new URL($<HTMLInputElement>("url").value, location.href).href;
+    demo.request.url = req.url;
+  }
+  if (source === "folder") {
     const files = folderFiles();
     if (!files.has("config.json")) throw new Error("the folder has no config.json");
     const name = $<HTMLInputElement>("folder").files![0].webkitRelativePath.split("/")[0];
@@ -201,6 +243,7 @@ async function train(): Promise<void> {
       switch (m.type) {
         case "info":
           demo.threads = m.threads;
+          demo.threadsNote = m.threadsNote;
           demo.parallel = m.parallel;
           demo.variant = m.variant;
           demo.workerCrossOriginIsolated = m.crossOriginIsolated;
@@ -286,6 +329,6 @@ showThreads();
 chartEl.innerHTML = lossCurveSvg([], { title: "training loss (press Train)" });
 say(
   `ready: press Train (crossOriginIsolated: ${demo.crossOriginIsolated}, ` +
-    `${hardwareConcurrency} cores)`,
+    `hardwareConcurrency ${hardwareConcurrency})`,
 );
 setState("ready");

@@ -6,11 +6,13 @@
  * `crossOriginIsolated` (SharedArrayBuffer, for multi-threaded kernels in the training worker).
  *
  * Usage: npx deno run --allow-read --allow-write --allow-run --allow-net --allow-env
- *   examples/browser/serve.ts [--port 8000]      then open http://127.0.0.1:8000/
+ *   examples/browser/serve.ts [--port 8000] [--checkpoint DIR]   then open http://127.0.0.1:8000/
+ *   (`--checkpoint DIR`: that folder is served at `/checkpoint/`, the page's URL source)
  *
  * @module
  */
 import { parseArgs } from "node:util";
+import { rangeFileResponse } from "../shared/range_file.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 
@@ -48,9 +50,13 @@ const ISOLATION = {
   "cache-control": "no-store",
 };
 
-/** Bundles the app and serves the page on `hostname:port` (port 0: any free port). */
+/**
+ * Bundles the app and serves the page on `hostname:port` (port 0: any free port). With
+ * `checkpointDir`, that folder's files are served under `/checkpoint/` with HTTP Range support
+ * (the page's "checkpoint URL" source, same origin).
+ */
 export async function startServer(
-  o: { hostname?: string; port?: number } = {},
+  o: { hostname?: string; port?: number; checkpointDir?: string } = {},
 ): Promise<ExampleServer> {
   const dir = await Deno.makeTempDir({ prefix: "slimtune-browser-" });
   const scripts = new Map<string, Uint8Array<ArrayBuffer>>();
@@ -67,6 +73,10 @@ export async function startServer(
   const hostname = o.hostname ?? "127.0.0.1";
   const server = Deno.serve({ hostname, port: o.port ?? 8000, onListen() {} }, (req) => {
     const path = new URL(req.url).pathname;
+    if (o.checkpointDir && path.startsWith("/checkpoint/")) {
+      const name = decodeURIComponent(path.slice("/checkpoint/".length));
+      return rangeFileResponse(o.checkpointDir, name, req, ISOLATION);
+    }
     if (path === "/" || path === "/index.html") {
       return new Response(html, {
         headers: { ...ISOLATION, "content-type": "text/html; charset=utf-8" },
@@ -94,9 +104,17 @@ export async function startServer(
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { port: { type: "string", default: "8000" }, host: { type: "string" } },
+    options: {
+      port: { type: "string", default: "8000" },
+      host: { type: "string" },
+      checkpoint: { type: "string" },
+    },
   });
-  const s = await startServer({ port: Number(values.port), hostname: values.host });
+  const s = await startServer({
+    port: Number(values.port),
+    hostname: values.host,
+    checkpointDir: values.checkpoint,
+  });
   console.log(
     `slimtune browser example (app.js ${(s.bundleBytes / 1024).toFixed(0)} KiB, train_worker.js ` +
       `${(s.workerBundleBytes / 1024).toFixed(0)} KiB): ${s.url}`,

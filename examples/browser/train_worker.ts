@@ -27,7 +27,9 @@ import {
   openModel,
   readTokenizer,
   runTraining,
+  threadsUnavailableReason,
   type TokenizedExample,
+  urlFiles,
 } from "../../mod.ts";
 import {
   byteRows,
@@ -60,9 +62,13 @@ export interface TrainRequest {
   threads: number;
   /** Multiply-adds from which a kernel call is split (absent: measured at load). */
   minParallelWork?: number;
+  /** The kernel build (absent: relaxed where the engine has relaxed SIMD, else simd128). */
+  variant?: "relaxed" | "simd";
   text: string;
-  /** A local checkpoint folder: files by name inside it, and its name; absent: the demo model. */
+  /** A local checkpoint folder: files by name inside it, and its name. */
   folder?: { name: string; files: Map<string, File> };
+  /** A checkpoint's base URL (config.json and safetensors next to it), read by Range requests. */
+  url?: string;
 }
 
 /** What a training worker posts back. */
@@ -72,6 +78,8 @@ export type TrainMessage =
     variant: string;
     /** Threads the kernels compute with (1 where workers or SharedArrayBuffer are missing). */
     threads: number;
+    /** Why fewer threads than asked run (null when all run). */
+    threadsNote: string | null;
     /** How calls are split over the threads (LoadedKernels.parallel; null on one thread). */
     parallel: ParallelSettings | null;
     crossOriginIsolated: boolean;
@@ -105,6 +113,8 @@ const scope = globalThis as unknown as {
   onmessage: ((e: MessageEvent<TrainRequest>) => void) | null;
   postMessage(m: TrainMessage, transfer?: Transferable[]): void;
 };
+/** The worker's `crossOriginIsolated` (absent outside browsers: false). */
+const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
 const post = (m: TrainMessage, transfer: Transferable[] = []) => scope.postMessage(m, transfer);
 const say = (line: string) => post({ type: "log", line });
 const mb = (b: number) => `${(b / 1048576).toFixed(1)} MB`;
@@ -124,22 +134,27 @@ async function train(req: TrainRequest): Promise<void> {
   const loaded = await loadKernels({
     threads: Math.max(1, Math.floor(req.threads)),
     minParallelWork: req.minParallelWork,
+    variant: req.variant,
   });
   const { kernels, arena, variant, threads, parallel } = loaded;
   try {
+    const threadsNote = threads >= req.threads ? null : threadsUnavailableReason() ??
+      "the kernel workers could not start (a Content-Security-Policy without blob: workers?)";
     post({
       type: "info",
       variant,
       threads,
+      threadsNote,
       parallel,
-      crossOriginIsolated: globalThis.crossOriginIsolated === true,
+      crossOriginIsolated: isolated,
       hardwareConcurrency: navigator.hardwareConcurrency ?? 1,
     });
     const threadsText = `${threads} thread${threads === 1 ? "" : "s"}`;
     say(
       `kernels: ${variant}, ${threadsText} ` +
-        `(asked ${req.threads}; crossOriginIsolated: ${globalThis.crossOriginIsolated})` +
-        (parallel ? `; ${splitText(parallel)}` : ""),
+        `(asked ${req.threads}; crossOriginIsolated: ${isolated})` +
+        (parallel ? `; ${splitText(parallel)}` : "") +
+        (threadsNote ? `; ${threadsText} of ${req.threads} asked because ${threadsNote}` : ""),
     );
 
     let baseModel = "slimtune-browser-demo (random-weight Qwen2-shaped model)";
@@ -168,6 +183,9 @@ async function train(req: TrainRequest): Promise<void> {
         };
         say(`tokenizer: tokenizer.json (${tok.vocabSize} tokens)`);
       }
+    } else if (req.url) {
+      source = urlFiles(req.url);
+      baseModel = req.url;
     } else {
       source = memoryFiles("demo", randomCheckpointFiles(DEMO_SHAPE, 2025));
     }

@@ -19,7 +19,11 @@
  * Under Deno (also Deno Deploy): `npx deno serve --allow-net examples/edge/deno_entry.js`, then
  * `GET /finetune?model=https://host/path/to/checkpoint/&steps=2`.
  *
- * Query parameters of `/finetune`: `model` (base URL of config.json + safetensors, required),
+ * It imports `mod_slim.ts` (no embedded wasm builds: the module is always injected), so its
+ * bundle is the library without the four base64 builds.
+ *
+ * Query parameters of `/finetune`: `model` (base URL of config.json + safetensors) or `demo=1`
+ * (a tiny random Qwen2 checkpoint made in memory, nothing fetched),
  * `steps` (2), `seq` (64), `method` (mesp), `rank` (8), `optimizer` (sgd), `lr` (1e-4 sgd /
  * 1e-3 adamw), `maxMemoryMB` (128), `adapter=1` to return the adapter's bytes (base64) too.
  * The answer is JSON: losses, timings, the memory figures, the adapter's config and digest.
@@ -32,13 +36,14 @@ import {
   encodeAdapter,
   loadKernels,
   type LoraConfig,
+  memoryFiles,
   memoryReport,
   type MethodName,
   openModel,
   runTraining,
   urlFiles,
-} from "../../mod.ts";
-import { byteRows } from "../shared/random_checkpoint.ts";
+} from "../../mod_slim.ts";
+import { byteRows, randomCheckpointFiles, TINY_QWEN2 } from "../shared/random_checkpoint.ts";
 import { ChunkedMemoryCacheStore } from "./memory_cache.ts";
 
 const TEXT = "A LoRA adapter trained inside an edge function, base weights streamed in int4. ";
@@ -66,7 +71,12 @@ export async function finetune(
   kernelsModule: WebAssembly.Module,
 ): Promise<Record<string, unknown>> {
   const model = params.get("model");
-  if (!model) throw new TypeError("the `model` query parameter (checkpoint base URL) is required");
+  const demo = params.get("demo") === "1";
+  if (!model && !demo) {
+    throw new TypeError(
+      "the `model` query parameter (checkpoint base URL) or `demo=1` is required",
+    );
+  }
   const num = (k: string, d: number) => {
     const v = params.get(k);
     const x = v === null ? d : Number(v);
@@ -84,7 +94,7 @@ export async function finetune(
   arena.limit = budget;
   const cache = new ChunkedMemoryCacheStore();
   const store = await openModel({
-    source: urlFiles(model),
+    source: model ? urlFiles(model) : memoryFiles("demo", randomCheckpointFiles(TINY_QWEN2, 7)),
     quant: "int4",
     weights: "streamed",
     cache,
@@ -115,7 +125,12 @@ export async function finetune(
     });
     const memory = () => memoryReport({ arenas: arena, jsBytesHeld: session.memory().jsBytes });
     const stepSeconds: number[] = [];
-    const adapterInfo = { r: rank, alpha: 2 * rank, targets: TARGETS, baseModel: model };
+    const adapterInfo = {
+      r: rank,
+      alpha: 2 * rank,
+      targets: TARGETS,
+      baseModel: model ?? "slimtune-demo (random tiny Qwen2, made in memory)",
+    };
     const result = await runTraining({
       session,
       train,
@@ -136,7 +151,7 @@ export async function finetune(
     return {
       ok: true,
       model: {
-        url: model,
+        url: model ?? null,
         layers: c.numLayers,
         hidden: c.hiddenSize,
         heads: c.numHeads,

@@ -16,7 +16,7 @@
  * ```
  * @module
  */
-import { Rng, serializeSafetensors } from "../../mod.ts";
+import { Rng, serializeSafetensors } from "../../mod_slim.ts";
 
 /** The shape of a random checkpoint (HF config names in camelCase). */
 export interface RandomModelShape {

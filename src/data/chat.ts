@@ -21,7 +21,9 @@
  * // labels are -100 except on "hello!<|im_end|>\n"
  * ```
  */
-import { Template } from "@huggingface/jinja";
+// A full npm: specifier: a script that imports mod.ts by URL has none of our import maps.
+// deno-lint-ignore no-import-prefix
+import { Template } from "npm:@huggingface/jinja@0.5.11";
 import type { TextTokenizer } from "./tokenizer.ts";
 
 /** One chat message. */

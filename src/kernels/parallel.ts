@@ -108,6 +108,13 @@ export interface ParallelSettings {
   wakeUs: number;
   /** The calling thread's f32 GEMM rate measured at start, multiply-adds per µs (NaN: none). */
   macsPerUs: number;
+  /**
+   * Times the threshold was re-measured during training (`minWork` and `roundTripUs` are then the
+   * smoothed threshold and the latest round trip).
+   */
+  remeasured: number;
+  /** The thresholds measured (the newest {@link THRESHOLD_WINDOW}); `minWork` is their median. */
+  minWorkSamples: readonly number[];
 }
 
 /**
@@ -148,6 +155,8 @@ export function parallelSettings(o: {
     roundTripUs: o.roundTripUs,
     wakeUs: o.wakeUs ?? NaN,
     macsPerUs: o.macsPerUs,
+    remeasured: 0,
+    minWorkSamples: [] as readonly number[],
   };
   if (o.minWork !== undefined) return { ...common, minWork: o.minWork, source: "option" };
   if (!(o.roundTripUs >= 0 && o.macsPerUs > 0) || o.threads < 2) {
@@ -157,6 +166,58 @@ export function parallelSettings(o: {
   const exact = ((o.margin ?? SPLIT_MARGIN) * o.roundTripUs * rate) / (1 - 1 / o.threads);
   const minWork = Math.min(MIN_WORK_CAP, Math.max(MIN_WORK_FLOOR, Math.ceil(exact)));
   return { ...common, minWork, source: "measured" };
+}
+
+/** The median of `xs` (the mean of the middle two for an even count); NaN when empty. */
+export function median(xs: readonly number[]): number {
+  const v = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const h = v.length >> 1;
+  return v.length % 2 === 1 ? v[h] : (v[h - 1] + v[h]) / 2;
+}
+
+/** Threshold measurements the smoothed value is the median of (the newest kept). */
+export const THRESHOLD_WINDOW = 5;
+/** Split-eligible calls between two re-measurements during training. */
+export const REMEASURE_EVERY_CALLS = 2000;
+
+/**
+ * A split threshold smoothed over repeated measurements: the median of the last
+ * {@link THRESHOLD_WINDOW} derived thresholds. One measurement swings with a coarse timer (a
+ * page's clock is rounded to 20 µs-1 ms, and a round trip of a few µs then reads 0 or a whole
+ * tick: Firefox's threshold moved from 0.26M to 3.84M multiply-adds between runs), a single
+ * preemption, or a CPU still ramping up; the median of several taken at start and again during
+ * training follows the machine, not the moment.
+ */
+export class SplitThreshold {
+  readonly #window: number;
+  readonly #samples: number[] = [];
+
+  constructor(window = THRESHOLD_WINDOW) {
+    if (!(Number.isInteger(window) && window >= 1)) {
+      throw new RangeError(`SplitThreshold window must be >= 1, got ${window}`);
+    }
+    this.#window = window;
+  }
+
+  /** Adds one measured threshold (NaN: ignored) and returns the smoothed value. */
+  add(minWork: number): number {
+    if (!Number.isNaN(minWork)) {
+      this.#samples.push(minWork);
+      if (this.#samples.length > this.#window) this.#samples.shift();
+    }
+    return this.value;
+  }
+
+  /** The median of the kept measurements ({@link DEFAULT_MIN_WORK} before the first). */
+  get value(): number {
+    return this.#samples.length === 0 ? DEFAULT_MIN_WORK : Math.ceil(median(this.#samples));
+  }
+
+  /** The kept measurements, oldest first. */
+  get samples(): readonly number[] {
+    return this.#samples;
+  }
 }
 
 /**
@@ -238,6 +299,12 @@ export interface ParallelKernelsOptions {
   /** Fewest rows a GEMM part gets (default {@link DEFAULT_MIN_PART_ROWS}). */
   minPartRows?: number;
   /**
+   * Re-measures the threshold during training: called every {@link REMEASURE_EVERY_CALLS}
+   * split-eligible calls (between calls, when the workers are idle), it returns the new smoothed
+   * threshold, which the kernels use from then on. Absent: `minWork` stays.
+   */
+  remeasure?: () => number;
+  /**
    * Take back parts a worker has not started once the caller's own part is done (default true).
    * Tests turn it off so that every part runs on a worker.
    */
@@ -262,7 +329,9 @@ export function createParallelKernels(
   pool: WorkerPool,
   options: ParallelKernelsOptions = {},
 ): Kernels {
-  const minWork = options.minWork ?? DEFAULT_MIN_WORK;
+  let minWork = options.minWork ?? DEFAULT_MIN_WORK;
+  const remeasure = options.remeasure;
+  let callsSinceMeasure = 0;
   const minPartRows = options.minPartRows ?? DEFAULT_MIN_PART_ROWS;
   const reclaim = options.reclaim ?? true;
   // deno-lint-ignore ban-types
@@ -337,7 +406,14 @@ export function createParallelKernels(
     );
   }
 
-  const big = (work: number) => pool.size > 0 && work >= minWork;
+  const big = (work: number) => {
+    if (pool.size === 0) return false;
+    if (remeasure && ++callsSinceMeasure >= REMEASURE_EVERY_CALLS) {
+      callsSinceMeasure = 0;
+      minWork = remeasure();
+    }
+    return work >= minWork;
+  };
 
   return {
     ...base,

@@ -16,11 +16,14 @@ import {
   DEFAULT_MIN_WORK,
   evenCuts,
   gemmRowCuts,
+  median,
   MIN_ASSUMED_RATE,
   MIN_WORK_CAP,
   MIN_WORK_FLOOR,
   parallelSettings,
+  REMEASURE_EVERY_CALLS,
   splitPays,
+  SplitThreshold,
 } from "./parallel.ts";
 import { makeRandom } from "./_testing.ts";
 import { threadsAvailable, WorkerPool } from "../runtime/worker_pool.ts";
@@ -494,10 +497,13 @@ Deno.test("loadKernels measures and reports its split threshold; minParallelWork
     assert.ok(p.roundTripUs >= 0 && p.roundTripUs < 1e6, `round trip ${p.roundTripUs} µs`);
     assert.ok(p.wakeUs >= 0 && p.wakeUs < 1e6, `wake ${p.wakeUs} µs`);
     assert.ok(p.macsPerUs > 0, `GEMM rate ${p.macsPerUs}`);
+    // Three thresholds at load, the first from the start-up round trip; minWork is their median.
+    assert.equal(p.minWorkSamples.length, 3);
     assert.equal(
-      p.minWork,
+      p.minWorkSamples[0],
       parallelSettings({ threads: 2, roundTripUs: p.roundTripUs, macsPerUs: p.macsPerUs }).minWork,
     );
+    assert.equal(p.minWork, Math.ceil(median([...p.minWorkSamples])));
     assert.equal(p.minPartRows, DEFAULT_MIN_PART_ROWS);
   } finally {
     auto.close();
@@ -512,4 +518,53 @@ Deno.test("loadKernels measures and reports its split threshold; minParallelWork
     fixed.close();
   }
   assert.equal(loadKernelsSync().parallel, null);
+});
+
+Deno.test("split threshold smoothing: the median of the last measurements, outliers ignored", () => {
+  assert.equal(median([]), NaN);
+  assert.equal(median([3]), 3);
+  assert.equal(median([5, 1, 3]), 3);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.equal(median([NaN, 2, 4]), 3);
+  const t = new SplitThreshold(5);
+  assert.equal(t.value, DEFAULT_MIN_WORK); // nothing measured yet
+  // Firefox's swing: one coarse-timer reading of 3.84M among readings near 0.3M.
+  assert.equal(t.add(300_000), 300_000);
+  assert.equal(t.add(3_840_000), 2_070_000);
+  assert.equal(t.add(260_000), 300_000);
+  assert.equal(t.add(NaN), 300_000); // a failed measurement changes nothing
+  assert.deepEqual(t.samples, [300_000, 3_840_000, 260_000]);
+  for (const x of [280_000, 310_000, 290_000]) t.add(x);
+  // Only the newest 5 are kept.
+  assert.deepEqual(t.samples, [3_840_000, 260_000, 280_000, 310_000, 290_000]);
+  assert.equal(t.samples.length, 5);
+  assert.equal(t.samples[0], 3_840_000);
+  assert.equal(t.value, 290_000);
+  t.add(300_000); // the outlier leaves the window
+  assert.deepEqual(t.samples, [260_000, 280_000, 310_000, 290_000, 300_000]);
+  assert.equal(t.value, 290_000);
+  assert.throws(() => new SplitThreshold(0), /window must be >= 1/);
+});
+
+Deno.test({
+  name: "split threshold: measured several times at load and re-measured during training",
+  ignore: !threadsAvailable(),
+  async fn() {
+    const loaded = await loadKernels({ threads: 2 });
+    try {
+      const p = loaded.parallel!;
+      assert.equal(p.source, "measured");
+      assert.equal(p.remeasured, 0);
+      const { kernels: k, arena } = loaded;
+      const a = arena.allocF32(16 * 16), b = arena.allocF32(16 * 16), out = arena.allocF32(256);
+      for (let i = 0; i < 2 * REMEASURE_EVERY_CALLS + 1; i++) {
+        k.matmulABt(out, a, b, 16, 16, 16, 1, 0);
+      }
+      assert.equal(p.remeasured, 2);
+      assert.ok(p.minWork >= MIN_WORK_FLOOR && p.minWork <= MIN_WORK_CAP, `${p.minWork}`);
+      assert.ok(p.roundTripUs >= 0);
+    } finally {
+      loaded.close();
+    }
+  },
 });

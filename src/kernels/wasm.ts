@@ -1,10 +1,9 @@
 /**
- * Loads the WebAssembly kernels: picks the relaxed-SIMD build where the engine validates it and
- * the plain simd128 build otherwise, binds them to one `WebAssembly.Memory`, and sets up the arena
- * every other allocation comes from.
- *
- * Portable: the module bytes come from `wasm/embedded.ts` (no file or network access). Edge
- * runtimes that cannot compile bytes at run time pass an already compiled `WebAssembly.Module`.
+ * Loads the WebAssembly kernels with the builds embedded in `wasm/embedded.ts` (no file or
+ * network access): the relaxed-SIMD build where the engine validates it and the plain simd128
+ * build otherwise, over one `WebAssembly.Memory` and its arena (the loader is `load.ts`). Edge
+ * runtimes that cannot compile bytes at run time pass an already compiled `WebAssembly.Module`;
+ * those that always do can import `mod_slim.ts`, whose loader embeds no builds.
  *
  * @example
  * ```ts
@@ -15,100 +14,32 @@
  * console.log(variant, kernels.sumSquares(x, 4)); // 30
  * ```
  *
- * Threads: `loadKernels({ threads: N })` runs the threads build over a shared memory with N - 1
- * kernel workers and returns kernels that split the big calls across them and the calling thread
- * (src/kernels/parallel.ts; results bit-identical to one thread). Call `close()` when done: live
- * workers keep a Deno process running. Where workers cannot run (no Worker or SharedArrayBuffer:
- * edge runtimes, pages that are not cross-origin isolated; a browser's main thread, which may not
- * block in Atomics.wait: train inside a worker there) it silently runs on one thread, and
- * `threads` in the result says how many it got.
+ * Threads: `loadKernels({ threads: N })` (see `load.ts`): N - 1 kernel workers, bit-identical
+ * results, one thread wherever workers cannot run; `close()` when done.
  */
-import type { Kernels } from "./abi.ts";
-import { KERNEL_NAMES } from "./abi.ts";
-import { Arena } from "../runtime/arena.ts";
 import {
   KERNELS_RELAXED_BASE64,
   KERNELS_RELAXED_THREADS_BASE64,
   KERNELS_SIMD_BASE64,
   KERNELS_SIMD_THREADS_BASE64,
 } from "../../wasm/embedded.ts";
-import { createReferenceKernels } from "./reference/mod.ts";
-import { checkInt4Shape } from "./reference/int4.ts";
 import {
-  createParallelKernels,
-  measureGemmRate,
-  type ParallelSettings,
-  parallelSettings,
-  type RawExports,
-  WORKER_OPS,
-} from "./parallel.ts";
-import { threadsAvailable, WorkerPool } from "../runtime/worker_pool.ts";
+  type KernelBuild,
+  type LoadedKernels,
+  loadKernelsFrom,
+  type LoadKernelsOptions,
+  loadKernelsSyncFrom,
+} from "./load.ts";
 
-/** Which build runs: `relaxed` (FMA, relaxed-simd), `simd` (plain simd128) or the TS `reference`. */
-export type KernelVariant = "relaxed" | "simd" | "reference";
-
-export interface LoadKernelsOptions {
-  /** `auto` (default) prefers relaxed, then simd. */
-  variant?: KernelVariant | "auto";
-  /**
-   * An already compiled kernel module (edge runtimes). Its variant is read from the module's
-   * `slimtune.variant` section unless `variant` names it.
-   */
-  module?: WebAssembly.Module;
-  /** Use this memory instead of a new one (e.g. a shared memory for workers). */
-  memory?: WebAssembly.Memory;
-  /**
-   * Threads to compute with, the calling one included (default 1). Above 1 needs the async
-   * {@link loadKernels}, a shared `memory` if one is given, and a threads-build `module` if one is
-   * injected; otherwise (or where workers are unavailable) it runs on one thread.
-   */
-  threads?: number;
-  /**
-   * Multiply-adds below which a call stays on the calling thread (threads > 1; tests use 0).
-   * Default: derived at load from the measured dispatch round trip and GEMM rate
-   * ({@link LoadedKernels.parallel}).
-   */
-  minParallelWork?: number;
-  /** Fewest rows per part of a split GEMM (threads > 1; default 24; tests use 1). */
-  minParallelRows?: number;
-  /**
-   * The caller runs a part itself when its worker has not started it by the time the caller's own
-   * part is done (threads > 1; default true; tests use false so that every part runs on a worker).
-   */
-  parallelReclaim?: boolean;
-  /** Largest size the shared memory of a threaded load may grow to (default 4 GiB). */
-  maximumMemoryBytes?: number;
-}
-
-export interface LoadedKernels {
-  kernels: Kernels;
-  arena: Arena;
-  memory: WebAssembly.Memory;
-  variant: KernelVariant;
-  /** Threads the kernels compute with (1 unless `threads` > 1 was asked and could be had). */
-  threads: number;
-  /**
-   * How calls are split over the threads (the work threshold chosen, and the round trip and
-   * GEMM rate measured at load it came from); null with one thread.
-   */
-  parallel: ParallelSettings | null;
-  /** Terminates the kernel workers (idempotent; a no-op with one thread). */
-  close(): void;
-  /** `close`, for `using loaded = await loadKernels({ threads })`. */
-  [Symbol.dispose](): void;
-}
-
-function loaded(
-  kernels: Kernels,
-  arena: Arena,
-  memory: WebAssembly.Memory,
-  variant: KernelVariant,
-  threads: number,
-  close: () => void,
-  parallel: ParallelSettings | null = null,
-): LoadedKernels {
-  return { kernels, arena, memory, variant, threads, parallel, close, [Symbol.dispose]: close };
-}
+export {
+  isThreadsModule,
+  type KernelBuild,
+  type KernelVariant,
+  type LoadedKernels,
+  type LoadKernelsOptions,
+  moduleVariant,
+  supportsRelaxedSimd,
+} from "./load.ts";
 
 function decodeBase64(b64: string): Uint8Array {
   const bin = atob(b64);
@@ -116,9 +47,6 @@ function decodeBase64(b64: string): Uint8Array {
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
 }
-
-/** A wasm build: a variant, optionally its threads (shared-memory) form. */
-export type KernelBuild = "relaxed" | "simd" | "relaxed-threads" | "simd-threads";
 
 const EMBEDDED: Record<KernelBuild, string> = {
   "relaxed": KERNELS_RELAXED_BASE64,
@@ -138,222 +66,12 @@ export function kernelModuleBytes(build: KernelBuild): Uint8Array {
   return b;
 }
 
-/** True where this engine accepts the relaxed-SIMD build. */
-export function supportsRelaxedSimd(): boolean {
-  return WebAssembly.validate(kernelModuleBytes("relaxed") as BufferSource);
-}
-
-/**
- * The build a compiled module is, from the `slimtune.variant` custom section scripts/build_wasm.ts
- * writes; a module without it (built elsewhere) is assumed to be plain simd128.
- */
-export function moduleVariant(module: WebAssembly.Module): "relaxed" | "simd" {
-  const sections = WebAssembly.Module.customSections(module, "slimtune.variant");
-  if (sections.length === 0) return "simd";
-  const name = new TextDecoder().decode(sections[0]);
-  return name === "relaxed" ? "relaxed" : "simd";
-}
-
-/** True for a threads build (it imports a shared memory): its `slimtune.threads` section. */
-export function isThreadsModule(module: WebAssembly.Module): boolean {
-  return WebAssembly.Module.customSections(module, "slimtune.threads").length > 0;
-}
-
-/**
- * The int4 kernels trust their groupSize (a bad one would silently mis-read nibbles or trap with a
- * bare "divide by zero"), so the binding checks it and throws a RangeError naming the kernel.
- */
-function withInt4ShapeChecks(k: Kernels): Kernels {
-  return {
-    ...k,
-    int4Quantize(q, scales, biases, w, N, K, groupSize) {
-      checkInt4Shape("int4Quantize", K, groupSize);
-      k.int4Quantize(q, scales, biases, w, N, K, groupSize);
-    },
-    int4Dequantize(out, q, scales, biases, N, K, groupSize) {
-      checkInt4Shape("int4Dequantize", K, groupSize);
-      k.int4Dequantize(out, q, scales, biases, N, K, groupSize);
-    },
-    int4MatmulXWt(out, x, q, scales, biases, M, N, K, groupSize, alpha, acc) {
-      checkInt4Shape("int4MatmulXWt", K, groupSize);
-      k.int4MatmulXWt(out, x, q, scales, biases, M, N, K, groupSize, alpha, acc);
-    },
-    int4MatmulGW(out, g, q, scales, biases, M, N, K, groupSize, alpha, acc) {
-      checkInt4Shape("int4MatmulGW", K, groupSize);
-      k.int4MatmulGW(out, g, q, scales, biases, M, N, K, groupSize, alpha, acc);
-    },
-    int4GatherRows(out, ids, q, scales, biases, T, K, groupSize) {
-      checkInt4Shape("int4GatherRows", K, groupSize);
-      k.int4GatherRows(out, ids, q, scales, biases, T, K, groupSize);
-    },
-  };
-}
-
-const moduleCache = new Map<string, WebAssembly.Module>();
-
-function compiled(variant: KernelBuild): WebAssembly.Module {
-  let m = moduleCache.get(variant);
-  if (!m) {
-    m = new WebAssembly.Module(kernelModuleBytes(variant) as BufferSource);
-    moduleCache.set(variant, m);
-  }
-  return m;
-}
-
 /** Instantiates the kernels over a (new or given) memory and sets up the arena and scratch. */
-export async function loadKernels(options: LoadKernelsOptions = {}): Promise<LoadedKernels> {
-  const threads = checkThreads(options.threads);
-  if (threads > 1) {
-    const threaded = await loadThreaded(options, threads);
-    if (threaded) return threaded;
-  }
-  return loadKernelsSync({ ...options, threads: 1 });
-}
-
-function checkThreads(threads: number | undefined): number {
-  const n = threads ?? 1;
-  if (!(Number.isInteger(n) && n >= 1)) throw new RangeError(`threads must be >= 1, got ${n}`);
-  return n;
-}
-
-function isShared(memory: WebAssembly.Memory): boolean {
-  return typeof SharedArrayBuffer === "function" && memory.buffer instanceof SharedArrayBuffer;
-}
-
-/** A shared memory of at most `maxBytes` (halved while the engine refuses to reserve it). */
-function createSharedMemory(maxBytes: number): WebAssembly.Memory | null {
-  for (let pages = Math.min(65536, Math.floor(maxBytes / 65536)); pages >= 256; pages >>= 1) {
-    try {
-      return new WebAssembly.Memory({ initial: 1, maximum: pages, shared: true });
-    } catch {
-      // try a smaller reservation
-    }
-  }
-  return null;
-}
-
-/** The threaded load, or null where it cannot run here (the caller then loads one thread). */
-async function loadThreaded(
-  options: LoadKernelsOptions,
-  threads: number,
-): Promise<LoadedKernels | null> {
-  const wanted = options.variant ?? "auto";
-  if (wanted === "reference" || !threadsAvailable()) return null;
-  let module = options.module;
-  let variant: "relaxed" | "simd";
-  if (module) {
-    if (!isThreadsModule(module)) return null;
-    variant = wanted === "auto" ? moduleVariant(module) : wanted;
-  } else {
-    variant = wanted === "auto" ? (supportsRelaxedSimd() ? "relaxed" : "simd") : wanted;
-    module = compiled(`${variant}-threads`);
-  }
-  let memory = options.memory;
-  if (memory && !isShared(memory)) return null;
-  memory ??= createSharedMemory(options.maximumMemoryBytes ?? 2 ** 32) ?? undefined;
-  if (!memory) return null;
-  const raw = instantiate(module, memory, variant);
-  const base = withInt4ShapeChecks(bindKernels(raw));
-  const arena = new Arena(memory, base.heapBase());
-  const bytes = base.scratchBytes();
-  base.init(arena.alloc(bytes), bytes);
-  const mark = arena.mark();
-  const scratch: number[] = [];
-  for (let i = 1; i < threads; i++) scratch.push(arena.alloc(bytes));
-  let pool: WorkerPool;
-  try {
-    pool = await WorkerPool.create({
-      module,
-      memory,
-      scratch,
-      scratchBytes: bytes,
-      ops: WORKER_OPS,
-    });
-  } catch {
-    // Workers refused (e.g. a CSP without blob:): this instance alone, same results.
-    arena.release(mark);
-    return loaded(base, arena, memory, variant, 1, () => {});
-  }
-  const settings = parallelSettings({
-    threads: pool.size + 1,
-    roundTripUs: pool.roundTripUs,
-    wakeUs: pool.wakeUs,
-    macsPerUs: options.minParallelWork === undefined
-      ? measureGemmRate(base, memory, scratch[0], bytes)
-      : NaN,
-    minWork: options.minParallelWork,
-    minPartRows: options.minParallelRows,
-  });
-  const kernels = createParallelKernels(base, raw, pool, {
-    ...settings,
-    reclaim: options.parallelReclaim,
-  });
-  const close = () => pool.close();
-  return loaded(kernels, arena, memory, variant, pool.size + 1, close, settings);
-}
-
-function instantiate(
-  module: WebAssembly.Module,
-  memory: WebAssembly.Memory,
-  variant: KernelVariant,
-): RawExports {
-  const instance = new WebAssembly.Instance(module, { env: { memory } });
-  const exports = instance.exports as Record<string, unknown>;
-  for (const name of KERNEL_NAMES) {
-    if (typeof exports[name] !== "function") {
-      throw new Error(`kernel module (${variant}) lacks export "${name}": rebuild wasm/`);
-    }
-  }
-  return exports as RawExports;
-}
-
-function bindKernels(raw: RawExports): Kernels {
-  const bound: Record<string, unknown> = {};
-  for (const name of KERNEL_NAMES) bound[name] = raw[name];
-  return bound as unknown as Kernels;
-}
-
-/**
- * A memory `module` can import: a threads build imports a shared memory (with a maximum), so on
- * one thread it still needs one, which exists only where `SharedArrayBuffer` does.
- */
-function memoryFor(module: WebAssembly.Module | undefined): WebAssembly.Memory {
-  if (!module || !isThreadsModule(module)) return new WebAssembly.Memory({ initial: 1 });
-  const shared = typeof SharedArrayBuffer === "function" ? createSharedMemory(2 ** 32) : null;
-  if (!shared) {
-    throw new Error(
-      "the injected kernel module is a threads build, which needs SharedArrayBuffer, and this " +
-        "context has none (a page that is not cross-origin isolated, or an engine without it): " +
-        "inject kernels.simd.wasm or kernels.relaxed.wasm instead",
-    );
-  }
-  return shared;
+export function loadKernels(options: LoadKernelsOptions = {}): Promise<LoadedKernels> {
+  return loadKernelsFrom(kernelModuleBytes, options);
 }
 
 /** Synchronous form of {@link loadKernels}: one thread only (`threads` > 1 throws). */
 export function loadKernelsSync(options: LoadKernelsOptions = {}): LoadedKernels {
-  if (checkThreads(options.threads) > 1) {
-    throw new RangeError("threads > 1 needs the async loadKernels (workers start asynchronously)");
-  }
-  const memory = options.memory ?? memoryFor(options.module);
-  let variant: KernelVariant;
-  let kernels: Kernels;
-  const wanted = options.variant ?? "auto";
-  if (wanted === "reference") {
-    variant = "reference";
-    kernels = createReferenceKernels(memory);
-  } else {
-    let module = options.module;
-    if (module) {
-      variant = wanted === "auto" ? moduleVariant(module) : wanted;
-    } else {
-      variant = wanted === "auto" ? (supportsRelaxedSimd() ? "relaxed" : "simd") : wanted;
-      module = compiled(variant);
-    }
-    kernels = withInt4ShapeChecks(bindKernels(instantiate(module, memory, variant)));
-  }
-  const arena = new Arena(memory, kernels.heapBase());
-  const bytes = kernels.scratchBytes();
-  if (bytes > 0) kernels.init(arena.alloc(bytes), bytes);
-  return loaded(kernels, arena, memory, variant, 1, () => {});
+  return loadKernelsSyncFrom(kernelModuleBytes, options);
 }

@@ -12,6 +12,7 @@
  */
 import type { Kernels, Ptr } from "../kernels/abi.ts";
 import type { Arena } from "../runtime/arena.ts";
+import { expPortable, logPortable } from "../runtime/portable_math.ts";
 import { baseBackward, baseForward } from "./linear.ts";
 import type { LinearWeight, WeightStore } from "./weights.ts";
 
@@ -84,7 +85,7 @@ async function lossPass(
   let total = 0;
   for (let i = 0; i < N; i++) {
     if (tg[i] < 0) continue;
-    m[i] = m[i] + Math.log(s[i]);
+    m[i] = m[i] + logPortable(s[i]);
     total += m[i] - tl[i];
   }
   arena.release(mark);
@@ -158,7 +159,7 @@ export async function headLossBackward(
     for (let t = 0; t < N; t++) {
       // The accumulator holds Σ exp(l - m_old) W: rescale rows whose max moved (0 rows stay 0).
       if (tg[t] >= 0 && before[t] !== now[t] && before[t] !== -Infinity) {
-        k.scale(acc + t * D * F, Math.exp(before[t] - now[t]), D);
+        k.scale(acc + t * D * F, expPortable(before[t] - now[t]), D);
       }
     }
     baseBackward(k, weight, acc, logits, N, 1);
@@ -175,7 +176,7 @@ export async function headLossBackward(
   for (let t = 0; t < N; t++) {
     const row = acc + t * D * F;
     if (tg[t] < 0) continue; // its accumulator row is 0: zero gradient
-    total += m[t] + Math.log(s[t]) - tl[t];
+    total += m[t] + logPortable(s[t]) - tl[t];
     // dn = rowScale (acc / s - W_target)
     k.scale(row, rowScale / s[t], D);
     k.axpy(row, targetRows + t * D * F, -rowScale, D);

@@ -8,6 +8,7 @@
  */
 import type { Kernels, Ptr } from "../kernels/abi.ts";
 import type { Arena } from "../runtime/arena.ts";
+import { powInt } from "../runtime/portable_math.ts";
 import type { Optimizer, OptimizerConfig, ParamTensor, StateTensor } from "./optimizer.ts";
 
 interface MomentBuffers {
@@ -121,8 +122,8 @@ export class AdamW implements Optimizer {
   }
 
   #fixBiasCorrections(): void {
-    this.#bc1 = 1 - Math.pow(this.#beta1, this.#stepCount);
-    this.#bc2 = 1 - Math.pow(this.#beta2, this.#stepCount);
+    this.#bc1 = 1 - powInt(this.#beta1, this.#stepCount);
+    this.#bc2 = 1 - powInt(this.#beta2, this.#stepCount);
   }
 
   #buffers(name: string, n: number): MomentBuffers {

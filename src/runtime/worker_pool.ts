@@ -40,6 +40,7 @@
  * }
  * ```
  */
+import { threadsUnavailableReason } from "./thread_support.ts";
 import {
   type KernelWorkerInit,
   type KernelWorkerReply,
@@ -72,17 +73,7 @@ const WAIT_SLICE_MS = 100;
  * block in Atomics.wait (not a browser's main thread).
  */
 export function threadsAvailable(): boolean {
-  const g = globalThis as Record<string, unknown>;
-  if (typeof g.Worker !== "function" || typeof g.SharedArrayBuffer !== "function") return false;
-  if (typeof Atomics === "undefined" || typeof Atomics.wait !== "function") return false;
-  if (typeof URL.createObjectURL !== "function" || typeof g.Blob !== "function") return false;
-  try {
-    // Never blocks (the value differs); throws where this thread may not wait.
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return threadsUnavailableReason() === null;
 }
 
 export interface WorkerPoolOptions {
@@ -223,7 +214,7 @@ export class WorkerPool {
       try {
         // Back to back, a low quantile: a worker preempted by another process for a time slice
         // delays a few pings by ms, and the split threshold must not follow that.
-        pool.#roundTripUs = pool.measureRoundTrip({ gapUs: 0, reps: 15 }).p25;
+        pool.#roundTripUs = pool.measureRoundTrip({ gapUs: 0, reps: 15, batch: 8 }).p25;
         pool.#wakeUs = pool.measureRoundTrip().median;
       } catch (e) {
         pool.close();
@@ -351,9 +342,11 @@ export class WorkerPool {
    * Round trips (µs: median, lower quartile, lowest, highest of `reps`, default 9) of an empty job
    * posted to every worker at once and waited for, each after the caller kept busy for `gapUs`
    * (0: back to back; default: 3 spins plus 50 µs, long enough for the workers to have gone to
-   * sleep, so that the futex wake is most of the cost).
+   * sleep, so that the futex wake is most of the cost). With `batch` > 1 (back to back only) each
+   * rep times that many round trips and reports their mean: a page's coarse clock (20 µs-1 ms
+   * ticks) cannot time one round trip of a few µs.
    */
-  measureRoundTrip(o: { reps?: number; gapUs?: number } = {}): {
+  measureRoundTrip(o: { reps?: number; gapUs?: number; batch?: number } = {}): {
     median: number;
     p25: number;
     min: number;
@@ -389,9 +382,10 @@ export class WorkerPool {
         const until = performance.now() + gapUs / 1000;
         while (performance.now() < until) { /* busy, as the caller is between kernel calls */ }
       }
+      const batch = gapUs > 0 ? 1 : Math.max(1, Math.floor(o.batch ?? 1));
       const t = performance.now();
-      roundTrip();
-      times.push((performance.now() - t) * 1000);
+      for (let b = 0; b < batch; b++) roundTrip();
+      times.push(((performance.now() - t) * 1000) / batch);
     }
     times.sort((a, b) => a - b);
     return {

@@ -1,0 +1,113 @@
+/**
+ * slimtune without the embedded kernel builds: everything `mod.ts` exports, but `loadKernels`
+ * only loads a compiled `WebAssembly.Module` the caller injects (`module`), or the TypeScript
+ * `reference` kernels. For runtimes that provide the module anyway (Cloudflare Workers' wasm
+ * imports, a `deno serve` entry's source-phase import), so that their bundle carries none of the
+ * four base64 builds `mod.ts` embeds (about 40% of a bundle).
+ *
+ * @example
+ * ```ts
+ * import { loadKernels } from "./mod_slim.ts";
+ * const bytes = await Deno.readFile(new URL("./wasm/kernels.simd.wasm", import.meta.url));
+ * const { variant } = await loadKernels({ module: new WebAssembly.Module(bytes) });
+ * console.log(variant); // "simd"
+ * ```
+ * @module
+ */
+// Kernels and memory
+export type { Kernels, Ptr } from "./src/kernels/abi.ts";
+export {
+  type KernelVariant,
+  type LoadedKernels,
+  type LoadKernelsOptions,
+  supportsRelaxedSimd,
+} from "./src/kernels/load.ts";
+export { loadKernels, loadKernelsSync } from "./src/kernels/injected.ts";
+export { Arena, ArenaLimitError } from "./src/runtime/arena.ts";
+export { type ThreadScope, threadsUnavailableReason } from "./src/runtime/thread_support.ts";
+export {
+  formatMemoryReport,
+  JsBytesLedger,
+  type MemoryReport,
+  memoryReport,
+} from "./src/runtime/memory.ts";
+export { Rng } from "./src/runtime/rng.ts";
+
+// Checkpoints and weights
+export type { ByteSource } from "./src/io/byte_source.ts";
+export { BlobSource, MemorySource } from "./src/io/byte_source.ts";
+export { HttpSource, HttpSourceError } from "./src/io/http_source.ts";
+export { parseSafetensorsHeader, SafetensorsError, SafetensorsFile } from "./src/io/safetensors.ts";
+export { safetensorsChunks, serializeSafetensors } from "./src/io/safetensors_writer.ts";
+export {
+  ggufChunks,
+  type GgufTensor,
+  type GgufTensorType,
+  type GgufValue,
+} from "./src/io/gguf_writer.ts";
+export { ConfigError, parseModelConfig } from "./src/io/config.ts";
+export {
+  blobFiles,
+  type CheckpointFiles,
+  memoryFiles,
+  urlFiles,
+} from "./src/io/checkpoint_files.ts";
+export { openCheckpoint, openModel, type OpenModelOptions } from "./src/io/checkpoint.ts";
+export { ResidentWeightStore, StreamedWeightStore } from "./src/io/weight_store.ts";
+export { type CacheStore, MemoryCacheStore } from "./src/io/cache_store.ts";
+export type { ModelConfig } from "./src/model/config.ts";
+export type { BlockWeights, LinearName, LinearWeight, WeightStore } from "./src/model/weights.ts";
+export { LINEAR_NAMES } from "./src/model/weights.ts";
+export { createRandomWeightStore, tinyConfig } from "./src/model/random_weights.ts";
+export { type ClipStash, type MemoryPlan, planMemory } from "./src/model/memory_plan.ts";
+
+// Data (what runTraining's batch source is built from)
+export {
+  BatchSource,
+  type BatchSourceOptions,
+  buildRows,
+  evalBatches,
+  type LoadedRows,
+  loadExamples,
+  loadRows,
+  type LoadRowsOptions,
+  type PackedRows,
+  type PackingMode,
+  readExampleLines,
+  type ReadExamplesOptions,
+  RowPacker,
+  type TokenBatch,
+  type TokenizerLoader,
+  type TokenizerRequest,
+} from "./src/data/dataset.ts";
+export { DataError, type RecordKind, type TokenizedExample } from "./src/data/example.ts";
+export { DEFAULT_MAX_LINE_BYTES, jsonlLines, type JsonlOptions } from "./src/data/jsonl.ts";
+export { TokenRows } from "./src/data/token_rows.ts";
+export {
+  createTokenizer,
+  readTokenizer,
+  type TextTokenizer,
+  type TokenizerFiles,
+} from "./src/data/tokenizer.ts";
+
+// Training
+export {
+  type Batch,
+  createTrainingSession,
+  type LoraConfig,
+  type MethodName,
+  type SessionOptions,
+  type StepResult,
+  type TrainingSession,
+} from "./src/methods/session.ts";
+export {
+  createOptimizer,
+  type Optimizer,
+  type OptimizerConfig,
+  type OptimizerKind,
+  type StateTensor,
+} from "./src/optim/optimizer.ts";
+export { learningRate, type ScheduleKind } from "./src/optim/schedule.ts";
+export { decodeAdapter, encodeAdapter, parseAdapterConfig } from "./src/train/peft_adapter.ts";
+export { adapterGgufChunks } from "./src/train/gguf_adapter.ts";
+export { runTraining, type TrainerOptions, type TrainResult } from "./src/train/trainer.ts";

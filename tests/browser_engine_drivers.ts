@@ -1,0 +1,238 @@
+/**
+ * One small driver surface over the three browser engines the engine matrix runs the browser
+ * example in, each through the automation its vendor ships for it:
+ *
+ * - Chromium (Debian `/usr/bin/chromium`) through playwright-core (CDP);
+ * - Firefox ESR (Debian `/usr/bin/firefox-esr`) through puppeteer-core over WebDriver BiDi;
+ * - WebKitGTK (Debian `webkit2gtk-driver`: `/usr/bin/WebKitWebDriver` and the MiniBrowser of
+ *   libwebkit2gtk) through selenium-webdriver, under Xvfb (WebKitGTK has no headless mode).
+ *
+ * A page is driven only by evaluating script in it (`evaluate` of an expression whose value is
+ * JSON-cloneable), so the tests read the page's `globalThis.slimtuneDemo` the same way on all
+ * three.
+ *
+ * @module
+ */
+import { chromium } from "playwright-core";
+import puppeteer from "puppeteer-core";
+import { Builder, Capabilities, type WebDriver } from "selenium-webdriver";
+
+/** The engines of the matrix. */
+export type EngineName = "chromium" | "firefox" | "webkit";
+
+/** The binaries each engine needs (all must exist for its tests to run). */
+export const ENGINE_BINARIES: Record<EngineName, string[]> = {
+  chromium: ["/usr/bin/chromium"],
+  firefox: ["/usr/bin/firefox-esr"],
+  webkit: [
+    "/usr/bin/WebKitWebDriver",
+    "/usr/bin/Xvfb",
+    "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser",
+  ],
+};
+
+/** The Debian packages that bring them. */
+export const ENGINE_PACKAGES: Record<EngineName, string> = {
+  chromium: "chromium",
+  firefox: "firefox-esr",
+  webkit: "webkit2gtk-driver xvfb",
+};
+
+/** The first binary of `engine` that is absent, or null when all are there. */
+export function missingBinary(engine: EngineName): string | null {
+  for (const path of ENGINE_BINARIES[engine]) {
+    try {
+      if (!Deno.statSync(path).isFile) return path;
+    } catch {
+      return path;
+    }
+  }
+  return null;
+}
+
+/** An open page of one engine. */
+export interface EnginePage {
+  engine: EngineName;
+  /** The browser's own version string. */
+  version: string;
+  goto(url: string): Promise<void>;
+  /** The value of a script expression evaluated in the page (JSON-cloneable). */
+  evaluate<T>(expression: string): Promise<T>;
+  /** Saves a PNG of the viewport. */
+  screenshot(path: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Options of {@link openEngine}. */
+export interface OpenEngineOptions {
+  /** Extra environment of the browser process (WebKit: JSC_* switches). */
+  env?: Record<string, string>;
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+async function openChromium(): Promise<EnginePage> {
+  const browser = await chromium.launch({
+    executablePath: ENGINE_BINARIES.chromium[0],
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"],
+  });
+  const page = await browser.newPage({ viewport: { width: 1000, height: 1000 } });
+  return {
+    engine: "chromium",
+    version: browser.version(),
+    async goto(url) {
+      await page.goto(url);
+    },
+    evaluate<T>(e: string) {
+      return page.evaluate(e) as Promise<T>;
+    },
+    async screenshot(path) {
+      await page.screenshot({ path, fullPage: true });
+    },
+    async close() {
+      await browser.close();
+    },
+  };
+}
+
+async function openFirefox(): Promise<EnginePage> {
+  const browser = await puppeteer.launch({
+    browser: "firefox",
+    executablePath: ENGINE_BINARIES.firefox[0],
+    headless: true,
+    defaultViewport: { width: 1000, height: 1000 },
+  });
+  const page = await browser.newPage();
+  return {
+    engine: "firefox",
+    version: await browser.version(),
+    async goto(url) {
+      await page.goto(url);
+    },
+    evaluate<T>(e: string) {
+      return page.evaluate(e) as Promise<T>;
+    },
+    async screenshot(path) {
+      await page.screenshot({ path, fullPage: true });
+    },
+    async close() {
+      await browser.close();
+    },
+  };
+}
+
+/** Starts Xvfb on a display it picks itself (`-displayfd`) and returns it. */
+async function startXvfb(): Promise<{ display: string; process: Deno.ChildProcess }> {
+  const process = new Deno.Command(ENGINE_BINARIES.webkit[1], {
+    args: ["-displayfd", "1", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = process.stdout.getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("Xvfb exited before it named its display");
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  process.stdout.cancel().catch(() => {});
+  return { display: `:${text.trim()}`, process };
+}
+
+async function openWebKit(o: OpenEngineOptions): Promise<EnginePage> {
+  const xvfb = await startXvfb();
+  const port = freePort();
+  const driverProcess = new Deno.Command(ENGINE_BINARIES.webkit[0], {
+    args: [`--port=${port}`, "--host=127.0.0.1"],
+    env: { DISPLAY: xvfb.display, ...o.env },
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const stop = async () => {
+    for (const p of [driverProcess, xvfb.process]) {
+      try {
+        p.kill("SIGTERM");
+      } catch { /* already gone */ }
+      await p.status;
+    }
+  };
+  let driver: WebDriver;
+  try {
+    const caps = new Capabilities({
+      browserName: "MiniBrowser",
+      "webkitgtk:browserOptions": {
+        binary: ENGINE_BINARIES.webkit[2],
+        args: ["--automation"],
+      },
+    });
+    for (let i = 0;; i++) {
+      try {
+        driver = await new Builder().usingServer(`http://127.0.0.1:${port}`)
+          .withCapabilities(caps).build();
+        break;
+      } catch (e) {
+        if (i >= 50) throw e;
+        await new Promise((r) => setTimeout(r, 100)); // the driver is still starting
+      }
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  const version = String((await driver.getCapabilities()).get("browserVersion") ?? "");
+  return {
+    engine: "webkit",
+    version,
+    async goto(url) {
+      await driver.get(url);
+    },
+    evaluate<T>(e: string) {
+      return driver.executeScript(`return (${e});`) as Promise<T>;
+    },
+    async screenshot(path) {
+      const b64 = await driver.takeScreenshot();
+      await Deno.writeFile(path, Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
+    },
+    async close() {
+      try {
+        await driver.quit();
+      } finally {
+        await stop();
+      }
+    },
+  };
+}
+
+/** Opens a page of `engine` (blank until `goto`). */
+export function openEngine(engine: EngineName, o: OpenEngineOptions = {}): Promise<EnginePage> {
+  switch (engine) {
+    case "chromium":
+      return openChromium();
+    case "firefox":
+      return openFirefox();
+    case "webkit":
+      return openWebKit(o);
+  }
+}
+
+/** Polls `expression` every 100 ms until it is truthy; throws after `timeoutMs`. */
+export async function waitFor(
+  page: EnginePage,
+  expression: string,
+  timeoutMs: number,
+): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  while (!(await page.evaluate<boolean>(`!!(${expression})`))) {
+    if (performance.now() > end) {
+      throw new Error(`${page.engine}: timed out after ${timeoutMs} ms waiting for ${expression}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
