@@ -18,6 +18,7 @@
  */
 import type { Ptr } from "../kernels/abi.ts";
 import type { Arena } from "../runtime/arena.ts";
+import { powInt } from "../runtime/portable_math.ts";
 import { decodeBlock, encodeBlock, QUANT_BLOCK, quantBlocks } from "./blockwise_quant.ts";
 import type { Optimizer, OptimizerConfig, ParamTensor, StateTensor } from "./optimizer.ts";
 
@@ -160,7 +161,7 @@ export class AdamW8bit implements Optimizer {
   }
 
   #fixBiasCorrections(): void {
-    this.#bc1 = 1 - Math.pow(this.#beta1, this.#stepCount);
-    this.#bc2 = 1 - Math.pow(this.#beta2, this.#stepCount);
+    this.#bc1 = 1 - powInt(this.#beta1, this.#stepCount);
+    this.#bc2 = 1 - powInt(this.#beta2, this.#stepCount);
   }
 }
