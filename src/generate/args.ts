@@ -1,6 +1,6 @@
 /**
- * Command-line flags of `generate.ts`, parsed with `node:util` parseArgs. Bad flags throw the
- * training CLI's {@link UsageError} (`error: --flag: reason`, exit status 2).
+ * Command-line flags of `generate.ts`, parsed with `parseFlags` (`runtime/flags.ts`). Bad flags
+ * throw the training CLI's {@link UsageError} (`error: --flag: reason`, exit status 2).
  *
  * @example
  * ```ts
@@ -9,7 +9,7 @@
  * console.log(args.maxNewTokens, args.temperature); // 128 0
  * ```
  */
-import { parseArgs } from "node:util";
+import { parseFlags } from "../runtime/flags.ts";
 import {
   parseIntFlag,
   parseNumberFlag,
@@ -218,7 +218,7 @@ export function parseGenerateArgs(
   for (const f of FLAGS) options[f.flag] = { type: f.type === "bool" ? "boolean" : "string" };
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+    ({ values } = parseFlags(argv, options));
   } catch (e) {
     throw usageErrorFromParseArgs(e, "every option is a --flag; quote the text");
   }

@@ -90,8 +90,17 @@ const SIGNED_TABLE = (() => {
   return t;
 })();
 
-const SIGNED_BUCKETS = bucketCodes(SIGNED_MIDS);
-const UNSIGNED_BUCKETS = bucketCodes(UNSIGNED_MIDS);
+/**
+ * The bucket tables, built on first use: building them runs ~65k searches, which on import
+ * would cost every run the JIT's compile memory (~7 MB of process peak measured on import),
+ * whether or not it uses 8-bit moments.
+ */
+let buckets: { signed: Uint8Array; unsigned: Uint8Array } | null = null;
+
+function bucketTables(): { signed: Uint8Array; unsigned: Uint8Array } {
+  buckets ??= { signed: bucketCodes(SIGNED_MIDS), unsigned: bucketCodes(UNSIGNED_MIDS) };
+  return buckets;
+}
 
 /** The level index nearest to `y` in [0, 1]: the bucket's candidate, moved to the right gap. */
 function nearest(mids: Float64Array, buckets: Uint8Array, y: number): number {
@@ -143,16 +152,19 @@ export function encodeBlock(
     return 0;
   }
   const inv = 1 / scale;
+  const tables = bucketTables();
   if (map === "signed") {
+    const signedBuckets = tables.signed;
     for (let i = 0; i < len; i++) {
       const xi = x[from + i];
-      const c = nearest(SIGNED_MIDS, SIGNED_BUCKETS, Math.abs(xi) * inv);
+      const c = nearest(SIGNED_MIDS, signedBuckets, Math.abs(xi) * inv);
       codes[at + i] = xi < 0 ? (256 - c) & 255 : c;
     }
   } else {
+    const unsignedBuckets = tables.unsigned;
     for (let i = 0; i < len; i++) {
       const xi = x[from + i];
-      const c = nearest(UNSIGNED_MIDS, UNSIGNED_BUCKETS, xi * inv);
+      const c = nearest(UNSIGNED_MIDS, unsignedBuckets, xi * inv);
       codes[at + i] = c === 0 && xi > 0 ? 1 : c;
     }
   }

@@ -1,6 +1,6 @@
 /**
  * Command-line flags of `train.ts`: one table of every flag (name, default, validation, help), a
- * parser over `node:util` parseArgs, and the `--help` text generated from the same table, so the
+ * strict parser (`runtime/flags.ts`), and the `--help` text generated from the same table, so the
  * help can never disagree with what is parsed.
  *
  * @example
@@ -10,8 +10,8 @@
  * console.log(args.rank, args.targets); // 16 ["q", "v"]
  * ```
  */
-import { parseArgs } from "node:util";
 import { DEFAULT_MAX_LINE_BYTES } from "../data/jsonl.ts";
+import { parseFlags } from "../runtime/flags.ts";
 import { LINEAR_NAMES, type LinearName } from "../model/weights.ts";
 import type { OptimizerKind } from "../optim/optimizer.ts";
 import type { ClipStash } from "../model/memory_plan.ts";
@@ -487,7 +487,7 @@ export interface ParsedTrainArgs {
 }
 
 /**
- * The {@link UsageError} for an error thrown by `node:util` parseArgs (strict, no positionals):
+ * The {@link UsageError} for an error thrown by `parseFlags` (strict, no positionals):
  * `--flag: reason` for an unknown option, a missing value, or a value that starts with "-";
  * `ARG: unexpected argument (<positionalHint>)` for a stray argument. Shared by every CLI here.
  */
@@ -519,7 +519,7 @@ export function parseTrainArgs(argv: string[]): ParsedTrainArgs {
   for (const f of FLAGS) options[f.flag] = { type: f.kind.type === "bool" ? "boolean" : "string" };
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+    ({ values } = parseFlags(argv, options));
   } catch (e) {
     throw usageErrorFromParseArgs(e, "every option is a --flag");
   }
