@@ -212,6 +212,33 @@ function agreementTest(
   });
 }
 
+for (const arch of ["qwen2", "llama", "qwen3"] as const) {
+  Deno.test(`the head over the counted rows only gives the gradients of the head over every row, bit for bit: ${arch}`, async () => {
+    const config = tinyConfig(arch);
+    const batch = makeBatch(config, 12);
+    // A chat-like mask too: the first 3 tokens of each sequence are prompt.
+    for (const b of [0, 1]) batch.labels.fill(-100, b * T, b * T + 3);
+    const methods: MethodName[] = ["full", "mebp", "mesp", "lcsb"];
+    const gathered = setup(config, "int4", methods, { lcsb: { groups: 1, pattern: "contiguous" } });
+    const every = setup(config, "int4", methods, { lcsb: { groups: 1, pattern: "contiguous" } });
+    for (const method of methods) {
+      const a = gathered.sessions.get(method)!;
+      const b = every.sessions.get(method)!;
+      b.model.headAllRows = true;
+      const ra = await a.accumulateGradients([batch]);
+      const rb = await b.accumulateGradients([batch]);
+      // Rows 3..5 of the first sequence (label 3 is ignored too), rows 2..5 of the second.
+      assert.equal(ra.tokens, 7);
+      assert.equal(ra.lossSum, rb.lossSum, `${method} loss`);
+      const gb = grads(b);
+      for (const [name, g] of grads(a)) {
+        assert.ok(tensorMaxAbs(g) > 0, `${method} ${name}: gradient is zero`);
+        assert.deepEqual(g, gb.get(name)!, `${method} ${name}`);
+      }
+    }
+  });
+}
+
 Deno.test("lcsb: top group equals the exact gradient, bottom group equals the f64 surrogate, others exactly zero", async () => {
   const config = tinyConfig("qwen2", 4);
   const batch = makeBatch(config, 6);

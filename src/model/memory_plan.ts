@@ -67,6 +67,11 @@ export interface MemoryPlanOptions {
   clipStash?: ClipStash;
   /** A whole-model gradient buffer even where a block slot would do. */
   wholeGradients?: boolean;
+  /**
+   * Most rows of one micro-batch whose target counts (the rows the head computes). Default, and
+   * most: `batchSize × (seqLen − 1)`, as each sequence's last row never has a target.
+   */
+  headRows?: number;
 }
 
 /**
@@ -209,10 +214,13 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
   }
 
   const prepare = 2 * f(N) + 2 * f(T * (c.headDim / 2));
-  const lossPass = f(N) + f(N) + f(N * C);
-  const headFwd = f(N) + f(N * D) + f(N) + lossPass;
-  // rstd, n, rowMax, rowSum, target, oldMax, noHit, acc, targetRows, logits (one pass).
-  const headBwd = 6 * f(N) + 3 * f(N * D) + f(N * C);
+  // The head runs over the counted rows only (gathered).
+  const M = Math.min(o.headRows ?? B * (T - 1), B * (T - 1));
+  const lossPass = f(M) + f(M) + f(M * C);
+  // Gathered targets, rstd, n, lse, then the loss pass.
+  const headFwd = f(M) + f(M) + f(M * D) + f(M) + lossPass;
+  // Gathered targets, rstd, n, rowMax, rowSum, target, oldMax, noHit, acc, targetRows, logits.
+  const headBwd = 7 * f(M) + 3 * f(M * D) + f(M * C);
   const attnPartTemp = f(N) + f(N * D) + h(N);
   const headRstd = headNormRstdBytes(c, N);
   const leanMlp = f(R * D) + h(R) + f(R) + f(R * D) + 3 * f(R * I) + h(R);
