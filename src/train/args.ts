@@ -351,7 +351,7 @@ export const FLAGS: readonly FlagSpec[] = [
     meta: "N|auto",
     help: "mebp, mesp: keep the activations of the top N blocks from the forward, so their " +
       "backward recomputes nothing (faster, more memory; all of them is full's speed and " +
-      "memory); auto: as many as fit in --max-memory, none without it",
+      "memory); auto: as many as fit in 90 % of --max-memory, none without it",
   },
   {
     flag: "out",

@@ -386,6 +386,9 @@ function plannedWorkingSet(
   return Math.max(arena.highWater, arena.used + sessionBytes) + jsBytes;
 }
 
+/** Share of `--max-memory` that `--keep-tapes auto` leaves free. */
+const KEPT_TAPES_SPARE = 0.1;
+
 /** What the run directory's checks hand to the run. */
 interface RunDirOptions {
   /** The training data's identity, recorded in every checkpoint. */
@@ -539,8 +542,11 @@ async function train(
       keptTapes = keptTapesWithin(
         runMemoryPlanOptions(args, config, planSeqLen, sessionLora, 0),
         (plan) => {
+          // A tenth of the budget stays free: the process grows by more than the plan between
+          // collections, and a run that fills its budget to the byte would be stopped mid-way.
+          const room = budget * (1 - KEPT_TAPES_SPARE);
           const { need, processNeed } = needs(plan);
-          return need <= budget && (processNeed === null || processNeed <= budget);
+          return need <= room && (processNeed === null || processNeed <= room);
         },
       ).keptTapes;
     }
@@ -588,7 +594,7 @@ async function train(
         : `recompute: the top ${keptTapes} of ${L} blocks keep their tapes from the forward` +
           (keptTapes === L ? " (none is recomputed: full's speed)" : "") +
           (args.keepTapes === "auto"
-            ? `, as many as fit in --max-memory ${args.maxMemory} MB`
+            ? `, as many as fit in 90 % of --max-memory ${args.maxMemory} MB`
             : ""),
     );
   }
