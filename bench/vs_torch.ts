@@ -198,7 +198,9 @@ async function main(): Promise<void> {
   });
 
   const checkpoint = `${values.dir}/${values.preset}${layers ? `-${layers}layers` : ""}`;
-  const have = await Deno.stat(`${checkpoint}/config.json`).then(() => true, () => false);
+  const exists = (f: string) => Deno.stat(`${checkpoint}/${f}`).then(() => true, () => false);
+  const have = await exists("config.json") &&
+    (await exists("model.safetensors") || await exists("model.safetensors.index.json"));
   if (!have) {
     console.log(`generating ${checkpoint} (random weights, bf16) ...`);
     await makeCheckpoint({ preset: values.preset, out: checkpoint, seed: 1, layers });
