@@ -2,9 +2,10 @@
  * slimtune against PyTorch on the same CPU, interleaved in one invocation: the same random
  * checkpoint (tools/make_checkpoint.ts, bf16) and the same tokens feed slimtune's training step
  * and `bench/torch_step.py` (plain PyTorch, f32 base weights, autograd without checkpointing).
- * Each round runs every slimtune configuration and then torch, each in its own process, so a
- * change in the machine's load hits both sides alike; the ratio of tokens/s comes from the sum
- * of the rounds' measured steps.
+ * Each round runs every slimtune configuration and torch, each in its own process, so a change
+ * in the machine's load hits both sides alike; each round starts one run later than the one
+ * before (no run always goes first); the ratio of tokens/s comes from the sum of the rounds'
+ * measured steps.
  *
  *   npx deno run -A bench/vs_torch.ts [--preset qwen2.5-0.5b] [--layers N] [--seq 256] \
  *     [--rank 8] [--threads 2] [--steps 2] [--rounds 2] [--weights streamed] \
@@ -257,7 +258,11 @@ async function main(): Promise<void> {
   for (let round = 0; round < rounds; round++) {
     const line: string[] = [];
     const times = new Map<string, number>();
-    for (const c of [...configs, null]) {
+    // Each round starts one run later, so no run always goes first (or right after torch).
+    const order = [...configs, null];
+    for (
+      const c of [...order.slice(round % order.length), ...order.slice(0, round % order.length)]
+    ) {
       const label = c ? c.label : "torch";
       const r = c ? await child({ method: c.method, kept: c.kept }) : await torch();
       add(label, r);

@@ -246,7 +246,7 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
 
   const prepare = 2 * f(N) + 2 * f(T * (c.headDim / 2));
   // The head runs over the counted rows only (gathered).
-  const M = Math.min(o.headRows ?? B * (T - 1), B * (T - 1));
+  const M = Math.max(0, Math.min(o.headRows ?? B * (T - 1), B * (T - 1)));
   const lossPass = f(M) + f(M) + f(M * C);
   // Gathered targets, rstd, n, lse, then the loss pass.
   const headFwd = f(M) + f(M) + f(M * D) + f(M) + lossPass;
