@@ -59,7 +59,13 @@ export type { ModelConfig } from "./src/model/config.ts";
 export type { BlockWeights, LinearName, LinearWeight, WeightStore } from "./src/model/weights.ts";
 export { LINEAR_NAMES } from "./src/model/weights.ts";
 export { createRandomWeightStore, tinyConfig } from "./src/model/random_weights.ts";
-export { type ClipStash, type MemoryPlan, planMemory } from "./src/model/memory_plan.ts";
+export {
+  type ClipStash,
+  keptTapesWithin,
+  type MemoryPlan,
+  type MemoryPlanOptions,
+  planMemory,
+} from "./src/model/memory_plan.ts";
 
 // Data (what runTraining's batch source is built from)
 export {

@@ -11,11 +11,18 @@ Prints one line `@@RESULT {json}` with seconds per step (first step excluded), t
 peak RSS (ru_maxrss). Run with /usr/bin/python3 (the interpreter that has torch):
 
     /usr/bin/python3 bench/torch_step.py --model 0.5b --seq 256 --rank 8 --steps 2 --threads 1
+
+`--checkpoint DIR` loads the base weights (and shapes) of a Qwen2 checkpoint in safetensors
+(bf16, f16 or f32; tools/make_checkpoint.ts writes random ones) instead of making its own, and
+`--tokens FILE` (JSON: a list of token-id lists, one per step, cycled) takes the steps' tokens
+from a file, so a run can share both with slimtune's (bench/vs_torch.ts).
 """
 import argparse
 import json
 import math
+import os
 import resource
+import struct
 import time
 
 import torch
@@ -44,6 +51,54 @@ class LoraLinear(torch.nn.Module):
     def forward(self, x):
         return F.linear(x, self.weight, self.bias) + self.scale * F.linear(
             F.linear(x, self.lora_A), self.lora_B)
+
+
+SAFETENSORS_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32}
+
+
+def read_checkpoint(path):
+    """config.json and every tensor of a safetensors checkpoint dir, as f32 tensors by name."""
+    with open(os.path.join(path, "config.json")) as f:
+        config = json.load(f)
+    index = os.path.join(path, "model.safetensors.index.json")
+    if os.path.exists(index):
+        with open(index) as f:
+            files = sorted(set(json.load(f)["weight_map"].values()))
+    else:
+        files = ["model.safetensors"]
+    tensors = {}
+    for name in files:
+        with open(os.path.join(path, name), "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(n))
+            start = 8 + n
+            for key, t in header.items():
+                if key == "__metadata__":
+                    continue
+                lo, hi = t["data_offsets"]
+                f.seek(start + lo)
+                raw = bytearray(f.read(hi - lo))
+                v = torch.frombuffer(raw, dtype=SAFETENSORS_DTYPES[t["dtype"]])
+                tensors[key] = v.to(torch.float32).reshape(t["shape"])
+    return config, tensors
+
+
+def load_weights(blocks, embed, final_norm, tensors):
+    """Copies the checkpoint's base weights into the model (LoRA A stays random, B zero)."""
+    embed.copy_(tensors["model.embed_tokens.weight"])
+    final_norm.copy_(tensors["model.norm.weight"])
+    for i, b in enumerate(blocks):
+        p = "model.layers.%d." % i
+        b.n1.data.copy_(tensors[p + "input_layernorm.weight"])
+        b.n2.data.copy_(tensors[p + "post_attention_layernorm.weight"])
+        for name, sub in (("q", "self_attn.q_proj"), ("k", "self_attn.k_proj"),
+                          ("v", "self_attn.v_proj"), ("o", "self_attn.o_proj"),
+                          ("gate", "mlp.gate_proj"), ("up", "mlp.up_proj"),
+                          ("down", "mlp.down_proj")):
+            lin = getattr(b, name)
+            lin.weight.data.copy_(tensors[p + sub + ".weight"])
+            if lin.bias is not None:
+                lin.bias.data.copy_(tensors[p + sub + ".bias"])
 
 
 def rms_norm(x, w, eps):
@@ -95,18 +150,32 @@ def main():
     ap.add_argument("--steps", type=int, default=2, help="measured steps after one warm-up")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--layers", type=int, default=0, help="override the layer count (tests)")
+    ap.add_argument("--checkpoint", help="Qwen2 safetensors dir: its shapes and base weights")
+    ap.add_argument("--tokens", help="JSON list of token-id lists, one per step (cycled)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     D, I, L, H, KV, hd, V = SHAPES[a.model]
+    eps, theta = 1e-6, 1e6
+    tensors = None
+    if a.checkpoint:
+        c, tensors = read_checkpoint(a.checkpoint)
+        if c.get("model_type") != "qwen2" or not c.get("tie_word_embeddings"):
+            raise SystemExit("%s: only Qwen2 checkpoints with tied embeddings" % a.checkpoint)
+        D, I, L = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"]
+        H, KV, V = c["num_attention_heads"], c["num_key_value_heads"], c["vocab_size"]
+        hd = c.get("head_dim", D // H)
+        eps, theta = c["rms_norm_eps"], c["rope_theta"]
     if a.layers:
         L = a.layers
     gen = torch.Generator().manual_seed(0)
-    eps, theta = 1e-6, 1e6
     with torch.no_grad():
         embed = torch.randn(V, D, generator=gen) * 0.02
         blocks = torch.nn.ModuleList(Block(D, I, H, KV, hd, a.rank, 2 * a.rank, gen)
                                      for _ in range(L))
         final_norm = torch.ones(D)
+        if tensors is not None:
+            load_weights(blocks, embed, final_norm, tensors)
+            tensors = None  # the f32 copies live in the model now
     params = [p for p in blocks.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=1e-4)
     T = a.seq
@@ -127,16 +196,25 @@ def main():
         opt.step()
         return loss.item()
 
+    token_steps = None
+    if a.tokens:
+        with open(a.tokens) as f:
+            token_steps = json.load(f)
+        if any(len(t) != T for t in token_steps):
+            raise SystemExit("%s: every step needs --seq %d tokens" % (a.tokens, T))
     times, losses = [], []
     for s in range(a.steps + 1):
-        ids = torch.randint(0, V, (T,), generator=gen)
+        if token_steps is not None:
+            ids = torch.tensor(token_steps[s % len(token_steps)], dtype=torch.long)
+        else:
+            ids = torch.randint(0, V, (T,), generator=gen)
         t0 = time.perf_counter()
         losses.append(step(ids))
         times.append(time.perf_counter() - t0)
     measured = times[1:] if len(times) > 1 else times
     sps = sum(measured) / len(measured)
     r = {
-        "model": a.model, "seq": T, "rank": a.rank, "threads": a.threads, "layers": L,
+        "model": a.checkpoint or a.model, "seq": T, "rank": a.rank, "threads": a.threads, "layers": L,
         "torch": torch.__version__, "base": "f32",
         "trainable_params": sum(p.numel() for p in params),
         "first_step_seconds": times[0], "step_seconds": measured,

@@ -359,12 +359,12 @@ Deno.test("--max-memory (2 threads): below held + plan, or below the process's p
         JSON.stringify({ input_ids: Array.from({ length: 20 }, (_, t) => (i * 29 + t * 3) % 512) }),
     );
     await Deno.writeTextFile(`${tmp}/d.jsonl`, lines.join("\n") + "\n");
-    const run = (threads: number, maxMemoryMB: number, name: string) =>
+    const run = (threads: number, maxMemoryMB: number, name: string, ...extra: string[]) =>
       cli([
         ...["--model", `${tmp}/model`, "--data", `${tmp}/d.jsonl`, "--weights", "streamed"],
         ...["--steps", "1", "--seq-len", "16", "--quiet", "--threads", String(threads)],
         ...["--max-memory", String(maxMemoryMB), "--out", `${tmp}/${name}`],
-        ...["--metrics", `${tmp}/${name}.jsonl`],
+        ...["--metrics", `${tmp}/${name}.jsonl`, ...extra],
       ]);
     const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
     // The refusal names the planned working set in bytes: held (kernels, every thread's
@@ -401,11 +401,48 @@ Deno.test("--max-memory (2 threads): below held + plan, or below the process's p
     const peakMb = Number(/planned process peak of ([\d.]+) MB/.exec(process.err)![1]);
     ok(peakMb * 2 ** 20 > need, `${peakMb} MB vs ${need} bytes`);
 
-    const above = await run(2, peakMb + 64, "above");
+    // (With room to spare --keep-tapes auto would keep tapes, above the plan without them.)
+    const above = await run(2, peakMb + 64, "above", "--keep-tapes", "0");
     strictEqual(above.code, 0, above.err);
     const m = JSON.parse(await Deno.readTextFile(`${tmp}/above.jsonl`));
     strictEqual(m.step, 1);
     ok(m.working_set_mb <= need / 2 ** 20 + 0.0005, `${m.working_set_mb} MB vs ${need} bytes`);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("--keep-tapes auto keeps what fits in --max-memory and says how many; none without a budget", async () => {
+  const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
+  const tmp = await Deno.makeTempDir();
+  try {
+    await makeCheckpoint({ preset: "tiny-qwen2", out: `${tmp}/model`, seed: 1 });
+    const ids = Array.from({ length: 20 }, (_, t) => (t * 7) % 512);
+    await Deno.writeTextFile(`${tmp}/d.jsonl`, JSON.stringify({ input_ids: ids }) + "\n");
+    const run = (name: string, ...extra: string[]) =>
+      cli([
+        ...["--model", `${tmp}/model`, "--data", `${tmp}/d.jsonl`, "--weights", "resident"],
+        ...["--steps", "1", "--seq-len", "16", "--threads", "1", "--out", `${tmp}/${name}`],
+        ...["--metrics", `${tmp}/${name}.jsonl`, ...extra],
+      ]);
+    const workingSet = async (name: string) =>
+      JSON.parse(await Deno.readTextFile(`${tmp}/${name}.jsonl`)).working_set_mb;
+    const none = await run("none");
+    strictEqual(none.code, 0, none.err);
+    match(none.out, /recompute: every block's activations in the backward \(no tapes kept;/);
+    const all = await run("all", "--max-memory", "4096");
+    strictEqual(all.code, 0, all.err);
+    match(
+      all.out,
+      /recompute: the top 2 of 2 blocks keep their tapes .*full's speed.*--max-memory 4096 MB/,
+    );
+    ok(await workingSet("all") > await workingSet("none"), "the kept tapes take memory");
+    const one = await run("one", "--keep-tapes", "1");
+    strictEqual(one.code, 0, one.err);
+    match(one.out, /recompute: the top 1 of 2 blocks keep their tapes from the forward\n/);
+    const bad = await run("bad", "--method", "full", "--keep-tapes", "1");
+    strictEqual(bad.code, 2);
+    match(bad.err, /^error: --keep-tapes: only used by --method mebp or mesp \(this run is full\)/);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

@@ -17,7 +17,7 @@ import { loadKernelsSync } from "../src/kernels/wasm.ts";
 import type { KernelVariant } from "../src/kernels/wasm.ts";
 import type { Batch } from "../src/model/batch.ts";
 import type { ModelConfig } from "../src/model/config.ts";
-import { blockTapeBytes, planMemory } from "../src/model/memory_plan.ts";
+import { blockTapeBytes, keptTapesWithin, planMemory } from "../src/model/memory_plan.ts";
 import { createRandomWeightStore, tinyConfig } from "../src/model/random_weights.ts";
 import { lcsbGradients, lcsbSelectedBlocks } from "../src/methods/lcsb.ts";
 import { prepareBatch } from "../src/model/transformer.ts";
@@ -207,6 +207,140 @@ function agreementTest(
           Math.abs(analytic - numeric) <= tol,
           `${method} ${name}[${index}]: analytic ${analytic} vs f64 FD ${numeric} (tol ${tol})`,
         );
+      }
+    }
+  });
+}
+
+for (const arch of ["qwen2", "llama", "qwen3"] as const) {
+  for (const quant of ["none", "int4"] as const) {
+    Deno.test(`kept tapes: mebp and mesp keeping 0, some or all blocks' tapes equal full: ${arch} ${quant}`, async () => {
+      const config = tinyConfig(arch);
+      const L = config.numLayers;
+      const batch = makeBatch(config, 13);
+      const { sessions, options } = setup(config, quant, ["full"]);
+      const full = sessions.get("full")!;
+      const tensors = full.loraTensors();
+      const { lossSum: fullLoss } = await full.accumulateGradients([batch]);
+      const reference = grads(full);
+      for (const method of ["mebp", "mesp"] as const) {
+        for (let kept = 0; kept <= L; kept++) {
+          const s = new LoraTrainingSession({ ...options(method), keptTapes: kept });
+          s.setLoraTensors(tensors);
+          s.model.mlpChunkRows = MLP_ROWS;
+          const { lossSum } = await s.accumulateGradients([batch]);
+          const what = `${method} keeping ${kept} of ${L}`;
+          assert.ok(Math.abs(lossSum - fullLoss) <= 1e-6 * fullLoss, `${what}: loss`);
+          for (const [name, g] of grads(s)) {
+            const ref = reference.get(name)!;
+            // Keeping every tape runs full's forward and backward: the same sums, bit for bit.
+            if (kept === L) assert.deepEqual(g, ref, `${what} ${name}`);
+            const d = maxRelDiff(g, ref);
+            assert.ok(d <= 1e-5, `${what} ${name}: max rel diff ${d}`);
+          }
+        }
+      }
+      assert.throws(
+        () => new LoraTrainingSession({ ...options("mesp"), keptTapes: L + 1 }),
+        /0\.\.3/,
+      );
+      assert.throws(
+        () => new LoraTrainingSession({ ...options("lcsb"), keptTapes: 1 }),
+        /keeps no tapes/,
+      );
+    });
+  }
+}
+
+Deno.test("memory plan = measured high-water exactly with kept tapes (mebp, mesp keeping 1 and all blocks)", async () => {
+  for (const arch of ["qwen2", "qwen3"] as const) {
+    const config = tinyConfig(arch);
+    const L = config.numLayers;
+    const lora = { rank: 4, alpha: 8, targets: ALL };
+    for (const [seqLen, batchSize, mlpChunkRows] of [[7, 2, 4], [33, 1, 64]]) {
+      const fullPlan = planMemory({
+        config,
+        method: "full",
+        seqLen,
+        batchSize,
+        lora,
+        optimizer: "adamw",
+        headChunkRows: 64,
+        mlpChunkRows,
+      });
+      for (const method of ["mebp", "mesp"] as const) {
+        const steps: number[] = [];
+        for (const keptTapes of [0, 1, L]) {
+          const { kernels, arena } = loadKernelsSync({ variant: VARIANT });
+          const store = createRandomWeightStore({ config, kernels, arena, seed: 2, quant: "int4" });
+          const base = arena.used;
+          const s = new LoraTrainingSession({
+            store,
+            kernels,
+            arena,
+            method,
+            seed: 1,
+            maxGradNorm: 0,
+            lora,
+            optimizer: { kind: "adamw", lr: 1e-3, weightDecay: 0 },
+            headChunkRows: 64,
+            mlpChunkRows,
+            keptTapes,
+          });
+          const rng = new Rng(seqLen);
+          const ids = Int32Array.from({ length: seqLen * batchSize }, () => rng.nextU32() % 300);
+          const batch = { inputIds: ids, labels: ids.slice(), batchSize, seqLen };
+          await s.step([batch], 1e-3);
+          await s.step([batch], 1e-3);
+          assert.equal(s.memory().grewLastStep, false);
+          const plan = planMemory({
+            config,
+            method,
+            seqLen,
+            batchSize,
+            lora,
+            optimizer: "adamw",
+            headChunkRows: 64,
+            mlpChunkRows,
+            keptTapes,
+          });
+          const what = `${arch} ${method} keeping ${keptTapes}, T ${seqLen}`;
+          assert.equal(plan.keptTapes, keptTapes, what);
+          assert.equal(s.memory().wasmHighWater - base, plan.total, what);
+          steps.push(plan.step);
+        }
+        // Keeping every tape is full's memory. Keeping one costs mesp a tape; mebp already had
+        // a (recomputed) tape at that point, so the top one can come for free.
+        assert.equal(steps[2], fullPlan.step, `${arch} ${method} T ${seqLen}`);
+        if (method === "mesp") assert.ok(steps[1] > steps[0], `${arch} T ${seqLen}: ${steps}`);
+        else assert.ok(steps[1] >= steps[0], `${arch} mebp T ${seqLen}: ${steps}`);
+      }
+    }
+  }
+});
+
+for (const arch of ["qwen2", "llama", "qwen3"] as const) {
+  Deno.test(`the head over the counted rows only gives the gradients of the head over every row, bit for bit: ${arch}`, async () => {
+    const config = tinyConfig(arch);
+    const batch = makeBatch(config, 12);
+    // A chat-like mask too: the first 3 tokens of each sequence are prompt.
+    for (const b of [0, 1]) batch.labels.fill(-100, b * T, b * T + 3);
+    const methods: MethodName[] = ["full", "mebp", "mesp", "lcsb"];
+    const gathered = setup(config, "int4", methods, { lcsb: { groups: 1, pattern: "contiguous" } });
+    const every = setup(config, "int4", methods, { lcsb: { groups: 1, pattern: "contiguous" } });
+    for (const method of methods) {
+      const a = gathered.sessions.get(method)!;
+      const b = every.sessions.get(method)!;
+      b.model.headAllRows = true;
+      const ra = await a.accumulateGradients([batch]);
+      const rb = await b.accumulateGradients([batch]);
+      // Rows 3..5 of the first sequence (label 3 is ignored too), rows 2..5 of the second.
+      assert.equal(ra.tokens, 7);
+      assert.equal(ra.lossSum, rb.lossSum, `${method} loss`);
+      const gb = grads(b);
+      for (const [name, g] of grads(a)) {
+        assert.ok(tensorMaxAbs(g) > 0, `${method} ${name}: gradient is zero`);
+        assert.deepEqual(g, gb.get(name)!, `${method} ${name}`);
       }
     }
   });
@@ -430,6 +564,47 @@ Deno.test("memory plan, Qwen2.5-0.5B shapes at seq 256 rank 8: full > mebp > mes
   // Clipping keeps one block slot + a bf16 copy of every gradient; the exact path the whole f32.
   assert.equal(planMemory(clipping).grads, mesp.grads + mesp.lora / 2);
   assert.equal(planMemory({ ...clipping, clipStash: "f32" }).grads, mesp.lora);
+});
+
+Deno.test("memory plan, Qwen2.5-0.5B shapes at seq 256: kept tapes within a budget, top down, from mesp's to full's", () => {
+  const config: ModelConfig = {
+    ...tinyConfig("qwen2"),
+    hiddenSize: 896,
+    intermediateSize: 4864,
+    numLayers: 24,
+    numHeads: 14,
+    numKvHeads: 2,
+    headDim: 64,
+    vocabSize: 151936,
+  };
+  const o = {
+    config,
+    method: "mesp",
+    seqLen: 256,
+    batchSize: 1,
+    lora: { rank: 8, alpha: 16, targets: ALL },
+    optimizer: "sgd",
+  } as const;
+  const mesp = planMemory(o);
+  const full = planMemory({ ...o, method: "full" });
+  assert.equal(mesp.keptTapes, 0);
+  assert.equal(full.keptTapes, 24);
+  const within = (bytes: number) => keptTapesWithin(o, (p) => p.total <= bytes);
+  assert.equal(within(mesp.total).keptTapes, 0);
+  assert.equal(within(mesp.total - 1).keptTapes, 0, "nothing fits: the plan without tapes");
+  assert.equal(within(full.total).keptTapes, 24);
+  assert.equal(within(full.total).plan.total, full.total, "keeping all is full's memory");
+  const half = within((mesp.total + full.total) / 2);
+  assert.ok(half.keptTapes > 0 && half.keptTapes < 24, `${half.keptTapes}`);
+  assert.ok(half.plan.total <= (mesp.total + full.total) / 2);
+  assert.ok(
+    planMemory({ ...o, keptTapes: half.keptTapes + 1 }).total > (mesp.total + full.total) / 2,
+  );
+  // Each more kept tape costs one tape (its checkpoint is its input copy).
+  const step = (k: number) => planMemory({ ...o, keptTapes: k }).step;
+  assert.equal(step(12) - step(11), blockTapeBytes(config, 1, 256, o.lora));
+  assert.equal(keptTapesWithin({ ...o, method: "lcsb" }, () => true).keptTapes, 0);
+  assert.throws(() => planMemory({ ...o, method: "lcsb", keptTapes: 1 }), /keeps no tapes/);
 });
 
 Deno.test("memory plan = measured high-water exactly for Qwen3 (tape with the head norms' inputs, MeSP's recompute)", async () => {

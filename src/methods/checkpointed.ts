@@ -3,9 +3,20 @@
  * that stores only the inputs of the blocks that will be back-propagated, the fused head, then a
  * top-to-bottom backward that hands each selected block to a block-backward function and passes
  * the gradient through the others unchanged.
+ *
+ * Kept tapes: the top `kept` blocks run the tape forward instead (what `full` keeps: their input
+ * and every intermediate), so their backward reads the tape and recomputes nothing; the blocks
+ * below are checkpointed as before. Each kept tape is freed right after its block's backward,
+ * top down, so the backward of the checkpointed blocks runs with none of them left. `kept` 0
+ * is the plain method; `kept` = the layer count does what `full` does.
  */
 import type { Ptr } from "../kernels/abi.ts";
-import { blockForward } from "../model/block.ts";
+import {
+  blockBackwardTape,
+  blockForward,
+  blockForwardTape,
+  type BlockTape,
+} from "../model/block.ts";
 import { headLossBackward } from "../model/head.ts";
 import type { LoraModel, PreparedBatch } from "../model/transformer.ts";
 import { embed } from "../model/transformer.ts";
@@ -25,6 +36,7 @@ export type BlockBackward = (
  * Forward with checkpoints for the blocks in `selected` (all blocks for mebp/mesp), head, and
  * backward. Non-selected blocks are identity in backward (`dx_in = dx_out`): their weights are
  * not acquired and nothing is recomputed; the backward stops below the lowest selected block.
+ * The top `kept` blocks (all of them selected) keep their tapes (see the module doc).
  */
 export async function checkpointedGradients(
   m: LoraModel,
@@ -33,34 +45,61 @@ export async function checkpointedGradients(
   onBlockDone: (block: number) => void,
   selected: (i: number) => boolean,
   backward: BlockBackward,
+  kept = 0,
 ): Promise<number> {
   const { arena, store, config } = m;
   const L = config.numLayers;
   const ND = p.N * config.hiddenSize;
+  if (!(Number.isInteger(kept) && kept >= 0 && kept <= L)) {
+    throw new RangeError(`kept tapes must be in 0..${L}, got ${kept}`);
+  }
+  const firstKept = L - kept;
   const mark = arena.mark();
   try {
     const resid = arena.allocF32(ND);
     // The final hidden states are dead once the head is done: their buffer becomes dy.
     const dy = resid;
     const checkpoint = new Map<number, Ptr>();
-    for (let i = 0; i < L; i++) if (selected(i)) checkpoint.set(i, arena.allocF32(ND));
+    const selectedBlocks: number[] = [];
+    for (let i = 0; i < L; i++) {
+      if (i >= firstKept || selected(i)) selectedBlocks.push(i);
+      if (i < firstKept && selected(i)) checkpoint.set(i, arena.allocF32(ND));
+    }
+    const tapes = new Map<number, BlockTape>();
     await embed(m, p, resid);
     for (let i = 0; i < L; i++) {
       const ckpt = checkpoint.get(i);
       if (ckpt !== undefined) arena.f32(ckpt, ND).set(arena.f32(resid, ND));
       const bw = await store.acquireBlock(i);
       try {
-        blockForward(p.block, bw, m.lora.blocks[i], resid);
+        if (i < firstKept) blockForward(p.block, bw, m.lora.blocks[i], resid);
+        else {
+          // The tape owns a copy of the block input; the output overwrites the residual stream.
+          const tapeMark = arena.mark();
+          const x = arena.allocF32(ND);
+          arena.f32(x, ND).set(arena.f32(resid, ND));
+          const tape = blockForwardTape(p.block, bw, m.lora.blocks[i], x, resid);
+          tapes.set(i, { ...tape, mark: tapeMark });
+        }
       } finally {
         store.releaseBlock(i);
       }
     }
     const loss = await headLossBackward(p.head, resid, p.targets, p.N, rowScale, dy);
-    const lowest = Math.min(...checkpoint.keys());
+    const lowest = Math.min(...selectedBlocks);
     for (let i = L - 1; i >= 0; i--) {
       const x = checkpoint.get(i);
+      const tape = tapes.get(i);
       m.lora.beginBlockGrads(i);
-      if (x !== undefined) {
+      if (tape !== undefined) {
+        const bw = await store.acquireBlock(i);
+        try {
+          blockBackwardTape(p.block, bw, m.lora.blocks[i], tape, dy);
+        } finally {
+          store.releaseBlock(i);
+        }
+        arena.release(tape.mark);
+      } else if (x !== undefined) {
         const bw = await store.acquireBlock(i);
         try {
           backward(m, p, bw, i, x, dy);

@@ -4,16 +4,35 @@
  * keeps (incl. each LoRA `h = x Aᵀ`), back-propagate it, free it. Exact gradient, +1 forward.
  */
 import { blockBackwardTape, blockForwardTape } from "../model/block.ts";
-import { checkpointedGradients } from "./checkpointed.ts";
+import { type BlockBackward, checkpointedGradients } from "./checkpointed.ts";
 import type { GradientMethod } from "./gradient.ts";
 
+/** MeBP's block backward: the tape recomputed from the checkpoint, back-propagated, freed. */
+const tapeRecomputeBackward: BlockBackward = (m, p, bw, i, x, dy) => {
+  const tape = blockForwardTape(p.block, bw, m.lora.blocks[i], x, 0);
+  try {
+    blockBackwardTape(p.block, bw, m.lora.blocks[i], tape, dy);
+  } finally {
+    m.arena.release(tape.mark);
+  }
+};
+
+/**
+ * MeBP with the tapes of the top `keptTapes` blocks kept from the forward instead of recomputed
+ * (see `checkpointed.ts`): 0 is plain MeBP, the layer count does what `full` does.
+ */
+export function mebpKeeping(keptTapes: number): GradientMethod {
+  return (m, p, rowScale, onBlockDone) =>
+    checkpointedGradients(
+      m,
+      p,
+      rowScale,
+      onBlockDone,
+      () => true,
+      tapeRecomputeBackward,
+      keptTapes,
+    );
+}
+
 /** Block-checkpointed backprop with a per-block tape; see the module doc. */
-export const mebpGradients: GradientMethod = (m, p, rowScale, onBlockDone) =>
-  checkpointedGradients(m, p, rowScale, onBlockDone, () => true, (m, p, bw, i, x, dy) => {
-    const tape = blockForwardTape(p.block, bw, m.lora.blocks[i], x, 0);
-    try {
-      blockBackwardTape(p.block, bw, m.lora.blocks[i], tape, dy);
-    } finally {
-      m.arena.release(tape.mark);
-    }
-  });
+export const mebpGradients: GradientMethod = mebpKeeping(0);

@@ -12,6 +12,22 @@ import type { GradientMethod } from "./gradient.ts";
 export const structuredBlockBackward: BlockBackward = (m, p, bw, i, x, dy) =>
   blockBackwardStructured(p.block, bw, m.lora.blocks[i], x, dy);
 
+/**
+ * MeSP with the tapes of the top `keptTapes` blocks kept from the forward (no recompute for
+ * them; see `checkpointed.ts`): 0 is plain MeSP, the layer count does what `full` does.
+ */
+export function mespKeeping(keptTapes: number): GradientMethod {
+  return (m, p, rowScale, onBlockDone) =>
+    checkpointedGradients(
+      m,
+      p,
+      rowScale,
+      onBlockDone,
+      () => true,
+      structuredBlockBackward,
+      keptTapes,
+    );
+}
+
 /** Block-checkpointed backprop with the structured block backward; see the module doc. */
-export const mespGradients: GradientMethod = (m, p, rowScale, onBlockDone) =>
-  checkpointedGradients(m, p, rowScale, onBlockDone, () => true, structuredBlockBackward);
+export const mespGradients: GradientMethod = mespKeeping(0);

@@ -63,8 +63,8 @@ import { Rng } from "../runtime/rng.ts";
 import { fullGradients } from "./full.ts";
 import type { GradientMethod } from "./gradient.ts";
 import { lcsbGradients, lcsbSelectedBlocks } from "./lcsb.ts";
-import { mebpGradients } from "./mebp.ts";
-import { mespGradients } from "./mesp.ts";
+import { mebpGradients, mebpKeeping } from "./mebp.ts";
+import { mespGradients, mespKeeping } from "./mesp.ts";
 import { createMezoWorkspace, type MezoHooks, mezoStep, type MezoWorkspace } from "./mezo.ts";
 import {
   type ClipStash,
@@ -72,6 +72,7 @@ import {
   DEFAULT_HEAD_CHUNK_ROWS,
   defaultMlpChunkRows,
   gradientStorageFor,
+  keepsTapes,
   usesClipStash,
 } from "../model/memory_plan.ts";
 import { stashBf16, unstashBf16 } from "../optim/bf16_stash.ts";
@@ -110,6 +111,11 @@ export interface SessionOptions {
   wholeGradients?: boolean;
   /** How clipping holds the gradients until the norm is known (default `bf16`; see the module doc). */
   clipStash?: ClipStash;
+  /**
+   * mebp, mesp: the top blocks whose tapes a step keeps from the forward, so their backward
+   * recomputes nothing (default 0; the layer count runs as fast as `full`, at its memory).
+   */
+  keptTapes?: number;
 }
 
 export interface StepResult {
@@ -209,6 +215,13 @@ export class LoraTrainingSession implements TrainingSession {
       this.#mezoBlocks = [];
     }
     if (o.method === "lcsb") this.#lcsbSettings(); // validate early
+    const kept = o.keptTapes ?? 0;
+    if (!(Number.isInteger(kept) && kept >= 0 && kept <= config.numLayers)) {
+      throw new RangeError(`keptTapes must be in 0..${config.numLayers}, got ${kept}`);
+    }
+    if (kept > 0 && !keepsTapes(o.method)) {
+      throw new RangeError(`${o.method} keeps no tapes (only mebp and mesp do)`);
+    }
     this.#rng = new Rng(o.seed);
     this.#squares = new Float64Array(this.lora.params.length);
   }
@@ -232,9 +245,9 @@ export class LoraTrainingSession implements TrainingSession {
       case "full":
         return fullGradients;
       case "mebp":
-        return mebpGradients;
+        return this.options.keptTapes ? mebpKeeping(this.options.keptTapes) : mebpGradients;
       case "mesp":
-        return mespGradients;
+        return this.options.keptTapes ? mespKeeping(this.options.keptTapes) : mespGradients;
       case "lcsb": {
         const { groups, pattern } = this.#lcsbSettings();
         return lcsbGradients(

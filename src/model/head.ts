@@ -23,6 +23,59 @@ export interface HeadContext {
   arena: Arena;
   /** Vocabulary rows per chunk (multiple of 16). */
   headChunkRows: number;
+  /**
+   * Every row through the head, ignored ones masked, instead of the counted rows only: the
+   * ungathered reference the gathered path is tested against.
+   */
+  allRows?: boolean;
+}
+
+/**
+ * The rows that go through the head as runs `[source row, gathered row, length]` (flat triples),
+ * with their gathered targets: the runs of counted rows (target >= 0), or with `allRows` one
+ * run of all N rows and the targets as they are.
+ */
+export function countedRowRuns(
+  targets: Int32Array,
+  allRows: boolean,
+): { runs: number[]; targets: Int32Array } {
+  const N = targets.length;
+  if (allRows) return { runs: N > 0 ? [0, 0, N] : [], targets: targets.slice() };
+  const runs: number[] = [];
+  let M = 0;
+  for (let t = 0; t < N;) {
+    if (targets[t] < 0) {
+      t++;
+      continue;
+    }
+    const start = t;
+    while (t < N && targets[t] >= 0) t++;
+    runs.push(start, M, t - start);
+    M += t - start;
+  }
+  const out = new Int32Array(M);
+  for (let r = 0; r < runs.length; r += 3) {
+    out.set(targets.subarray(runs[r], runs[r] + runs[r + 2]), runs[r + 1]);
+  }
+  return { runs, targets: out };
+}
+
+/** n[M, D] and rstd[M] = the final norm of the gathered rows of x[N, D]. */
+function normGathered(h: HeadContext, runs: number[], x: Ptr, n: Ptr, rstd: Ptr): void {
+  const { kernels: k, store } = h;
+  const D = store.config.hiddenSize;
+  for (let r = 0; r < runs.length; r += 3) {
+    const [i, j, len] = [runs[r], runs[r + 1], runs[r + 2]];
+    k.rmsnormForward(
+      n + j * D * F,
+      rstd + j * F,
+      x + i * D * F,
+      store.finalNorm,
+      len,
+      D,
+      store.config.rmsNormEps,
+    );
+  }
 }
 
 /**
@@ -97,14 +150,19 @@ async function lossPass(
  * (before the final norm). Nothing is kept.
  */
 export async function headLoss(h: HeadContext, x: Ptr, targets: Ptr, N: number): Promise<number> {
-  const { kernels: k, arena, store } = h;
+  const { arena, store } = h;
   const D = store.config.hiddenSize;
+  const rows = countedRowRuns(arena.i32(targets, N), h.allRows ?? false);
+  const M = rows.targets.length;
+  if (M === 0) return 0;
   const mark = arena.mark();
-  const rstd = arena.allocF32(N);
-  const n = arena.allocF32(N * D);
-  k.rmsnormForward(n, rstd, x, store.finalNorm, N, D, store.config.rmsNormEps);
-  const lse = arena.allocF32(N);
-  const total = await lossPass(h, n, targets, N, lse);
+  const tg = arena.allocI32(M);
+  arena.i32(tg, M).set(rows.targets);
+  const rstd = arena.allocF32(M);
+  const n = arena.allocF32(M * D);
+  normGathered(h, rows.runs, x, n, rstd);
+  const lse = arena.allocF32(M);
+  const total = await lossPass(h, n, tg, M, lse);
   arena.release(mark);
   return total;
 }
@@ -126,54 +184,63 @@ export async function headLossBackward(
   const { kernels: k, arena, store } = h;
   const D = store.config.hiddenSize;
   const V = store.config.vocabSize;
+  const rows = countedRowRuns(arena.i32(targets, N), h.allRows ?? false);
+  const runs = rows.runs;
+  const M = rows.targets.length;
+  if (M === 0) {
+    arena.f32(dx, N * D).fill(0);
+    return 0;
+  }
   const mark = arena.mark();
-  const rstd = arena.allocF32(N);
-  const n = arena.allocF32(N * D);
-  k.rmsnormForward(n, rstd, x, store.finalNorm, N, D, store.config.rmsNormEps);
-  const rowMax = arena.allocF32(N);
-  const rowSum = arena.allocF32(N);
-  const target = arena.allocF32(N);
-  const oldMax = arena.allocF32(N);
+  const gathered = arena.allocI32(M);
+  arena.i32(gathered, M).set(rows.targets);
+  const rstd = arena.allocF32(M);
+  const n = arena.allocF32(M * D);
+  normGathered(h, runs, x, n, rstd);
+  const rowMax = arena.allocF32(M);
+  const rowSum = arena.allocF32(M);
+  const target = arena.allocF32(M);
+  const oldMax = arena.allocF32(M);
   // Targets that never match a column (V) for counted rows, -1 for ignored rows: the chunk
   // backward then yields exp(l - m) without the one-hot, and zero rows where ignored.
-  const noHit = arena.allocI32(N);
-  const acc = arena.allocF32(N * D);
-  const targetRows = arena.allocF32(N * D);
-  const logits = arena.allocF32(N * h.headChunkRows);
-  const tg = arena.i32(targets, N).slice();
-  const nh = arena.i32(noHit, N);
-  for (let t = 0; t < N; t++) nh[t] = tg[t] < 0 ? -1 : V;
-  arena.f32(rowMax, N).fill(-Infinity);
-  arena.f32(rowSum, N).fill(0);
-  arena.f32(target, N).fill(0);
-  arena.f32(acc, N * D).fill(0);
-  arena.f32(targetRows, N * D).fill(0);
+  const noHit = arena.allocI32(M);
+  const acc = arena.allocF32(M * D);
+  const targetRows = arena.allocF32(M * D);
+  const logits = arena.allocF32(M * h.headChunkRows);
+  const tg = rows.targets;
+  const nh = arena.i32(noHit, M);
+  for (let t = 0; t < M; t++) nh[t] = tg[t] < 0 ? -1 : V;
+  arena.f32(rowMax, M).fill(-Infinity);
+  arena.f32(rowSum, M).fill(0);
+  arena.f32(target, M).fill(0);
+  arena.f32(acc, M * D).fill(0);
+  arena.f32(targetRows, M * D).fill(0);
   for await (const { v0, weight } of store.headChunks(h.headChunkRows)) {
     const Vc = weight.out;
-    baseForward(k, weight, logits, n, N, 0);
-    arena.f32(oldMax, N).set(arena.f32(rowMax, N));
-    k.ceChunkForward(logits, N, Vc, v0, targets, rowMax, rowSum, target);
-    k.ceChunkBackward(logits, N, Vc, v0, noHit, rowMax, 1);
-    const before = arena.f32(oldMax, N);
-    const now = arena.f32(rowMax, N);
-    for (let t = 0; t < N; t++) {
+    baseForward(k, weight, logits, n, M, 0);
+    arena.f32(oldMax, M).set(arena.f32(rowMax, M));
+    k.ceChunkForward(logits, M, Vc, v0, gathered, rowMax, rowSum, target);
+    k.ceChunkBackward(logits, M, Vc, v0, noHit, rowMax, 1);
+    const before = arena.f32(oldMax, M);
+    const now = arena.f32(rowMax, M);
+    for (let t = 0; t < M; t++) {
       // The accumulator holds Σ exp(l - m_old) W: rescale rows whose max moved (0 rows stay 0).
       if (tg[t] >= 0 && before[t] !== now[t] && before[t] !== -Infinity) {
         k.scale(acc + t * D * F, expPortable(before[t] - now[t]), D);
       }
     }
-    baseBackward(k, weight, acc, logits, N, 1);
-    for (let t = 0; t < N; t++) {
+    baseBackward(k, weight, acc, logits, M, 1);
+    for (let t = 0; t < M; t++) {
       if (tg[t] >= v0 && tg[t] < v0 + Vc) {
         copyRow(k, arena, weight, tg[t] - v0, targetRows + t * D * F);
       }
     }
   }
-  const m = arena.f32(rowMax, N);
-  const s = arena.f32(rowSum, N);
-  const tl = arena.f32(target, N);
+  const m = arena.f32(rowMax, M);
+  const s = arena.f32(rowSum, M);
+  const tl = arena.f32(target, M);
   let total = 0;
-  for (let t = 0; t < N; t++) {
+  for (let t = 0; t < M; t++) {
     const row = acc + t * D * F;
     if (tg[t] < 0) continue; // its accumulator row is 0: zero gradient
     total += m[t] + logPortable(s[t]) - tl[t];
@@ -181,9 +248,32 @@ export async function headLossBackward(
     k.scale(row, rowScale / s[t], D);
     k.axpy(row, targetRows + t * D * F, -rowScale, D);
   }
-  // targetRows is dead: it takes a copy of x, so dx may alias x.
-  arena.f32(targetRows, N * D).set(arena.f32(x, N * D));
-  k.rmsnormBackward(dx, 0, acc, targetRows, store.finalNorm, rstd, N, D, 0);
+  // targetRows is dead: it takes a copy of the gathered rows of x, so dx may alias x.
+  const xs = arena.f32(x, N * D);
+  const xg = arena.f32(targetRows, M * D);
+  for (let r = 0; r < runs.length; r += 3) {
+    xg.set(xs.subarray(runs[r] * D, (runs[r] + runs[r + 2]) * D), runs[r + 1] * D);
+  }
+  // Scatter: each run's dx from its gathered rows, zeros between the runs.
+  const dxs = arena.f32(dx, N * D);
+  let next = 0;
+  for (let r = 0; r < runs.length; r += 3) {
+    const [i, j, len] = [runs[r], runs[r + 1], runs[r + 2]];
+    dxs.fill(0, next * D, i * D);
+    k.rmsnormBackward(
+      dx + i * D * F,
+      0,
+      acc + j * D * F,
+      targetRows + j * D * F,
+      store.finalNorm,
+      rstd + j * F,
+      len,
+      D,
+      0,
+    );
+    next = i + len;
+  }
+  dxs.fill(0, next * D, N * D);
   arena.release(mark);
   return total;
 }

@@ -67,6 +67,16 @@ export interface MemoryPlanOptions {
   clipStash?: ClipStash;
   /** A whole-model gradient buffer even where a block slot would do. */
   wholeGradients?: boolean;
+  /**
+   * Most rows of one micro-batch whose target counts (the rows the head computes). Default, and
+   * most: `batchSize × (seqLen − 1)`, as each sequence's last row never has a target.
+   */
+  headRows?: number;
+  /**
+   * mebp, mesp: blocks, from the top, whose tapes the forward keeps so their backward recomputes
+   * nothing (default 0). Each costs its tape on top of what its checkpoint cost.
+   */
+  keptTapes?: number;
 }
 
 /**
@@ -129,6 +139,32 @@ export interface MemoryPlan {
   /** Peak of one step's activations (batch buffers, checkpoints, tapes, temporaries). */
   step: number;
   total: number;
+  /** Blocks whose tapes a step keeps from the forward (all for `full`, none for lcsb/mezo). */
+  keptTapes: number;
+}
+
+/** Whether a method can keep the tapes of its top blocks (`keptTapes` > 0). */
+export function keepsTapes(method: MemoryPlanOptions["method"]): boolean {
+  return method === "mebp" || method === "mesp";
+}
+
+/**
+ * The most kept tapes (0 to the layer count) whose plan passes `fits`, and that plan: for mebp
+ * and mesp with a memory budget, the speed it buys (a kept block skips its recompute). Methods
+ * that keep none get 0.
+ */
+export function keptTapesWithin(
+  o: MemoryPlanOptions,
+  fits: (plan: MemoryPlan) => boolean,
+): { keptTapes: number; plan: MemoryPlan } {
+  const none = planMemory({ ...o, keptTapes: 0 });
+  if (!keepsTapes(o.method)) return { keptTapes: 0, plan: none };
+  // Not monotone in general (a kept block drops its checkpoint), so every count is tried.
+  for (let k = o.config.numLayers; k > 0; k--) {
+    const plan = planMemory({ ...o, keptTapes: k });
+    if (fits(plan)) return { keptTapes: k, plan };
+  }
+  return { keptTapes: 0, plan: none };
 }
 
 const a = (bytes: number) => Math.ceil(bytes / 64) * 64;
@@ -209,10 +245,13 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
   }
 
   const prepare = 2 * f(N) + 2 * f(T * (c.headDim / 2));
-  const lossPass = f(N) + f(N) + f(N * C);
-  const headFwd = f(N) + f(N * D) + f(N) + lossPass;
-  // rstd, n, rowMax, rowSum, target, oldMax, noHit, acc, targetRows, logits (one pass).
-  const headBwd = 6 * f(N) + 3 * f(N * D) + f(N * C);
+  // The head runs over the counted rows only (gathered).
+  const M = Math.max(0, Math.min(o.headRows ?? B * (T - 1), B * (T - 1)));
+  const lossPass = f(M) + f(M) + f(M * C);
+  // Gathered targets, rstd, n, lse, then the loss pass.
+  const headFwd = f(M) + f(M) + f(M * D) + f(M) + lossPass;
+  // Gathered targets, rstd, n, rowMax, rowSum, target, oldMax, noHit, acc, targetRows, logits.
+  const headBwd = 7 * f(M) + 3 * f(M * D) + f(M * C);
   const attnPartTemp = f(N) + f(N * D) + h(N);
   const headRstd = headNormRstdBytes(c, N);
   const leanMlp = f(R * D) + h(R) + f(R) + f(R * D) + 3 * f(R * I) + h(R);
@@ -239,6 +278,18 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
 
   const ND = f(N * D);
   const L = c.numLayers;
+  const K = keepsTapes(o.method) ? (o.keptTapes ?? 0) : o.method === "full" ? L : 0;
+  if (!(Number.isInteger(K) && K >= 0 && K <= L)) {
+    throw new RangeError(`keptTapes must be in 0..${L}, got ${o.keptTapes}`);
+  }
+  if (!keepsTapes(o.method) && (o.keptTapes ?? 0) > 0) {
+    throw new RangeError(`${o.method} keeps no tapes (only mebp and mesp do)`);
+  }
+  // mebp, mesp: the checkpoints of the L - K blocks below; the lean forward of those runs before
+  // any tape exists, their backward after every tape is freed. The K kept blocks: input copy and
+  // tape each, the head (or the top tape's backward) on top of all of them.
+  const kept = K > 0 ? K * (ND + tape) + Math.max(headBwd, tapeBwd) : headBwd;
+  const below = (bwd: number) => K < L ? Math.max(leanFwd, bwd) : 0;
   let step: number;
   switch (o.method) {
     // One [N, D] residual buffer, which the head's dx turns into dy.
@@ -246,10 +297,10 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
       step = ND + L * (ND + tape) + Math.max(headBwd, tapeBwd);
       break;
     case "mebp":
-      step = ND + L * ND + Math.max(leanFwd, headBwd, tape + tapeBwd);
+      step = ND + (L - K) * ND + Math.max(kept, below(tape + tapeBwd));
       break;
     case "mesp":
-      step = ND + L * ND + Math.max(leanFwd, headBwd, structured);
+      step = ND + (L - K) * ND + Math.max(kept, below(structured));
       break;
     case "lcsb": {
       const groups = o.lcsb?.groups ?? Math.min(4, L);
@@ -266,5 +317,5 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
       break;
   }
   step += prepare;
-  return { lora, grads, optimizer, step, total: lora + grads + optimizer + step };
+  return { lora, grads, optimizer, step, total: lora + grads + optimizer + step, keptTapes: K };
 }

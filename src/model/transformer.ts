@@ -24,6 +24,8 @@ export interface LoraModel {
   headChunkRows: number;
   /** Token rows per MLP chunk in the lean forward and MeSP's backward. */
   mlpChunkRows: number;
+  /** Every row through the head, not only the counted ones (the tests' reference path). */
+  headAllRows?: boolean;
 }
 
 /** A batch laid out in the arena for one forward/backward. */
@@ -90,7 +92,13 @@ export function prepareBatch(m: LoraModel, batch: Batch): PreparedBatch {
       sin,
       mlpChunkRows: m.mlpChunkRows,
     },
-    head: { store: m.store, kernels: m.kernels, arena, headChunkRows: m.headChunkRows },
+    head: {
+      store: m.store,
+      kernels: m.kernels,
+      arena,
+      headChunkRows: m.headChunkRows,
+      allRows: m.headAllRows ?? false,
+    },
     ids,
     targets,
     N,

@@ -54,6 +54,8 @@ export interface TrainArgs {
   lcsbPattern: "contiguous" | "strided";
   mezoEps: number;
   headChunkRows: number;
+  /** mebp, mesp: top blocks whose tapes are kept, or "auto" (what fits in `maxMemory`). */
+  keepTapes: number | "auto";
   out: string;
   overwrite: boolean;
   saveEvery: number;
@@ -75,6 +77,7 @@ export class UsageError extends Error {
 type Kind =
   | { type: "string" }
   | { type: "int"; min: number; max?: number }
+  | { type: "intOrAuto"; min: number }
   | { type: "number"; min: number; exclusiveMin?: boolean }
   | { type: "enum"; choices: readonly string[] }
   | { type: "targets" }
@@ -341,6 +344,16 @@ export const FLAGS: readonly FlagSpec[] = [
     help: "vocabulary rows per fused LM-head chunk (0 = the method's default)",
   },
   {
+    flag: "keep-tapes",
+    key: "keepTapes",
+    kind: { type: "intOrAuto", min: 0 },
+    default: "auto",
+    meta: "N|auto",
+    help: "mebp, mesp: keep the activations of the top N blocks from the forward, so their " +
+      "backward recomputes nothing (faster, more memory; all of them is full's speed and " +
+      "memory); auto: as many as fit in 90 % of --max-memory, none without it",
+  },
+  {
     flag: "out",
     key: "out",
     kind: { type: "string" },
@@ -460,6 +473,8 @@ function parseValue(spec: FlagSpec, raw: string): unknown {
       return raw;
     case "int":
       return parseIntFlag(flag, raw, k.min, k.max);
+    case "intOrAuto":
+      return raw.trim() === "auto" ? "auto" : parseIntFlag(flag, raw, k.min);
     case "number":
       return parseNumberFlag(flag, raw, k.min, k.exclusiveMin ?? false);
     case "targets": {

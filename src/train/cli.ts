@@ -43,7 +43,9 @@ import {
   checkOutputPaths,
   otherRunIn,
   runMemoryPlan,
+  runMemoryPlanOptions,
 } from "./preflight_deno.ts";
+import { keepsTapes, keptTapesWithin, type MemoryPlan } from "../model/memory_plan.ts";
 import { chooseWeights } from "./weights_choice_deno.ts";
 import { acquireRunLock, clearRun, pruneCheckpoints } from "./run_dir_deno.ts";
 import {
@@ -384,6 +386,9 @@ function plannedWorkingSet(
   return Math.max(arena.highWater, arena.used + sessionBytes) + jsBytes;
 }
 
+/** Share of `--max-memory` that `--keep-tapes auto` leaves free. */
+const KEPT_TAPES_SPARE = 0.1;
+
 /** What the run directory's checks hand to the run. */
 interface RunDirOptions {
   /** The training data's identity, recorded in every checkpoint. */
@@ -516,25 +521,39 @@ async function train(
     args.targets = adapter.targets;
     initTensors = init.tensors;
   }
+  const sessionLora = { rank: adapter.r, alpha: adapter.alpha, targets: adapter.targets };
+  const planSeqLen = Math.max(seqLen, evalSet.reduce((m, b) => Math.max(m, b.seqLen), 0));
+  // --keep-tapes auto: as many top blocks' tapes as the budget holds (none without a budget).
+  let keptTapes = typeof args.keepTapes === "number" ? args.keepTapes : 0;
   if (args.maxMemory !== null) {
     // Refuse before the session allocates anything: what the arena holds now (the kernels, every
     // thread's scratch, the weights) + the session's plan (adapters, optimizer, a step's peak).
-    const evalSeqLen = evalSet.reduce((m, b) => Math.max(m, b.seqLen), 0);
-    const plan = runMemoryPlan(args, config, Math.max(seqLen, evalSeqLen), {
-      rank: adapter.r,
-      alpha: adapter.alpha,
-      targets: adapter.targets,
-    });
+    const budget = args.maxMemory * BYTES_PER_MB;
     const js = store.jsBytesHeld();
-    const need = plannedWorkingSet(arena, js + dataBytes, plan.total);
     // The whole process: what it holds now (the runtime, the modules, the tokenizer, the data,
     // the weights and the kernels' memory as far as touched) plus what the session will add.
     const rssNow = readProcessMemory().rssBytes;
-    const processNeed = rssNow === null ? null : rssNow + Math.max(0, need - arena.used - js);
-    if (
-      processNeed !== null && need <= args.maxMemory * BYTES_PER_MB &&
-      processNeed > args.maxMemory * BYTES_PER_MB
-    ) {
+    const needs = (plan: MemoryPlan) => {
+      const need = plannedWorkingSet(arena, js + dataBytes, plan.total);
+      const processNeed = rssNow === null ? null : rssNow + Math.max(0, need - arena.used - js);
+      return { need, processNeed };
+    };
+    if (args.keepTapes === "auto") {
+      keptTapes = keptTapesWithin(
+        runMemoryPlanOptions(args, config, planSeqLen, sessionLora, 0),
+        (plan) => {
+          // A tenth of the budget stays free: the process grows by more than the plan between
+          // collections, and a run that fills its budget to the byte would be stopped mid-way.
+          const room = budget * (1 - KEPT_TAPES_SPARE);
+          const { need, processNeed } = needs(plan);
+          return need <= room && (processNeed === null || processNeed <= room);
+        },
+      ).keptTapes;
+    }
+    const plan = runMemoryPlan(args, config, planSeqLen, sessionLora, keptTapes);
+    const { need, processNeed } = needs(plan);
+    const kept = keptTapes > 0 ? `, --keep-tapes ${keptTapes}` : "";
+    if (processNeed !== null && need <= budget && processNeed > budget) {
       await store.close();
       throw new UsageError(
         "--max-memory",
@@ -542,11 +561,11 @@ async function train(
           `${formatMB(processNeed)}: the process holds ${formatMB(rssNow!)} now (the runtime, ` +
           `modules${usedTokenizer ? ", tokenizer" : ""}, data and weights), the session adds ` +
           `${formatMB(need - arena.used - js)} (planned working set of ${need} bytes); raise it, ` +
-          `or lower --seq-len, --batch-size or --threads` +
+          `or lower --seq-len, --batch-size${kept ? ", --keep-tapes" : ""} or --threads` +
           (usedTokenizer ? ", or pre-tokenize the data (tools/pretokenize.ts)" : ""),
       );
     }
-    if (need > args.maxMemory * BYTES_PER_MB) {
+    if (need > budget) {
       await store.close();
       const loading = arena.highWater > arena.used + plan.total
         ? `; loading the weights already took the arena to ${formatMB(arena.highWater)}`
@@ -556,11 +575,28 @@ async function train(
         `${args.maxMemory} MB is below this run's planned working set of ${need} bytes ` +
           `(${formatMB(need)}): kernels and scratch for ${loaded.threads} thread(s) ` +
           `${formatMB(kernelBytes)}, weights ${formatMB(arena.used - kernelBytes)}, ` +
-          `session plan ${formatMB(plan.total)}` + (js > 0 ? `, JS buffers ${formatMB(js)}` : "") +
+          `session plan ${formatMB(plan.total)}${kept}` +
+          (js > 0 ? `, JS buffers ${formatMB(js)}` : "") +
           (dataBytes > 0 ? `, data rows ${formatMB(dataBytes)}` : "") +
-          `${loading}; raise it, or lower --seq-len, --batch-size or --threads`,
+          `${loading}; raise it, or lower --seq-len, --batch-size${kept ? ", --keep-tapes" : ""}` +
+          ` or --threads`,
       );
     }
+  }
+  if (keepsTapes(args.method)) {
+    const L = config.numLayers;
+    say(
+      keptTapes === 0
+        ? `recompute: every block's activations in the backward (no tapes kept` +
+          (args.maxMemory === null
+            ? "; --max-memory with room, or --keep-tapes N, keeps some)"
+            : ")")
+        : `recompute: the top ${keptTapes} of ${L} blocks keep their tapes from the forward` +
+          (keptTapes === L ? " (none is recomputed: full's speed)" : "") +
+          (args.keepTapes === "auto"
+            ? `, as many as fit in 90 % of --max-memory ${args.maxMemory} MB`
+            : ""),
+    );
   }
   const session = await createTrainingSession({
     store,
@@ -578,6 +614,7 @@ async function train(
     headChunkRows: headChunkRowsFor(args),
     // More than one micro-batch per step: the whole gradient buffer is planned at creation.
     gradAccum: args.gradAccum,
+    keptTapes,
   });
   if (initTensors) session.setLoraTensors(initTensors);
 

@@ -7,7 +7,12 @@
  * having changed nothing on disk.
  */
 import type { ModelConfig } from "../model/config.ts";
-import { type MemoryPlan, planMemory } from "../model/memory_plan.ts";
+import {
+  keepsTapes,
+  type MemoryPlan,
+  type MemoryPlanOptions,
+  planMemory,
+} from "../model/memory_plan.ts";
 import { formatMB } from "../runtime/memory.ts";
 import type { TrainArgs } from "./args.ts";
 import { UsageError } from "./args.ts";
@@ -42,6 +47,12 @@ export function checkFlagCombinations(args: TrainArgs, given: ReadonlySet<keyof 
     if (given.has(key) && args.method !== method) {
       throw new UsageError(flag, `only used by --method ${method} (this run is ${args.method})`);
     }
+  }
+  if (given.has("keepTapes") && !keepsTapes(args.method)) {
+    throw new UsageError(
+      "--keep-tapes",
+      `only used by --method mebp or mesp (this run is ${args.method})`,
+    );
   }
   if (given.has("clipStash") && (args.maxGradNorm === 0 || args.method === "mezo")) {
     throw new UsageError(
@@ -107,6 +118,12 @@ export function checkFlagsAgainstModel(
       `${args.lcsbGroups} is more than the model's ${config.numLayers} layers`,
     );
   }
+  if (typeof args.keepTapes === "number" && args.keepTapes > config.numLayers) {
+    throw new UsageError(
+      "--keep-tapes",
+      `${args.keepTapes} is more than the model's ${config.numLayers} layers`,
+    );
+  }
   const plan = runMemoryPlan(args, config, args.seqLen, {
     rank: args.rank,
     alpha: args.alpha,
@@ -127,14 +144,29 @@ export function checkFlagsAgainstModel(
   }
 }
 
-/** The session's memory plan for these flags, at `seqLen` tokens per row and this adapter. */
+/**
+ * The session's memory plan for these flags, at `seqLen` tokens per row and this adapter, with
+ * `keptTapes` kept tapes (default: `--keep-tapes` when a number, else none).
+ */
 export function runMemoryPlan(
   args: TrainArgs,
   config: ModelConfig,
   seqLen: number,
   lora: { rank: number; alpha: number; targets: TrainArgs["targets"] },
+  keptTapes = typeof args.keepTapes === "number" ? args.keepTapes : 0,
 ): MemoryPlan {
-  return planMemory({
+  return planMemory(runMemoryPlanOptions(args, config, seqLen, lora, keptTapes));
+}
+
+/** The {@link planMemory} options of {@link runMemoryPlan}. */
+export function runMemoryPlanOptions(
+  args: TrainArgs,
+  config: ModelConfig,
+  seqLen: number,
+  lora: { rank: number; alpha: number; targets: TrainArgs["targets"] },
+  keptTapes: number,
+): MemoryPlanOptions {
+  return {
     config,
     method: args.method,
     seqLen,
@@ -146,7 +178,8 @@ export function runMemoryPlan(
     gradAccum: args.gradAccum,
     maxGradNorm: args.maxGradNorm,
     clipStash: args.clipStash,
-  });
+    keptTapes: keepsTapes(args.method) ? keptTapes : 0,
+  };
 }
 
 function systemMemoryBytes(): number | null {
