@@ -317,7 +317,7 @@ export class Decoder {
     if (pos0 === 0) {
       // Prefill from an empty cache: the new rows are all the keys and values there are.
       const lse = arena.allocF32(Hq * M);
-      k.attentionForward(attn, lse, q, kNew, vNew, M, Hq, Hkv, hd, scale);
+      k.attentionForward(attn, lse, q, kNew, vNew, M, Hq, Hkv, hd, scale, 0);
     } else {
       this.attendCached(i, attn, q, M, pos0, scale);
     }

@@ -194,8 +194,11 @@ Deno.test("attention split by heads is bit-identical to one thread (forward and 
       [130, 14, 2, 64],
       // Too long for the backward's scratch staging of dk/dv: updates them in place instead.
       [2048, 2, 2, 128],
+      // Sliding windows (the fifth entry).
+      [130, 8, 2, 64, 37],
+      [64, 4, 1, 32, 16],
     ];
-    for (const [T, Hq, Hkv, hd] of shapes) {
+    for (const [T, Hq, Hkv, hd, window = 0] of shapes) {
       assertSameBits(single, threaded, (k, arena) => {
         const scale = 1 / Math.sqrt(hd);
         const q = fill(arena, T * Hq * hd, 1);
@@ -203,12 +206,12 @@ Deno.test("attention split by heads is bit-identical to one thread (forward and 
         const v = fill(arena, T * Hkv * hd, 3);
         const out = arena.allocF32(T * Hq * hd);
         const lse = arena.allocF32(Hq * T);
-        k.attentionForward(out, lse, q, kk, v, T, Hq, Hkv, hd, scale);
+        k.attentionForward(out, lse, q, kk, v, T, Hq, Hkv, hd, scale, window);
         const dout = fill(arena, T * Hq * hd, 4);
         const dq = arena.allocF32(T * Hq * hd);
         const dk = fill(arena, T * Hkv * hd, 5); // overwritten: garbage in must not matter
         const dv = fill(arena, T * Hkv * hd, 6);
-        k.attentionBackward(dq, dk, dv, dout, q, kk, v, out, lse, T, Hq, Hkv, hd, scale);
+        k.attentionBackward(dq, dk, dv, dout, q, kk, v, out, lse, T, Hq, Hkv, hd, scale, window);
         return [
           { ptr: out, n: T * Hq * hd },
           { ptr: lse, n: Hq * T },
@@ -216,7 +219,7 @@ Deno.test("attention split by heads is bit-identical to one thread (forward and 
           { ptr: dk, n: T * Hkv * hd },
           { ptr: dv, n: T * Hkv * hd },
         ];
-      }, `attention T=${T} Hq=${Hq} Hkv=${Hkv} hd=${hd}`);
+      }, `attention T=${T} Hq=${Hq} Hkv=${Hkv} hd=${hd} window=${window}`);
     }
   });
 });
@@ -265,6 +268,25 @@ Deno.test("swiglu split by elements is bit-identical to one thread", async () =>
         k.swigluBackward(dgate, dup, dout, gate, up, n);
         return [{ ptr: out, n }, { ptr: dgate, n }, { ptr: dup, n }];
       }, `swiglu n=${n}`);
+    }
+  });
+});
+
+Deno.test("geglu-tanh split by elements is bit-identical to one thread", async () => {
+  const single = loadKernelsSync();
+  await withThreaded((threaded) => {
+    for (const n of [1, 3, 17, 37, 100, 1001]) {
+      assertSameBits(single, threaded, (k, arena) => {
+        const gate = fill(arena, n, 1, 6);
+        const up = fill(arena, n, 2);
+        const out = arena.allocF32(n);
+        k.gegluTanhForward(out, gate, up, n);
+        const dout = fill(arena, n, 3);
+        const dgate = arena.allocF32(n);
+        const dup = arena.allocF32(n);
+        k.gegluTanhBackward(dgate, dup, dout, gate, up, n);
+        return [{ ptr: out, n }, { ptr: dgate, n }, { ptr: dup, n }];
+      }, `geglu n=${n}`);
     }
   });
 });

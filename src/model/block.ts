@@ -108,6 +108,7 @@ function attentionForward(ctx: BlockContext, out: Ptr, lse: Ptr, q: Ptr, kk: Ptr
       c.numKvHeads,
       c.headDim,
       scale,
+      0,
     );
   }
 }
@@ -145,6 +146,7 @@ function attentionBackward(
       c.numKvHeads,
       c.headDim,
       scale,
+      0,
     );
   }
 }
