@@ -155,7 +155,7 @@ function tensorMaxAbs(g: Float32Array): number {
 }
 
 for (const variant of AGREEMENT_VARIANTS) {
-  for (const arch of ["qwen2", "llama", "qwen3"] as const) {
+  for (const arch of ["qwen2", "llama", "qwen3", "gemma3"] as const) {
     for (const quant of ["none", "int4"] as const) {
       agreementTest(variant, arch, quant);
     }
@@ -164,7 +164,7 @@ for (const variant of AGREEMENT_VARIANTS) {
 
 function agreementTest(
   variant: KernelVariant,
-  arch: "qwen2" | "llama" | "qwen3",
+  arch: "qwen2" | "llama" | "qwen3" | "gemma3",
   quant: "none" | "int4",
 ): void {
   Deno.test(`full, mebp, mesp agree and match f64 finite differences: ${arch} ${quant} (${variant})`, async () => {
@@ -323,11 +323,11 @@ Deno.test("lcsb: schedule cycles groups 0,1,2,3,0 (contiguous and strided) and A
   }
 });
 
-for (const arch of ["qwen2", "qwen3"] as const) {
+for (const arch of ["qwen2", "qwen3", "gemma3"] as const) {
   memoryTest(arch);
 }
 
-function memoryTest(arch: "qwen2" | "qwen3"): void {
+function memoryTest(arch: "qwen2" | "qwen3" | "gemma3"): void {
   Deno.test(`memory: steady-state steps do not grow linear memory and stay within the plan (${arch})`, async () => {
     const config = tinyConfig(arch);
     const batch = makeBatch(config, 9);
@@ -432,46 +432,50 @@ Deno.test("memory plan, Qwen2.5-0.5B shapes at seq 256 rank 8: full > mebp > mes
   assert.equal(planMemory({ ...clipping, clipStash: "f32" }).grads, mesp.lora);
 });
 
-Deno.test("memory plan = measured high-water exactly for Qwen3 (tape with the head norms' inputs, MeSP's recompute)", async () => {
-  const config = tinyConfig("qwen3");
-  const lora = { rank: 4, alpha: 8, targets: ALL };
-  // Two shapes: batch 2 of 7 with 4-row MLP chunks, and one sequence of 33 in a single chunk.
-  for (const [seqLen, batchSize, mlpChunkRows] of [[7, 2, 4], [33, 1, 64]]) {
-    for (const method of ["full", "mebp", "mesp", "lcsb"] as const) {
-      const { kernels, arena } = loadKernelsSync({ variant: VARIANT });
-      const store = createRandomWeightStore({ config, kernels, arena, seed: 2, quant: "int4" });
-      const base = arena.used;
-      const s = new LoraTrainingSession({
-        store,
-        kernels,
-        arena,
-        method,
-        seed: 1,
-        maxGradNorm: 0,
-        lora,
-        optimizer: { kind: "adamw", lr: 1e-3, weightDecay: 0 },
-        headChunkRows: 64,
-        mlpChunkRows,
-      });
-      const rng = new Rng(seqLen);
-      const ids = Int32Array.from({ length: seqLen * batchSize }, () => rng.nextU32() % 300);
-      const batch = { inputIds: ids, labels: ids.slice(), batchSize, seqLen };
-      await s.step([batch], 1e-3);
-      await s.step([batch], 1e-3);
-      const plan = planMemory({
-        config,
-        method,
-        seqLen,
-        batchSize,
-        lora,
-        optimizer: "adamw",
-        headChunkRows: 64,
-        mlpChunkRows,
-      });
-      assert.equal(s.memory().wasmHighWater - base, plan.total, `${method} T ${seqLen}`);
+for (const arch of ["qwen3", "gemma3"] as const) exactPlanTest(arch);
+
+function exactPlanTest(arch: "qwen3" | "gemma3"): void {
+  Deno.test(`memory plan = measured high-water exactly for ${arch} (tape with the head norms' inputs, MeSP's recompute${arch === "gemma3" ? ", sandwich norms, two RoPE tables" : ""})`, async () => {
+    const config = tinyConfig(arch);
+    const lora = { rank: 4, alpha: 8, targets: ALL };
+    // Two shapes: batch 2 of 7 with 4-row MLP chunks, and one sequence of 33 in a single chunk.
+    for (const [seqLen, batchSize, mlpChunkRows] of [[7, 2, 4], [33, 1, 64]]) {
+      for (const method of ["full", "mebp", "mesp", "lcsb"] as const) {
+        const { kernels, arena } = loadKernelsSync({ variant: VARIANT });
+        const store = createRandomWeightStore({ config, kernels, arena, seed: 2, quant: "int4" });
+        const base = arena.used;
+        const s = new LoraTrainingSession({
+          store,
+          kernels,
+          arena,
+          method,
+          seed: 1,
+          maxGradNorm: 0,
+          lora,
+          optimizer: { kind: "adamw", lr: 1e-3, weightDecay: 0 },
+          headChunkRows: 64,
+          mlpChunkRows,
+        });
+        const rng = new Rng(seqLen);
+        const ids = Int32Array.from({ length: seqLen * batchSize }, () => rng.nextU32() % 300);
+        const batch = { inputIds: ids, labels: ids.slice(), batchSize, seqLen };
+        await s.step([batch], 1e-3);
+        await s.step([batch], 1e-3);
+        const plan = planMemory({
+          config,
+          method,
+          seqLen,
+          batchSize,
+          lora,
+          optimizer: "adamw",
+          headChunkRows: 64,
+          mlpChunkRows,
+        });
+        assert.equal(s.memory().wasmHighWater - base, plan.total, `${method} T ${seqLen}`);
+      }
     }
-  }
-});
+  });
+}
 
 Deno.test("memory plan, Qwen3-0.6B shapes at seq 256 rank 8: the head norms add their inputs and rstd to a tape, only the rstd to mesp", () => {
   const config: ModelConfig = {
