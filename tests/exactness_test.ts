@@ -1,7 +1,9 @@
 /**
  * Exactness of the training methods on tiny models (hidden 64, GQA 4/2, ragged T = 7, vocab 300,
- * rank 4, batch 2), Qwen2 (q/k/v biases), Llama (llama3 rope scaling) and Qwen3 (q/k head norms,
- * head_dim 24 != hidden / heads), f32 and int4 bases:
+ * rank 4, batch 2), Qwen2 (q/k/v biases), Llama (llama3 rope scaling), Qwen3 (q/k head norms,
+ * head_dim 24 != hidden / heads) and Gemma 3 (sandwich norms, tanh GELU, embedding scale,
+ * query_pre_attn_scalar, GQA 4:1, sliding layers of window 3 < T with their own RoPE theta), f32
+ * and int4 bases:
  * - full, mebp and mesp gradients agree to a max relative difference of 1e-5 (per tensor:
  *   max |a - b| / max |b|; they differ only in f32 summation order);
  * - all agree with central finite differences of an independent float64 forward
@@ -212,69 +214,73 @@ function agreementTest(
   });
 }
 
-Deno.test("lcsb: top group equals the exact gradient, bottom group equals the f64 surrogate, others exactly zero", async () => {
-  const config = tinyConfig("qwen2", 4);
-  const batch = makeBatch(config, 6);
-  const { sessions } = setup(config, "none", ["mesp", "lcsb"], {
-    lcsb: { groups: 2, pattern: "contiguous" },
-  });
-  const mesp = sessions.get("mesp")!;
-  const lcsb = sessions.get("lcsb")!;
-  await mesp.accumulateGradients([batch]);
-  const exact = grads(mesp);
-  const ref = await readRefModel(lcsb.model.store, lcsb.model.kernels, lcsb.model.arena);
-  const lora = refLora(lcsb);
-  const blockOf = (name: string) => Number(name.split(".")[4]);
-  for (const step of [1, 0]) {
-    // Step t back-propagates group t mod 2 = blocks {2t, 2t + 1}.
-    const selected = new Set(lcsbSelectedBlocks(step, 4, 2, "contiguous"));
-    assert.deepEqual([...selected], step === 1 ? [2, 3] : [0, 1]);
-    // Drive the method for `step` directly (the session picks the group from its step count).
-    lcsb.lora.zeroGrads();
-    const mark = lcsb.model.arena.mark();
-    const p = prepareBatch(lcsb.model, batch);
-    const tokens = p.count;
-    const done: number[] = [];
-    await lcsbGradients([...selected])(lcsb.model, p, 1 / tokens, (i) => done.push(i));
-    lcsb.model.arena.release(mark);
-    assert.deepEqual(done, [3, 2, 1, 0]);
-    const g = grads(lcsb);
-    for (const [name, v] of g) {
-      if (!selected.has(blockOf(name))) {
-        assert.ok(v.every((x) => x === 0), `${name}: non-selected gradient not exactly zero`);
-      } else if (step === 1) {
-        const d = maxRelDiff(v, exact.get(name)!);
-        assert.ok(d <= 1e-5, `${name}: top group differs from the exact gradient by ${d}`);
-      }
-    }
-    if (step === 0) {
-      // Surrogate: blocks 2, 3 add their frozen (block(x0) - x0); FD through that.
-      const record: Float64Array[][] = [];
-      refLoss(ref, lora, batch.inputIds, batch.labels, BATCH, T, undefined, record);
-      const sur: Surrogate = { selected, consts: record };
-      const loss = (l: RefLora) => refLoss(ref, l, batch.inputIds, batch.labels, BATCH, T, sur);
-      let checked = 0;
-      for (const { key, name, index } of samples(lcsb, 24, 5)) {
-        if (!selected.has(blockOf(name))) continue;
-        const numeric = fd(loss, lora, key, index);
-        const tol = 1e-5 * tensorMaxAbs(g.get(name)!);
-        const analytic = g.get(name)![index];
-        assert.ok(
-          Math.abs(analytic - numeric) <= tol,
-          `${name}[${index}]: ${analytic} vs surrogate FD ${numeric}`,
-        );
-        // The surrogate is not the exact gradient for these blocks (sanity of the test itself).
-        checked++;
-      }
-      assert.ok(checked >= 6, `only ${checked} samples in the selected group`);
-      let differs = false;
+for (const arch of ["qwen2", "gemma3"] as const) lcsbSurrogateTest(arch);
+
+function lcsbSurrogateTest(arch: "qwen2" | "gemma3"): void {
+  Deno.test(`lcsb: top group equals the exact gradient, bottom group equals the f64 surrogate, others exactly zero (${arch})`, async () => {
+    const config = tinyConfig(arch, 4);
+    const batch = makeBatch(config, 6);
+    const { sessions } = setup(config, "none", ["mesp", "lcsb"], {
+      lcsb: { groups: 2, pattern: "contiguous" },
+    });
+    const mesp = sessions.get("mesp")!;
+    const lcsb = sessions.get("lcsb")!;
+    await mesp.accumulateGradients([batch]);
+    const exact = grads(mesp);
+    const ref = await readRefModel(lcsb.model.store, lcsb.model.kernels, lcsb.model.arena);
+    const lora = refLora(lcsb);
+    const blockOf = (name: string) => Number(name.split(".")[4]);
+    for (const step of [1, 0]) {
+      // Step t back-propagates group t mod 2 = blocks {2t, 2t + 1}.
+      const selected = new Set(lcsbSelectedBlocks(step, 4, 2, "contiguous"));
+      assert.deepEqual([...selected], step === 1 ? [2, 3] : [0, 1]);
+      // Drive the method for `step` directly (the session picks the group from its step count).
+      lcsb.lora.zeroGrads();
+      const mark = lcsb.model.arena.mark();
+      const p = prepareBatch(lcsb.model, batch);
+      const tokens = p.count;
+      const done: number[] = [];
+      await lcsbGradients([...selected])(lcsb.model, p, 1 / tokens, (i) => done.push(i));
+      lcsb.model.arena.release(mark);
+      assert.deepEqual(done, [3, 2, 1, 0]);
+      const g = grads(lcsb);
       for (const [name, v] of g) {
-        if (selected.has(blockOf(name)) && maxRelDiff(v, exact.get(name)!) > 1e-3) differs = true;
+        if (!selected.has(blockOf(name))) {
+          assert.ok(v.every((x) => x === 0), `${name}: non-selected gradient not exactly zero`);
+        } else if (step === 1) {
+          const d = maxRelDiff(v, exact.get(name)!);
+          assert.ok(d <= 1e-5, `${name}: top group differs from the exact gradient by ${d}`);
+        }
       }
-      assert.ok(differs, "bottom-group surrogate should differ from the exact gradient");
+      if (step === 0) {
+        // Surrogate: blocks 2, 3 add their frozen (block(x0) - x0); FD through that.
+        const record: Float64Array[][] = [];
+        refLoss(ref, lora, batch.inputIds, batch.labels, BATCH, T, undefined, record);
+        const sur: Surrogate = { selected, consts: record };
+        const loss = (l: RefLora) => refLoss(ref, l, batch.inputIds, batch.labels, BATCH, T, sur);
+        let checked = 0;
+        for (const { key, name, index } of samples(lcsb, 24, 5)) {
+          if (!selected.has(blockOf(name))) continue;
+          const numeric = fd(loss, lora, key, index);
+          const tol = 1e-5 * tensorMaxAbs(g.get(name)!);
+          const analytic = g.get(name)![index];
+          assert.ok(
+            Math.abs(analytic - numeric) <= tol,
+            `${name}[${index}]: ${analytic} vs surrogate FD ${numeric}`,
+          );
+          // The surrogate is not the exact gradient for these blocks (sanity of the test itself).
+          checked++;
+        }
+        assert.ok(checked >= 6, `only ${checked} samples in the selected group`);
+        let differs = false;
+        for (const [name, v] of g) {
+          if (selected.has(blockOf(name)) && maxRelDiff(v, exact.get(name)!) > 1e-3) differs = true;
+        }
+        assert.ok(differs, "bottom-group surrogate should differ from the exact gradient");
+      }
     }
-  }
-});
+  });
+}
 
 Deno.test("lcsb: schedule cycles groups 0,1,2,3,0 (contiguous and strided) and AdamW moves zero-gradient params", async () => {
   assert.deepEqual(

@@ -291,14 +291,21 @@ Deno.test("geglu-tanh split by elements is bit-identical to one thread", async (
   });
 });
 
-/** Loss and LoRA tensors after two steps of `method` on a tiny random int4 model. */
+/** Loss and LoRA tensors after two steps of `method` on a tiny random model. */
 async function twoSteps(
   loaded: LoadedKernels,
   method: MethodName,
   quant: "none" | "int4",
+  arch: "qwen2" | "gemma3",
 ): Promise<{ losses: number[]; lora: Map<string, Float32Array> }> {
   const { kernels, arena } = loaded;
-  const config = { ...tinyConfig("qwen2", 2), hiddenSize: 96, numHeads: 6, headDim: 16 };
+  // Gemma 3: GQA 6:1, head_dim 32 != 96 / 6, sliding layers (window 3 < 21) and a full one.
+  const config = {
+    ...tinyConfig(arch, arch === "gemma3" ? 3 : 2),
+    hiddenSize: 96,
+    numHeads: 6,
+    headDim: arch === "gemma3" ? 32 : 16,
+  };
   const store = createRandomWeightStore({ config, kernels, arena, seed: 3, quant, groupSize: 32 });
   const session = await createTrainingSession({
     store,
@@ -320,9 +327,16 @@ async function twoSteps(
   return { losses, lora };
 }
 
-Deno.test("two training steps (mesp, int4) with 2 threads are bit-identical to 1 thread", async () => {
-  for (const [method, quant] of [["mesp", "int4"], ["full", "none"]] as const) {
-    const one = await twoSteps(loadKernelsSync(), method, quant);
+Deno.test("two training steps (mesp, int4; full, f32; Qwen2 and Gemma 3) with 2 threads are bit-identical to 1 thread", async () => {
+  for (
+    const [method, quant, arch] of [
+      ["mesp", "int4", "qwen2"],
+      ["full", "none", "qwen2"],
+      ["mesp", "int4", "gemma3"],
+      ["full", "none", "gemma3"],
+    ] as const
+  ) {
+    const one = await twoSteps(loadKernelsSync(), method, quant, arch);
     const loaded = await loadKernels({
       threads: 2,
       minParallelWork: 0,
@@ -331,7 +345,7 @@ Deno.test("two training steps (mesp, int4) with 2 threads are bit-identical to 1
     });
     try {
       assert.equal(loaded.threads, 2);
-      const two = await twoSteps(loaded, method, quant);
+      const two = await twoSteps(loaded, method, quant, arch);
       assert.ok(one.losses.every(Number.isFinite));
       assert.deepEqual(two.losses, one.losses, `${method} losses`);
       assert.equal(two.lora.size, one.lora.size);
@@ -340,7 +354,7 @@ Deno.test("two training steps (mesp, int4) with 2 threads are bit-identical to 1
         assert.deepEqual(
           new Uint8Array(got.buffer),
           new Uint8Array(want.buffer),
-          `${method} ${name} differs`,
+          `${arch} ${method} ${name} differs`,
         );
       }
     } finally {
