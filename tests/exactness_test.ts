@@ -521,3 +521,38 @@ Deno.test("memory plan, Qwen3-0.6B shapes at seq 256 rank 8: the head norms add 
   const perLayer = 8 * ((1024 + 2048) * 2 + (1024 + 1024) * 2 + (1024 + 3072) * 3);
   assert.equal(mesp.lora / 4, 28 * perLayer);
 });
+
+Deno.test("memory plan, Gemma 3 270M shapes at seq 256 rank 8: a tape keeps the sandwich norms' inputs and rstd; two RoPE tables", () => {
+  const config: ModelConfig = {
+    ...tinyConfig("gemma3", 18),
+    hiddenSize: 640,
+    intermediateSize: 2048,
+    numHeads: 4,
+    numKvHeads: 1,
+    headDim: 256,
+    vocabSize: 262144,
+    slidingWindow: 512,
+    attentionScale: 1 / 16,
+    embedScale: 25.25,
+  };
+  const lora = { rank: 8, alpha: 16, targets: ALL };
+  const N = 256;
+  // o's and down's outputs [N, 640] and one rstd per token each.
+  assert.equal(
+    blockTapeBytes(config, 1, N, lora) -
+      blockTapeBytes({ ...config, sandwichNorms: false }, 1, N, lora),
+    2 * 4 * N * (640 + 1),
+  );
+  const plan = (method: MethodName, c: ModelConfig = config) =>
+    planMemory({ config: c, method, seqLen: N, batchSize: 1, lora, optimizer: "sgd" });
+  const [full, mebp, mesp, lcsb] = (["full", "mebp", "mesp", "lcsb"] as const).map((m) => plan(m));
+  // (mesp's step is ~0.51 of mebp's here: the 18 block checkpoints [256, 640] both keep are
+  // 11.8 MB of mesp's 19.2.)
+  assert.ok(full.total > mebp.total && mebp.total > mesp.total && mesp.total >= lcsb.total);
+  // The sliding layers' own tables: cos and sin [N, 128] more than with one theta.
+  const oneTheta = { ...config, ropeLocalTheta: config.ropeTheta };
+  assert.equal(mesp.step - plan("mesp", oneTheta).step, 2 * 4 * N * 128);
+  // LoRA parameters: r (in + out) per linear; q_proj [1024, 640], k/v [256, 640], o [640, 1024].
+  const perLayer = 8 * ((640 + 1024) * 2 + (640 + 256) * 2 + (640 + 2048) * 3);
+  assert.equal(mesp.lora / 4, 18 * perLayer);
+});
