@@ -306,8 +306,13 @@ function parseGemma3(
       )
     );
   } else {
-    // Every `sliding_window_pattern`-th layer is full, the others slide (HF's default of 6).
-    const pattern = positive("sliding_window_pattern", c.sliding_window_pattern, 6);
+    // Every `sliding_window_pattern`-th layer is full, the others slide (HF's default of 6;
+    // newer configs write the key with a leading underscore).
+    const pattern = positive(
+      "sliding_window_pattern",
+      c.sliding_window_pattern ?? c._sliding_window_pattern,
+      6,
+    );
     if (!Number.isSafeInteger(pattern)) fail(`field "sliding_window_pattern" must be an integer`);
     layerTypes = Array.from(
       { length: numLayers },

@@ -417,6 +417,11 @@ Deno.test("Gemma 3: embed scale in f32 without a bf16 dtype, sliding_window_patt
   assert.equal(d.headDim, 256);
   assert.equal(d.attentionScale, 1 / 16);
   assert.equal(d.slidingWindow, 512);
+  const { _sliding_window_pattern: _p, ...noPattern } = bare;
+  assert.deepEqual(
+    parseModelConfig({ ...noPattern, num_hidden_layers: 4, _sliding_window_pattern: 2 }).layerTypes,
+    ["sliding", "full", "sliding", "full"],
+  );
 });
 
 Deno.test("Gemma 3: what is not supported is refused naming the key", () => {
