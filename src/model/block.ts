@@ -508,6 +508,9 @@ export function blockBackwardTape(
  * 3. dattn from o's backward (needs attn), then [dq dk dv] on top and the attention backward;
  *    dq dk dv are moved down over q (one memmove) and everything else (q k v attn lse dattn) is
  *    freed at once, so dq dk dv never coexist with the MLP phase. Inverse RoPE on dq, dk.
+ * Gemma's sandwich norms: in 2. each chunk keeps o's output and its rstd, recomputes down's
+ * output for the MLP-output norm's backward, and writes d(o's output) into an [N, D] buffer that
+ * lives with q k v attn lse until o's backward in 3.
  * 4. n1 recomputed from x; Qwen3: the q and k projections recomputed one after the other, each
  *    only for its head-norm backward (in place on dq, dk, with the rstd kept from 1., which sit
  *    below everything else); q/k/v backward into dn1; rmsnorm backward adds into dy (= dx).
