@@ -1,5 +1,9 @@
 // Causal grouped-query attention for one sequence, forward and backward (see
-// src/kernels/abi.ts and src/kernels/reference/attention.ts for the maths).
+// src/kernels/abi.ts and src/kernels/reference/attention.ts for the maths), optionally over a
+// sliding window: with `window` > 0, query t sees keys j with t - window < j <= t. A windowed
+// row's work starts at its first visible key rounded down to a multiple of 4 (the 4-wide score
+// loads stay aligned), the keys below that start masked; `window` 0 runs the full causal rows
+// exactly as before.
 //
 // Layout of the work: per kv head, K (and V in the backward) are transposed once into scratch as
 // Kᵀ [hd, Tp] (Tp = T rounded up to 16, zero padded). A score row s_j = q·k_j for j <= t is then
@@ -160,19 +164,26 @@ function dotRow(a: usize, b: usize, hd: i32): f32 {
   return (n + m - 1) / m * m;
 }
 
-/** out = softmax(q kᵀ scale + causal mask) v per query head; lse[Hq, T] saved. */
+/** First key query t sees (0 without a window). */
+// @ts-ignore: decorator
+@inline function firstKey(t: i32, window: i32): i32 {
+  return window > 0 && t >= window ? t - window + 1 : 0;
+}
+
+/** out = softmax(q kᵀ scale + causal (window) mask) v per query head; lse[Hq, T] saved. */
 export function attentionForward(
   out: usize, lse: usize, q: usize, k: usize, v: usize, T: i32, Hq: i32, Hkv: i32, hd: i32, scale: f32,
+  window: i32,
 ): void {
-  attentionForwardHeads(out, lse, q, k, v, T, Hq, Hkv, hd, scale, 0, Hq);
+  attentionForwardHeads(out, lse, q, k, v, T, Hq, Hkv, hd, scale, window, 0, Hq);
 }
 
 /** attentionForward for query heads h0 .. h1-1 only (out columns and lse rows of those heads). */
 export function attentionForwardHeads(
   out: usize, lse: usize, q: usize, k: usize, v: usize, T: i32, Hq: i32, Hkv: i32, hd: i32, scale: f32,
-  h0: i32, h1: i32,
+  window: i32, h0: i32, h1: i32,
 ): void {
-  if (Hkv <= 0 || Hq % Hkv != 0 || h0 < 0 || h1 > Hq) unreachable();
+  if (Hkv <= 0 || Hq % Hkv != 0 || h0 < 0 || h1 > Hq || window < 0) unreachable();
   const group = Hq / Hkv;
   const Tp = roundUp(T, 16);
   if ((<i64>hd + 1) * <i64>Tp * 4 > <i64>SCRATCH_BYTES) unreachable();
@@ -192,15 +203,19 @@ export function attentionForwardHeads(
     for (let t = 0; t < T; t++) {
       const n = t + 1;
       const nb = roundUp(n, 4);
+      const j0 = firstKey(t, window);
+      const ja = j0 & ~3;
+      const sa = s + (<usize>ja << 2);
       const qrow = q + ((<usize>t * <usize>qStride + <usize>(h * hd)) << 2);
-      rowScores(s, kt, Tp, qrow, hd, nb, scale);
+      rowScores(sa, kt + (<usize>ja << 2), Tp, qrow, hd, nb - ja, scale);
+      for (let j = ja; j < j0; j++) store<f32>(s + (<usize>j << 2), -Infinity);
       for (let j = n; j < nb; j++) store<f32>(s + (<usize>j << 2), -Infinity);
       let mv = ninf;
-      for (let j = 0; j < nb; j += 4) mv = f32x4.max(mv, v128.load(s + (<usize>j << 2)));
+      for (let j = ja; j < nb; j += 4) mv = f32x4.max(mv, v128.load(s + (<usize>j << 2)));
       const m = hmax(mv);
       const msplat = f32x4.splat(m);
       let sum = f64x2.splat(0);
-      for (let j = 0; j < nb; j += 4) {
+      for (let j = ja; j < nb; j += 4) {
         const p = s + (<usize>j << 2);
         const e = expv(f32x4.sub(v128.load(p), msplat));
         v128.store(p, e);
@@ -209,7 +224,8 @@ export function attentionForwardHeads(
       const total = hsumF64(sum);
       store<f32>(lse + ((<usize>h * <usize>T + <usize>t) << 2), <f32>(<f64>m + Math.log(total)));
       const orow = out + ((<usize>t * <usize>qStride + <usize>(h * hd)) << 2);
-      weightedRowSum(orow, s, vHead, kvStride, n, hd, <f32>(1.0 / total), false);
+      const vRows = vHead + ((<usize>ja * <usize>kvStride) << 2);
+      weightedRowSum(orow, sa, vRows, kvStride, n - ja, hd, <f32>(1.0 / total), false);
     }
   }
 }
@@ -266,9 +282,9 @@ const BLOCK_ROWS: i32 = 4;
  */
 export function attentionBackward(
   dq: usize, dk: usize, dv: usize, dout: usize, q: usize, k: usize, v: usize, out: usize, lse: usize,
-  T: i32, Hq: i32, Hkv: i32, hd: i32, scale: f32,
+  T: i32, Hq: i32, Hkv: i32, hd: i32, scale: f32, window: i32,
 ): void {
-  attentionBackwardGroups(dq, dk, dv, dout, q, k, v, out, lse, T, Hq, Hkv, hd, scale, 0, Hkv);
+  attentionBackwardGroups(dq, dk, dv, dout, q, k, v, out, lse, T, Hq, Hkv, hd, scale, window, 0, Hkv);
 }
 
 /**
@@ -284,9 +300,9 @@ export function attentionBackward(
  */
 export function attentionBackwardGroups(
   dq: usize, dk: usize, dv: usize, dout: usize, q: usize, k: usize, v: usize, out: usize, lse: usize,
-  T: i32, Hq: i32, Hkv: i32, hd: i32, scale: f32, g0: i32, g1: i32,
+  T: i32, Hq: i32, Hkv: i32, hd: i32, scale: f32, window: i32, g0: i32, g1: i32,
 ): void {
-  if (Hkv <= 0 || Hq % Hkv != 0 || g0 < 0 || g1 > Hkv) unreachable();
+  if (Hkv <= 0 || Hq % Hkv != 0 || g0 < 0 || g1 > Hkv || window < 0) unreachable();
   const group = Hq / Hkv;
   const Tp = roundUp(T, 16);
   if ((<i64>hd * 2 + 2 * <i64>BLOCK_ROWS) * <i64>Tp * 4 > <i64>SCRATCH_BYTES) unreachable();
@@ -329,9 +345,13 @@ export function attentionBackwardGroups(
         const rows = min(BLOCK_ROWS, T - t0);
         const nLast = t0 + rows; // keys needed by the block's last row
         const nbLast = roundUp(nLast, 4);
+        // Keys from ja on: the block's first row sees the earliest key (0 without a window).
+        const ja = firstKey(t0, window) & ~3;
+        const jaBytes = <usize>ja << 2;
         for (let r = 0; r < rows; r++) {
           const t = t0 + r;
           const n = t + 1;
+          const j0 = firstKey(t, window);
           const rowOff = (<usize>t * <usize>qStride + <usize>(h * hd)) << 2;
           const qrow = q + rowOff;
           const grow = dout + rowOff;
@@ -339,25 +359,35 @@ export function attentionBackwardGroups(
           const dsrow = ds + <usize>r * tpBytes;
           const delta = dotRow(grow, out + rowOff, hd);
           const l = f32x4.splat(load<f32>(lse + ((<usize>h * <usize>T + <usize>t) << 2)));
-          rowScores(prow, kt, Tp, qrow, hd, nbLast, scale);
-          rowScores(dsrow, vt, Tp, grow, hd, nbLast, 1.0);
+          rowScores(prow + jaBytes, kt + jaBytes, Tp, qrow, hd, nbLast - ja, scale);
+          rowScores(dsrow + jaBytes, vt + jaBytes, Tp, grow, hd, nbLast - ja, 1.0);
           const dl = f32x4.splat(delta);
-          for (let j = 0; j < nbLast; j += 4) {
+          for (let j = ja; j < nbLast; j += 4) {
             const o = <usize>j << 2;
             const p = expv(f32x4.sub(v128.load(prow + o), l));
             v128.store(prow + o, p);
             v128.store(dsrow + o, f32x4.mul(p, f32x4.sub(v128.load(dsrow + o), dl)));
           }
-          // Keys after t are masked: zero weight in the block's dk/dv updates.
+          // Keys before the window and after t are masked: zero weight in the dk/dv updates.
+          for (let j = ja; j < j0; j++) {
+            store<f32>(prow + (<usize>j << 2), 0);
+            store<f32>(dsrow + (<usize>j << 2), 0);
+          }
           for (let j = n; j < nLast; j++) {
             store<f32>(prow + (<usize>j << 2), 0);
             store<f32>(dsrow + (<usize>j << 2), 0);
           }
-          weightedRowSum(dq + rowOff, dsrow, k + colBytes, kvStride, n, hd, scale, false);
+          const kRows = k + colBytes + ((<usize>ja * <usize>kvStride) << 2);
+          weightedRowSum(dq + rowOff, dsrow + jaBytes, kRows, kvStride, n - ja, hd, scale, false);
         }
         const blockOff = (<usize>t0 * <usize>qStride + <usize>(h * hd)) << 2;
-        blockRowUpdates(dkDst, dstStride, ds, Tp, q + blockOff, qRowBytes, rows, nLast, hd, scale);
-        blockRowUpdates(dvDst, dstStride, pr, Tp, dout + blockOff, qRowBytes, rows, nLast, hd, 1.0);
+        const dstOff = (<usize>ja * <usize>dstStride) << 2;
+        blockRowUpdates(
+          dkDst + dstOff, dstStride, ds + jaBytes, Tp, q + blockOff, qRowBytes, rows, nLast - ja, hd, scale,
+        );
+        blockRowUpdates(
+          dvDst + dstOff, dstStride, pr + jaBytes, Tp, dout + blockOff, qRowBytes, rows, nLast - ja, hd, 1.0,
+        );
       }
     }
     if (staged) {

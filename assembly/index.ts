@@ -6,6 +6,7 @@ export * from "./int4";
 export * from "./norm";
 export * from "./rope";
 export * from "./swiglu";
+export * from "./geglu";
 export { attentionBackward, attentionForward } from "./attention";
 export * from "./embedding";
 export * from "./cross_entropy";

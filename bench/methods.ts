@@ -33,11 +33,15 @@ import { Rng } from "../src/runtime/rng.ts";
 const MB = 1 << 20;
 const TARGETS7 = ["q", "k", "v", "o", "gate", "up", "down"] as const;
 const ALL_METHODS: MethodName[] = ["full", "mebp", "mesp", "lcsb", "mezo"];
-const MODELS: Record<string, string> = { "0.5b": "qwen2.5-0.5b", "1.5b": "qwen2.5-1.5b" };
+const MODELS: Record<string, string> = {
+  "0.5b": "qwen2.5-0.5b",
+  "1.5b": "qwen2.5-1.5b",
+  "gemma3-270m": "gemma3-270m",
+};
 
 /** One measured configuration (what the parent hands the child). */
 interface Config {
-  model: string; // "0.5b" | "1.5b"
+  model: string; // a key of MODELS
   method: MethodName;
   store: "resident" | "streamed";
   seq: number;
@@ -569,7 +573,7 @@ async function main() {
   if (values.child) return await runChild(JSON.parse(values.child));
   if (values.help) {
     console.log(
-      `usage: npx deno run -A bench/methods.ts [--quick] [--models 0.5b,1.5b] [--methods full,mebp,mesp,lcsb,mezo]
+      `usage: npx deno run -A bench/methods.ts [--quick] [--models 0.5b,1.5b,gemma3-270m] [--methods full,mebp,mesp,lcsb,mezo]
        [--stores resident,streamed] [--steps N] [--out DIR] [--dir CACHE] [--no-sweeps] [--no-torch]
        [--torch-threads 1,2] [--threads N (kernel threads; default all cores)]
   full (default):  0.5b x methods x {resident, streamed} and 1.5b x methods x streamed (1.5b resident
@@ -585,7 +589,9 @@ async function main() {
   }
   const quick = values.quick;
   const models = (values.models ?? (quick ? "0.5b" : "0.5b,1.5b")).split(",");
-  for (const m of models) if (!MODELS[m]) throw new Error(`unknown model ${m} (0.5b, 1.5b)`);
+  for (const m of models) {
+    if (!MODELS[m]) throw new Error(`unknown model ${m} (${Object.keys(MODELS).join(", ")})`);
+  }
   const methods = (values.methods ?? (quick ? "mebp,mesp,lcsb,mezo" : ALL_METHODS.join(",")))
     .split(",") as MethodName[];
   for (const m of methods) if (!ALL_METHODS.includes(m)) throw new Error(`unknown method ${m}`);

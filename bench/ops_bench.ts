@@ -87,8 +87,8 @@ family("attention fwd+bwd T=128 Hq=14 Hkv=2 hd=64", (k, a) => {
   const out = a.allocF32(t * hq * hd), lse = a.allocF32(hq * t), dout = random(a, t * hq * hd, 13);
   const dq = a.allocF32(t * hq * hd), dk = a.allocF32(t * hkv * hd), dv = a.allocF32(t * hkv * hd);
   return () => {
-    k.attentionForward(out, lse, q, kk, v, t, hq, hkv, hd, 0.125);
-    k.attentionBackward(dq, dk, dv, dout, q, kk, v, out, lse, t, hq, hkv, hd, 0.125);
+    k.attentionForward(out, lse, q, kk, v, t, hq, hkv, hd, 0.125, 0);
+    k.attentionBackward(dq, dk, dv, dout, q, kk, v, out, lse, t, hq, hkv, hd, 0.125, 0);
   };
 });
 

@@ -52,7 +52,7 @@ function attentionRows(T: number, Hq: number, Hkv: number, hd: number): BenchRow
       setup(b) {
         const x = inputs(b);
         return () =>
-          b.kernels.attentionForward(x.out, x.lse, x.q, x.k, x.v, T, Hq, Hkv, hd, hd ** -0.5);
+          b.kernels.attentionForward(x.out, x.lse, x.q, x.k, x.v, T, Hq, Hkv, hd, hd ** -0.5, 0);
       },
     },
     {
@@ -64,7 +64,7 @@ function attentionRows(T: number, Hq: number, Hkv: number, hd: number): BenchRow
       setup(b) {
         const x = inputs(b);
         const scale = hd ** -0.5;
-        b.kernels.attentionForward(x.out, x.lse, x.q, x.k, x.v, T, Hq, Hkv, hd, scale);
+        b.kernels.attentionForward(x.out, x.lse, x.q, x.k, x.v, T, Hq, Hkv, hd, scale, 0);
         const dout = random(b, T * Hq * hd, 14);
         const dq = b.arena.allocF32(T * Hq * hd);
         const dk = b.arena.allocF32(T * Hkv * hd);
@@ -85,6 +85,7 @@ function attentionRows(T: number, Hq: number, Hkv: number, hd: number): BenchRow
             Hkv,
             hd,
             scale,
+            0,
           );
       },
     },

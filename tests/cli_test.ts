@@ -347,6 +347,48 @@ Deno.test("a Qwen3 checkpoint (head_dim != hidden / heads, q/k norms) trains (me
   }
 });
 
+Deno.test("a Gemma 3 checkpoint (zero-centred norms, sandwich norms, sliding window 4 < seq 16) trains (mesp streamed, full resident); the PEFT adapter has HF module names and shapes", async () => {
+  const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
+  const { SafetensorsFile } = await import("../src/io/safetensors.ts");
+  const { openFileSource } = await import("../src/io/file_source_deno.ts");
+  const tmp = await Deno.makeTempDir();
+  try {
+    await makeCheckpoint({ preset: "tiny-gemma3", out: `${tmp}/model`, seed: 3 });
+    const line = JSON.stringify({
+      input_ids: Array.from({ length: 17 }, (_, t) => (t * 37) % 512),
+    });
+    await Deno.writeTextFile(`${tmp}/d.jsonl`, (line + "\n").repeat(4));
+    for (const [method, weights] of [["mesp", "streamed"], ["full", "resident"]] as const) {
+      const r = await cli([
+        ...["--model", `${tmp}/model`, "--data", `${tmp}/d.jsonl`, "--method", method],
+        ...["--weights", weights, "--steps", "6", "--seq-len", "16", "--lr", "0.01", "--quiet"],
+        ...["--rank", "4", "--out", `${tmp}/out-${method}`],
+        ...["--metrics", `${tmp}/${method}.jsonl`],
+      ]);
+      strictEqual(r.code, 0, r.err);
+      const m = (await Deno.readTextFile(`${tmp}/${method}.jsonl`)).trim().split("\n").map((l) =>
+        JSON.parse(l)
+      );
+      deepStrictEqual(m.map((x) => x.step), [1, 2, 3, 4, 5, 6]);
+      ok(m[5].loss < m[0].loss - 0.05, `${method}: ${JSON.stringify(m.map((x) => x.loss))}`);
+      const file = await SafetensorsFile.open(
+        await openFileSource(`${tmp}/out-${method}/adapter_model.safetensors`),
+      );
+      const p = "base_model.model.model.layers.2";
+      deepStrictEqual(file.info(`${p}.self_attn.q_proj.lora_B.weight`).shape, [128, 4]);
+      deepStrictEqual(file.info(`${p}.self_attn.k_proj.lora_B.weight`).shape, [32, 4]);
+      deepStrictEqual(file.info(`${p}.self_attn.o_proj.lora_A.weight`).shape, [4, 128]);
+      deepStrictEqual(file.info(`${p}.mlp.down_proj.lora_A.weight`).shape, [4, 128]);
+      // Norms are never adapted: 3 layers x 7 linears x (A, B).
+      strictEqual(file.names().length, 3 * 7 * 2);
+      ok(file.names().every((n) => !n.includes("norm")));
+      await file.close();
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
 Deno.test("--max-memory (2 threads): below held + plan, or below the process's plan, is refused before training; above trains", async () => {
   const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
   const { loadKernelsSync } = await import("../src/kernels/wasm.ts");

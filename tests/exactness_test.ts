@@ -1,7 +1,9 @@
 /**
  * Exactness of the training methods on tiny models (hidden 64, GQA 4/2, ragged T = 7, vocab 300,
- * rank 4, batch 2), Qwen2 (q/k/v biases), Llama (llama3 rope scaling) and Qwen3 (q/k head norms,
- * head_dim 24 != hidden / heads), f32 and int4 bases:
+ * rank 4, batch 2), Qwen2 (q/k/v biases), Llama (llama3 rope scaling), Qwen3 (q/k head norms,
+ * head_dim 24 != hidden / heads) and Gemma 3 (sandwich norms, tanh GELU, embedding scale,
+ * query_pre_attn_scalar, GQA 4:1, sliding layers of window 3 < T with their own RoPE theta), f32
+ * and int4 bases:
  * - full, mebp and mesp gradients agree to a max relative difference of 1e-5 (per tensor:
  *   max |a - b| / max |b|; they differ only in f32 summation order);
  * - all agree with central finite differences of an independent float64 forward
@@ -155,7 +157,7 @@ function tensorMaxAbs(g: Float32Array): number {
 }
 
 for (const variant of AGREEMENT_VARIANTS) {
-  for (const arch of ["qwen2", "llama", "qwen3"] as const) {
+  for (const arch of ["qwen2", "llama", "qwen3", "gemma3"] as const) {
     for (const quant of ["none", "int4"] as const) {
       agreementTest(variant, arch, quant);
     }
@@ -164,7 +166,7 @@ for (const variant of AGREEMENT_VARIANTS) {
 
 function agreementTest(
   variant: KernelVariant,
-  arch: "qwen2" | "llama" | "qwen3",
+  arch: "qwen2" | "llama" | "qwen3" | "gemma3",
   quant: "none" | "int4",
 ): void {
   Deno.test(`full, mebp, mesp agree and match f64 finite differences: ${arch} ${quant} (${variant})`, async () => {
@@ -212,7 +214,7 @@ function agreementTest(
   });
 }
 
-for (const arch of ["qwen2", "llama", "qwen3"] as const) {
+for (const arch of ["qwen2", "llama", "qwen3", "gemma3"] as const) {
   for (const quant of ["none", "int4"] as const) {
     Deno.test(`kept tapes: mebp and mesp keeping 0, some or all blocks' tapes equal full: ${arch} ${quant}`, async () => {
       const config = tinyConfig(arch);
@@ -253,7 +255,7 @@ for (const arch of ["qwen2", "llama", "qwen3"] as const) {
 }
 
 Deno.test("memory plan = measured high-water exactly with kept tapes (mebp, mesp keeping 1 and all blocks)", async () => {
-  for (const arch of ["qwen2", "qwen3"] as const) {
+  for (const arch of ["qwen2", "qwen3", "gemma3"] as const) {
     const config = tinyConfig(arch);
     const L = config.numLayers;
     const lora = { rank: 4, alpha: 8, targets: ALL };
@@ -319,7 +321,7 @@ Deno.test("memory plan = measured high-water exactly with kept tapes (mebp, mesp
   }
 });
 
-for (const arch of ["qwen2", "llama", "qwen3"] as const) {
+for (const arch of ["qwen2", "llama", "qwen3", "gemma3"] as const) {
   Deno.test(`the head over the counted rows only gives the gradients of the head over every row, bit for bit: ${arch}`, async () => {
     const config = tinyConfig(arch);
     const batch = makeBatch(config, 12);
@@ -346,69 +348,73 @@ for (const arch of ["qwen2", "llama", "qwen3"] as const) {
   });
 }
 
-Deno.test("lcsb: top group equals the exact gradient, bottom group equals the f64 surrogate, others exactly zero", async () => {
-  const config = tinyConfig("qwen2", 4);
-  const batch = makeBatch(config, 6);
-  const { sessions } = setup(config, "none", ["mesp", "lcsb"], {
-    lcsb: { groups: 2, pattern: "contiguous" },
-  });
-  const mesp = sessions.get("mesp")!;
-  const lcsb = sessions.get("lcsb")!;
-  await mesp.accumulateGradients([batch]);
-  const exact = grads(mesp);
-  const ref = await readRefModel(lcsb.model.store, lcsb.model.kernels, lcsb.model.arena);
-  const lora = refLora(lcsb);
-  const blockOf = (name: string) => Number(name.split(".")[4]);
-  for (const step of [1, 0]) {
-    // Step t back-propagates group t mod 2 = blocks {2t, 2t + 1}.
-    const selected = new Set(lcsbSelectedBlocks(step, 4, 2, "contiguous"));
-    assert.deepEqual([...selected], step === 1 ? [2, 3] : [0, 1]);
-    // Drive the method for `step` directly (the session picks the group from its step count).
-    lcsb.lora.zeroGrads();
-    const mark = lcsb.model.arena.mark();
-    const p = prepareBatch(lcsb.model, batch);
-    const tokens = p.count;
-    const done: number[] = [];
-    await lcsbGradients([...selected])(lcsb.model, p, 1 / tokens, (i) => done.push(i));
-    lcsb.model.arena.release(mark);
-    assert.deepEqual(done, [3, 2, 1, 0]);
-    const g = grads(lcsb);
-    for (const [name, v] of g) {
-      if (!selected.has(blockOf(name))) {
-        assert.ok(v.every((x) => x === 0), `${name}: non-selected gradient not exactly zero`);
-      } else if (step === 1) {
-        const d = maxRelDiff(v, exact.get(name)!);
-        assert.ok(d <= 1e-5, `${name}: top group differs from the exact gradient by ${d}`);
-      }
-    }
-    if (step === 0) {
-      // Surrogate: blocks 2, 3 add their frozen (block(x0) - x0); FD through that.
-      const record: Float64Array[][] = [];
-      refLoss(ref, lora, batch.inputIds, batch.labels, BATCH, T, undefined, record);
-      const sur: Surrogate = { selected, consts: record };
-      const loss = (l: RefLora) => refLoss(ref, l, batch.inputIds, batch.labels, BATCH, T, sur);
-      let checked = 0;
-      for (const { key, name, index } of samples(lcsb, 24, 5)) {
-        if (!selected.has(blockOf(name))) continue;
-        const numeric = fd(loss, lora, key, index);
-        const tol = 1e-5 * tensorMaxAbs(g.get(name)!);
-        const analytic = g.get(name)![index];
-        assert.ok(
-          Math.abs(analytic - numeric) <= tol,
-          `${name}[${index}]: ${analytic} vs surrogate FD ${numeric}`,
-        );
-        // The surrogate is not the exact gradient for these blocks (sanity of the test itself).
-        checked++;
-      }
-      assert.ok(checked >= 6, `only ${checked} samples in the selected group`);
-      let differs = false;
+for (const arch of ["qwen2", "gemma3"] as const) lcsbSurrogateTest(arch);
+
+function lcsbSurrogateTest(arch: "qwen2" | "gemma3"): void {
+  Deno.test(`lcsb: top group equals the exact gradient, bottom group equals the f64 surrogate, others exactly zero (${arch})`, async () => {
+    const config = tinyConfig(arch, 4);
+    const batch = makeBatch(config, 6);
+    const { sessions } = setup(config, "none", ["mesp", "lcsb"], {
+      lcsb: { groups: 2, pattern: "contiguous" },
+    });
+    const mesp = sessions.get("mesp")!;
+    const lcsb = sessions.get("lcsb")!;
+    await mesp.accumulateGradients([batch]);
+    const exact = grads(mesp);
+    const ref = await readRefModel(lcsb.model.store, lcsb.model.kernels, lcsb.model.arena);
+    const lora = refLora(lcsb);
+    const blockOf = (name: string) => Number(name.split(".")[4]);
+    for (const step of [1, 0]) {
+      // Step t back-propagates group t mod 2 = blocks {2t, 2t + 1}.
+      const selected = new Set(lcsbSelectedBlocks(step, 4, 2, "contiguous"));
+      assert.deepEqual([...selected], step === 1 ? [2, 3] : [0, 1]);
+      // Drive the method for `step` directly (the session picks the group from its step count).
+      lcsb.lora.zeroGrads();
+      const mark = lcsb.model.arena.mark();
+      const p = prepareBatch(lcsb.model, batch);
+      const tokens = p.count;
+      const done: number[] = [];
+      await lcsbGradients([...selected])(lcsb.model, p, 1 / tokens, (i) => done.push(i));
+      lcsb.model.arena.release(mark);
+      assert.deepEqual(done, [3, 2, 1, 0]);
+      const g = grads(lcsb);
       for (const [name, v] of g) {
-        if (selected.has(blockOf(name)) && maxRelDiff(v, exact.get(name)!) > 1e-3) differs = true;
+        if (!selected.has(blockOf(name))) {
+          assert.ok(v.every((x) => x === 0), `${name}: non-selected gradient not exactly zero`);
+        } else if (step === 1) {
+          const d = maxRelDiff(v, exact.get(name)!);
+          assert.ok(d <= 1e-5, `${name}: top group differs from the exact gradient by ${d}`);
+        }
       }
-      assert.ok(differs, "bottom-group surrogate should differ from the exact gradient");
+      if (step === 0) {
+        // Surrogate: blocks 2, 3 add their frozen (block(x0) - x0); FD through that.
+        const record: Float64Array[][] = [];
+        refLoss(ref, lora, batch.inputIds, batch.labels, BATCH, T, undefined, record);
+        const sur: Surrogate = { selected, consts: record };
+        const loss = (l: RefLora) => refLoss(ref, l, batch.inputIds, batch.labels, BATCH, T, sur);
+        let checked = 0;
+        for (const { key, name, index } of samples(lcsb, 24, 5)) {
+          if (!selected.has(blockOf(name))) continue;
+          const numeric = fd(loss, lora, key, index);
+          const tol = 1e-5 * tensorMaxAbs(g.get(name)!);
+          const analytic = g.get(name)![index];
+          assert.ok(
+            Math.abs(analytic - numeric) <= tol,
+            `${name}[${index}]: ${analytic} vs surrogate FD ${numeric}`,
+          );
+          // The surrogate is not the exact gradient for these blocks (sanity of the test itself).
+          checked++;
+        }
+        assert.ok(checked >= 6, `only ${checked} samples in the selected group`);
+        let differs = false;
+        for (const [name, v] of g) {
+          if (selected.has(blockOf(name)) && maxRelDiff(v, exact.get(name)!) > 1e-3) differs = true;
+        }
+        assert.ok(differs, "bottom-group surrogate should differ from the exact gradient");
+      }
     }
-  }
-});
+  });
+}
 
 Deno.test("lcsb: schedule cycles groups 0,1,2,3,0 (contiguous and strided) and AdamW moves zero-gradient params", async () => {
   assert.deepEqual(
@@ -457,11 +463,11 @@ Deno.test("lcsb: schedule cycles groups 0,1,2,3,0 (contiguous and strided) and A
   }
 });
 
-for (const arch of ["qwen2", "qwen3"] as const) {
+for (const arch of ["qwen2", "qwen3", "gemma3"] as const) {
   memoryTest(arch);
 }
 
-function memoryTest(arch: "qwen2" | "qwen3"): void {
+function memoryTest(arch: "qwen2" | "qwen3" | "gemma3"): void {
   Deno.test(`memory: steady-state steps do not grow linear memory and stay within the plan (${arch})`, async () => {
     const config = tinyConfig(arch);
     const batch = makeBatch(config, 9);
@@ -607,46 +613,50 @@ Deno.test("memory plan, Qwen2.5-0.5B shapes at seq 256: kept tapes within a budg
   assert.throws(() => planMemory({ ...o, method: "lcsb", keptTapes: 1 }), /keeps no tapes/);
 });
 
-Deno.test("memory plan = measured high-water exactly for Qwen3 (tape with the head norms' inputs, MeSP's recompute)", async () => {
-  const config = tinyConfig("qwen3");
-  const lora = { rank: 4, alpha: 8, targets: ALL };
-  // Two shapes: batch 2 of 7 with 4-row MLP chunks, and one sequence of 33 in a single chunk.
-  for (const [seqLen, batchSize, mlpChunkRows] of [[7, 2, 4], [33, 1, 64]]) {
-    for (const method of ["full", "mebp", "mesp", "lcsb"] as const) {
-      const { kernels, arena } = loadKernelsSync({ variant: VARIANT });
-      const store = createRandomWeightStore({ config, kernels, arena, seed: 2, quant: "int4" });
-      const base = arena.used;
-      const s = new LoraTrainingSession({
-        store,
-        kernels,
-        arena,
-        method,
-        seed: 1,
-        maxGradNorm: 0,
-        lora,
-        optimizer: { kind: "adamw", lr: 1e-3, weightDecay: 0 },
-        headChunkRows: 64,
-        mlpChunkRows,
-      });
-      const rng = new Rng(seqLen);
-      const ids = Int32Array.from({ length: seqLen * batchSize }, () => rng.nextU32() % 300);
-      const batch = { inputIds: ids, labels: ids.slice(), batchSize, seqLen };
-      await s.step([batch], 1e-3);
-      await s.step([batch], 1e-3);
-      const plan = planMemory({
-        config,
-        method,
-        seqLen,
-        batchSize,
-        lora,
-        optimizer: "adamw",
-        headChunkRows: 64,
-        mlpChunkRows,
-      });
-      assert.equal(s.memory().wasmHighWater - base, plan.total, `${method} T ${seqLen}`);
+for (const arch of ["qwen3", "gemma3"] as const) exactPlanTest(arch);
+
+function exactPlanTest(arch: "qwen3" | "gemma3"): void {
+  Deno.test(`memory plan = measured high-water exactly for ${arch} (tape with the head norms' inputs, MeSP's recompute${arch === "gemma3" ? ", sandwich norms, two RoPE tables" : ""})`, async () => {
+    const config = tinyConfig(arch);
+    const lora = { rank: 4, alpha: 8, targets: ALL };
+    // Two shapes: batch 2 of 7 with 4-row MLP chunks, and one sequence of 33 in a single chunk.
+    for (const [seqLen, batchSize, mlpChunkRows] of [[7, 2, 4], [33, 1, 64]]) {
+      for (const method of ["full", "mebp", "mesp", "lcsb"] as const) {
+        const { kernels, arena } = loadKernelsSync({ variant: VARIANT });
+        const store = createRandomWeightStore({ config, kernels, arena, seed: 2, quant: "int4" });
+        const base = arena.used;
+        const s = new LoraTrainingSession({
+          store,
+          kernels,
+          arena,
+          method,
+          seed: 1,
+          maxGradNorm: 0,
+          lora,
+          optimizer: { kind: "adamw", lr: 1e-3, weightDecay: 0 },
+          headChunkRows: 64,
+          mlpChunkRows,
+        });
+        const rng = new Rng(seqLen);
+        const ids = Int32Array.from({ length: seqLen * batchSize }, () => rng.nextU32() % 300);
+        const batch = { inputIds: ids, labels: ids.slice(), batchSize, seqLen };
+        await s.step([batch], 1e-3);
+        await s.step([batch], 1e-3);
+        const plan = planMemory({
+          config,
+          method,
+          seqLen,
+          batchSize,
+          lora,
+          optimizer: "adamw",
+          headChunkRows: 64,
+          mlpChunkRows,
+        });
+        assert.equal(s.memory().wasmHighWater - base, plan.total, `${method} T ${seqLen}`);
+      }
     }
-  }
-});
+  });
+}
 
 Deno.test("memory plan, Qwen3-0.6B shapes at seq 256 rank 8: the head norms add their inputs and rstd to a tape, only the rstd to mesp", () => {
   const config: ModelConfig = {
@@ -685,4 +695,39 @@ Deno.test("memory plan, Qwen3-0.6B shapes at seq 256 rank 8: the head norms add 
   // LoRA parameters: r (in + out) per linear; q_proj is [2048, 1024], o_proj [1024, 2048].
   const perLayer = 8 * ((1024 + 2048) * 2 + (1024 + 1024) * 2 + (1024 + 3072) * 3);
   assert.equal(mesp.lora / 4, 28 * perLayer);
+});
+
+Deno.test("memory plan, Gemma 3 270M shapes at seq 256 rank 8: a tape keeps the sandwich norms' inputs and rstd; two RoPE tables", () => {
+  const config: ModelConfig = {
+    ...tinyConfig("gemma3", 18),
+    hiddenSize: 640,
+    intermediateSize: 2048,
+    numHeads: 4,
+    numKvHeads: 1,
+    headDim: 256,
+    vocabSize: 262144,
+    slidingWindow: 512,
+    attentionScale: 1 / 16,
+    embedScale: 25.25,
+  };
+  const lora = { rank: 8, alpha: 16, targets: ALL };
+  const N = 256;
+  // o's and down's outputs [N, 640] and one rstd per token each.
+  assert.equal(
+    blockTapeBytes(config, 1, N, lora) -
+      blockTapeBytes({ ...config, sandwichNorms: false }, 1, N, lora),
+    2 * 4 * N * (640 + 1),
+  );
+  const plan = (method: MethodName, c: ModelConfig = config) =>
+    planMemory({ config: c, method, seqLen: N, batchSize: 1, lora, optimizer: "sgd" });
+  const [full, mebp, mesp, lcsb] = (["full", "mebp", "mesp", "lcsb"] as const).map((m) => plan(m));
+  // (mesp's step is ~0.51 of mebp's here: the 18 block checkpoints [256, 640] both keep are
+  // 11.8 MB of mesp's 19.2.)
+  assert.ok(full.total > mebp.total && mebp.total > mesp.total && mesp.total >= lcsb.total);
+  // The sliding layers' own tables: cos and sin [N, 128] more than with one theta.
+  const oneTheta = { ...config, ropeLocalTheta: config.ropeTheta };
+  assert.equal(mesp.step - plan("mesp", oneTheta).step, 2 * 4 * N * 128);
+  // LoRA parameters: r (in + out) per linear; q_proj [1024, 640], k/v [256, 640], o [640, 1024].
+  const perLayer = 8 * ((640 + 1024) * 2 + (640 + 256) * 2 + (640 + 2048) * 3);
+  assert.equal(mesp.lora / 4, 18 * perLayer);
 });

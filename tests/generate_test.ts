@@ -6,7 +6,9 @@
  * - the independent f64 reference (tests/model_reference_f64.ts): the mean next-token
  *   cross-entropy computed from the decoder's logits must equal its loss to 1e-4 relative.
  * With and without a LoRA adapter (non-zero B), qwen2 (biases), llama (llama3 RoPE scaling) and
- * qwen3 (q/k head norms, head_dim != hidden / heads), f32 and int4 weights. Then greedy determinism and seeded top-p reproducibility.
+ * qwen3 (q/k head norms, head_dim != hidden / heads) and gemma3 (sandwich norms, tanh GELU,
+ * embedding scale, sliding layers of window 3 with their own RoPE theta, decoded 70 positions so
+ * far beyond the window), f32 and int4 weights. Then greedy determinism and seeded top-p reproducibility.
  */
 import { deepStrictEqual, match, notDeepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { main } from "../src/generate/cli.ts";
@@ -47,6 +49,7 @@ async function fullForwardLogits(
     arena.i32(idsPtr, N).set(ids);
     const resid = arena.allocF32(N * D);
     await store.embed(resid, idsPtr, N);
+    if (c.embedScale !== undefined) kernels.scale(resid, c.embedScale, N * D);
     const half = c.headDim / 2;
     const cos = arena.allocF32(N * half);
     const sin = arena.allocF32(N * half);
@@ -54,6 +57,15 @@ async function fullForwardLogits(
       cos: arena.f32(cos, N * half),
       sin: arena.f32(sin, N * half),
     });
+    let ropeLocal: BlockContext["ropeLocal"];
+    if (c.ropeLocalTheta !== undefined) {
+      ropeLocal = { cos: arena.allocF32(N * half), sin: arena.allocF32(N * half) };
+      ropeTables(
+        { headDim: c.headDim, ropeTheta: c.ropeLocalTheta, ropeScaling: null },
+        ids.map((_, t) => t),
+        { cos: arena.f32(ropeLocal.cos, N * half), sin: arena.f32(ropeLocal.sin, N * half) },
+      );
+    }
     const ctx: BlockContext = {
       config: c,
       kernels,
@@ -62,6 +74,7 @@ async function fullForwardLogits(
       seqLen: N,
       cos,
       sin,
+      ropeLocal,
       mlpChunkRows: 5,
     };
     for (let i = 0; i < c.numLayers; i++) {
@@ -175,7 +188,7 @@ function refLoraOf(lora: LoraParams | null, arena: Arena): RefLora {
   return { scale: lora.scale, t };
 }
 
-for (const arch of ["qwen2", "llama", "qwen3"] as const) {
+for (const arch of ["qwen2", "llama", "qwen3", "gemma3"] as const) {
   for (const quant of ["none", "int4"] as const) {
     Deno.test(`KV-cache decode = full forward without cache (${arch}, ${quant}, ± LoRA)`, async () => {
       const { kernels, arena } = loadKernelsSync();

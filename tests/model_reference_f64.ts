@@ -1,6 +1,9 @@
 /**
  * An independent float64 plain-TypeScript forward of the LoRA transformer (HF Qwen2 / Qwen3 /
- * Llama semantics; Qwen3's q_norm / k_norm normalize each head's head_dim values before RoPE), written from the maths in DESIGN.md and sharing no code with `src/model/`: used by
+ * Llama / Gemma 3 semantics; Qwen3's and Gemma's q_norm / k_norm normalize each head's head_dim
+ * values before RoPE; Gemma's sandwich norms, tanh-GELU MLP, embedding scale, attention scale,
+ * sliding-window layers with their own RoPE theta), written from the maths in DESIGN.md and
+ * sharing no code with `src/model/`: used by
  * the exactness tests for central finite differences of the loss. It also computes the LCSB
  * surrogate loss, where a non-selected block's output is `x + c` with `c = block(x0) - x0` frozen
  * at the unperturbed point (`h + stopgrad(block(h) - h)`).
@@ -23,6 +26,9 @@ export interface RefBlock {
   /** Qwen3's q_norm / k_norm weights [headDim], absent without head norms. */
   qNorm?: Float64Array;
   kNorm?: Float64Array;
+  /** Gemma's attention-output and MLP-output norm multipliers [D], absent without them. */
+  attnOutNorm?: Float64Array;
+  mlpOutNorm?: Float64Array;
 }
 
 export interface RefModel {
@@ -91,6 +97,8 @@ export async function readRefModel(
       n2: toF64(arena.f32(bw.postAttentionNorm, D)),
       qNorm: bw.qkNorm ? toF64(arena.f32(bw.qkNorm.q, c.headDim)) : undefined,
       kNorm: bw.qkNorm ? toF64(arena.f32(bw.qkNorm.k, c.headDim)) : undefined,
+      attnOutNorm: bw.sandwichNorms ? toF64(arena.f32(bw.sandwichNorms.attnOut, D)) : undefined,
+      mlpOutNorm: bw.sandwichNorms ? toF64(arena.f32(bw.sandwichNorms.mlpOut, D)) : undefined,
     });
     store.releaseBlock(i);
   }
@@ -146,11 +154,14 @@ function linear(
   return y;
 }
 
-/** HF inverse frequencies in f64, with the llama3 rope_scaling rule. */
-export function refInvFreq(c: ModelConfig): Float64Array {
+/**
+ * HF inverse frequencies in f64, with the llama3 rope_scaling rule; `theta` overrides the
+ * config's (Gemma's sliding layers).
+ */
+export function refInvFreq(c: ModelConfig, theta = c.ropeTheta): Float64Array {
   const half = c.headDim / 2;
   const inv = new Float64Array(half);
-  for (let i = 0; i < half; i++) inv[i] = 1 / Math.pow(c.ropeTheta, (2 * i) / c.headDim);
+  for (let i = 0; i < half; i++) inv[i] = 1 / Math.pow(theta, (2 * i) / c.headDim);
   const s = c.ropeScaling;
   if (s) {
     const lowWave = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
@@ -185,22 +196,28 @@ function rope(x: Float64Array, T: number, H: number, hd: number, inv: Float64Arr
   }
 }
 
+/** Causal attention; with `window` > 0 query t sees keys j with t - j < window only. */
 function attention(
   q: Float64Array,
   k: Float64Array,
   v: Float64Array,
   T: number,
   c: ModelConfig,
+  window: number,
 ): Float64Array {
   const { numHeads: Hq, numKvHeads: Hkv, headDim: hd } = c;
   const out = new Float64Array(T * Hq * hd);
-  const scale = 1 / Math.sqrt(hd);
+  const scale = c.attentionScale ?? 1 / Math.sqrt(hd);
   const p = new Float64Array(T);
   for (let h = 0; h < Hq; h++) {
     const kh = Math.floor(h / (Hq / Hkv));
     for (let t = 0; t < T; t++) {
       let max = -Infinity;
       for (let j = 0; j <= t; j++) {
+        if (window > 0 && t - j >= window) {
+          p[j] = -Infinity;
+          continue;
+        }
         let s = 0;
         for (let d = 0; d < hd; d++) s += q[(t * Hq + h) * hd + d] * k[(j * Hkv + kh) * hd + d];
         p[j] = s * scale;
@@ -244,17 +261,24 @@ function block(m: RefModel, i: number, lora: RefLora, x: Float64Array, T: number
   // Qwen3: each head's vector [hd] normalized on its own, i.e. [T * H] rows of hd.
   const qn = b.qNorm ? rmsnorm(q, b.qNorm, T * c.numHeads, c.headDim, c.rmsNormEps) : q;
   const kn = b.kNorm ? rmsnorm(k, b.kNorm, T * c.numKvHeads, c.headDim, c.rmsNormEps) : k;
-  const inv = refInvFreq(c);
+  const sliding = c.layerTypes?.[i] === "sliding";
+  const inv = refInvFreq(c, sliding ? c.ropeLocalTheta ?? c.ropeTheta : c.ropeTheta);
   rope(qn, T, c.numHeads, c.headDim, inv);
   rope(kn, T, c.numKvHeads, c.headDim, inv);
-  const a = attention(qn, kn, v, T, c);
-  const o = lin("o", a, Dq, D);
+  const a = attention(qn, kn, v, T, c, sliding ? c.slidingWindow ?? 0 : 0);
+  const oRaw = lin("o", a, Dq, D);
+  const o = b.attnOutNorm ? rmsnorm(oRaw, b.attnOutNorm, T, D, c.rmsNormEps) : oRaw;
   const h1 = x.map((xv, j) => xv + o[j]);
   const n2 = rmsnorm(h1, b.n2, T, D, c.rmsNormEps);
   const g = lin("gate", n2, D, I);
   const u = lin("up", n2, D, I);
-  const act = g.map((z, j) => z / (1 + Math.exp(-z)) * u[j]);
-  const dn = lin("down", act, I, D);
+  const gelu = (z: number) =>
+    0.5 * z * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (z + 0.044715 * z ** 3)));
+  const act = c.mlpActivation === "gelu_tanh"
+    ? g.map((z, j) => gelu(z) * u[j])
+    : g.map((z, j) => z / (1 + Math.exp(-z)) * u[j]);
+  const dnRaw = lin("down", act, I, D);
+  const dn = b.mlpOutNorm ? rmsnorm(dnRaw, b.mlpOutNorm, T, D, c.rmsNormEps) : dnRaw;
   return h1.map((hv, j) => hv + dn[j]);
 }
 
@@ -287,6 +311,9 @@ export function refLoss(
     for (let t = 0; t < T; t++) {
       x.set(m.embed.subarray(ids[bi * T + t] * D, (ids[bi * T + t] + 1) * D), t * D);
     }
+    // Gemma: the input embedding (not the tied head) times √hidden as the config rounds it.
+    const es = c.embedScale ?? 1;
+    if (es !== 1) x = x.map((v) => v * es);
     for (let i = 0; i < c.numLayers; i++) {
       let y: Float64Array;
       if (surrogate && !surrogate.selected.has(i)) {

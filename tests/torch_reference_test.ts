@@ -1,8 +1,10 @@
 /**
  * slimtune vs PyTorch autograd (float64, tools/torch_reference.py) on tiny random checkpoints
  * written as real HF files (config.json + model.safetensors, F32) with a non-zero PEFT adapter:
- * Qwen2 (q/k/v biases), Llama with llama3 rope scaling and Qwen3 (q_norm / k_norm, head_dim 24
- * != hidden / heads, GQA 4/2; with and without attention_bias), batch 2, ragged T = 7, -100 labels.
+ * Qwen2 (q/k/v biases), Llama with llama3 rope scaling, Qwen3 (q_norm / k_norm, head_dim 24
+ * != hidden / heads, GQA 4/2; with and without attention_bias) and Gemma 3 (zero-centred (1 + w)
+ * norms, sandwich norms, tanh-GELU, √hidden embedding scale, query_pre_attn_scalar 20, GQA 4:1,
+ * sliding (window 3) and full layers with two RoPE thetas), batch 2, ragged T = 7, -100 labels.
  *
  * Tolerances: loss relative 1e-5; every LoRA gradient tensor max |ours - torch| <= 1e-5 x
  * max |torch| (slimtune computes in f32; observed differences are ~1e-6 of the scale).
@@ -50,6 +52,32 @@ if (!HAVE_TORCH) {
 }
 
 function hfConfig(c: ModelConfig): Record<string, unknown> {
+  if (c.architecture === "gemma3") {
+    return {
+      architectures: ["Gemma3ForCausalLM"],
+      model_type: "gemma3_text",
+      hidden_size: c.hiddenSize,
+      intermediate_size: c.intermediateSize,
+      num_hidden_layers: c.numLayers,
+      num_attention_heads: c.numHeads,
+      num_key_value_heads: c.numKvHeads,
+      head_dim: c.headDim,
+      vocab_size: c.vocabSize,
+      rope_theta: c.ropeTheta,
+      rope_local_base_freq: c.ropeLocalTheta,
+      rope_scaling: null,
+      rms_norm_eps: c.rmsNormEps,
+      tie_word_embeddings: c.tieWordEmbeddings,
+      max_position_embeddings: c.maxPositionEmbeddings,
+      hidden_activation: "gelu_pytorch_tanh",
+      query_pre_attn_scalar: Math.round(c.attentionScale! ** -2),
+      sliding_window: c.slidingWindow,
+      layer_types: c.layerTypes!.map((t) => `${t}_attention`),
+      final_logit_softcapping: null,
+      attn_logit_softcapping: null,
+      torch_dtype: "float32",
+    };
+  }
   return {
     architectures: [
       { qwen2: "Qwen2ForCausalLM", qwen3: "Qwen3ForCausalLM", llama: "LlamaForCausalLM" }[
@@ -90,17 +118,21 @@ function f32Tensor(name: string, shape: number[], values: ArrayLike<number>): Te
 
 // Qwen3 twice: as released (no biases) and with `attention_bias: true` (biases and head norms).
 for (
-  const [arch, bias] of [["qwen2", true], ["llama", false], ["qwen3", false], [
-    "qwen3",
-    true,
-  ]] as const
+  const [arch, bias] of [
+    ["qwen2", true],
+    ["llama", false],
+    ["qwen3", false],
+    ["qwen3", true],
+    ["gemma3", false],
+  ] as const
 ) {
   Deno.test({
     name: `torch float64 autograd reference: loss and every LoRA gradient, ${arch}` +
       (arch === "qwen3" && bias ? " with attention_bias" : ""),
     ignore: !HAVE_TORCH,
     async fn() {
-      const config: ModelConfig = { ...tinyConfig(arch, 2), qkvBias: bias };
+      // Gemma: three layers (sliding, full, sliding).
+      const config: ModelConfig = { ...tinyConfig(arch, arch === "gemma3" ? 3 : 2), qkvBias: bias };
       const { kernels, arena } = loadKernelsSync({ variant: VARIANT });
       const store = createRandomWeightStore({ config, kernels, arena, seed: 21 });
       const session = new LoraTrainingSession({
@@ -131,8 +163,11 @@ for (
 
       const dir = await Deno.makeTempDir({ prefix: "slimtune_torch_" });
       try {
-        // The checkpoint: the store's exact f32 values as HF tensors.
+        // The checkpoint: the store's exact f32 values as HF tensors. The store holds each norm's
+        // multiplier; Gemma checkpoints hold it zero-centred (m - 1 is exact in f32 for m near 1).
         const ref = await readRefModel(store, kernels, arena);
+        const offset = config.normWeightOffset ?? 0;
+        const norm = (m: Float64Array) => m.map((v) => Math.fround(v - offset));
         const D = config.hiddenSize;
         const tensors: TensorData[] = [
           f32Tensor("model.embed_tokens.weight", [config.vocabSize, D], ref.embed),
@@ -152,15 +187,25 @@ for (
             const bias = b.bias[name as LinearName];
             if (bias) tensors.push(f32Tensor(`${p}.${peftModule(name)}.bias`, [out], bias));
           }
-          tensors.push(f32Tensor(`${p}.input_layernorm.weight`, [D], b.n1));
-          tensors.push(f32Tensor(`${p}.post_attention_layernorm.weight`, [D], b.n2));
+          tensors.push(f32Tensor(`${p}.input_layernorm.weight`, [D], norm(b.n1)));
+          if (b.attnOutNorm && b.mlpOutNorm) {
+            tensors.push(
+              f32Tensor(`${p}.post_attention_layernorm.weight`, [D], norm(b.attnOutNorm)),
+            );
+            tensors.push(f32Tensor(`${p}.pre_feedforward_layernorm.weight`, [D], norm(b.n2)));
+            tensors.push(
+              f32Tensor(`${p}.post_feedforward_layernorm.weight`, [D], norm(b.mlpOutNorm)),
+            );
+          } else {
+            tensors.push(f32Tensor(`${p}.post_attention_layernorm.weight`, [D], norm(b.n2)));
+          }
           if (b.qNorm && b.kNorm) {
             const hd = config.headDim;
-            tensors.push(f32Tensor(`${p}.self_attn.q_norm.weight`, [hd], b.qNorm));
-            tensors.push(f32Tensor(`${p}.self_attn.k_norm.weight`, [hd], b.kNorm));
+            tensors.push(f32Tensor(`${p}.self_attn.q_norm.weight`, [hd], norm(b.qNorm)));
+            tensors.push(f32Tensor(`${p}.self_attn.k_norm.weight`, [hd], norm(b.kNorm)));
           }
         });
-        tensors.push(f32Tensor("model.norm.weight", [D], ref.finalNorm));
+        tensors.push(f32Tensor("model.norm.weight", [D], norm(ref.finalNorm)));
         await Deno.writeFile(`${dir}/model.safetensors`, serializeSafetensors(tensors));
         await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(hfConfig(config)));
         const adapter = [...lora].map(([name, t]) => f32Tensor(name, t.shape, t.data));

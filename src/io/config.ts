@@ -1,6 +1,7 @@
 /**
  * Hugging Face `config.json` -> {@link ModelConfig}, for `Qwen2ForCausalLM` (Qwen2 / Qwen2.5),
- * `Qwen3ForCausalLM` (dense Qwen3) and `LlamaForCausalLM` (Llama 3.x, SmolLM2), with the defaults
+ * `Qwen3ForCausalLM` (dense Qwen3), `LlamaForCausalLM` (Llama 3.x, SmolLM2) and
+ * `Gemma3ForCausalLM` (Gemma 3 text: 270M, 1B), with the defaults
  * transformers applies when a key is absent. Also reads the MLX `quantization` block of mlx-community 4-bit checkpoints.
  *
  * @example
@@ -13,7 +14,8 @@
  * config.headDim; // 16
  * ```
  */
-import type { ModelConfig, RopeScalingLlama3 } from "../model/config.ts";
+import type { LayerType, ModelConfig, RopeScalingLlama3 } from "../model/config.ts";
+import { decodeToF32, encodeFromF32 } from "./dtype.ts";
 
 /** A problem with a config file; the message starts with the file name. */
 export class ConfigError extends Error {
@@ -33,11 +35,13 @@ const ARCHITECTURES: Record<string, ModelConfig["architecture"]> = {
   Qwen2ForCausalLM: "qwen2",
   Qwen3ForCausalLM: "qwen3",
   LlamaForCausalLM: "llama",
+  Gemma3ForCausalLM: "gemma3",
 };
 const MODEL_TYPES: Record<string, ModelConfig["architecture"]> = {
   qwen2: "qwen2",
   qwen3: "qwen3",
   llama: "llama",
+  gemma3_text: "gemma3",
 };
 
 type Json = Record<string, unknown>;
@@ -67,6 +71,12 @@ export function parseModelConfig(json: unknown, file = "config.json"): ModelConf
   };
 
   const archs = Array.isArray(c.architectures) ? c.architectures as unknown[] : [];
+  if (archs[0] === "Gemma3ForConditionalGeneration" || c.model_type === "gemma3") {
+    fail(
+      "multimodal Gemma 3 (Gemma3ForConditionalGeneration, model_type gemma3) is not supported: " +
+        "use a text-only Gemma3ForCausalLM checkpoint (gemma-3-270m, gemma-3-1b)",
+    );
+  }
   let architecture: ModelConfig["architecture"] | undefined;
   if (archs.length > 0) {
     architecture = ARCHITECTURES[String(archs[0])];
@@ -104,11 +114,31 @@ export function parseModelConfig(json: unknown, file = "config.json"): ModelConf
     return v;
   };
 
-  const hiddenAct = c.hidden_act ?? "silu";
-  if (hiddenAct !== "silu") fail(`unsupported hidden_act ${JSON.stringify(hiddenAct)} (only silu)`);
+  const gemma = architecture === "gemma3";
+  if (gemma) {
+    const act = c.hidden_activation ?? c.hidden_act ?? "gelu_pytorch_tanh";
+    if (act !== "gelu_pytorch_tanh") {
+      fail(`unsupported hidden_activation ${JSON.stringify(act)} (only gelu_pytorch_tanh)`);
+    }
+    for (const key of ["final_logit_softcapping", "attn_logit_softcapping", "rope_scaling"]) {
+      const v = c[key];
+      if (v !== undefined && v !== null && !(key === "rope_scaling" && isDefaultRope(v))) {
+        fail(`${key} ${JSON.stringify(v)} is not supported (only null)`);
+      }
+    }
+    if (c.attention_bias === true) fail("attention_bias: true is not supported for Gemma 3");
+    if (c.use_bidirectional_attention === true) {
+      fail("use_bidirectional_attention: true is not supported (causal attention only)");
+    }
+  } else {
+    const hiddenAct = c.hidden_act ?? "silu";
+    if (hiddenAct !== "silu") {
+      fail(`unsupported hidden_act ${JSON.stringify(hiddenAct)} (only silu)`);
+    }
+  }
   if (c.use_sliding_window === true) fail("use_sliding_window: true is not supported");
   if (
-    Array.isArray(c.layer_types) && c.layer_types.some((t) => t !== "full_attention")
+    !gemma && Array.isArray(c.layer_types) && c.layer_types.some((t) => t !== "full_attention")
   ) {
     fail(
       `layer_types ${JSON.stringify(c.layer_types.find((t) => t !== "full_attention"))} ` +
@@ -131,6 +161,8 @@ export function parseModelConfig(json: unknown, file = "config.json"): ModelConf
   } else if (architecture === "qwen3") {
     // transformers' Qwen3Config defaults head_dim to 128, whatever hidden / heads is.
     headDim = 128;
+  } else if (gemma) {
+    headDim = 256; // Gemma3TextConfig's default
   } else {
     if (hiddenSize % numHeads !== 0) {
       fail(`hidden_size ${hiddenSize} is not a multiple of num_attention_heads ${numHeads}`);
@@ -143,16 +175,20 @@ export function parseModelConfig(json: unknown, file = "config.json"): ModelConf
   const ropeParams = c.rope_parameters === undefined || c.rope_parameters === null
     ? null
     : asObject(file, c.rope_parameters);
-  const ropeTheta = num(
-    "rope_theta",
-    c.rope_theta ?? ropeParams?.rope_theta,
-    10000,
-  );
-  const scalingJson = c.rope_scaling ?? ropeParams;
-  const ropeScaling = parseRopeScaling(
-    file,
-    scalingJson === undefined || scalingJson === null ? null : asObject(file, scalingJson),
-  );
+  let ropeTheta: number;
+  let ropeScaling: RopeScalingLlama3 | null = null;
+  let gemmaFields: Partial<ModelConfig> = {};
+  if (gemma) {
+    gemmaFields = parseGemma3(file, c, ropeParams, hiddenSize, int("num_hidden_layers"));
+    ropeTheta = gemmaFields.ropeTheta!;
+  } else {
+    ropeTheta = num("rope_theta", c.rope_theta ?? ropeParams?.rope_theta, 10000);
+    const scalingJson = c.rope_scaling ?? ropeParams;
+    ropeScaling = parseRopeScaling(
+      file,
+      scalingJson === undefined || scalingJson === null ? null : asObject(file, scalingJson),
+    );
+  }
 
   if (
     c.attention_bias !== undefined && c.attention_bias !== null &&
@@ -193,23 +229,142 @@ export function parseModelConfig(json: unknown, file = "config.json"): ModelConf
     ropeTheta,
     ropeScaling,
     rmsNormEps: num("rms_norm_eps", c.rms_norm_eps, 1e-6),
-    // transformers' Qwen2Config, Qwen3Config and LlamaConfig all default to untied embeddings.
     tieWordEmbeddings: c.tie_word_embeddings === undefined
-      ? false
+      ? gemma // Gemma3TextConfig ties by default; the Qwen and Llama configs do not
       : c.tie_word_embeddings === true
       ? true
       : c.tie_word_embeddings === false
       ? false
       : fail(`field "tie_word_embeddings" must be a boolean`),
     qkvBias,
-    qkNorm: architecture === "qwen3",
+    qkNorm: architecture === "qwen3" || gemma,
     maxPositionEmbeddings: int(
       "max_position_embeddings",
-      architecture === "llama" ? 2048 : 32768,
+      architecture === "llama" ? 2048 : gemma ? 131072 : 32768,
     ),
     bosTokenId: tokenId("bos_token_id"),
     eosTokenId,
     padTokenId: tokenId("pad_token_id"),
+    ...gemmaFields,
+  };
+}
+
+/** A `rope_scaling` / `rope_parameters` entry that changes nothing (`rope_type` default). */
+function isDefaultRope(v: unknown): boolean {
+  if (typeof v !== "object" || v === null) return false;
+  const o = v as Json;
+  return (o.rope_type ?? o.type ?? "default") === "default";
+}
+
+/** Rounds `x` to the float type a checkpoint's `torch_dtype` names (f32 when absent). */
+export function roundToDtype(x: number, dtype: unknown): number {
+  const f32 = new Float32Array([x]);
+  const code = dtype === "bfloat16" ? "BF16" : dtype === "float16" ? "F16" : null;
+  if (code === null) return f32[0];
+  const out = new Float32Array(1);
+  decodeToF32(encodeFromF32(f32, code), code, out);
+  return out[0];
+}
+
+/**
+ * The Gemma 3 text fields (HF `Gemma3TextConfig` semantics and defaults): `(1 + w)` norms,
+ * sandwich norms, GeGLU-tanh, the embedding scale, the attention scale, layer types and the two
+ * RoPE thetas.
+ *
+ * The embedding scale √hidden is rounded to the checkpoint's dtype (`torch_dtype`, or `dtype` in
+ * transformers v5), as `Gemma3TextScaledWordEmbedding` casts it to the weight dtype: a bf16
+ * checkpoint multiplies by 25.25 at hidden 640, not 25.298. The product itself is formed in f32.
+ */
+function parseGemma3(
+  file: string,
+  c: Json,
+  ropeParams: Json | null,
+  hiddenSize: number,
+  numLayers: number,
+): Partial<ModelConfig> {
+  const fail = (what: string): never => {
+    throw new ConfigError(file, what);
+  };
+  const positive = (key: string, v: unknown, fallback: number): number => {
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
+      return fail(`field "${key}" must be a positive number, got ${JSON.stringify(v)}`);
+    }
+    return v;
+  };
+  const window = positive("sliding_window", c.sliding_window, 4096);
+  if (!Number.isSafeInteger(window)) fail(`field "sliding_window" must be an integer`);
+  let layerTypes: LayerType[];
+  if (c.layer_types !== undefined && c.layer_types !== null) {
+    if (!Array.isArray(c.layer_types) || c.layer_types.length !== numLayers) {
+      fail(`field "layer_types" must list ${numLayers} layer types`);
+    }
+    layerTypes = (c.layer_types as unknown[]).map((t, i) =>
+      t === "sliding_attention" ? "sliding" : t === "full_attention" ? "full" : fail(
+        `layer_types[${i}] ${JSON.stringify(t)} is not supported ` +
+          `(sliding_attention or full_attention)`,
+      )
+    );
+  } else {
+    // Every `sliding_window_pattern`-th layer is full, the others slide (HF's default of 6;
+    // newer configs write the key with a leading underscore).
+    const pattern = positive(
+      "sliding_window_pattern",
+      c.sliding_window_pattern ?? c._sliding_window_pattern,
+      6,
+    );
+    if (!Number.isSafeInteger(pattern)) fail(`field "sliding_window_pattern" must be an integer`);
+    layerTypes = Array.from(
+      { length: numLayers },
+      (_, i) => (i + 1) % pattern ? "sliding" : "full",
+    );
+  }
+  // RoPE: rope_theta / rope_local_base_freq (v4), or rope_parameters keyed by layer type (v5).
+  let ropeTheta = positive("rope_theta", c.rope_theta, 1e6);
+  let ropeLocalTheta = positive("rope_local_base_freq", c.rope_local_base_freq, 1e4);
+  if (ropeParams !== null) {
+    const entry = (type: string): Json | null => {
+      const e = ropeParams[type];
+      if (e === undefined || e === null) return null;
+      const o = asObject(file, e);
+      if (!isDefaultRope(o)) {
+        fail(
+          `rope_parameters.${type} rope_type ${JSON.stringify(o.rope_type ?? o.type)} is not ` +
+            `supported (only default)`,
+        );
+      }
+      return o;
+    };
+    const full = entry("full_attention");
+    const sliding = entry("sliding_attention");
+    if (full === null && sliding === null) {
+      if (!isDefaultRope(ropeParams)) {
+        fail(`rope_parameters ${JSON.stringify(ropeParams)} is not supported (only default)`);
+      }
+      ropeTheta = positive("rope_parameters.rope_theta", ropeParams.rope_theta, ropeTheta);
+    }
+    if (full) {
+      ropeTheta = positive("rope_parameters.full_attention.rope_theta", full.rope_theta, ropeTheta);
+    }
+    if (sliding) {
+      ropeLocalTheta = positive(
+        "rope_parameters.sliding_attention.rope_theta",
+        sliding.rope_theta,
+        ropeLocalTheta,
+      );
+    }
+  }
+  const queryPreAttnScalar = positive("query_pre_attn_scalar", c.query_pre_attn_scalar, 256);
+  return {
+    normWeightOffset: 1,
+    sandwichNorms: true,
+    mlpActivation: "gelu_tanh",
+    embedScale: roundToDtype(Math.sqrt(hiddenSize), c.torch_dtype ?? c.dtype),
+    attentionScale: Math.pow(queryPreAttnScalar, -0.5),
+    layerTypes,
+    slidingWindow: window,
+    ropeTheta,
+    ropeLocalTheta,
   };
 }
 

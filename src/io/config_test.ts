@@ -245,8 +245,8 @@ Deno.test("HF defaults: untied embeddings, kv heads = heads, theta 10000, llama 
 Deno.test("config errors name the file and what is wrong", () => {
   const cases: [unknown, RegExp][] = [
     [
-      { ...QWEN25_05B, architectures: ["Gemma3ForCausalLM"] },
-      /unsupported architecture "Gemma3ForCausalLM" \(supported: Qwen2ForCausalLM, Qwen3ForCausalLM, LlamaForCausalLM\)/,
+      { ...QWEN25_05B, architectures: ["Gemma2ForCausalLM"] },
+      /unsupported architecture "Gemma2ForCausalLM" \(supported: Qwen2ForCausalLM, Qwen3ForCausalLM, LlamaForCausalLM, Gemma3ForCausalLM\)/,
     ],
     [
       { ...QWEN25_05B, architectures: undefined, model_type: "gemma" },
@@ -314,5 +314,140 @@ Deno.test("MLX quantization block", () => {
   assert.throws(
     () => parseQuantization({ quantization_config: { quant_method: "gptq", bits: 4 } }),
     /unsupported quantization method "gptq"/,
+  );
+});
+
+// google/gemma-3-270m config.json (transformers 4.55).
+const GEMMA3_270M = {
+  _sliding_window_pattern: 6,
+  architectures: ["Gemma3ForCausalLM"],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  attn_logit_softcapping: null,
+  bos_token_id: 2,
+  eos_token_id: 1,
+  final_logit_softcapping: null,
+  head_dim: 256,
+  hidden_activation: "gelu_pytorch_tanh",
+  hidden_size: 640,
+  initializer_range: 0.02,
+  intermediate_size: 2048,
+  layer_types: Array.from(
+    { length: 18 },
+    (_, i) => (i + 1) % 6 ? "sliding_attention" : "full_attention",
+  ),
+  max_position_embeddings: 32768,
+  model_type: "gemma3_text",
+  num_attention_heads: 4,
+  num_hidden_layers: 18,
+  num_key_value_heads: 1,
+  pad_token_id: 0,
+  query_pre_attn_scalar: 256,
+  rms_norm_eps: 1e-06,
+  rope_local_base_freq: 10000.0,
+  rope_scaling: null,
+  rope_theta: 1000000.0,
+  sliding_window: 512,
+  torch_dtype: "bfloat16",
+  use_bidirectional_attention: false,
+  use_cache: true,
+  vocab_size: 262144,
+};
+
+Deno.test("Gemma 3 270M config: (1+w) sandwich norms, GeGLU-tanh, scales, layer types, two thetas", () => {
+  const c = parseModelConfig(GEMMA3_270M);
+  assert.equal(c.architecture, "gemma3");
+  assert.equal(c.headDim, 256);
+  assert.equal(c.numKvHeads, 1);
+  assert.equal(c.tieWordEmbeddings, true);
+  assert.equal(c.qkNorm, true);
+  assert.equal(c.qkvBias, false);
+  assert.equal(c.normWeightOffset, 1);
+  assert.equal(c.sandwichNorms, true);
+  assert.equal(c.mlpActivation, "gelu_tanh");
+  // bf16 checkpoint: sqrt(640) = 25.2982... rounds to 25.25 in bf16.
+  assert.equal(c.embedScale, 25.25);
+  assert.equal(c.attentionScale, 1 / 16);
+  assert.equal(c.slidingWindow, 512);
+  assert.equal(c.ropeTheta, 1e6);
+  assert.equal(c.ropeLocalTheta, 1e4);
+  assert.equal(c.ropeScaling, null);
+  assert.deepEqual(
+    c.layerTypes,
+    Array.from({ length: 18 }, (_, i) => (i + 1) % 6 ? "sliding" : "full"),
+  );
+  assert.equal(c.maxPositionEmbeddings, 32768);
+});
+
+Deno.test("Gemma 3: embed scale in f32 without a bf16 dtype, sliding_window_pattern, rope_parameters by layer type", () => {
+  const { layer_types: _, torch_dtype: __, ...rest } = GEMMA3_270M;
+  const c = parseModelConfig({
+    ...rest,
+    num_hidden_layers: 4,
+    sliding_window_pattern: 2,
+    dtype: "float32",
+    query_pre_attn_scalar: 64,
+    rope_theta: undefined,
+    rope_local_base_freq: undefined,
+    rope_parameters: {
+      full_attention: { rope_type: "default", rope_theta: 5e5 },
+      sliding_attention: { rope_type: "default", rope_theta: 2e4 },
+    },
+  });
+  assert.equal(c.embedScale, Math.fround(Math.sqrt(640)));
+  assert.notEqual(c.embedScale, 25.25);
+  assert.deepEqual(c.layerTypes, ["sliding", "full", "sliding", "full"]);
+  assert.equal(c.ropeTheta, 5e5);
+  assert.equal(c.ropeLocalTheta, 2e4);
+  assert.equal(c.attentionScale, 0.125);
+  // f16 rounds sqrt(640) to 25.296875.
+  assert.equal(parseModelConfig({ ...GEMMA3_270M, torch_dtype: "float16" }).embedScale, 25.296875);
+  // Defaults: every 6th layer full, head_dim 256, query_pre_attn_scalar 256, tied.
+  const { head_dim: ___, query_pre_attn_scalar: ____, ...bare } = rest;
+  const d = parseModelConfig({ ...bare, num_hidden_layers: 7 });
+  assert.deepEqual(d.layerTypes, [
+    "sliding",
+    "sliding",
+    "sliding",
+    "sliding",
+    "sliding",
+    "full",
+    "sliding",
+  ]);
+  assert.equal(d.headDim, 256);
+  assert.equal(d.attentionScale, 1 / 16);
+  assert.equal(d.slidingWindow, 512);
+  const { _sliding_window_pattern: _p, ...noPattern } = bare;
+  assert.deepEqual(
+    parseModelConfig({ ...noPattern, num_hidden_layers: 4, _sliding_window_pattern: 2 }).layerTypes,
+    ["sliding", "full", "sliding", "full"],
+  );
+});
+
+Deno.test("Gemma 3: what is not supported is refused naming the key", () => {
+  const bad = (patch: Record<string, unknown>, re: RegExp) =>
+    assert.throws(() => parseModelConfig({ ...GEMMA3_270M, ...patch }, "g/config.json"), (e) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /^g\/config\.json: /);
+      assert.match(e.message, re);
+      return true;
+    });
+  bad({ final_logit_softcapping: 30 }, /final_logit_softcapping 30 is not supported/);
+  bad({ attn_logit_softcapping: 50 }, /attn_logit_softcapping 50 is not supported/);
+  bad({ rope_scaling: { rope_type: "linear", factor: 8 } }, /rope_scaling .* is not supported/);
+  bad({ hidden_activation: "gelu" }, /hidden_activation "gelu"/);
+  bad({ layer_types: ["sliding_attention"] }, /layer_types" must list 18/);
+  bad({ use_bidirectional_attention: true }, /use_bidirectional_attention/);
+  bad({
+    rope_parameters: { full_attention: { rope_type: "linear", factor: 8, rope_theta: 1e6 } },
+  }, /rope_parameters.full_attention rope_type "linear"/);
+  bad(
+    { architectures: ["Gemma3ForConditionalGeneration"], model_type: "gemma3" },
+    /multimodal Gemma 3/,
+  );
+  // A default rope_scaling entry changes nothing and is accepted.
+  assert.equal(
+    parseModelConfig({ ...GEMMA3_270M, rope_scaling: { rope_type: "default" } }).ropeTheta,
+    1e6,
   );
 });

@@ -16,6 +16,8 @@ const TABLE: Record<
   "qwen3-0.6b": [1024, 3072, 28, 16, 8, 128, 151936, 1e6, false],
   "llama-3.2-1b": [2048, 8192, 16, 32, 8, 64, 128256, 5e5, false],
   "smollm2-135m": [576, 1536, 30, 9, 3, 64, 49152, 1e5, false],
+  "gemma3-270m": [640, 2048, 18, 4, 1, 256, 262144, 1e6, false],
+  "gemma3-1b": [1152, 6912, 26, 4, 1, 256, 262144, 1e6, false],
 };
 
 Deno.test("presets reproduce the DESIGN.md shape table through the config parser", () => {
@@ -38,7 +40,7 @@ Deno.test("presets reproduce the DESIGN.md shape table through the config parser
       preset,
     );
     assert.equal(c.tieWordEmbeddings, true, preset);
-    assert.equal(c.rmsNormEps, preset.startsWith("qwen") ? 1e-6 : 1e-5);
+    assert.equal(c.rmsNormEps, /^(qwen|gemma)/.test(preset) ? 1e-6 : 1e-5);
   }
   assert.equal(
     parseModelConfig(checkpointConfig({ preset: "llama-3.2-1b" })).ropeScaling?.factor,
@@ -57,6 +59,32 @@ Deno.test("presets reproduce the DESIGN.md shape table through the config parser
     ["qwen3", 32, 16, false],
   );
   assert.throws(() => checkpointConfig({ preset: "gpt2" }), /unknown preset "gpt2"/);
+  // Gemma 3: five sliding layers then a full one, window 512, the bf16-rounded √640.
+  const g = parseModelConfig(checkpointConfig({ preset: "gemma3-270m" }));
+  assert.deepEqual(
+    [g.architecture, g.slidingWindow, g.ropeLocalTheta, g.embedScale, g.attentionScale],
+    ["gemma3", 512, 1e4, 25.25, 1 / 16],
+  );
+  assert.deepEqual(g.layerTypes?.slice(0, 7), [
+    "sliding",
+    "sliding",
+    "sliding",
+    "sliding",
+    "sliding",
+    "full",
+    "sliding",
+  ]);
+  const tg = parseModelConfig(checkpointConfig({ preset: "tiny-gemma3", dtype: "f32" }));
+  assert.deepEqual(
+    [tg.headDim, tg.hiddenSize / tg.numHeads, tg.numHeads / tg.numKvHeads, tg.slidingWindow],
+    [32, 16, 4, 4],
+  );
+  assert.deepEqual(tg.layerTypes, ["sliding", "full", "sliding"]);
+  assert.equal(tg.attentionScale, 24 ** -0.5);
+  assert.equal(tg.embedScale, 8);
+  // --layers keeps the layer types consistent.
+  const g2 = parseModelConfig(checkpointConfig({ preset: "gemma3-1b", layers: 2 }));
+  assert.deepEqual(g2.layerTypes, ["sliding", "sliding"]);
 });
 
 Deno.test("makeCheckpoint: labelled random weights, seeded, norms 1, std ~0.02, sharding", async () => {

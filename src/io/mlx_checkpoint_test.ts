@@ -84,7 +84,8 @@ const dims: Record<string, [string, number, number]> = {
   down: ["mlp.down_proj", H, INTER],
 };
 
-function buildFixture() {
+/** The fixture as Llama, or as Gemma 3 text (zero-centred BF16 norms of 0.5, q/k norms, 4 norms). */
+function buildFixture(arch: "llama" | "gemma3" = "llama") {
   const tensors: TensorData[] = [];
   const linears = new Map<string, Quantized>();
   const add = (prefix: string, out: number, inDim: number) => {
@@ -98,17 +99,56 @@ function buildFixture() {
     for (const [, [name, out, inDim]] of Object.entries(dims)) {
       add(`model.layers.${i}.${name}`, out, inDim);
     }
-    for (const n of ["input_layernorm", "post_attention_layernorm"]) {
+    const norms = arch === "gemma3"
+      ? [
+        "input_layernorm",
+        "post_attention_layernorm",
+        "pre_feedforward_layernorm",
+        "post_feedforward_layernorm",
+      ]
+      : ["input_layernorm", "post_attention_layernorm"];
+    for (const n of norms) {
       tensors.push({
         name: `model.layers.${i}.${n}.weight`,
         dtype: "BF16",
         shape: [H],
-        data: ones,
+        data: arch === "gemma3" ? halves(H) : ones,
       });
     }
+    if (arch === "gemma3") {
+      for (const n of ["q_norm", "k_norm"]) {
+        tensors.push({
+          name: `model.layers.${i}.self_attn.${n}.weight`,
+          dtype: "BF16",
+          shape: [HD],
+          data: halves(HD),
+        });
+      }
+    }
   }
-  tensors.push({ name: "model.norm.weight", dtype: "BF16", shape: [H], data: ones });
-  const config = {
+  tensors.push({
+    name: "model.norm.weight",
+    dtype: "BF16",
+    shape: [H],
+    data: arch === "gemma3" ? halves(H) : ones,
+  });
+  const gemmaConfig = {
+    architectures: ["Gemma3ForCausalLM"],
+    model_type: "gemma3_text",
+    hidden_size: H,
+    intermediate_size: INTER,
+    num_hidden_layers: LAYERS,
+    num_attention_heads: HEADS,
+    num_key_value_heads: KV,
+    head_dim: HD,
+    vocab_size: VOCAB,
+    sliding_window: 4,
+    layer_types: ["sliding_attention", "full_attention"],
+    query_pre_attn_scalar: HD,
+    torch_dtype: "bfloat16",
+    quantization: { group_size: GS, bits: 4 },
+  };
+  const llamaConfig = {
     architectures: ["LlamaForCausalLM"],
     model_type: "llama",
     hidden_size: H,
@@ -121,11 +161,17 @@ function buildFixture() {
     tie_word_embeddings: true,
     quantization: { group_size: GS, bits: 4 },
   };
+  const config = arch === "gemma3" ? gemmaConfig : llamaConfig;
   const files = {
     "config.json": new TextEncoder().encode(JSON.stringify(config)),
     "model.safetensors": serializeSafetensors(tensors, { format: "mlx" }),
   };
   return { files, linears };
+}
+
+/** n BF16 values 0.5 (zero-centred Gemma norms: multipliers 1.5). */
+function halves(n: number): Uint8Array {
+  return new Uint8Array(new Uint16Array(n).fill(0x3f00).buffer);
 }
 
 function dense(w: LinearWeight, store: { kernels: ReturnType<typeof loadKernelsSync> }) {
@@ -201,6 +247,59 @@ Deno.test("MLX 4-bit checkpoint: loaded as is, dequantizes to scale * q + bias",
       assert.equal(rows, VOCAB);
       await store.close();
     }
+  }
+});
+
+Deno.test("MLX 4-bit Gemma 3 text checkpoint: loads as it is; every norm (BF16, zero-centred) becomes 1 + w; a step trains", async () => {
+  const { files, linears } = buildFixture("gemma3");
+  for (const weights of ["resident", "streamed"] as const) {
+    const k = loadKernelsSync({ variant: "reference" });
+    const store = await openModel({
+      source: files,
+      quant: "int4",
+      weights,
+      cache: new MemoryCacheStore(),
+      headChunkRows: 16,
+      ...k,
+    });
+    assert.equal(store.config.architecture, "gemma3");
+    assert.deepEqual(store.config.layerTypes, ["sliding", "full"]);
+    assert.deepEqual([...k.arena.f32(store.finalNorm, H)], new Array(H).fill(1.5));
+    for (let i = 0; i < LAYERS; i++) {
+      const b = await store.acquireBlock(i);
+      const [name, out, inDim] = dims.gate;
+      assert.deepEqual(
+        dense(b.linears.gate, { kernels: k }),
+        mlxDense(linears.get(`model.layers.${i}.${name}`)!, out, inDim),
+      );
+      for (
+        const p of [
+          b.inputNorm,
+          b.postAttentionNorm,
+          b.sandwichNorms!.attnOut,
+          b.sandwichNorms!.mlpOut,
+        ]
+      ) {
+        assert.deepEqual([...k.arena.f32(p, H)], new Array(H).fill(1.5), weights);
+      }
+      assert.deepEqual([...k.arena.f32(b.qkNorm!.q, HD)], new Array(HD).fill(1.5));
+      store.releaseBlock(i);
+    }
+    const { LoraTrainingSession } = await import("../methods/session.ts");
+    const session = new LoraTrainingSession({
+      store,
+      ...k,
+      method: "mesp",
+      seed: 1,
+      maxGradNorm: 0,
+      lora: { rank: 2, alpha: 4, targets: [...LINEAR_NAMES] },
+      optimizer: { kind: "sgd", lr: 1e-2, weightDecay: 0 },
+      headChunkRows: 16,
+    });
+    const ids = Int32Array.from({ length: 9 }, (_, t) => (t * 7) % VOCAB);
+    const r = await session.step([{ inputIds: ids, labels: ids, batchSize: 1, seqLen: 9 }], 1e-2);
+    assert.ok(Number.isFinite(r.loss) && r.loss > 0, `${weights}: loss ${r.loss}`);
+    await store.close();
   }
 });
 

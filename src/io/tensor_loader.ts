@@ -56,6 +56,17 @@ export class TensorLoader {
   }
 
   /**
+   * A norm weight `[n]` as the multiplier the norm applies: `offset + w` rounded to f32 (Gemma
+   * stores `w` zero-centred and multiplies by `1 + w`, computed in f32), or `w` for offset 0.
+   */
+  async loadNormWeight(name: string, n: number, dest: Ptr, offset: 0 | 1): Promise<void> {
+    await this.loadVector(name, n, dest);
+    if (offset === 0) return;
+    const v = this.arena.f32(dest, n);
+    for (let i = 0; i < n; i++) v[i] = v[i] + offset;
+  }
+
+  /**
    * Rows `[row0, row0 + rows)` of the matrix `region.plan` into `region` at `base`, the first of
    * those rows landing at the region's row `at`.
    */

@@ -102,9 +102,16 @@ export interface BlockLayout {
     biasName: string | null;
   }[];
   inputNorm: number;
+  /** The MLP-input norm (see `BlockWeights.postAttentionNorm`). */
   postNorm: number;
   /** Offsets and tensor names of `q_norm` / `k_norm` (`[headDim]` each), or null. */
   qkNorm: { q: number; k: number; qName: string; kName: string; headDim: number } | null;
+  /** Offsets and tensor names of Gemma 3's attention-output and MLP-output norms, or null. */
+  sandwichNorms:
+    | { attnOut: number; mlpOut: number; attnOutName: string; mlpOutName: string }
+    | null;
+  /** What the loader adds to every norm weight (1 for Gemma's zero-centred weights). */
+  normWeightOffset: 0 | 1;
   /** Bytes of the whole slot. */
   bytes: number;
   /** Tensor names of the norms. */
@@ -119,11 +126,14 @@ export function blockWeightsAt(layout: BlockLayout, base: Ptr): BlockWeights {
     linears[l.name] = linearAt(l.region, base, l.bias === null ? null : base + l.bias);
   }
   const qk = layout.qkNorm;
+  const sw = layout.sandwichNorms;
   return {
+    index: layout.index,
     linears,
     inputNorm: base + layout.inputNorm,
     postAttentionNorm: base + layout.postNorm,
     qkNorm: qk ? { q: base + qk.q, k: base + qk.k } : null,
+    sandwichNorms: sw ? { attnOut: base + sw.attnOut, mlpOut: base + sw.mlpOut } : null,
   };
 }
 
@@ -265,7 +275,9 @@ export function planModel(
       linears.push({ name, region, bias, biasName });
     }
     const inputNormName = `${p}.input_layernorm.weight`;
-    const postNormName = `${p}.post_attention_layernorm.weight`;
+    const postNormName = config.sandwichNorms
+      ? `${p}.pre_feedforward_layernorm.weight`
+      : `${p}.post_attention_layernorm.weight`;
     vector(inputNormName, h);
     vector(postNormName, h);
     const inputNorm = at;
@@ -282,6 +294,17 @@ export function planModel(
       at = align(k + headDim * 4);
       qkNorm = { q, k, qName, kName, headDim };
     }
+    let sandwichNorms: BlockLayout["sandwichNorms"] = null;
+    if (config.sandwichNorms) {
+      const attnOutName = `${p}.post_attention_layernorm.weight`;
+      const mlpOutName = `${p}.post_feedforward_layernorm.weight`;
+      vector(attnOutName, h);
+      vector(mlpOutName, h);
+      const attnOut = at;
+      const mlpOut = align(attnOut + h * 4);
+      at = align(mlpOut + h * 4);
+      sandwichNorms = { attnOut, mlpOut, attnOutName, mlpOutName };
+    }
     const bytes = at;
     blocks.push({
       index: i,
@@ -289,6 +312,8 @@ export function planModel(
       inputNorm,
       postNorm,
       qkNorm,
+      sandwichNorms,
+      normWeightOffset: config.normWeightOffset ?? 0,
       bytes,
       inputNormName,
       postNormName,

@@ -44,12 +44,18 @@ export async function fillBlock(
     if (l.bias !== null) await loader.loadVector(l.biasName!, l.region.rows, base + l.bias);
   }
   const hidden = loader.set.get(layout.inputNormName).info.shape[0];
-  await loader.loadVector(layout.inputNormName, hidden, base + layout.inputNorm);
-  await loader.loadVector(layout.postNormName, hidden, base + layout.postNorm);
+  const offset = layout.normWeightOffset;
+  await loader.loadNormWeight(layout.inputNormName, hidden, base + layout.inputNorm, offset);
+  await loader.loadNormWeight(layout.postNormName, hidden, base + layout.postNorm, offset);
   const qk = layout.qkNorm;
   if (qk) {
-    await loader.loadVector(qk.qName, qk.headDim, base + qk.q);
-    await loader.loadVector(qk.kName, qk.headDim, base + qk.k);
+    await loader.loadNormWeight(qk.qName, qk.headDim, base + qk.q, offset);
+    await loader.loadNormWeight(qk.kName, qk.headDim, base + qk.k, offset);
+  }
+  const sw = layout.sandwichNorms;
+  if (sw) {
+    await loader.loadNormWeight(sw.attnOutName, hidden, base + sw.attnOut, offset);
+    await loader.loadNormWeight(sw.mlpOutName, hidden, base + sw.mlpOut, offset);
   }
 }
 
@@ -121,7 +127,12 @@ export class ResidentWeightStore implements WeightStore {
       ? [embedRegion, embedBase]
       : await matrix(plan.head);
     const finalNorm = arena.allocF32(config.hiddenSize);
-    await loader.loadVector(plan.finalNormName, config.hiddenSize, finalNorm);
+    await loader.loadNormWeight(
+      plan.finalNormName,
+      config.hiddenSize,
+      finalNorm,
+      config.normWeightOffset ?? 0,
+    );
     const blockBases: Ptr[] = [];
     for (const layout of plan.blocks) {
       const base = arena.alloc(layout.bytes);
@@ -248,7 +259,12 @@ export class StreamedWeightStore implements WeightStore {
   ): Promise<StreamedWeightStore> {
     const { arena } = loader;
     const finalNorm = arena.allocF32(config.hiddenSize);
-    await loader.loadVector(plan.finalNormName, config.hiddenSize, finalNorm);
+    await loader.loadNormWeight(
+      plan.finalNormName,
+      config.hiddenSize,
+      finalNorm,
+      config.normWeightOffset ?? 0,
+    );
     const blockSlot = arena.alloc(plan.maxBlockBytes);
     const headRows = Math.min(options.headChunkRows, config.vocabSize);
     const [headSlotRegion, headBytes] = matrixRegion(plan.head, headRows, 0);

@@ -178,6 +178,18 @@ async function assertSameStores(a: WeightStore, b: WeightStore, arenaA: Arena, a
       arenaB.f32(wb.postAttentionNorm, a.config.hiddenSize),
       arenaA.f32(wa.postAttentionNorm, a.config.hiddenSize),
     );
+    assert.equal(wa.sandwichNorms === null, wb.sandwichNorms === null);
+    if (wa.sandwichNorms && wb.sandwichNorms) {
+      const D = a.config.hiddenSize;
+      assert.deepEqual(
+        arenaB.f32(wb.sandwichNorms.attnOut, D),
+        arenaA.f32(wa.sandwichNorms.attnOut, D),
+      );
+      assert.deepEqual(
+        arenaB.f32(wb.sandwichNorms.mlpOut, D),
+        arenaA.f32(wa.sandwichNorms.mlpOut, D),
+      );
+    }
     assert.equal(wa.qkNorm === null, wb.qkNorm === null);
     if (wa.qkNorm && wb.qkNorm) {
       const hd = a.config.headDim;
@@ -307,6 +319,72 @@ Deno.test("Qwen3: q_norm / k_norm load at their values (resident f32, streamed i
     );
     assert.ok(err instanceof SafetensorsError);
     assert.equal(err.message, `${path}: missing tensor model.layers.1.self_attn.k_norm.weight`);
+  });
+});
+
+Deno.test("Gemma 3: every norm weight loads as 1 + w (block, head and final norms; resident f32 = streamed int4); the four block norms by their HF names", async () => {
+  await withDir(async (dir) => {
+    await makeCheckpoint({ preset: "tiny-gemma3", out: dir, seed: 4, dtype: "f32" });
+    const path = `${dir}/model.safetensors`;
+    const file = await SafetensorsFile.open(new MemorySource(path, await Deno.readFile(path)));
+    const { serializeSafetensors } = await import("./safetensors_writer.ts");
+    // Distinct zero-centred values per norm tensor, so a swapped, shifted or un-offset load shows.
+    const names = file.names().filter((n) => /norm\.weight$/.test(n));
+    const values = new Map(names.map((name, t) => {
+      const n = file.info(name).shape[0];
+      return [name, Float32Array.from({ length: n }, (_, j) => ((t * 7 + j) % 23 - 11) / 37)];
+    }));
+    const tensors = [];
+    for (const name of file.names()) {
+      const info = file.info(name);
+      const v = values.get(name);
+      const data = v ? new Uint8Array(v.buffer) : await file.read(name);
+      tensors.push({ name, dtype: info.dtype, shape: info.shape, data });
+    }
+    await Deno.writeFile(path, serializeSafetensors(tensors));
+    const plusOne = (name: string) => Float32Array.from(values.get(name)!, (w) => 1 + w);
+    const r = kernelsAndArena();
+    const resident = await openModel({ source: dir, quant: "none", ...r });
+    assert.equal(resident.config.architecture, "gemma3");
+    const D = 64, hd = 32;
+    assert.deepEqual(r.arena.f32(resident.finalNorm, D), plusOne("model.norm.weight"));
+    for (let i = 0; i < 3; i++) {
+      const p = `model.layers.${i}`;
+      const b = await resident.acquireBlock(i);
+      assert.equal(b.index, i);
+      assert.deepEqual(r.arena.f32(b.inputNorm, D), plusOne(`${p}.input_layernorm.weight`));
+      assert.deepEqual(
+        r.arena.f32(b.postAttentionNorm, D),
+        plusOne(`${p}.pre_feedforward_layernorm.weight`),
+      );
+      assert.deepEqual(
+        r.arena.f32(b.sandwichNorms!.attnOut, D),
+        plusOne(`${p}.post_attention_layernorm.weight`),
+      );
+      assert.deepEqual(
+        r.arena.f32(b.sandwichNorms!.mlpOut, D),
+        plusOne(`${p}.post_feedforward_layernorm.weight`),
+      );
+      assert.deepEqual(r.arena.f32(b.qkNorm!.q, hd), plusOne(`${p}.self_attn.q_norm.weight`));
+      assert.deepEqual(r.arena.f32(b.qkNorm!.k, hd), plusOne(`${p}.self_attn.k_norm.weight`));
+      resident.releaseBlock(i);
+    }
+    await resident.close();
+    const r4 = kernelsAndArena();
+    const s = kernelsAndArena();
+    const resident4 = await openModel({ source: dir, quant: "int4", ...r4 });
+    const streamed = await openModel({
+      source: dir,
+      quant: "int4",
+      weights: "streamed",
+      ...s,
+      headChunkRows: 64,
+      cacheDir: `${dir}/cache`,
+    });
+    await assertSameStores(resident4, streamed, r4.arena, s.arena);
+    assert.deepEqual(s.arena.f32(streamed.finalNorm, D), plusOne("model.norm.weight"));
+    await resident4.close();
+    await streamed.close();
   });
 });
 

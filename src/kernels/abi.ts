@@ -166,11 +166,19 @@ export interface Kernels {
   /** dgate[n] = dout * up * silu'(gate), dup[n] = dout * silu(gate) (overwrites both). */
   swigluBackward(dgate: Ptr, dup: Ptr, dout: Ptr, gate: Ptr, up: Ptr, n: number): void;
 
+  // ---- GeGLU (tanh GELU, Gemma) ---------------------------------------------------------
+  /** out[n] = gelu_tanh(gate[n]) * up[n], gelu_tanh(z) = z/2 (1 + tanh(√(2/π)(z + 0.044715 z³))). */
+  gegluTanhForward(out: Ptr, gate: Ptr, up: Ptr, n: number): void;
+  /** dgate[n] = dout * up * gelu_tanh'(gate), dup[n] = dout * gelu_tanh(gate) (overwrites both). */
+  gegluTanhBackward(dgate: Ptr, dup: Ptr, dout: Ptr, gate: Ptr, up: Ptr, n: number): void;
+
   // ---- attention -------------------------------------------------------------------------
   /**
    * Causal grouped-query attention for ONE sequence of T tokens.
    * q[T, Hq*hd], k/v[T, Hkv*hd]; query head h uses kv head floor(h / (Hq/Hkv)).
-   * out[T, Hq*hd] = softmax(q kᵀ * scale + causal mask) v, with max-subtraction;
+   * out[T, Hq*hd] = softmax(q kᵀ * scale + causal mask) v, with max-subtraction; with
+   * `window` > 0 (sliding-window layers) query t sees only keys j with t - window < j <= t;
+   * `window` 0 is full causal attention;
    * lse[Hq, T] = log-sum-exp of each scaled score row (saved so backward can rebuild the
    * probabilities without storing [Hq, T, T]).
    */
@@ -185,6 +193,7 @@ export interface Kernels {
     Hkv: number,
     hd: number,
     scale: number,
+    window: number,
   ): void;
   /**
    * Backward of attentionForward. dq (overwritten) [T,Hq*hd]; dk, dv (overwritten) [T,Hkv*hd],
@@ -205,6 +214,7 @@ export interface Kernels {
     Hkv: number,
     hd: number,
     scale: number,
+    window: number,
   ): void;
 
   // ---- embedding (f32 table) -------------------------------------------------------------
@@ -297,6 +307,8 @@ export const KERNEL_NAMES = [
   "ropeApply",
   "swigluForward",
   "swigluBackward",
+  "gegluTanhForward",
+  "gegluTanhBackward",
   "attentionForward",
   "attentionBackward",
   "embeddingGather",

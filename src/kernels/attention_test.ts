@@ -17,18 +17,26 @@ interface Shape {
   Hq: number;
   Hkv: number;
   hd: number;
+  /** Sliding window (keys t - window < j <= t); 0 or absent: full causal. */
+  window?: number;
 }
 
 function forward(q: Float64Array, k: Float64Array, v: Float64Array, s: Shape, scale: number) {
   const out = new Float64Array(s.T * s.Hq * s.hd);
   const lse = new Float64Array(s.Hq * s.T);
-  attentionForwardArrays(out, lse, q, k, v, s.T, s.Hq, s.Hkv, s.hd, scale);
+  attentionForwardArrays(out, lse, q, k, v, s.T, s.Hq, s.Hkv, s.hd, scale, s.window ?? 0);
   return { out, lse };
 }
 
-Deno.test("attention reference forward matches a naive masked softmax", () => {
+for (const window of [0, 1, 2, 4]) {
+  Deno.test(`attention reference forward matches a naive masked softmax (window ${window})`, () => {
+    naiveSoftmaxCheck(window);
+  });
+}
+
+function naiveSoftmaxCheck(window: number): void {
   const rand = makeRandom(4);
-  const s = { T: 5, Hq: 4, Hkv: 2, hd: 3 };
+  const s = { T: 5, Hq: 4, Hkv: 2, hd: 3, window };
   const scale = 0.7;
   const q = randomArray(rand, s.T * s.Hq * s.hd, 2);
   const k = randomArray(rand, s.T * s.Hkv * s.hd, 2);
@@ -44,7 +52,8 @@ Deno.test("attention reference forward matches a naive masked softmax", () => {
         for (let i = 0; i < s.hd; i++) {
           d += q[(t * s.Hq + h) * s.hd + i] * k[(j * s.Hkv + kvh) * s.hd + i];
         }
-        w.push(j <= t ? Math.exp(d * scale) : 0);
+        const visible = j <= t && (window === 0 || t - j < window);
+        w.push(visible ? Math.exp(d * scale) : 0);
       }
       const z = w.reduce((a, b) => a + b, 0);
       assertClose([lse[h * s.T + t]], [Math.log(z)], { rtol: 1e-14 }, `lse h=${h} t=${t}`);
@@ -55,7 +64,7 @@ Deno.test("attention reference forward matches a naive masked softmax", () => {
       }
     }
   }
-});
+}
 
 Deno.test("attention reference stays finite for large scores (max-subtraction)", () => {
   const s = { T: 2, Hq: 1, Hkv: 1, hd: 1 };
@@ -77,6 +86,8 @@ Deno.test("attention reference backward matches finite differences (f64)", () =>
     { T: 1, Hq: 1, Hkv: 1, hd: 4 },
     { T: 3, Hq: 2, Hkv: 1, hd: 8 },
     { T: 6, Hq: 4, Hkv: 2, hd: 4 },
+    { T: 7, Hq: 4, Hkv: 1, hd: 4, window: 3 },
+    { T: 5, Hq: 2, Hkv: 2, hd: 2, window: 1 },
   ];
   for (const s of shapes) {
     const scale = 1 / Math.sqrt(s.hd);
@@ -89,7 +100,23 @@ Deno.test("attention reference backward matches finite differences (f64)", () =>
     const dq = new Float64Array(q.length).fill(7); // overwritten, not accumulated
     const dk = new Float64Array(k.length).fill(7);
     const dv = new Float64Array(v.length).fill(7);
-    attentionBackwardArrays(dq, dk, dv, r, q, k, v, out, lse, s.T, s.Hq, s.Hkv, s.hd, scale);
+    attentionBackwardArrays(
+      dq,
+      dk,
+      dv,
+      r,
+      q,
+      k,
+      v,
+      out,
+      lse,
+      s.T,
+      s.Hq,
+      s.Hkv,
+      s.hd,
+      scale,
+      s.window ?? 0,
+    );
     const tag = JSON.stringify(s);
     const tol = { rtol: 1e-6, atol: 1e-9 };
     assertClose(dq, finiteDifferences(loss, q), tol, `dq ${tag}`);
@@ -105,6 +132,12 @@ Deno.test("wasm attention forward/backward match the reference (both variants)",
     { T: 17, Hq: 4, Hkv: 2, hd: 64 },
     { T: 64, Hq: 4, Hkv: 1, hd: 8 },
     { T: 33, Hq: 2, Hkv: 2, hd: 36 }, // hd with a 4-wide tail after the 32-wide passes
+    // Sliding windows: aligned and unaligned starts, windows of 1, around 4 and past T.
+    { T: 37, Hq: 4, Hkv: 1, hd: 16, window: 5 },
+    { T: 23, Hq: 2, Hkv: 1, hd: 36, window: 8 },
+    { T: 19, Hq: 4, Hkv: 2, hd: 8, window: 1 },
+    { T: 9, Hq: 2, Hkv: 1, hd: 8, window: 3 },
+    { T: 12, Hq: 1, Hkv: 1, hd: 8, window: 64 },
   ];
   for (const s of shapes) {
     const rand = makeRandom(50 + s.T * 7 + s.hd);
@@ -115,7 +148,7 @@ Deno.test("wasm attention forward/backward match the reference (both variants)",
     const [ref, ...wasm] = onEveryBuild(({ kernels, arena }) => {
       const pq = putF32(arena, q), pk = putF32(arena, k), pv = putF32(arena, v);
       const po = arena.allocF32(nq), pl = arena.allocF32(s.Hq * s.T);
-      kernels.attentionForward(po, pl, pq, pk, pv, s.T, s.Hq, s.Hkv, s.hd, scale);
+      kernels.attentionForward(po, pl, pq, pk, pv, s.T, s.Hq, s.Hkv, s.hd, scale, s.window ?? 0);
       // Backward from the same saved out/lse (the reference's own) so only the backward differs.
       const dq = putF32(arena, new Float64Array(nq).fill(9));
       const dk = putF32(arena, new Float64Array(nkv).fill(9));
@@ -135,6 +168,7 @@ Deno.test("wasm attention forward/backward match the reference (both variants)",
         s.Hkv,
         s.hd,
         scale,
+        s.window ?? 0,
       );
       return {
         out: getF32(arena, po, nq),
@@ -150,12 +184,14 @@ Deno.test("wasm attention forward/backward match the reference (both variants)",
       // which exp turns into ~1e-6 relative error in each probability; out and lse inherit it.
       assertClose(out.lse, ref.out.lse, { rtol: 1e-6, atol: 2e-6 }, `lse ${tag}`);
       assertClose(out.out, ref.out.out, { atol: 2e-6 * maxAbs(ref.out.out) }, `out ${tag}`);
-      // Gradients sum up to T * Hq/Hkv such terms in f32: 1e-5 of the largest magnitude.
+      // Gradients sum up to T * Hq/Hkv such terms in f32: 1e-5 of the largest magnitude. With a
+      // window of 1, dq and dk are exactly 0 (p = 1, ds = dout·v - dout·out) in f64 and the f32
+      // cancellation leaves ~1e-7 of dout·v, so dv's magnitude is the floor.
       for (const name of ["dq", "dk", "dv"] as const) {
         assertClose(
           out[name],
           ref.out[name],
-          { atol: 1e-5 * maxAbs(ref.out[name]) },
+          { atol: 1e-5 * Math.max(maxAbs(ref.out[name]), s.window === 1 ? maxAbs(ref.out.dv) : 0) },
           `${name} ${tag}`,
         );
       }
@@ -182,6 +218,7 @@ Deno.test("wasm attention: large scores stay finite and exact (max-subtraction)"
         1,
         4,
         20,
+        0,
       );
       return { out: getF32(arena, po, 8), lse: getF32(arena, pl, 2) };
     })
@@ -220,7 +257,7 @@ Deno.test("wasm attention at T=2048, hd=128 (largest scratch use): sampled rows 
     const { kernels, arena } = b;
     const pq = putF32(arena, q), pk = putF32(arena, k), pv = putF32(arena, v);
     const po = arena.allocF32(nq), pl = arena.allocF32(s.Hq * s.T);
-    kernels.attentionForward(po, pl, pq, pk, pv, s.T, s.Hq, s.Hkv, s.hd, scale);
+    kernels.attentionForward(po, pl, pq, pk, pv, s.T, s.Hq, s.Hkv, s.hd, scale, 0);
     const dq = arena.allocF32(nq), dk = arena.allocF32(nkv), dv = arena.allocF32(nkv);
     kernels.attentionBackward(
       dq,
@@ -237,6 +274,7 @@ Deno.test("wasm attention at T=2048, hd=128 (largest scratch use): sampled rows 
       s.Hkv,
       s.hd,
       scale,
+      0,
     );
     const out = getF32(arena, po, nq), lse = getF32(arena, pl, s.Hq * s.T);
     const dqv = getF32(arena, dq, nq), dkv = getF32(arena, dk, nkv), dvv = getF32(arena, dv, nkv);

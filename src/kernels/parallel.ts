@@ -21,7 +21,7 @@
  *   strided, so these call the `attentionForwardHeads` / `attentionBackwardGroups` entry points of
  *   the threads build (assembly/attention.ts: the whole-call kernels are those over every head).
  * - `ceChunkForward` / `ceChunkBackward`: rows (every row is independent).
- * - `swigluForward` / `swigluBackward`: elements, cut at multiples of 16 (the kernels run 4-wide
+ * - `swigluForward` / `swigluBackward`, `gegluTanhForward` / `gegluTanhBackward`: elements, cut at multiples of 16 (the kernels run 4-wide
  *   vectors and a scalar tail: every element keeps its path).
  * `matmulAtB` (weight gradients; LoRA-rank-sized in training) stays on one thread: both of its
  * output axes are strided in its inputs.
@@ -52,6 +52,8 @@ export const WORKER_OPS = [
   "ceChunkBackward",
   "swigluForward",
   "swigluBackward",
+  "gegluTanhForward",
+  "gegluTanhBackward",
 ] as const;
 
 const OP_ABT = 0;
@@ -64,6 +66,8 @@ const OP_CE_FWD = 6;
 const OP_CE_BWD = 7;
 const OP_SWIGLU_FWD = 8;
 const OP_SWIGLU_BWD = 9;
+const OP_GEGLU_FWD = 10;
+const OP_GEGLU_BWD = 11;
 
 /**
  * Work threshold in multiply-adds (about 50 µs of one core here) where nothing was measured (a
@@ -485,26 +489,26 @@ export function createParallelKernels(
         )
       ) base.int4MatmulGW(out, g, q, scales, biases, M, N, K, groupSize, alpha, acc);
     },
-    attentionForward(out, lse, q, k, v, T, Hq, Hkv, hd, scale) {
+    attentionForward(out, lse, q, k, v, T, Hq, Hkv, hd, scale, window) {
       // ~T²/2 · hd multiply-adds for the scores and as many for the weighted sum, per head.
       if (
         !(big(T * T * hd * Hq) && Hkv > 0 && Hq % Hkv === 0) ||
         !runParts(
           OP_ATTN_FWD,
           evenCuts(Hq, threads(), 1),
-          (h0, h1) => [out, lse, q, k, v, T, Hq, Hkv, hd, scale, h0, h1],
+          (h0, h1) => [out, lse, q, k, v, T, Hq, Hkv, hd, scale, window, h0, h1],
         )
-      ) base.attentionForward(out, lse, q, k, v, T, Hq, Hkv, hd, scale);
+      ) base.attentionForward(out, lse, q, k, v, T, Hq, Hkv, hd, scale, window);
     },
-    attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, T, Hq, Hkv, hd, scale) {
+    attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, T, Hq, Hkv, hd, scale, window) {
       if (
         !(big(2 * T * T * hd * Hq) && Hkv > 0 && Hq % Hkv === 0) ||
         !runParts(
           OP_ATTN_BWD,
           evenCuts(Hkv, threads(), 1),
-          (g0, g1) => [dq, dk, dv, dout, q, k, v, out, lse, T, Hq, Hkv, hd, scale, g0, g1],
+          (g0, g1) => [dq, dk, dv, dout, q, k, v, out, lse, T, Hq, Hkv, hd, scale, window, g0, g1],
         )
-      ) base.attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, T, Hq, Hkv, hd, scale);
+      ) base.attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, T, Hq, Hkv, hd, scale, window);
     },
     ceChunkForward(logits, T, Vc, v0, targets, rowMax, rowSum, targetLogit) {
       // An exp and a few more operations per logit: weigh a logit like 8 multiply-adds.
@@ -554,6 +558,24 @@ export function createParallelKernels(
           return [dgate + o, dup + o, dout + o, gate + o, up + o, e1 - e];
         })
       ) base.swigluBackward(dgate, dup, dout, gate, up, n);
+    },
+    gegluTanhForward(out, gate, up, n) {
+      if (
+        !big(16 * n) ||
+        !runParts(OP_GEGLU_FWD, evenCuts(n, threads(), ELEMENT_ALIGN), (e, e1) => {
+          const o = e * F;
+          return [out + o, gate + o, up + o, e1 - e];
+        })
+      ) base.gegluTanhForward(out, gate, up, n);
+    },
+    gegluTanhBackward(dgate, dup, dout, gate, up, n) {
+      if (
+        !big(16 * n) ||
+        !runParts(OP_GEGLU_BWD, evenCuts(n, threads(), ELEMENT_ALIGN), (e, e1) => {
+          const o = e * F;
+          return [dgate + o, dup + o, dout + o, gate + o, up + o, e1 - e];
+        })
+      ) base.gegluTanhBackward(dgate, dup, dout, gate, up, n);
     },
   };
 }

@@ -194,8 +194,11 @@ Deno.test("attention split by heads is bit-identical to one thread (forward and 
       [130, 14, 2, 64],
       // Too long for the backward's scratch staging of dk/dv: updates them in place instead.
       [2048, 2, 2, 128],
+      // Sliding windows (the fifth entry).
+      [130, 8, 2, 64, 37],
+      [64, 4, 1, 32, 16],
     ];
-    for (const [T, Hq, Hkv, hd] of shapes) {
+    for (const [T, Hq, Hkv, hd, window = 0] of shapes) {
       assertSameBits(single, threaded, (k, arena) => {
         const scale = 1 / Math.sqrt(hd);
         const q = fill(arena, T * Hq * hd, 1);
@@ -203,12 +206,12 @@ Deno.test("attention split by heads is bit-identical to one thread (forward and 
         const v = fill(arena, T * Hkv * hd, 3);
         const out = arena.allocF32(T * Hq * hd);
         const lse = arena.allocF32(Hq * T);
-        k.attentionForward(out, lse, q, kk, v, T, Hq, Hkv, hd, scale);
+        k.attentionForward(out, lse, q, kk, v, T, Hq, Hkv, hd, scale, window);
         const dout = fill(arena, T * Hq * hd, 4);
         const dq = arena.allocF32(T * Hq * hd);
         const dk = fill(arena, T * Hkv * hd, 5); // overwritten: garbage in must not matter
         const dv = fill(arena, T * Hkv * hd, 6);
-        k.attentionBackward(dq, dk, dv, dout, q, kk, v, out, lse, T, Hq, Hkv, hd, scale);
+        k.attentionBackward(dq, dk, dv, dout, q, kk, v, out, lse, T, Hq, Hkv, hd, scale, window);
         return [
           { ptr: out, n: T * Hq * hd },
           { ptr: lse, n: Hq * T },
@@ -216,7 +219,7 @@ Deno.test("attention split by heads is bit-identical to one thread (forward and 
           { ptr: dk, n: T * Hkv * hd },
           { ptr: dv, n: T * Hkv * hd },
         ];
-      }, `attention T=${T} Hq=${Hq} Hkv=${Hkv} hd=${hd}`);
+      }, `attention T=${T} Hq=${Hq} Hkv=${Hkv} hd=${hd} window=${window}`);
     }
   });
 });
@@ -269,14 +272,40 @@ Deno.test("swiglu split by elements is bit-identical to one thread", async () =>
   });
 });
 
-/** Loss and LoRA tensors after two steps of `method` on a tiny random int4 model. */
+Deno.test("geglu-tanh split by elements is bit-identical to one thread", async () => {
+  const single = loadKernelsSync();
+  await withThreaded((threaded) => {
+    for (const n of [1, 3, 17, 37, 100, 1001]) {
+      assertSameBits(single, threaded, (k, arena) => {
+        const gate = fill(arena, n, 1, 6);
+        const up = fill(arena, n, 2);
+        const out = arena.allocF32(n);
+        k.gegluTanhForward(out, gate, up, n);
+        const dout = fill(arena, n, 3);
+        const dgate = arena.allocF32(n);
+        const dup = arena.allocF32(n);
+        k.gegluTanhBackward(dgate, dup, dout, gate, up, n);
+        return [{ ptr: out, n }, { ptr: dgate, n }, { ptr: dup, n }];
+      }, `geglu n=${n}`);
+    }
+  });
+});
+
+/** Loss and LoRA tensors after two steps of `method` on a tiny random model. */
 async function twoSteps(
   loaded: LoadedKernels,
   method: MethodName,
   quant: "none" | "int4",
+  arch: "qwen2" | "gemma3",
 ): Promise<{ losses: number[]; lora: Map<string, Float32Array> }> {
   const { kernels, arena } = loaded;
-  const config = { ...tinyConfig("qwen2", 2), hiddenSize: 96, numHeads: 6, headDim: 16 };
+  // Gemma 3: GQA 6:1, head_dim 32 != 96 / 6, sliding layers (window 3 < 21) and a full one.
+  const config = {
+    ...tinyConfig(arch, arch === "gemma3" ? 3 : 2),
+    hiddenSize: 96,
+    numHeads: 6,
+    headDim: arch === "gemma3" ? 32 : 16,
+  };
   const store = createRandomWeightStore({ config, kernels, arena, seed: 3, quant, groupSize: 32 });
   const session = await createTrainingSession({
     store,
@@ -298,9 +327,16 @@ async function twoSteps(
   return { losses, lora };
 }
 
-Deno.test("two training steps (mesp, int4) with 2 threads are bit-identical to 1 thread", async () => {
-  for (const [method, quant] of [["mesp", "int4"], ["full", "none"]] as const) {
-    const one = await twoSteps(loadKernelsSync(), method, quant);
+Deno.test("two training steps (mesp, int4; full, f32; Qwen2 and Gemma 3) with 2 threads are bit-identical to 1 thread", async () => {
+  for (
+    const [method, quant, arch] of [
+      ["mesp", "int4", "qwen2"],
+      ["full", "none", "qwen2"],
+      ["mesp", "int4", "gemma3"],
+      ["full", "none", "gemma3"],
+    ] as const
+  ) {
+    const one = await twoSteps(loadKernelsSync(), method, quant, arch);
     const loaded = await loadKernels({
       threads: 2,
       minParallelWork: 0,
@@ -309,7 +345,7 @@ Deno.test("two training steps (mesp, int4) with 2 threads are bit-identical to 1
     });
     try {
       assert.equal(loaded.threads, 2);
-      const two = await twoSteps(loaded, method, quant);
+      const two = await twoSteps(loaded, method, quant, arch);
       assert.ok(one.losses.every(Number.isFinite));
       assert.deepEqual(two.losses, one.losses, `${method} losses`);
       assert.equal(two.lora.size, one.lora.size);
@@ -318,7 +354,7 @@ Deno.test("two training steps (mesp, int4) with 2 threads are bit-identical to 1
         assert.deepEqual(
           new Uint8Array(got.buffer),
           new Uint8Array(want.buffer),
-          `${method} ${name} differs`,
+          `${arch} ${method} ${name} differs`,
         );
       }
     } finally {

@@ -1,11 +1,17 @@
 /**
- * One transformer block (HF Qwen2 / Qwen3 / Llama semantics) over flat buffers of
+ * One transformer block (HF Qwen2 / Qwen3 / Llama / Gemma 3 semantics) over flat buffers of
  * `N = batch * seqLen` token rows, hidden size `D`:
  *
- *   n1 = rmsnorm(x) ; q, k, v = linears(n1) (+bias, +LoRA) ; [Qwen3: q, k = headnorm(q, k)]
+ *   n1 = rmsnorm(x) ; q, k, v = linears(n1) (+bias, +LoRA) ; [Qwen3, Gemma: q, k = headnorm(q, k)]
  *   rope(q, k)
- *   a  = causal GQA attention(q, k, v) per sequence ; h1 = x + o(a)
- *   n2 = rmsnorm(h1) ; y = h1 + down(silu(gate(n2)) * up(n2))
+ *   a  = causal GQA attention(q, k, v) per sequence ; h1 = x + [Gemma: rmsnorm](o(a))
+ *   n2 = rmsnorm(h1) ; y = h1 + [Gemma: rmsnorm](down(act(gate(n2)) * up(n2)))
+ *
+ * The config describes the variant (`src/model/config.ts`): `act` is SiLU or the tanh GELU,
+ * Gemma's sandwich norms (the bracketed ones) are `sandwichNorms`, the attention score scale is
+ * `attentionScale`, and a `sliding` layer attends to its last `slidingWindow` keys with the RoPE
+ * tables of `ropeLocalTheta`. Norm weights arrive as multipliers (a Gemma `1 + w` was added by
+ * the store), so every norm is the same kernel.
  *
  * Three ways to run it, by how much they keep:
  * - {@link blockForward}: in place on the residual stream, keeps nothing (checkpointed forward,
@@ -20,7 +26,7 @@
  */
 import type { Kernels, Ptr } from "../kernels/abi.ts";
 import type { Arena } from "../runtime/arena.ts";
-import type { ModelConfig } from "./config.ts";
+import { attentionScale, layerType, layerWindow, type ModelConfig } from "./config.ts";
 import type { BlockLora } from "./lora.ts";
 import {
   linearInputGrad,
@@ -40,6 +46,8 @@ export interface BlockContext {
   /** RoPE tables `[seqLen, headDim/2]` (positions 0 .. seqLen-1 of every sequence). */
   cos: Ptr;
   sin: Ptr;
+  /** The tables of `sliding` layers when they rotate with another theta (`hasLocalRope`). */
+  ropeLocal?: { cos: Ptr; sin: Ptr };
   /** Rows per MLP chunk in the lean forward and the structured backward. */
   mlpChunkRows: number;
 }
@@ -59,14 +67,41 @@ export function blockDims(c: ModelConfig, batchSize: number, seqLen: number) {
 
 const F = 4; // bytes per f32
 
+/** The RoPE tables of layer `layer`. */
+function layerRope(ctx: BlockContext, layer: number): { cos: Ptr; sin: Ptr } {
+  return ctx.ropeLocal && layerType(ctx.config, layer) === "sliding" ? ctx.ropeLocal : ctx;
+}
+
 /** RoPE on q [N, Hq*hd] and k [N, Hkv*hd], every sequence from position 0. */
-function rope(ctx: BlockContext, q: Ptr, kk: Ptr, inverse: number): void {
+function rope(ctx: BlockContext, layer: number, q: Ptr, kk: Ptr, inverse: number): void {
   const { config: c, kernels: k, seqLen: T } = ctx;
   const { Dq, Dkv } = blockDims(c, ctx.batchSize, T);
+  const { cos, sin } = layerRope(ctx, layer);
   for (let b = 0; b < ctx.batchSize; b++) {
-    k.ropeApply(q + b * T * Dq * F, ctx.cos, ctx.sin, T, c.numHeads, c.headDim, inverse);
-    k.ropeApply(kk + b * T * Dkv * F, ctx.cos, ctx.sin, T, c.numKvHeads, c.headDim, inverse);
+    k.ropeApply(q + b * T * Dq * F, cos, sin, T, c.numHeads, c.headDim, inverse);
+    k.ropeApply(kk + b * T * Dkv * F, cos, sin, T, c.numKvHeads, c.headDim, inverse);
   }
+}
+
+/** The MLP activation forward: act = f(gate) * up over n elements. */
+function mlpActForward(ctx: BlockContext, act: Ptr, gate: Ptr, up: Ptr, n: number): void {
+  if (ctx.config.mlpActivation === "gelu_tanh") ctx.kernels.gegluTanhForward(act, gate, up, n);
+  else ctx.kernels.swigluForward(act, gate, up, n);
+}
+
+/** The MLP activation backward (outputs may not alias the inputs but element-wise aliasing). */
+function mlpActBackward(
+  ctx: BlockContext,
+  dgate: Ptr,
+  dup: Ptr,
+  dact: Ptr,
+  gate: Ptr,
+  up: Ptr,
+  n: number,
+): void {
+  if (ctx.config.mlpActivation === "gelu_tanh") {
+    ctx.kernels.gegluTanhBackward(dgate, dup, dact, gate, up, n);
+  } else ctx.kernels.swigluBackward(dgate, dup, dact, gate, up, n);
 }
 
 /** Qwen3 head norms forward: q [N, Hq*hd] from qPre, k from kPre (may be the same buffers). */
@@ -92,10 +127,19 @@ function headRows(ctx: BlockContext): { q: number; k: number } {
   return { q: N * ctx.config.numHeads, k: N * ctx.config.numKvHeads };
 }
 
-function attentionForward(ctx: BlockContext, out: Ptr, lse: Ptr, q: Ptr, kk: Ptr, v: Ptr): void {
+function attentionForward(
+  ctx: BlockContext,
+  layer: number,
+  out: Ptr,
+  lse: Ptr,
+  q: Ptr,
+  kk: Ptr,
+  v: Ptr,
+): void {
   const { config: c, kernels: k, seqLen: T } = ctx;
   const { Dq, Dkv } = blockDims(c, ctx.batchSize, T);
-  const scale = 1 / Math.sqrt(c.headDim);
+  const scale = attentionScale(c);
+  const window = layerWindow(c, layer);
   for (let b = 0; b < ctx.batchSize; b++) {
     k.attentionForward(
       out + b * T * Dq * F,
@@ -108,12 +152,14 @@ function attentionForward(ctx: BlockContext, out: Ptr, lse: Ptr, q: Ptr, kk: Ptr
       c.numKvHeads,
       c.headDim,
       scale,
+      window,
     );
   }
 }
 
 function attentionBackward(
   ctx: BlockContext,
+  layer: number,
   dq: Ptr,
   dk: Ptr,
   dv: Ptr,
@@ -126,7 +172,8 @@ function attentionBackward(
 ): void {
   const { config: c, kernels: k, seqLen: T } = ctx;
   const { Dq, Dkv } = blockDims(c, ctx.batchSize, T);
-  const scale = 1 / Math.sqrt(c.headDim);
+  const scale = attentionScale(c);
+  const window = layerWindow(c, layer);
   for (let b = 0; b < ctx.batchSize; b++) {
     const oq = b * T * Dq * F;
     const okv = b * T * Dkv * F;
@@ -145,6 +192,7 @@ function attentionBackward(
       c.numKvHeads,
       c.headDim,
       scale,
+      window,
     );
   }
 }
@@ -199,8 +247,8 @@ function attentionPart(
     headNormForward(ctx, qk, out.q, out.k, qPre, kPre, rstdQ, rstdK);
     arena.release(mark);
   }
-  rope(ctx, out.q, out.k, 0);
-  attentionForward(ctx, out.attn, out.lse, out.q, out.k, out.v);
+  rope(ctx, bw.index, out.q, out.k, 0);
+  attentionForward(ctx, bw.index, out.attn, out.lse, out.q, out.k, out.v);
 }
 
 /** Row chunks `[r0, r0 + R)` covering `N` rows. */
@@ -234,8 +282,11 @@ export function blockForward(
     const m = arena.mark();
     const x = resid + r0 * D * F;
     const tmp = arena.allocF32(rows * D);
-    // h1 = x + o(attn)
+    const sw = bw.sandwichNorms;
+    const rstdOut = sw ? arena.allocF32(rows) : 0;
+    // h1 = x + o(attn), Gemma: x + rmsnorm(o(attn)) (in place on tmp)
     loraLinearForward(k, arena, bw.linears.o, lora.o, tmp, attn + r0 * Dq * F, rows);
+    if (sw) k.rmsnormForward(tmp, rstdOut, tmp, sw.attnOut, rows, D, c.rmsNormEps);
     k.add(x, x, tmp, rows * D);
     const rstd = arena.allocF32(rows);
     const n2 = arena.allocF32(rows * D);
@@ -245,8 +296,9 @@ export function blockForward(
     const act = arena.allocF32(rows * I);
     loraLinearForward(k, arena, bw.linears.gate, lora.gate, gate, n2, rows);
     loraLinearForward(k, arena, bw.linears.up, lora.up, up, n2, rows);
-    k.swigluForward(act, gate, up, rows * I);
+    mlpActForward(ctx, act, gate, up, rows * I);
     loraLinearForward(k, arena, bw.linears.down, lora.down, tmp, act, rows);
+    if (sw) k.rmsnormForward(tmp, rstdOut, tmp, sw.mlpOut, rows, D, c.rmsNormEps);
     k.add(x, x, tmp, rows * D);
     arena.release(m);
   }
@@ -271,11 +323,19 @@ export interface BlockTape {
   gate: Ptr;
   up: Ptr;
   act: Ptr;
-  /** Qwen3: the head norms' inputs (q, k projections) and rstd; 0 without head norms. */
+  /** Qwen3, Gemma: the head norms' inputs (q, k projections) and rstd; 0 without head norms. */
   qPre: Ptr;
   kPre: Ptr;
   rstdQ: Ptr;
   rstdK: Ptr;
+  /**
+   * Gemma's sandwich norms: their inputs (o's and down's outputs, [N, D]) and rstd ([N]); 0
+   * without them.
+   */
+  attnOut: Ptr;
+  rstdAttnOut: Ptr;
+  mlpOut: Ptr;
+  rstdMlpOut: Ptr;
   /** LoRA `h = x Aᵀ` [N, r] per adapted linear. */
   h: Partial<Record<LinearName, Ptr>>;
 }
@@ -317,6 +377,10 @@ export function blockForwardTape(
     kPre: 0,
     rstdQ: 0,
     rstdK: 0,
+    attnOut: 0,
+    rstdAttnOut: 0,
+    mlpOut: 0,
+    rstdMlpOut: 0,
     h,
   };
   if (bw.qkNorm) {
@@ -326,14 +390,34 @@ export function blockForwardTape(
     t.rstdQ = arena.allocF32(rows.q);
     t.rstdK = arena.allocF32(rows.k);
   }
+  const sw = bw.sandwichNorms;
+  if (sw) {
+    t.attnOut = arena.allocF32(N * D);
+    t.rstdAttnOut = arena.allocF32(N);
+    t.mlpOut = arena.allocF32(N * D);
+    t.rstdMlpOut = arena.allocF32(N);
+  }
   attentionPart(ctx, bw, lora, x, t, h);
-  loraLinearForward(k, arena, bw.linears.o, lora.o, t.h1, t.attn, N, h.o);
+  if (sw) {
+    loraLinearForward(k, arena, bw.linears.o, lora.o, t.attnOut, t.attn, N, h.o);
+    k.rmsnormForward(t.h1, t.rstdAttnOut, t.attnOut, sw.attnOut, N, D, c.rmsNormEps);
+  } else {
+    loraLinearForward(k, arena, bw.linears.o, lora.o, t.h1, t.attn, N, h.o);
+  }
   k.add(t.h1, t.h1, x, N * D);
   k.rmsnormForward(t.n2, t.rstd2, t.h1, bw.postAttentionNorm, N, D, c.rmsNormEps);
   loraLinearForward(k, arena, bw.linears.gate, lora.gate, t.gate, t.n2, N, h.gate);
   loraLinearForward(k, arena, bw.linears.up, lora.up, t.up, t.n2, N, h.up);
-  k.swigluForward(t.act, t.gate, t.up, N * I);
-  if (y !== 0) {
+  mlpActForward(ctx, t.act, t.gate, t.up, N * I);
+  if (sw) {
+    // The norm's input and rstd are taped whether or not the output is wanted.
+    loraLinearForward(k, arena, bw.linears.down, lora.down, t.mlpOut, t.act, N, h.down);
+    const m = arena.mark();
+    const out = y !== 0 ? y : arena.allocF32(N * D);
+    k.rmsnormForward(out, t.rstdMlpOut, t.mlpOut, sw.mlpOut, N, D, c.rmsNormEps);
+    arena.release(m);
+    if (y !== 0) k.add(y, y, t.h1, N * D);
+  } else if (y !== 0) {
     // y = h1 + down(act); the h of down goes to the tape.
     loraLinearForward(k, arena, bw.linears.down, lora.down, y, t.act, N, h.down);
     k.add(y, y, t.h1, N * D);
@@ -377,22 +461,29 @@ export function blockBackwardTape(
   const { N, D, I, Dq, Dkv } = blockDims(c, ctx.batchSize, ctx.seqLen);
   const L = bw.linears;
   const mark = arena.mark();
+  // Gemma: the gradient of a sandwich norm's input (the MLP's, then the attention's output).
+  const sw = bw.sandwichNorms;
+  const dBranch = sw ? arena.allocF32(N * D) : 0;
+  if (sw) k.rmsnormBackward(dBranch, 0, dy, t.mlpOut, sw.mlpOut, t.rstdMlpOut, N, D, 0);
   const dact = arena.allocF32(N * I);
-  loraLinearBackward(k, arena, L.down, lora.down, dact, dy, t.act, N, t.h.down ?? null, 0);
+  const dDown = sw ? dBranch : dy;
+  loraLinearBackward(k, arena, L.down, lora.down, dact, dDown, t.act, N, t.h.down ?? null, 0);
   const dgate = arena.allocF32(N * I);
   const dup = arena.allocF32(N * I);
-  k.swigluBackward(dgate, dup, dact, t.gate, t.up, N * I);
+  mlpActBackward(ctx, dgate, dup, dact, t.gate, t.up, N * I);
   const dn2 = arena.allocF32(N * D);
   loraLinearBackward(k, arena, L.gate, lora.gate, dn2, dgate, t.n2, N, t.h.gate ?? null, 0);
   loraLinearBackward(k, arena, L.up, lora.up, dn2, dup, t.n2, N, t.h.up ?? null, 1);
   k.rmsnormBackward(dy, 0, dn2, t.h1, bw.postAttentionNorm, t.rstd2, N, D, 1); // dy := dh1
+  if (sw) k.rmsnormBackward(dBranch, 0, dy, t.attnOut, sw.attnOut, t.rstdAttnOut, N, D, 0);
   const dattn = arena.allocF32(N * Dq);
-  loraLinearBackward(k, arena, L.o, lora.o, dattn, dy, t.attn, N, t.h.o ?? null, 0);
+  const dO = sw ? dBranch : dy;
+  loraLinearBackward(k, arena, L.o, lora.o, dattn, dO, t.attn, N, t.h.o ?? null, 0);
   const dq = arena.allocF32(N * Dq);
   const dk = arena.allocF32(N * Dkv);
   const dv = arena.allocF32(N * Dkv);
-  attentionBackward(ctx, dq, dk, dv, dattn, t.q, t.k, t.v, t.attn, t.lse);
-  rope(ctx, dq, dk, 1);
+  attentionBackward(ctx, bw.index, dq, dk, dv, dattn, t.q, t.k, t.v, t.attn, t.lse);
+  rope(ctx, bw.index, dq, dk, 1);
   if (bw.qkNorm) headNormBackward(ctx, bw.qkNorm, dq, dk, t.qPre, t.kPre, t.rstdQ, t.rstdK);
   const dn1 = arena.allocF32(N * D);
   loraLinearBackward(k, arena, L.q, lora.q, dn1, dq, t.n1, N, t.h.q ?? null, 0);
@@ -417,6 +508,9 @@ export function blockBackwardTape(
  * 3. dattn from o's backward (needs attn), then [dq dk dv] on top and the attention backward;
  *    dq dk dv are moved down over q (one memmove) and everything else (q k v attn lse dattn) is
  *    freed at once, so dq dk dv never coexist with the MLP phase. Inverse RoPE on dq, dk.
+ * Gemma's sandwich norms: in 2. each chunk keeps o's output and its rstd, recomputes down's
+ * output for the MLP-output norm's backward, and writes d(o's output) into an [N, D] buffer that
+ * lives with q k v attn lse until o's backward in 3.
  * 4. n1 recomputed from x; Qwen3: the q and k projections recomputed one after the other, each
  *    only for its head-norm backward (in place on dq, dk, with the rstd kept from 1., which sit
  *    below everything else); q/k/v backward into dn1; rmsnorm backward adds into dy (= dx).
@@ -445,13 +539,24 @@ export function blockBackwardStructured(
   const attn = arena.allocF32(N * Dq);
   const lse = arena.allocF32(lseLen);
   attentionPart(ctx, bw, lora, x, { q, k: kk, v, attn, lse, rstdQ, rstdK });
+  // Gemma: d(o's output) through the attention-output norm, filled chunk by chunk in 2.
+  const sw = bw.sandwichNorms;
+  const dAttnOut = sw ? arena.allocF32(N * D) : 0;
   // 2.
   const R = Math.min(ctx.mlpChunkRows, N);
   for (const [r0, rows] of rowChunks(N, R)) {
     const m = arena.mark();
     const dyc = dy + r0 * D * F;
+    // Gemma: o's output and its norm's rstd stay for that norm's backward at the chunk's end.
+    const oOut = sw ? arena.allocF32(rows * D) : 0;
+    const rstdO = sw ? arena.allocF32(rows) : 0;
     const h1 = arena.allocF32(rows * D);
-    loraLinearForward(k, arena, L.o, lora.o, h1, attn + r0 * Dq * F, rows);
+    if (sw) {
+      loraLinearForward(k, arena, L.o, lora.o, oOut, attn + r0 * Dq * F, rows);
+      k.rmsnormForward(h1, rstdO, oOut, sw.attnOut, rows, D, c.rmsNormEps);
+    } else {
+      loraLinearForward(k, arena, L.o, lora.o, h1, attn + r0 * Dq * F, rows);
+    }
     k.add(h1, h1, x + r0 * D * F, rows * D);
     const rstd2 = arena.allocF32(rows);
     const n2 = arena.allocF32(rows * D);
@@ -462,27 +567,43 @@ export function blockBackwardStructured(
     loraLinearForward(k, arena, L.up, lora.up, up, n2, rows);
     const dact = arena.allocF32(rows * I);
     const dh = lora.down ? arena.allocF32(rows * lora.down.rank) : 0;
+    // Gemma: d(down's output) through the MLP-output norm.
+    const dMlpOut = sw ? arena.allocF32(rows * D) : 0;
     const actMark = arena.mark();
     const act = arena.allocF32(rows * I);
-    k.swigluForward(act, gate, up, rows * I);
-    if (lora.down) loraWeightGrads(k, arena, lora.down, dh, dyc, act, rows, null);
+    mlpActForward(ctx, act, gate, up, rows * I);
+    if (sw) {
+      // down's output recomputed only for its norm's backward (the forward output goes to
+      // dMlpOut and is overwritten by the gradient).
+      const rstdM = arena.allocF32(rows);
+      const mOut = arena.allocF32(rows * D);
+      loraLinearForward(k, arena, L.down, lora.down, mOut, act, rows);
+      k.rmsnormForward(dMlpOut, rstdM, mOut, sw.mlpOut, rows, D, c.rmsNormEps);
+      k.rmsnormBackward(dMlpOut, 0, dyc, mOut, sw.mlpOut, rstdM, rows, D, 0);
+    }
+    const dDown = sw ? dMlpOut : dyc;
+    if (lora.down) loraWeightGrads(k, arena, lora.down, dh, dDown, act, rows, null);
     arena.release(actMark);
-    linearInputGrad(k, L.down, lora.down, dact, dyc, dh, rows, 0);
-    swigluBackwardInPlace(ctx, gate, up, dact, rows);
+    linearInputGrad(k, L.down, lora.down, dact, dDown, dh, rows, 0);
+    actBackwardInPlace(ctx, gate, up, dact, rows);
     const dn2 = dact; // dact is dead: reuse its first rows*D floats (D <= I in every model)
     if (D > I) throw new Error("blockBackwardStructured assumes hidden <= intermediate");
     loraLinearBackward(k, arena, L.gate, lora.gate, dn2, gate, n2, rows, null, 0);
     loraLinearBackward(k, arena, L.up, lora.up, dn2, up, n2, rows, null, 1);
     k.rmsnormBackward(dyc, 0, dn2, h1, bw.postAttentionNorm, rstd2, rows, D, 1);
+    if (sw) {
+      const dOc = dAttnOut + r0 * D * F;
+      k.rmsnormBackward(dOc, 0, dyc, oOut, sw.attnOut, rstdO, rows, D, 0);
+    }
     arena.release(m);
   }
   // 3.
   const dattn = arena.allocF32(N * Dq);
-  loraLinearBackward(k, arena, L.o, lora.o, dattn, dy, attn, N, null, 0);
+  loraLinearBackward(k, arena, L.o, lora.o, dattn, sw ? dAttnOut : dy, attn, N, null, 0);
   const dqHigh = arena.allocF32(N * Dq);
   const dkHigh = arena.allocF32(N * Dkv);
   const dvHigh = arena.allocF32(N * Dkv);
-  attentionBackward(ctx, dqHigh, dkHigh, dvHigh, dattn, q, kk, v, attn, lse);
+  attentionBackward(ctx, bw.index, dqHigh, dkHigh, dvHigh, dattn, q, kk, v, attn, lse);
   const gradsEnd = arena.mark();
   arena.release(mark);
   const dq = arena.allocF32(N * Dq);
@@ -493,7 +614,7 @@ export function blockBackwardStructured(
   if (dkHigh - dqHigh !== dk - dq || dvHigh - dqHigh !== dv - dq) {
     throw new Error("blockBackwardStructured: dq dk dv layout changed");
   }
-  rope(ctx, dq, dk, 1);
+  rope(ctx, bw.index, dq, dk, 1);
   // 4.
   const rstd1 = arena.allocF32(N);
   const n1 = arena.allocF32(N * D);
@@ -524,17 +645,18 @@ export function swigluSubRows(rows: number): number {
 }
 
 /**
- * SwiGLU backward that overwrites `gate` with dgate and `up` with dup ([rows, I] each), through a
- * 2 x [rows/4, I] buffer (the kernel contract does not allow its outputs to alias its inputs).
+ * The MLP activation's backward that overwrites `gate` with dgate and `up` with dup ([rows, I]
+ * each), through a 2 x [rows/4, I] buffer (the kernel contract does not allow its outputs to
+ * alias its inputs).
  */
-function swigluBackwardInPlace(
+function actBackwardInPlace(
   ctx: BlockContext,
   gate: Ptr,
   up: Ptr,
   dact: Ptr,
   rows: number,
 ): void {
-  const { kernels: k, arena } = ctx;
+  const { arena } = ctx;
   const I = ctx.config.intermediateSize;
   const S = swigluSubRows(rows);
   const mark = arena.mark();
@@ -543,7 +665,7 @@ function swigluBackwardInPlace(
   const bytes = new Uint8Array(arena.memory.buffer);
   for (const [s0, n] of rowChunks(rows, S)) {
     const o = s0 * I * F;
-    k.swigluBackward(tg, tu, dact + o, gate + o, up + o, n * I);
+    mlpActBackward(ctx, tg, tu, dact + o, gate + o, up + o, n * I);
     bytes.copyWithin(gate + o, tg, tg + n * I * F);
     bytes.copyWithin(up + o, tu, tu + n * I * F);
   }

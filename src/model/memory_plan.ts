@@ -22,7 +22,7 @@
  * console.log(plan.total > plan.step);
  * ```
  */
-import type { ModelConfig } from "./config.ts";
+import { hasLocalRope, type ModelConfig } from "./config.ts";
 import {
   type GradientStorage,
   linearShape,
@@ -173,7 +173,8 @@ const f = (n: number) => a(n * 4);
 /**
  * Bytes of one block's tape as `blockForwardTape` allocates it (full, mebp): everything the
  * textbook backward reads — rstd1, n1, q, k, v (post-RoPE), attn, lse, h1, rstd2, n2, gate, up,
- * act, Qwen3's head-norm inputs and rstd, and each adapted linear's `h = x Aᵀ` — not counting
+ * act, Qwen3's and Gemma's head-norm inputs and rstd, Gemma's sandwich-norm inputs and rstd, and
+ * each adapted linear's `h = x Aᵀ` — not counting
  * the block input (a checkpoint).
  * `bench/tape_size.ts` sets it beside what PyTorch autograd saves for the same block.
  */
@@ -190,11 +191,12 @@ export function blockTapeBytes(
   const lseLen = batchSize * c.numHeads * seqLen;
   const h = lora.targets.length * f(N * lora.rank);
   const headNorm = c.qkNorm ? f(N * Dq) + f(N * Dkv) + headNormRstdBytes(c, N) : 0;
+  const sandwich = c.sandwichNorms ? 2 * (f(N * D) + f(N)) : 0;
   return f(N) + f(N * D) + f(N * Dq) + 2 * f(N * Dkv) + f(N * Dq) + f(lseLen) + f(N * D) + f(N) +
-    f(N * D) + 3 * f(N * c.intermediateSize) + headNorm + h;
+    f(N * D) + 3 * f(N * c.intermediateSize) + headNorm + sandwich + h;
 }
 
-/** Qwen3's head-norm rstd for N token rows: one float per query and per key head. */
+/** The head-norm rstd for N token rows: one float per query and per key head. */
 function headNormRstdBytes(c: ModelConfig, N: number): number {
   return c.qkNorm ? f(N * c.numHeads) + f(N * c.numKvHeads) : 0;
 }
@@ -244,7 +246,10 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
     optimizer *= c.numLayers;
   }
 
-  const prepare = 2 * f(N) + 2 * f(T * (c.headDim / 2));
+  // ids, targets, the RoPE tables (and the sliding layers' own, when their theta differs).
+  const prepare = 2 * f(N) + (hasLocalRope(c) ? 4 : 2) * f(T * (c.headDim / 2));
+  // Gemma's sandwich norms (see block.ts for where each buffer lives).
+  const sw = c.sandwichNorms === true;
   // The head runs over the counted rows only (gathered).
   const M = Math.max(0, Math.min(o.headRows ?? B * (T - 1), B * (T - 1)));
   const lossPass = f(M) + f(M) + f(M * C);
@@ -254,16 +259,25 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
   const headBwd = 7 * f(M) + 3 * f(M * D) + f(M * C);
   const attnPartTemp = f(N) + f(N * D) + h(N);
   const headRstd = headNormRstdBytes(c, N);
-  const leanMlp = f(R * D) + h(R) + f(R) + f(R * D) + 3 * f(R * I) + h(R);
+  const leanMlp = f(R * D) + (sw ? f(R) : 0) + h(R) + f(R) + f(R * D) + 3 * f(R * I) + h(R);
   const leanFwd = f(N * Dq) + f(lseLen) +
     Math.max(f(N * Dq) + 2 * f(N * Dkv) + Math.max(attnPartTemp, headRstd), leanMlp);
 
   const tape = blockTapeBytes(c, B, T, o.lora);
-  const tapeBwd = f(N * I) * 3 + f(N * D) + f(N * Dq) * 2 + 2 * f(N * Dkv) + f(N * D) + h(N);
+  const tapeBwd = (sw ? f(N * D) : 0) + f(N * I) * 3 + f(N * D) + f(N * Dq) * 2 + 2 * f(N * Dkv) +
+    f(N * D) + h(N);
 
-  const mlpB = f(R * D) + f(R) + f(R * D) + 2 * f(R * I) + f(R * I) + h(R) +
-    Math.max(h(R), /* o, gate, up forward temps */ f(R * I) + h(R), 2 * f(S * I), 2 * h(R));
-  const qkvAttn = f(N * Dq) + 2 * f(N * Dkv) + f(N * Dq) + f(lseLen);
+  // Gemma, per chunk: o's output and its rstd, dMlpOut; with act, down's output and its rstd.
+  const mlpSandwich = sw ? 2 * f(R * D) + f(R) : 0;
+  const actSandwich = sw ? f(R) + f(R * D) : 0;
+  const mlpB = f(R * D) + f(R) + f(R * D) + 2 * f(R * I) + f(R * I) + h(R) + mlpSandwich +
+    Math.max(
+      h(R),
+      /* o, gate, up forward temps */ f(R * I) + actSandwich + h(R),
+      2 * f(S * I),
+      2 * h(R),
+    );
+  const qkvAttn = f(N * Dq) + 2 * f(N * Dkv) + f(N * Dq) + f(lseLen) + (sw ? f(N * D) : 0);
   const dqkv = f(N * Dq) + 2 * f(N * Dkv);
   // Qwen3, 4.: one recomputed projection (q's is the larger) and its LoRA temporary.
   const headNormRecompute = c.qkNorm ? f(N * Dq) + h(N) : 0;

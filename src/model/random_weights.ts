@@ -31,11 +31,34 @@ import {
 /**
  * A small config for tests: hidden 64, 3 layers, 4 query / 2 kv heads (GQA), vocab 300. Qwen3
  * gets head_dim 24 (q_proj [96, 64]), so head_dim != hidden / heads as in the released models.
+ * Gemma 3 gets head_dim 24, GQA 4:1, sliding and full layers alternating (sliding first), a
+ * window of 3 keys (shorter than the test sequences), query_pre_attn_scalar 20 != head_dim,
+ * two RoPE thetas and the √hidden embedding scale.
  */
 export function tinyConfig(
-  architecture: "qwen2" | "qwen3" | "llama",
+  architecture: "qwen2" | "qwen3" | "llama" | "gemma3",
   numLayers = 3,
 ): ModelConfig {
+  if (architecture === "gemma3") {
+    return {
+      ...tinyConfig("qwen2", numLayers),
+      architecture,
+      numKvHeads: 1,
+      headDim: 24,
+      qkvBias: false,
+      qkNorm: true,
+      rmsNormEps: 1e-6,
+      normWeightOffset: 1,
+      sandwichNorms: true,
+      mlpActivation: "gelu_tanh",
+      embedScale: Math.fround(Math.sqrt(64)),
+      attentionScale: Math.pow(20, -0.5),
+      layerTypes: Array.from({ length: numLayers }, (_, i) => (i + 1) % 2 ? "sliding" : "full"),
+      slidingWindow: 3,
+      ropeTheta: 1e6,
+      ropeLocalTheta: 1e4,
+    };
+  }
   if (architecture === "qwen3") {
     return {
       ...tinyConfig("qwen2", numLayers),
@@ -90,8 +113,9 @@ export interface RandomWeightStoreOptions {
 const QUANTIZE_CHUNK_FLOATS = 1 << 20;
 
 /**
- * Builds the store. Linear weights ~ N(0, 1/in), biases ~ N(0, 0.1²), norm weights
- * ~ 1 + N(0, 0.1²), embedding ~ N(0, 4/hidden) so logits are O(1).
+ * Builds the store. Linear weights ~ N(0, 1/in), biases ~ N(0, 0.1²), norm weights (the
+ * multipliers the norms apply, also for Gemma) ~ 1 + N(0, 0.1²), embedding ~ N(0, 4/hidden) so
+ * logits are O(1).
  */
 export function createRandomWeightStore(o: RandomWeightStoreOptions): WeightStore {
   const { config, kernels, arena } = o;
@@ -156,7 +180,10 @@ export function createRandomWeightStore(o: RandomWeightStoreOptions): WeightStor
     const qkNorm = config.qkNorm
       ? { q: normal(config.headDim, 0.1, 1), k: normal(config.headDim, 0.1, 1) }
       : null;
-    blocks.push({ linears, inputNorm, postAttentionNorm, qkNorm });
+    const sandwichNorms = config.sandwichNorms
+      ? { attnOut: normal(d, 0.1, 1), mlpOut: normal(d, 0.1, 1) }
+      : null;
+    blocks.push({ index: i, linears, inputNorm, postAttentionNorm, qkNorm, sandwichNorms });
   }
   const finalNorm = normal(d, 0.1, 1);
   const head = config.tieWordEmbeddings

@@ -7,7 +7,7 @@ import type { Kernels, Ptr } from "../kernels/abi.ts";
 import type { Arena } from "../runtime/arena.ts";
 import type { Batch } from "./batch.ts";
 import { type BlockContext, blockForward } from "./block.ts";
-import type { ModelConfig } from "./config.ts";
+import { hasLocalRope, type ModelConfig } from "./config.ts";
 import { type HeadContext, headLoss, shiftLabels } from "./head.ts";
 import type { LoraParams } from "./lora.ts";
 import { ropeTables } from "./rope_tables.ts";
@@ -81,6 +81,16 @@ export function prepareBatch(m: LoraModel, batch: Batch): PreparedBatch {
   const sin = arena.allocF32(T * half);
   const positions = Array.from({ length: T }, (_, t) => t);
   ropeTables(config, positions, { cos: arena.f32(cos, T * half), sin: arena.f32(sin, T * half) });
+  let ropeLocal: { cos: Ptr; sin: Ptr } | undefined;
+  if (hasLocalRope(config)) {
+    // Sliding layers' tables (Gemma: rope_local_base_freq, no scaling).
+    ropeLocal = { cos: arena.allocF32(T * half), sin: arena.allocF32(T * half) };
+    ropeTables(
+      { headDim: config.headDim, ropeTheta: config.ropeLocalTheta!, ropeScaling: null },
+      positions,
+      { cos: arena.f32(ropeLocal.cos, T * half), sin: arena.f32(ropeLocal.sin, T * half) },
+    );
+  }
   return {
     block: {
       config,
@@ -90,6 +100,7 @@ export function prepareBatch(m: LoraModel, batch: Batch): PreparedBatch {
       seqLen: T,
       cos,
       sin,
+      ropeLocal,
       mlpChunkRows: m.mlpChunkRows,
     },
     head: {
@@ -106,9 +117,11 @@ export function prepareBatch(m: LoraModel, batch: Batch): PreparedBatch {
   };
 }
 
-/** resid [N, D] = embedding rows of the batch's ids. */
-export function embed(m: LoraModel, p: PreparedBatch, resid: Ptr): Promise<void> {
-  return m.store.embed(resid, p.ids, p.N);
+/** resid [N, D] = embedding rows of the batch's ids (times the config's `embedScale`). */
+export async function embed(m: LoraModel, p: PreparedBatch, resid: Ptr): Promise<void> {
+  await m.store.embed(resid, p.ids, p.N);
+  const scale = m.config.embedScale ?? 1;
+  if (scale !== 1) m.kernels.scale(resid, scale, p.N * m.config.hiddenSize);
 }
 
 /** Lean forward of block `i` in place on `resid`, acquiring and releasing its weights. */

@@ -24,13 +24,27 @@ export type LinearWeight =
 export const LINEAR_NAMES = ["q", "k", "v", "o", "gate", "up", "down"] as const;
 export type LinearName = typeof LINEAR_NAMES[number];
 
-/** Frozen weights of one transformer block. Norm weights are f32 `[hidden]`. */
+/**
+ * Frozen weights of one transformer block. Norm weights are f32 `[hidden]`, each the multiplier
+ * its norm applies (a Gemma `1 + w` already added by the store).
+ */
 export interface BlockWeights {
+  /** Which layer this is (its attention kind and RoPE come from `config.layerTypes`). */
+  index: number;
   linears: Record<LinearName, LinearWeight>;
   inputNorm: Ptr;
+  /**
+   * The norm of the MLP input: HF `post_attention_layernorm` in Qwen and Llama,
+   * `pre_feedforward_layernorm` in Gemma 3.
+   */
   postAttentionNorm: Ptr;
-  /** Qwen3's per-head `q_norm` / `k_norm` weights, f32 `[headDim]` each; null without them. */
+  /** Qwen3's and Gemma 3's per-head `q_norm` / `k_norm` weights, f32 `[headDim]`; or null. */
   qkNorm: { q: Ptr; k: Ptr } | null;
+  /**
+   * Gemma 3's norms of the attention output (HF `post_attention_layernorm`) and of the MLP
+   * output (`post_feedforward_layernorm`) before their residual adds; null without them.
+   */
+  sandwichNorms: { attnOut: Ptr; mlpOut: Ptr } | null;
 }
 
 /** One vocabulary chunk of the LM head: rows `v0 .. v0 + weight.out - 1`. */
@@ -50,7 +64,7 @@ export interface WeightStore {
   releaseBlock(i: number): void;
   /** out[T, hidden] = embedding rows of the i32 token ids at `ids`. */
   embed(out: Ptr, ids: Ptr, T: number): Promise<void>;
-  /** Final RMSNorm weight, f32 `[hidden]`. */
+  /** Final RMSNorm weight (its multiplier, as the block norms), f32 `[hidden]`. */
   readonly finalNorm: Ptr;
   /**
    * The LM head (the embedding when tied) in chunks of at most `rows` vocabulary rows; a chunk's

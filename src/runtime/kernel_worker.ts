@@ -118,6 +118,7 @@ export function kernelWorkerMain(): void {
                 a[13],
                 a[14],
                 a[15],
+                a[16],
               );
               h[3] = 0;
             } catch (err) {

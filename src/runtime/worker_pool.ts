@@ -47,9 +47,9 @@ import {
   kernelWorkerSource,
 } from "./kernel_worker.ts";
 
-/** f64 arguments a job carries (the widest kernel takes 16). */
-export const MAX_ARGS = 16;
-/** Bytes per worker slot: header (32) + args (128) + error text (u16 length + 175 chars). */
+/** f64 arguments a job carries (the widest kernel, attentionBackwardGroups, takes 17). */
+export const MAX_ARGS = 17;
+/** Bytes per worker slot: header (32) + args (136) + error text (u16 length + 171 chars). */
 const SLOT_BYTES = 512;
 const TEXT_OFFSET = 32 + MAX_ARGS * 8;
 const TEXT_CHARS = (SLOT_BYTES - TEXT_OFFSET) / 2 - 1;

@@ -4,7 +4,7 @@
  *
  * What llama.cpp expects of a LoRA GGUF (its adapter loader and its own PEFT converter):
  * - metadata `general.type = "adapter"`, `adapter.type = "lora"`, `adapter.lora.alpha` (f32) and
- *   `general.architecture` equal to the base model's (`qwen2` for Qwen2/2.5, `llama` for Llama
+ *   `general.architecture` equal to the base model's (`qwen2` for Qwen2/2.5, `qwen3`, `gemma3`, `llama` for Llama
  *   and SmolLM2);
  * - per adapted matrix `blk.N.<module>.weight.lora_a` and `.lora_b`, modules `attn_q attn_k
  *   attn_v attn_output ffn_gate ffn_up ffn_down`;

@@ -56,7 +56,7 @@ Deno.test("permuteHeadRows equals the converter's reshape-swap, and refuses odd 
   throws(() => permuteHeadRows(w, 16, 3, 16), /do not split into 16 heads of an even size/);
 });
 
-for (const arch of ["qwen2", "qwen3", "llama"] as const) {
+for (const arch of ["qwen2", "qwen3", "llama", "gemma3"] as const) {
   Deno.test(`GGUF LoRA adapter (${arch}): metadata, names, ggml shapes, exact F32 data, q/k permutation only for llama`, async () => {
     const config = tinyConfig(arch, 2);
     const r = 4;

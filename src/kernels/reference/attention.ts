@@ -1,5 +1,7 @@
 /**
- * Reference causal grouped-query attention for one sequence (see `attentionForward` in abi.ts).
+ * Reference causal grouped-query attention for one sequence (see `attentionForward` in abi.ts),
+ * optionally over a sliding window: with `window` > 0 query t sees keys j with
+ * `t - window < j <= t` (j0 below), else every j <= t.
  *
  * Forward, per query head h and row t: `s_j = scale q_t·k_j` for j ≤ t, `lse_t = log Σ_j e^{s_j}`
  * (computed with max-subtraction), `out_t = Σ_j p_j v_j` with `p_j = e^{s_j - lse_t}`.
@@ -16,6 +18,14 @@ function dot(a: Floats, ao: number, b: Floats, bo: number, n: number): number {
   let s = 0;
   for (let i = 0; i < n; i++) s += a[ao + i] * b[bo + i];
   return s;
+}
+
+/** First key query t sees: 0 without a window. */
+export function firstKey(t: number, window: number): number {
+  if (!Number.isInteger(window) || window < 0) {
+    throw new RangeError(`attention: window must be a non-negative integer, got ${window}`);
+  }
+  return window > 0 ? Math.max(0, t - window + 1) : 0;
 }
 
 function checkHeads(Hq: number, Hkv: number): number {
@@ -37,6 +47,7 @@ export function attentionForwardArrays(
   Hkv: number,
   hd: number,
   scale: number,
+  window = 0,
 ): void {
   const group = checkHeads(Hq, Hkv);
   const qStride = Hq * hd;
@@ -47,17 +58,18 @@ export function attentionForwardArrays(
     const kvh = Math.floor(h / group);
     for (let t = 0; t < T; t++) {
       const qo = t * qStride + h * hd;
+      const j0 = firstKey(t, window);
       let max = -Infinity;
-      for (let j = 0; j <= t; j++) {
+      for (let j = j0; j <= t; j++) {
         s[j] = scale * dot(q, qo, k, j * kvStride + kvh * hd, hd);
         if (s[j] > max) max = s[j];
       }
       let sum = 0;
-      for (let j = 0; j <= t; j++) sum += Math.exp(s[j] - max);
+      for (let j = j0; j <= t; j++) sum += Math.exp(s[j] - max);
       const l = max + Math.log(sum);
       lse[h * T + t] = l;
       acc.fill(0);
-      for (let j = 0; j <= t; j++) {
+      for (let j = j0; j <= t; j++) {
         const p = Math.exp(s[j] - l);
         const vo = j * kvStride + kvh * hd;
         for (let i = 0; i < hd; i++) acc[i] += p * v[vo + i];
@@ -83,6 +95,7 @@ export function attentionBackwardArrays(
   Hkv: number,
   hd: number,
   scale: number,
+  window = 0,
 ): void {
   const group = checkHeads(Hq, Hkv);
   const qStride = Hq * hd;
@@ -96,7 +109,7 @@ export function attentionBackwardArrays(
       const qo = t * qStride + h * hd;
       const l = lse[h * T + t];
       const delta = dot(dout, qo, out, qo, hd);
-      for (let j = 0; j <= t; j++) {
+      for (let j = firstKey(t, window); j <= t; j++) {
         const ko = j * kvStride + kvh * hd;
         const p = Math.exp(scale * dot(q, qo, k, ko, hd) - l);
         const ds = p * (dot(dout, qo, v, ko, hd) - delta);
@@ -115,7 +128,7 @@ export function attentionReference(
   m: MemViews,
 ): Pick<Kernels, "attentionForward" | "attentionBackward"> {
   return {
-    attentionForward(out, lse, q, k, v, T, Hq, Hkv, hd, scale) {
+    attentionForward(out, lse, q, k, v, T, Hq, Hkv, hd, scale, window) {
       const nq = T * Hq * hd;
       const nkv = T * Hkv * hd;
       attentionForwardArrays(
@@ -129,9 +142,10 @@ export function attentionReference(
         Hkv,
         hd,
         scale,
+        window,
       );
     },
-    attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, T, Hq, Hkv, hd, scale) {
+    attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, T, Hq, Hkv, hd, scale, window) {
       const nq = T * Hq * hd;
       const nkv = T * Hkv * hd;
       attentionBackwardArrays(
@@ -149,6 +163,7 @@ export function attentionReference(
         Hkv,
         hd,
         scale,
+        window,
       );
     },
   };

@@ -9,6 +9,7 @@ import { int4Reference } from "./int4.ts";
 import { normReference } from "./norm.ts";
 import { ropeReference } from "./rope.ts";
 import { swigluReference } from "./swiglu.ts";
+import { gegluReference } from "./geglu.ts";
 import { attentionReference } from "./attention.ts";
 import { embeddingReference } from "./embedding.ts";
 import { crossEntropyReference } from "./cross_entropy.ts";
@@ -27,6 +28,7 @@ export function createReferenceKernels(memory: WebAssembly.Memory): Kernels {
     ...normReference(m),
     ...ropeReference(m),
     ...swigluReference(m),
+    ...gegluReference(m),
     ...attentionReference(m),
     ...embeddingReference(m),
     ...crossEntropyReference(m),
