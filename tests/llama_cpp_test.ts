@@ -1,0 +1,332 @@
+/**
+ * slimtune's GGUF files in the real llama.cpp (node-llama-cpp 3.21.1, its prebuilt CPU binary):
+ * our GGUF base, our GGUF LoRA on it, and our merged GGUF give the next-token log-probs of
+ * slimtune's own forward (f32 weights, f32 KV cache, no flash attention) to 1e-4 at every
+ * position, and the same greedy continuation, on tiny random Qwen2, Llama (untied, llama3 rope)
+ * and Qwen3 checkpoints. The files also parse with `@huggingface/gguf` with the keys and shapes
+ * llama.cpp reads. And llama.cpp tokenizes as slimtune does with the real Qwen2.5 and Llama 3
+ * tokenizers carried in our GGUF metadata.
+ */
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import { getLlama, type Llama, LlamaLogLevel, type LlamaModel, type Token } from "node-llama-cpp";
+import { readTokenizer } from "../src/data/tokenizer.ts";
+import { tinyTokenizerFiles } from "../src/data/tiny_tokenizer_testing.ts";
+import { Decoder, type DecoderAdapter } from "../src/generate/decoder.ts";
+import { argmax } from "../src/generate/sampling.ts";
+import { openModel } from "../src/io/checkpoint_deno.ts";
+import { readGguf } from "../src/io/gguf_testing.ts";
+import { loadKernelsSync } from "../src/kernels/wasm.ts";
+import { linearShape, peftName } from "../src/model/lora.ts";
+import type { ModelConfig } from "../src/model/config.ts";
+import { LINEAR_NAMES } from "../src/model/weights.ts";
+import { Rng } from "../src/runtime/rng.ts";
+import type { LoraTensors } from "../src/train/peft_adapter.ts";
+import { readAdapterDir, writeAdapterDir } from "../src/train/peft_adapter_deno.ts";
+import { main as exportMain } from "../tools/export.ts";
+import { makeCheckpoint } from "../tools/make_checkpoint.ts";
+
+// The prebuilt binary only: never a download or a source build at run time.
+Deno.env.set("NODE_LLAMA_CPP_SKIP_DOWNLOAD", "true");
+
+let llamaPromise: Promise<Llama> | null = null;
+function llama(): Promise<Llama> {
+  llamaPromise ??= getLlama({
+    gpu: false,
+    build: "never",
+    usePrebuiltBinaries: true,
+    progressLogs: false,
+    logLevel: LlamaLogLevel.error,
+  });
+  return llamaPromise;
+}
+
+async function exportTool(argv: string[]): Promise<string> {
+  let out = "";
+  let err = "";
+  const code = await exportMain(argv, { out: (t) => void (out += t), err: (t) => void (err += t) });
+  strictEqual(code, 0, `export ${argv.join(" ")}: ${err}`);
+  return out;
+}
+
+/** A tiny random f32 checkpoint with the tiny tokenizer beside it. */
+async function tinyModel(preset: string, dir: string): Promise<ModelConfig> {
+  await makeCheckpoint({ preset, out: dir, seed: 5, dtype: "f32" });
+  const files = tinyTokenizerFiles(512);
+  await Deno.writeTextFile(`${dir}/tokenizer.json`, files.tokenizerJson);
+  await Deno.writeTextFile(`${dir}/tokenizer_config.json`, files.tokenizerConfig);
+  const { readCheckpointConfig } = await import("../src/io/checkpoint.ts");
+  const { dirFiles } = await import("../src/io/checkpoint_files_deno.ts");
+  return (await readCheckpointConfig(dirFiles(dir))).config;
+}
+
+/** A random rank-4 adapter on every linear, large enough to move the logits visibly. */
+function randomAdapter(config: ModelConfig, r: number, seed: number): LoraTensors {
+  const rng = new Rng(seed);
+  const t: LoraTensors = new Map();
+  for (let b = 0; b < config.numLayers; b++) {
+    for (const name of LINEAR_NAMES) {
+      const [out, inF] = linearShape(config, name);
+      const a = new Float32Array(r * inF);
+      const bb = new Float32Array(out * r);
+      rng.fillNormal(a, 0.3);
+      rng.fillNormal(bb, 0.3);
+      t.set(peftName(b, name, "A"), { shape: [r, inF], data: a });
+      t.set(peftName(b, name, "B"), { shape: [out, r], data: bb });
+    }
+  }
+  return t;
+}
+
+/** Log-softmax of each row of `[rows, V]` logits. */
+function logSoftmaxRows(logits: Float32Array, V: number): Float64Array {
+  const out = new Float64Array(logits.length);
+  for (let p = 0; p < logits.length / V; p++) {
+    const row = logits.subarray(p * V, (p + 1) * V);
+    let m = -Infinity;
+    for (const x of row) m = Math.max(m, x);
+    let s = 0;
+    for (const x of row) s += Math.exp(x - m);
+    const lse = m + Math.log(s);
+    for (let t = 0; t < V; t++) out[p * V + t] = row[t] - lse;
+  }
+  return out;
+}
+
+/** llama.cpp's next-token log-probs after each of `ids`, and its greedy continuation. */
+async function llamaCppRun(
+  model: LlamaModel,
+  ids: number[],
+  lora: string | null,
+  steps: number,
+): Promise<{ logprobs: Float64Array; greedy: number[] }> {
+  const context = await model.createContext({
+    contextSize: 128,
+    batchSize: 128,
+    flashAttention: false,
+    experimentalKvCacheKeyType: "F32",
+    experimentalKvCacheValueType: "F32",
+    threads: 1,
+    ...(lora ? { lora: { adapters: [{ filePath: lora, scale: 1 }] } } : {}),
+  });
+  try {
+    const seq = context.getSequence();
+    const res = await seq.controlledEvaluate(
+      ids.map((t) => [t as Token, { generateNext: { probabilities: true } }]),
+    );
+    const vocab = res[0]!.next.probabilities!.size;
+    const logprobs = new Float64Array(ids.length * vocab);
+    for (let p = 0; p < ids.length; p++) {
+      const probs = res[p]!.next.probabilities!;
+      strictEqual(probs.size, vocab, "llama.cpp returns the whole distribution");
+      strictEqual(vocab, 512);
+      for (const [t, pr] of probs) logprobs[p * vocab + t] = Math.log(pr);
+    }
+    const greedy: number[] = [];
+    let next = argmaxOf(res[ids.length - 1]!.next.probabilities!);
+    for (let i = 0; i < steps; i++) {
+      greedy.push(next);
+      const r = await seq.controlledEvaluate([[next as Token, {
+        generateNext: { probabilities: true },
+      }]]);
+      next = argmaxOf(r[0]!.next.probabilities!);
+    }
+    return { logprobs, greedy };
+  } finally {
+    await context.dispose();
+  }
+}
+
+function argmaxOf(probs: Map<number, number>): number {
+  let best = -1;
+  let bp = -1;
+  for (const [t, p] of probs) {
+    if (p > bp || (p === bp && t < best)) {
+      best = t;
+      bp = p;
+    }
+  }
+  return best;
+}
+
+/** slimtune's log-probs after each of `ids` and its greedy continuation (f32 weights). */
+async function slimtuneRun(
+  modelDir: string,
+  ids: number[],
+  adapter: DecoderAdapter | null,
+  steps: number,
+): Promise<{ logprobs: Float64Array; greedy: number[] }> {
+  const { kernels, arena } = loadKernelsSync();
+  const store = await openModel({
+    source: modelDir,
+    quant: "none",
+    weights: "resident",
+    kernels,
+    arena,
+  });
+  try {
+    const V = store.config.vocabSize;
+    const dec = Decoder.create({ store, kernels, arena, maxLen: ids.length + steps, adapter });
+    const logits = await dec.append(ids, "all");
+    const logprobs = logSoftmaxRows(logits, V);
+    const greedy: number[] = [];
+    let next = argmax(logits.subarray((ids.length - 1) * V));
+    for (let i = 0; i < steps; i++) {
+      greedy.push(next);
+      next = argmax(await dec.append([next]));
+    }
+    dec.dispose();
+    return { logprobs, greedy };
+  } finally {
+    await store.close();
+  }
+}
+
+function maxAbsDiff(a: Float64Array, b: Float64Array): number {
+  strictEqual(a.length, b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  return worst;
+}
+
+for (const preset of ["tiny-qwen2", "tiny-llama", "tiny-qwen3"]) {
+  Deno.test(`llama.cpp runs our GGUF base, LoRA and merged model as slimtune does (${preset})`, async () => {
+    const tmp = await Deno.makeTempDir();
+    try {
+      const config = await tinyModel(preset, `${tmp}/model`);
+      const r = 4;
+      const tensors = randomAdapter(config, r, 17);
+      const info = { r, alpha: 8, targets: [...LINEAR_NAMES], baseModel: `${tmp}/model` };
+      await writeAdapterDir(`${tmp}/adapter`, tensors, info);
+      const m = `${tmp}/model`;
+      await exportTool([
+        "--model",
+        m,
+        "--format",
+        "gguf",
+        "--type",
+        "f32",
+        "--out",
+        `${tmp}/base.gguf`,
+      ]);
+      await exportTool([
+        "--adapter",
+        `${tmp}/adapter`,
+        "--format",
+        "gguf",
+        "--out",
+        `${tmp}/lora.gguf`,
+      ]);
+      await exportTool([
+        "--model",
+        m,
+        "--adapter",
+        `${tmp}/adapter`,
+        "--merge",
+        "--format",
+        "gguf",
+        "--type",
+        "f32",
+        "--out",
+        `${tmp}/merged.gguf`,
+      ]);
+
+      // The independent reader sees the keys and shapes llama.cpp reads.
+      const g = await readGguf(await Deno.readFile(`${tmp}/base.gguf`));
+      const arch = config.architecture;
+      strictEqual(g.metadata["general.architecture"], arch);
+      strictEqual(g.metadata["general.file_type"], 0);
+      strictEqual(g.metadata[`${arch}.block_count`], config.numLayers);
+      strictEqual(g.metadata[`${arch}.embedding_length`], config.hiddenSize);
+      strictEqual(g.metadata[`${arch}.feed_forward_length`], config.intermediateSize);
+      strictEqual(g.metadata[`${arch}.attention.head_count`], config.numHeads);
+      strictEqual(g.metadata[`${arch}.attention.head_count_kv`], config.numKvHeads);
+      strictEqual(g.metadata[`${arch}.attention.key_length`], config.headDim);
+      strictEqual(g.metadata[`${arch}.rope.freq_base`], Math.fround(config.ropeTheta));
+      strictEqual(g.metadata["tokenizer.ggml.model"], "gpt2");
+      strictEqual(g.metadata["tokenizer.ggml.pre"], "qwen2");
+      strictEqual((g.metadata["tokenizer.ggml.tokens"] as string[]).length, 512);
+      strictEqual((g.metadata["tokenizer.ggml.token_type"] as number[])[2], 3);
+      strictEqual((g.metadata["tokenizer.ggml.token_type"] as number[])[511], 5);
+      strictEqual(g.metadata["tokenizer.ggml.eos_token_id"], 2);
+      strictEqual(g.metadata["tokenizer.ggml.padding_token_id"], 0);
+      ok(String(g.metadata["tokenizer.chat_template"]).includes("<|im_start|>"));
+      const shapes = new Map(g.tensorInfos.map((t) => [t.name, t.shape.map(Number)]));
+      deepStrictEqual(shapes.get("token_embd.weight"), [config.hiddenSize, config.vocabSize]);
+      deepStrictEqual(shapes.get("blk.1.attn_q.weight"), [
+        config.hiddenSize,
+        config.numHeads * config.headDim,
+      ]);
+      deepStrictEqual(shapes.get("blk.0.ffn_down.weight"), [
+        config.intermediateSize,
+        config.hiddenSize,
+      ]);
+      strictEqual(shapes.has("output.weight"), !config.tieWordEmbeddings);
+      strictEqual(shapes.has("blk.0.attn_q.bias"), config.qkvBias);
+      strictEqual(shapes.has("blk.0.attn_q_norm.weight"), config.qkNorm === true);
+      strictEqual(shapes.has("rope_freqs.weight"), config.ropeScaling !== null);
+      const lg = await readGguf(await Deno.readFile(`${tmp}/lora.gguf`));
+      strictEqual(lg.metadata["general.type"], "adapter");
+      strictEqual(lg.metadata["adapter.type"], "lora");
+      strictEqual(lg.metadata["adapter.lora.alpha"], 8);
+      deepStrictEqual(
+        lg.tensorInfos.find((t) => t.name === "blk.1.ffn_up.weight.lora_b")!.shape.map(Number),
+        [r, config.intermediateSize],
+      );
+
+      const rng = new Rng(3);
+      const ids = Array.from({ length: 40 }, () => 3 + Math.floor(rng.uniform() * 500));
+      const steps = 8;
+      const adapter: DecoderAdapter = {
+        ...(await readAdapterDir(`${tmp}/adapter`, config)).info,
+        tensors,
+      };
+      const wantBase = await slimtuneRun(m, ids, null, steps);
+      const wantLora = await slimtuneRun(m, ids, adapter, steps);
+      const l = await llama();
+      const base = await l.loadModel({ modelPath: `${tmp}/base.gguf`, gpuLayers: 0 });
+      const merged = await l.loadModel({ modelPath: `${tmp}/merged.gguf`, gpuLayers: 0 });
+      try {
+        const gotBase = await llamaCppRun(base, ids, null, steps);
+        const gotLora = await llamaCppRun(base, ids, `${tmp}/lora.gguf`, steps);
+        const gotMerged = await llamaCppRun(merged, ids, null, steps);
+        const dBase = maxAbsDiff(gotBase.logprobs, wantBase.logprobs);
+        const dLora = maxAbsDiff(gotLora.logprobs, wantLora.logprobs);
+        const dMerged = maxAbsDiff(gotMerged.logprobs, wantLora.logprobs);
+        const moved = maxAbsDiff(wantBase.logprobs, wantLora.logprobs);
+        console.log(
+          `${preset}: max |log-prob| difference llama.cpp vs slimtune: base ${
+            dBase.toExponential(2)
+          }, ` +
+            `+LoRA ${dLora.toExponential(2)}, merged ${
+              dMerged.toExponential(2)
+            } (the adapter moves ` +
+            `them by ${moved.toFixed(3)})`,
+        );
+        ok(dBase <= 1e-4, `base ${dBase}`);
+        ok(dLora <= 1e-4, `lora ${dLora}`);
+        ok(dMerged <= 1e-4, `merged ${dMerged}`);
+        ok(moved > 0.05, `the adapter changes the model (${moved})`);
+        deepStrictEqual(gotBase.greedy, wantBase.greedy, "greedy continuation, base");
+        deepStrictEqual(gotLora.greedy, wantLora.greedy, "greedy continuation, base + LoRA");
+        deepStrictEqual(gotMerged.greedy, wantLora.greedy, "greedy continuation, merged");
+        // Tokenization: llama.cpp with our metadata splits as slimtune's tokenizer does.
+        const tok = await readTokenizer({
+          tokenizerJson: new TextEncoder().encode(await Deno.readTextFile(`${m}/tokenizer.json`)),
+          tokenizerConfig: new TextEncoder().encode(
+            await Deno.readTextFile(`${m}/tokenizer_config.json`),
+          ),
+        });
+        for (
+          const text of ["the other side of it", "Hello, World! 42\n\nok", "<|im_start|>user\nhi"]
+        ) {
+          deepStrictEqual(base.tokenize(text, true).map(Number), tok.encode(text, false), text);
+        }
+      } finally {
+        await base.dispose();
+        await merged.dispose();
+      }
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  });
+}
