@@ -140,11 +140,15 @@ async function resolveArgs(argv: string[]): Promise<ResolvedRun> {
     }
   }
   if (args.model === null && args.data === null) args.data = demoDataPath();
-  if (args.model === null && args.evalData === null && !given.has("evalData")) {
+  if (args.model === null && args.evalData === null && args.steps > 0) {
     args.evalData = demoEvalDataPath();
   }
   if (args.compareBase && args.evalData === null) {
-    throw new UsageError("--compare-base", "needs --eval-data FILE.jsonl");
+    // The demo's default asks for it only where it has evaluation data.
+    if (given.has("compareBase")) {
+      throw new UsageError("--compare-base", "needs --eval-data FILE.jsonl");
+    }
+    args.compareBase = false;
   }
   if (args.steps > 0 && args.data === null) {
     throw new UsageError("--data", "required when training a --model (a JSONL file)");
