@@ -246,9 +246,12 @@ function checkTensor(t: Omit<GgufTensor, "data">): number {
   return t.ne.reduce((a, b) => a * b, 1);
 }
 
-/** A tensor whose values may come from an asynchronous read (a file, a network). */
+/**
+ * A tensor whose values may come from an asynchronous read (a file, a network), whole or as
+ * chunks of whole rows (`ne[0]` values each) in order, so a large tensor is never held whole.
+ */
 export interface GgufAsyncTensor extends Omit<GgufTensor, "data"> {
-  data: () => Float32Array | Promise<Float32Array>;
+  data: () => Float32Array | Promise<Float32Array> | AsyncIterable<Float32Array>;
 }
 
 /** The encoded header (padded to the alignment) and each tensor's data size in bytes. */
@@ -336,6 +339,28 @@ export async function* ggufChunksAsync(
   const { header, sizes } = ggufHeader(metadata, tensors, alignment);
   yield header;
   for (let i = 0; i < tensors.length; i++) {
-    yield* tensorData(tensors[i], await tensors[i].data(), sizes[i], alignment);
+    const t = tensors[i];
+    const data = await t.data();
+    if (data instanceof Float32Array) {
+      yield* tensorData(t, data, sizes[i], alignment);
+      continue;
+    }
+    const count = checkTensor(t);
+    let got = 0;
+    for await (const chunk of data) {
+      if (chunk.length % t.ne[0] !== 0 || got + chunk.length > count) {
+        throw new RangeError(
+          `${t.name}: a chunk of ${chunk.length} values is not whole rows of ${t.ne[0]} within ` +
+            `shape [${t.ne.join(", ")}]`,
+        );
+      }
+      got += chunk.length;
+      yield encodeGgmlTensor(t.type, chunk);
+    }
+    if (got !== count) {
+      throw new RangeError(`${t.name}: ${got} values for shape [${t.ne.join(", ")}]`);
+    }
+    const pad = Math.ceil(sizes[i] / alignment) * alignment - sizes[i];
+    if (pad > 0) yield new Uint8Array(pad);
   }
 }

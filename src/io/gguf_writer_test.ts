@@ -1,7 +1,14 @@
-import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
+import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
 import { concatChunks as concat, readGguf } from "./gguf_testing.ts";
 import { f16BitsToF32 } from "./dtype.ts";
-import { ggufChunks, type GgufTensor, quantizeQ4_0, quantizeQ8_0 } from "./gguf_writer.ts";
+import {
+  ggufChunks,
+  ggufChunksAsync,
+  type GgufTensor,
+  type GgufValue,
+  quantizeQ4_0,
+  quantizeQ8_0,
+} from "./gguf_writer.ts";
 
 function values(n: number, seed: number): Float32Array {
   let s = seed;
@@ -129,4 +136,37 @@ Deno.test("Q4_0: the largest magnitude maps to code 0 (d = m / -8), nibbles spli
       ok(err <= Math.abs(d) * 0.5 + 1e-3 * Math.abs(d) * 8 || code === 15, `block ${b} value ${j}`);
     }
   }
+});
+
+Deno.test("ggufChunksAsync: row chunks give the bytes of the whole tensor; a chunk of part of a row is refused", async () => {
+  const a = values(64 * 6, 4);
+  const md: [string, GgufValue][] = [["general.architecture", { type: "string", value: "llama" }]];
+  const collect = async (data: () => Float32Array | AsyncIterable<Float32Array>) => {
+    const parts: Uint8Array[] = [];
+    for await (const c of ggufChunksAsync(md, [{ name: "t", ne: [64, 6], type: "Q8_0", data }])) {
+      parts.push(c);
+    }
+    return concat(parts);
+  };
+  const whole = await collect(() => a);
+  const chunked = await collect(async function* () {
+    yield a.subarray(0, 128);
+    yield a.subarray(128, 320);
+    yield a.subarray(320);
+  });
+  deepStrictEqual(chunked, whole);
+  await rejects(
+    () =>
+      collect(async function* () {
+        yield a.subarray(0, 100);
+      }),
+    /t: a chunk of 100 values is not whole rows of 64/,
+  );
+  await rejects(
+    () =>
+      collect(async function* () {
+        yield a.subarray(0, 128);
+      }),
+    /t: 128 values for shape \[64, 6\]/,
+  );
 });

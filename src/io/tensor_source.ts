@@ -11,7 +11,7 @@
  * const embedding = await source.read("model.embed_tokens.weight");
  * ```
  */
-import { decodeToF32, isFloatDtype } from "./dtype.ts";
+import { decodeToF32, DTYPE_BYTES, isFloatDtype } from "./dtype.ts";
 import { SafetensorsError } from "./safetensors.ts";
 import type { TensorSet } from "./tensor_set.ts";
 
@@ -20,26 +20,49 @@ export interface ModelTensorSource {
   has(name: string): boolean;
   shape(name: string): readonly number[];
   read(name: string): Promise<Float32Array>;
+  /** Rows `[row0, row0 + rows)` of a matrix (the first dimension), as f32. */
+  readRows(name: string, row0: number, rows: number): Promise<Float32Array>;
+}
+
+/** Values per chunk when a large tensor is read in row chunks (16 MiB of f32). */
+export const ROW_CHUNK_VALUES = 1 << 22;
+
+/**
+ * A matrix as chunks of whole rows of at most {@link ROW_CHUNK_VALUES} values (one row at least),
+ * so a large embedding is never held whole.
+ */
+export async function* rowChunks(
+  source: ModelTensorSource,
+  name: string,
+): AsyncGenerator<Float32Array> {
+  const [rows, ...rest] = source.shape(name);
+  const cols = rest.reduce((a, b) => a * b, 1);
+  const per = Math.max(1, Math.floor(ROW_CHUNK_VALUES / Math.max(1, cols)));
+  for (let r = 0; r < rows; r += per) yield await source.readRows(name, r, Math.min(per, rows - r));
 }
 
 /** The float tensors of a safetensors checkpoint; a quantized tensor is refused by name. */
 export function tensorSetSource(set: TensorSet): ModelTensorSource {
+  const readRows = async (name: string, row0: number, rows: number) => {
+    const { file, info } = set.get(name);
+    if (!isFloatDtype(info.dtype)) {
+      throw new SafetensorsError(
+        file.name,
+        `tensor ${name} is ${info.dtype}: only float checkpoints (BF16/F16/F32) export`,
+      );
+    }
+    const cols = info.shape.slice(1).reduce((a, b) => a * b, 1);
+    const width = DTYPE_BYTES[info.dtype];
+    const raw = new Uint8Array(rows * cols * width);
+    await file.readInto(name, raw, row0 * cols * width);
+    const out = new Float32Array(rows * cols);
+    decodeToF32(raw, info.dtype, out);
+    return out;
+  };
   return {
     has: (name) => set.has(name),
     shape: (name) => set.get(name).info.shape,
-    async read(name) {
-      const { file, info } = set.get(name);
-      if (!isFloatDtype(info.dtype)) {
-        throw new SafetensorsError(
-          file.name,
-          `tensor ${name} is ${info.dtype}: only float checkpoints (BF16/F16/F32) export`,
-        );
-      }
-      const raw = new Uint8Array(info.byteLength);
-      await file.readInto(name, raw, 0);
-      const out = new Float32Array(info.shape.reduce((a, b) => a * b, 1));
-      decodeToF32(raw, info.dtype, out);
-      return out;
-    },
+    read: (name) => readRows(name, 0, set.get(name).info.shape[0] ?? 1),
+    readRows,
   };
 }

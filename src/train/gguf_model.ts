@@ -32,11 +32,11 @@ import {
   type GgufTensorType,
   type GgufValue,
 } from "../io/gguf_writer.ts";
-import type { ModelTensorSource } from "../io/tensor_source.ts";
+import { type ModelTensorSource, rowChunks } from "../io/tensor_source.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { type GgufVocab, ggufVocabMetadata } from "../data/gguf_vocab.ts";
 import { ggufArchitecture, permuteHeadRows } from "./gguf_adapter.ts";
-import { type MergeAdapter, mergedTensor } from "./merge_adapter.ts";
+import { isMerged, type MergeAdapter, mergedTensor } from "./merge_adapter.ts";
 
 /** `general.file_type` of a file whose matrices are `type`. */
 const FILE_TYPE: Record<GgufTensorType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7 };
@@ -159,9 +159,14 @@ export function ggufModelTensors(
       name: gguf,
       ne,
       type: tensorType,
-      data: async () => {
-        const values = mergedTensor(hf, await source.read(hf), shape, adapter, config);
-        return permute && heads > 0 ? permuteHeadRows(values, shape[0], shape[1], heads) : values;
+      data: () => {
+        const whole = (permute && heads > 0) || isMerged(hf, adapter);
+        // Tensors used as they are (the embedding, the LM head) stream in row chunks.
+        if (!whole && matrix) return rowChunks(source, hf);
+        return source.read(hf).then((v) => {
+          const values = mergedTensor(hf, v, shape, adapter, config);
+          return permute && heads > 0 ? permuteHeadRows(values, shape[0], shape[1], heads) : values;
+        });
       },
     });
     if (hf === "model.norm.weight" && config.ropeScaling) {

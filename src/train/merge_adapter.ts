@@ -74,6 +74,12 @@ export function linearOfWeight(name: string): { block: number; linear: LinearNam
   return linear ? { block: Number(m[1]), linear } : null;
 }
 
+/** True when the adapter changes the checkpoint tensor `name`. */
+export function isMerged(name: string, adapter: MergeAdapter | null): boolean {
+  const which = adapter ? linearOfWeight(name) : null;
+  return which !== null && adapter!.info.targets.includes(which.linear);
+}
+
 /**
  * The checkpoint tensor `name` (`values`, row-major `[rows, cols]`) with the adapter merged in
  * when the adapter targets it; other tensors are returned as they are.

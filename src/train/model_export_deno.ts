@@ -16,12 +16,12 @@ import { encodeFromF32, type FloatDtype, isFloatDtype } from "../io/dtype.ts";
 import { ggufChunksAsync, type GgufTensorType } from "../io/gguf_writer.ts";
 import { type LazyTensor, safetensorsChunks } from "../io/safetensors_writer.ts";
 import { openTensorSet } from "../io/tensor_set.ts";
-import { tensorSetSource } from "../io/tensor_source.ts";
+import { type ModelTensorSource, rowChunks, tensorSetSource } from "../io/tensor_source.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { ggufVocab } from "../data/gguf_vocab.ts";
 import { writeFileAtomic } from "../runtime/deno_fs.ts";
 import { ggufModelMetadata, ggufModelTensors } from "./gguf_model.ts";
-import { type MergeAdapter, mergedTensor } from "./merge_adapter.ts";
+import { isMerged, type MergeAdapter, mergedTensor } from "./merge_adapter.ts";
 import { readAdapterDir } from "./peft_adapter_deno.ts";
 
 /** Tokenizer files copied into a merged checkpoint when the base has them. */
@@ -128,6 +128,15 @@ export async function exportGgufModel(o: GgufModelExport): Promise<ExportResult>
   }
 }
 
+/** A tensor the adapter leaves as it is, re-encoded one row chunk at a time. */
+async function* encodedRows(
+  source: ModelTensorSource,
+  name: string,
+  dtype: FloatDtype,
+): AsyncGenerator<Uint8Array> {
+  for await (const rows of rowChunks(source, name)) yield encodeFromF32(rows, dtype);
+}
+
 /** Options of {@link exportMergedSafetensors}. */
 export interface MergedSafetensorsExport {
   model: string;
@@ -159,11 +168,12 @@ export async function exportMergedSafetensors(o: MergedSafetensorsExport): Promi
         name,
         dtype: o.dtype,
         shape: info.shape,
-        data: async () =>
-          encodeFromF32(
-            mergedTensor(name, await source.read(name), info.shape, merged, config),
-            o.dtype,
-          ),
+        data: () =>
+          isMerged(name, merged)
+            ? source.read(name).then((v) =>
+              encodeFromF32(mergedTensor(name, v, info.shape, merged, config), o.dtype)
+            )
+            : encodedRows(source, name, o.dtype),
       };
     });
     count = tensors.length;
