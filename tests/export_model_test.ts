@@ -244,6 +244,57 @@ Deno.test("export refuses an adapter of another shape and an unknown architectur
     await Deno.stat(`${tmp}/o.gguf`).then(() => ok(false, "o.gguf written"), () => {});
     await Deno.stat(`${tmp}/o`).then(() => ok(false, "o/ written"), () => {});
 
+    for (
+      const [argv, want] of [
+        [
+          ["--model", `${tmp}/model`, "--merge", "--format", "gguf", "--out", "x"],
+          /^error: --merge: needs --adapter DIR\n$/,
+        ],
+        [
+          ["--model", `${tmp}/model`, "--format", "safetensors", "--out", "x"],
+          /^error: --format: safetensors is for --merge/,
+        ],
+        [
+          ["--adapter", `${tmp}/ad`, "--format", "gguf", "--out", "x", "--tokenizer", tmp],
+          /^error: --tokenizer: is for a GGUF model/,
+        ],
+        [
+          ["--model", `${tmp}/model`, "--format", "gguf", "--out", "x", "--type", "bf16"],
+          /^error: --type: must be one of f32\|f16\|q8_0\|q4_0, got "bf16"/,
+        ],
+        [
+          [
+            "--model",
+            `${tmp}/model`,
+            "--format",
+            "gguf",
+            "--out",
+            `${tmp}/model/model.safetensors`,
+          ],
+          /^error: --out: .* is one of the model's files/,
+        ],
+        [[
+          "--model",
+          `${tmp}/model`,
+          "--adapter",
+          `${tmp}/ad`,
+          "--merge",
+          "--format",
+          "safetensors",
+          "--out",
+          `${tmp}/model`,
+        ], /^error: --out: .* is the input/],
+        [
+          ["--model", tmp, "--format", "gguf", "--out", "x"],
+          /^error: --model: .*: no config\.json/,
+        ],
+      ] as const
+    ) {
+      const e = await tool([...argv]);
+      strictEqual(e.code, 2, argv.join(" "));
+      match(e.err, want);
+    }
+
     const gemma = JSON.parse(await Deno.readTextFile(`${tmp}/other/config.json`));
     gemma.architectures = ["Gemma3ForCausalLM"];
     gemma.model_type = "gemma3_text";
