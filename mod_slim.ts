@@ -40,7 +40,9 @@ export { HttpSource, HttpSourceError } from "./src/io/http_source.ts";
 export { parseSafetensorsHeader, SafetensorsError, SafetensorsFile } from "./src/io/safetensors.ts";
 export { safetensorsChunks, serializeSafetensors } from "./src/io/safetensors_writer.ts";
 export {
+  type GgufAsyncTensor,
   ggufChunks,
+  ggufChunksAsync,
   type GgufTensor,
   type GgufTensorType,
   type GgufValue,
@@ -116,4 +118,8 @@ export {
 export { learningRate, type ScheduleKind } from "./src/optim/schedule.ts";
 export { decodeAdapter, encodeAdapter, parseAdapterConfig } from "./src/train/peft_adapter.ts";
 export { adapterGgufChunks } from "./src/train/gguf_adapter.ts";
+export { ggufModelMetadata, ggufModelTensors } from "./src/train/gguf_model.ts";
+export { type GgufVocab, ggufVocab } from "./src/data/gguf_vocab.ts";
+export { type ModelTensorSource, tensorSetSource } from "./src/io/tensor_source.ts";
+export { type MergeAdapter, mergedTensor, mergeLoraInto } from "./src/train/merge_adapter.ts";
 export { runTraining, type TrainerOptions, type TrainResult } from "./src/train/trainer.ts";

@@ -361,7 +361,10 @@ Deno.test("generate.ts: bad flags exit 2 with error: --flag: reason", async () =
   for (
     const [argv, want] of [
       [["--bogus"], "error: --bogus: unknown option (see --help)\n"],
-      [[], "error: --prompt: required: --prompt TEXT (plain text), --chat TEXT or --interactive\n"],
+      [
+        [],
+        "error: --prompt: required: --prompt TEXT (plain text), --chat TEXT, --input-ids IDS or --interactive\n",
+      ],
       [["--prompt", "a", "--interactive"], "error: --interactive: is a chat: give --chat TEXT"],
       [["--prompt", "a", "--max-context", "64"], "error: --max-context: only applies with"],
       [
@@ -419,7 +422,7 @@ Deno.test("generate.ts --model without a tokenizer fails with a clear error", as
     strictEqual(r.code, 1);
     strictEqual(
       r.err,
-      `error: ${tmp}/model: no tokenizer.json (generate needs the model's tokenizer)\n`,
+      `error: ${tmp}/model: no tokenizer.json (generate needs the model's tokenizer, except with --input-ids)\n`,
     );
   } finally {
     await Deno.remove(tmp, { recursive: true });

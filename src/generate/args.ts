@@ -25,6 +25,8 @@ export interface GenerateArgs {
   /** Adapter directory; `"none"` = explicitly no adapter (also for the demo). */
   adapter: string | null;
   prompt: string | null;
+  /** A pre-tokenized prompt: ids `1,2,3`, or a file (a JSON array, or `{"input_ids": [...]}`). */
+  inputIds: string | null;
   chat: string | null;
   /** Multi-turn chat: user turns from stdin, one per line (`chat`, if given, is the first). */
   interactive: boolean;
@@ -80,6 +82,16 @@ const FLAGS: readonly Spec[] = [
     default: null,
     meta: "TEXT",
     help: "plain text to continue",
+  },
+  {
+    flag: "input-ids",
+    key: "inputIds",
+    type: "string",
+    default: null,
+    meta: "IDS|FILE",
+    help: "a pre-tokenized prompt to continue: comma-separated token ids, or a file holding a " +
+      'JSON array of ids or a pretokenize line {"input_ids": [...]} (its first line); needs no ' +
+      "tokenizer (then the new ids are printed)",
   },
   {
     flag: "chat",
@@ -235,13 +247,19 @@ export function parseGenerateArgs(
     if (a.prompt !== null && a.chat !== null) {
       throw new UsageError("--chat", "give either --prompt or --chat, not both");
     }
+    if (a.inputIds !== null && (a.prompt !== null || a.chat !== null || a.interactive)) {
+      throw new UsageError(
+        "--input-ids",
+        "give one of --input-ids, --prompt, --chat, --interactive",
+      );
+    }
     if (a.prompt !== null && a.interactive) {
       throw new UsageError("--interactive", "is a chat: give --chat TEXT (optional), not --prompt");
     }
-    if (a.prompt === null && a.chat === null && !a.interactive) {
+    if (a.prompt === null && a.chat === null && !a.interactive && a.inputIds === null) {
       throw new UsageError(
         "--prompt",
-        "required: --prompt TEXT (plain text), --chat TEXT or --interactive",
+        "required: --prompt TEXT (plain text), --chat TEXT, --input-ids IDS or --interactive",
       );
     }
     if (a.system !== null && a.chat === null && !a.interactive) {
@@ -272,7 +290,8 @@ export function generateHelpText(): string {
     "adapter. The text streams to stdout as it is decoded; notes and timings go to stderr.",
     "",
     "usage: deno run -A generate.ts [--model DIR] [--adapter DIR]",
-    "           (--prompt TEXT | --chat TEXT | --interactive [--chat TEXT]) [options]",
+    "           (--prompt TEXT | --input-ids IDS|FILE | --chat TEXT | --interactive [--chat TEXT])",
+    "           [options]",
     "",
     "options:",
   ];
@@ -287,6 +306,7 @@ export function generateHelpText(): string {
     '  deno run -A generate.ts --prompt "Once upon a time" --max-new-tokens 20',
     "  deno run -A generate.ts --model ./Qwen2.5-0.5B-Instruct --adapter out/qwen-adapter \\",
     '      --chat "Write a haiku about memory." --temperature 0',
+    "  deno run -A generate.ts --model DIR --input-ids 151644,872,198 --temperature 0",
     "  printf 'Hi!\\nTell me more.\\n' | deno run -A generate.ts --interactive --max-new-tokens 32",
   );
   return lines.join("\n") + "\n";

@@ -64,14 +64,14 @@ async function isFile(path: string): Promise<boolean> {
 async function stopIds(
   args: GenerateArgs,
   store: WeightStore,
-  tok: TextTokenizer,
+  tok: TextTokenizer | null,
 ): Promise<number[]> {
   const ids = new Set<number>();
   const add = (v: unknown) => {
     for (const x of Array.isArray(v) ? v : [v]) if (Number.isInteger(x)) ids.add(x as number);
   };
   add(store.config.eosTokenId);
-  add(tok.eosTokenId);
+  add(tok?.eosTokenId);
   if (args.model !== null && !isUrl(args.model)) {
     const path = `${args.model}/generation_config.json`;
     if (await isFile(path)) {
@@ -110,6 +110,49 @@ function promptIds(args: GenerateArgs, tok: TextTokenizer): number[] {
   const ids = tok.encode(args.prompt!, true);
   if (ids.length === 0) throw new UsageError("--prompt", "encodes to no tokens");
   return ids;
+}
+
+/**
+ * The ids of `--input-ids`: `1,2,3` (commas and/or spaces), or a file holding a JSON array of
+ * ids or a JSON object with `input_ids` (the first line of a pretokenize file). Each id must be a
+ * row of the model's `vocabSize` embedding.
+ */
+export async function readInputIds(value: string, vocabSize: number): Promise<number[]> {
+  let ids: unknown;
+  let where = "";
+  if (/^[\d\s,]+$/.test(value)) {
+    ids = value.split(/[\s,]+/).filter((s) => s !== "").map(Number);
+  } else {
+    where = `${value}: `;
+    let text: string;
+    try {
+      text = await Deno.readTextFile(value);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        throw new UsageError("--input-ids", `${value}: no such file (and not a list of ids)`);
+      }
+      throw e;
+    }
+    const first = text.trimStart().startsWith("[") ? text : text.split("\n")[0];
+    try {
+      const v = JSON.parse(first);
+      ids = Array.isArray(v) ? v : (v as { input_ids?: unknown })?.input_ids;
+    } catch (e) {
+      throw new UsageError("--input-ids", `${value}: not JSON (${(e as Error).message})`);
+    }
+  }
+  if (!Array.isArray(ids) || ids.length === 0) {
+    throw new UsageError("--input-ids", `${where}expected a non-empty list of token ids`);
+  }
+  for (const id of ids) {
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      throw new UsageError(
+        "--input-ids",
+        `${where}${JSON.stringify(id)} is not a token id of the model (0 .. ${vocabSize - 1})`,
+      );
+    }
+  }
+  return ids as number[];
 }
 
 /** The CLI. Returns the exit status. */
@@ -166,7 +209,7 @@ async function run(
   const { kernels, arena, variant } = await loadKernels();
   const t0 = performance.now();
   let store: WeightStore;
-  let tok: TextTokenizer;
+  let tok: TextTokenizer | null;
   if (demo) {
     // Always said, even with --quiet: the demo's text means nothing.
     io.err(
@@ -179,12 +222,13 @@ async function run(
     store = createDemoStore(kernels, arena, args.quant);
   } else {
     const model = args.model!;
-    const t = await openModelTokenizer(model);
-    if (t === null) {
-      throw new CliError(`${model}: no tokenizer.json (generate needs the model's tokenizer)`);
+    tok = await openModelTokenizer(model);
+    if (tok === null && args.inputIds === null) {
+      throw new CliError(
+        `${model}: no tokenizer.json (generate needs the model's tokenizer, except with --input-ids)`,
+      );
     }
-    tok = t;
-    checkChatTemplate(args, tok);
+    if (tok) checkChatTemplate(args, tok);
     store = await openModel({
       source: model,
       quant: args.quant,
@@ -197,7 +241,7 @@ async function run(
   let decoder: Decoder | null = null;
   try {
     const config = store.config;
-    if (tok.vocabSize > config.vocabSize) {
+    if (tok && tok.vocabSize > config.vocabSize) {
       throw new CliError(
         `${args.model}: the tokenizer has ${tok.vocabSize} tokens but the model only ` +
           `${config.vocabSize}`,
@@ -237,7 +281,9 @@ async function run(
         );
       }
     } else {
-      prompt = promptIds(args, tok);
+      prompt = args.inputIds !== null
+        ? await readInputIds(args.inputIds, config.vocabSize)
+        : promptIds(args, tok!);
       maxLen = prompt.length + args.maxNewTokens;
       if (maxLen - 1 > config.maxPositionEmbeddings) {
         throw new UsageError(
@@ -278,16 +324,24 @@ async function run(
       stopIds: await stopIds(args, store, tok),
     };
     if (args.interactive) {
-      await chat(args, io, tok, new ChatSession(decoder, tok, { ...options, system: args.system }));
+      await chat(
+        args,
+        io,
+        tok!,
+        new ChatSession(decoder, tok!, { ...options, system: args.system }),
+      );
       note(`arena high-water ${(arena.highWater / BYTES_PER_MB).toFixed(1)} MB`);
       return 0;
     }
-    const streamer = new TextStreamer(tok);
+    // Without a tokenizer (a pre-tokenized prompt), the new ids are the output.
+    const streamer = tok ? new TextStreamer(tok) : null;
+    let first = true;
     const r = await generate(decoder, prompt, options, (id) => {
-      const text = streamer.push(id);
+      const text = streamer ? streamer.push(id) : `${first ? "" : " "}${id}`;
+      first = false;
       if (text) io.out(text);
     });
-    io.out(streamer.flush() + "\n");
+    io.out((streamer?.flush() ?? "") + "\n");
     const perToken = r.ids.length > 1 ? r.decodeMs / (r.ids.length - 1) : 0;
     note(
       `\n${r.ids.length} tokens (${r.stop === "eos" ? "end of sequence" : "token limit"}); ` +

@@ -12,8 +12,11 @@
  *   u64 offset into the data section (a multiple of the alignment);
  * - zero padding to `general.alignment` (32 unless set), then the data section.
  *
- * Tensor types: F32, F16 (round to nearest even) and Q8_0 (blocks of 32 values along `ne[0]`:
- * an f16 scale `d = max|x| / 127`, then 32 int8 `round(x / d)`, rounded half away from zero).
+ * Tensor types: F32, F16 (round to nearest even), Q8_0 (blocks of 32 values along `ne[0]`:
+ * an f16 scale `d = max|x| / 127`, then 32 int8 `round(x / d)`, rounded half away from zero) and
+ * Q4_0 (blocks of 32: an f16 scale `d = m / -8` where `m` is the value of largest magnitude, then
+ * 16 bytes of 4-bit codes `min(15, trunc(x / d + 8.5))`, value `j` in the low nibble of byte `j`
+ * and value `j + 16` in its high nibble; a code `q` means `(q - 8) · d`).
  *
  * @example
  * ```ts
@@ -27,12 +30,20 @@
 import { f32ToF16Bits } from "./dtype.ts";
 
 /** ggml's type ids of the tensor types written here. */
-export const GGML_TYPES = { F32: 0, F16: 1, Q8_0: 8 } as const;
+export const GGML_TYPES = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8 } as const;
 export type GgufTensorType = keyof typeof GGML_TYPES;
 
 /** Values per Q8_0 block, and bytes per block (f16 scale + 32 int8). */
 export const Q8_0_BLOCK = 32;
 const Q8_0_BLOCK_BYTES = 2 + Q8_0_BLOCK;
+/** Values per Q4_0 block, and bytes per block (f16 scale + 16 bytes of nibbles). */
+export const Q4_0_BLOCK = 32;
+const Q4_0_BLOCK_BYTES = 2 + Q4_0_BLOCK / 2;
+
+/** Values per block of a tensor type (1 for the float types). */
+export function ggmlBlockSize(type: GgufTensorType): number {
+  return type === "Q8_0" || type === "Q4_0" ? 32 : 1;
+}
 
 /** GGUF metadata value types. */
 const VALUE_TYPES = {
@@ -64,10 +75,11 @@ export interface GgufTensor {
 /** Default data alignment of GGUF. */
 export const GGUF_DEFAULT_ALIGNMENT = 32;
 
-/** Bytes of a tensor of `count` values of `type` (Q8_0 needs whole blocks). */
+/** Bytes of a tensor of `count` values of `type` (the block types need whole blocks). */
 export function ggufTensorBytes(type: GgufTensorType, count: number): number {
   if (type === "F32") return 4 * count;
   if (type === "F16") return 2 * count;
+  if (type === "Q4_0") return (count / Q4_0_BLOCK) * Q4_0_BLOCK_BYTES;
   return (count / Q8_0_BLOCK) * Q8_0_BLOCK_BYTES;
 }
 
@@ -79,7 +91,43 @@ export function encodeGgmlTensor(type: GgufTensorType, x: Float32Array): Uint8Ar
     for (let i = 0; i < x.length; i++) out[i] = f32ToF16Bits(x[i]);
     return new Uint8Array(out.buffer);
   }
+  if (type === "Q4_0") return quantizeQ4_0(x);
   return quantizeQ8_0(x);
+}
+
+/** Q4_0 blocks of `x` (length a multiple of 32). */
+export function quantizeQ4_0(x: Float32Array): Uint8Array {
+  if (x.length % Q4_0_BLOCK !== 0) {
+    throw new RangeError(`Q4_0 needs a multiple of ${Q4_0_BLOCK} values, got ${x.length}`);
+  }
+  const blocks = x.length / Q4_0_BLOCK;
+  const out = new Uint8Array(blocks * Q4_0_BLOCK_BYTES);
+  const view = new DataView(out.buffer);
+  const half = Q4_0_BLOCK / 2;
+  const code = (v: number) => Math.min(15, Math.trunc(Math.fround(v + 8.5)));
+  for (let b = 0; b < blocks; b++) {
+    const at0 = b * Q4_0_BLOCK;
+    let amax = 0;
+    let max = 0;
+    for (let j = 0; j < Q4_0_BLOCK; j++) {
+      const v = x[at0 + j];
+      if (Math.abs(v) > amax) {
+        amax = Math.abs(v);
+        max = v;
+      }
+    }
+    // In f32, as ggml computes it: the scale, its inverse, each scaled value.
+    const d = Math.fround(max / -8);
+    const id = d ? Math.fround(1 / d) : 0;
+    const at = b * Q4_0_BLOCK_BYTES;
+    view.setUint16(at, f32ToF16Bits(d), true);
+    for (let j = 0; j < half; j++) {
+      const lo = code(Math.fround(x[at0 + j] * id));
+      const hi = code(Math.fround(x[at0 + half + j] * id));
+      out[at + 2 + j] = lo | (hi << 4);
+    }
+  }
+  return out;
 }
 
 /** Q8_0 blocks of `x` (length a multiple of 32). */
@@ -187,26 +235,31 @@ function writeValue(out: Bytes, v: GgufValue): void {
   }
 }
 
-function checkTensor(t: GgufTensor): number {
+function checkTensor(t: Omit<GgufTensor, "data">): number {
   if (t.ne.length < 1 || t.ne.length > 4 || !t.ne.every((n) => Number.isSafeInteger(n) && n > 0)) {
     throw new RangeError(`${t.name}: bad shape [${t.ne.join(", ")}]`);
   }
-  if (t.type === "Q8_0" && t.ne[0] % Q8_0_BLOCK !== 0) {
-    throw new RangeError(`${t.name}: Q8_0 needs ne[0] a multiple of ${Q8_0_BLOCK}, got ${t.ne[0]}`);
+  const block = ggmlBlockSize(t.type);
+  if (t.ne[0] % block !== 0) {
+    throw new RangeError(`${t.name}: ${t.type} needs ne[0] a multiple of ${block}, got ${t.ne[0]}`);
   }
   return t.ne.reduce((a, b) => a * b, 1);
 }
 
 /**
- * The GGUF file as chunks: the header, then each tensor's encoded data and its padding. Each
- * tensor's `data()` is called only when its turn comes, and its length is checked.
+ * A tensor whose values may come from an asynchronous read (a file, a network), whole or as
+ * chunks of whole rows (`ne[0]` values each) in order, so a large tensor is never held whole.
  */
-export function* ggufChunks(
+export interface GgufAsyncTensor extends Omit<GgufTensor, "data"> {
+  data: () => Float32Array | Promise<Float32Array> | AsyncIterable<Float32Array>;
+}
+
+/** The encoded header (padded to the alignment) and each tensor's data size in bytes. */
+function ggufHeader(
   metadata: readonly [string, GgufValue][],
-  tensors: readonly GgufTensor[],
-  options: { alignment?: number } = {},
-): Generator<Uint8Array> {
-  const alignment = options.alignment ?? GGUF_DEFAULT_ALIGNMENT;
+  tensors: readonly Omit<GgufTensor, "data">[],
+  alignment: number,
+): { header: Uint8Array; sizes: number[] } {
   const keys = new Set<string>();
   const header = new Bytes();
   for (const c of "GGUF") header.u8(c.charCodeAt(0));
@@ -240,15 +293,73 @@ export function* ggufChunks(
     offset += Math.ceil(bytes / alignment) * alignment;
   }
   header.pad(alignment);
-  yield header.bytes();
+  return { header: header.bytes(), sizes };
+}
+
+/** One tensor's encoded data followed by its padding, after checking the value count. */
+function* tensorData(
+  t: Omit<GgufTensor, "data">,
+  values: Float32Array,
+  size: number,
+  alignment: number,
+): Generator<Uint8Array> {
+  const count = checkTensor(t);
+  if (values.length !== count) {
+    throw new RangeError(`${t.name}: ${values.length} values for shape [${t.ne.join(", ")}]`);
+  }
+  yield encodeGgmlTensor(t.type, values);
+  const pad = Math.ceil(size / alignment) * alignment - size;
+  if (pad > 0) yield new Uint8Array(pad);
+}
+
+/**
+ * The GGUF file as chunks: the header, then each tensor's encoded data and its padding. Each
+ * tensor's `data()` is called only when its turn comes, and its length is checked.
+ */
+export function* ggufChunks(
+  metadata: readonly [string, GgufValue][],
+  tensors: readonly GgufTensor[],
+  options: { alignment?: number } = {},
+): Generator<Uint8Array> {
+  const alignment = options.alignment ?? GGUF_DEFAULT_ALIGNMENT;
+  const { header, sizes } = ggufHeader(metadata, tensors, alignment);
+  yield header;
+  for (let i = 0; i < tensors.length; i++) {
+    yield* tensorData(tensors[i], tensors[i].data(), sizes[i], alignment);
+  }
+}
+
+/** {@link ggufChunks} for tensors read asynchronously: one tensor in memory at a time. */
+export async function* ggufChunksAsync(
+  metadata: readonly [string, GgufValue][],
+  tensors: readonly GgufAsyncTensor[],
+  options: { alignment?: number } = {},
+): AsyncGenerator<Uint8Array> {
+  const alignment = options.alignment ?? GGUF_DEFAULT_ALIGNMENT;
+  const { header, sizes } = ggufHeader(metadata, tensors, alignment);
+  yield header;
   for (let i = 0; i < tensors.length; i++) {
     const t = tensors[i];
-    const values = t.data();
-    const count = checkTensor(t);
-    if (values.length !== count) {
-      throw new RangeError(`${t.name}: ${values.length} values for shape [${t.ne.join(", ")}]`);
+    const data = await t.data();
+    if (data instanceof Float32Array) {
+      yield* tensorData(t, data, sizes[i], alignment);
+      continue;
     }
-    yield encodeGgmlTensor(t.type, values);
+    const count = checkTensor(t);
+    let got = 0;
+    for await (const chunk of data) {
+      if (chunk.length % t.ne[0] !== 0 || got + chunk.length > count) {
+        throw new RangeError(
+          `${t.name}: a chunk of ${chunk.length} values is not whole rows of ${t.ne[0]} within ` +
+            `shape [${t.ne.join(", ")}]`,
+        );
+      }
+      got += chunk.length;
+      yield encodeGgmlTensor(t.type, chunk);
+    }
+    if (got !== count) {
+      throw new RangeError(`${t.name}: ${got} values for shape [${t.ne.join(", ")}]`);
+    }
     const pad = Math.ceil(sizes[i] / alignment) * alignment - sizes[i];
     if (pad > 0) yield new Uint8Array(pad);
   }

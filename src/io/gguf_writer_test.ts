@@ -1,7 +1,14 @@
-import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
+import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
 import { concatChunks as concat, readGguf } from "./gguf_testing.ts";
 import { f16BitsToF32 } from "./dtype.ts";
-import { ggufChunks, type GgufTensor, quantizeQ8_0 } from "./gguf_writer.ts";
+import {
+  ggufChunks,
+  ggufChunksAsync,
+  type GgufTensor,
+  type GgufValue,
+  quantizeQ4_0,
+  quantizeQ8_0,
+} from "./gguf_writer.ts";
 
 function values(n: number, seed: number): Float32Array {
   let s = seed;
@@ -101,5 +108,65 @@ Deno.test("GGUF writer refuses shapes it cannot write, and values that do not ma
   throws(
     () => [...ggufChunks([["k", { type: "u32", value: 1 }], ["k", { type: "u32", value: 2 }]], [])],
     /duplicate metadata key k/,
+  );
+});
+
+Deno.test("Q4_0: the largest magnitude maps to code 0 (d = m / -8), nibbles split the block in halves", () => {
+  const x = new Float32Array(32);
+  x[0] = 8; // d = -1
+  x[1] = -3; // -3 / -1 + 8.5 = 11.5 -> 11
+  x[16] = 2.4; // -2.4 + 8.5 = 6.1 -> 6
+  x[17] = -7.9; // 7.9 + 8.5 = 16.4, clamped to 15
+  const q = quantizeQ4_0(x);
+  strictEqual(q.length, 18);
+  strictEqual(f16BitsToF32(new DataView(q.buffer).getUint16(0, true)), -1);
+  strictEqual(q[2], 0 | (6 << 4)); // values 0 and 16
+  strictEqual(q[3], 11 | (15 << 4)); // values 1 and 17
+  strictEqual(q[4], 8 | (8 << 4)); // zeros decode to (8 - 8)·d = 0
+  // Random blocks: each value decodes to within half a step (or the clamp at the top code).
+  const y = values(64, 9);
+  const z = quantizeQ4_0(y);
+  const view = new DataView(z.buffer);
+  for (let b = 0; b < 2; b++) {
+    const d = f16BitsToF32(view.getUint16(b * 18, true));
+    for (let j = 0; j < 32; j++) {
+      const byte = z[b * 18 + 2 + (j % 16)];
+      const code = j < 16 ? byte & 15 : byte >> 4;
+      const err = Math.abs((code - 8) * d - y[b * 32 + j]);
+      ok(err <= Math.abs(d) * 0.5 + 1e-3 * Math.abs(d) * 8 || code === 15, `block ${b} value ${j}`);
+    }
+  }
+});
+
+Deno.test("ggufChunksAsync: row chunks give the bytes of the whole tensor; a chunk of part of a row is refused", async () => {
+  const a = values(64 * 6, 4);
+  const md: [string, GgufValue][] = [["general.architecture", { type: "string", value: "llama" }]];
+  const collect = async (data: () => Float32Array | AsyncIterable<Float32Array>) => {
+    const parts: Uint8Array[] = [];
+    for await (const c of ggufChunksAsync(md, [{ name: "t", ne: [64, 6], type: "Q8_0", data }])) {
+      parts.push(c);
+    }
+    return concat(parts);
+  };
+  const whole = await collect(() => a);
+  const chunked = await collect(async function* () {
+    yield a.subarray(0, 128);
+    yield a.subarray(128, 320);
+    yield a.subarray(320);
+  });
+  deepStrictEqual(chunked, whole);
+  await rejects(
+    () =>
+      collect(async function* () {
+        yield a.subarray(0, 100);
+      }),
+    /t: a chunk of 100 values is not whole rows of 64/,
+  );
+  await rejects(
+    () =>
+      collect(async function* () {
+        yield a.subarray(0, 128);
+      }),
+    /t: 128 values for shape \[64, 6\]/,
   );
 });

@@ -26,6 +26,8 @@ export interface TrainArgs {
   data: string | null;
   evalData: string | null;
   evalEvery: number;
+  /** With evalData: also evaluate the base (adapter off) and print both and the difference. */
+  compareBase: boolean;
   method: Method;
   quant: "int4" | "none";
   /** "auto" until the run resolves it (see `weights_choice_deno.ts`). */
@@ -128,6 +130,15 @@ export const FLAGS: readonly FlagSpec[] = [
     default: 0,
     meta: "N",
     help: "evaluate every N steps (0 = only at the end)",
+  },
+  {
+    flag: "compare-base",
+    key: "compareBase",
+    kind: { type: "bool" },
+    default: false,
+    help: "with --eval-data: also evaluate the base model (the adapter switched off) and print " +
+      "base, base + adapter and the difference (with --steps 0 --adapter-init DIR: an existing " +
+      "adapter)",
   },
   {
     flag: "method",

@@ -54,11 +54,16 @@ import {
   DEMO_DEFAULTS,
   DEMO_MODEL_CONFIG,
   demoDataPath,
+  demoEvalDataPath,
   demoIntro,
   demoOutro,
 } from "./demo.ts";
 import { lossCurveSvg } from "./loss_svg.ts";
 import { metricsLine, perplexity } from "./metrics.ts";
+import { baseModelNameDeno } from "./base_model_name_deno.ts";
+import { baseEvalLoss, comparisonText, scoredTokens } from "./compare_base.ts";
+import { demoShowcase } from "./demo_showcase_deno.ts";
+import { showcaseText } from "./demo_showcase.ts";
 import {
   headChunkRowsFor,
   openModelDeno,
@@ -137,6 +142,16 @@ async function resolveArgs(argv: string[]): Promise<ResolvedRun> {
     }
   }
   if (args.model === null && args.data === null) args.data = demoDataPath();
+  if (args.model === null && args.evalData === null && args.steps > 0) {
+    args.evalData = demoEvalDataPath();
+  }
+  if (args.compareBase && args.evalData === null) {
+    // The demo's default asks for it only where it has evaluation data.
+    if (given.has("compareBase")) {
+      throw new UsageError("--compare-base", "needs --eval-data FILE.jsonl");
+    }
+    args.compareBase = false;
+  }
   if (args.steps > 0 && args.data === null) {
     throw new UsageError("--data", "required when training a --model (a JSONL file)");
   }
@@ -508,7 +523,7 @@ async function train(
     r: args.rank,
     alpha: args.alpha,
     targets: args.targets,
-    baseModel: demo ? DEMO_BASE_MODEL : args.model!,
+    baseModel: demo ? DEMO_BASE_MODEL : await baseModelNameDeno(args.model!),
   };
   let initTensors = null;
   if (args.adapterInit && !resumeDir) {
@@ -763,6 +778,19 @@ async function train(
       );
       say(`adapter: ${args.out}/adapter_config.json, ${args.out}/adapter_model.safetensors`);
       say(`loss curve: ${args.out}/loss.svg`);
+    }
+    if (args.compareBase && result.evalLoss !== null) {
+      const base = await baseEvalLoss(session, evalSet);
+      say(
+        "\n" +
+          comparisonText(args.evalData!, scoredTokens(evalSet), { base, adapter: result.evalLoss }),
+      );
+    }
+    if (demo && args.steps > 0 && args.evalData === demoEvalDataPath() && !args.quiet) {
+      say(
+        "\n" +
+          showcaseText(await demoShowcase(store, kernels, arena, loadTokenizer, adapter, session)),
+      );
     }
     say(`memory: ${formatMemoryReport(memory())}`);
     if (demo && args.steps > 0) say(demoOutro(args));

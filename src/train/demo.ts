@@ -47,11 +47,17 @@ export const DEMO_DEFAULTS: Partial<TrainArgs> = {
   // The demo model's matrices are too small for a second kernel thread to pay for itself: one
   // thread runs the demo faster and without the second thread's memory.
   threads: 1,
+  compareBase: true,
 };
 
 /** Path of the bundled demo dataset. */
 export function demoDataPath(): string {
   return new URL("../../examples/data/demo_chat.jsonl", import.meta.url).pathname;
+}
+
+/** Path of the demo's held-out evaluation data (chats of the same kind, never trained on). */
+export function demoEvalDataPath(): string {
+  return new URL("../../examples/data/demo_chat_eval.jsonl", import.meta.url).pathname;
 }
 
 /** Builds the demo model's weight store in the arena (int4 or f32). */

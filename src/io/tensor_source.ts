@@ -1,0 +1,81 @@
+/**
+ * A checkpoint's float tensors read whole, one at a time, as f32: what the exporters stream
+ * through (each tensor is read when its turn comes and dropped after it is written). Portable.
+ *
+ * @example
+ * ```ts
+ * import { tensorSetSource } from "./tensor_source.ts";
+ * import { openTensorSet } from "./tensor_set.ts";
+ * import { dirFiles } from "./checkpoint_files_deno.ts";
+ * const source = tensorSetSource(await openTensorSet(dirFiles("./model")));
+ * const embedding = await source.read("model.embed_tokens.weight");
+ * ```
+ */
+import { decodeToF32, DTYPE_BYTES, isFloatDtype } from "./dtype.ts";
+import { SafetensorsError } from "./safetensors.ts";
+import type { TensorSet } from "./tensor_set.ts";
+
+/** Names, shapes, and f32 values read on demand. */
+export interface ModelTensorSource {
+  has(name: string): boolean;
+  shape(name: string): readonly number[];
+  read(name: string): Promise<Float32Array>;
+  /**
+   * Rows `[row0, row0 + rows)` of a matrix (the first dimension), as f32: into `into` (its first
+   * `rows · cols` values) when given, else a new array.
+   */
+  readRows(name: string, row0: number, rows: number, into?: Float32Array): Promise<Float32Array>;
+}
+
+/** Values per chunk when a large tensor is read in row chunks (16 MiB of f32). */
+export const ROW_CHUNK_VALUES = 1 << 22;
+
+/**
+ * A matrix as chunks of whole rows of at most {@link ROW_CHUNK_VALUES} values (one row at least),
+ * so a large embedding is never held whole. The chunks share one buffer: each is valid until the
+ * next one is asked for.
+ */
+export async function* rowChunks(
+  source: ModelTensorSource,
+  name: string,
+): AsyncGenerator<Float32Array> {
+  const [rows, ...rest] = source.shape(name);
+  const cols = rest.reduce((a, b) => a * b, 1);
+  const per = Math.min(rows, Math.max(1, Math.floor(ROW_CHUNK_VALUES / Math.max(1, cols))));
+  const buffer = new Float32Array(per * cols);
+  for (let r = 0; r < rows; r += per) {
+    const n = Math.min(per, rows - r);
+    yield await source.readRows(name, r, n, buffer.subarray(0, n * cols));
+  }
+}
+
+/** The float tensors of a safetensors checkpoint; a quantized tensor is refused by name. */
+export function tensorSetSource(set: TensorSet): ModelTensorSource {
+  // The file bytes of a read, kept for the next one (reads are sequential).
+  let raw = new Uint8Array(0);
+  const readRows = async (name: string, row0: number, rows: number, into?: Float32Array) => {
+    const { file, info } = set.get(name);
+    if (!isFloatDtype(info.dtype)) {
+      throw new SafetensorsError(
+        file.name,
+        `tensor ${name} is ${info.dtype}: only float checkpoints (BF16/F16/F32) export`,
+      );
+    }
+    const cols = info.shape.slice(1).reduce((a, b) => a * b, 1);
+    const width = DTYPE_BYTES[info.dtype];
+    const bytes = rows * cols * width;
+    if (raw.length < bytes) raw = new Uint8Array(bytes);
+    const view = raw.subarray(0, bytes);
+    await file.readInto(name, view, row0 * cols * width);
+    const out = into ? into.subarray(0, rows * cols) : new Float32Array(rows * cols);
+    decodeToF32(view, info.dtype, out);
+    if (raw.length > 2 * ROW_CHUNK_VALUES * width) raw = new Uint8Array(0);
+    return out;
+  };
+  return {
+    has: (name) => set.has(name),
+    shape: (name) => set.get(name).info.shape,
+    read: (name) => readRows(name, 0, set.get(name).info.shape[0] ?? 1),
+    readRows,
+  };
+}

@@ -1,0 +1,354 @@
+/**
+ * tools/export.ts for whole models: the merged Hugging Face checkpoint computes what base +
+ * adapter computes (through slimtune's own forward), the GGUF model's tensors and keys as an
+ * independent reader sees them, and the refusals: an adapter of another shape, an unknown
+ * architecture, a failure midway (no complete-looking file is left, an earlier output stays).
+ */
+import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
+import { Decoder, type DecoderAdapter } from "../src/generate/decoder.ts";
+import { openModel } from "../src/io/checkpoint_deno.ts";
+import { readGguf } from "../src/io/gguf_testing.ts";
+import { SafetensorsFile } from "../src/io/safetensors.ts";
+import { serializeSafetensors } from "../src/io/safetensors_writer.ts";
+import { openFileSource } from "../src/io/file_source_deno.ts";
+import { loadKernelsSync } from "../src/kernels/wasm.ts";
+import { tinyTokenizerFiles } from "../src/data/tiny_tokenizer_testing.ts";
+import { linearShape, peftName } from "../src/model/lora.ts";
+import type { ModelConfig } from "../src/model/config.ts";
+import { parseModelConfig } from "../src/io/config.ts";
+import { LINEAR_NAMES } from "../src/model/weights.ts";
+import { Rng } from "../src/runtime/rng.ts";
+import type { LoraTensors } from "../src/train/peft_adapter.ts";
+import { writeAdapterDir } from "../src/train/peft_adapter_deno.ts";
+import { main } from "../tools/export.ts";
+import { makeCheckpoint } from "../tools/make_checkpoint.ts";
+
+async function tool(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await main(argv, { out: (t) => void (out += t), err: (t) => void (err += t) });
+  return { code, out, err };
+}
+
+async function tinyModel(preset: string, dir: string, dtype: "f32" | "bf16" = "f32") {
+  await makeCheckpoint({ preset, out: dir, seed: 9, dtype });
+  const files = tinyTokenizerFiles(512);
+  await Deno.writeTextFile(`${dir}/tokenizer.json`, files.tokenizerJson);
+  await Deno.writeTextFile(`${dir}/tokenizer_config.json`, files.tokenizerConfig);
+  return parseModelConfig(JSON.parse(await Deno.readTextFile(`${dir}/config.json`)));
+}
+
+function randomAdapter(config: ModelConfig, r: number, seed: number): LoraTensors {
+  const rng = new Rng(seed);
+  const t: LoraTensors = new Map();
+  for (let b = 0; b < config.numLayers; b++) {
+    for (const name of LINEAR_NAMES) {
+      const [out, inF] = linearShape(config, name);
+      const a = new Float32Array(r * inF);
+      const bb = new Float32Array(out * r);
+      rng.fillNormal(a, 0.3);
+      rng.fillNormal(bb, 0.3);
+      t.set(peftName(b, name, "A"), { shape: [r, inF], data: a });
+      t.set(peftName(b, name, "B"), { shape: [out, r], data: bb });
+    }
+  }
+  return t;
+}
+
+async function logitsOf(dir: string, ids: number[], adapter: DecoderAdapter | null) {
+  const { kernels, arena } = loadKernelsSync();
+  const store = await openModel({
+    source: dir,
+    quant: "none",
+    weights: "resident",
+    kernels,
+    arena,
+  });
+  try {
+    const dec = Decoder.create({ store, kernels, arena, maxLen: ids.length, adapter });
+    const out = (await dec.append(ids, "all")).slice();
+    dec.dispose();
+    return out;
+  } finally {
+    await store.close();
+  }
+}
+
+for (const preset of ["tiny-qwen2", "tiny-llama"]) {
+  Deno.test(`a merged safetensors checkpoint computes base + adapter to 1e-5 (${preset})`, async () => {
+    const tmp = await Deno.makeTempDir();
+    try {
+      const config = await tinyModel(preset, `${tmp}/model`);
+      const info = { r: 4, alpha: 8, targets: ["q", "v", "o", "up", "down"] as const };
+      const tensors: LoraTensors = new Map(
+        [...randomAdapter(config, 4, 21)].filter(([name]) => !/k_proj|gate_proj/.test(name)),
+      );
+      await writeAdapterDir(`${tmp}/ad`, tensors, {
+        ...info,
+        targets: [...info.targets],
+        baseModel: `${tmp}/model`,
+      });
+      // --model defaults to the adapter's base_model_name_or_path (a local directory here).
+      const x = await tool([
+        "--adapter",
+        `${tmp}/ad`,
+        "--merge",
+        "--format",
+        "safetensors",
+        "--type",
+        "f32",
+        "--out",
+        `${tmp}/merged`,
+      ]);
+      strictEqual(x.code, 0, x.err);
+      match(x.out, /merged checkpoint \(\w+, f32, LoRA r=4 merged\)/);
+      for (
+        const f of ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
+      ) {
+        ok((await Deno.stat(`${tmp}/merged/${f}`)).isFile, f);
+      }
+      strictEqual(
+        JSON.parse(await Deno.readTextFile(`${tmp}/merged/config.json`)).torch_dtype,
+        "float32",
+      );
+      const rng = new Rng(4);
+      const ids = Array.from({ length: 24 }, () => Math.floor(rng.uniform() * 512));
+      const adapted: DecoderAdapter = { r: 4, alpha: 8, targets: [...info.targets], tensors };
+      const want = await logitsOf(`${tmp}/model`, ids, adapted);
+      const got = await logitsOf(`${tmp}/merged`, ids, null);
+      const base = await logitsOf(`${tmp}/model`, ids, null);
+      let worst = 0;
+      let moved = 0;
+      for (let i = 0; i < want.length; i++) {
+        worst = Math.max(worst, Math.abs(got[i] - want[i]));
+        moved = Math.max(moved, Math.abs(base[i] - want[i]));
+      }
+      ok(worst <= 1e-5, `merged vs base + adapter: ${worst}`);
+      ok(moved > 0.1, `the adapter moves the logits (${moved})`);
+
+      // bf16: every tensor of the base, in bf16, the untargeted ones equal to the base rounded.
+      const y = await tool([
+        "--model",
+        `${tmp}/model`,
+        "--adapter",
+        `${tmp}/ad`,
+        "--merge",
+        "--format",
+        "safetensors",
+        "--out",
+        `${tmp}/merged16`,
+      ]);
+      strictEqual(y.code, 0, y.err);
+      const src = await openFileSource(`${tmp}/merged16/model.safetensors`);
+      const f = await SafetensorsFile.open(src);
+      const orig = await SafetensorsFile.open(
+        await openFileSource(`${tmp}/model/model.safetensors`),
+      );
+      deepStrictEqual(f.names().sort(), orig.names().sort());
+      ok(f.names().every((n) => f.info(n).dtype === "BF16"));
+      await f.close();
+      await orig.close();
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  });
+}
+
+Deno.test("a GGUF model's q8_0/q4_0 matrices, f32 vectors and file type, read back independently", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const config = await tinyModel("tiny-qwen2", `${tmp}/model`, "bf16");
+    for (const [type, fileType, ggml] of [["q8_0", 7, 8], ["q4_0", 2, 2], ["f16", 1, 1]] as const) {
+      const x = await tool([
+        "--model",
+        `${tmp}/model`,
+        "--format",
+        "gguf",
+        "--type",
+        type,
+        "--out",
+        `${tmp}/m.gguf`,
+      ]);
+      strictEqual(x.code, 0, x.err);
+      match(x.out, new RegExp(`GGUF model \\(qwen2, 2 layers, ${type}\\)`));
+      const g = await readGguf(await Deno.readFile(`${tmp}/m.gguf`));
+      strictEqual(g.metadata["general.file_type"], fileType);
+      strictEqual(g.metadata["general.quantization_version"], type === "f16" ? undefined : 2);
+      const byName = new Map(g.tensorInfos.map((t) => [t.name, t]));
+      strictEqual(byName.get("blk.0.ffn_up.weight")!.dtype, ggml);
+      strictEqual(byName.get("blk.0.attn_q.bias")!.dtype, 0);
+      strictEqual(byName.get("blk.0.attn_norm.weight")!.dtype, 0);
+      // Tied embedding: no output.weight; llama.cpp reuses token_embd.
+      ok(!byName.has("output.weight"));
+      strictEqual(g.tensorInfos.length, 1 + config.numLayers * 12 + 1);
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("export refuses an adapter of another shape and an unknown architecture in one line; a failed export leaves no file", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const config = await tinyModel("tiny-llama", `${tmp}/model`);
+    await writeAdapterDir(`${tmp}/ad`, randomAdapter(config, 2, 1), {
+      r: 2,
+      alpha: 4,
+      targets: [...LINEAR_NAMES],
+      baseModel: `${tmp}/model`,
+    });
+    // Another shape: the tiny Qwen3 (same hidden size, but head_dim 32: q is [128, 64], not
+    // [64, 64]).
+    await tinyModel("tiny-qwen3", `${tmp}/other`);
+    for (
+      const argv of [
+        [
+          "--model",
+          `${tmp}/other`,
+          "--adapter",
+          `${tmp}/ad`,
+          "--merge",
+          "--format",
+          "gguf",
+          "--out",
+          `${tmp}/o.gguf`,
+        ],
+        [
+          "--model",
+          `${tmp}/other`,
+          "--adapter",
+          `${tmp}/ad`,
+          "--merge",
+          "--format",
+          "safetensors",
+          "--out",
+          `${tmp}/o`,
+        ],
+        [
+          "--model",
+          `${tmp}/other`,
+          "--adapter",
+          `${tmp}/ad`,
+          "--format",
+          "gguf",
+          "--out",
+          `${tmp}/o.gguf`,
+        ],
+      ]
+    ) {
+      const e = await tool(argv);
+      strictEqual(e.code, 1, argv.join(" "));
+      match(e.err, /^error: .*adapter_model\.safetensors: .*(has shape|unexpected tensor).*\n$/);
+      strictEqual(e.err.split("\n").length, 2, e.err);
+    }
+    await Deno.stat(`${tmp}/o.gguf`).then(() => ok(false, "o.gguf written"), () => {});
+    await Deno.stat(`${tmp}/o`).then(() => ok(false, "o/ written"), () => {});
+
+    for (
+      const [argv, want] of [
+        [
+          ["--model", `${tmp}/model`, "--merge", "--format", "gguf", "--out", "x"],
+          /^error: --merge: needs --adapter DIR\n$/,
+        ],
+        [
+          ["--model", `${tmp}/model`, "--format", "safetensors", "--out", "x"],
+          /^error: --format: safetensors is for --merge/,
+        ],
+        [
+          ["--adapter", `${tmp}/ad`, "--format", "gguf", "--out", "x", "--tokenizer", tmp],
+          /^error: --tokenizer: is for a GGUF model/,
+        ],
+        [
+          ["--model", `${tmp}/model`, "--format", "gguf", "--out", "x", "--type", "bf16"],
+          /^error: --type: must be one of f32\|f16\|q8_0\|q4_0, got "bf16"/,
+        ],
+        [
+          [
+            "--model",
+            `${tmp}/model`,
+            "--format",
+            "gguf",
+            "--out",
+            `${tmp}/model/model.safetensors`,
+          ],
+          /^error: --out: .* is one of the model's files/,
+        ],
+        [[
+          "--model",
+          `${tmp}/model`,
+          "--adapter",
+          `${tmp}/ad`,
+          "--merge",
+          "--format",
+          "safetensors",
+          "--out",
+          `${tmp}/model`,
+        ], /^error: --out: .* is the input/],
+        [
+          ["--model", tmp, "--format", "gguf", "--out", "x"],
+          /^error: --model: .*: no config\.json/,
+        ],
+      ] as const
+    ) {
+      const e = await tool([...argv]);
+      strictEqual(e.code, 2, argv.join(" "));
+      match(e.err, want);
+    }
+
+    const gemma = JSON.parse(await Deno.readTextFile(`${tmp}/other/config.json`));
+    gemma.architectures = ["Gemma3ForCausalLM"];
+    gemma.model_type = "gemma3_text";
+    await Deno.mkdir(`${tmp}/gemma`);
+    await Deno.writeTextFile(`${tmp}/gemma/config.json`, JSON.stringify(gemma));
+    const u = await tool(["--model", `${tmp}/gemma`, "--format", "gguf", "--out", `${tmp}/g.gguf`]);
+    strictEqual(u.code, 1);
+    match(
+      u.err,
+      /^error: .*gemma\/config\.json: unsupported architecture "Gemma3ForCausalLM".*\n$/,
+    );
+
+    // A failure midway: one tensor is not a float, found only when its turn comes.
+    const ok1 = await tool([
+      "--model",
+      `${tmp}/model`,
+      "--format",
+      "gguf",
+      "--out",
+      `${tmp}/m.gguf`,
+    ]);
+    strictEqual(ok1.code, 0, ok1.err);
+    const before = await Deno.readFile(`${tmp}/m.gguf`);
+    const src = await SafetensorsFile.open(await openFileSource(`${tmp}/model/model.safetensors`));
+    const tensors = [];
+    for (const name of src.names()) {
+      const info = src.info(name);
+      tensors.push({
+        name,
+        dtype: name === "model.layers.1.mlp.down_proj.weight" ? "I32" as const : info.dtype,
+        shape: info.shape,
+        data: await src.read(name),
+      });
+    }
+    await src.close();
+    await Deno.writeFile(`${tmp}/model/model.safetensors`, serializeSafetensors(tensors));
+    for (const out of [`${tmp}/m.gguf`, `${tmp}/new.gguf`]) {
+      const e = await tool(["--model", `${tmp}/model`, "--format", "gguf", "--out", out]);
+      strictEqual(e.code, 1);
+      match(
+        e.err,
+        /^error: .*model\.safetensors: tensor model\.layers\.1\.mlp\.down_proj\.weight is I32: only float checkpoints/,
+      );
+    }
+    deepStrictEqual(
+      await Deno.readFile(`${tmp}/m.gguf`),
+      before,
+      "the earlier export is untouched",
+    );
+    await Deno.stat(`${tmp}/new.gguf`).then(() => ok(false, "new.gguf written"), () => {});
+    const left = [];
+    for await (const e of Deno.readDir(tmp)) left.push(e.name);
+    deepStrictEqual(left.filter((n) => n.endsWith(".tmp")), [], "no temporary file is left");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
