@@ -295,17 +295,24 @@ Deno.test("export refuses an adapter of another shape and an unknown architectur
       match(e.err, want);
     }
 
-    const gemma = JSON.parse(await Deno.readTextFile(`${tmp}/other/config.json`));
-    gemma.architectures = ["Gemma3ForCausalLM"];
-    gemma.model_type = "gemma3_text";
-    await Deno.mkdir(`${tmp}/gemma`);
-    await Deno.writeTextFile(`${tmp}/gemma/config.json`, JSON.stringify(gemma));
-    const u = await tool(["--model", `${tmp}/gemma`, "--format", "gguf", "--out", `${tmp}/g.gguf`]);
+    const mistral = JSON.parse(await Deno.readTextFile(`${tmp}/other/config.json`));
+    mistral.architectures = ["MistralForCausalLM"];
+    mistral.model_type = "mistral";
+    await Deno.mkdir(`${tmp}/mistral`);
+    await Deno.writeTextFile(`${tmp}/mistral/config.json`, JSON.stringify(mistral));
+    const u = await tool([
+      ...["--model", `${tmp}/mistral`, "--format", "gguf", "--out", `${tmp}/g.gguf`],
+    ]);
     strictEqual(u.code, 1);
     match(
       u.err,
-      /^error: .*gemma\/config\.json: unsupported architecture "Gemma3ForCausalLM".*\n$/,
+      /^error: .*mistral\/config\.json: unsupported architecture "MistralForCausalLM".*\n$/,
     );
+    await makeCheckpoint({ preset: "tiny-gemma3", out: `${tmp}/gemma`, seed: 1 });
+    const g = await tool(["--model", `${tmp}/gemma`, "--format", "gguf", "--out", `${tmp}/g.gguf`]);
+    strictEqual(g.code, 1);
+    match(g.err, /^error: .*gemma\/config\.json: GGUF model export of Gemma 3 is not supported/);
+    strictEqual(await Deno.stat(`${tmp}/g.gguf`).then(() => true, () => false), false);
 
     // A failure midway: one tensor is not a float, found only when its turn comes.
     const ok1 = await tool([
