@@ -111,3 +111,24 @@ export { learningRate, type ScheduleKind } from "./src/optim/schedule.ts";
 export { decodeAdapter, encodeAdapter, parseAdapterConfig } from "./src/train/peft_adapter.ts";
 export { adapterGgufChunks } from "./src/train/gguf_adapter.ts";
 export { runTraining, type TrainerOptions, type TrainResult } from "./src/train/trainer.ts";
+export {
+  ADAPTER_FILES,
+  memoryRunHost,
+  type RunData,
+  type RunDataReady,
+  type RunFileData,
+  runFineTune,
+  type RunHost,
+  RunInputError,
+  type RunResult,
+  type RunSpec,
+  writeFinalAdapter,
+} from "./src/train/run.ts";
+export {
+  collectBytes,
+  decodeRunState,
+  encodeRunState,
+  MemoryRunStateStore,
+  type RunStateStore,
+} from "./src/train/run_state_store.ts";
+export type { HistoryPoint, TrainingState } from "./src/train/checkpoint.ts";

@@ -279,10 +279,11 @@ async function readData(host: RunHost, spec: RunSpec): Promise<ReadData> {
       const rows = packed ? packed.rows : trainData as TokenRows | readonly TokenizedExample[];
       const length = rows instanceof TokenRows ? rows.length : rows.length;
       if (length === 0) {
-        const what = typeof trainData === "string" ? trainData : "the training rows";
         throw new RunInputError(
           null,
-          `${what}: no example has a token to train on within --seq-len`,
+          typeof trainData === "string"
+            ? `${trainData}: no example has a token to train on within --seq-len`
+            : "no training rows given",
         );
       }
       out.seqLen = paddedLength(rows, spec.seqLen);
