@@ -7,7 +7,10 @@
  *
  * 1. a fine-tune of a model made in memory (`/finetune?demo=1`): the loss falls;
  * 2. a fine-tune of a tiny random checkpoint read from a local HTTP server by Range requests
- *    through `urlFiles`: the loss falls and the adapter has the model's shapes.
+ *    through `urlFiles`: the loss falls and the adapter has the model's shapes;
+ * 3. a fine-tune spread over 3 invocations of 2 steps, its state kept between them in a
+ *    writable `disk` service bound as `STATE`: the adapter of 6 steps in one invocation, bit for
+ *    bit.
  *
  * Also: the bundle of `mod_slim.ts` is smaller than `mod.ts`'s by at least the embedded builds.
  *
@@ -52,13 +55,14 @@ function freePort(): number {
 }
 
 /** workerd's config: the bundled worker, the injected kernels, 127.0.0.1 reachable. */
-function config(port: number, wasmFile: string): string {
+function config(port: number, wasmFile: string, stateDir: string): string {
   return `using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
   services = [
     (name = "main", worker = .finetuneWorker),
     (name = "local-net", network = (allow = ["private", "local"])),
+    (name = "state", disk = (path = "${stateDir}", writable = true)),
   ],
   sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
 );
@@ -69,6 +73,7 @@ const finetuneWorker :Workerd.Worker = (
     (name = "worker.js", esModule = embed "worker.js"),
     (name = "kernels.wasm", wasm = embed "${wasmFile}"),
   ],
+  bindings = [(name = "STATE", service = "state")],
   compatibilityDate = "2026-11-01",
   globalOutbound = "local-net",
 );
@@ -85,14 +90,19 @@ interface FinetuneAnswer {
   ok: boolean;
   error?: string;
   kernels: string;
+  step: number;
+  done: boolean;
   losses: number[];
   model: { layers: number; hidden: number };
-  adapter: { config: { r: number; peft_type: string }; safetensorsBytes: number };
+  adapter:
+    | { config: { r: number; peft_type: string }; safetensorsBytes: number; sha256: string }
+    | null;
   memory: { workingSetBytes: number };
 }
 
 Deno.test({
-  name: "workerd: the bundled worker trains in memory and from a URL with injected kernels",
+  name:
+    "workerd: the bundled worker trains in memory, from a URL, and over 3 invocations with injected kernels",
   ignore: !available,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -116,7 +126,12 @@ Deno.test({
       for (const build of ["relaxed", "simd"]) {
         await Deno.copyFile(`${ROOT}wasm/kernels.${build}.wasm`, `${dir}/kernels.${build}.wasm`);
         const port = freePort();
-        await Deno.writeTextFile(`${dir}/config.capnp`, config(port, `kernels.${build}.wasm`));
+        const stateDir = `${dir}/state-${build}`;
+        await Deno.mkdir(stateDir);
+        await Deno.writeTextFile(
+          `${dir}/config.capnp`,
+          config(port, `kernels.${build}.wasm`, stateDir),
+        );
         child = new Deno.Command(WORKERD, {
           args: ["serve", `${dir}/config.capnp`],
           cwd: dir,
@@ -160,9 +175,23 @@ Deno.test({
         assert.equal(url.kernels, build);
         assert.deepEqual([url.model.layers, url.model.hidden], [2, 64]);
         falls(url.losses, `workerd ${build} from a URL`);
-        assert.equal(url.adapter.config.peft_type, "LORA");
-        assert.equal(url.adapter.config.r, 8);
-        assert.ok(url.adapter.safetensorsBytes > 0 && url.memory.workingSetBytes > 0);
+        assert.equal(url.adapter!.config.peft_type, "LORA");
+        assert.equal(url.adapter!.config.r, 8);
+        assert.ok(url.adapter!.safetensorsBytes > 0 && url.memory.workingSetBytes > 0);
+        // 3. One fine-tune over three invocations of 2 steps, the state kept in the STATE
+        // service between them: the adapter of 6 steps in one invocation, bit for bit.
+        const run = { demo: "1", steps: "6", method: "mesp" };
+        const whole = await ask(run);
+        assert.ok(whole.done && whole.adapter);
+        const slices: FinetuneAnswer[] = [];
+        for (let i = 0; i < 3; i++) {
+          slices.push(await ask({ ...run, run: `run-${build}`, stepsPerCall: "2" }));
+        }
+        assert.deepEqual(slices.map((a) => [a.step, a.done]), [[2, false], [4, false], [6, true]]);
+        assert.deepEqual(slices.slice(0, 2).map((a) => a.adapter), [null, null]);
+        assert.equal(slices[2].adapter!.sha256, whole.adapter.sha256);
+        assert.deepEqual(slices[2].losses, whole.losses);
+        assert.ok((await Deno.stat(`${stateDir}/run-${build}`)).size > 0);
         console.log(
           `workerd_test: ${build}: in memory ${mem.losses[0].toFixed(3)} -> ` +
             `${mem.losses.at(-1)!.toFixed(3)}, from a URL ${url.losses[0].toFixed(3)} -> ` +
