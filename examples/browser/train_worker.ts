@@ -58,6 +58,8 @@ export interface TrainRequest {
   rank: number;
   /** Kernel threads to ask for (the worker included). */
   threads: number;
+  /** Keep only as many of `threads` as measurably speed the kernels up (the page's default). */
+  fitThreads?: boolean;
   /** Multiply-adds from which a kernel call is split (absent: measured at load). */
   minParallelWork?: number;
   /** The kernel build (absent: relaxed where the engine has relaxed SIMD, else simd128). */
@@ -133,11 +135,18 @@ async function train(req: TrainRequest): Promise<void> {
     threads: Math.max(1, Math.floor(req.threads)),
     minParallelWork: req.minParallelWork,
     variant: req.variant,
+    fitThreads: req.fitThreads,
   });
   const { kernels, arena, variant, threads, parallel } = loaded;
   try {
-    const threadsNote = threads >= req.threads ? null : threadsUnavailableReason() ??
-      "the kernel workers could not start (a Content-Security-Policy without blob: workers?)";
+    const speedups = loaded.threadSpeedups;
+    const threadsNote = threads >= req.threads
+      ? null
+      : speedups
+      ? `more threads measured no faster (a GEMM on 1..${speedups.length}: ` +
+        `${speedups.map((x) => `${x.toFixed(2)}x`).join(", ")})`
+      : threadsUnavailableReason() ??
+        "the kernel workers could not start (a Content-Security-Policy without blob: workers?)";
     post({
       type: "info",
       variant,

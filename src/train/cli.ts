@@ -290,8 +290,11 @@ async function train(
   };
   if (demo && !resumeDir) say(demoIntro(args));
 
-  // --threads 0 (the default): all cores. Workers end with this function (using).
-  using loaded = await loadKernels({ threads: args.threads || navigator.hardwareConcurrency || 1 });
+  // --threads 0 (the default): as many of the cores as make a GEMM faster when measured
+  // (hardwareConcurrency may count cores that do not run at once). Workers end with this
+  // function (using).
+  const asked = args.threads || navigator.hardwareConcurrency || 1;
+  using loaded = await loadKernels({ threads: asked, fitThreads: args.threads === 0 });
   const { kernels, arena, variant } = loaded;
   // The kernels' static data and one scratch region per thread (4 MiB each).
   const kernelBytes = arena.used;
@@ -313,6 +316,13 @@ async function train(
         ((performance.now() - t0) / 1000).toFixed(1)
       } s`,
   );
+  if (loaded.threadSpeedups && loaded.threads < asked) {
+    const s = loaded.threadSpeedups.map((x) => `${x.toFixed(2)}x`).join(", ");
+    say(
+      `threads: ${loaded.threads} of ${asked} cores: more measured no faster (a GEMM on ` +
+        `1..${loaded.threadSpeedups.length} threads: ${s}); --threads N to choose`,
+    );
+  }
   if (loaded.parallel) {
     const p = loaded.parallel;
     // Why a small model may not gain from threads: calls below this size stay on one thread.
