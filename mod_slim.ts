@@ -108,7 +108,12 @@ export {
   type StateTensor,
 } from "./src/optim/optimizer.ts";
 export { learningRate, type ScheduleKind } from "./src/optim/schedule.ts";
-export { decodeAdapter, encodeAdapter, parseAdapterConfig } from "./src/train/peft_adapter.ts";
+export {
+  decodeAdapter,
+  encodeAdapter,
+  parseAdapterConfig,
+  writeAdapterFiles,
+} from "./src/train/peft_adapter.ts";
 export { adapterGgufChunks } from "./src/train/gguf_adapter.ts";
 export { runTraining, type TrainerOptions, type TrainResult } from "./src/train/trainer.ts";
 export {
@@ -122,7 +127,6 @@ export {
   RunInputError,
   type RunResult,
   type RunSpec,
-  writeFinalAdapter,
 } from "./src/train/run.ts";
 export {
   collectBytes,

@@ -39,12 +39,15 @@ import { formatMB, type MemoryReport, memoryReport } from "../runtime/memory.ts"
 import type { TrainingState } from "./checkpoint.ts";
 import { lossCurveSvg } from "./loss_svg.ts";
 import type { StepRecord } from "./metrics.ts";
-import { type AdapterInfo, encodeAdapterChunks, type LoraTensors } from "./peft_adapter.ts";
+import { type AdapterInfo, type LoraTensors, writeAdapterFiles } from "./peft_adapter.ts";
+import { ADAPTER_FILES, type FileBytes } from "./peft_adapter.ts";
 import { collectBytes, decodeRunState, type RunStateStore } from "./run_state_store.ts";
 import { runTraining, type TrainResult } from "./trainer.ts";
 
+export { ADAPTER_FILES };
+
 /** A file's bytes: one buffer, or chunks produced as the writer pulls them. */
-export type RunFileData = Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+export type RunFileData = FileBytes;
 
 /** What the pipeline needs from where it runs. */
 export interface RunHost {
@@ -160,12 +163,8 @@ export interface RunResult extends TrainResult {
   memory: MemoryReport;
 }
 
-/** File names of the final adapter. */
-export const ADAPTER_FILES = {
-  config: "adapter_config.json",
-  weights: "adapter_model.safetensors",
-  lossCurve: "loss.svg",
-} as const;
+/** The loss curve's file name beside the adapter. */
+export const LOSS_CURVE_FILE = "loss.svg";
 
 /**
  * The model's tokenizer, built at most once and only when asked for: pre-tokenized data never
@@ -318,30 +317,22 @@ async function readData(host: RunHost, spec: RunSpec): Promise<ReadData> {
 }
 
 /**
- * Writes the adapter as `out/adapter_model.safetensors` then `out/adapter_config.json` (and
- * `out/loss.svg` with a title), streamed one tensor at a time so `tensors` may be views of the
- * session's memory and no whole-adapter copy is held. Returns the paths written.
+ * The final save: the adapter ({@link writeAdapterFiles}) and, with a title, `out/loss.svg`.
+ * Returns the paths written.
  */
-export async function writeFinalAdapter(
+async function writeFinalFiles(
   host: Pick<RunHost, "writeFile">,
   out: string,
   tensors: LoraTensors,
   adapter: AdapterInfo,
   lossCurve?: { title: string; history: TrainResult["history"] },
 ): Promise<string[]> {
-  const path = (name: string) => out === "" ? name : `${out}/${name}`;
-  const files = encodeAdapterChunks(tensors, adapter);
-  const written: string[] = [];
-  const write = async (name: string, data: RunFileData) => {
-    await host.writeFile(path(name), data);
-    written.push(path(name));
-  };
-  const enc = new TextEncoder();
-  await write(ADAPTER_FILES.weights, files.safetensors);
-  await write(ADAPTER_FILES.config, enc.encode(files.configJson));
+  const written = await writeAdapterFiles(host.writeFile, out, tensors, adapter);
   if (lossCurve) {
+    const path = out === "" ? LOSS_CURVE_FILE : `${out}/${LOSS_CURVE_FILE}`;
     const svg = lossCurveSvg(lossCurve.history, { title: lossCurve.title });
-    await write(ADAPTER_FILES.lossCurve, enc.encode(svg));
+    await host.writeFile(path, new TextEncoder().encode(svg));
+    written.push(path);
   }
   return written;
 }
@@ -451,7 +442,7 @@ export async function runFineTune(host: RunHost, spec: RunSpec): Promise<RunResu
   if (result.paused && stateStore) await stateStore.store.put(stateStore.key, result.state!);
   if (!result.interrupted && !result.paused && spec.steps > 0) {
     // Views, not copies: the writer copies one tensor at a time.
-    files = await writeFinalAdapter(
+    files = await writeFinalFiles(
       host,
       spec.out,
       session.loraTensorViews?.() ?? session.loraTensors(),
@@ -467,8 +458,8 @@ export async function runFineTune(host: RunHost, spec: RunSpec): Promise<RunResu
 /** A {@link RunHost} without files or signals: written files are kept in `files` (bytes). */
 export function memoryRunHost(
   log: (line: string) => void,
-): RunHost & { files: Map<string, Uint8Array> } {
-  const files = new Map<string, Uint8Array>();
+): RunHost & { files: Map<string, Uint8Array<ArrayBuffer>> } {
+  const files = new Map<string, Uint8Array<ArrayBuffer>>();
   return {
     files,
     log,

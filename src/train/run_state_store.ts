@@ -56,7 +56,7 @@ export const RUN_STATE_FORMAT = "slimtune-run-state/1";
 /** Concatenates a file's bytes, whatever form they come in. */
 export async function collectBytes(
   data: Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
-): Promise<Uint8Array> {
+): Promise<Uint8Array<ArrayBuffer>> {
   if (data instanceof Uint8Array) return data.slice();
   const parts: Uint8Array[] = [];
   let n = 0;
