@@ -32,7 +32,10 @@
  * `msPerCall=T`. Each call resumes the state kept under `<id>` in the state binding (`STATE_KV`,
  * `STATE_R2`, or an HTTP service `STATE`), trains N steps or about T ms, and puts the state back;
  * the answer says `step` and `done`. Call again until `done` is true: that answer carries the
- * adapter, bit-identical to one run of `steps` (same parameters on every call).
+ * adapter, bit-identical to one run of `steps` (same parameters on every call):
+ *
+ *   q="demo=1&steps=60&run=my-run&stepsPerCall=10&adapter=1"
+ *   until curl -s "$WORKER/finetune?$q" | tee answer.json | grep -q '"done":true'; do :; done
  *
  * @module
  */
