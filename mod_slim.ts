@@ -116,10 +116,35 @@ export {
   type StateTensor,
 } from "./src/optim/optimizer.ts";
 export { learningRate, type ScheduleKind } from "./src/optim/schedule.ts";
-export { decodeAdapter, encodeAdapter, parseAdapterConfig } from "./src/train/peft_adapter.ts";
+export {
+  decodeAdapter,
+  encodeAdapter,
+  parseAdapterConfig,
+  writeAdapterFiles,
+} from "./src/train/peft_adapter.ts";
 export { adapterGgufChunks } from "./src/train/gguf_adapter.ts";
 export { ggufModelMetadata, ggufModelTensors } from "./src/train/gguf_model.ts";
 export { type GgufVocab, ggufVocab } from "./src/data/gguf_vocab.ts";
 export { type ModelTensorSource, tensorSetSource } from "./src/io/tensor_source.ts";
 export { type MergeAdapter, mergedTensor, mergeLoraInto } from "./src/train/merge_adapter.ts";
 export { runTraining, type TrainerOptions, type TrainResult } from "./src/train/trainer.ts";
+export {
+  ADAPTER_FILES,
+  memoryRunHost,
+  type RunData,
+  type RunDataReady,
+  type RunFileData,
+  runFineTune,
+  type RunHost,
+  RunInputError,
+  type RunResult,
+  type RunSpec,
+} from "./src/train/run.ts";
+export {
+  collectBytes,
+  decodeRunState,
+  encodeRunState,
+  MemoryRunStateStore,
+  type RunStateStore,
+} from "./src/train/run_state_store.ts";
+export type { HistoryPoint, TrainingState } from "./src/train/checkpoint.ts";

@@ -8,7 +8,9 @@
  *    threads run than were asked;
  * 2. the same with `?variant=simd`, and 5 steps from a checkpoint URL on the same server, read
  *    with HTTP Range requests through `urlFiles`;
- * 3. every run's losses are bit-identical to the same request run by the same worker script in a
+ * 3. with the threads field left at its default, the page asks for `hardwareConcurrency` threads
+ *    fitted to what the kernels measure (`fitThreads`), and says why wherever it keeps fewer;
+ * 4. every run's losses are bit-identical to the same request run by the same worker script in a
  *    Deno Worker on one thread with the same build, so engines agree with each other wherever the
  *    build is the same (the last test checks that across the engines directly).
  *
@@ -96,12 +98,13 @@ const seen = new Map<EngineName, Map<string, number[]>>();
 /** Fills the form, presses Train and waits for the run to end; the page's state after it. */
 async function trainRun(
   page: EnginePage,
-  o: { steps: number; threads: number; source: "demo" | "url"; timeoutMs: number },
+  o: { steps: number; threads: number | null; source: "demo" | "url"; timeoutMs: number },
 ): Promise<DemoState> {
   const runs = await page.evaluate<number>("globalThis.slimtuneDemo.runs");
   await page.evaluate(
-    `(() => { const v = (id, x) => { document.getElementById(id).value = String(x); };
-      v("steps", ${o.steps}); v("threads", ${o.threads});
+    `(() => { const v = (id, x) => { const e = document.getElementById(id); e.value = String(x);
+        e.dispatchEvent(new Event("input", { bubbles: true })); };
+      v("steps", ${o.steps}); ${o.threads === null ? "" : `v("threads", ${o.threads});`}
       document.querySelector("input[name=source][value=${o.source}]").checked = true;
       document.getElementById("train").click(); return true; })()`,
   );
@@ -208,11 +211,33 @@ async function engineRow(engine: EngineName, o: OpenEngineOptions & { tag?: stri
     );
     runs.set("simd/url", url.losses);
     assert.deepEqual(url.losses, await denoLosses(url.request), `${name}: URL losses`);
+
+    // 4. The threads field left at its default: as many threads as the probe measured to help.
+    await page.goto(server.url);
+    await waitFor(page, `document.body.dataset.state === "ready"`, 30_000);
+    const fit = await trainRun(page, {
+      steps: 5,
+      threads: null,
+      source: "demo",
+      timeoutMs: 60_000,
+    });
+    assert.equal(fit.state, "done", `${name} default threads: ${fit.error}`);
+    assert.equal(fit.request.fitThreads, true);
+    assert.equal(fit.request.threads, cores);
+    assert.ok(fit.threads! >= 1 && fit.threads! <= cores, `${fit.threads} of ${cores}`);
+    if (fit.threads! < cores) assert.ok(fit.threadsNote, `${name}: ${fit.threads} with no reason`);
+    assert.deepEqual(
+      fit.losses,
+      await denoLosses({ ...fit.request, variant: fit.variant as "relaxed" | "simd" }),
+      `${name}: default-threads losses`,
+    );
     seen.set(engine, runs);
     console.log(
       `browser_engines_test: ${name} ${page.version}: ${demo.variant} build, ` +
         `${demo.threads} of ${want} threads (hardwareConcurrency ${cores})` +
         (demo.threadsNote ? ` because ${demo.threadsNote}` : "") +
+        `; default field: ${fit.threads} of ${cores}` +
+        (fit.threadsNote ? ` because ${fit.threadsNote}` : "") +
         `; demo ${demo.stepsPerS.toFixed(1)} steps/s (simd ${simd.stepsPerS.toFixed(1)}), ` +
         `working set ${(demo.workingSetBytes / 1048576).toFixed(1)} MB; screenshot ${shot}`,
     );

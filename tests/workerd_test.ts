@@ -7,7 +7,14 @@
  *
  * 1. a fine-tune of a model made in memory (`/finetune?demo=1`): the loss falls;
  * 2. a fine-tune of a tiny random checkpoint read from a local HTTP server by Range requests
- *    through `urlFiles`: the loss falls and the adapter has the model's shapes.
+ *    through `urlFiles`: the loss falls and the adapter has the model's shapes;
+ * 3. a fine-tune spread over 3 invocations of 2 steps, its state kept between them in a
+ *    writable `disk` service bound as `STATE`: the adapter of 6 steps in one invocation, bit for
+ *    bit;
+ * 4. a SmolLM2-135M-shaped checkpoint (2 of its 30 layers; all 30 in `bench/workerd_memory.ts`)
+ *    streamed from a local Range server, the isolate's memory read through the V8 inspector.
+ *
+ * The harness (bundle, config, inspector) is `scripts/workerd_run.ts`.
  *
  * Also: the bundle of `mod_slim.ts` is smaller than `mod.ts`'s by at least the embedded builds.
  *
@@ -16,83 +23,40 @@
 import assert from "node:assert/strict";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
 import { rangeFileResponse } from "../examples/shared/range_file.ts";
+import {
+  bundle,
+  hasWorkerd,
+  prepareWorker,
+  runWorkerdFinetune,
+  startWorkerd,
+  WORKERD,
+  type Workerd,
+} from "../scripts/workerd_run.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const WORKERD = `${ROOT}node_modules/workerd/bin/workerd`;
 
-function hasWorkerd(): boolean {
-  try {
-    return Deno.statSync(WORKERD).isFile;
-  } catch {
-    return false;
-  }
-}
 const available = hasWorkerd();
 if (!available) {
   console.log(`workerd_test: SKIPPED: ${WORKERD} is absent (install it with: npm install)`);
 }
 
-async function bundle(entry: string, outFile: string): Promise<number> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--platform", "browser", "--output", outFile, `${ROOT}${entry}`],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, `deno bundle ${entry}: ${new TextDecoder().decode(out.stderr)}`);
-  return (await Deno.stat(outFile)).size;
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-/** workerd's config: the bundled worker, the injected kernels, 127.0.0.1 reachable. */
-function config(port: number, wasmFile: string): string {
-  return `using Workerd = import "/workerd/workerd.capnp";
-
-const config :Workerd.Config = (
-  services = [
-    (name = "main", worker = .finetuneWorker),
-    (name = "local-net", network = (allow = ["private", "local"])),
-  ],
-  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
-);
-
-const finetuneWorker :Workerd.Worker = (
-  modules = [
-    (name = "entry.js", esModule = embed "entry.js"),
-    (name = "worker.js", esModule = embed "worker.js"),
-    (name = "kernels.wasm", wasm = embed "${wasmFile}"),
-  ],
-  compatibilityDate = "2026-11-01",
-  globalOutbound = "local-net",
-);
-`;
-}
-
-/** What Cloudflare's own entry would be: the wasm import injected as env.KERNELS. */
-const ENTRY = `import worker from "./worker.js";
-import KERNELS from "./kernels.wasm";
-export default { fetch: (request, env) => worker.fetch(request, { ...env, KERNELS }) };
-`;
-
 interface FinetuneAnswer {
   ok: boolean;
   error?: string;
   kernels: string;
+  step: number;
+  done: boolean;
   losses: number[];
   model: { layers: number; hidden: number };
-  adapter: { config: { r: number; peft_type: string }; safetensorsBytes: number };
+  adapter:
+    | { config: { r: number; peft_type: string }; safetensorsBytes: number; sha256: string }
+    | null;
   memory: { workingSetBytes: number };
 }
 
 Deno.test({
-  name: "workerd: the bundled worker trains in memory and from a URL with injected kernels",
+  name:
+    "workerd: the bundled worker trains in memory, from a URL, and over 3 invocations with injected kernels",
   ignore: !available,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -100,12 +64,11 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "slimtune-workerd-" });
     const ckpt = `${dir}/ckpt`;
     let ckptServer: Deno.HttpServer<Deno.NetAddr> | null = null;
-    let child: Deno.ChildProcess | null = null;
+    let workerd: Workerd | null = null;
     try {
-      await bundle("examples/edge/worker.ts", `${dir}/worker.js`);
+      await prepareWorker(dir);
       const bundled = await Deno.readTextFile(`${dir}/worker.js`);
       assert.doesNotMatch(bundled, /KERNELS_SIMD_BASE64|AGFzbQEAAAAB/, "base64 builds bundled");
-      await Deno.writeTextFile(`${dir}/entry.js`, ENTRY);
       await Deno.mkdir(ckpt);
       await makeCheckpoint({ preset: "tiny-qwen2", out: ckpt, dtype: "bf16", seed: 11 });
       ckptServer = Deno.serve(
@@ -113,31 +76,10 @@ Deno.test({
         (req) =>
           rangeFileResponse(ckpt, decodeURIComponent(new URL(req.url).pathname.slice(1)), req),
       );
-      for (const build of ["relaxed", "simd"]) {
-        await Deno.copyFile(`${ROOT}wasm/kernels.${build}.wasm`, `${dir}/kernels.${build}.wasm`);
-        const port = freePort();
-        await Deno.writeTextFile(`${dir}/config.capnp`, config(port, `kernels.${build}.wasm`));
-        child = new Deno.Command(WORKERD, {
-          args: ["serve", `${dir}/config.capnp`],
-          cwd: dir,
-          stdout: "piped",
-          stderr: "piped",
-        }).spawn();
-        const log = Promise.all([
-          new Response(child.stdout).text(),
-          new Response(child.stderr).text(),
-        ]);
-        const base = `http://127.0.0.1:${port}`;
-        for (let i = 0;; i++) {
-          try {
-            const r = await fetch(`${base}/`);
-            await r.body?.cancel();
-            break;
-          } catch {
-            if (i > 300) throw new Error(`workerd did not start: ${(await log).join("\n")}`);
-            await new Promise((r) => setTimeout(r, 100));
-          }
-        }
+      for (const build of ["relaxed", "simd"] as const) {
+        workerd = await startWorkerd(dir, build);
+        const stateDir = `${dir}/state-${build}`;
+        const base = workerd.base;
         const ask = async (q: Record<string, string>): Promise<FinetuneAnswer> => {
           const common = { optimizer: "adamw", lr: "0.01", seq: "32", maxMemoryMB: "64" };
           const res = await fetch(`${base}/finetune?${new URLSearchParams({ ...common, ...q })}`);
@@ -160,26 +102,33 @@ Deno.test({
         assert.equal(url.kernels, build);
         assert.deepEqual([url.model.layers, url.model.hidden], [2, 64]);
         falls(url.losses, `workerd ${build} from a URL`);
-        assert.equal(url.adapter.config.peft_type, "LORA");
-        assert.equal(url.adapter.config.r, 8);
-        assert.ok(url.adapter.safetensorsBytes > 0 && url.memory.workingSetBytes > 0);
+        assert.equal(url.adapter!.config.peft_type, "LORA");
+        assert.equal(url.adapter!.config.r, 8);
+        assert.ok(url.adapter!.safetensorsBytes > 0 && url.memory.workingSetBytes > 0);
+        // 3. One fine-tune over three invocations of 2 steps, the state kept in the STATE
+        // service between them: the adapter of 6 steps in one invocation, bit for bit.
+        const run = { demo: "1", steps: "6", method: "mesp" };
+        const whole = await ask(run);
+        assert.ok(whole.done && whole.adapter);
+        const slices: FinetuneAnswer[] = [];
+        for (let i = 0; i < 3; i++) {
+          slices.push(await ask({ ...run, run: `run-${build}`, stepsPerCall: "2" }));
+        }
+        assert.deepEqual(slices.map((a) => [a.step, a.done]), [[2, false], [4, false], [6, true]]);
+        assert.deepEqual(slices.slice(0, 2).map((a) => a.adapter), [null, null]);
+        assert.equal(slices[2].adapter!.sha256, whole.adapter.sha256);
+        assert.deepEqual(slices[2].losses, whole.losses);
+        assert.ok((await Deno.stat(`${stateDir}/run-${build}`)).size > 0);
         console.log(
           `workerd_test: ${build}: in memory ${mem.losses[0].toFixed(3)} -> ` +
             `${mem.losses.at(-1)!.toFixed(3)}, from a URL ${url.losses[0].toFixed(3)} -> ` +
             `${url.losses.at(-1)!.toFixed(3)} (12 steps each)`,
         );
-        child.kill("SIGTERM");
-        await child.status;
-        await log;
-        child = null;
+        await workerd.close();
+        workerd = null;
       }
     } finally {
-      if (child) {
-        try {
-          child.kill("SIGTERM");
-        } catch { /* already gone */ }
-        await child.status;
-      }
+      await workerd?.close();
       await ckptServer?.shutdown();
       await Deno.remove(dir, { recursive: true });
     }
@@ -202,4 +151,41 @@ Deno.test("mod_slim.ts: its bundle leaves out the embedded builds that mod.ts's 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name:
+    "workerd: a SmolLM2-135M-shaped model (2 of 30 layers) streams and trains; the isolate's memory",
+  ignore: !available,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const r = await runWorkerdFinetune({ layers: 2, steps: 3, seq: 64, optimizer: "adamw" });
+    const a = r.response as {
+      error?: string;
+      model: { layers: number; hidden: number; vocab: number };
+      losses: number[];
+      memory: Record<string, number>;
+    };
+    assert.equal(r.status, 200, a.error);
+    assert.deepEqual([a.model.layers, a.model.hidden, a.model.vocab], [2, 576, 49152]);
+    assert.ok(a.losses.every(Number.isFinite) && a.losses.at(-1)! < a.losses[0], `${a.losses}`);
+    const m = a.memory;
+    // The inspector saw the request: its backing stores hold at least the wasm memory and the
+    // int4 cache the worker reports, and the JS heap is in use.
+    assert.ok(r.samples > 0);
+    assert.ok(r.heapUsedPeakBytes > 0);
+    assert.ok(
+      r.backingStoragePeakBytes >= m.wasmCommittedBytes + m.cacheBytes,
+      `backing stores ${r.backingStoragePeakBytes} < wasm ${m.wasmCommittedBytes} + cache ${m.cacheBytes}`,
+    );
+    assert.ok(r.isolatePeakBytes <= 128 * 1048576, `isolate peak ${r.isolatePeakBytes}`);
+    const mb = (b: number | null) => b === null ? "n/a" : `${(b / 1048576).toFixed(1)} MB`;
+    console.log(
+      `workerd SmolLM2-135M (2 layers): isolate peak ${mb(r.isolatePeakBytes)} (V8 heap ` +
+        `${mb(r.heapUsedPeakBytes)}, backing stores ${mb(r.backingStoragePeakBytes)}; wasm ` +
+        `${mb(m.wasmHighWaterBytes)}, int4 cache ${mb(m.cacheBytes)}), process VmHWM ` +
+        `${mb(r.processPeakBytes)}`,
+    );
+  },
 });

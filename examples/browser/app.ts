@@ -179,6 +179,8 @@ async function train(): Promise<void> {
     seqLen: num("seq"),
     rank: num("rank"),
     threads: threadsAsked,
+    // The field's default: as many as measurably help; a number typed in is taken as asked.
+    fitThreads: !threadsTyped,
     minParallelWork: minParallelWork(),
     variant: kernelVariant(),
     method: $<HTMLSelectElement>("method").value as MethodName,
@@ -323,6 +325,9 @@ downloadBtn.addEventListener("click", () => {
   );
 });
 
+/** Whether the user set the threads field (else its default is fitted to the measured gain). */
+let threadsTyped = false;
+threadsIn.addEventListener("input", () => (threadsTyped = true));
 threadsIn.max = String(hardwareConcurrency);
 threadsIn.value = String(hardwareConcurrency);
 showThreads();

@@ -14,19 +14,17 @@
  * @module
  */
 import {
-  BatchSource,
+  ADAPTER_FILES,
   blobFiles,
-  createTrainingSession,
-  encodeAdapter,
   type LoadedKernels,
   loadKernels,
   type LoraConfig,
   memoryFiles,
-  memoryReport,
+  memoryRunHost,
   type MethodName,
   openModel,
   readTokenizer,
-  runTraining,
+  runFineTune,
   threadsUnavailableReason,
   type TokenizedExample,
   urlFiles,
@@ -60,6 +58,8 @@ export interface TrainRequest {
   rank: number;
   /** Kernel threads to ask for (the worker included). */
   threads: number;
+  /** Keep only as many of `threads` as measurably speed the kernels up (the page's default). */
+  fitThreads?: boolean;
   /** Multiply-adds from which a kernel call is split (absent: measured at load). */
   minParallelWork?: number;
   /** The kernel build (absent: relaxed where the engine has relaxed SIMD, else simd128). */
@@ -135,11 +135,18 @@ async function train(req: TrainRequest): Promise<void> {
     threads: Math.max(1, Math.floor(req.threads)),
     minParallelWork: req.minParallelWork,
     variant: req.variant,
+    fitThreads: req.fitThreads,
   });
   const { kernels, arena, variant, threads, parallel } = loaded;
   try {
-    const threadsNote = threads >= req.threads ? null : threadsUnavailableReason() ??
-      "the kernel workers could not start (a Content-Security-Policy without blob: workers?)";
+    const speedups = loaded.threadSpeedups;
+    const threadsNote = threads >= req.threads
+      ? null
+      : speedups
+      ? `more threads measured no faster (a GEMM on 1..${speedups.length}: ` +
+        `${speedups.map((x) => `${x.toFixed(2)}x`).join(", ")})`
+      : threadsUnavailableReason() ??
+        "the kernel workers could not start (a Content-Security-Policy without blob: workers?)";
     post({
       type: "info",
       variant,
@@ -199,35 +206,29 @@ async function train(req: TrainRequest): Promise<void> {
     const text = req.text;
     const rows = tokenize(text.repeat(Math.max(1, Math.ceil((2 * seqLen) / text.length))));
     if (rows.length === 0) throw new Error("the training text is too short");
-    const session = await createTrainingSession({
-      store,
-      kernels,
-      arena,
-      method,
-      seed: 1,
-      maxGradNorm: 1,
-      lora: { rank, alpha: 2 * rank, targets: TARGETS },
-      optimizer: { kind: "adamw", lr, weightDecay: 0 },
-    });
     const info = { r: rank, alpha: 2 * rank, targets: TARGETS, baseModel };
-    const memory = () => memoryReport({ arenas: arena, jsBytesHeld: session.memory().jsBytes });
     let tStart = 0;
     let stepsPerS = 0;
     let tokensPerS = 0;
     let tokensSince = 0;
-    const result = await runTraining({
-      session,
-      train: new BatchSource(rows, { batchSize: 1, seqLen, padId: 0, seed: 0 }),
-      evalBatches: [],
-      steps,
-      gradAccum: 1,
-      schedule: { kind: "constant", baseLr: lr, warmupSteps: 0 },
-      evalEvery: 0,
-      saveEvery: 0,
-      padId: 0,
+    // The library's run pipeline; this page is its host: no data files, the adapter kept in memory.
+    const host = memoryRunHost(say);
+    const result = await runFineTune(host, {
+      store,
+      kernels,
+      arena,
       adapter: info,
-      args: {},
-      memory,
+      session: {
+        method,
+        seed: 1,
+        maxGradNorm: 1,
+        optimizer: { kind: "adamw", lr, weightDecay: 0 },
+      },
+      train: rows,
+      batchSize: 1,
+      seqLen,
+      steps,
+      out: "",
       onStep: (r) => {
         const now = performance.now();
         // Steps/s from the end of step 1 (its time includes the first-call warm-up).
@@ -256,20 +257,20 @@ async function train(req: TrainRequest): Promise<void> {
         }
       },
     });
-    const adapter = encodeAdapter(session.loraTensors(), info);
     await store.close();
     const h = result.history;
-    const workingSetBytes = memory().workingSetBytes;
+    const workingSetBytes = result.memory.workingSetBytes;
+    const safetensors = host.files.get(ADAPTER_FILES.weights)!;
+    const configJson = new TextDecoder().decode(host.files.get(ADAPTER_FILES.config));
     say(
       `done: loss ${h[0].loss.toFixed(4)} -> ${h[h.length - 1].loss.toFixed(4)}; ` +
         `${stepsPerS.toFixed(2)} steps/s, ${tokensPerS.toFixed(0)} tok/s on ${threadsText}; ` +
-        `adapter ${mb(adapter.safetensors.byteLength)}; ${mb(workingSetBytes)} working set`,
+        `adapter ${mb(safetensors.byteLength)}; ${mb(workingSetBytes)} working set`,
     );
-    // A copy the page owns (the adapter may be a view into a larger buffer), transferred.
-    const safetensors = adapter.safetensors.slice();
+    // The host's own copy, transferred to the page.
     post({
       type: "done",
-      configJson: adapter.configJson,
+      configJson,
       safetensors,
       firstLoss: h[0].loss,
       lastLoss: h[h.length - 1].loss,

@@ -10,7 +10,7 @@
  *   `deno_entry.js` for a source-phase import, where nothing is compiled at run time);
  * - the model is a tiny random Qwen2 checkpoint made in memory (`config.json` +
  *   `model.safetensors` bytes) and opened with `openModel` over `memoryFiles`, 4-bit base weights;
- * - the loop is the library's portable `runTraining`, with the arena capped (`arena.limit`) and
+ * - the run is the library's portable pipeline (`runFineTune`), with the arena capped (`arena.limit`) and
  *   the working set checked every step (`maxWorkingSetBytes`), as `train.ts --max-memory` does;
  * - the result is a PEFT adapter (`adapter_config.json` + `adapter_model.safetensors`) in memory,
  *   decoded again to check it.
@@ -20,17 +20,15 @@
  * @module
  */
 import {
-  BatchSource,
-  createTrainingSession,
+  ADAPTER_FILES,
   decodeAdapter,
-  encodeAdapter,
   kernelModuleBytes,
   loadKernels,
   memoryFiles,
-  memoryReport,
+  memoryRunHost,
   MemorySource,
   openModel,
-  runTraining,
+  runFineTune,
   supportsRelaxedSimd,
 } from "../../mod.ts";
 import { byteRows, randomCheckpointFiles, TINY_QWEN2 } from "../shared/random_checkpoint.ts";
@@ -70,34 +68,30 @@ export async function finetuneInMemory(o: EdgeFinetuneOptions): Promise<EdgeFine
     targets: ["q", "k", "v", "o", "gate", "up", "down"] as const,
     baseModel: "random-tiny-qwen2",
   };
-  const session = await createTrainingSession({
+  // The library's run pipeline; this script is its host: no files, the adapter kept in memory.
+  const host = memoryRunHost(() => {});
+  const result = await runFineTune(host, {
     store,
     kernels,
     arena,
-    method: "mesp",
-    seed: 1,
-    maxGradNorm: 1,
-    lora: { rank: adapterInfo.r, alpha: adapterInfo.alpha, targets: [...adapterInfo.targets] },
-    optimizer: { kind: "adamw", lr: 3e-3, weightDecay: 0 },
-  });
-  const train = new BatchSource(byteRows(TEXT.repeat(4), seqLen), {
+    adapter: { ...adapterInfo, targets: [...adapterInfo.targets] },
+    session: {
+      method: "mesp",
+      seed: 1,
+      maxGradNorm: 1,
+      optimizer: { kind: "adamw", lr: 3e-3, weightDecay: 0 },
+    },
+    train: byteRows(TEXT.repeat(4), seqLen),
     batchSize: 1,
     seqLen,
-    padId: 0,
-    seed: 0,
-  });
-  const memory = () => memoryReport({ arenas: arena, jsBytesHeld: session.memory().jsBytes });
-  const result = await runTraining({
-    session,
-    train,
     steps,
-    memory,
+    out: "",
     maxWorkingSetBytes: limit,
   });
-  const files2 = encodeAdapter(session.loraTensors(), {
-    ...adapterInfo,
-    targets: [...adapterInfo.targets],
-  });
+  const files2 = {
+    configJson: new TextDecoder().decode(host.files.get(ADAPTER_FILES.config)),
+    safetensors: host.files.get(ADAPTER_FILES.weights)!,
+  };
   // Decode it again: the bytes are a valid PEFT adapter for this model.
   const back = await decodeAdapter(
     files2.configJson,
@@ -105,7 +99,7 @@ export async function finetuneInMemory(o: EdgeFinetuneOptions): Promise<EdgeFine
     new MemorySource("adapter_model.safetensors", files2.safetensors),
     store.config,
   );
-  const m = memory();
+  const m = result.memory;
   await store.close();
   return {
     losses: result.history.map((p) => p.loss),

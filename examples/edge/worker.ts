@@ -28,23 +28,39 @@
  * 1e-3 adamw), `maxMemoryMB` (128), `adapter=1` to return the adapter's bytes (base64) too.
  * The answer is JSON: losses, timings, the memory figures, the adapter's config and digest.
  *
+ * A fine-tune longer than one invocation's CPU limit: `run=<id>` with `stepsPerCall=N` or
+ * `msPerCall=T`. Each call resumes the state kept under `<id>` in the state binding (`STATE_KV`,
+ * `STATE_R2`, or an HTTP service `STATE`), trains N steps or about T ms, and puts the state back;
+ * the answer says `step` and `done`. Call again until `done` is true: that answer carries the
+ * adapter, bit-identical to one run of `steps` (same parameters on every call):
+ *
+ *   q="demo=1&steps=60&run=my-run&stepsPerCall=10&adapter=1"
+ *   until curl -s "$WORKER/finetune?$q" | tee answer.json | grep -q '"done":true'; do :; done
+ *
  * @module
  */
 import {
-  BatchSource,
-  createTrainingSession,
-  encodeAdapter,
+  ADAPTER_FILES,
   loadKernels,
   type LoraConfig,
   memoryFiles,
-  memoryReport,
+  memoryRunHost,
   type MethodName,
   openModel,
-  runTraining,
+  runFineTune,
+  type RunStateStore,
   urlFiles,
 } from "../../mod_slim.ts";
 import { byteRows, randomCheckpointFiles, TINY_QWEN2 } from "../shared/random_checkpoint.ts";
 import { ChunkedMemoryCacheStore } from "./memory_cache.ts";
+import {
+  type FetcherLike,
+  fetchRunStateStore,
+  type KvNamespaceLike,
+  kvRunStateStore,
+  type R2BucketLike,
+  r2RunStateStore,
+} from "./state_stores.ts";
 
 const TEXT = "A LoRA adapter trained inside an edge function, base weights streamed in int4. ";
 const TARGETS: LoraConfig["targets"] = ["q", "k", "v", "o", "gate", "up", "down"];
@@ -65,10 +81,11 @@ function base64(bytes: Uint8Array): string {
   return btoa(s);
 }
 
-/** One fine-tuning run as `/finetune` describes it. */
+/** One fine-tuning run (or one invocation's slice of it) as `/finetune` describes it. */
 export async function finetune(
   params: URLSearchParams,
   kernelsModule: WebAssembly.Module,
+  stateStore: RunStateStore | null = null,
 ): Promise<Record<string, unknown>> {
   const model = params.get("model");
   const demo = params.get("demo") === "1";
@@ -88,6 +105,12 @@ export async function finetune(
   const optimizer = params.get("optimizer") === "adamw" ? "adamw" : "sgd";
   const lr = num("lr", optimizer === "sgd" ? 1e-4 : 1e-3);
   const budget = num("maxMemoryMB", 128) * MB;
+  const run = params.get("run");
+  if (run !== null && !stateStore) throw new TypeError("run=: this worker has no STATE binding");
+  const stopAfter = run === null ? null : {
+    steps: params.has("stepsPerCall") ? num("stepsPerCall", 1) : undefined,
+    ms: params.has("msPerCall") ? num("msPerCall", 1) : undefined,
+  };
 
   const t0 = performance.now();
   const { kernels, arena, variant } = await loadKernels({ module: kernelsModule });
@@ -106,47 +129,41 @@ export async function finetune(
     const loadS = (performance.now() - t0) / 1000;
     // The cache lives in JS memory: what is left of the budget is the arena's.
     arena.limit = budget - store.jsBytesHeld();
-    const session = await createTrainingSession({
+    const stepSeconds: number[] = [];
+    // The library's run pipeline; this worker is its host: the adapter comes back in the answer.
+    const host = memoryRunHost(() => {});
+    const result = await runFineTune(host, {
       store,
       kernels,
       arena,
-      method,
-      seed: 1,
-      maxGradNorm: 0,
-      lora: { rank, alpha: 2 * rank, targets: TARGETS },
-      optimizer: { kind: optimizer, lr, weightDecay: 0 },
-      headChunkRows: 2048,
-    });
-    const train = new BatchSource(byteRows(TEXT.repeat(Math.ceil(seqLen / 40) + 1), seqLen), {
+      adapter: {
+        r: rank,
+        alpha: 2 * rank,
+        targets: TARGETS,
+        baseModel: model ?? "slimtune-demo (random tiny Qwen2, made in memory)",
+      },
+      session: {
+        method,
+        seed: 1,
+        maxGradNorm: 0,
+        optimizer: { kind: optimizer, lr, weightDecay: 0 },
+        headChunkRows: 2048,
+      },
+      train: byteRows(TEXT.repeat(Math.ceil(seqLen / 40) + 1), seqLen),
       batchSize: 1,
       seqLen,
-      padId: 0,
-      seed: 0,
-    });
-    const memory = () => memoryReport({ arenas: arena, jsBytesHeld: session.memory().jsBytes });
-    const stepSeconds: number[] = [];
-    const adapterInfo = {
-      r: rank,
-      alpha: 2 * rank,
-      targets: TARGETS,
-      baseModel: model ?? "slimtune-demo (random tiny Qwen2, made in memory)",
-    };
-    const result = await runTraining({
-      session,
-      train,
       steps,
-      adapter: adapterInfo,
-      memory,
+      out: "",
+      stateStore: run === null ? null : { store: stateStore!, key: run },
+      stopAfter,
       maxWorkingSetBytes: budget,
       onStep: (r) => {
         stepSeconds.push(r.tokens / Math.max(r.tokensPerS, 1e-9));
       },
     });
-    const files = encodeAdapter(session.loraTensors(), adapterInfo);
-    const digest = new Uint8Array(
-      await crypto.subtle.digest("SHA-256", files.safetensors as BufferSource),
-    );
-    const m = memory();
+    const weights = host.files.get(ADAPTER_FILES.weights);
+    const configJson = host.files.get(ADAPTER_FILES.config);
+    const m = result.memory;
     const c = store.config;
     return {
       ok: true,
@@ -162,6 +179,9 @@ export async function finetune(
       method,
       optimizer,
       seqLen,
+      step: result.step,
+      steps,
+      done: !result.paused,
       losses: result.history.map((p) => p.loss),
       loadSeconds: loadS,
       stepSeconds,
@@ -174,22 +194,44 @@ export async function finetune(
         cacheBytes: cache.bytesHeld(),
         jsBytesHeld: m.jsBytesHeld,
       },
-      adapter: {
-        config: JSON.parse(files.configJson),
-        safetensorsBytes: files.safetensors.byteLength,
-        sha256: [...digest].map((b) => b.toString(16).padStart(2, "0")).join(""),
-        ...(params.get("adapter") === "1" ? { safetensorsBase64: base64(files.safetensors) } : {}),
-      },
+      // Only the invocation that reaches `steps` writes the adapter.
+      adapter: weights && configJson
+        ? {
+          config: JSON.parse(new TextDecoder().decode(configJson)),
+          safetensorsBytes: weights.byteLength,
+          sha256: await sha256(weights),
+          ...(params.get("adapter") === "1" ? { safetensorsBase64: base64(weights) } : {}),
+        }
+        : null,
     };
   } finally {
     await store.close();
   }
 }
 
+async function sha256(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
+  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /** The bindings the worker needs. */
 export interface WorkerEnv {
   /** The compiled kernel module (relaxed-SIMD or simd128 build from `wasm/`). */
   KERNELS: WebAssembly.Module;
+  /** Where `run=` keeps its state between invocations: a Workers KV namespace, */
+  STATE_KV?: KvNamespaceLike;
+  /** or an R2 bucket, */
+  STATE_R2?: R2BucketLike;
+  /** or an HTTP service answering GET and PUT of `/<key>` (workerd's writable disk service). */
+  STATE?: FetcherLike;
+}
+
+/** The worker's state store, from whichever binding it was given. */
+function stateStoreOf(env: WorkerEnv): RunStateStore | null {
+  if (env.STATE_KV) return kvRunStateStore(env.STATE_KV);
+  if (env.STATE_R2) return r2RunStateStore(env.STATE_R2);
+  if (env.STATE) return fetchRunStateStore(env.STATE);
+  return null;
 }
 
 export default {
@@ -206,7 +248,7 @@ export default {
       if (!(env?.KERNELS instanceof WebAssembly.Module)) {
         throw new TypeError("env.KERNELS must be the compiled kernel WebAssembly.Module");
       }
-      return json(await finetune(url.searchParams, env.KERNELS));
+      return json(await finetune(url.searchParams, env.KERNELS, stateStoreOf(env)));
     } catch (e) {
       const err = e as Error;
       return json({ ok: false, error: `${err.name}: ${err.message}` }, 500);

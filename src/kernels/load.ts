@@ -30,10 +30,13 @@ import { checkInt4Shape } from "./reference/int4.ts";
 import {
   createParallelKernels,
   measureGemmRate,
+  measureThreadSpeedups,
   type ParallelSettings,
   parallelSettings,
   type RawExports,
+  SPEEDUP_PROBE_BYTES,
   SplitThreshold,
+  threadsThatPay,
   WORKER_OPS,
 } from "./parallel.ts";
 import { threadsAvailable, WorkerPool } from "../runtime/worker_pool.ts";
@@ -72,6 +75,13 @@ export interface LoadKernelsOptions {
   parallelReclaim?: boolean;
   /** Largest size the shared memory of a threaded load may grow to (default 4 GiB). */
   maximumMemoryBytes?: number;
+  /**
+   * Treat `threads` as an upper bound: start them, measure how much faster a GEMM runs on 1, 2,
+   * …, `threads` of them, and keep the fewest within 10% of the best speed-up (the rest are
+   * stopped and their scratch freed). For a default thread count taken from
+   * `navigator.hardwareConcurrency`, which may count more cores than run at once.
+   */
+  fitThreads?: boolean;
 }
 
 export interface LoadedKernels {
@@ -86,6 +96,11 @@ export interface LoadedKernels {
    * GEMM rate measured at load it came from); null with one thread.
    */
   parallel: ParallelSettings | null;
+  /**
+   * With `fitThreads`: the measured speed-up of a GEMM on 1, 2, … of the threads started (entry
+   * t-1 for t threads), from which `threads` was chosen; null otherwise.
+   */
+  threadSpeedups: number[] | null;
   /** Terminates the kernel workers (idempotent; a no-op with one thread). */
   close(): void;
   /** `close`, for `using loaded = await loadKernels({ threads })`. */
@@ -100,8 +115,19 @@ function loaded(
   threads: number,
   close: () => void,
   parallel: ParallelSettings | null = null,
+  threadSpeedups: number[] | null = null,
 ): LoadedKernels {
-  return { kernels, arena, memory, variant, threads, parallel, close, [Symbol.dispose]: close };
+  return {
+    kernels,
+    arena,
+    memory,
+    variant,
+    threads,
+    parallel,
+    threadSpeedups,
+    close,
+    [Symbol.dispose]: close,
+  };
 }
 
 /** A wasm build: a variant, optionally its threads (shared-memory) form. */
@@ -352,6 +378,26 @@ async function loadThreaded(
     arena.release(mark);
     return loaded(base, arena, memory, variant, 1, () => {});
   }
+  let speedups: number[] | null = null;
+  if (options.fitThreads) {
+    // The probe's operands go where the arena will allocate next: committed, not counted.
+    const at = arena.mark();
+    arena.reserve(at + SPEEDUP_PROBE_BYTES);
+    speedups = measureThreadSpeedups(base, pool, memory, at);
+    const keep = threadsThatPay(speedups);
+    if (keep < pool.size + 1) {
+      pool.shrink(keep - 1);
+      // The stopped workers' scratch was used only by the probe: the high-water a run reports
+      // starts after the scratch it keeps (the pages stay committed, and are reported so).
+      arena.release(keep === 1 ? mark : scratch[keep - 1]);
+      arena.highWater = arena.mark();
+      scratch.length = keep - 1;
+    }
+    if (keep === 1) {
+      pool.close();
+      return loaded(base, arena, memory, variant, 1, () => {}, null, speedups);
+    }
+  }
   const macsPerUs = options.minParallelWork === undefined
     ? measureGemmRate(base, memory, scratch[0], bytes)
     : NaN;
@@ -389,7 +435,7 @@ async function loadThreaded(
     reclaim: options.parallelReclaim,
   });
   const close = () => pool.close();
-  return loaded(kernels, arena, memory, variant, pool.size + 1, close, settings);
+  return loaded(kernels, arena, memory, variant, pool.size + 1, close, settings, speedups);
 }
 
 function instantiate(

@@ -254,6 +254,66 @@ export function measureGemmRate(
   return best < Infinity ? (M * N * K) / best : NaN;
 }
 
+/** Bytes {@link measureThreadSpeedups} needs for its operands. */
+export const SPEEDUP_PROBE_BYTES = (288 * 256 + 256 * 256 + 288 * 256) * 4;
+
+/**
+ * How much faster a 288×256×256 matmulABt (~19M multiply-adds, about a millisecond on one core)
+ * runs split by rows over 1, 2, …, `pool.size + 1` threads (the caller and the first workers)
+ * than on the caller alone: entry t-1 is the speed-up of t threads (entry 0 is 1). Each count's
+ * time is the best of `reps`, the counts taken in turn, after a warm-up. Threads beyond the cores that really run at once
+ * (an engine's `hardwareConcurrency` counts what it likes; other processes hold cores) show no
+ * gain. The operands go in `[at, at + SPEEDUP_PROBE_BYTES)` of `memory`, a region idle now.
+ */
+export function measureThreadSpeedups(
+  k: Kernels,
+  pool: Pick<WorkerPool, "size" | "post" | "wait">,
+  memory: WebAssembly.Memory,
+  at: number,
+  reps = 7,
+): number[] {
+  const [M, N, K] = [288, 256, 256];
+  if (at + SPEEDUP_PROBE_BYTES > memory.buffer.byteLength) return [1];
+  const a = at, b = a + M * K * F, out = b + N * K * F;
+  new Float32Array(memory.buffer, a, M * K).fill(0.5);
+  new Float32Array(memory.buffer, b, N * K).fill(0.25);
+  const run = (threads: number) => {
+    const cuts = gemmRowCuts(M, threads, MR);
+    for (let p = 1; p < cuts.length - 1; p++) {
+      const r0 = cuts[p], rows = cuts[p + 1] - r0;
+      pool.post(p - 1, OP_ABT, [out + r0 * N * F, a + r0 * K * F, b, rows, N, K, 1, 0]);
+    }
+    k.matmulABt(out, a, b, cuts[1], N, K, 1, 0);
+    for (let p = 1; p < cuts.length - 1; p++) pool.wait(p - 1);
+  };
+  const n = pool.size + 1;
+  // Warm-up on every thread (the engine compiles hot code in tiers: a count timed on code not
+  // yet optimized would look slow), then the counts interleaved, so that a change in the
+  // machine's load falls on all of them alike; the best time of each.
+  for (let r = 0; r < 4; r++) for (let t = 1; t <= n; t++) run(t);
+  const best = new Array<number>(n).fill(Infinity);
+  for (let r = 0; r < reps; r++) {
+    for (let t = 1; t <= n; t++) {
+      const t0 = performance.now();
+      run(t);
+      best[t - 1] = Math.min(best[t - 1], performance.now() - t0);
+    }
+  }
+  return best.map((ms) => best[0] / Math.max(ms, 1e-6));
+}
+
+/**
+ * The fewest threads whose measured speed-up is within `tolerance` (default 10%) of the best:
+ * threads that do not make the kernels faster only cost memory and contend for cores.
+ */
+export function threadsThatPay(speedups: readonly number[], tolerance = 0.1): number {
+  const top = Math.max(...speedups.filter(Number.isFinite), 1);
+  for (let i = 0; i < speedups.length; i++) {
+    if (speedups[i] >= (1 - tolerance) * top) return i + 1;
+  }
+  return 1;
+}
+
 /** Elementwise cuts fall on 16 floats: whole SIMD vectors (the scalar tail stays last), whole cache lines. */
 const ELEMENT_ALIGN = 16;
 

@@ -24,6 +24,7 @@ import {
   REMEASURE_EVERY_CALLS,
   splitPays,
   SplitThreshold,
+  threadsThatPay,
 } from "./parallel.ts";
 import { makeRandom } from "./_testing.ts";
 import { threadsAvailable, WorkerPool } from "../runtime/worker_pool.ts";
@@ -602,5 +603,55 @@ Deno.test({
     } finally {
       loaded.close();
     }
+  },
+});
+
+Deno.test("threadsThatPay: the fewest threads within 10% of the best measured speed-up", () => {
+  assert.equal(threadsThatPay([1]), 1);
+  assert.equal(threadsThatPay([1, 1.9, 1.85, 1.7]), 2); // 4 asked on 2 cores
+  assert.equal(threadsThatPay([1, 1.95, 2.8, 3.6]), 4);
+  assert.equal(threadsThatPay([1, 1.05]), 1); // a gain inside the tolerance is not one
+  assert.equal(threadsThatPay([1, 0.7, 0.5]), 1); // slower with more
+  assert.equal(threadsThatPay([1, 1.5, 1.6], 0.02), 3);
+  assert.equal(threadsThatPay([1, NaN, 1.8]), 3);
+});
+
+Deno.test({
+  name: "fitThreads: the threads kept are the ones the probe measured to pay; the rest are freed",
+  ignore: !threadsAvailable(),
+  async fn() {
+    const asked = 3;
+    using fitted = await loadKernels({ threads: asked, variant: "simd", fitThreads: true });
+    const s = fitted.threadSpeedups!;
+    assert.equal(s.length, asked);
+    assert.equal(s[0], 1);
+    assert.ok(s.every((x) => x > 0 && Number.isFinite(x)), `${s}`);
+    assert.equal(fitted.threads, threadsThatPay(s));
+    // Kernel data plus one scratch per kept thread: nothing of the stopped workers' is counted.
+    using one = await loadKernels({ threads: 1, variant: "simd" });
+    const perThread = one.kernels.scratchBytes();
+    assert.equal(fitted.arena.highWater, fitted.arena.used);
+    assert.ok(
+      fitted.arena.used <= one.arena.used + (fitted.threads - 1) * (perThread + 64),
+      `arena ${fitted.arena.used} for ${fitted.threads} threads`,
+    );
+    // Results stay those of one thread.
+    const rand = makeRandom(5);
+    const [M, N, K] = [64, 96, 80];
+    const A = Float32Array.from({ length: M * K }, rand);
+    const B = Float32Array.from({ length: N * K }, rand);
+    const run = (l: LoadedKernels) => {
+      const a = l.arena.allocF32(M * K), b = l.arena.allocF32(N * K), out = l.arena.allocF32(M * N);
+      l.arena.f32(a, M * K).set(A);
+      l.arena.f32(b, N * K).set(B);
+      l.kernels.matmulABt(out, a, b, M, N, K, 1, 0);
+      return l.arena.f32(out, M * N).slice();
+    };
+    assert.deepEqual(run(fitted), run(one));
+    console.log(
+      `fitThreads: ${fitted.threads} of ${asked} kept; GEMM speed-ups ${
+        s.map((x) => x.toFixed(2)).join(", ")
+      } on ${navigator.hardwareConcurrency} cores`,
+    );
   },
 });

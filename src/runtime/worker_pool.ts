@@ -401,6 +401,23 @@ export class WorkerPool {
     return this.#ops[op];
   }
 
+  /**
+   * Stops and terminates the workers from `n` on (keeping workers 0..n-1), then measures the
+   * round trips again for the workers left.
+   */
+  shrink(n: number): void {
+    if (!(Number.isInteger(n) && n >= 0)) throw new RangeError(`shrink(${n}): not a count`);
+    const workers = this.#workers;
+    if (n >= workers.length) return;
+    this.#workers = workers.slice(0, n);
+    for (let i = n; i < workers.length; i++) {
+      this.post(i, QUIT_OP, []);
+      workers[i].terminate();
+    }
+    this.#roundTripUs = n > 0 ? this.measureRoundTrip({ gapUs: 0, reps: 15, batch: 8 }).p25 : NaN;
+    this.#wakeUs = n > 0 ? this.measureRoundTrip().median : NaN;
+  }
+
   /** Stops and terminates every worker (idempotent). Later calls run on the calling thread. */
   close(): void {
     const workers = this.#workers;

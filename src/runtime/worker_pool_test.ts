@@ -123,3 +123,30 @@ Deno.test("round trips: measured at start, back to back and with the workers asl
     raw.close();
   }
 });
+
+Deno.test("shrink keeps the first workers, stops the rest, and measures the round trip again", async () => {
+  const memory = new WebAssembly.Memory({ initial: 256, maximum: 1024, shared: true });
+  const module = new WebAssembly.Module(kernelModuleBytes("simd-threads") as BufferSource);
+  const pool = await WorkerPool.create({
+    module,
+    memory,
+    scratch: [65536, 65536 + (4 << 20), 65536 + (8 << 20)],
+    scratchBytes: 4 << 20,
+    ops: WORKER_OPS,
+  });
+  try {
+    assert.equal(pool.size, 3);
+    pool.shrink(1);
+    assert.equal(pool.size, 1);
+    assert.ok(Number.isFinite(pool.roundTripUs) && pool.roundTripUs >= 0);
+    pool.post(0, PING_OP, []);
+    pool.wait(0);
+    pool.shrink(5); // more than it has: unchanged
+    assert.equal(pool.size, 1);
+    pool.shrink(0);
+    assert.equal(pool.size, 0);
+    assert.ok(Number.isNaN(pool.roundTripUs));
+  } finally {
+    pool.close();
+  }
+});

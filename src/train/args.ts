@@ -321,7 +321,7 @@ export const FLAGS: readonly FlagSpec[] = [
     kind: { type: "int", min: 0, max: 256 },
     default: 0,
     meta: "N",
-    help: "kernel threads; 0 = all cores",
+    help: "kernel threads; 0 = the cores that measurably speed up",
   },
   {
     flag: "lcsb-groups",

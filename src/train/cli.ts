@@ -3,29 +3,18 @@
  * portable training loop. Returns the process exit status instead of exiting, so tests can call
  * it in-process.
  */
-import {
-  BatchSource,
-  evalBatches,
-  type LoadedRows,
-  type PackingMode,
-  paddedLength,
-  type TokenizerRequest,
-} from "../data/dataset.ts";
-import { loadRowsFile } from "../data/dataset_deno.ts";
-import { DataError } from "../data/example.ts";
 import { isInputError } from "../io/input_error.ts";
 import type { TextTokenizer } from "../data/tokenizer.ts";
 import { bundledQwenTokenizerDir, loadTokenizerDir } from "../data/tokenizer_deno.ts";
+import { DataError } from "../data/example.ts";
 import { loadKernels } from "../kernels/wasm.ts";
-import { createTrainingSession } from "../methods/session.ts";
 import type { WeightStore } from "../model/weights.ts";
 import { ArenaLimitError } from "../runtime/arena.ts";
 import { FileWriteError, writeFileAtomic } from "../runtime/deno_fs.ts";
 import { debugTrace, unexpectedErrorText } from "../runtime/unexpected_error.ts";
-import { BYTES_PER_MB, formatMB, formatMemoryReport, memoryReport } from "../runtime/memory.ts";
+import { BYTES_PER_MB, formatMB, formatMemoryReport } from "../runtime/memory.ts";
 import { processPeakBytes, readProcessMemory } from "../runtime/process_memory_deno.ts";
 import { helpText, parseTrainArgs, type TrainArgs, UsageError } from "./args.ts";
-import type { TrainingState } from "./checkpoint.ts";
 import {
   CheckpointWriteError,
   readCheckpoint,
@@ -58,7 +47,6 @@ import {
   demoIntro,
   demoOutro,
 } from "./demo.ts";
-import { lossCurveSvg } from "./loss_svg.ts";
 import { metricsLine, perplexity } from "./metrics.ts";
 import { baseModelNameDeno } from "./base_model_name_deno.ts";
 import { baseEvalLoss, comparisonText, scoredTokens } from "./compare_base.ts";
@@ -70,10 +58,10 @@ import {
   padIdWithoutTokenizer,
   readModelConfigDeno,
 } from "./model_deno.ts";
-import type { AdapterInfo } from "./peft_adapter.ts";
-import { readAdapterDir, writeAdapterDir } from "./peft_adapter_deno.ts";
+import { readAdapterDir } from "./peft_adapter_deno.ts";
 import { ProgressReporter } from "./progress.ts";
-import { MemoryLimitError, NonFiniteError, runTraining } from "./trainer.ts";
+import { countNoun, type RunDataReady, runFineTune, type RunHost, RunInputError } from "./run.ts";
+import { MemoryLimitError, NonFiniteError } from "./trainer.ts";
 
 const encoder = new TextEncoder();
 
@@ -89,13 +77,6 @@ const defaultIo: CliIo = {
   err: (t) => void Deno.stderr.writeSync(encoder.encode(t)),
   isTerminal: Deno.stdout.isTerminal(),
 };
-
-/** A failure with a message for the user and an exit status. */
-class CliError extends Error {
-  constructor(message: string, readonly status = 1) {
-    super(message);
-  }
-}
 
 /** The command line resolved: `--resume` merges the checkpoint's arguments, the demo its defaults. */
 interface ResolvedRun {
@@ -170,110 +151,7 @@ async function resolveArgs(argv: string[]): Promise<ResolvedRun> {
   return { args, given, resume, recordedData, help: false };
 }
 
-/**
- * The model's tokenizer, built at most once and only when asked for: pre-tokenized data never
- * needs it, and a built Qwen2.5 tokenizer holds ~170 MB of process memory.
- */
-class TokenizerOnDemand {
-  #load: (() => Promise<TextTokenizer | null>) | null;
-  #tokenizer: TextTokenizer | null = null;
-
-  constructor(load: () => Promise<TextTokenizer | null>) {
-    this.#load = load;
-  }
-
-  /** The tokenizer if it was loaded (and not released yet), else null. */
-  get loaded(): TextTokenizer | null {
-    return this.#tokenizer;
-  }
-
-  /** Loads the tokenizer on the first call; null when the model ships none. */
-  async get(): Promise<TextTokenizer | null> {
-    if (this.#load) {
-      const load = this.#load;
-      this.#load = null;
-      this.#tokenizer = await load();
-    }
-    return this.#tokenizer;
-  }
-
-  /**
-   * Drops the reference once the data is tokenized: nothing after data loading uses the
-   * tokenizer, so its ~50 MB of JS heap becomes garbage the process can reuse. It does not lower
-   * the peak, and barely the RSS: V8 and malloc keep the pages (measured: a standalone probe's
-   * RSS falls ~25 MB of the ~175 MB it rose by; a CLI run's is unchanged within noise).
-   * Pre-tokenized data (tools/pretokenize.ts) is what avoids the cost.
-   */
-  release(): void {
-    this.#load = null;
-    this.#tokenizer = null;
-  }
-}
-
-/** What a data file is read into, and how. */
-interface ReadRowsOptions {
-  vocabSize: number;
-  seqLen: number;
-  packing: PackingMode;
-  maxLineBytes: number;
-  say: (text: string) => void;
-  /** Whether to point at tools/pretokenize.ts when the tokenizer is loaded. */
-  hint: boolean;
-}
-
-/**
- * Reads a data file once, straight into packed rows. The tokenizer is loaded in the middle of
- * that pass, at the first well-formed line that needs it (pre-tokenized data never loads it; a
- * bad line before that one stops the pass with its own FILE:LINE); a model that ships no
- * tokenizer gets that line's error.
- */
-async function readRows(
-  path: string,
-  flag: string,
-  tokenizer: TokenizerOnDemand,
-  o: ReadRowsOptions,
-): Promise<LoadedRows> {
-  const load = async ({ kind, file, line }: TokenizerRequest) => {
-    const rssBefore = readProcessMemory().rssBytes;
-    const tok = await tokenizer.get();
-    if (!tok) return null;
-    // What the tokenizer costs is worth saying: it can be more than the whole training step.
-    const cost = tokenizerCostNote(rssBefore, readProcessMemory().rssBytes);
-    o.say(
-      `tokenizer: loaded for "${kind}" data (${file}:${line})${cost}` +
-        (o.hint ? "; data pre-tokenized with tools/pretokenize.ts needs none" : ""),
-    );
-    return tok;
-  };
-  try {
-    return await loadRowsFile(path, {
-      tokenizer: tokenizer.loaded,
-      loadTokenizer: load,
-      vocabSize: o.vocabSize,
-      seqLen: o.seqLen,
-      packing: o.packing,
-      maxLineBytes: o.maxLineBytes,
-    });
-  } catch (e) {
-    // The file went missing after the argument checks (a NotFound of the tokenizer's files is not
-    // this flag's error).
-    const gone = e instanceof Deno.errors.NotFound && !(await Deno.stat(path).catch(() => null));
-    if (gone) throw new UsageError(flag, `${path}: no such file`);
-    throw e;
-  }
-}
-
-/** "1 step", "2 steps". */
-function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? "" : "s"}`;
-}
-
-/** ", +N MB of process memory" when the resident size grew from `before` to `after`, else "". */
-export function tokenizerCostNote(before: number | null, after: number | null): string {
-  return before !== null && after !== null && after > before
-    ? `, +${formatMB(after - before)} of process memory`
-    : "";
-}
+export { tokenizerCostNote } from "./run.ts";
 
 /** What the error report may say about the run: the newest checkpoint known to be good. */
 interface RunRecord {
@@ -309,9 +187,14 @@ function reportFailure(e: unknown, io: CliIo, record: RunRecord): number {
     io.err(`error: ${e.message}\n${debug}`);
     return 2;
   }
-  if (e instanceof CliError || e instanceof DataError) {
+  if (e instanceof RunInputError && e.field !== null) {
+    const flag = e.field === "train" ? "--data" : "--steps";
+    io.err(`error: ${flag}: ${e.message}\n${debug}`);
+    return 2;
+  }
+  if (e instanceof DataError || e instanceof RunInputError) {
     io.err(`error: ${e.message}\n${debug}`);
-    return e instanceof CliError ? e.status : 1;
+    return 1;
   }
   if (e instanceof NonFiniteError) {
     // Suggest only what is not already set.
@@ -427,8 +310,11 @@ async function train(
   };
   if (demo && !resumeDir) say(demoIntro(args));
 
-  // --threads 0 (the default): all cores. Workers end with this function (using).
-  using loaded = await loadKernels({ threads: args.threads || navigator.hardwareConcurrency || 1 });
+  // --threads 0 (the default): as many of the cores as make a GEMM faster when measured
+  // (hardwareConcurrency may count cores that do not run at once). Workers end with this
+  // function (using).
+  const asked = args.threads || navigator.hardwareConcurrency || 1;
+  using loaded = await loadKernels({ threads: asked, fitThreads: args.threads === 0 });
   const { kernels, arena, variant } = loaded;
   // The kernels' static data and one scratch region per thread (4 MiB each).
   const kernelBytes = arena.used;
@@ -450,6 +336,13 @@ async function train(
         ((performance.now() - t0) / 1000).toFixed(1)
       } s`,
   );
+  if (loaded.threadSpeedups && loaded.threads < asked) {
+    const s = loaded.threadSpeedups.map((x) => `${x.toFixed(2)}x`).join(", ");
+    say(
+      `threads: ${loaded.threads} of ${asked} cores: more measured no faster (a GEMM on ` +
+        `1..${loaded.threadSpeedups.length} threads: ${s}); --threads N to choose`,
+    );
+  }
   if (loaded.parallel) {
     const p = loaded.parallel;
     // Why a small model may not gain from threads: calls below this size stay on one thread.
@@ -459,207 +352,6 @@ async function train(
         ")",
     );
   }
-
-  // Data: everything is read and validated before the first step; the tokenizer is loaded only if
-  // a line needs it, and dropped once the data is tokenized.
-  const tokenizer = new TokenizerOnDemand(loadTokenizer);
-  let train: BatchSource | null = null;
-  let seqLen = args.seqLen;
-  let evalSet: ReturnType<typeof evalBatches> = [];
-  let padId: number;
-  // Bytes of the rows held for the whole run (training and evaluation), for the memory check.
-  let dataBytes = 0;
-  let usedTokenizer = false;
-  try {
-    const read = (path: string, flag: string, packing: PackingMode) =>
-      readRows(path, flag, tokenizer, {
-        vocabSize: config.vocabSize,
-        seqLen: args.seqLen,
-        packing,
-        maxLineBytes: args.maxLineBytes,
-        say,
-        hint: !demo,
-      });
-    const packed = args.steps > 0 ? await read(args.data!, "--data", args.packing) : null;
-    const evalRows = args.evalData ? await read(args.evalData, "--eval-data", "none") : null;
-    // With a tokenizer, its pad id (as always); without one any id in the vocabulary will do.
-    padId = tokenizer.loaded?.padTokenId ?? padIdWithoutTokenizer(config);
-    usedTokenizer = tokenizer.loaded !== null;
-    if (packed) {
-      if (packed.rows.length === 0) {
-        throw new CliError(`${args.data}: no example has a token to train on within --seq-len`);
-      }
-      seqLen = paddedLength(packed.rows, args.seqLen);
-      train = new BatchSource(packed.rows, {
-        batchSize: args.batchSize,
-        seqLen,
-        padId,
-        seed: args.seed,
-      });
-      dataBytes += packed.rows.bytesHeld;
-      say(
-        `data: ${count(packed.examples, "example")} -> ${count(packed.rows.length, "row")} of ` +
-          `<= ${seqLen} tokens` +
-          (packed.truncated ? `, ${packed.truncated} truncated` : "") +
-          (packed.dropped ? `, ${packed.dropped} dropped (nothing to train on)` : ""),
-      );
-    }
-    if (evalRows) {
-      const rows = evalRows.rows;
-      evalSet = evalBatches(rows, args.batchSize, paddedLength(rows, args.seqLen), padId);
-      // The evaluation batches are padded copies of the rows; the rows themselves are dropped.
-      for (const b of evalSet) dataBytes += b.inputIds.byteLength + b.labels.byteLength;
-    }
-  } catch (e) {
-    // Bad data ends the run here; a streamed store still holds its file open.
-    await store.close();
-    throw e;
-  } finally {
-    tokenizer.release();
-  }
-
-  // The adapter: fresh, or from --adapter-init (its r, alpha and targets apply).
-  let adapter: AdapterInfo = {
-    r: args.rank,
-    alpha: args.alpha,
-    targets: args.targets,
-    baseModel: demo ? DEMO_BASE_MODEL : await baseModelNameDeno(args.model!),
-  };
-  let initTensors = null;
-  if (args.adapterInit && !resumeDir) {
-    const init = await readAdapterDir(args.adapterInit, config).catch((e) => {
-      throw new UsageError("--adapter-init", (e as Error).message);
-    });
-    adapter = { ...init.info, baseModel: adapter.baseModel };
-    args.rank = adapter.r;
-    args.alpha = adapter.alpha;
-    args.targets = adapter.targets;
-    initTensors = init.tensors;
-  }
-  const sessionLora = { rank: adapter.r, alpha: adapter.alpha, targets: adapter.targets };
-  const planSeqLen = Math.max(seqLen, evalSet.reduce((m, b) => Math.max(m, b.seqLen), 0));
-  // --keep-tapes auto: as many top blocks' tapes as the budget holds (none without a budget).
-  let keptTapes = typeof args.keepTapes === "number" ? args.keepTapes : 0;
-  if (args.maxMemory !== null) {
-    // Refuse before the session allocates anything: what the arena holds now (the kernels, every
-    // thread's scratch, the weights) + the session's plan (adapters, optimizer, a step's peak).
-    const budget = args.maxMemory * BYTES_PER_MB;
-    const js = store.jsBytesHeld();
-    // The whole process: what it holds now (the runtime, the modules, the tokenizer, the data,
-    // the weights and the kernels' memory as far as touched) plus what the session will add.
-    const rssNow = readProcessMemory().rssBytes;
-    const needs = (plan: MemoryPlan) => {
-      const need = plannedWorkingSet(arena, js + dataBytes, plan.total);
-      const processNeed = rssNow === null ? null : rssNow + Math.max(0, need - arena.used - js);
-      return { need, processNeed };
-    };
-    if (args.keepTapes === "auto") {
-      keptTapes = keptTapesWithin(
-        runMemoryPlanOptions(args, config, planSeqLen, sessionLora, 0),
-        (plan) => {
-          // A tenth of the budget stays free: the process grows by more than the plan between
-          // collections, and a run that fills its budget to the byte would be stopped mid-way.
-          const room = budget * (1 - KEPT_TAPES_SPARE);
-          const { need, processNeed } = needs(plan);
-          return need <= room && (processNeed === null || processNeed <= room);
-        },
-      ).keptTapes;
-    }
-    const plan = runMemoryPlan(args, config, planSeqLen, sessionLora, keptTapes);
-    const { need, processNeed } = needs(plan);
-    const kept = keptTapes > 0 ? `, --keep-tapes ${keptTapes}` : "";
-    if (processNeed !== null && need <= budget && processNeed > budget) {
-      await store.close();
-      throw new UsageError(
-        "--max-memory",
-        `${args.maxMemory} MB is below this run's planned process peak of ` +
-          `${formatMB(processNeed)}: the process holds ${formatMB(rssNow!)} now (the runtime, ` +
-          `modules${usedTokenizer ? ", tokenizer" : ""}, data and weights), the session adds ` +
-          `${formatMB(need - arena.used - js)} (planned working set of ${need} bytes); raise it, ` +
-          `or lower --seq-len, --batch-size${kept ? ", --keep-tapes" : ""} or --threads` +
-          (usedTokenizer ? ", or pre-tokenize the data (tools/pretokenize.ts)" : ""),
-      );
-    }
-    if (need > budget) {
-      await store.close();
-      const loading = arena.highWater > arena.used + plan.total
-        ? `; loading the weights already took the arena to ${formatMB(arena.highWater)}`
-        : "";
-      throw new UsageError(
-        "--max-memory",
-        `${args.maxMemory} MB is below this run's planned working set of ${need} bytes ` +
-          `(${formatMB(need)}): kernels and scratch for ${loaded.threads} thread(s) ` +
-          `${formatMB(kernelBytes)}, weights ${formatMB(arena.used - kernelBytes)}, ` +
-          `session plan ${formatMB(plan.total)}${kept}` +
-          (js > 0 ? `, JS buffers ${formatMB(js)}` : "") +
-          (dataBytes > 0 ? `, data rows ${formatMB(dataBytes)}` : "") +
-          `${loading}; raise it, or lower --seq-len, --batch-size${kept ? ", --keep-tapes" : ""}` +
-          ` or --threads`,
-      );
-    }
-  }
-  if (keepsTapes(args.method)) {
-    const L = config.numLayers;
-    say(
-      keptTapes === 0
-        ? `recompute: every block's activations in the backward (no tapes kept` +
-          (args.maxMemory === null
-            ? "; --max-memory with room, or --keep-tapes N, keeps some)"
-            : ")")
-        : `recompute: the top ${keptTapes} of ${L} blocks keep their tapes from the forward` +
-          (keptTapes === L ? " (none is recomputed: full's speed)" : "") +
-          (args.keepTapes === "auto"
-            ? `, as many as fit in 90 % of --max-memory ${args.maxMemory} MB`
-            : ""),
-    );
-  }
-  const session = await createTrainingSession({
-    store,
-    kernels,
-    arena,
-    method: args.method,
-    lora: { rank: adapter.r, alpha: adapter.alpha, targets: adapter.targets },
-    optimizer: { kind: args.optimizer, lr: args.lr, weightDecay: args.weightDecay },
-    maxGradNorm: args.maxGradNorm,
-    clipStash: args.clipStash,
-    lcsb: { groups: Math.min(args.lcsbGroups, config.numLayers), pattern: args.lcsbPattern },
-    mezo: { eps: args.mezoEps },
-    seed: args.seed,
-    // The streamed store's head slot was sized with the same rows (model_deno.ts).
-    headChunkRows: headChunkRowsFor(args),
-    // More than one micro-batch per step: the whole gradient buffer is planned at creation.
-    gradAccum: args.gradAccum,
-    keptTapes,
-  });
-  if (initTensors) session.setLoraTensors(initTensors);
-
-  let startStep = 0;
-  let history: TrainingState["history"] = [];
-  if (resumeDir) {
-    const st = await readCheckpoint(resumeDir, config);
-    adapter = st.adapter;
-    session.setLoraTensors(st.lora);
-    session.setOptimizerState(st.optimizer);
-    if (train && st.data) {
-      try {
-        train.seek(st.data);
-      } catch (e) {
-        throw new UsageError("--data", `${args.data}: ${(e as Error).message}`);
-      }
-    }
-    startStep = st.step;
-    history = st.history;
-    if (args.steps < startStep) {
-      throw new UsageError("--steps", `${args.steps} is below the checkpoint's step ${startStep}`);
-    }
-    say(`resumed from ${resumeDir} at step ${startStep}`);
-  }
-
-  // Metrics: one JSON line per step, appended; after a resume the steps past its checkpoint
-  // appear again, and the later line of a step is the one that counts.
-  const metrics = args.metrics
-    ? await Deno.open(args.metrics, { append: true, create: true })
-    : null;
 
   // SIGINT (Ctrl-C), SIGTERM (timeout, docker stop, schedulers) and SIGHUP (a closed terminal)
   // finish the step and save a checkpoint. A second signal abandons the run, except during a
@@ -679,43 +371,109 @@ async function train(
       );
     }],
   );
-  for (const [sig, fn] of listeners) {
-    try {
-      Deno.addSignalListener(sig, fn);
-    } catch {
-      // a signal this platform does not have (Windows: only SIGINT)
-    }
-  }
-  if (runDir.replace) {
-    await clearRun(args.out);
-    say(`replaced the earlier run in ${args.out} (${runDir.replace.join(", ")})`);
-  }
+  const host: RunHost = {
+    async openData(path, role) {
+      try {
+        // The stream closes the file when it ends or is cancelled (a bad line stops the read).
+        return (await Deno.open(path, { read: true })).readable;
+      } catch (e) {
+        // The file went missing after the argument checks.
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+        throw new UsageError(role === "train" ? "--data" : "--eval-data", `${path}: no such file`);
+      }
+    },
+    async writeFile(path, data) {
+      saving = true;
+      try {
+        await writeFileAtomic(path, data);
+      } finally {
+        saving = false;
+      }
+    },
+    log: say,
+    stopRequested: () => stop !== null,
+    processBytes: () => readProcessMemory().rssBytes,
+    processPeakBytes,
+  };
   const progress = new ProgressReporter(args.quiet ? () => {} : io.out, io.isTerminal, args.steps);
-  const memory = () =>
-    memoryReport({
-      arenas: arena,
-      jsBytesHeld: session.memory().jsBytes,
-      processPeak: processPeakBytes,
-    });
+  // Metrics: one JSON line per step, appended; after a resume the steps past its checkpoint
+  // appear again, and the later line of a step is the one that counts.
+  let metrics: Deno.FsFile | null = null;
   try {
-    const result = await runTraining({
-      session,
-      train,
-      evalBatches: evalSet,
+    const result = await runFineTune(host, {
+      store,
+      kernels,
+      arena,
+      adapter: {
+        r: args.rank,
+        alpha: args.alpha,
+        targets: args.targets,
+        baseModel: demo ? DEMO_BASE_MODEL : await baseModelNameDeno(args.model!),
+      },
+      // --adapter-init: its r, alpha and targets apply, and are what checkpoints record.
+      adapterInit: args.adapterInit
+        ? async () => {
+          const init = await readAdapterDir(args.adapterInit!, config).catch((e) => {
+            throw new UsageError("--adapter-init", (e as Error).message);
+          });
+          args.rank = init.info.r;
+          args.alpha = init.info.alpha;
+          args.targets = init.info.targets;
+          return init;
+        }
+        : null,
+      session: {
+        method: args.method,
+        optimizer: { kind: args.optimizer, lr: args.lr, weightDecay: args.weightDecay },
+        maxGradNorm: args.maxGradNorm,
+        clipStash: args.clipStash,
+        lcsb: { groups: Math.min(args.lcsbGroups, config.numLayers), pattern: args.lcsbPattern },
+        mezo: { eps: args.mezoEps },
+        seed: args.seed,
+        // The streamed store's head slot was sized with the same rows (model_deno.ts).
+        headChunkRows: headChunkRowsFor(args),
+        keptTapes: typeof args.keepTapes === "number" ? args.keepTapes : 0,
+      },
+      train: args.data,
+      eval: args.evalData,
+      batchSize: args.batchSize,
+      seqLen: args.seqLen,
+      packing: args.packing,
+      maxLineBytes: args.maxLineBytes,
+      tokenizer: loadTokenizer,
+      tokenizerHint: demo ? "" : "; data pre-tokenized with tools/pretokenize.ts needs none",
+      padId: padIdWithoutTokenizer(config),
       steps: args.steps,
-      startStep,
-      history,
       gradAccum: args.gradAccum,
       schedule: { kind: args.lrSchedule, baseLr: args.lr, warmupSteps: args.warmupSteps },
       evalEvery: args.evalEvery,
       saveEvery: args.saveEvery,
-      padId,
-      adapter,
-      args: { ...args } as unknown as Record<string, unknown>,
-      memory,
+      // The reference, not a copy: --adapter-init's values are set before the first checkpoint.
+      args: args as unknown as Record<string, unknown>,
+      resume: resumeDir ? { from: resumeDir, read: (c) => readCheckpoint(resumeDir, c) } : null,
+      out: args.out,
+      lossCurveTitle: `${demo ? "slimtune demo (random weights)" : args.model}: ${args.method}`,
       maxWorkingSetBytes: args.maxMemory === null ? null : args.maxMemory * BYTES_PER_MB,
       maxProcessBytes: args.maxMemory === null ? null : args.maxMemory * BYTES_PER_MB,
-      processBytes: () => readProcessMemory().rssBytes,
+      checkMemory: (ready) => ({
+        keptTapes: checkMaxMemory(args, loaded.threads, store, arena, kernelBytes, ready, say),
+      }),
+      beforeTraining: async () => {
+        if (args.metrics) {
+          metrics = await Deno.open(args.metrics, { append: true, create: true });
+        }
+        for (const [sig, fn] of listeners) {
+          try {
+            Deno.addSignalListener(sig, fn);
+          } catch {
+            // a signal this platform does not have (Windows: only SIGINT)
+          }
+        }
+        if (runDir.replace) {
+          await clearRun(args.out);
+          say(`replaced the earlier run in ${args.out} (${runDir.replace.join(", ")})`);
+        }
+      },
       onStep: async (r, eta) => {
         if (metrics) await metrics.write(encoder.encode(metricsLine(r)));
         if (r.loss === null) {
@@ -743,33 +501,23 @@ async function train(
           saving = false;
         }
       },
-      stopRequested: () => stop !== null,
     });
     progress.finish();
     if (result.interrupted) {
       io.err(
-        `${stop}: stopped after ${count(result.step, "step")}; resume with: --resume ${args.out}\n`,
+        `${stop}: stopped after ${
+          countNoun(result.step, "step")
+        }; resume with: --resume ${args.out}\n`,
       );
       return EXIT_STATUS[stop!];
     }
     if (args.steps > 0) {
-      // Views, not copies: the writer copies one tensor at a time.
-      saving = true;
-      await writeAdapterDir(
-        args.out,
-        session.loraTensorViews?.() ?? session.loraTensors(),
-        adapter,
-      );
-      saving = false;
-      const title = `${demo ? "slimtune demo (random weights)" : args.model}: ${args.method}`;
-      await writeFileAtomic(
-        `${args.out}/loss.svg`,
-        encoder.encode(lossCurveSvg(result.history, { title })),
-      );
       const first = result.history[0]?.loss;
       const last = result.history[result.history.length - 1]?.loss;
       say(
-        `\ndone: ${count(result.step, "step")}, loss ${first?.toFixed(4)} -> ${last?.toFixed(4)}` +
+        `\ndone: ${countNoun(result.step, "step")}, loss ${first?.toFixed(4)} -> ${
+          last?.toFixed(4)
+        }` +
           (result.evalLoss !== null
             ? `, eval_loss ${result.evalLoss.toFixed(4)} (perplexity ${
               perplexity(result.evalLoss)
@@ -780,19 +528,31 @@ async function train(
       say(`loss curve: ${args.out}/loss.svg`);
     }
     if (args.compareBase && result.evalLoss !== null) {
-      const base = await baseEvalLoss(session, evalSet);
+      const base = await baseEvalLoss(result.session, result.evalBatches);
       say(
         "\n" +
-          comparisonText(args.evalData!, scoredTokens(evalSet), { base, adapter: result.evalLoss }),
+          comparisonText(args.evalData!, scoredTokens(result.evalBatches), {
+            base,
+            adapter: result.evalLoss,
+          }),
       );
     }
     if (demo && args.steps > 0 && args.evalData === demoEvalDataPath() && !args.quiet) {
       say(
         "\n" +
-          showcaseText(await demoShowcase(store, kernels, arena, loadTokenizer, adapter, session)),
+          showcaseText(
+            await demoShowcase(
+              store,
+              kernels,
+              arena,
+              loadTokenizer,
+              result.adapter,
+              result.session,
+            ),
+          ),
       );
     }
-    say(`memory: ${formatMemoryReport(memory())}`);
+    say(`memory: ${formatMemoryReport(result.memory)}`);
     if (demo && args.steps > 0) say(demoOutro(args));
     return 0;
   } finally {
@@ -803,7 +563,101 @@ async function train(
         // never added
       }
     }
-    metrics?.close();
+    (metrics as Deno.FsFile | null)?.close();
     await store.close();
   }
+}
+
+/**
+ * `--max-memory`: picks `--keep-tapes auto`'s count within the budget and refuses, before the
+ * session allocates anything, a run whose plan does not fit: what the arena holds now (the
+ * kernels, every thread's scratch, the weights) plus the session's plan (adapters, optimizer, a
+ * step's peak), and the whole process (its resident size now plus what the session adds). Then
+ * says how many blocks keep their tapes. Returns the kept-tapes count.
+ */
+function checkMaxMemory(
+  args: TrainArgs,
+  threads: number,
+  store: WeightStore,
+  arena: { used: number; highWater: number },
+  kernelBytes: number,
+  ready: RunDataReady,
+  say: (line: string) => void,
+): number {
+  const { adapter, dataBytes, usedTokenizer } = ready;
+  const config = store.config;
+  const lora = { rank: adapter.r, alpha: adapter.alpha, targets: adapter.targets };
+  const planSeqLen = Math.max(ready.seqLen, ready.evalSeqLen);
+  // --keep-tapes auto: as many top blocks' tapes as the budget holds (none without a budget).
+  let keptTapes = typeof args.keepTapes === "number" ? args.keepTapes : 0;
+  if (args.maxMemory !== null) {
+    const budget = args.maxMemory * BYTES_PER_MB;
+    const js = store.jsBytesHeld();
+    // The whole process: the runtime, the modules, the tokenizer, the data, the weights and the
+    // kernels' memory as far as touched.
+    const rssNow = readProcessMemory().rssBytes;
+    const needs = (plan: MemoryPlan) => {
+      const need = plannedWorkingSet(arena, js + dataBytes, plan.total);
+      const processNeed = rssNow === null ? null : rssNow + Math.max(0, need - arena.used - js);
+      return { need, processNeed };
+    };
+    if (args.keepTapes === "auto") {
+      keptTapes = keptTapesWithin(
+        runMemoryPlanOptions(args, config, planSeqLen, lora, 0),
+        (plan) => {
+          // A tenth of the budget stays free: the process grows by more than the plan between
+          // collections, and a run that fills its budget to the byte would be stopped mid-way.
+          const room = budget * (1 - KEPT_TAPES_SPARE);
+          const { need, processNeed } = needs(plan);
+          return need <= room && (processNeed === null || processNeed <= room);
+        },
+      ).keptTapes;
+    }
+    const plan = runMemoryPlan(args, config, planSeqLen, lora, keptTapes);
+    const { need, processNeed } = needs(plan);
+    const kept = keptTapes > 0 ? `, --keep-tapes ${keptTapes}` : "";
+    if (processNeed !== null && need <= budget && processNeed > budget) {
+      throw new UsageError(
+        "--max-memory",
+        `${args.maxMemory} MB is below this run's planned process peak of ` +
+          `${formatMB(processNeed)}: the process holds ${formatMB(rssNow!)} now (the runtime, ` +
+          `modules${usedTokenizer ? ", tokenizer" : ""}, data and weights), the session adds ` +
+          `${formatMB(need - arena.used - js)} (planned working set of ${need} bytes); raise it, ` +
+          `or lower --seq-len, --batch-size${kept ? ", --keep-tapes" : ""} or --threads` +
+          (usedTokenizer ? ", or pre-tokenize the data (tools/pretokenize.ts)" : ""),
+      );
+    }
+    if (need > budget) {
+      const loading = arena.highWater > arena.used + plan.total
+        ? `; loading the weights already took the arena to ${formatMB(arena.highWater)}`
+        : "";
+      throw new UsageError(
+        "--max-memory",
+        `${args.maxMemory} MB is below this run's planned working set of ${need} bytes ` +
+          `(${formatMB(need)}): kernels and scratch for ${threads} thread(s) ` +
+          `${formatMB(kernelBytes)}, weights ${formatMB(arena.used - kernelBytes)}, ` +
+          `session plan ${formatMB(plan.total)}${kept}` +
+          (js > 0 ? `, JS buffers ${formatMB(js)}` : "") +
+          (dataBytes > 0 ? `, data rows ${formatMB(dataBytes)}` : "") +
+          `${loading}; raise it, or lower --seq-len, --batch-size${kept ? ", --keep-tapes" : ""}` +
+          ` or --threads`,
+      );
+    }
+  }
+  if (keepsTapes(args.method)) {
+    const L = config.numLayers;
+    say(
+      keptTapes === 0
+        ? `recompute: every block's activations in the backward (no tapes kept` +
+          (args.maxMemory === null
+            ? "; --max-memory with room, or --keep-tapes N, keeps some)"
+            : ")")
+        : `recompute: the top ${keptTapes} of ${L} blocks keep their tapes from the forward` +
+          (keptTapes === L ? " (none is recomputed: full's speed)" : "") +
+          (args.keepTapes === "auto"
+            ? `, as many as fit in 90 % of --max-memory ${args.maxMemory} MB`
+            : ""),
+    );
+  }
+  return keptTapes;
 }

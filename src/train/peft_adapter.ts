@@ -146,6 +146,34 @@ export function encodeAdapterChunks(tensors: LoraTensors, info: AdapterInfo): Ad
   };
 }
 
+/** File names of an adapter directory. */
+export const ADAPTER_FILES = {
+  config: "adapter_config.json",
+  weights: "adapter_model.safetensors",
+} as const;
+
+/** A file's bytes: one buffer, or chunks produced as the writer pulls them. */
+export type FileBytes = Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+
+/**
+ * Writes the adapter as `out/adapter_model.safetensors` then `out/adapter_config.json` through
+ * `writeFile` (which writes one file whole: a temporary file and a rename, a KV put, memory), the
+ * weights streamed one tensor at a time so `tensors` may be views of a session's memory and no
+ * whole-adapter copy is held. `out` "" writes the bare names. Returns the paths written.
+ */
+export async function writeAdapterFiles(
+  writeFile: (path: string, data: FileBytes) => Promise<void>,
+  out: string,
+  tensors: LoraTensors,
+  info: AdapterInfo,
+): Promise<string[]> {
+  const path = (name: string) => out === "" ? name : `${out}/${name}`;
+  const files = encodeAdapterChunks(tensors, info);
+  await writeFile(path(ADAPTER_FILES.weights), files.safetensors);
+  await writeFile(path(ADAPTER_FILES.config), new TextEncoder().encode(files.configJson));
+  return [path(ADAPTER_FILES.weights), path(ADAPTER_FILES.config)];
+}
+
 /** Reads a PEFT target module entry ("q_proj", or a path ending in it) as a linear name. */
 function linearOfModule(module: string): LinearName | null {
   for (const n of LINEAR_NAMES) {

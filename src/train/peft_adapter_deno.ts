@@ -13,33 +13,30 @@ import { openFileSource } from "../io/file_source_deno.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { writeFileAtomic } from "../runtime/deno_fs.ts";
 import {
+  ADAPTER_FILES,
   type AdapterInfo,
   decodeAdapter,
-  encodeAdapterChunks,
   type LoraTensors,
+  writeAdapterFiles,
 } from "./peft_adapter.ts";
 
 /** File names inside an adapter directory. */
-export const ADAPTER_CONFIG_FILE = "adapter_config.json";
-export const ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors";
+export const ADAPTER_CONFIG_FILE = ADAPTER_FILES.config;
+export const ADAPTER_WEIGHTS_FILE = ADAPTER_FILES.weights;
 
 /**
  * Writes `adapter_model.safetensors` then `adapter_config.json` into `dir` (created if needed),
- * each atomically. The weights are streamed one tensor at a time (`encodeAdapterChunks`), so
- * `tensors` may be views (`session.loraTensorViews()`) and no whole-adapter copy is held.
+ * each atomically ({@link writeAdapterFiles} over Deno files, as the run pipeline's final save).
+ * The weights are streamed one tensor at a time, so `tensors` may be views
+ * (`session.loraTensorViews()`) and no whole-adapter copy is held.
  */
 export async function writeAdapterDir(
   dir: string,
   tensors: LoraTensors,
   info: AdapterInfo,
 ): Promise<void> {
-  const files = encodeAdapterChunks(tensors, info);
   await Deno.mkdir(dir, { recursive: true });
-  await writeFileAtomic(`${dir}/${ADAPTER_WEIGHTS_FILE}`, files.safetensors);
-  await writeFileAtomic(
-    `${dir}/${ADAPTER_CONFIG_FILE}`,
-    new TextEncoder().encode(files.configJson),
-  );
+  await writeAdapterFiles(writeFileAtomic, dir, tensors, info);
 }
 
 /** Reads and validates the adapter in `dir` against the model shape. */

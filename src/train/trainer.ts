@@ -23,6 +23,7 @@ import { type MemoryReport, memoryReport } from "../runtime/memory.ts";
 import type { HistoryPoint, TrainingState } from "./checkpoint.ts";
 import type { StepRecord } from "./metrics.ts";
 import type { AdapterInfo } from "./peft_adapter.ts";
+import { encodeRunState } from "./run_state_store.ts";
 
 /** The loss or gradient norm stopped being finite: training diverged. */
 export class NonFiniteError extends Error {
@@ -113,6 +114,16 @@ export interface TrainerOptions {
   save?: (state: TrainingState) => Promise<void>;
   /** Polled between steps; true = checkpoint and stop. */
   stopRequested?: () => boolean;
+  /**
+   * Pause after this many steps of this call (an edge invocation's share): the result is
+   * `paused` and carries the complete state as bytes ({@link TrainResult.state}).
+   */
+  stopAfterSteps?: number | null;
+  /**
+   * Pause once the next step would end past this many milliseconds of this call (from the mean
+   * step time so far; at least one step is always taken, so a run always progresses).
+   */
+  stopAfterMs?: number | null;
   /** Clock in milliseconds (tests inject one). */
   now?: () => number;
 }
@@ -128,6 +139,8 @@ export type ResolvedTrainerOptions =
       | "onStep"
       | "save"
       | "stopRequested"
+      | "stopAfterSteps"
+      | "stopAfterMs"
       | "now"
       | "startStep"
       | "history"
@@ -141,6 +154,8 @@ export type ResolvedTrainerOptions =
     | "onStep"
     | "save"
     | "stopRequested"
+    | "stopAfterSteps"
+    | "stopAfterMs"
     | "now"
     | "startStep"
     | "history"
@@ -171,6 +186,10 @@ export function resolveTrainerOptions(o: TrainerOptions): ResolvedTrainerOptions
   count("evalEvery", r.evalEvery, 0);
   count("saveEvery", r.saveEvery, 0);
   count("schedule.warmupSteps", r.schedule.warmupSteps, 0);
+  if (r.stopAfterSteps != null) count("stopAfterSteps", r.stopAfterSteps, 1);
+  if (r.stopAfterMs != null && !(r.stopAfterMs > 0)) {
+    throw new RangeError(`runTraining: stopAfterMs must be > 0, got ${r.stopAfterMs}`);
+  }
   if (!(r.schedule.baseLr >= 0) || !Number.isFinite(r.schedule.baseLr)) {
     throw new RangeError(
       `runTraining: learning rate must be finite and >= 0, got ${r.schedule.baseLr}`,
@@ -190,6 +209,13 @@ export interface TrainResult {
   step: number;
   /** Stopped early on request (a checkpoint of `step` was saved). */
   interrupted: boolean;
+  /** Stopped by `stopAfterSteps` / `stopAfterMs` before `steps`: `state` continues it. */
+  paused: boolean;
+  /**
+   * When paused: everything needed to continue (adapter, optimizer state, RNG, data position,
+   * schedule step, history) as {@link encodeRunState} bytes; null otherwise.
+   */
+  state: Uint8Array | null;
   history: HistoryPoint[];
   /** Last evaluation loss, if any. */
   evalLoss: number | null;
@@ -302,7 +328,7 @@ export async function runTraining(options: TrainerOptions): Promise<TrainResult>
       r.evalLoss = evalLoss;
       await o.onStep?.(r, 0);
     }
-    return { step: start, interrupted: false, history, evalLoss };
+    return { step: start, interrupted: false, paused: false, state: null, history, evalLoss };
   }
 
   let trainSeconds = 0;
@@ -312,7 +338,7 @@ export async function runTraining(options: TrainerOptions): Promise<TrainResult>
     if (o.stopRequested) await new Promise((r) => setTimeout(r, 0));
     if (o.stopRequested?.()) {
       await o.save?.(stateForSave(o, step - 1, history));
-      return { step: step - 1, interrupted: true, history, evalLoss };
+      return { step: step - 1, interrupted: true, paused: false, state: null, history, evalLoss };
     }
     const lr = learningRate(
       o.schedule.kind,
@@ -360,6 +386,15 @@ export async function runTraining(options: TrainerOptions): Promise<TrainResult>
     if (o.saveEvery > 0 && step % o.saveEvery === 0) {
       await o.save?.(stateForSave(o, step, history));
     }
+    const meanMs = (now() - t0) / done;
+    const pause = step < o.steps && (
+      (o.stopAfterSteps != null && done >= o.stopAfterSteps) ||
+      (o.stopAfterMs != null && now() - t0 + meanMs > o.stopAfterMs)
+    );
+    if (pause) {
+      const state = await encodeRunState(stateForSave(o, step, history));
+      return { step, interrupted: false, paused: true, state, history, evalLoss };
+    }
   }
-  return { step: o.steps, interrupted: false, history, evalLoss };
+  return { step: o.steps, interrupted: false, paused: false, state: null, history, evalLoss };
 }

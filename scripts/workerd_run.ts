@@ -1,0 +1,342 @@
+/**
+ * Runs `examples/edge/worker.ts` in workerd (Cloudflare's runtime, npm `workerd`, its prebuilt
+ * binary) and measures the isolate from outside:
+ *
+ * - the worker is bundled by `deno bundle` (it imports `mod_slim.ts`: no embedded builds) and run
+ *   from a `config.capnp` written here, the relaxed or simd128 kernels injected as a wasm module
+ *   (Cloudflare's CompiledWasm import), the outbound network open to 127.0.0.1 only, a writable
+ *   `disk` service bound as `STATE` (the run-state store of `run=`), and the V8 inspector on;
+ * - {@link runWorkerdFinetune} writes a random-weight checkpoint of a real shape (default
+ *   SmolLM2-135M, `layers` of its 30), serves it with Range support, asks `/finetune` to stream
+ *   it, and samples the isolate's V8 heap through the inspector (`Runtime.getHeapUsage`: the JS
+ *   heap, and the ArrayBuffer backing stores, where the wasm memory and the int4 cache live)
+ *   while the request runs, plus the workerd process's peak resident size (VmHWM, Linux).
+ *
+ * Usage: npx deno run -A scripts/workerd_run.ts [--layers N] [--steps N] [--seq N]
+ *   [--build relaxed|simd] [--method mesp] [--optimizer sgd|adamw] [--max-memory-mb 128]
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { makeCheckpoint } from "../tools/make_checkpoint.ts";
+import { rangeFileResponse } from "../examples/shared/range_file.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+/** The workerd binary npm installs. */
+export const WORKERD = `${ROOT}node_modules/workerd/bin/workerd`;
+
+/** Whether the workerd binary is installed. */
+export function hasWorkerd(): boolean {
+  try {
+    return Deno.statSync(WORKERD).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** `deno bundle` of `entry` (relative to the repository) into `outFile`; returns its size. */
+export async function bundle(entry: string, outFile: string): Promise<number> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["bundle", "--platform", "browser", "--output", outFile, `${ROOT}${entry}`],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(`deno bundle ${entry}: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return (await Deno.stat(outFile)).size;
+}
+
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** What Cloudflare's own entry would be: the wasm import injected as env.KERNELS. */
+const ENTRY = `import worker from "./worker.js";
+import KERNELS from "./kernels.wasm";
+export default { fetch: (request, env) => worker.fetch(request, { ...env, KERNELS }) };
+`;
+
+/** workerd's config: the bundled worker, the injected kernels, 127.0.0.1, the state service. */
+function config(port: number, wasmFile: string, stateDir: string): string {
+  return `using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .finetuneWorker),
+    (name = "local-net", network = (allow = ["private", "local"])),
+    (name = "state", disk = (path = "${stateDir}", writable = true)),
+  ],
+  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
+);
+
+const finetuneWorker :Workerd.Worker = (
+  modules = [
+    (name = "entry.js", esModule = embed "entry.js"),
+    (name = "worker.js", esModule = embed "worker.js"),
+    (name = "kernels.wasm", wasm = embed "${wasmFile}"),
+  ],
+  bindings = [(name = "STATE", service = "state")],
+  compatibilityDate = "2026-11-01",
+  globalOutbound = "local-net",
+);
+`;
+}
+
+/** Bundles the worker into `dir` with its entry and both single-thread kernel builds. */
+export async function prepareWorker(dir: string): Promise<void> {
+  await bundle("examples/edge/worker.ts", `${dir}/worker.js`);
+  await Deno.writeTextFile(`${dir}/entry.js`, ENTRY);
+  for (const build of ["relaxed", "simd"]) {
+    await Deno.copyFile(`${ROOT}wasm/kernels.${build}.wasm`, `${dir}/kernels.${build}.wasm`);
+  }
+}
+
+/** `Runtime.getHeapUsage` of the isolate, in bytes. */
+export interface HeapUsage {
+  /** JS heap in use. */
+  usedSize: number;
+  /** JS heap reserved. */
+  totalSize: number;
+  /** ArrayBuffer backing stores (wasm memories, typed arrays' buffers). */
+  backingStorageSize: number;
+}
+
+/** A running workerd serving the worker. */
+export interface Workerd {
+  base: string;
+  pid: number;
+  /** The isolate's heap now, through the inspector. */
+  heapUsage(): Promise<HeapUsage>;
+  /** The workerd process's peak resident size (VmHWM), or null off Linux. */
+  peakBytes(): number | null;
+  /** Stops workerd; returns what it wrote to stdout and stderr. */
+  close(): Promise<string>;
+}
+
+function vmHwm(pid: number): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A minimal inspector client: one WebSocket, calls matched to answers by id. */
+async function inspector(port: number): Promise<{
+  call(method: string): Promise<Record<string, unknown>>;
+  close(): void;
+}> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/main`);
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = () => reject(new Error(`workerd inspector on port ${port}: cannot connect`));
+  });
+  const pending = new Map<number, (r: Record<string, unknown>) => void>();
+  ws.onmessage = (e) => {
+    const m = JSON.parse(String(e.data));
+    if (typeof m.id === "number") pending.get(m.id)?.(m.result ?? {});
+    pending.delete(m.id);
+  };
+  let id = 0;
+  const call = (method: string) =>
+    new Promise<Record<string, unknown>>((resolve) => {
+      pending.set(++id, resolve);
+      ws.send(JSON.stringify({ id, method, params: {} }));
+    });
+  await call("Runtime.enable");
+  return { call, close: () => ws.close() };
+}
+
+/** Starts workerd on the worker prepared in `dir` with the `build` kernels. */
+export async function startWorkerd(dir: string, build: "relaxed" | "simd"): Promise<Workerd> {
+  const port = freePort();
+  const inspectorPort = freePort();
+  const stateDir = `${dir}/state-${build}`;
+  await Deno.mkdir(stateDir, { recursive: true });
+  await Deno.writeTextFile(`${dir}/config.capnp`, config(port, `kernels.${build}.wasm`, stateDir));
+  const child = new Deno.Command(WORKERD, {
+    args: ["serve", `${dir}/config.capnp`, `--inspector-addr=127.0.0.1:${inspectorPort}`],
+    cwd: dir,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const log = Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0;; i++) {
+    try {
+      const r = await fetch(`${base}/`);
+      await r.body?.cancel();
+      break;
+    } catch {
+      if (i > 300) {
+        child.kill("SIGTERM");
+        throw new Error(`workerd did not start: ${(await log).join("\n")}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  let client: Awaited<ReturnType<typeof inspector>> | null = null;
+  return {
+    base,
+    pid: child.pid,
+    async heapUsage() {
+      client ??= await inspector(inspectorPort);
+      const r = await client.call("Runtime.getHeapUsage");
+      return {
+        usedSize: Number(r.usedSize),
+        totalSize: Number(r.totalSize),
+        backingStorageSize: Number(r.backingStorageSize ?? NaN),
+      };
+    },
+    peakBytes: () => vmHwm(child.pid),
+    async close() {
+      client?.close();
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      await child.status;
+      return (await log).join("\n");
+    },
+  };
+}
+
+/** Options of {@link runWorkerdFinetune}. */
+export interface WorkerdFinetuneOptions {
+  preset?: string;
+  layers?: number;
+  steps?: number;
+  seq?: number;
+  build?: "relaxed" | "simd";
+  method?: string;
+  optimizer?: "sgd" | "adamw";
+  maxMemoryMB?: number;
+  /** Milliseconds between heap samples during the request (default 50). */
+  sampleMs?: number;
+}
+
+/** The worker's answer and the isolate's memory as measured from outside. */
+export interface WorkerdFinetuneRun {
+  status: number;
+  response: Record<string, unknown>;
+  /** Highest sampled JS heap in use, and highest sampled backing stores (bytes). */
+  heapUsedPeakBytes: number;
+  backingStoragePeakBytes: number;
+  /** Highest sampled JS heap + backing stores: the isolate's memory. */
+  isolatePeakBytes: number;
+  /** Heap samples taken during the request. */
+  samples: number;
+  /** workerd's peak resident size before and after the request (VmHWM), or null. */
+  processIdlePeakBytes: number | null;
+  processPeakBytes: number | null;
+  checkpointBytes: number;
+  requestSeconds: number;
+}
+
+/** One `/finetune` of a streamed checkpoint in workerd, with the isolate's memory sampled. */
+export async function runWorkerdFinetune(
+  o: WorkerdFinetuneOptions = {},
+): Promise<WorkerdFinetuneRun> {
+  const dir = await Deno.makeTempDir({ prefix: "slimtune-workerd-run-" });
+  let server: Deno.HttpServer<Deno.NetAddr> | null = null;
+  let workerd: Workerd | null = null;
+  try {
+    const ckpt = `${dir}/ckpt`;
+    await Deno.mkdir(ckpt);
+    const made = await makeCheckpoint({
+      preset: o.preset ?? "smollm2-135m",
+      out: ckpt,
+      layers: o.layers,
+      dtype: "bf16",
+      seed: 3,
+    });
+    server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      (req) => rangeFileResponse(ckpt, decodeURIComponent(new URL(req.url).pathname.slice(1)), req),
+    );
+    await prepareWorker(dir);
+    workerd = await startWorkerd(dir, o.build ?? "relaxed");
+    const q = new URLSearchParams({
+      model: `http://127.0.0.1:${server.addr.port}/`,
+      steps: String(o.steps ?? 2),
+      seq: String(o.seq ?? 64),
+      method: o.method ?? "mesp",
+      optimizer: o.optimizer ?? "sgd",
+      maxMemoryMB: String(o.maxMemoryMB ?? 128),
+    });
+    const w = workerd;
+    const first = await w.heapUsage();
+    let heapUsedPeakBytes = first.usedSize;
+    let backingStoragePeakBytes = first.backingStorageSize;
+    let isolatePeakBytes = first.usedSize + first.backingStorageSize;
+    let samples = 0;
+    const processIdlePeakBytes = w.peakBytes();
+    let running = true;
+    // The inspector answers between the isolate's tasks (each awaited fetch of a weight range),
+    // so the samples fall throughout the load and the steps.
+    const sampler = (async () => {
+      while (running) {
+        const h = await w.heapUsage();
+        samples++;
+        heapUsedPeakBytes = Math.max(heapUsedPeakBytes, h.usedSize);
+        backingStoragePeakBytes = Math.max(backingStoragePeakBytes, h.backingStorageSize);
+        isolatePeakBytes = Math.max(isolatePeakBytes, h.usedSize + h.backingStorageSize);
+        await new Promise((r) => setTimeout(r, o.sampleMs ?? 50));
+      }
+    })();
+    const t0 = performance.now();
+    const res = await fetch(`${w.base}/finetune?${q}`);
+    const response = await res.json();
+    const requestSeconds = (performance.now() - t0) / 1000;
+    running = false;
+    await sampler;
+    return {
+      status: res.status,
+      response,
+      heapUsedPeakBytes,
+      backingStoragePeakBytes,
+      isolatePeakBytes,
+      samples,
+      processIdlePeakBytes,
+      processPeakBytes: w.peakBytes(),
+      checkpointBytes: made.dataBytes,
+      requestSeconds,
+    };
+  } finally {
+    await workerd?.close();
+    await server?.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      layers: { type: "string" },
+      steps: { type: "string", default: "2" },
+      seq: { type: "string", default: "64" },
+      build: { type: "string", default: "relaxed" },
+      method: { type: "string", default: "mesp" },
+      optimizer: { type: "string", default: "sgd" },
+      "max-memory-mb": { type: "string", default: "128" },
+    },
+  });
+  const r = await runWorkerdFinetune({
+    layers: values.layers ? Number(values.layers) : undefined,
+    steps: Number(values.steps),
+    seq: Number(values.seq),
+    build: values.build as "relaxed" | "simd",
+    method: values.method,
+    optimizer: values.optimizer as "sgd" | "adamw",
+    maxMemoryMB: Number(values["max-memory-mb"]),
+  });
+  console.log(JSON.stringify({ ...r, response: r.response }, null, 2));
+  if (r.status !== 200) Deno.exit(1);
+}
