@@ -39,6 +39,7 @@
 import type { Kernels, Ptr } from "./abi.ts";
 import { checkInt4Shape } from "./reference/int4.ts";
 import type { WorkerPool } from "../runtime/worker_pool.ts";
+import { GEMV_MAX_ROWS, MR, NR } from "./tile_shape.ts";
 
 /** Export names workers run, by op index. */
 export const WORKER_OPS = [
@@ -253,12 +254,6 @@ export function measureGemmRate(
 /** Elementwise cuts fall on 16 floats: whole SIMD vectors (the scalar tail stays last), whole cache lines. */
 const ELEMENT_ALIGN = 16;
 
-/** GEMM register-tile rows (assembly/gemm_core.ts MR). */
-const MR = 6;
-/** Columns per packed B panel (assembly/gemm_core.ts NR). */
-const NR = 8;
-/** Largest M the int4 GEMV path serves (assembly/int4.ts). */
-const GEMV_MAX_ROWS = 8;
 const F = 4;
 
 /**
