@@ -19,6 +19,11 @@ export interface Tile {
   mr: number;
   nr: number;
   unroll: number;
+  /**
+   * How a row's A value reaches all four lanes: `load` broadcasts it from memory (one load per row
+   * and k), `shuffle` loads the k's rows as vectors once and broadcasts lanes by shuffles.
+   */
+  splat?: "load" | "shuffle";
 }
 
 /** Rows of the packed A sliver: the tallest tile. Shorter tiles read the first rows of it. */
@@ -27,10 +32,15 @@ export const MR = 6;
 export const NR = 8;
 /** Largest M the int4 GEMV path serves. */
 export const GEMV_MAX_ROWS = 8;
-/** The GEMM tiles: the main one and the 4-row one for remainders (LoRA rank 8 = 4 + 4). */
+/**
+ * The GEMM tiles: the main one and the 4-row one for remainders (LoRA rank 8 = 4 + 4). Chosen by
+ * bench/kernels.ts against the in-process 128-bit limit (V8, x64): the 6x8 tile broadcasts A by
+ * shuffles from two vector loads per k (8 loads per k otherwise) at a 2x k-unroll (a 4x and 8x
+ * unroll ran slower); the 4x8 tile, which sees only rows 1..4 and 7..8, by loads at a 4x unroll.
+ */
 export const TILES: readonly Tile[] = [
-  { mr: 6, nr: 8, unroll: 4 },
-  { mr: 4, nr: 8, unroll: 1 },
+  { mr: 6, nr: 8, unroll: 2, splat: "shuffle" },
+  { mr: 4, nr: 8, unroll: 4, splat: "load" },
 ];
 /** Rows of x each generated GEMV kernel serves at once. */
 export const GEMV_ROWS: readonly number[] = [2, 1];
@@ -58,9 +68,26 @@ function tileSteps(t: Tile, steps: number, declare: "let" | "const"): string[] {
       const decl = u === 0 ? `${declare} ` : "";
       out.push(`${decl}b${v} = v128.load(${at("pb", (u * t.nr + v * 4) * 4)});`);
     }
+    if (t.splat === "shuffle") {
+      for (let q = 0; q < t.mr; q += 4) {
+        const off = (u * MR + q) * 4;
+        const decl = u === 0 ? `${declare} ` : "";
+        out.push(
+          t.mr - q >= 4
+            ? `${decl}va${q / 4} = v128.load(${at("pa", off)});`
+            : `${decl}va${q / 4} = v128.load64_zero(${at("pa", off)});`,
+        );
+      }
+    }
     for (let r = 0; r < t.mr; r++) {
       const decl = u === 0 && r === 0 ? "let " : "";
-      out.push(`${decl}a = v128.load32_splat(${at("pa", (u * MR + r) * 4)});`);
+      const v = `va${r >> 2}`;
+      const l = r & 3;
+      out.push(
+        t.splat === "shuffle"
+          ? `${decl}a = i32x4.shuffle(${v}, ${v}, ${l}, ${l}, ${l}, ${l});`
+          : `${decl}a = v128.load32_splat(${at("pa", (u * MR + r) * 4)});`,
+      );
       for (let v = 0; v < nv; v++) out.push(`c${r}${v} = madd(a, b${v}, c${r}${v});`);
     }
   }
@@ -289,7 +316,7 @@ function packB4Rows(): string {
   ].join("\n");
 }
 
-function gemmTilesFile(): string {
+function gemmTilesFile(tiles: readonly Tile[]): string {
   const parts = [
     AS_HEADER +
     "//\n" +
@@ -297,7 +324,7 @@ function gemmTilesFile(): string {
     "// keeps its accumulators in v128 locals: 6x8 is 12 accumulators, 2 B vectors and 1 broadcast\n" +
     "// A, 15 of the 16 xmm registers V8 allocates on x64.\n",
     'import { madd } from "./vecmath";',
-    ...TILES.map(microKernel),
+    ...tiles.map(microKernel),
     packASliver(),
     packB4Rows(),
   ];
@@ -469,10 +496,10 @@ export const GEMV_MAX_ROWS = ${GEMV_MAX_ROWS};
 }
 
 /** Every generated file, by path relative to the repository root. */
-export function generatedFiles(): Record<string, string> {
+export function generatedFiles(tiles: readonly Tile[] = TILES): Record<string, string> {
   return {
     "assembly/tile_shape.ts": asShapeFile(),
-    "assembly/gemm_tiles.ts": gemmTilesFile(),
+    "assembly/gemm_tiles.ts": gemmTilesFile(tiles),
     "assembly/gemv_rows.ts": gemvRowsFile(),
     "src/kernels/tile_shape.ts": tsShapeFile(),
   };
