@@ -15,7 +15,7 @@ import {
   gemm,
   setInt4Operand,
 } from "./gemm_core";
-import { gemvRows1, gemvRows2 } from "./gemv_rows";
+import { gemvX1W1, gemvX1W2, gemvX2W1 } from "./gemv_rows";
 import { GEMV_MAX_ROWS } from "./tile_shape";
 
 /**
@@ -196,9 +196,10 @@ export function int4MatmulGW(
 
 // ---- GEMV: a few rows of x against packed nibbles ------------------------------------------
 //
-// Four consecutive words of a row hold 32 columns; shifting their i32x4 right by 4t and masking
-// gives columns {t, 8+t, 16+t, 24+t} of the block. x is permuted once into that order, so each
-// nibble vector multiplies a contiguous x vector. Per group only Σ q·x is accumulated; the bias
+// Four consecutive words of a row hold 32 columns; masking nibble t of their i32x4 gives columns
+// {t, 8+t, 16+t, 24+t} of the block, times 16^t. x is permuted once into that order and scaled by
+// 16^-t (a power of two: each product is still q·x exactly), so each nibble vector multiplies a
+// contiguous x vector with no shift. Per group only Σ q·x is accumulated; the bias
 // enters as bias * Σ x over the group, from sums taken once per call. Needs groupSize % 32 == 0.
 
 // @ts-ignore: decorator
@@ -234,9 +235,11 @@ function int4Gemv(
     const dst = xp + ((<usize>m * <usize>K) << 2);
     for (let b: i32 = 0; b < blocks; b++) {
       for (let t: i32 = 0; t < 8; t++) {
+        // The kernels keep nibble t (< 7) at bit 4t: 16^-t here makes each product q·x exactly.
+        const unshift: f32 = t == 7 ? 1 : reinterpret<f32>((127 - 4 * t) << 23);
         for (let l: i32 = 0; l < 4; l++) {
           const v = load<f32>(src + (<usize>(b * 32 + l * 8 + t) << 2));
-          store<f32>(dst + (<usize>(b * 32 + t * 4 + l) << 2), v);
+          store<f32>(dst + (<usize>(b * 32 + t * 4 + l) << 2), v * unshift);
         }
       }
     }
@@ -249,23 +252,40 @@ function int4Gemv(
     }
   }
   const words = <usize>(K >> 3);
+  const ldq = words << 2;
+  const ldg = <usize>groups << 2;
+  const ldo = <usize>N << 2;
+  const ldx = <usize>K << 2;
+  if (M == 1) {
+    // Decoding: two W rows per pass share every x vector.
+    let n: i32 = 0;
+    for (; n + 2 <= N; n += 2) {
+      const un = <usize>n;
+      gemvX1W2(out + (un << 2), ldo, q + un * ldq, ldq, scales + un * ldg, biases + un * ldg, ldg, xp, ldx, xsum, ldg, groups, blocksPerGroup, alpha, acc);
+    }
+    if (n < N) {
+      const un = <usize>n;
+      gemvX1W1(out + (un << 2), ldo, q + un * ldq, ldq, scales + un * ldg, biases + un * ldg, ldg, xp, ldx, xsum, ldg, groups, blocksPerGroup, alpha, acc);
+    }
+    return;
+  }
   for (let n: i32 = 0; n < N; n++) {
-    const qr = q + ((<usize>n * words) << 2);
-    const sr = scales + ((<usize>n * <usize>groups) << 2);
-    const br = biases + ((<usize>n * <usize>groups) << 2);
-    const o = out + (<usize>n << 2);
-    const ldo = <usize>N << 2;
+    const un = <usize>n;
+    const qr = q + un * ldq;
+    const sr = scales + un * ldg;
+    const br = biases + un * ldg;
+    const o = out + (un << 2);
     let m: i32 = 0;
     // Two rows of x share each dequantized nibble vector.
     for (; m + 2 <= M; m += 2) {
-      const px = xp + ((<usize>m * <usize>K) << 2);
-      const xs = xsum + ((<usize>m * <usize>groups) << 2);
-      gemvRows2(o + <usize>m * ldo, ldo, qr, sr, br, px, <usize>K << 2, xs, <usize>groups << 2, groups, blocksPerGroup, alpha, acc);
+      const px = xp + <usize>m * ldx;
+      const xs = xsum + <usize>m * ldg;
+      gemvX2W1(o + <usize>m * ldo, ldo, qr, ldq, sr, br, ldg, px, ldx, xs, ldg, groups, blocksPerGroup, alpha, acc);
     }
     if (m < M) {
-      const px = xp + ((<usize>m * <usize>K) << 2);
-      const xs = xsum + ((<usize>m * <usize>groups) << 2);
-      gemvRows1(o + <usize>m * ldo, qr, sr, br, px, xs, groups, blocksPerGroup, alpha, acc);
+      const px = xp + <usize>m * ldx;
+      const xs = xsum + <usize>m * ldg;
+      gemvX1W1(o + <usize>m * ldo, ldo, qr, ldq, sr, br, ldg, px, ldx, xs, ldg, groups, blocksPerGroup, alpha, acc);
     }
   }
 }

@@ -12,16 +12,23 @@ import { Arena } from "../src/runtime/arena.ts";
 
 type Exports = Record<string, (...args: number[]) => number>;
 
-function instantiate(bytes: Uint8Array): { ex: Exports; arena: Arena } {
-  const memory = new WebAssembly.Memory({ initial: 1 });
-  const imports: WebAssembly.Imports = { env: { memory } };
-  const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), imports)
-    .exports as unknown as Exports;
-  const arena = new Arena(memory, ex.heapBase());
-  const n = ex.scratchBytes();
-  ex.init(arena.alloc(n), n);
-  arena.alloc(64 << 20);
-  return { ex, arena };
+/** Both builds, their arenas starting at the same address (above either module's static data). */
+function instantiateBoth(files: string[]): { ex: Exports; arena: Arena }[] {
+  const built = files.map((f) => {
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const imports: WebAssembly.Imports = { env: { memory } };
+    const module = new WebAssembly.Module(Deno.readFileSync(f) as BufferSource);
+    const ex = new WebAssembly.Instance(module, imports).exports as unknown as Exports;
+    return { memory, ex };
+  });
+  const heap = Math.max(...built.map((b) => b.ex.heapBase()));
+  return built.map(({ memory, ex }) => {
+    const arena = new Arena(memory, heap);
+    const n = ex.scratchBytes();
+    ex.init(arena.alloc(n), n);
+    arena.alloc(64 << 20);
+    return { ex, arena };
+  });
 }
 
 /** A deterministic generator of floats in [-1, 1). */
@@ -38,7 +45,7 @@ if (import.meta.main) {
     console.error("usage: compare_builds.ts OLD.wasm NEW.wasm");
     Deno.exit(2);
   }
-  const [a, b] = Deno.args.map((p) => instantiate(Deno.readFileSync(p)));
+  const [a, b] = instantiateBoth(Deno.args);
   const base = a.arena.mark();
   if (b.arena.mark() !== base) throw new Error("the two builds place the arena differently");
   const shapes: [number, number, number][] = [];
@@ -82,7 +89,12 @@ if (import.meta.main) {
     }
   }
   for (
-    const [M, N, K, g] of [[1, 70, 128, 64], [4, 33, 256, 32], [8, 9, 64, 64], [37, 129, 640, 64]]
+    const [M, N, K, g] of [[1, 70, 128, 64], [1, 33, 256, 32], [3, 7, 96, 32], [4, 33, 256, 32], [
+      8,
+      9,
+      64,
+      64,
+    ], [37, 129, 640, 64]]
   ) {
     a.arena.release(base);
     b.arena.release(base);
