@@ -332,7 +332,8 @@ function mergeTile(
  * out[M,N] (+)= alpha * A · B with A and B read as `aKind` / `bKind` (see the constants above).
  * `acc` != 0 adds into out. K = 0 leaves alpha * (empty sum) = 0, i.e. out is zeroed unless acc.
  */
-export function gemm(
+// @ts-ignore: decorator
+@inline export function gemm(
   out: usize,
   a: usize,
   b: usize,
@@ -344,10 +345,32 @@ export function gemm(
   aKind: i32,
   bKind: i32,
 ): void {
+  gemmStrided(out, <usize>N << 2, a, b, M, N, K, alpha, acc, aKind, bKind);
+}
+
+/**
+ * {@link gemm} with rows of out `ldo` bytes apart (>= N * 4): a column range of a wider output,
+ * as the threaded kernels split it. Every element gets the same operations as in a call over the
+ * whole width when the range starts at a multiple of NR.
+ */
+export function gemmStrided(
+  out: usize,
+  ldo: usize,
+  a: usize,
+  b: usize,
+  M: i32,
+  N: i32,
+  K: i32,
+  alpha: f32,
+  acc: i32,
+  aKind: i32,
+  bKind: i32,
+): void {
   if (M <= 0 || N <= 0) return;
-  const ldo = <usize>N << 2;
   if (K <= 0) {
-    if (!acc) memory.fill(out, 0, <usize>M * ldo);
+    if (!acc) {
+      for (let i: i32 = 0; i < M; i++) memory.fill(out + <usize>i * ldo, 0, <usize>N << 2);
+    }
     return;
   }
   const bBlock = scratchBase + B_BLOCK_OFFSET;

@@ -13,6 +13,7 @@ import {
   dequantWord8,
   GEMM_SCRATCH_END,
   gemm,
+  gemmStrided,
   setInt4Operand,
 } from "./gemm_core";
 import { gemvX1W1, gemvX1W2, gemvX2W1 } from "./gemv_rows";
@@ -165,15 +166,36 @@ export function int4MatmulXWt(
   alpha: f32,
   acc: i32,
 ): void {
+  int4XWtStrided(out, <usize>N << 2, x, q, scales, biases, M, N, K, groupSize, alpha, acc);
+}
+
+/**
+ * int4MatmulXWt with rows of out `ldo` bytes apart: the column range of W rows q.. of a wider
+ * output (the threads build's int4MatmulXWtCols). Same operations per element as the whole call.
+ */
+export function int4XWtStrided(
+  out: usize,
+  ldo: usize,
+  x: usize,
+  q: usize,
+  scales: usize,
+  biases: usize,
+  M: i32,
+  N: i32,
+  K: i32,
+  groupSize: i32,
+  alpha: f32,
+  acc: i32,
+): void {
   if (
     M <= GEMV_MAX_ROWS && groupSize % 32 == 0 && M > 0 && N > 0 &&
     gemvFits(M, K, groupSize)
   ) {
-    int4Gemv(out, x, q, scales, biases, M, N, K, groupSize, alpha, acc);
+    int4Gemv(out, ldo, x, q, scales, biases, M, N, K, groupSize, alpha, acc);
     return;
   }
   setInt4Operand(q, scales, biases, groupSize);
-  gemm(out, x, 0, M, N, K, alpha, acc, A_ROWS, B_INT4_NK);
+  gemmStrided(out, ldo, x, 0, M, N, K, alpha, acc, A_ROWS, B_INT4_NK);
 }
 
 /** out[M,K] (+)= alpha * g[M,N] · W: the gemm engine with W's rows as the reduction axis. */
@@ -214,6 +236,7 @@ function gemvFits(M: i32, K: i32, groupSize: i32): bool {
 
 function int4Gemv(
   out: usize,
+  ldo: usize,
   x: usize,
   q: usize,
   scales: usize,
@@ -254,7 +277,6 @@ function int4Gemv(
   const words = <usize>(K >> 3);
   const ldq = words << 2;
   const ldg = <usize>groups << 2;
-  const ldo = <usize>N << 2;
   const ldx = <usize>K << 2;
   if (M == 1) {
     // Decoding: two W rows per pass share every x vector.
