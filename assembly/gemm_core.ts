@@ -16,11 +16,9 @@
 // difference here; the 4x k unroll gained a few percent with relaxed-simd.
 
 import { scratchBase } from "./setup";
+import { kernel4x8, kernel6x8, packASliverRows, packB4Rows } from "./gemm_tiles";
+import { MR, NR } from "./tile_shape";
 
-/** Rows of the register tile. */
-export const MR: i32 = 6;
-/** Columns of the register tile (two v128). */
-export const NR: i32 = 8;
 /** Largest K block: a packed A sliver (6 KiB) and a B panel (8 KiB) stay in L1 together. */
 const KC: i32 = 256;
 /** Columns per packed B block: KC * NC * 4 = 1 MiB, half of this machine's per-core L2. */
@@ -61,257 +59,6 @@ export function setInt4Operand(q: usize, scales: usize, biases: usize, groupSize
   int4GroupSize = groupSize;
 }
 
-/** c + a * b: fused (one rounding) in the relaxed build, multiply then add in the simd128 build. */
-// @ts-ignore: decorator
-@inline export function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    return f32x4.relaxed_madd(a, b, c);
-  } else {
-    return f32x4.add(f32x4.mul(a, b), c);
-  }
-}
-
-/**
- * The 6x8 micro-kernel: c[6,8] = alpha * Σ_k pa[k][0..5] ⊗ pb[k][0..7] (overwrite), or
- * c += that. `ldc` is the byte stride between rows of c.
- */
-function kernel6x8(
-  pa: usize,
-  pb: usize,
-  kc: i32,
-  c: usize,
-  ldc: usize,
-  alpha: f32,
-  overwrite: bool,
-): void {
-  let c00 = f32x4.splat(0);
-  let c01 = c00;
-  let c10 = c00;
-  let c11 = c00;
-  let c20 = c00;
-  let c21 = c00;
-  let c30 = c00;
-  let c31 = c00;
-  let c40 = c00;
-  let c41 = c00;
-  let c50 = c00;
-  let c51 = c00;
-  let k = kc;
-  // Four k steps per trip: fewer pointer updates and loop branches per multiply-add.
-  while (k >= 4) {
-    let b0 = v128.load(pb);
-    let b1 = v128.load(pb, 16);
-    let a = v128.load32_splat(pa);
-    c00 = madd(a, b0, c00);
-    c01 = madd(a, b1, c01);
-    a = v128.load32_splat(pa, 4);
-    c10 = madd(a, b0, c10);
-    c11 = madd(a, b1, c11);
-    a = v128.load32_splat(pa, 8);
-    c20 = madd(a, b0, c20);
-    c21 = madd(a, b1, c21);
-    a = v128.load32_splat(pa, 12);
-    c30 = madd(a, b0, c30);
-    c31 = madd(a, b1, c31);
-    a = v128.load32_splat(pa, 16);
-    c40 = madd(a, b0, c40);
-    c41 = madd(a, b1, c41);
-    a = v128.load32_splat(pa, 20);
-    c50 = madd(a, b0, c50);
-    c51 = madd(a, b1, c51);
-    b0 = v128.load(pb, 32);
-    b1 = v128.load(pb, 48);
-    a = v128.load32_splat(pa, 24);
-    c00 = madd(a, b0, c00);
-    c01 = madd(a, b1, c01);
-    a = v128.load32_splat(pa, 28);
-    c10 = madd(a, b0, c10);
-    c11 = madd(a, b1, c11);
-    a = v128.load32_splat(pa, 32);
-    c20 = madd(a, b0, c20);
-    c21 = madd(a, b1, c21);
-    a = v128.load32_splat(pa, 36);
-    c30 = madd(a, b0, c30);
-    c31 = madd(a, b1, c31);
-    a = v128.load32_splat(pa, 40);
-    c40 = madd(a, b0, c40);
-    c41 = madd(a, b1, c41);
-    a = v128.load32_splat(pa, 44);
-    c50 = madd(a, b0, c50);
-    c51 = madd(a, b1, c51);
-    b0 = v128.load(pb, 64);
-    b1 = v128.load(pb, 80);
-    a = v128.load32_splat(pa, 48);
-    c00 = madd(a, b0, c00);
-    c01 = madd(a, b1, c01);
-    a = v128.load32_splat(pa, 52);
-    c10 = madd(a, b0, c10);
-    c11 = madd(a, b1, c11);
-    a = v128.load32_splat(pa, 56);
-    c20 = madd(a, b0, c20);
-    c21 = madd(a, b1, c21);
-    a = v128.load32_splat(pa, 60);
-    c30 = madd(a, b0, c30);
-    c31 = madd(a, b1, c31);
-    a = v128.load32_splat(pa, 64);
-    c40 = madd(a, b0, c40);
-    c41 = madd(a, b1, c41);
-    a = v128.load32_splat(pa, 68);
-    c50 = madd(a, b0, c50);
-    c51 = madd(a, b1, c51);
-    b0 = v128.load(pb, 96);
-    b1 = v128.load(pb, 112);
-    a = v128.load32_splat(pa, 72);
-    c00 = madd(a, b0, c00);
-    c01 = madd(a, b1, c01);
-    a = v128.load32_splat(pa, 76);
-    c10 = madd(a, b0, c10);
-    c11 = madd(a, b1, c11);
-    a = v128.load32_splat(pa, 80);
-    c20 = madd(a, b0, c20);
-    c21 = madd(a, b1, c21);
-    a = v128.load32_splat(pa, 84);
-    c30 = madd(a, b0, c30);
-    c31 = madd(a, b1, c31);
-    a = v128.load32_splat(pa, 88);
-    c40 = madd(a, b0, c40);
-    c41 = madd(a, b1, c41);
-    a = v128.load32_splat(pa, 92);
-    c50 = madd(a, b0, c50);
-    c51 = madd(a, b1, c51);
-    pa += 96;
-    pb += 128;
-    k -= 4;
-  }
-  while (k > 0) {
-    const b0 = v128.load(pb);
-    const b1 = v128.load(pb, 16);
-    let a = v128.load32_splat(pa);
-    c00 = madd(a, b0, c00);
-    c01 = madd(a, b1, c01);
-    a = v128.load32_splat(pa, 4);
-    c10 = madd(a, b0, c10);
-    c11 = madd(a, b1, c11);
-    a = v128.load32_splat(pa, 8);
-    c20 = madd(a, b0, c20);
-    c21 = madd(a, b1, c21);
-    a = v128.load32_splat(pa, 12);
-    c30 = madd(a, b0, c30);
-    c31 = madd(a, b1, c31);
-    a = v128.load32_splat(pa, 16);
-    c40 = madd(a, b0, c40);
-    c41 = madd(a, b1, c41);
-    a = v128.load32_splat(pa, 20);
-    c50 = madd(a, b0, c50);
-    c51 = madd(a, b1, c51);
-    pa += 24;
-    pb += 32;
-    k--;
-  }
-  const va = f32x4.splat(alpha);
-  if (overwrite) {
-    v128.store(c, f32x4.mul(c00, va));
-    v128.store(c, f32x4.mul(c01, va), 16);
-    c += ldc;
-    v128.store(c, f32x4.mul(c10, va));
-    v128.store(c, f32x4.mul(c11, va), 16);
-    c += ldc;
-    v128.store(c, f32x4.mul(c20, va));
-    v128.store(c, f32x4.mul(c21, va), 16);
-    c += ldc;
-    v128.store(c, f32x4.mul(c30, va));
-    v128.store(c, f32x4.mul(c31, va), 16);
-    c += ldc;
-    v128.store(c, f32x4.mul(c40, va));
-    v128.store(c, f32x4.mul(c41, va), 16);
-    c += ldc;
-    v128.store(c, f32x4.mul(c50, va));
-    v128.store(c, f32x4.mul(c51, va), 16);
-  } else {
-    v128.store(c, madd(c00, va, v128.load(c)));
-    v128.store(c, madd(c01, va, v128.load(c, 16)), 16);
-    c += ldc;
-    v128.store(c, madd(c10, va, v128.load(c)));
-    v128.store(c, madd(c11, va, v128.load(c, 16)), 16);
-    c += ldc;
-    v128.store(c, madd(c20, va, v128.load(c)));
-    v128.store(c, madd(c21, va, v128.load(c, 16)), 16);
-    c += ldc;
-    v128.store(c, madd(c30, va, v128.load(c)));
-    v128.store(c, madd(c31, va, v128.load(c, 16)), 16);
-    c += ldc;
-    v128.store(c, madd(c40, va, v128.load(c)));
-    v128.store(c, madd(c41, va, v128.load(c, 16)), 16);
-    c += ldc;
-    v128.store(c, madd(c50, va, v128.load(c)));
-    v128.store(c, madd(c51, va, v128.load(c, 16)), 16);
-  }
-}
-
-/** The 4-row variant of kernel6x8 (same packed A layout, rows 4 and 5 ignored). */
-function kernel4x8(
-  pa: usize,
-  pb: usize,
-  kc: i32,
-  c: usize,
-  ldc: usize,
-  alpha: f32,
-  overwrite: bool,
-): void {
-  let c00 = f32x4.splat(0);
-  let c01 = c00;
-  let c10 = c00;
-  let c11 = c00;
-  let c20 = c00;
-  let c21 = c00;
-  let c30 = c00;
-  let c31 = c00;
-  for (let k: i32 = 0; k < kc; k++) {
-    const b0 = v128.load(pb);
-    const b1 = v128.load(pb, 16);
-    let a = v128.load32_splat(pa);
-    c00 = madd(a, b0, c00);
-    c01 = madd(a, b1, c01);
-    a = v128.load32_splat(pa, 4);
-    c10 = madd(a, b0, c10);
-    c11 = madd(a, b1, c11);
-    a = v128.load32_splat(pa, 8);
-    c20 = madd(a, b0, c20);
-    c21 = madd(a, b1, c21);
-    a = v128.load32_splat(pa, 12);
-    c30 = madd(a, b0, c30);
-    c31 = madd(a, b1, c31);
-    pa += 24;
-    pb += 32;
-  }
-  const va = f32x4.splat(alpha);
-  if (overwrite) {
-    v128.store(c, f32x4.mul(c00, va));
-    v128.store(c, f32x4.mul(c01, va), 16);
-    c += ldc;
-    v128.store(c, f32x4.mul(c10, va));
-    v128.store(c, f32x4.mul(c11, va), 16);
-    c += ldc;
-    v128.store(c, f32x4.mul(c20, va));
-    v128.store(c, f32x4.mul(c21, va), 16);
-    c += ldc;
-    v128.store(c, f32x4.mul(c30, va));
-    v128.store(c, f32x4.mul(c31, va), 16);
-  } else {
-    v128.store(c, madd(c00, va, v128.load(c)));
-    v128.store(c, madd(c01, va, v128.load(c, 16)), 16);
-    c += ldc;
-    v128.store(c, madd(c10, va, v128.load(c)));
-    v128.store(c, madd(c11, va, v128.load(c, 16)), 16);
-    c += ldc;
-    v128.store(c, madd(c20, va, v128.load(c)));
-    v128.store(c, madd(c21, va, v128.load(c, 16)), 16);
-    c += ldc;
-    v128.store(c, madd(c30, va, v128.load(c)));
-    v128.store(c, madd(c31, va, v128.load(c, 16)), 16);
-  }
-}
-
 // ---- packing A -------------------------------------------------------------------------------
 
 /** Packs rows i0 .. i0+mr-1, columns k0 .. k0+kc-1 of A into dst [kc][6] (missing rows = 0). */
@@ -328,49 +75,7 @@ function packA(
 ): void {
   if (kind == A_ROWS) {
     if (mr == MR) {
-      // Six row streams, four k at a time: load 4 floats per row, scatter into the [k][6] rows.
-      const ld = <usize>K << 2;
-      const r0 = a + ((<usize>i0 * <usize>K + <usize>k0) << 2);
-      const r1 = r0 + ld;
-      const r2 = r1 + ld;
-      const r3 = r2 + ld;
-      const r4 = r3 + ld;
-      const r5 = r4 + ld;
-      let k: i32 = 0;
-      let o: usize = 0;
-      for (; k + 4 <= kc; k += 4) {
-        const v0 = v128.load(r0 + o);
-        const v1 = v128.load(r1 + o);
-        const v2 = v128.load(r2 + o);
-        const v3 = v128.load(r3 + o);
-        const v4 = v128.load(r4 + o);
-        const v5 = v128.load(r5 + o);
-        // Transpose the 4x4 of rows 0..3 (k-major result), then place rows 4, 5 by lane.
-        const x0 = i32x4.shuffle(v0, v1, 0, 4, 1, 5);
-        const x1 = i32x4.shuffle(v2, v3, 0, 4, 1, 5);
-        const x2 = i32x4.shuffle(v0, v1, 2, 6, 3, 7);
-        const x3 = i32x4.shuffle(v2, v3, 2, 6, 3, 7);
-        const p = dst + <usize>(k * MR * 4);
-        v128.store(p, i32x4.shuffle(x0, x1, 0, 1, 4, 5));
-        v128.store64_lane(p, i32x4.shuffle(v4, v5, 0, 4, 1, 5), 0, 16);
-        v128.store(p, i32x4.shuffle(x0, x1, 2, 3, 6, 7), 24);
-        v128.store64_lane(p, i32x4.shuffle(v4, v5, 0, 4, 1, 5), 1, 40);
-        v128.store(p, i32x4.shuffle(x2, x3, 0, 1, 4, 5), 48);
-        v128.store64_lane(p, i32x4.shuffle(v4, v5, 2, 6, 3, 7), 0, 64);
-        v128.store(p, i32x4.shuffle(x2, x3, 2, 3, 6, 7), 72);
-        v128.store64_lane(p, i32x4.shuffle(v4, v5, 2, 6, 3, 7), 1, 88);
-        o += 16;
-      }
-      for (; k < kc; k++) {
-        const p = dst + <usize>(k * MR * 4);
-        const s = <usize>k << 2;
-        store<f32>(p, load<f32>(r0 + s));
-        store<f32>(p, load<f32>(r1 + s), 4);
-        store<f32>(p, load<f32>(r2 + s), 8);
-        store<f32>(p, load<f32>(r3 + s), 12);
-        store<f32>(p, load<f32>(r4 + s), 16);
-        store<f32>(p, load<f32>(r5 + s), 20);
-      }
+      packASliverRows(dst, a, K, i0, k0, kc);
       return;
     }
     for (let r: i32 = 0; r < MR; r++) {
@@ -438,37 +143,7 @@ function packBPanel(
       const jh = j0 + h * 4;
       const out = dst + <usize>(h * 16);
       if (N - jh >= 4) {
-        const ld = <usize>K << 2;
-        const r0 = b + ((<usize>jh * <usize>K + <usize>k0) << 2);
-        const r1 = r0 + ld;
-        const r2 = r1 + ld;
-        const r3 = r2 + ld;
-        let k: i32 = 0;
-        let o: usize = 0;
-        for (; k + 4 <= kc; k += 4) {
-          const v0 = v128.load(r0 + o);
-          const v1 = v128.load(r1 + o);
-          const v2 = v128.load(r2 + o);
-          const v3 = v128.load(r3 + o);
-          const x0 = i32x4.shuffle(v0, v1, 0, 4, 1, 5);
-          const x1 = i32x4.shuffle(v2, v3, 0, 4, 1, 5);
-          const x2 = i32x4.shuffle(v0, v1, 2, 6, 3, 7);
-          const x3 = i32x4.shuffle(v2, v3, 2, 6, 3, 7);
-          const p = out + <usize>(k * NR * 4);
-          v128.store(p, i32x4.shuffle(x0, x1, 0, 1, 4, 5));
-          v128.store(p, i32x4.shuffle(x0, x1, 2, 3, 6, 7), 32);
-          v128.store(p, i32x4.shuffle(x2, x3, 0, 1, 4, 5), 64);
-          v128.store(p, i32x4.shuffle(x2, x3, 2, 3, 6, 7), 96);
-          o += 16;
-        }
-        for (; k < kc; k++) {
-          const p = out + <usize>(k * NR * 4);
-          const s = <usize>k << 2;
-          store<f32>(p, load<f32>(r0 + s));
-          store<f32>(p, load<f32>(r1 + s), 4);
-          store<f32>(p, load<f32>(r2 + s), 8);
-          store<f32>(p, load<f32>(r3 + s), 12);
-        }
+        packB4Rows(out, b, K, jh, k0, kc);
       } else {
         for (let j: i32 = 0; j < 4; j++) {
           const valid = jh + j < N;
@@ -657,7 +332,8 @@ function mergeTile(
  * out[M,N] (+)= alpha * A · B with A and B read as `aKind` / `bKind` (see the constants above).
  * `acc` != 0 adds into out. K = 0 leaves alpha * (empty sum) = 0, i.e. out is zeroed unless acc.
  */
-export function gemm(
+// @ts-ignore: decorator
+@inline export function gemm(
   out: usize,
   a: usize,
   b: usize,
@@ -669,10 +345,32 @@ export function gemm(
   aKind: i32,
   bKind: i32,
 ): void {
+  gemmStrided(out, <usize>N << 2, a, b, M, N, K, alpha, acc, aKind, bKind);
+}
+
+/**
+ * {@link gemm} with rows of out `ldo` bytes apart (>= N * 4): a column range of a wider output,
+ * as the threaded kernels split it. Every element gets the same operations as in a call over the
+ * whole width when the range starts at a multiple of NR.
+ */
+export function gemmStrided(
+  out: usize,
+  ldo: usize,
+  a: usize,
+  b: usize,
+  M: i32,
+  N: i32,
+  K: i32,
+  alpha: f32,
+  acc: i32,
+  aKind: i32,
+  bKind: i32,
+): void {
   if (M <= 0 || N <= 0) return;
-  const ldo = <usize>N << 2;
   if (K <= 0) {
-    if (!acc) memory.fill(out, 0, <usize>M * ldo);
+    if (!acc) {
+      for (let i: i32 = 0; i < M; i++) memory.fill(out + <usize>i * ldo, 0, <usize>N << 2);
+    }
     return;
   }
   const bBlock = scratchBase + B_BLOCK_OFFSET;

@@ -2,7 +2,13 @@
 // the contract each export follows). One source builds two modules: simd128 and relaxed-simd.
 export { heapBase, init, scratchBytes } from "./setup";
 export * from "./gemm";
-export * from "./int4";
+export {
+  int4Dequantize,
+  int4GatherRows,
+  int4MatmulGW,
+  int4MatmulXWt,
+  int4Quantize,
+} from "./int4";
 export * from "./norm";
 export * from "./rope";
 export * from "./swiglu";

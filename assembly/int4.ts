@@ -13,12 +13,11 @@ import {
   dequantWord8,
   GEMM_SCRATCH_END,
   gemm,
-  madd,
+  gemmStrided,
   setInt4Operand,
 } from "./gemm_core";
-
-/** Largest M the GEMV path serves. */
-const GEMV_MAX_ROWS: i32 = 8;
+import { gemvX1W1, gemvX1W2, gemvX2W1 } from "./gemv_rows";
+import { GEMV_MAX_ROWS } from "./tile_shape";
 
 /**
  * Quantizes f32 w[N,K] per group of `groupSize` columns: lo = min, hi = max,
@@ -167,15 +166,36 @@ export function int4MatmulXWt(
   alpha: f32,
   acc: i32,
 ): void {
+  int4XWtStrided(out, <usize>N << 2, x, q, scales, biases, M, N, K, groupSize, alpha, acc);
+}
+
+/**
+ * int4MatmulXWt with rows of out `ldo` bytes apart: the column range of W rows q.. of a wider
+ * output (the threads build's int4MatmulXWtCols). Same operations per element as the whole call.
+ */
+export function int4XWtStrided(
+  out: usize,
+  ldo: usize,
+  x: usize,
+  q: usize,
+  scales: usize,
+  biases: usize,
+  M: i32,
+  N: i32,
+  K: i32,
+  groupSize: i32,
+  alpha: f32,
+  acc: i32,
+): void {
   if (
     M <= GEMV_MAX_ROWS && groupSize % 32 == 0 && M > 0 && N > 0 &&
     gemvFits(M, K, groupSize)
   ) {
-    int4Gemv(out, x, q, scales, biases, M, N, K, groupSize, alpha, acc);
+    int4Gemv(out, ldo, x, q, scales, biases, M, N, K, groupSize, alpha, acc);
     return;
   }
   setInt4Operand(q, scales, biases, groupSize);
-  gemm(out, x, 0, M, N, K, alpha, acc, A_ROWS, B_INT4_NK);
+  gemmStrided(out, ldo, x, 0, M, N, K, alpha, acc, A_ROWS, B_INT4_NK);
 }
 
 /** out[M,K] (+)= alpha * g[M,N] · W: the gemm engine with W's rows as the reduction axis. */
@@ -198,9 +218,10 @@ export function int4MatmulGW(
 
 // ---- GEMV: a few rows of x against packed nibbles ------------------------------------------
 //
-// Four consecutive words of a row hold 32 columns; shifting their i32x4 right by 4t and masking
-// gives columns {t, 8+t, 16+t, 24+t} of the block. x is permuted once into that order, so each
-// nibble vector multiplies a contiguous x vector. Per group only Σ q·x is accumulated; the bias
+// Four consecutive words of a row hold 32 columns; masking nibble t of their i32x4 gives columns
+// {t, 8+t, 16+t, 24+t} of the block, times 16^t. x is permuted once into that order and scaled by
+// 16^-t (a power of two: each product is still q·x exactly), so each nibble vector multiplies a
+// contiguous x vector with no shift. Per group only Σ q·x is accumulated; the bias
 // enters as bias * Σ x over the group, from sums taken once per call. Needs groupSize % 32 == 0.
 
 // @ts-ignore: decorator
@@ -215,6 +236,7 @@ function gemvFits(M: i32, K: i32, groupSize: i32): bool {
 
 function int4Gemv(
   out: usize,
+  ldo: usize,
   x: usize,
   q: usize,
   scales: usize,
@@ -236,9 +258,11 @@ function int4Gemv(
     const dst = xp + ((<usize>m * <usize>K) << 2);
     for (let b: i32 = 0; b < blocks; b++) {
       for (let t: i32 = 0; t < 8; t++) {
+        // The kernels keep nibble t (< 7) at bit 4t: 16^-t here makes each product q·x exactly.
+        const unshift: f32 = t == 7 ? 1 : reinterpret<f32>((127 - 4 * t) << 23);
         for (let l: i32 = 0; l < 4; l++) {
           const v = load<f32>(src + (<usize>(b * 32 + l * 8 + t) << 2));
-          store<f32>(dst + (<usize>(b * 32 + t * 4 + l) << 2), v);
+          store<f32>(dst + (<usize>(b * 32 + t * 4 + l) << 2), v * unshift);
         }
       }
     }
@@ -251,148 +275,39 @@ function int4Gemv(
     }
   }
   const words = <usize>(K >> 3);
+  const ldq = words << 2;
+  const ldg = <usize>groups << 2;
+  const ldx = <usize>K << 2;
+  if (M == 1) {
+    // Decoding: two W rows per pass share every x vector.
+    let n: i32 = 0;
+    for (; n + 2 <= N; n += 2) {
+      const un = <usize>n;
+      gemvX1W2(out + (un << 2), ldo, q + un * ldq, ldq, scales + un * ldg, biases + un * ldg, ldg, xp, ldx, xsum, ldg, groups, blocksPerGroup, alpha, acc);
+    }
+    if (n < N) {
+      const un = <usize>n;
+      gemvX1W1(out + (un << 2), ldo, q + un * ldq, ldq, scales + un * ldg, biases + un * ldg, ldg, xp, ldx, xsum, ldg, groups, blocksPerGroup, alpha, acc);
+    }
+    return;
+  }
   for (let n: i32 = 0; n < N; n++) {
-    const qr = q + ((<usize>n * words) << 2);
-    const sr = scales + ((<usize>n * <usize>groups) << 2);
-    const br = biases + ((<usize>n * <usize>groups) << 2);
-    const o = out + (<usize>n << 2);
-    const ldo = <usize>N << 2;
+    const un = <usize>n;
+    const qr = q + un * ldq;
+    const sr = scales + un * ldg;
+    const br = biases + un * ldg;
+    const o = out + (un << 2);
     let m: i32 = 0;
     // Two rows of x share each dequantized nibble vector.
     for (; m + 2 <= M; m += 2) {
-      const px = xp + ((<usize>m * <usize>K) << 2);
-      const xs = xsum + ((<usize>m * <usize>groups) << 2);
-      gemvRow2(o + <usize>m * ldo, ldo, qr, sr, br, px, <usize>K << 2, xs, <usize>groups << 2, groups, blocksPerGroup, alpha, acc);
+      const px = xp + <usize>m * ldx;
+      const xs = xsum + <usize>m * ldg;
+      gemvX2W1(o + <usize>m * ldo, ldo, qr, ldq, sr, br, ldg, px, ldx, xs, ldg, groups, blocksPerGroup, alpha, acc);
     }
     if (m < M) {
-      const px = xp + ((<usize>m * <usize>K) << 2);
-      const xs = xsum + ((<usize>m * <usize>groups) << 2);
-      gemvRow1(o + <usize>m * ldo, qr, sr, br, px, xs, groups, blocksPerGroup, alpha, acc);
+      const px = xp + <usize>m * ldx;
+      const xs = xsum + <usize>m * ldg;
+      gemvX1W1(o + <usize>m * ldo, ldo, qr, ldq, sr, br, ldg, px, ldx, xs, ldg, groups, blocksPerGroup, alpha, acc);
     }
   }
-}
-
-/** Horizontal sum of four f32 lanes. */
-// @ts-ignore: decorator
-@inline function hsum(v: v128): f32 {
-  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) +
-    f32x4.extract_lane(v, 3);
-}
-
-/** Nibble t (0..7) of each of four words, as f32. */
-// @ts-ignore: decorator
-@inline function nibbles(w: v128, t: i32): v128 {
-  const shifted = t == 0 ? w : i32x4.shr_u(w, t * 4);
-  return f32x4.convert_i32x4_s(t == 7 ? shifted : v128.and(shifted, i32x4.splat(15)));
-}
-
-/** One output element: o (+)= alpha * (row of W) · (permuted row of x). */
-function gemvRow1(
-  o: usize,
-  qr: usize,
-  sr: usize,
-  br: usize,
-  px: usize,
-  xs: usize,
-  groups: i32,
-  blocksPerGroup: i32,
-  alpha: f32,
-  acc: i32,
-): void {
-  let pq = qr;
-  let total = f32x4.splat(0);
-  let biasSum: f32 = 0;
-  for (let g: i32 = 0; g < groups; g++) {
-    // Two accumulators (even / odd nibbles) halve the dependency chain.
-    let even = f32x4.splat(0);
-    let odd = f32x4.splat(0);
-    for (let b: i32 = 0; b < blocksPerGroup; b++) {
-      const w = v128.load(pq);
-      even = madd(nibbles(w, 0), v128.load(px), even);
-      odd = madd(nibbles(w, 1), v128.load(px, 16), odd);
-      even = madd(nibbles(w, 2), v128.load(px, 32), even);
-      odd = madd(nibbles(w, 3), v128.load(px, 48), odd);
-      even = madd(nibbles(w, 4), v128.load(px, 64), even);
-      odd = madd(nibbles(w, 5), v128.load(px, 80), odd);
-      even = madd(nibbles(w, 6), v128.load(px, 96), even);
-      odd = madd(nibbles(w, 7), v128.load(px, 112), odd);
-      pq += 16;
-      px += 128;
-    }
-    const gi = <usize>g << 2;
-    total = madd(f32x4.add(even, odd), f32x4.splat(load<f32>(sr + gi)), total);
-    biasSum += load<f32>(br + gi) * load<f32>(xs + gi);
-  }
-  const prior: f32 = acc ? load<f32>(o) : 0;
-  store<f32>(o, prior + alpha * (hsum(total) + biasSum));
-}
-
-/** Two output elements (rows m, m+1 of x; x rows `ldx`, sums `ldxs`, outputs `ldo` bytes apart). */
-function gemvRow2(
-  o: usize,
-  ldo: usize,
-  qr: usize,
-  sr: usize,
-  br: usize,
-  px: usize,
-  ldx: usize,
-  xs: usize,
-  ldxs: usize,
-  groups: i32,
-  blocksPerGroup: i32,
-  alpha: f32,
-  acc: i32,
-): void {
-  let pq = qr;
-  let total0 = f32x4.splat(0);
-  let total1 = f32x4.splat(0);
-  let biasSum0: f32 = 0;
-  let biasSum1: f32 = 0;
-  for (let g: i32 = 0; g < groups; g++) {
-    let even0 = f32x4.splat(0);
-    let odd0 = f32x4.splat(0);
-    let even1 = f32x4.splat(0);
-    let odd1 = f32x4.splat(0);
-    for (let b: i32 = 0; b < blocksPerGroup; b++) {
-      const w = v128.load(pq);
-      const px1 = px + ldx;
-      let f = nibbles(w, 0);
-      even0 = madd(f, v128.load(px), even0);
-      even1 = madd(f, v128.load(px1), even1);
-      f = nibbles(w, 1);
-      odd0 = madd(f, v128.load(px, 16), odd0);
-      odd1 = madd(f, v128.load(px1, 16), odd1);
-      f = nibbles(w, 2);
-      even0 = madd(f, v128.load(px, 32), even0);
-      even1 = madd(f, v128.load(px1, 32), even1);
-      f = nibbles(w, 3);
-      odd0 = madd(f, v128.load(px, 48), odd0);
-      odd1 = madd(f, v128.load(px1, 48), odd1);
-      f = nibbles(w, 4);
-      even0 = madd(f, v128.load(px, 64), even0);
-      even1 = madd(f, v128.load(px1, 64), even1);
-      f = nibbles(w, 5);
-      odd0 = madd(f, v128.load(px, 80), odd0);
-      odd1 = madd(f, v128.load(px1, 80), odd1);
-      f = nibbles(w, 6);
-      even0 = madd(f, v128.load(px, 96), even0);
-      even1 = madd(f, v128.load(px1, 96), even1);
-      f = nibbles(w, 7);
-      odd0 = madd(f, v128.load(px, 112), odd0);
-      odd1 = madd(f, v128.load(px1, 112), odd1);
-      pq += 16;
-      px += 128;
-    }
-    const gi = <usize>g << 2;
-    const scale = f32x4.splat(load<f32>(sr + gi));
-    total0 = madd(f32x4.add(even0, odd0), scale, total0);
-    total1 = madd(f32x4.add(even1, odd1), scale, total1);
-    const bias = load<f32>(br + gi);
-    biasSum0 += bias * load<f32>(xs + gi);
-    biasSum1 += bias * load<f32>(xs + ldxs + gi);
-  }
-  const prior0: f32 = acc ? load<f32>(o) : 0;
-  store<f32>(o, prior0 + alpha * (hsum(total0) + biasSum0));
-  const prior1: f32 = acc ? load<f32>(o + ldo) : 0;
-  store<f32>(o + ldo, prior1 + alpha * (hsum(total1) + biasSum1));
 }

@@ -2,12 +2,15 @@
  * Kernel throughput table: every row of `ROWS` timed on each wasm build.
  *
  *   deno run -A bench/kernels.ts            markdown table (kernel, shape, variant, GFLOP/s, ms)
- *   deno run -A bench/kernels.ts --json     one {"kernel","shape","gflops","variant","ms"} a line
+ *   deno run -A bench/kernels.ts --json     one {"kernel","shape","gflops","limitGflops",
+ *                                           "percentOfLimit","variant","ms"} a line
  *   deno run -A bench/kernels.ts --filter int4 --variant relaxed
  *
  * Each row is timed single-threaded: a few warm-up calls (so V8 tiers the module up), then calls
  * until MIN_SECONDS have passed; the best call is reported (the least disturbed by other load on
- * the machine). To add a kernel family, append rows: `setup` allocates from the arena and returns
+ * the machine). Right before each row the 128-bit limit of the same variant is measured in this
+ * process (bench/simd_peak.ts: a register-only f32x4 multiply-add loop) and the row's GFLOP/s is
+ * also given as a share of it, so the table reads the same on a machine shared with other work. To add a kernel family, append rows: `setup` allocates from the arena and returns
  * the call to time; `flops` is the useful floating-point work of one call (0 when not meaningful).
  */
 import { Arena } from "../src/runtime/arena.ts";
@@ -15,6 +18,7 @@ import type { Kernels } from "../src/kernels/abi.ts";
 import { kernelModuleBytes } from "../src/kernels/wasm.ts";
 import { OPS_ROWS } from "./ops_rows.ts";
 import { fillRandom } from "./random_fill.ts";
+import { type PeakLoop, peakLoop } from "./simd_peak.ts";
 
 /** A kernel build with its arena: what a row's setup gets. */
 export interface BenchBuild {
@@ -212,32 +216,46 @@ if (import.meta.main) {
     | "relaxed"
   )[];
   const builds = variants.map(benchBuild);
+  const peaks = new Map<string, PeakLoop | null>(variants.map((v) => [v, peakLoop(v)]));
   if (!values.json) {
     // Timings share the machine with everything else running: say how busy it was.
     console.log(`load average at start: ${Deno.loadavg().map((v) => v.toFixed(2)).join(" ")}\n`);
-    console.log("| kernel | shape | variant | GFLOP/s | ms |");
-    console.log("|---|---|---|---:|---:|");
+    for (const [v, loop] of peaks) {
+      const g = loop ? `${loop.measure(0.5).toFixed(1)} GFLOP/s` : "not supported";
+      console.log(`128-bit limit (${v}, register-only f32x4 multiply-add loop): ${g}`);
+    }
+    console.log("\n| kernel | shape | variant | GFLOP/s | % of limit | limit | ms |");
+    console.log("|---|---|---|---:|---:|---:|---:|");
   }
   for (const row of ROWS) {
     if (values.filter && !`${row.kernel} ${row.shape}`.includes(values.filter)) continue;
     for (const build of builds) {
       if (!row.needs.every((n) => build.has(n))) continue;
       const mark = build.arena.mark();
-      const ms = timeCall(row.setup(build));
+      const call = row.setup(build);
+      const limit = row.flops > 0 ? peaks.get(build.variant)?.measure() ?? null : null;
+      const ms = timeCall(call);
       build.arena.release(mark);
       const gflops = row.flops > 0 ? row.flops / (ms * 1e6) : null;
+      const share = gflops !== null && limit ? (100 * gflops) / limit : null;
       if (values.json) {
         console.log(JSON.stringify({
           kernel: row.kernel,
           shape: row.shape,
           gflops: gflops === null ? null : Number(gflops.toFixed(2)),
+          limitGflops: limit === null ? null : Number(limit.toFixed(2)),
+          percentOfLimit: share === null ? null : Number(share.toFixed(1)),
           variant: build.variant,
           ms: Number(ms.toFixed(4)),
         }));
       } else {
         const g = gflops === null ? "" : gflops.toFixed(1);
+        const pc = share === null ? "" : share.toFixed(0);
+        const l = limit === null ? "" : limit.toFixed(1);
         console.log(
-          `| ${row.kernel} | ${row.shape} | ${build.variant} | ${g} | ${ms.toFixed(3)} |`,
+          `| ${row.kernel} | ${row.shape} | ${build.variant} | ${g} | ${pc} | ${l} | ${
+            ms.toFixed(3)
+          } |`,
         );
       }
     }

@@ -476,6 +476,25 @@ Deno.test("generate.ts on the demo model streams text; the demo adapter is picke
   }
 });
 
+Deno.test("generate.ts --threads 2 decodes the same text as --threads 1", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const base = ["--prompt", "Hello", "--max-new-tokens", "6", "--temperature", "0"];
+    const one = await cli([...base, "--adapter", "none", "--threads", "1"], tmp);
+    const two = await cli([...base, "--adapter", "none", "--threads", "2"], tmp);
+    strictEqual(one.code, 0, one.err);
+    strictEqual(two.code, 0, two.err);
+    ok(one.err.includes("x 1 threads"), one.err);
+    ok(two.err.includes("x 2 threads"), two.err);
+    strictEqual(two.out, one.out);
+    const bad = await cli([...base, "--threads", "-1"], tmp);
+    strictEqual(bad.code, 2);
+    ok(bad.err.startsWith("error: --threads:"), bad.err);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
 /** Lines for --interactive, recording how many were taken. */
 function linesOf(items: string[]): { lines: AsyncIterable<string>; taken: () => number } {
   let taken = 0;

@@ -37,6 +37,8 @@ export interface GenerateArgs {
   temperature: number;
   topP: number;
   seed: number;
+  /** Kernel threads; 0 = all cores. */
+  threads: number;
   quant: "int4" | "none";
   weights: "resident" | "streamed";
   cacheDir: string | null;
@@ -166,6 +168,16 @@ const FLAGS: readonly Spec[] = [
     max: 4294967295,
     meta: "S",
     help: "sampling seed",
+  },
+  {
+    flag: "threads",
+    key: "threads",
+    type: "int",
+    default: 0,
+    min: 0,
+    max: 256,
+    meta: "N",
+    help: "kernel threads; 0 = all cores",
   },
   {
     flag: "quant",

@@ -206,7 +206,9 @@ async function run(
     }
   }
 
-  const { kernels, arena, variant } = await loadKernels();
+  // --threads 0 (the default): all cores. Workers end with this function (using).
+  using loaded = await loadKernels({ threads: args.threads || navigator.hardwareConcurrency || 1 });
+  const { kernels, arena, variant } = loaded;
   const t0 = performance.now();
   let store: WeightStore;
   let tok: TextTokenizer | null;
@@ -297,7 +299,8 @@ async function run(
     note(
       `model: ${demo ? DEMO_BASE_MODEL : args.model} (${config.architecture}, ` +
         `${config.numLayers} layers, hidden ${config.hiddenSize}), ${store.quant} ` +
-        `${demo ? "resident" : args.weights}, kernels ${variant}, ready in ` +
+        `${demo ? "resident" : args.weights}, kernels ${variant} x ${loaded.threads} threads, ` +
+        `ready in ` +
         `${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
     note(

@@ -13,9 +13,11 @@
  *   the single-threaded walk also visits (at most M - 3): every non-last part is whole 6-row
  *   slivers, and the last part walks exactly as the whole call did from that row on. int4 parts
  *   keep more than 8 rows so none of them switches to the GEMV path.
- * - `int4MatmulXWt` with M = 1 (decoding): columns of out (= rows of W), cut at multiples of 8 so
- *   the GEMM path's 8-column panels are the same (the GEMV path is per column anyway). M in 2..8
- *   runs on one thread: a column range of a [M, N] output is not contiguous.
+ * - `int4MatmulXWt` with rows too few to split (decoding, M = 1; a short prompt's prefill):
+ *   columns of out (= rows of W), cut at multiples of 8 so the GEMM path's 8-column panels are
+ *   the same (the GEMV path is per column anyway); with M > 1 through the threads build's
+ *   `int4MatmulXWtCols`, which writes a column range of the wider output. Each part dequantizes
+ *   only its own rows of W.
  * - `attentionForward`: query heads; `attentionBackward`: kv heads (dk / dv sum over the query
  *   heads of a kv head in a fixed order, so a kv head's group is never split). A head range is
  *   strided, so these call the `attentionForwardHeads` / `attentionBackwardGroups` entry points of
@@ -39,6 +41,7 @@
 import type { Kernels, Ptr } from "./abi.ts";
 import { checkInt4Shape } from "./reference/int4.ts";
 import type { WorkerPool } from "../runtime/worker_pool.ts";
+import { GEMV_MAX_ROWS, MR, NR } from "./tile_shape.ts";
 
 /** Export names workers run, by op index. */
 export const WORKER_OPS = [
@@ -54,6 +57,7 @@ export const WORKER_OPS = [
   "swigluBackward",
   "gegluTanhForward",
   "gegluTanhBackward",
+  "int4MatmulXWtCols",
 ] as const;
 
 const OP_ABT = 0;
@@ -68,6 +72,7 @@ const OP_SWIGLU_FWD = 8;
 const OP_SWIGLU_BWD = 9;
 const OP_GEGLU_FWD = 10;
 const OP_GEGLU_BWD = 11;
+const OP_XWT_COLS = 12;
 
 /**
  * Work threshold in multiply-adds (about 50 µs of one core here) where nothing was measured (a
@@ -317,12 +322,6 @@ export function threadsThatPay(speedups: readonly number[], tolerance = 0.1): nu
 /** Elementwise cuts fall on 16 floats: whole SIMD vectors (the scalar tail stays last), whole cache lines. */
 const ELEMENT_ALIGN = 16;
 
-/** GEMM register-tile rows (assembly/gemm_core.ts MR). */
-const MR = 6;
-/** Columns per packed B panel (assembly/gemm_core.ts NR). */
-const NR = 8;
-/** Largest M the int4 GEMV path serves (assembly/int4.ts). */
-const GEMV_MAX_ROWS = 8;
 const F = 4;
 
 /**
@@ -510,16 +509,21 @@ export function createParallelKernels(
               (o, xx) => [o, xx, q, scales, biases],
             )
           ) return;
-        } else if (M === 1) {
-          const words = K / 8;
-          const groups = K / groupSize;
-          if (
-            runParts(OP_XWT, evenCuts(N, threads(), NR), (j, j1) => [
+        }
+        // Columns of out (= rows of W), cut at multiples of 8: too few rows to split (a prefill
+        // of a short prompt, decoding). One row of out is contiguous; more rows use the strided
+        // entry.
+        const words = K / 8;
+        const groups = K / groupSize;
+        const w = (
+          j: number,
+        ) => [q + j * words * F, scales + j * groups * F, biases + j * groups * F];
+        if (
+          M === 1
+            ? runParts(OP_XWT, evenCuts(N, threads(), NR), (j, j1) => [
               out + j * F,
               x,
-              q + j * words * F,
-              scales + j * groups * F,
-              biases + j * groups * F,
+              ...w(j),
               1,
               j1 - j,
               K,
@@ -527,8 +531,19 @@ export function createParallelKernels(
               alpha,
               acc,
             ])
-          ) return;
-        }
+            : runParts(OP_XWT_COLS, evenCuts(N, threads(), NR), (j, j1) => [
+              out + j * F,
+              x,
+              ...w(j),
+              M,
+              j1 - j,
+              K,
+              groupSize,
+              alpha,
+              acc,
+              N,
+            ])
+        ) return;
       }
       base.int4MatmulXWt(out, x, q, scales, biases, M, N, K, groupSize, alpha, acc);
     },

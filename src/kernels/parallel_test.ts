@@ -181,6 +181,23 @@ Deno.test("int4 x·Wᵀ and g·W split across threads are bit-identical to one t
   });
 });
 
+Deno.test("int4 x·Wᵀ split by columns (few rows, wide N across packed blocks) is bit-identical", async () => {
+  const single = loadKernelsSync();
+  await withThreaded((threaded) => {
+    for (const [M, N, K, gs] of [[3, 1030, 64, 64], [13, 1100, 128, 32], [31, 2060, 64, 64]]) {
+      for (const acc of [0, 1]) {
+        assertSameBits(single, threaded, (k, arena) => {
+          const w = int4(k, arena, N, K, gs, 4);
+          const x = fill(arena, M * K, 5);
+          const out = fill(arena, M * N, 6);
+          k.int4MatmulXWt(out, x, w.q, w.scales, w.biases, M, N, K, gs, 0.75, acc);
+          return [{ ptr: out, n: M * N }];
+        }, `int4 columns M=${M} N=${N} K=${K} gs=${gs} acc=${acc}`);
+      }
+    }
+  });
+});
+
 Deno.test("attention split by heads is bit-identical to one thread (forward and backward)", async () => {
   const single = loadKernelsSync();
   await withThreaded((threaded) => {
