@@ -157,7 +157,7 @@ async function engineRow(engine: EngineName, o: OpenEngineOptions & { tag?: stri
       steps: 40,
       threads: want,
       source: "demo",
-      timeoutMs: 120_000,
+      timeoutMs: 180_000,
     });
     assert.equal(demo.state, "done", `${name}: training failed in the page: ${demo.error}`);
     assert.equal(demo.crossOriginIsolated, true, `${name}: the page is not cross-origin isolated`);
@@ -196,13 +196,18 @@ async function engineRow(engine: EngineName, o: OpenEngineOptions & { tag?: stri
       steps: 40,
       threads: want,
       source: "demo",
-      timeoutMs: 120_000,
+      timeoutMs: 180_000,
     });
     assert.equal(simd.state, "done", `${name} simd: ${simd.error}`);
     assert.equal(simd.variant, "simd");
     runs.set("simd/demo", simd.losses);
     assert.deepEqual(simd.losses, await denoLosses(simd.request), `${name}: simd losses`);
-    const url = await trainRun(page, { steps: 5, threads: want, source: "url", timeoutMs: 60_000 });
+    const url = await trainRun(page, {
+      steps: 5,
+      threads: want,
+      source: "url",
+      timeoutMs: 180_000,
+    });
     assert.equal(url.state, "done", `${name}: training from a URL failed: ${url.error}`);
     assert.equal(url.losses.length, 5);
     assert.match(
@@ -219,7 +224,7 @@ async function engineRow(engine: EngineName, o: OpenEngineOptions & { tag?: stri
       steps: 5,
       threads: null,
       source: "demo",
-      timeoutMs: 60_000,
+      timeoutMs: 180_000,
     });
     assert.equal(fit.state, "done", `${name} default threads: ${fit.error}`);
     assert.equal(fit.request.fitThreads, true);

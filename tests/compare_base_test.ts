@@ -57,7 +57,7 @@ Deno.test("--compare-base prints base, base + adapter and the difference, as sep
       "resident",
     ]);
     strictEqual(t.code, 0, t.err);
-    match(t.out, /eval on .*eval\.jsonl \(\d+ tokens\):\n  base {12}eval_loss/);
+    match(t.out, /eval on .*eval\.jsonl \(\d+ tokens\):\n {2}base {12}eval_loss/);
     const base = evalLoss(t.out, "  base ");
     const tuned = evalLoss(t.out, "base + adapter");
     const delta = evalLoss(t.out, "difference");
