@@ -2,7 +2,7 @@
  * An independent float64 plain-TypeScript forward of the LoRA transformer (HF Qwen2 / Qwen3 /
  * Llama / Gemma 3 semantics; Qwen3's and Gemma's q_norm / k_norm normalize each head's head_dim
  * values before RoPE; Gemma's sandwich norms, tanh-GELU MLP, embedding scale, attention scale,
- * sliding-window layers with their own RoPE theta), written from the maths in DESIGN.md and
+ * sliding-window layers with their own RoPE theta), written from the maths in docs/design.md and
  * sharing no code with `src/model/`: used by
  * the exactness tests for central finite differences of the loss. It also computes the LCSB
  * surrogate loss, where a non-selected block's output is `x + c` with `c = block(x0) - x0` frozen

@@ -1,8 +1,8 @@
 /**
  * Pre-tokenizes a training data file once, so that `train.ts` never has to build the tokenizer
- * (a built Qwen2.5 tokenizer holds ~170 MB of process memory; a mesp run of the 0.5B model needs
- * about 120 MB in all). Every example of IN.jsonl (text, prompt/completion, messages or already
- * pre-tokenized) becomes one `{"input_ids":[...],"labels":[...]}` line of OUT.jsonl with exactly
+ * (its process memory is measured in bench/results/tokenizer.md). Every example of IN.jsonl
+ * (text, prompt/completion, messages or already pre-tokenized) becomes one
+ * `{"input_ids":[...],"labels":[...]}` line of OUT.jsonl with exactly
  * the ids and labels the trainer would have made from it: the same parsing code
  * (`parseExampleLine`), the same tokenizer loading as the CLI (`openModelTokenizer`), the same
  * chat template rendering and loss masks (-100 on prompt and non-assistant tokens).
@@ -67,7 +67,7 @@ const HELP =
 
 Writes one {"input_ids":[...],"labels":[...]} line per example of IN.jsonl, with the ids and labels
 train.ts would make from it (chat template, -100 on prompt / non-assistant tokens). Training from
-OUT.jsonl needs no tokenizer, which saves ~170 MB of process memory.
+OUT.jsonl needs no tokenizer, which saves the memory a tokenizer holds (bench/results/tokenizer.md).
 
   --model DIR|URL  model directory (or http(s) URL) with tokenizer.json; its config.json, when
                    present, gives the vocabulary size input_ids are checked against

@@ -2,10 +2,10 @@
  * The model's tokenizer, read from Hugging Face `tokenizer.json` + `tokenizer_config.json`: a
  * byte-level or byte-fallback BPE (Qwen2.5/Qwen3, Llama 3, SmolLM2, Gemma 3) held in typed arrays
  * (see `bpe_model.ts`), with the text stages of `tokenizer_pipeline.ts`. The files are read as
- * byte streams and never parsed into JS objects, so the Qwen2.5 tokenizer costs a few MB of
- * memory instead of the ~180 MB a parsed `tokenizer.json` keeps. Portable: it takes bytes or
- * streams, so browsers and edge runtimes can fetch the files however they like (see
- * `tokenizer_deno.ts` for Deno).
+ * byte streams and never parsed into JS objects, so the tokenizer costs a fraction of the process
+ * memory that a parsed `tokenizer.json` keeps (bench/results/tokenizer.md has the figures).
+ * Portable: it takes bytes or streams, so browsers and edge runtimes can fetch the files however
+ * they like (see `tokenizer_deno.ts` for Deno).
  *
  * Ids and decoded text equal those of `@huggingface/tokenizers` (the differential test holds it
  * to that on >100,000 strings per family).

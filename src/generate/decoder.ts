@@ -5,7 +5,7 @@
  * of the last one (or of every appended row).
  *
  * Per block, for M new rows at positions `p0 .. p0+M-1` (HF Qwen2 / Llama / Gemma 3 semantics,
- * DESIGN.md): `n1 = rmsnorm(x)`, q/k/v = linears (+bias, + LoRA `s·B(A n1)`, never merged into
+ * docs/design.md, "The model"): `n1 = rmsnorm(x)`, q/k/v = linears (+bias, + LoRA `s·B(A n1)`, never merged into
  * W), Qwen3's and Gemma's per-head RMSNorm of q and k, RoPE (Gemma's sliding layers: their own
  * tables) at
  * the absolute positions, K and V copied into the (head-major) cache rows `p0 ..`, causal GQA

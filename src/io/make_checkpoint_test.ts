@@ -4,7 +4,7 @@ import { parseModelConfig } from "./config.ts";
 import { SafetensorsFile } from "./safetensors.ts";
 import { openFileSource } from "./file_source_deno.ts";
 
-// The DESIGN.md shape table, written out here independently of the presets.
+// The shape table of docs/design.md ("Model shapes"), written out here independently of the presets.
 const TABLE: Record<
   string,
   [number, number, number, number, number, number, number, number, boolean]
@@ -20,7 +20,7 @@ const TABLE: Record<
   "gemma3-1b": [1152, 6912, 26, 4, 1, 256, 262144, 1e6, false],
 };
 
-Deno.test("presets reproduce the DESIGN.md shape table through the config parser", () => {
+Deno.test("presets reproduce the design shape table through the config parser", () => {
   for (const [preset, row] of Object.entries(TABLE)) {
     const c = parseModelConfig(checkpointConfig({ preset }));
     const [h, inter, layers, heads, kv, hd, vocab, theta, bias] = row;

@@ -9,7 +9,7 @@
  * - All matrices are row-major and contiguous. Activations are f32; token ids / targets are i32.
  * - `acc` (0 | 1): 0 overwrites the output, 1 adds into it (`out += ...`). `alpha` multiplies
  *   the product before it is written or added.
- * - int4 weights use the MLX "affine" layout (DESIGN.md): a weight `W [N, K]` (N outputs, K
+ * - int4 weights use the MLX "affine" layout (docs/design.md, "Base weights in int4"): a weight `W [N, K]` (N outputs, K
  *   inputs) is `q: u32 [N, K/8]` (8 nibbles per u32, low nibble = lowest column), and per group of
  *   `groupSize` columns along K a `scale` and a `bias`, both f32 `[N, K/groupSize]`;
  *   `w = scale * q + bias`. `groupSize` is a multiple of 8 dividing K (64 by default; 32 and 128

@@ -80,7 +80,7 @@ import { stashBf16, unstashBf16 } from "../optim/bf16_stash.ts";
 export type { Batch } from "../model/batch.ts";
 export type { LoraConfig } from "../model/lora.ts";
 
-/** The training methods (DESIGN.md table). */
+/** The training methods (docs/design.md, "Training methods"). */
 export type MethodName = "full" | "mebp" | "mesp" | "lcsb" | "mezo";
 
 export interface SessionOptions {

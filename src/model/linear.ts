@@ -2,7 +2,7 @@
  * A frozen linear with an optional LoRA adapter, over flat row-major buffers of `T` rows:
  * `y = x W0ᵀ (+ b) + s (x Aᵀ) Bᵀ`.
  *
- * Backward (DESIGN.md), with upstream gradient `g [T, out]` and `h = x Aᵀ [T, r]`:
+ * Backward (docs/design.md, "LoRA"), with upstream gradient `g [T, out]` and `h = x Aᵀ [T, r]`:
  * `dB += s gᵀ h`, `dh = s g B`, `dA += dhᵀ x`, `dx (+)= dh A + g W0`. The base term uses the
  * frozen weight through the int4 kernels (never a dequantized matrix) or the f32 GEMMs.
  */

@@ -1,5 +1,5 @@
 /**
- * Portable working-set accounting (DESIGN.md, "Memory: what is measured, and how").
+ * Portable working-set accounting (docs/design.md, "Memory").
  *
  * - working set = high-water of every WebAssembly memory the trainer owns (the arenas' highest
  *   top: linear memory never shrinks, and pages above the high-water were never touched) + the

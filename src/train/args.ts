@@ -16,7 +16,7 @@ import { LINEAR_NAMES, type LinearName } from "../model/weights.ts";
 import type { OptimizerKind } from "../optim/optimizer.ts";
 import type { ClipStash } from "../model/memory_plan.ts";
 
-/** Training methods (see DESIGN.md). */
+/** Training methods (docs/design.md, "Training methods"). */
 export const METHODS = ["full", "mebp", "mesp", "lcsb", "mezo"] as const;
 export type Method = typeof METHODS[number];
 
