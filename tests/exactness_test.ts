@@ -19,7 +19,12 @@ import { loadKernelsSync } from "../src/kernels/wasm.ts";
 import type { KernelVariant } from "../src/kernels/wasm.ts";
 import type { Batch } from "../src/model/batch.ts";
 import type { ModelConfig } from "../src/model/config.ts";
-import { blockTapeBytes, keptTapesWithin, planMemory } from "../src/model/memory_plan.ts";
+import {
+  blockTapeBytes,
+  keptTapesWithin,
+  type MemoryPlan,
+  planMemory,
+} from "../src/model/memory_plan.ts";
 import { createRandomWeightStore, tinyConfig } from "../src/model/random_weights.ts";
 import { lcsbGradients, lcsbSelectedBlocks } from "../src/methods/lcsb.ts";
 import { prepareBatch } from "../src/model/transformer.ts";
@@ -254,6 +259,53 @@ for (const arch of ["qwen2", "llama", "qwen3", "gemma3"] as const) {
   }
 }
 
+/**
+ * The plan of a session on an int4 tiny model (rank 4, every target, AdamW, head chunks of 64)
+ * and the arena bytes it measured over two steps of one random batch.
+ */
+async function planAndMeasure(
+  config: ModelConfig,
+  method: MethodName,
+  o: { seqLen: number; batchSize: number; mlpChunkRows: number; keptTapes?: number },
+): Promise<{ plan: MemoryPlan; measured: number; grewLastStep: boolean }> {
+  const { seqLen, batchSize, mlpChunkRows, keptTapes } = o;
+  const lora = { rank: 4, alpha: 8, targets: ALL };
+  const { kernels, arena } = loadKernelsSync({ variant: VARIANT });
+  const store = createRandomWeightStore({ config, kernels, arena, seed: 2, quant: "int4" });
+  const base = arena.used;
+  const s = new LoraTrainingSession({
+    store,
+    kernels,
+    arena,
+    method,
+    seed: 1,
+    maxGradNorm: 0,
+    lora,
+    optimizer: { kind: "adamw", lr: 1e-3, weightDecay: 0 },
+    headChunkRows: 64,
+    mlpChunkRows,
+    keptTapes,
+  });
+  const rng = new Rng(seqLen);
+  const ids = Int32Array.from({ length: seqLen * batchSize }, () => rng.nextU32() % 300);
+  const batch = { inputIds: ids, labels: ids.slice(), batchSize, seqLen };
+  await s.step([batch], 1e-3);
+  await s.step([batch], 1e-3);
+  const plan = planMemory({
+    config,
+    method,
+    seqLen,
+    batchSize,
+    lora,
+    optimizer: "adamw",
+    headChunkRows: 64,
+    mlpChunkRows,
+    keptTapes,
+  });
+  const memory = s.memory();
+  return { plan, measured: memory.wasmHighWater - base, grewLastStep: memory.grewLastStep };
+}
+
 Deno.test("memory plan = measured high-water exactly with kept tapes (mebp, mesp keeping 1 and all blocks)", async () => {
   for (const arch of ["qwen2", "qwen3", "gemma3"] as const) {
     const config = tinyConfig(arch);
@@ -273,42 +325,15 @@ Deno.test("memory plan = measured high-water exactly with kept tapes (mebp, mesp
       for (const method of ["mebp", "mesp"] as const) {
         const steps: number[] = [];
         for (const keptTapes of [0, 1, L]) {
-          const { kernels, arena } = loadKernelsSync({ variant: VARIANT });
-          const store = createRandomWeightStore({ config, kernels, arena, seed: 2, quant: "int4" });
-          const base = arena.used;
-          const s = new LoraTrainingSession({
-            store,
-            kernels,
-            arena,
-            method,
-            seed: 1,
-            maxGradNorm: 0,
-            lora,
-            optimizer: { kind: "adamw", lr: 1e-3, weightDecay: 0 },
-            headChunkRows: 64,
-            mlpChunkRows,
-            keptTapes,
-          });
-          const rng = new Rng(seqLen);
-          const ids = Int32Array.from({ length: seqLen * batchSize }, () => rng.nextU32() % 300);
-          const batch = { inputIds: ids, labels: ids.slice(), batchSize, seqLen };
-          await s.step([batch], 1e-3);
-          await s.step([batch], 1e-3);
-          assert.equal(s.memory().grewLastStep, false);
-          const plan = planMemory({
+          const { plan, measured, grewLastStep } = await planAndMeasure(
             config,
             method,
-            seqLen,
-            batchSize,
-            lora,
-            optimizer: "adamw",
-            headChunkRows: 64,
-            mlpChunkRows,
-            keptTapes,
-          });
+            { seqLen, batchSize, mlpChunkRows, keptTapes },
+          );
+          assert.equal(grewLastStep, false);
           const what = `${arch} ${method} keeping ${keptTapes}, T ${seqLen}`;
           assert.equal(plan.keptTapes, keptTapes, what);
-          assert.equal(s.memory().wasmHighWater - base, plan.total, what);
+          assert.equal(measured, plan.total, what);
           steps.push(plan.step);
         }
         // Keeping every tape is full's memory. Keeping one costs mesp a tape; mebp already had
@@ -618,41 +643,15 @@ for (const arch of ["qwen3", "gemma3"] as const) exactPlanTest(arch);
 function exactPlanTest(arch: "qwen3" | "gemma3"): void {
   Deno.test(`memory plan = measured high-water exactly for ${arch} (tape with the head norms' inputs, MeSP's recompute${arch === "gemma3" ? ", sandwich norms, two RoPE tables" : ""})`, async () => {
     const config = tinyConfig(arch);
-    const lora = { rank: 4, alpha: 8, targets: ALL };
     // Two shapes: batch 2 of 7 with 4-row MLP chunks, and one sequence of 33 in a single chunk.
     for (const [seqLen, batchSize, mlpChunkRows] of [[7, 2, 4], [33, 1, 64]]) {
       for (const method of ["full", "mebp", "mesp", "lcsb"] as const) {
-        const { kernels, arena } = loadKernelsSync({ variant: VARIANT });
-        const store = createRandomWeightStore({ config, kernels, arena, seed: 2, quant: "int4" });
-        const base = arena.used;
-        const s = new LoraTrainingSession({
-          store,
-          kernels,
-          arena,
-          method,
-          seed: 1,
-          maxGradNorm: 0,
-          lora,
-          optimizer: { kind: "adamw", lr: 1e-3, weightDecay: 0 },
-          headChunkRows: 64,
-          mlpChunkRows,
-        });
-        const rng = new Rng(seqLen);
-        const ids = Int32Array.from({ length: seqLen * batchSize }, () => rng.nextU32() % 300);
-        const batch = { inputIds: ids, labels: ids.slice(), batchSize, seqLen };
-        await s.step([batch], 1e-3);
-        await s.step([batch], 1e-3);
-        const plan = planMemory({
-          config,
-          method,
+        const { plan, measured } = await planAndMeasure(config, method, {
           seqLen,
           batchSize,
-          lora,
-          optimizer: "adamw",
-          headChunkRows: 64,
           mlpChunkRows,
         });
-        assert.equal(s.memory().wasmHighWater - base, plan.total, `${method} T ${seqLen}`);
+        assert.equal(measured, plan.total, `${method} T ${seqLen}`);
       }
     }
   });
