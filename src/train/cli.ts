@@ -552,7 +552,8 @@ async function train(
           ),
       );
     }
-    say(`memory: ${formatMemoryReport(result.memory)}`);
+    // Read now, not at the end of the run: the comparison and the showcase above ran since.
+    say(`memory: ${formatMemoryReport(result.readMemory())}`);
     if (demo && args.steps > 0) say(demoOutro(args));
     return 0;
   } finally {

@@ -172,6 +172,8 @@ export interface RunResult extends TrainResult {
   files: string[];
   /** The memory figures after the final save. */
   memory: MemoryReport;
+  /** The memory figures now, for a host that keeps using the session after the run. */
+  readMemory: () => MemoryReport;
   /** The session trained, still open (for an evaluation after the run). */
   session: Awaited<ReturnType<typeof createTrainingSession>>;
   /** The evaluation batches the run scored. */
@@ -468,7 +470,15 @@ export async function runFineTune(host: RunHost, spec: RunSpec): Promise<RunResu
         : { title: spec.lossCurveTitle, history: result.history },
     );
   }
-  return { ...result, adapter, files, memory: memory(), session, evalBatches: data.evalSet };
+  return {
+    ...result,
+    adapter,
+    files,
+    memory: memory(),
+    readMemory: memory,
+    session,
+    evalBatches: data.evalSet,
+  };
 }
 
 /** A {@link RunHost} without files or signals: written files are kept in `files` (bytes). */
