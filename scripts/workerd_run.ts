@@ -34,6 +34,28 @@ export function hasWorkerd(): boolean {
   }
 }
 
+/**
+ * Every wait on workerd, its inspector, `deno bundle` or a local server ends by these deadlines
+ * (milliseconds) with an error naming what did not answer: a harness that hangs takes the whole
+ * suite with it.
+ */
+export const DEADLINE_MS = {
+  bundle: 180_000,
+  start: 60_000,
+  request: 300_000,
+  inspectorCall: 20_000,
+  stop: 10_000,
+} as const;
+
+/** `p`, or an error naming `what` once `ms` have passed. */
+export function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 /** `deno bundle` of `entry` (relative to the repository) into `outFile`; returns its size. */
 export async function bundle(entry: string, outFile: string): Promise<number> {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -42,9 +64,11 @@ export async function bundle(entry: string, outFile: string): Promise<number> {
     env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(DEADLINE_MS.bundle),
   }).output();
   if (!out.success) {
-    throw new Error(`deno bundle ${entry}: ${new TextDecoder().decode(out.stderr)}`);
+    const why = out.signal ? `killed (${out.signal}) after ${DEADLINE_MS.bundle / 1000} s` : "";
+    throw new Error(`deno bundle ${entry}: ${why}${new TextDecoder().decode(out.stderr)}`);
   }
   return (await Deno.stat(outFile)).size;
 }
@@ -128,28 +152,54 @@ function vmHwm(pid: number): number | null {
   }
 }
 
-/** A minimal inspector client: one WebSocket, calls matched to answers by id. */
+/**
+ * A minimal inspector client: one WebSocket, calls matched to answers by id. A call fails, rather
+ * than waits, when the socket closes or the answer is later than the deadline.
+ */
 async function inspector(port: number): Promise<{
   call(method: string): Promise<Record<string, unknown>>;
   close(): void;
 }> {
+  const where = `workerd inspector on port ${port}`;
   const ws = new WebSocket(`ws://127.0.0.1:${port}/main`);
-  await new Promise((resolve, reject) => {
-    ws.onopen = resolve;
-    ws.onerror = () => reject(new Error(`workerd inspector on port ${port}: cannot connect`));
-  });
-  const pending = new Map<number, (r: Record<string, unknown>) => void>();
+  await withDeadline(
+    new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = () => reject(new Error(`${where}: cannot connect`));
+    }),
+    DEADLINE_MS.inspectorCall,
+    `${where}: connect`,
+  );
+  const pending = new Map<
+    number,
+    { resolve(r: Record<string, unknown>): void; reject(e: Error): void }
+  >();
+  let closed: string | null = null;
+  const fail = (why: string) => {
+    closed ??= why;
+    for (const p of pending.values()) p.reject(new Error(`${where}: ${closed}`));
+    pending.clear();
+  };
   ws.onmessage = (e) => {
     const m = JSON.parse(String(e.data));
-    if (typeof m.id === "number") pending.get(m.id)?.(m.result ?? {});
+    if (typeof m.id !== "number") return;
+    pending.get(m.id)?.resolve(m.result ?? {});
     pending.delete(m.id);
   };
+  ws.onclose = (e) => fail(`closed (code ${e.code})`);
+  ws.onerror = () => fail("socket error");
   let id = 0;
-  const call = (method: string) =>
-    new Promise<Record<string, unknown>>((resolve) => {
-      pending.set(++id, resolve);
-      ws.send(JSON.stringify({ id, method, params: {} }));
+  const call = (method: string) => {
+    if (closed) return Promise.reject(new Error(`${where}: ${closed}`));
+    const callId = ++id;
+    const answer = new Promise<Record<string, unknown>>((resolve, reject) => {
+      pending.set(callId, { resolve, reject });
+      ws.send(JSON.stringify({ id: callId, method, params: {} }));
     });
+    return withDeadline(answer, DEADLINE_MS.inspectorCall, `${where}: ${method}`).finally(() =>
+      pending.delete(callId)
+    );
+  };
   await call("Runtime.enable");
   return { call, close: () => ws.close() };
 }
@@ -169,15 +219,34 @@ export async function startWorkerd(dir: string, build: "relaxed" | "simd"): Prom
   }).spawn();
   const log = Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
   const base = `http://127.0.0.1:${port}`;
-  for (let i = 0;; i++) {
+  let exited = false;
+  const status = child.status.finally(() => exited = true);
+  const stop = async (): Promise<string> => {
     try {
-      const r = await fetch(`${base}/`);
+      child.kill("SIGTERM");
+    } catch { /* already gone */ }
+    try {
+      await withDeadline(status, DEADLINE_MS.stop, "workerd: exit after SIGTERM");
+    } catch {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await status;
+    }
+    return (await withDeadline(log, DEADLINE_MS.stop, "workerd: its output").catch((e) => [
+      String(e),
+    ])).join("\n");
+  };
+  const startBy = performance.now() + DEADLINE_MS.start;
+  for (;;) {
+    try {
+      const r = await fetch(`${base}/`, { signal: AbortSignal.timeout(5_000) });
       await r.body?.cancel();
       break;
     } catch {
-      if (i > 300) {
-        child.kill("SIGTERM");
-        throw new Error(`workerd did not start: ${(await log).join("\n")}`);
+      if (exited || performance.now() > startBy) {
+        const why = exited ? "exited" : `not answering after ${DEADLINE_MS.start / 1000} s`;
+        throw new Error(`workerd did not start (${why}): ${await stop()}`);
       }
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -188,7 +257,15 @@ export async function startWorkerd(dir: string, build: "relaxed" | "simd"): Prom
     pid: child.pid,
     async heapUsage() {
       client ??= await inspector(inspectorPort);
-      const r = await client.call("Runtime.getHeapUsage");
+      let r: Record<string, unknown>;
+      try {
+        r = await client.call("Runtime.getHeapUsage");
+      } catch (e) {
+        // The next call opens a new connection.
+        client.close();
+        client = null;
+        throw e;
+      }
       return {
         usedSize: Number(r.usedSize),
         totalSize: Number(r.totalSize),
@@ -196,13 +273,9 @@ export async function startWorkerd(dir: string, build: "relaxed" | "simd"): Prom
       };
     },
     peakBytes: () => vmHwm(child.pid),
-    async close() {
+    close() {
       client?.close();
-      try {
-        child.kill("SIGTERM");
-      } catch { /* already gone */ }
-      await child.status;
-      return (await log).join("\n");
+      return stop();
     },
   };
 }
@@ -237,6 +310,8 @@ export interface WorkerdFinetuneRun {
   processPeakBytes: number | null;
   checkpointBytes: number;
   requestSeconds: number;
+  /** Why the heap sampling stopped early, if it did (the peaks then miss the rest). */
+  samplerError?: string;
 }
 
 /** One `/finetune` of a streamed checkpoint in workerd, with the isolate's memory sampled. */
@@ -278,24 +353,49 @@ export async function runWorkerdFinetune(
     let samples = 0;
     const processIdlePeakBytes = w.peakBytes();
     let running = true;
+    let samplerError: string | undefined;
     // The inspector answers between the isolate's tasks (each awaited fetch of a weight range),
-    // so the samples fall throughout the load and the steps.
+    // so the samples fall throughout the load and the steps. A failed sample is retried on a new
+    // connection; three in a row end the sampling, and the run says why.
     const sampler = (async () => {
+      let failures = 0;
       while (running) {
-        const h = await w.heapUsage();
-        samples++;
-        heapUsedPeakBytes = Math.max(heapUsedPeakBytes, h.usedSize);
-        backingStoragePeakBytes = Math.max(backingStoragePeakBytes, h.backingStorageSize);
-        isolatePeakBytes = Math.max(isolatePeakBytes, h.usedSize + h.backingStorageSize);
+        try {
+          const h = await w.heapUsage();
+          failures = 0;
+          samples++;
+          heapUsedPeakBytes = Math.max(heapUsedPeakBytes, h.usedSize);
+          backingStoragePeakBytes = Math.max(backingStoragePeakBytes, h.backingStorageSize);
+          isolatePeakBytes = Math.max(isolatePeakBytes, h.usedSize + h.backingStorageSize);
+        } catch (e) {
+          if (++failures >= 3) {
+            samplerError = `heap sampling stopped: ${(e as Error).message}`;
+            return;
+          }
+        }
         await new Promise((r) => setTimeout(r, o.sampleMs ?? 50));
       }
     })();
     const t0 = performance.now();
-    const res = await fetch(`${w.base}/finetune?${q}`);
-    const response = await res.json();
+    let res: Response;
+    let response: Record<string, unknown>;
+    try {
+      res = await fetch(`${w.base}/finetune?${q}`, {
+        signal: AbortSignal.timeout(DEADLINE_MS.request),
+      });
+      response = await res.json();
+    } catch (e) {
+      running = false;
+      const log = await w.close();
+      workerd = null;
+      throw new Error(
+        `workerd /finetune: ${(e as Error).message} (deadline ${DEADLINE_MS.request / 1000} s); ` +
+          `workerd said: ${log}`,
+      );
+    }
     const requestSeconds = (performance.now() - t0) / 1000;
     running = false;
-    await sampler;
+    await withDeadline(sampler, 3 * DEADLINE_MS.inspectorCall, "workerd heap sampler");
     return {
       status: res.status,
       response,
@@ -307,10 +407,12 @@ export async function runWorkerdFinetune(
       processPeakBytes: w.peakBytes(),
       checkpointBytes: made.dataBytes,
       requestSeconds,
+      samplerError,
     };
   } finally {
     await workerd?.close();
-    await server?.shutdown();
+    await withDeadline(server?.shutdown() ?? Promise.resolve(), DEADLINE_MS.stop, "range server")
+      .catch(() => {/* its connections go with the process */});
     await Deno.remove(dir, { recursive: true });
   }
 }
