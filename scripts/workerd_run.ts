@@ -44,7 +44,7 @@ export const DEADLINE_MS = {
   start: 60_000,
   request: 300_000,
   inspectorCall: 20_000,
-  stop: 10_000,
+  stop: 5_000,
 } as const;
 
 /** `p`, or an error naming `what` once `ms` have passed. */
@@ -221,6 +221,9 @@ export async function startWorkerd(dir: string, build: "relaxed" | "simd"): Prom
   const base = `http://127.0.0.1:${port}`;
   let exited = false;
   const status = child.status.finally(() => exited = true);
+  // workerd drains its connections on SIGTERM, and an inspector socket that the client has
+  // closed can keep it draining for ever (seen: the socket in CLOSE-WAIT, SIGTERM without
+  // effect), so SIGKILL follows when it has not exited by the deadline.
   const stop = async (): Promise<string> => {
     try {
       child.kill("SIGTERM");
