@@ -120,6 +120,7 @@ export class ChatSession {
     const limit = Math.min(this.cached.length, ids.length - 1);
     let keep = 0;
     while (keep < limit && this.cached[keep] === ids[keep]) keep++;
+    keep = decoder.reusablePrefix(keep);
     decoder.truncate(keep);
     this.cached.length = keep;
     const t0 = performance.now();
