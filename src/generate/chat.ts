@@ -32,7 +32,7 @@
  * decoder.dispose();
  * ```
  */
-import { type ChatMessage, renderChat } from "../data/chat.ts";
+import { type ChatMessage, renderChat, type RenderOptions } from "../data/chat.ts";
 import type { TextTokenizer } from "../data/tokenizer.ts";
 import { Rng } from "../runtime/rng.ts";
 import type { Decoder } from "./decoder.ts";
@@ -41,6 +41,8 @@ import { continueGeneration, type GenerateOptions, type GenerateResult } from ".
 /** Sampling and stopping for every reply, and the optional system message. */
 export interface ChatOptions extends GenerateOptions {
   system?: string | null;
+  /** The template's `enable_thinking` (see {@link RenderOptions}); absent: its default. */
+  enableThinking?: boolean;
 }
 
 /** One turn's reply and what it cost. */
@@ -145,7 +147,8 @@ export class ChatSession {
   }
 
   private render(messages: readonly ChatMessage[]): number[] {
-    const ids = this.tok.encode(renderChat(this.tok, messages, true), false);
+    const render: RenderOptions = { enableThinking: this.options.enableThinking };
+    const ids = this.tok.encode(renderChat(this.tok, messages, true, render), false);
     if (ids.length === 0) throw new Error("chat: the rendered conversation has no tokens");
     return ids;
   }

@@ -103,7 +103,8 @@ function promptIds(args: GenerateArgs, tok: TextTokenizer): number[] {
     const messages: ChatMessage[] = [];
     if (args.system !== null) messages.push({ role: "system", content: args.system });
     messages.push({ role: "user", content: args.chat });
-    const ids = tok.encode(renderChat(tok, messages, true), false);
+    const render = { enableThinking: args.noThinking ? false : undefined };
+    const ids = tok.encode(renderChat(tok, messages, true, render), false);
     if (ids.length === 0) throw new UsageError("--chat", "the rendered chat has no tokens");
     return ids;
   }
@@ -331,7 +332,11 @@ async function run(
         args,
         io,
         tok!,
-        new ChatSession(decoder, tok!, { ...options, system: args.system }),
+        new ChatSession(decoder, tok!, {
+          ...options,
+          system: args.system,
+          enableThinking: args.noThinking ? false : undefined,
+        }),
       );
       note(`arena high-water ${(arena.highWater / BYTES_PER_MB).toFixed(1)} MB`);
       return 0;
