@@ -749,3 +749,24 @@ Deno.test("generate.ts --chat / --interactive on a Qwen3 checkpoint render Qwen3
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("generate.ts refuses a multimodal Gemma 3 checkpoint in one line naming its config.json (exit 1)", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${tmp}/config.json`,
+      JSON.stringify({
+        architectures: ["Gemma3ForConditionalGeneration"],
+        model_type: "gemma3",
+        text_config: { hidden_size: 2560, model_type: "gemma3_text", num_hidden_layers: 34 },
+      }),
+    );
+    const r = await cli(["--model", tmp, "--input-ids", "1,2,3", "--quiet"]);
+    strictEqual(r.code, 1, r.err);
+    strictEqual(r.err.trim().split("\n").length, 1, r.err);
+    ok(r.err.trim().startsWith(`error: ${tmp}/config.json: multimodal Gemma 3 `), r.err);
+    strictEqual(r.out, "");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
