@@ -33,6 +33,7 @@
  * ```
  */
 import { type ChatMessage, renderChat, type RenderOptions } from "../data/chat.ts";
+import { checkEncodedIds } from "../data/example.ts";
 import type { TextTokenizer } from "../data/tokenizer.ts";
 import { Rng } from "../runtime/rng.ts";
 import type { Decoder } from "./decoder.ts";
@@ -65,6 +66,9 @@ export interface ChatTurn {
 
 /** A user turn that cannot fit the cache even alone (the session is unchanged). */
 export class ChatContextError extends Error {}
+
+/** A user turn whose text encodes to a token the model has no row for (the session is unchanged). */
+export class ChatVocabularyError extends ChatContextError {}
 
 /** A conversation with a model (see the module doc). */
 export class ChatSession {
@@ -150,6 +154,11 @@ export class ChatSession {
     const render: RenderOptions = { enableThinking: this.options.enableThinking };
     const ids = this.tok.encode(renderChat(this.tok, messages, true, render), false);
     if (ids.length === 0) throw new Error("chat: the rendered conversation has no tokens");
+    try {
+      checkEncodedIds(ids, this.tok, this.decoder.config.vocabSize);
+    } catch (e) {
+      throw new ChatVocabularyError((e as Error).message);
+    }
     return ids;
   }
 }
