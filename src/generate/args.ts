@@ -31,6 +31,8 @@ export interface GenerateArgs {
   /** Multi-turn chat: user turns from stdin, one per line (`chat`, if given, is the first). */
   interactive: boolean;
   system: string | null;
+  /** Renders the chat template with `enable_thinking` false (Qwen3: no reasoning). */
+  noThinking: boolean;
   /** KV-cache positions of an interactive chat (conversation + reply). */
   maxContext: number;
   maxNewTokens: number;
@@ -118,6 +120,14 @@ const FLAGS: readonly Spec[] = [
     default: null,
     meta: "TEXT",
     help: "system message for --chat / --interactive",
+  },
+  {
+    flag: "no-thinking",
+    key: "noThinking",
+    type: "bool",
+    default: false,
+    help: "render the chat template with enable_thinking=false (Qwen3: the reply opens with an " +
+      "empty <think></think> and skips its reasoning; default: the template's own, thinking on)",
   },
   {
     flag: "max-new-tokens",
@@ -276,6 +286,9 @@ export function parseGenerateArgs(
     }
     if (a.system !== null && a.chat === null && !a.interactive) {
       throw new UsageError("--system", "only applies with --chat or --interactive");
+    }
+    if (a.noThinking && a.chat === null && !a.interactive) {
+      throw new UsageError("--no-thinking", "only applies with --chat or --interactive");
     }
     if (values["max-context"] !== undefined && !a.interactive) {
       throw new UsageError("--max-context", "only applies with --interactive");

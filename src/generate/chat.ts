@@ -32,7 +32,8 @@
  * decoder.dispose();
  * ```
  */
-import { type ChatMessage, renderChat } from "../data/chat.ts";
+import { type ChatMessage, renderChat, type RenderOptions } from "../data/chat.ts";
+import { checkEncodedIds } from "../data/example.ts";
 import type { TextTokenizer } from "../data/tokenizer.ts";
 import { Rng } from "../runtime/rng.ts";
 import type { Decoder } from "./decoder.ts";
@@ -41,6 +42,8 @@ import { continueGeneration, type GenerateOptions, type GenerateResult } from ".
 /** Sampling and stopping for every reply, and the optional system message. */
 export interface ChatOptions extends GenerateOptions {
   system?: string | null;
+  /** The template's `enable_thinking` (see {@link RenderOptions}); absent: its default. */
+  enableThinking?: boolean;
 }
 
 /** One turn's reply and what it cost. */
@@ -63,6 +66,9 @@ export interface ChatTurn {
 
 /** A user turn that cannot fit the cache even alone (the session is unchanged). */
 export class ChatContextError extends Error {}
+
+/** A user turn whose text encodes to a token the model has no row for (the session is unchanged). */
+export class ChatVocabularyError extends ChatContextError {}
 
 /** A conversation with a model (see the module doc). */
 export class ChatSession {
@@ -120,6 +126,7 @@ export class ChatSession {
     const limit = Math.min(this.cached.length, ids.length - 1);
     let keep = 0;
     while (keep < limit && this.cached[keep] === ids[keep]) keep++;
+    keep = decoder.reusablePrefix(keep);
     decoder.truncate(keep);
     this.cached.length = keep;
     const t0 = performance.now();
@@ -144,8 +151,14 @@ export class ChatSession {
   }
 
   private render(messages: readonly ChatMessage[]): number[] {
-    const ids = this.tok.encode(renderChat(this.tok, messages, true), false);
+    const render: RenderOptions = { enableThinking: this.options.enableThinking };
+    const ids = this.tok.encode(renderChat(this.tok, messages, true, render), false);
     if (ids.length === 0) throw new Error("chat: the rendered conversation has no tokens");
+    try {
+      checkEncodedIds(ids, this.tok, this.decoder.config.vocabSize);
+    } catch (e) {
+      throw new ChatVocabularyError((e as Error).message);
+    }
     return ids;
   }
 }

@@ -15,12 +15,19 @@ import { loadKernels } from "../kernels/wasm.ts";
 import type { WeightStore } from "../model/weights.ts";
 import { BYTES_PER_MB } from "../runtime/memory.ts";
 import { createDemoStore, DEMO_BASE_MODEL } from "../train/demo.ts";
-import { openModelTokenizer } from "../train/model_deno.ts";
+import { checkTokenizerFits, openModelTokenizer } from "../train/model_deno.ts";
+import { checkEncodedIds } from "../data/example.ts";
 import { ADAPTER_CONFIG_FILE, readAdapterDir } from "../train/peft_adapter_deno.ts";
 import { isInputError } from "../io/input_error.ts";
 import { unexpectedErrorText } from "../runtime/unexpected_error.ts";
 import { type GenerateArgs, generateHelpText, parseGenerateArgs, UsageError } from "./args.ts";
-import { ChatContextError, ChatSession, type ChatTurn, readLines } from "./chat.ts";
+import {
+  ChatContextError,
+  ChatSession,
+  type ChatTurn,
+  ChatVocabularyError,
+  readLines,
+} from "./chat.ts";
 import { Decoder, type DecoderAdapter } from "./decoder.ts";
 import { generate } from "./loop.ts";
 import { TextStreamer } from "./text_stream.ts";
@@ -98,18 +105,27 @@ function checkChatTemplate(args: GenerateArgs, tok: TextTokenizer): void {
 
 /** The prompt's token ids: `--prompt` as plain text (with BOS where the tokenizer adds one), or
  * `--chat` rendered by the chat template with the generation prompt (the template adds BOS). */
-function promptIds(args: GenerateArgs, tok: TextTokenizer): number[] {
+function promptIds(args: GenerateArgs, tok: TextTokenizer, vocabSize: number): number[] {
+  const fits = (flag: string, ids: number[]) => {
+    try {
+      checkEncodedIds(ids, tok, vocabSize);
+    } catch (e) {
+      throw new UsageError(flag, (e as Error).message);
+    }
+    return ids;
+  };
   if (args.chat !== null) {
     const messages: ChatMessage[] = [];
     if (args.system !== null) messages.push({ role: "system", content: args.system });
     messages.push({ role: "user", content: args.chat });
-    const ids = tok.encode(renderChat(tok, messages, true), false);
+    const render = { enableThinking: args.noThinking ? false : undefined };
+    const ids = tok.encode(renderChat(tok, messages, true, render), false);
     if (ids.length === 0) throw new UsageError("--chat", "the rendered chat has no tokens");
-    return ids;
+    return fits("--chat", ids);
   }
   const ids = tok.encode(args.prompt!, true);
   if (ids.length === 0) throw new UsageError("--prompt", "encodes to no tokens");
-  return ids;
+  return fits("--prompt", ids);
 }
 
 /**
@@ -243,11 +259,12 @@ async function run(
   let decoder: Decoder | null = null;
   try {
     const config = store.config;
-    if (tok && tok.vocabSize > config.vocabSize) {
-      throw new CliError(
-        `${args.model}: the tokenizer has ${tok.vocabSize} tokens but the model only ` +
-          `${config.vocabSize}`,
-      );
+    if (tok) {
+      try {
+        checkTokenizerFits(args.model ?? DEMO_BASE_MODEL, tok, config.vocabSize);
+      } catch (e) {
+        throw new CliError((e as Error).message);
+      }
     }
     // The adapter: --adapter DIR, or the demo's own adapter when training wrote one.
     let adapterDir = args.adapter === "none" ? null : args.adapter;
@@ -285,7 +302,7 @@ async function run(
     } else {
       prompt = args.inputIds !== null
         ? await readInputIds(args.inputIds, config.vocabSize)
-        : promptIds(args, tok!);
+        : promptIds(args, tok!, config.vocabSize);
       maxLen = prompt.length + args.maxNewTokens;
       if (maxLen - 1 > config.maxPositionEmbeddings) {
         throw new UsageError(
@@ -331,7 +348,11 @@ async function run(
         args,
         io,
         tok!,
-        new ChatSession(decoder, tok!, { ...options, system: args.system }),
+        new ChatSession(decoder, tok!, {
+          ...options,
+          system: args.system,
+          enableThinking: args.noThinking ? false : undefined,
+        }),
       );
       note(`arena high-water ${(arena.highWater / BYTES_PER_MB).toFixed(1)} MB`);
       return 0;
@@ -401,7 +422,7 @@ async function chat(
     } catch (e) {
       if (!(e instanceof ChatContextError)) throw e;
       // Not an error of the run: the chat goes on with the next message.
-      io.err(`skipped: --max-context: ${e.message}\n`);
+      io.err(`skipped: ${e instanceof ChatVocabularyError ? "" : "--max-context: "}${e.message}\n`);
       continue;
     }
     io.out(streamer.flush() + "\n");

@@ -14,11 +14,12 @@
  * GEMMs on the cache with a TS softmax between), `x += o(attn)`, then the MLP in row chunks.
  * Gemma: the embedding times `embedScale`, the attention and MLP outputs through their sandwich
  * norms, the tanh-GELU MLP, and a sliding layer's query at position p attends to positions
- * `p - window + 1 .. p` only (the cache keeps every position; the older ones are masked). The final norm and the LM head (over
+ * `p - window + 1 .. p` only (its cache is a ring of `window` slots). The final norm and the LM head (over
  * `store.headChunks`) run on the requested rows only, so `[tokens, vocab]` logits never exist
  * unless asked for. With int4 weights a decode step's linears are GEMVs (`int4MatmulXWt`, M = 1).
  *
- * Memory: the cache (`2 · layers · maxLen · Hkv·hd` floats), the RoPE tables for `maxLen`
+ * Memory: the cache (`2 · Hkv·hd` floats per slot; `maxLen` slots a full layer, `window` a
+ * sliding one), the RoPE tables for `maxLen`
  * positions and the adapter are allocated once from the arena; each `append` works above them
  * and releases what it allocated before returning.
  *
@@ -228,12 +229,28 @@ export class Decoder {
   }
 
   /**
+   * The longest prefix of at most `length` cached positions {@link truncate} can keep: `length`
+   * itself, or 0 when a sliding layer's ring has wrapped past what that prefix's next query
+   * would see (see {@link KvCache.reusablePrefix}).
+   */
+  reusablePrefix(length: number): number {
+    return this.cache.reusablePrefix(length);
+  }
+
+  /**
    * Keeps only the first `length` cached positions (a shared prefix of the next input). Exact:
-   * a position's K/V depend only on the tokens at and before it.
+   * a position's K/V depend only on the tokens at and before it. A length
+   * {@link reusablePrefix} does not return is refused.
    */
   truncate(length: number): void {
     if (!(Number.isInteger(length) && length >= 0 && length <= this.cache.length)) {
       throw new RangeError(`decoder: cannot truncate ${this.cache.length} positions to ${length}`);
+    }
+    if (this.cache.reusablePrefix(length) !== length) {
+      throw new RangeError(
+        `decoder: cannot truncate ${this.cache.length} positions to ${length}: a sliding ` +
+          `layer's ring no longer holds the keys position ${length} would see`,
+      );
     }
     this.cache.length = length;
   }
@@ -343,7 +360,6 @@ export class Decoder {
     const sin = (sliding ? this.sinLocal : this.sin) + tableOffset;
     k.ropeApply(q, cos, sin, M, Hq, hd, 0);
     k.ropeApply(kNew, cos, sin, M, Hkv, hd, 0);
-    cache.store(i, pos0, kNew, vNew, M);
     const attn = arena.allocF32(M * Dq);
     const scale = attentionScale(c);
     const window = layerWindow(c, i);
@@ -351,8 +367,23 @@ export class Decoder {
       // Prefill from an empty cache: the new rows are all the keys and values there are.
       const lse = arena.allocF32(Hq * M);
       k.attentionForward(attn, lse, q, kNew, vNew, M, Hq, Hkv, hd, scale, window);
+      cache.store(i, pos0, kNew, vNew, M);
+    } else if (!cache.ring[i]) {
+      cache.store(i, pos0, kNew, vNew, M);
+      const src = { k: (g: number) => cache.kHead(i, g), v: (g: number) => cache.vHead(i, g) };
+      this.attendCached(attn, q, M, pos0, scale, window, { ...src, base: 0 });
+    } else if (M === 1) {
+      // A ring's slots after this store are exactly the positions the query sees (at most the
+      // window), in slot order; softmax attention does not depend on the keys' order.
+      cache.store(i, pos0, kNew, vNew, M);
+      const slots = Math.min(pos0 + 1, cache.capacity[i]);
+      const src = { k: (g: number) => cache.kHead(i, g), v: (g: number) => cache.vHead(i, g) };
+      this.attendCached(attn, q, M, pos0, scale, 0, { ...src, base: pos0 + 1 - slots });
     } else {
-      this.attendCached(i, attn, q, M, pos0, scale, window);
+      // Several rows against a ring: storing them first would overwrite keys the earlier ones
+      // still see, so the visible old positions and the new rows are gathered in position order.
+      this.attendRing(i, attn, q, kNew, vNew, M, pos0, scale, window);
+      cache.store(i, pos0, kNew, vNew, M);
     }
     // h1 = x + o(attn) (Gemma: + rmsnorm(o(attn))); n1 is dead, so it holds o(attn).
     loraLinearForward(k, arena, L.o, lora.o, n1, attn, M);
@@ -383,8 +414,63 @@ export class Decoder {
   }
 
   /**
-   * Causal GQA attention of M query rows at positions `pos0 + t` against cache rows `0 .. pos0+t`,
-   * on the GEMM kernels. Per kv head g (serving query heads `g·G .. g·G+G-1`, G = Hq/Hkv) and per
+   * Attention of M (> 1) new rows at positions `pos0 ..` of ring layer `i`: the old positions they
+   * see (`pos0 - W + 1 .. pos0 - 1`, read from their slots) and the new K/V rows `[M, Hkv·hd]` are
+   * copied into head-major temporaries in position order, and {@link attendCached} runs on them
+   * with the window mask. Temporaries are released before returning.
+   */
+  private attendRing(
+    i: number,
+    out: Ptr,
+    qPtr: Ptr,
+    kNew: Ptr,
+    vNew: Ptr,
+    M: number,
+    pos0: number,
+    scale: number,
+    window: number,
+  ): void {
+    const { arena, cache } = this;
+    const hd = cache.headDim;
+    const Dkv = cache.rowFloats;
+    const old = Math.min(pos0, window - 1);
+    const base = pos0 - old;
+    const stride = Math.ceil((old + M) * hd / 16) * 16;
+    const mark = arena.mark();
+    try {
+      const kt = arena.allocF32(cache.numKvHeads * stride);
+      const vt = arena.allocF32(cache.numKvHeads * stride);
+      const mem = new Float32Array(arena.memory.buffer);
+      for (let g = 0; g < cache.numKvHeads; g++) {
+        for (
+          const [dst, head, rows] of [[kt, cache.kHead(i, g), kNew], [vt, cache.vHead(i, g), vNew]]
+        ) {
+          const d0 = dst / F + g * stride;
+          for (let j = 0; j < old; j++) {
+            const s = head / F + cache.slot(i, base + j) * hd;
+            mem.copyWithin(d0 + j * hd, s, s + hd);
+          }
+          for (let t = 0; t < M; t++) {
+            const s = rows / F + t * Dkv + g * hd;
+            mem.copyWithin(d0 + (old + t) * hd, s, s + hd);
+          }
+        }
+      }
+      this.attendCached(out, qPtr, M, pos0, scale, window, {
+        k: (g) => kt + g * stride * F,
+        v: (g) => vt + g * stride * F,
+        base,
+      });
+    } finally {
+      arena.release(mark);
+    }
+  }
+
+  /**
+   * Causal GQA attention of M query rows at positions `pos0 + t` against the keys and values of
+   * positions `src.base .. pos0 + t`, held per kv head g as contiguous `[positions, hd]` matrices
+   * at `src.k(g)`, `src.v(g)` (row 0 = position `src.base`), on the GEMM kernels. Per kv head g
+   * (serving query heads `g·G .. g·G+G-1`, G = Hq/Hkv) and per
    * pass of query rows: `S = scale · Q_g · K_gᵀ` (`matmulABt`; the head-major cache makes K_g a
    * contiguous `[positions, hd]`), a max-subtracted softmax of each row over its visible positions
    * (TS, O(rows · positions)), then `O_g = P · V_g` (`matmulAB`). With one new token (a decode
@@ -393,21 +479,22 @@ export class Decoder {
    * gathered into / scattered from small temporaries. Temporaries are released before returning.
    */
   private attendCached(
-    i: number,
     out: Ptr,
     qPtr: Ptr,
     M: number,
     pos0: number,
     scale: number,
     window: number,
+    src: { k: (g: number) => Ptr; v: (g: number) => Ptr; base: number },
   ) {
-    const { config: c, kernels: k, arena, cache } = this;
+    const { config: c, kernels: k, arena } = this;
     const Hq = c.numHeads;
     const hd = c.headDim;
     const Dq = Hq * hd;
     const G = Hq / c.numKvHeads;
     const gw = G * hd; // floats of one group's query heads in a row of q / out
-    const end = pos0 + M;
+    const rel = pos0 - src.base; // row of position pos0 in the source
+    const end = rel + M;
     // Query tokens per pass, so the [rows·G, positions] score tile stays within the budget.
     const tRows = Math.max(1, Math.min(M, Math.floor(this.scoreBudget / (G * end))));
     const direct = M === 1;
@@ -419,7 +506,7 @@ export class Decoder {
       for (let t0 = 0; t0 < M; t0 += tRows) {
         const rows = Math.min(tRows, M - t0);
         const R = rows * G; // GEMM rows: token-major, row t·G + h is token t0+t, head g·G + h
-        const n = pos0 + t0 + rows; // positions the pass's last token sees
+        const n = rel + t0 + rows; // source rows up to the pass's last token
         for (let g = 0; g < c.numKvHeads; g++) {
           let qp = qg + g * gw * F;
           let op = og + g * gw * F;
@@ -432,10 +519,10 @@ export class Decoder {
               mem.copyWithin(qg / F + t * gw, src, src + gw);
             }
           }
-          k.matmulABt(S, qp, cache.kHead(i, g), R, n, hd, scale, 0);
+          k.matmulABt(S, qp, src.k(g), R, n, hd, scale, 0);
           // Kernels never grow the memory, so this view stays valid until the next pass.
-          causalSoftmaxRows(arena.f32(S, R * n), R, n, G, pos0 + t0 + 1, window);
-          k.matmulAB(op, S, cache.vHead(i, g), R, hd, n, 1, 0);
+          causalSoftmaxRows(arena.f32(S, R * n), R, n, G, rel + t0 + 1, window);
+          k.matmulAB(op, S, src.v(g), R, hd, n, 1, 0);
           if (!direct) {
             const mem = new Float32Array(arena.memory.buffer);
             for (let t = 0; t < rows; t++) {

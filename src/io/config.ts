@@ -71,9 +71,14 @@ export function parseModelConfig(json: unknown, file = "config.json"): ModelConf
   };
 
   const archs = Array.isArray(c.architectures) ? c.architectures as unknown[] : [];
+  // The multimodal Gemma 3 models (4B, 12B, 27B) are refused rather than loaded for their text
+  // part: every released one scales its full layers' RoPE linearly (not implemented), names its
+  // tensors under `language_model.` beside a vision tower, and would need PEFT and GGUF adapters
+  // keyed for the multimodal module tree.
   if (archs[0] === "Gemma3ForConditionalGeneration" || c.model_type === "gemma3") {
     fail(
-      "multimodal Gemma 3 (Gemma3ForConditionalGeneration, model_type gemma3) is not supported: " +
+      "multimodal Gemma 3 (Gemma3ForConditionalGeneration, model_type gemma3) is not supported " +
+        "(a vision tower beside a text model in text_config, with linearly scaled RoPE): " +
         "use a text-only Gemma3ForCausalLM checkpoint (gemma-3-270m, gemma-3-1b)",
     );
   }

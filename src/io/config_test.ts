@@ -318,6 +318,33 @@ Deno.test("MLX quantization block", () => {
 });
 
 // google/gemma-3-270m config.json (transformers 4.55).
+/** google/gemma-3-4b-it's config.json (the multimodal Gemma 3), trimmed of token indices. */
+const GEMMA3_4B_IT = {
+  architectures: ["Gemma3ForConditionalGeneration"],
+  model_type: "gemma3",
+  eos_token_id: [1, 106],
+  mm_tokens_per_image: 256,
+  text_config: {
+    hidden_size: 2560,
+    intermediate_size: 10240,
+    model_type: "gemma3_text",
+    num_hidden_layers: 34,
+    rope_scaling: { factor: 8.0, rope_type: "linear" },
+    sliding_window: 1024,
+  },
+  torch_dtype: "bfloat16",
+  vision_config: {
+    hidden_size: 1152,
+    image_size: 896,
+    intermediate_size: 4304,
+    model_type: "siglip_vision_model",
+    num_attention_heads: 16,
+    num_hidden_layers: 27,
+    patch_size: 14,
+    vision_use_head: false,
+  },
+};
+
 const GEMMA3_270M = {
   _sliding_window_pattern: 6,
   architectures: ["Gemma3ForCausalLM"],
@@ -445,6 +472,19 @@ Deno.test("Gemma 3: what is not supported is refused naming the key", () => {
     { architectures: ["Gemma3ForConditionalGeneration"], model_type: "gemma3" },
     /multimodal Gemma 3/,
   );
+  // gemma-3-4b-it's config.json as published (nested text_config, vision_config): one line
+  // naming the file, even though its text_config alone would parse far enough to fail elsewhere.
+  assert.throws(
+    () => parseModelConfig(GEMMA3_4B_IT, "/m/config.json"),
+    (e: Error) =>
+      e.message.startsWith(
+        "/m/config.json: multimodal Gemma 3 (Gemma3ForConditionalGeneration, model_type gemma3) " +
+          "is not supported",
+      ) && e.message.endsWith("(gemma-3-270m, gemma-3-1b)") && !e.message.includes("\n"),
+  );
+  // Without "architectures", model_type gemma3 alone is the multimodal model too.
+  const { architectures: _, ...byType } = GEMMA3_4B_IT;
+  assert.throws(() => parseModelConfig(byType), /multimodal Gemma 3/);
   // A default rope_scaling entry changes nothing and is accepted.
   assert.equal(
     parseModelConfig({ ...GEMMA3_270M, rope_scaling: { rope_type: "default" } }).ropeTheta,

@@ -55,13 +55,28 @@ export async function openModelTokenizer(model: string): Promise<TextTokenizer |
   });
 }
 
-/** Throws when `tokenizer` has ids past the model's `vocabSize` embedding rows. */
+/** Most special tokens a tokenizer may hold past the model's embedding rows. */
+const MAX_SPECIAL_PAST_VOCAB = 256;
+
+/**
+ * Throws when `tokenizer` has ids past the model's `vocabSize` embedding rows, unless every one of
+ * them (at most {@link MAX_SPECIAL_PAST_VOCAB}) is a special token, which ordinary text never
+ * encodes to: Gemma 3's text models ship the family's tokenizer, whose `<image_soft_token>` is
+ * id 262144 of a 262144-row embedding. Text that spells one out is refused where it is encoded.
+ */
 export function checkTokenizerFits(
   model: string,
   tokenizer: TextTokenizer,
   vocabSize: number,
 ): void {
-  if (tokenizer.vocabSize > vocabSize) {
+  const past = tokenizer.vocabSize - vocabSize;
+  const onlySpecial = () => {
+    for (let id = vocabSize; id < tokenizer.vocabSize; id++) {
+      if (tokenizer.decode([id], true) !== "") return false;
+    }
+    return true;
+  };
+  if (past > 0 && (past > MAX_SPECIAL_PAST_VOCAB || !onlySpecial())) {
     throw new Error(
       `${model}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${vocabSize}`,
     );
