@@ -323,7 +323,11 @@ async function train(
   let loadTokenizer: () => Promise<TextTokenizer | null>;
   if (demo) {
     store = createDemoStore(kernels, arena, args.quant);
-    loadTokenizer = () => loadTokenizerDir(bundledQwenTokenizerDir());
+    // One tokenizer for the data and the closing showcase: loading it again there would add a
+    // second set of tables and its parse's garbage to the peak (the first set is not yet
+    // collected by then), and holding it costs the training peak nothing it did not already hold.
+    let once: Promise<TextTokenizer> | null = null;
+    loadTokenizer = () => (once ??= loadTokenizerDir(bundledQwenTokenizerDir()));
   } else {
     ({ store, loadTokenizer } = await openModelDeno(args, kernels, arena));
   }
