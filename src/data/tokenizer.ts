@@ -72,7 +72,8 @@ export interface TokenizerFiles {
   name?: string;
 }
 
-interface AddedToken {
+/** An entry of `added_tokens`. */
+export interface AddedToken {
   id: number;
   content: string;
   special: boolean;
@@ -115,7 +116,8 @@ class AddedSplitter {
   }
 }
 
-interface ModelOptions {
+/** The `model` keys other than `vocab` and `merges`. */
+export interface ModelOptions {
   type?: unknown;
   unk_token?: unknown;
   byte_fallback?: unknown;
@@ -125,7 +127,8 @@ interface ModelOptions {
   end_of_word_suffix?: unknown;
 }
 
-interface ParsedTokenizerJson {
+/** What `tokenizer.json` says, with the BPE model already built. */
+export interface ParsedTokenizerJson {
   model: BpeModel;
   options: ModelOptions;
   added: AddedToken[];
@@ -133,6 +136,31 @@ interface ParsedTokenizerJson {
   preTokenizer: unknown;
   postProcessor: unknown;
   decoder: unknown;
+}
+
+/**
+ * Everything a tokenizer is built from: the parsed `tokenizer.json`, the keys read from
+ * `tokenizer_config.json` and the chat template. A snapshot of these (`tokenizer_snapshot.ts`)
+ * rebuilds the same tokenizer without parsing the JSON again.
+ */
+export interface TokenizerParts {
+  parsed: ParsedTokenizerJson;
+  config: Record<string, unknown>;
+  template: string | null;
+}
+
+const partsOf = new WeakMap<TextTokenizer, TokenizerParts>();
+
+/** The parts `tokenizer` was built from (undefined for a tokenizer not made here). */
+export function tokenizerParts(tokenizer: TextTokenizer): TokenizerParts | undefined {
+  return partsOf.get(tokenizer);
+}
+
+/** Builds a tokenizer from its parts (what {@link readTokenizer} does after parsing). */
+export function tokenizerFromParts(parts: TokenizerParts): TextTokenizer {
+  const tokenizer = new BpeTokenizer(parts.parsed, parts.config, parts.template);
+  partsOf.set(tokenizer, parts);
+  return tokenizer;
 }
 
 async function readModel(r: JsonReader, b: BpeModelBuilder, options: ModelOptions): Promise<void> {
@@ -305,7 +333,11 @@ export async function readTokenizer(files: TokenizerFiles): Promise<TextTokenize
     throw fileError(e, configName);
   }
   try {
-    return new BpeTokenizer(parsed, config, files.chatTemplate ?? chatTemplateOf(config));
+    return tokenizerFromParts({
+      parsed,
+      config,
+      template: files.chatTemplate ?? chatTemplateOf(config),
+    });
   } catch (e) {
     throw fileError(e, jsonName);
   }

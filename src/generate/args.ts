@@ -211,7 +211,8 @@ const FLAGS: readonly Spec[] = [
     type: "string",
     default: null,
     meta: "DIR",
-    help: "where --weights streamed keeps its int4 cache (default: next to the model)",
+    help: "where --weights streamed keeps its int4 cache (default: next to the model) and the " +
+      "tokenizer its snapshot (default: the user's cache folder)",
   },
   {
     flag: "quiet",

@@ -17,6 +17,7 @@ import { BYTES_PER_MB } from "../runtime/memory.ts";
 import { createDemoStore, DEMO_BASE_MODEL } from "../train/demo.ts";
 import { checkTokenizerFits, openModelTokenizer } from "../train/model_deno.ts";
 import { checkEncodedIds } from "../data/example.ts";
+import { defaultCacheDir } from "../train/weights_choice_deno.ts";
 import { ADAPTER_CONFIG_FILE, readAdapterDir } from "../train/peft_adapter_deno.ts";
 import { isInputError } from "../io/input_error.ts";
 import { unexpectedErrorText } from "../runtime/unexpected_error.ts";
@@ -235,12 +236,15 @@ async function run(
         "(it knows no language: expect gibberish). Pass --model DIR for a real model.\n",
     );
     if (args.weights === "streamed") note("note: the demo model is built in memory (resident)");
-    tok = await loadTokenizerDir(bundledQwenTokenizerDir());
+    tok = await loadTokenizerDir(bundledQwenTokenizerDir(), {
+      cacheDir: args.cacheDir ?? defaultCacheDir(),
+    });
     checkChatTemplate(args, tok);
     store = createDemoStore(kernels, arena, args.quant);
   } else {
     const model = args.model!;
-    tok = await openModelTokenizer(model);
+    // A tokenizer snapshot in the cache folder is read instead of parsing tokenizer.json.
+    tok = await openModelTokenizer(model, args.cacheDir ?? defaultCacheDir());
     if (tok === null && args.inputIds === null) {
       throw new CliError(
         `${model}: no tokenizer.json (generate needs the model's tokenizer, except with --input-ids)`,

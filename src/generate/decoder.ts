@@ -264,9 +264,16 @@ export class Decoder {
 
   /**
    * Runs `ids` at positions `position ..` through the model, appends their K/V to the cache and
-   * returns the logits `[vocab]` of the last token (`rows = "all"`: `[ids.length, vocab]`).
+   * returns the logits `[vocab]` of the last token (`rows = "all"`: `[ids.length, vocab]`). With
+   * `out`, the logits are written there and `out` is returned: a generation loop that hands back
+   * the previous step's array allocates no new `[vocab]` array per token (at a 150k vocabulary
+   * that is 0.6 MB a token the garbage collector would otherwise have to catch up with).
    */
-  async append(ids: ArrayLike<number>, rows: LogitRows = "last"): Promise<Float32Array> {
+  async append(
+    ids: ArrayLike<number>,
+    rows: LogitRows = "last",
+    out?: Float32Array,
+  ): Promise<Float32Array> {
     if (this.disposed) throw new Error("decoder: used after dispose()");
     const c = this.config;
     const M = ids.length;
@@ -278,6 +285,10 @@ export class Decoder {
       }
     }
     this.cache.checkRoom(M);
+    const want = (rows === "all" ? M : 1) * c.vocabSize;
+    if (out !== undefined && out.length !== want) {
+      throw new RangeError(`decoder: the logits buffer holds ${out.length} floats, not ${want}`);
+    }
     const { kernels: k, arena, store } = this;
     const D = c.hiddenSize;
     const pos0 = this.cache.length;
@@ -304,7 +315,7 @@ export class Decoder {
       const rstd = arena.allocF32(R);
       const n = arena.allocF32(R * D);
       k.rmsnormForward(n, rstd, x + (M - R) * D * F, store.finalNorm, R, D, c.rmsNormEps);
-      const out = new Float32Array(R * V);
+      const logits = out ?? new Float32Array(R * V);
       const chunk = arena.allocF32(R * this.headChunkRows);
       for await (const { v0, weight } of store.headChunks(this.headChunkRows)) {
         if (weight.out > this.headChunkRows) throw new Error("head chunk larger than asked for");
@@ -312,10 +323,10 @@ export class Decoder {
         if (weight.bias !== null) k.addBias(chunk, weight.bias, R, weight.out);
         const view = arena.f32(chunk, R * weight.out);
         for (let r = 0; r < R; r++) {
-          out.set(view.subarray(r * weight.out, (r + 1) * weight.out), r * V + v0);
+          logits.set(view.subarray(r * weight.out, (r + 1) * weight.out), r * V + v0);
         }
       }
-      return out;
+      return logits;
     } finally {
       arena.release(mark);
     }

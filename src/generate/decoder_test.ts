@@ -1,4 +1,4 @@
-import { ok, rejects, strictEqual, throws } from "node:assert/strict";
+import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
 import { loadKernelsSync } from "../kernels/wasm.ts";
 import { createRandomWeightStore, tinyConfig } from "../model/random_weights.ts";
 import { Decoder } from "./decoder.ts";
@@ -81,4 +81,23 @@ Deno.test("decoder: truncate keeps a prefix; appending after it equals decoding 
   let diff = 0;
   for (let i = 0; i < got.length; i++) diff = Math.max(diff, Math.abs(got[i] - want[7 * V + i]));
   ok(diff < 1e-4, `max diff ${diff}`);
+});
+
+Deno.test("decoder: logits written into a given buffer equal a fresh array's; a wrong size is refused", async () => {
+  const { kernels, arena } = loadKernelsSync();
+  const store = createRandomWeightStore({ config: tinyConfig("qwen2"), kernels, arena, seed: 4 });
+  const V = store.config.vocabSize;
+  const dec = Decoder.create({ store, kernels, arena, maxLen: 8 });
+  const fresh = [await dec.append([5, 6, 7]), await dec.append([8]), await dec.append([9])];
+  dec.reset();
+  const buf = new Float32Array(V).fill(Number.NaN);
+  for (const [i, ids] of [[5, 6, 7], [8], [9]].entries()) {
+    const got = await dec.append(ids, "last", buf);
+    strictEqual(got, buf, "the given buffer is returned");
+    deepStrictEqual(got, fresh[i], `step ${i}`);
+  }
+  dec.reset();
+  await rejects(dec.append([1, 2], "all", buf), /holds 300 floats, not 600/);
+  strictEqual(dec.position, 0, "a refused append caches nothing");
+  dec.dispose();
 });

@@ -77,7 +77,8 @@ export type ContinueResult = Pick<GenerateResult, "ids" | "stop" | "decodeMs">;
  * Samples from `logits` (the next-token logits of what the decoder holds), feeds each chosen id
  * back, and so on until a stop id or `maxNewTokens`; draws from `rng` (so a multi-turn session
  * can keep one stream). Each generated id but the last enters the cache, so the decoder needs
- * `maxNewTokens - 1` free positions. `options.seed` is not used.
+ * `maxNewTokens - 1` free positions. `options.seed` is not used. Each step's logits are written
+ * over `logits` (one `[vocab]` array for the whole answer, not one per token).
  */
 export async function continueGeneration(
   decoder: Decoder,
@@ -102,7 +103,7 @@ export async function continueGeneration(
     ids.push(id);
     await onToken?.(id);
     if (ids.length >= maxNewTokens) break;
-    logits = await decoder.append([id]);
+    logits = await decoder.append([id], "last", logits);
   }
   return { ids, stop: reason, decodeMs: performance.now() - t0 };
 }

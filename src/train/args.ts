@@ -170,7 +170,9 @@ export const FLAGS: readonly FlagSpec[] = [
     default: null,
     meta: "DIR",
     help: "where streamed weights keep their int4 cache (auto: $XDG_CACHE_HOME/slimtune or " +
-      "~/.cache/slimtune; streamed: next to the model)",
+      "~/.cache/slimtune; streamed: next to the model) and the tokenizer its snapshot (read " +
+      "instead of parsing tokenizer.json: ~15 MB less process memory; default the user's cache " +
+      "folder)",
   },
   {
     flag: "rank",
@@ -208,9 +210,10 @@ export const FLAGS: readonly FlagSpec[] = [
     flag: "optimizer",
     key: "optimizer",
     kind: { type: "enum", choices: ["adamw", "adamw8bit", "sgd"] },
-    default: "adamw",
-    help: "optimizer state per LoRA parameter: adamw 8 bytes (two f32 moments), adamw8bit " +
-      "~2 bytes (8-bit block-wise moments), sgd none; mezo ignores it (its own SGD)",
+    default: "adamw8bit",
+    help: "optimizer state per LoRA parameter: adamw8bit ~2 bytes (8-bit block-wise moments; " +
+      "eval loss within 0.33 % of adamw's), adamw 8 bytes (two f32 moments: +25 MB at 0.5B r8), " +
+      "sgd none; mezo ignores it (its own SGD)",
   },
   {
     flag: "lr",

@@ -9,7 +9,7 @@ Deno.test("defaults match the documented contract", () => {
   strictEqual(a.rank, 8);
   strictEqual(a.alpha, 16);
   deepStrictEqual(a.targets, ["q", "k", "v", "o", "gate", "up", "down"]);
-  strictEqual(a.optimizer, "adamw");
+  strictEqual(a.optimizer, "adamw8bit");
   strictEqual(a.lr, 1e-4);
   strictEqual(a.seqLen, 256);
   strictEqual(a.batchSize, 1);

@@ -35,7 +35,7 @@ import {
   runMemoryPlanOptions,
 } from "./preflight_deno.ts";
 import { keepsTapes, keptTapesWithin, type MemoryPlan } from "../model/memory_plan.ts";
-import { chooseWeights } from "./weights_choice_deno.ts";
+import { chooseWeights, defaultCacheDir } from "./weights_choice_deno.ts";
 import { acquireRunLock, clearRun, pruneCheckpoints } from "./run_dir_deno.ts";
 import {
   createDemoStore,
@@ -323,7 +323,12 @@ async function train(
   let loadTokenizer: () => Promise<TextTokenizer | null>;
   if (demo) {
     store = createDemoStore(kernels, arena, args.quant);
-    loadTokenizer = () => loadTokenizerDir(bundledQwenTokenizerDir());
+    // One tokenizer for the data and the closing showcase: loading it again there would add a
+    // second set of tables to the peak (the first set is not yet collected by then), and holding
+    // it costs the training peak less than that.
+    let once: Promise<TextTokenizer> | null = null;
+    const cacheDir = args.cacheDir ?? defaultCacheDir();
+    loadTokenizer = () => (once ??= loadTokenizerDir(bundledQwenTokenizerDir(), { cacheDir }));
   } else {
     ({ store, loadTokenizer } = await openModelDeno(args, kernels, arena));
   }

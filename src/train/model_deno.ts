@@ -15,6 +15,7 @@ import { DEFAULT_HEAD_CHUNK_ROWS } from "../model/memory_plan.ts";
 import type { WeightStore } from "../model/weights.ts";
 import type { Arena } from "../runtime/arena.ts";
 import type { TrainArgs } from "./args.ts";
+import { defaultCacheDir } from "./weights_choice_deno.ts";
 
 /** True for an `http(s)://` model location. */
 export function isUrl(s: string): boolean {
@@ -42,8 +43,13 @@ export async function fetchText(url: string): Promise<string | null> {
 }
 
 /** The tokenizer shipped with the model, or null (then only `input_ids` data can be used). */
-export async function openModelTokenizer(model: string): Promise<TextTokenizer | null> {
-  if (!isUrl(model)) return (await hasTokenizer(model)) ? await loadTokenizerDir(model) : null;
+export async function openModelTokenizer(
+  model: string,
+  cacheDir: string | null = null,
+): Promise<TextTokenizer | null> {
+  if (!isUrl(model)) {
+    return (await hasTokenizer(model)) ? await loadTokenizerDir(model, { cacheDir }) : null;
+  }
   const base = model.replace(/\/+$/, "");
   const json = await fetchBody(`${base}/tokenizer.json`);
   if (json === null) return null;
@@ -138,7 +144,8 @@ export async function openModelDeno(
   });
   const vocabSize = store.config.vocabSize;
   const loadTokenizer = async () => {
-    const tokenizer = await openModelTokenizer(model);
+    // The tokenizer's snapshot goes where the weights' cache goes (or the user's cache folder).
+    const tokenizer = await openModelTokenizer(model, args.cacheDir ?? defaultCacheDir());
     if (tokenizer) checkTokenizerFits(model, tokenizer, vocabSize);
     return tokenizer;
   };

