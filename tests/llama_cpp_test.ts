@@ -2,10 +2,16 @@
  * slimtune's GGUF files in the real llama.cpp (node-llama-cpp 3.21.1, its prebuilt CPU binary):
  * our GGUF base, our GGUF LoRA on it, and our merged GGUF give the next-token log-probs of
  * slimtune's own forward (f32 weights, f32 KV cache, no flash attention) to 1e-4 at every
- * position, and the same greedy continuation, on tiny random Qwen2, Llama (untied, llama3 rope)
- * and Qwen3 checkpoints. The files also parse with `@huggingface/gguf` with the keys and shapes
- * llama.cpp reads. And llama.cpp tokenizes as slimtune does with the real Qwen2.5 and Llama 3
- * tokenizers carried in our GGUF metadata.
+ * position, and the same greedy continuation, on tiny random Qwen2, Llama (untied, llama3 rope),
+ * Qwen3 and Gemma 3 checkpoints. The files also parse with `@huggingface/gguf` with the keys and
+ * shapes llama.cpp reads. And llama.cpp tokenizes as slimtune does with the real Qwen2.5, Llama 3
+ * and Gemma 3 tokenizers carried in our GGUF metadata.
+ *
+ * Gemma 3 differs in what no file can change: llama.cpp's CPU GELU reads a table of f16 inputs
+ * and outputs, and it scales the embedding by `sqrtf(hidden)` where a bf16 checkpoint's
+ * transformers (and slimtune) round √hidden to bf16. Both are measured and printed; the 1e-4 bar
+ * is held against the f64 reference computed with llama.cpp's GELU (and scale), and slimtune
+ * against the same reference with the exact GELU.
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { getLlama, type Llama, LlamaLogLevel, type LlamaModel, type Token } from "node-llama-cpp";
@@ -315,6 +321,15 @@ for (const preset of ["tiny-qwen2", "tiny-llama", "tiny-qwen3", "tiny-gemma3"]) 
       strictEqual(shapes.has("blk.0.attn_q.bias"), config.qkvBias);
       strictEqual(shapes.has("blk.0.attn_q_norm.weight"), config.qkNorm === true);
       strictEqual(shapes.has("rope_freqs.weight"), config.ropeScaling !== null);
+      const gemma = arch === "gemma3";
+      strictEqual(shapes.has("blk.0.post_attention_norm.weight"), gemma);
+      strictEqual(shapes.has("blk.0.post_ffw_norm.weight"), gemma);
+      if (gemma) {
+        // tiny-gemma3: sliding, full, sliding layers; a window of 4 keys (T is 40).
+        strictEqual(g.metadata["gemma3.attention.sliding_window"], 4);
+        strictEqual(g.metadata["gemma3.attention.sliding_window_pattern"], 2);
+        strictEqual(g.metadata["gemma3.rope.freq_base_swa"], config.ropeLocalTheta);
+      }
       const lg = await readGguf(await Deno.readFile(`${tmp}/lora.gguf`));
       strictEqual(lg.metadata["general.type"], "adapter");
       strictEqual(lg.metadata["adapter.type"], "lora");
