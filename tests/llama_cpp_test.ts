@@ -492,6 +492,7 @@ for (
         const types = g.metadata["tokenizer.ggml.token_type"] as number[];
         strictEqual(types[tj.model.vocab["<0x41>"]], 6);
         strictEqual(types[tj.model.vocab["<start_of_turn>"]], 3);
+        ok(String(g.metadata["tokenizer.chat_template"]).includes("<start_of_turn>"));
       } else {
         strictEqual(g.metadata["tokenizer.ggml.model"], "gpt2");
         strictEqual(
