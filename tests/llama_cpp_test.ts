@@ -434,6 +434,7 @@ const TOKENIZER_TEXTS = [
   "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n",
   "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>",
   "<start_of_turn>user\nWhat is 2+2?<end_of_turn>\n<start_of_turn>model\n",
+  "\ufeff// a byte order mark first, and \ufeff# one inside",
   "runs:   three  two\t\t\ttabs \n\n\n\n\n\nsix newlines      six spaces <b>bold</b>",
 ];
 

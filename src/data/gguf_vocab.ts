@@ -177,12 +177,21 @@ interface TokenizerJsonParts {
   /** Token strings by id (`vocabSize` slots; ids the vocabulary lacks stay undefined). */
   tokens: (string | undefined)[];
   merges: string[];
-  /** What each merge rule makes (left + right), in rank order. */
+  /**
+   * What each merge rule makes (left + right), in rank order: kept only for a byte-fallback BPE
+   * (whose `byte_fallback` key tokenizer.json writes before its merges), else empty.
+   */
   merged: string[];
   added: AddedEntry[];
   normalizer: unknown;
   preTokenizer: unknown;
   postProcessor: unknown;
+}
+
+/** What a `"left right"` rule makes; split, as llama.cpp does, at its first space after index 0. */
+function joinedRule(rule: string): string {
+  const at = rule.indexOf(" ", 1);
+  return at < 0 ? rule : rule.slice(0, at) + rule.slice(at + 1);
 }
 
 /**
@@ -236,19 +245,18 @@ async function readTokenizerJson(
           await r.step(() => r.enterArray(), 16);
           await r.each(() => {
             if (!r.nextItem()) return false;
+            const keep = parts.byteFallback === true;
             if (r.peek() === 0x22) {
               const rule = r.readString();
               parts.merges.push(rule);
-              // llama.cpp splits a rule at its first space after the first character.
-              const at = rule.indexOf(" ", 1);
-              parts.merged.push(at < 0 ? rule : rule.slice(0, at) + rule.slice(at + 1));
+              if (keep) parts.merged.push(joinedRule(rule));
               return true;
             }
             r.enterArray();
             const pair: string[] = [];
             while (r.nextItem()) pair.push(r.readString());
             parts.merges.push(pair.join(" "));
-            parts.merged.push(pair.join(""));
+            if (keep) parts.merged.push(pair.join(""));
             return true;
           });
         } else if (r.key === "type") {
@@ -392,7 +400,12 @@ export async function ggufVocab(files: GgufVocabFiles): Promise<GgufVocab> {
     tokens: list,
     types,
     merges: spm ? [] : tj.merges,
-    scores: spm ? mergeOrderScores(list, tj.merged) : null,
+    scores: spm
+      ? mergeOrderScores(
+        list,
+        tj.merged.length === tj.merges.length ? tj.merged : tj.merges.map(joinedRule),
+      )
+      : null,
     bosId,
     eosId,
     padId,

@@ -163,6 +163,13 @@ Deno.test("GGUF vocab of a SentencePiece-style BPE: llama's SPM kind, scores in 
   deepStrictEqual(md.get("tokenizer.ggml.unknown_token_id"), { type: "u32", value: 3 });
   strictEqual(md.has("tokenizer.ggml.merges"), false);
   strictEqual((md.get("tokenizer.ggml.scores") as { value: ArrayLike<number> }).value.length, 16);
+
+  // The same scores when the merges come as "left right" strings before "byte_fallback".
+  const tj = JSON.parse(spmTokenizerJson());
+  const { byte_fallback, merges, ...rest } = tj.model;
+  tj.model = { ...rest, merges: merges.map((m: string[]) => m.join(" ")), byte_fallback };
+  const late = await ggufVocab({ tokenizerJson: JSON.stringify(tj), vocabSize: 16, name: "g" });
+  deepStrictEqual(late.scores, v.scores);
 });
 
 Deno.test("GGUF vocab refuses a byte-fallback BPE with another normalization (a dummy prefix)", async () => {
