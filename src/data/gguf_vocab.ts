@@ -419,7 +419,7 @@ export async function ggufVocab(files: GgufVocabFiles): Promise<GgufVocab> {
  * SPM scores that merge in BPE rank order: `-(rank + 1)` of the first rule making each token,
  * `-(rules + 1)` for tokens no rule makes.
  */
-export function mergeOrderScores(
+function mergeOrderScores(
   tokens: readonly string[],
   merged: readonly string[],
 ): Float32Array {
