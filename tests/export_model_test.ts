@@ -308,10 +308,23 @@ Deno.test("export refuses an adapter of another shape and an unknown architectur
       u.err,
       /^error: .*mistral\/config\.json: unsupported architecture "MistralForCausalLM".*\n$/,
     );
-    await makeCheckpoint({ preset: "tiny-gemma3", out: `${tmp}/gemma`, seed: 1 });
+    // A Gemma 3 whose layer types llama.cpp's sliding_window_pattern (every n-th layer full)
+    // cannot express: full, sliding, sliding.
+    await makeCheckpoint({
+      preset: "tiny-gemma3",
+      out: `${tmp}/gemma`,
+      seed: 1,
+      configOverrides: {
+        layer_types: ["full_attention", "sliding_attention", "sliding_attention"],
+      },
+    });
+    await Deno.copyFile(`${tmp}/model/tokenizer.json`, `${tmp}/gemma/tokenizer.json`);
     const g = await tool(["--model", `${tmp}/gemma`, "--format", "gguf", "--out", `${tmp}/g.gguf`]);
     strictEqual(g.code, 1);
-    match(g.err, /^error: .*gemma\/config\.json: GGUF model export of Gemma 3 is not supported/);
+    match(
+      g.err,
+      /^error: .*gemma\/config\.json: layer types \[full,sliding,sliding\] have no llama\.cpp sliding_window_pattern .*\n$/,
+    );
     strictEqual(await Deno.stat(`${tmp}/g.gguf`).then(() => true, () => false), false);
 
     // A failure midway: one tensor is not a float, found only when its turn comes.

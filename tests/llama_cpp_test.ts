@@ -2,10 +2,16 @@
  * slimtune's GGUF files in the real llama.cpp (node-llama-cpp 3.21.1, its prebuilt CPU binary):
  * our GGUF base, our GGUF LoRA on it, and our merged GGUF give the next-token log-probs of
  * slimtune's own forward (f32 weights, f32 KV cache, no flash attention) to 1e-4 at every
- * position, and the same greedy continuation, on tiny random Qwen2, Llama (untied, llama3 rope)
- * and Qwen3 checkpoints. The files also parse with `@huggingface/gguf` with the keys and shapes
- * llama.cpp reads. And llama.cpp tokenizes as slimtune does with the real Qwen2.5 and Llama 3
- * tokenizers carried in our GGUF metadata.
+ * position, and the same greedy continuation, on tiny random Qwen2, Llama (untied, llama3 rope),
+ * Qwen3 and Gemma 3 checkpoints. The files also parse with `@huggingface/gguf` with the keys and
+ * shapes llama.cpp reads. And llama.cpp tokenizes as slimtune does with the real Qwen2.5, Llama 3
+ * and Gemma 3 tokenizers carried in our GGUF metadata.
+ *
+ * Gemma 3 differs in what no file can change: llama.cpp's CPU GELU reads a table of f16 inputs
+ * and outputs, and it scales the embedding by `sqrtf(hidden)` where a bf16 checkpoint's
+ * transformers (and slimtune) round √hidden to bf16. Both are measured and printed; the 1e-4 bar
+ * is held against the f64 reference computed with llama.cpp's GELU (and scale), and slimtune
+ * against the same reference with the exact GELU.
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { getLlama, type Llama, LlamaLogLevel, type LlamaModel, type Token } from "node-llama-cpp";
@@ -14,7 +20,7 @@ import { tinyTokenizerFiles } from "../src/data/tiny_tokenizer_testing.ts";
 import { Decoder, type DecoderAdapter } from "../src/generate/decoder.ts";
 import { argmax } from "../src/generate/sampling.ts";
 import { openModel } from "../src/io/checkpoint_deno.ts";
-import { f16BitsToF32 } from "../src/io/dtype.ts";
+import { f16BitsToF32, f32ToF16Bits } from "../src/io/dtype.ts";
 import { readGguf } from "../src/io/gguf_testing.ts";
 import { serializeSafetensors } from "../src/io/safetensors_writer.ts";
 import { loadKernelsSync } from "../src/kernels/wasm.ts";
@@ -27,6 +33,7 @@ import { readAdapterDir, writeAdapterDir } from "../src/train/peft_adapter_deno.
 import { ggufTensorNames } from "../src/train/gguf_model.ts";
 import { main as exportMain } from "../tools/export.ts";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
+import { readRefModel, refLogProbs, type RefLora, type RefModel } from "./model_reference_f64.ts";
 
 // The prebuilt binary only: never a download or a source build at run time.
 Deno.env.set("NODE_LLAMA_CPP_SKIP_DOWNLOAD", "true");
@@ -191,7 +198,54 @@ function maxAbsDiff(a: Float64Array, b: Float64Array): number {
   return worst;
 }
 
-for (const preset of ["tiny-qwen2", "tiny-llama", "tiny-qwen3"]) {
+/**
+ * ggml's CPU tanh GELU: the input rounded to f16, looked up in a table of f16 outputs computed
+ * in f32 (exact outside (-10, 10)).
+ */
+function ggmlCpuGelu(z: number): number {
+  if (z <= -10) return 0;
+  if (z >= 10) return z;
+  const f = Math.fround;
+  const x = f16BitsToF32(f32ToF16Bits(z));
+  const inner = f(f(f(0.79788456080286535) * x) * f(1 + f(f(f(0.044715) * x) * x)));
+  const y = f(f(0.5 * x) * f(1 + f(Math.tanh(inner))));
+  return f16BitsToF32(f32ToF16Bits(y));
+}
+
+/** The f64 reference model of a checkpoint directory (f32 weights). */
+async function referenceOf(modelDir: string): Promise<RefModel> {
+  const { kernels, arena } = loadKernelsSync();
+  const store = await openModel({
+    source: modelDir,
+    quant: "none",
+    weights: "resident",
+    kernels,
+    arena,
+  });
+  try {
+    return await readRefModel(store, kernels, arena);
+  } finally {
+    await store.close();
+  }
+}
+
+/** PEFT-named adapter tensors as the reference's `block.linear.A|B` map. */
+function refLoraOf(tensors: LoraTensors, scale: number): RefLora {
+  const t = new Map<string, Float64Array>();
+  const blocks = new Set<number>();
+  for (const name of tensors.keys()) blocks.add(Number(/layers\.(\d+)\./.exec(name)![1]));
+  for (const b of blocks) {
+    for (const name of LINEAR_NAMES) {
+      for (const which of ["A", "B"] as const) {
+        const v = tensors.get(peftName(b, name, which));
+        if (v) t.set(`${b}.${name}.${which}`, Float64Array.from(v.data));
+      }
+    }
+  }
+  return { scale, t };
+}
+
+for (const preset of ["tiny-qwen2", "tiny-llama", "tiny-qwen3", "tiny-gemma3"]) {
   Deno.test(`llama.cpp runs our GGUF base, LoRA and merged model as slimtune does (${preset})`, async () => {
     const tmp = await Deno.makeTempDir();
     try {
@@ -267,6 +321,15 @@ for (const preset of ["tiny-qwen2", "tiny-llama", "tiny-qwen3"]) {
       strictEqual(shapes.has("blk.0.attn_q.bias"), config.qkvBias);
       strictEqual(shapes.has("blk.0.attn_q_norm.weight"), config.qkNorm === true);
       strictEqual(shapes.has("rope_freqs.weight"), config.ropeScaling !== null);
+      const gemma = arch === "gemma3";
+      strictEqual(shapes.has("blk.0.post_attention_norm.weight"), gemma);
+      strictEqual(shapes.has("blk.0.post_ffw_norm.weight"), gemma);
+      if (gemma) {
+        // tiny-gemma3: sliding, full, sliding layers; a window of 4 keys (T is 40).
+        strictEqual(g.metadata["gemma3.attention.sliding_window"], 4);
+        strictEqual(g.metadata["gemma3.attention.sliding_window_pattern"], 2);
+        strictEqual(g.metadata["gemma3.rope.freq_base_swa"], config.ropeLocalTheta);
+      }
       const lg = await readGguf(await Deno.readFile(`${tmp}/lora.gguf`));
       strictEqual(lg.metadata["general.type"], "adapter");
       strictEqual(lg.metadata["adapter.type"], "lora");
@@ -292,23 +355,49 @@ for (const preset of ["tiny-qwen2", "tiny-llama", "tiny-qwen3"]) {
         const gotBase = await llamaCppRun(base, ids, null, steps);
         const gotLora = await llamaCppRun(base, ids, `${tmp}/lora.gguf`, steps);
         const gotMerged = await llamaCppRun(merged, ids, null, steps);
-        const dBase = maxAbsDiff(gotBase.logprobs, wantBase.logprobs);
-        const dLora = maxAbsDiff(gotLora.logprobs, wantLora.logprobs);
-        const dMerged = maxAbsDiff(gotMerged.logprobs, wantLora.logprobs);
         const moved = maxAbsDiff(wantBase.logprobs, wantLora.logprobs);
+        ok(moved > 0.05, `the adapter changes the model (${moved})`);
+        // What llama.cpp should compute: slimtune's forward, or for Gemma 3 the f64 reference
+        // with llama.cpp's CPU GELU (a table over f16 inputs and outputs), which no export can
+        // change; slimtune's forward equals the same reference with the exact tanh GELU.
+        let truthBase = wantBase.logprobs;
+        let truthLora = wantLora.logprobs;
+        let geluNote = "";
+        if (config.architecture === "gemma3") {
+          const ref = await referenceOf(m);
+          const lora = refLoraOf(tensors, 8 / r);
+          const none = { scale: 0, t: new Map() };
+          const dRef = Math.max(
+            maxAbsDiff(refLogProbs(ref, none, ids), wantBase.logprobs),
+            maxAbsDiff(refLogProbs(ref, lora, ids), wantLora.logprobs),
+          );
+          ok(dRef <= 1e-5, `slimtune vs its f64 reference: ${dRef}`);
+          truthBase = refLogProbs(ref, none, ids, ggmlCpuGelu);
+          truthLora = refLogProbs(ref, lora, ids, ggmlCpuGelu);
+          geluNote = `; llama.cpp's f16 GELU table alone moves them by base ${
+            maxAbsDiff(truthBase, wantBase.logprobs).toExponential(2)
+          }, +LoRA ${maxAbsDiff(truthLora, wantLora.logprobs).toExponential(2)}`;
+          console.log(
+            `${preset}: max |log-prob| difference llama.cpp vs slimtune: base ${
+              maxAbsDiff(gotBase.logprobs, wantBase.logprobs).toExponential(2)
+            }, +LoRA ${maxAbsDiff(gotLora.logprobs, wantLora.logprobs).toExponential(2)}, merged ${
+              maxAbsDiff(gotMerged.logprobs, wantLora.logprobs).toExponential(2)
+            }${geluNote}`,
+          );
+        }
+        const dBase = maxAbsDiff(gotBase.logprobs, truthBase);
+        const dLora = maxAbsDiff(gotLora.logprobs, truthLora);
+        const dMerged = maxAbsDiff(gotMerged.logprobs, truthLora);
         console.log(
-          `${preset}: max |log-prob| difference llama.cpp vs slimtune: base ${
-            dBase.toExponential(2)
-          }, ` +
-            `+LoRA ${dLora.toExponential(2)}, merged ${
-              dMerged.toExponential(2)
-            } (the adapter moves ` +
-            `them by ${moved.toFixed(3)})`,
+          `${preset}: max |log-prob| difference llama.cpp vs ${
+            geluNote ? "the reference with its GELU" : "slimtune"
+          }: base ${dBase.toExponential(2)}, +LoRA ${dLora.toExponential(2)}, merged ${
+            dMerged.toExponential(2)
+          } (the adapter moves them by ${moved.toFixed(3)})`,
         );
         ok(dBase <= 1e-4, `base ${dBase}`);
         ok(dLora <= 1e-4, `lora ${dLora}`);
         ok(dMerged <= 1e-4, `merged ${dMerged}`);
-        ok(moved > 0.05, `the adapter changes the model (${moved})`);
         deepStrictEqual(gotBase.greedy, wantBase.greedy, "greedy continuation, base");
         deepStrictEqual(gotLora.greedy, wantLora.greedy, "greedy continuation, base + LoRA");
         deepStrictEqual(gotMerged.greedy, wantLora.greedy, "greedy continuation, merged");
@@ -344,6 +433,9 @@ const TOKENIZER_TEXTS = [
   "emoji 🤖🚀 and accents: café naïve résumé",
   "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n",
   "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>",
+  "<start_of_turn>user\nWhat is 2+2?<end_of_turn>\n<start_of_turn>model\n",
+  "\ufeff// a byte order mark first, and \ufeff# one inside",
+  "runs:   three  two\t\t\ttabs \n\n\n\n\n\nsix newlines      six spaces <b>bold</b>",
 ];
 
 for (
@@ -351,6 +443,8 @@ for (
     // The released models' embedding sizes (Qwen2.5's has rows beyond its tokenizer).
     ["Qwen2.5", "tiny-qwen2", "tokenizer-qwen2_5", "qwen2", 151936],
     ["Llama 3", "tiny-llama", "tokenizer-llama3", "llama-bpe", 128256],
+    // Gemma 3's tokenizer has one added token (<image_soft_token>) beyond its text models' rows.
+    ["Gemma 3", "tiny-gemma3", "tokenizer-gemma3", "default", 262144],
   ] as const
 ) {
   Deno.test(`llama.cpp tokenizes with our GGUF tokenizer metadata as slimtune does (${family})`, async () => {
@@ -387,7 +481,26 @@ for (
       const g = await readGguf(await Deno.readFile(`${tmp}/m.gguf`));
       strictEqual(g.metadata["tokenizer.ggml.pre"], pre);
       strictEqual((g.metadata["tokenizer.ggml.tokens"] as string[]).length, size);
-      strictEqual((g.metadata["tokenizer.ggml.merges"] as string[]).length, tj.model.merges.length);
+      if (preset === "tiny-gemma3") {
+        // SentencePiece-style: scores instead of merges, byte tokens, no dummy prefix.
+        strictEqual(g.metadata["tokenizer.ggml.model"], "llama");
+        strictEqual(g.metadata["tokenizer.ggml.merges"], undefined);
+        strictEqual((g.metadata["tokenizer.ggml.scores"] as number[]).length, size);
+        strictEqual(g.metadata["tokenizer.ggml.add_space_prefix"], false);
+        strictEqual(g.metadata["tokenizer.ggml.add_bos_token"], true);
+        strictEqual(g.metadata["tokenizer.ggml.bos_token_id"], 2);
+        strictEqual(g.metadata["tokenizer.ggml.unknown_token_id"], 3);
+        const types = g.metadata["tokenizer.ggml.token_type"] as number[];
+        strictEqual(types[tj.model.vocab["<0x41>"]], 6);
+        strictEqual(types[tj.model.vocab["<start_of_turn>"]], 3);
+        ok(String(g.metadata["tokenizer.chat_template"]).includes("<start_of_turn>"));
+      } else {
+        strictEqual(g.metadata["tokenizer.ggml.model"], "gpt2");
+        strictEqual(
+          (g.metadata["tokenizer.ggml.merges"] as string[]).length,
+          tj.model.merges.length,
+        );
+      }
       strictEqual(g.metadata["general.file_type"], 7);
       const tok = await readTokenizer({
         tokenizerJson: await Deno.readFile(`${tokDir}/tokenizer.json`),
@@ -577,6 +690,62 @@ Deno.test("our q4_0 blocks are what llama.cpp decodes: it agrees with slimtune o
           } (llama.cpp also rounds activations to 8 bits)`,
       );
       ok(dDecoded < 0.2 * dOriginal, `${dDecoded} vs ${dOriginal}`);
+    } finally {
+      await model.dispose();
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("llama.cpp on a bf16 Gemma 3: it scales the embedding by sqrtf(hidden), not by √hidden rounded to bf16 as slimtune and transformers do (measured)", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const m = `${tmp}/model`;
+    // √40 = 6.3246 rounds to 6.3125 in bf16; every weight is bf16, so f32 GGUF weights are exact.
+    await makeCheckpoint({
+      preset: "tiny-gemma3",
+      out: m,
+      seed: 9,
+      dtype: "bf16",
+      configOverrides: { hidden_size: 40 },
+    });
+    const files = tinyTokenizerFiles(512);
+    await Deno.writeTextFile(`${m}/tokenizer.json`, files.tokenizerJson);
+    await Deno.writeTextFile(`${m}/tokenizer_config.json`, files.tokenizerConfig);
+    const note = await exportTool([
+      ...["--model", m, "--format", "gguf", "--type", "f32", "--out", `${tmp}/base.gguf`],
+    ]);
+    ok(
+      /note: llama\.cpp multiplies Gemma's embedding by sqrtf\(hidden\) = 6\.32455/.test(note),
+      note,
+    );
+    ok(/where slimtune and transformers use 6\.3125/.test(note), note);
+
+    const rng = new Rng(4);
+    const ids = Array.from({ length: 24 }, () => 3 + Math.floor(rng.uniform() * 500));
+    const ref = await referenceOf(m);
+    strictEqual(ref.config.embedScale, 6.3125);
+    const none = { scale: 0, t: new Map() };
+    const theirScale = {
+      ...ref,
+      config: { ...ref.config, embedScale: Math.fround(Math.sqrt(40)) },
+    };
+    const ours = (await slimtuneRun(m, ids, null, 0)).logprobs;
+    const model = await (await llama()).loadModel({ modelPath: `${tmp}/base.gguf`, gpuLayers: 0 });
+    try {
+      const got = (await llamaCppRun(model, ids, null, 0)).logprobs;
+      const dTheirScale = maxAbsDiff(got, refLogProbs(theirScale, none, ids, ggmlCpuGelu));
+      const dOurScale = maxAbsDiff(got, refLogProbs(ref, none, ids, ggmlCpuGelu));
+      console.log(
+        `bf16 Gemma 3 (hidden 40): max |log-prob| difference llama.cpp vs slimtune ${
+          maxAbsDiff(got, ours).toExponential(2)
+        }; vs the reference with its GELU and sqrtf(40) ${dTheirScale.toExponential(2)}, ` +
+          `with 6.3125 ${dOurScale.toExponential(2)}`,
+      );
+      ok(dTheirScale <= 1e-4, `${dTheirScale}`);
+      // The bf16-rounded scale alone would miss the 1e-4 bar: it is what differs.
+      ok(dOurScale > 1e-4 && dOurScale > 3 * dTheirScale, `${dOurScale} vs ${dTheirScale}`);
     } finally {
       await model.dispose();
     }

@@ -235,7 +235,19 @@ function attention(
   return out;
 }
 
-function block(m: RefModel, i: number, lora: RefLora, x: Float64Array, T: number): Float64Array {
+/** HF's `gelu_pytorch_tanh`. */
+export function geluTanh(z: number): number {
+  return 0.5 * z * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (z + 0.044715 * z ** 3)));
+}
+
+function block(
+  m: RefModel,
+  i: number,
+  lora: RefLora,
+  x: Float64Array,
+  T: number,
+  gelu: (z: number) => number = geluTanh,
+): Float64Array {
   const c = m.config;
   const D = c.hiddenSize;
   const I = c.intermediateSize;
@@ -272,8 +284,6 @@ function block(m: RefModel, i: number, lora: RefLora, x: Float64Array, T: number
   const n2 = rmsnorm(h1, b.n2, T, D, c.rmsNormEps);
   const g = lin("gate", n2, D, I);
   const u = lin("up", n2, D, I);
-  const gelu = (z: number) =>
-    0.5 * z * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (z + 0.044715 * z ** 3)));
   const act = c.mlpActivation === "gelu_tanh"
     ? g.map((z, j) => gelu(z) * u[j])
     : g.map((z, j) => z / (1 + Math.exp(-z)) * u[j]);
@@ -344,4 +354,41 @@ export function refLoss(
     }
   }
   return total / count;
+}
+
+/**
+ * Next-token log-probs `[T, V]` after each of one sequence's `ids`; `gelu` replaces the MLP's
+ * tanh GELU (to model another runtime's approximation of it).
+ */
+export function refLogProbs(
+  m: RefModel,
+  lora: RefLora,
+  ids: ArrayLike<number>,
+  gelu: (z: number) => number = geluTanh,
+): Float64Array {
+  const c = m.config;
+  const D = c.hiddenSize;
+  const V = c.vocabSize;
+  const T = ids.length;
+  let x: Float64Array = new Float64Array(T * D);
+  for (let t = 0; t < T; t++) x.set(m.embed.subarray(ids[t] * D, (ids[t] + 1) * D), t * D);
+  const es = c.embedScale ?? 1;
+  if (es !== 1) x = x.map((v) => v * es);
+  for (let i = 0; i < c.numLayers; i++) x = block(m, i, lora, x, T, gelu);
+  const n = rmsnorm(x, m.finalNorm, T, D, c.rmsNormEps);
+  const out = new Float64Array(T * V);
+  for (let t = 0; t < T; t++) {
+    let max = -Infinity;
+    for (let v = 0; v < V; v++) {
+      let s = 0;
+      for (let j = 0; j < D; j++) s += n[t * D + j] * m.head[v * D + j];
+      out[t * V + v] = s;
+      max = Math.max(max, s);
+    }
+    let sum = 0;
+    for (let v = 0; v < V; v++) sum += Math.exp(out[t * V + v] - max);
+    const lse = max + Math.log(sum);
+    for (let v = 0; v < V; v++) out[t * V + v] -= lse;
+  }
+  return out;
 }

@@ -30,6 +30,7 @@ import { unexpectedErrorText } from "../src/runtime/unexpected_error.ts";
 import { UsageError, usageErrorFromParseArgs } from "../src/train/args.ts";
 import { DEMO_BASE_MODEL, DEMO_MODEL_CONFIG } from "../src/train/demo.ts";
 import { adapterGgufChunks } from "../src/train/gguf_adapter.ts";
+import { gemma3EmbedScaleMismatch } from "../src/train/gguf_gemma3.ts";
 import { readModelConfigDeno } from "../src/train/model_deno.ts";
 import { parseAdapterConfig } from "../src/train/peft_adapter.ts";
 import {
@@ -280,6 +281,12 @@ export async function runExport(o: ExportOptions): Promise<string> {
       text += "note: q4_0 requantizes the merged weights: W + (lora_alpha/r)·B·A is rounded to " +
         "4 bits as a whole, so part of the adapter's change is lost in the rounding; for the " +
         "adapter as trained use --type q8_0 or f16, or keep it separate (--lora)\n";
+    }
+    const scales = c.architecture === "gemma3" ? gemma3EmbedScaleMismatch(c) : null;
+    if (scales) {
+      text += `note: llama.cpp multiplies Gemma's embedding by sqrtf(hidden) = ${scales[1]}, ` +
+        `where slimtune and transformers use ${scales[0]} (√hidden rounded to the checkpoint's ` +
+        "torch_dtype), so its outputs differ slightly from slimtune's\n";
     }
     return text;
   }

@@ -1,9 +1,9 @@
 /**
- * A Hugging Face byte-level BPE tokenizer (`tokenizer.json` + `tokenizer_config.json`) as the
- * `tokenizer.*` metadata of a GGUF model file, so that llama.cpp tokenizes as the model was
- * trained. Portable: it takes the files' text.
+ * A Hugging Face tokenizer (`tokenizer.json` + `tokenizer_config.json`) as the `tokenizer.*`
+ * metadata of a GGUF model file, so that llama.cpp tokenizes as the model was trained. Portable:
+ * it takes the files' text. Two kinds of vocabulary export:
  *
- * What llama.cpp reads for a byte-level BPE ("gpt2") vocabulary, and what is written here:
+ * **Byte-level BPE** (Qwen, Llama 3, SmolLM2) as llama.cpp's `gpt2` vocabulary:
  * - `tokenizer.ggml.model = "gpt2"`;
  * - `tokenizer.ggml.pre`: the name of llama.cpp's built-in pre-tokenizer (its split regex); it is
  *   chosen here from the tokenizer's own split regex, and a tokenizer whose regex llama.cpp has
@@ -13,12 +13,29 @@
  *   vocabulary) are `[PAD<id>]`;
  * - `tokenizer.ggml.token_type` (i32 per token): 1 normal, 3 control (a special added token, or
  *   one spelled `<|...|>`), 4 user-defined (other added tokens), 5 unused (the padding ids);
- * - `tokenizer.ggml.merges`: the merge rules, each `"left right"`, in rank order;
- * - `tokenizer.ggml.bos_token_id` / `eos_token_id` / `padding_token_id` and
- *   `tokenizer.ggml.add_bos_token`;
- * - `tokenizer.chat_template`.
+ * - `tokenizer.ggml.merges`: the merge rules, each `"left right"`, in rank order (a BPE
+ *   vocabulary ranks by merges, and llama.cpp reads no scores for it).
  *
- * Scores are not written: a BPE vocabulary ranks by merges, and llama.cpp reads no scores for it.
+ * **SentencePiece-style BPE** (Gemma 3: byte fallback, spaces normalized to `▁`, no dummy
+ * prefix) as llama.cpp's `llama` (SPM) vocabulary, the one its converter writes from Gemma's
+ * `tokenizer.model`:
+ * - `tokenizer.ggml.model = "llama"`, `tokenizer.ggml.pre = "default"`,
+ *   `tokenizer.ggml.add_space_prefix = false`;
+ * - tokens as tokenizer.json spells them (`▁` for a space, `<0xXX>` byte tokens of type 6, the
+ *   unknown token of type 2);
+ * - `tokenizer.ggml.scores` (f32 per token). llama.cpp's SPM tokenizer merges, among adjacent
+ *   pieces whose concatenation is a token, the one of highest score (leftmost on a tie), where HF
+ *   merges the pair of lowest merge rank. Every split of a Gemma token into two tokens is a merge
+ *   rule, so a token's score is minus the rank of the first rule that makes it (`-(rank + 1)`),
+ *   and tokens no rule makes score below all of them: both then merge in the same order.
+ * - Added tokens that contain `▁` are typed normal: HF matches them only against a literal `▁`
+ *   in the input and decodes them to spaces, as llama.cpp does a normal token (a user-defined one
+ *   it would print as `▁`).
+ *
+ * Both: `tokenizer.ggml.bos_token_id` / `eos_token_id` / `padding_token_id` (and the SPM
+ * `unknown_token_id`), `tokenizer.ggml.add_bos_token`, `tokenizer.chat_template`. An added token
+ * whose id is beyond the embedding rows (Gemma 3's `<image_soft_token>` in a text model) has no
+ * row to embed and is left out, as llama.cpp's converter leaves it out.
  *
  * @example
  * ```ts
@@ -48,13 +65,19 @@ export const GGUF_TOKEN_TYPE = {
 
 /** A tokenizer as GGUF metadata needs it. */
 export interface GgufVocab {
+  /** llama.cpp's vocabulary kind: `gpt2` (byte-level BPE) or `llama` (SentencePiece-style). */
+  model: "gpt2" | "llama";
   pre: string;
   tokens: string[];
   types: Int32Array;
+  /** The merge rules (`gpt2`); empty for `llama`. */
   merges: string[];
+  /** Per-token scores (`llama`); null for `gpt2`. */
+  scores: Float32Array | null;
   bosId: number | null;
   eosId: number | null;
   padId: number | null;
+  unkId: number | null;
   /** Null when neither the config nor the post-processor says (llama.cpp then decides by `pre`). */
   addBos: boolean | null;
   chatTemplate: string | null;
@@ -154,9 +177,21 @@ interface TokenizerJsonParts {
   /** Token strings by id (`vocabSize` slots; ids the vocabulary lacks stay undefined). */
   tokens: (string | undefined)[];
   merges: string[];
+  /**
+   * What each merge rule makes (left + right), in rank order: kept only for a byte-fallback BPE
+   * (whose `byte_fallback` key tokenizer.json writes before its merges), else empty.
+   */
+  merged: string[];
   added: AddedEntry[];
+  normalizer: unknown;
   preTokenizer: unknown;
   postProcessor: unknown;
+}
+
+/** What a `"left right"` rule makes; split, as llama.cpp does, at its first space after index 0. */
+function joinedRule(rule: string): string {
+  const at = rule.indexOf(" ", 1);
+  return at < 0 ? rule : rule.slice(0, at) + rule.slice(at + 1);
 }
 
 /**
@@ -175,7 +210,9 @@ async function readTokenizerJson(
     byteFallback: undefined,
     tokens: new Array(vocabSize),
     merges: [],
+    merged: [],
     added: [],
+    normalizer: null,
     preTokenizer: null,
     postProcessor: null,
   };
@@ -208,14 +245,18 @@ async function readTokenizerJson(
           await r.step(() => r.enterArray(), 16);
           await r.each(() => {
             if (!r.nextItem()) return false;
+            const keep = parts.byteFallback === true;
             if (r.peek() === 0x22) {
-              parts.merges.push(r.readString());
+              const rule = r.readString();
+              parts.merges.push(rule);
+              if (keep) parts.merged.push(joinedRule(rule));
               return true;
             }
             r.enterArray();
             const pair: string[] = [];
             while (r.nextItem()) pair.push(r.readString());
             parts.merges.push(pair.join(" "));
+            if (keep) parts.merged.push(pair.join(""));
             return true;
           });
         } else if (r.key === "type") {
@@ -233,6 +274,8 @@ async function readTokenizerJson(
         }
         parts.added.push({ id: a.id as number, content: a.content, special: a.special === true });
       }
+    } else if (key === "normalizer") {
+      parts.normalizer = await r.step(() => r.readValue());
     } else if (key === "pre_tokenizer") {
       parts.preTokenizer = await r.step(() => r.readValue());
     } else if (key === "post_processor") {
@@ -241,6 +284,25 @@ async function readTokenizerJson(
   }
   if (!sawModel) throw new Error(`${name}: no "model"`);
   return parts;
+}
+
+/**
+ * Whether a byte-fallback BPE is SentencePiece-style as Gemma's is: its normalizer only turns
+ * spaces into `▁` (no dummy prefix), and its pre-tokenizer (if any) only splits at spaces, which
+ * that normalizer has already removed.
+ */
+function isSpaceToMarkerBpe(normalizer: unknown, pre: unknown): boolean {
+  const n = normalizer as Json | null;
+  const spaceToMarker = (o: Json | null) =>
+    o?.type === "Replace" && (o.pattern as Json | undefined)?.String === " " &&
+    o.content === "\u2581";
+  const normOk = spaceToMarker(n) ||
+    (n?.type === "Sequence" && Array.isArray(n.normalizers) && n.normalizers.length === 1 &&
+      spaceToMarker(n.normalizers[0] as Json));
+  const p = pre as Json | null;
+  const preOk = p === null ||
+    (p.type === "Split" && (p.pattern as Json | undefined)?.String === " ");
+  return normOk && preOk;
 }
 
 /** The GGUF view of a tokenizer. Throws an input error naming the file on what it cannot map. */
@@ -257,26 +319,39 @@ export async function ggufVocab(files: GgufVocabFiles): Promise<GgufVocab> {
     throw e;
   }
   if (tj.modelType !== "BPE") {
-    throw new Error(`${jsonName}: model is not a BPE vocabulary (only byte-level BPE exports)`);
+    throw new Error(
+      `${jsonName}: model is not a BPE vocabulary (only byte-level and SentencePiece-style BPE ` +
+        "export)",
+    );
   }
-  if (tj.byteFallback === true) {
-    throw new Error(`${jsonName}: a byte-fallback (SentencePiece-style) BPE does not export yet`);
+  const spm = tj.byteFallback === true;
+  if (spm && !isSpaceToMarkerBpe(tj.normalizer, tj.preTokenizer)) {
+    throw new Error(
+      `${jsonName}: a byte-fallback BPE exports only with Gemma's normalization (spaces to ` +
+        `"\u2581", no dummy prefix); normalizer ${JSON.stringify(tj.normalizer)}`,
+    );
   }
-  const pre = ggufPreTokenizer(tj.preTokenizer, jsonName);
+  const pre = spm ? "default" : ggufPreTokenizer(tj.preTokenizer, jsonName);
   const n = files.vocabSize;
   const types = new Int32Array(n).fill(GGUF_TOKEN_TYPE.normal);
+  if (spm) {
+    for (let i = 0; i < n; i++) {
+      const t = tj.tokens[i];
+      if (t !== undefined && /^<0x[0-9A-F]{2}>$/.test(t)) types[i] = GGUF_TOKEN_TYPE.byte;
+    }
+  }
   const ids = new Map<string, number>();
   for (const a of tj.added) {
-    if (!Number.isInteger(a.id) || a.id < 0 || a.id >= n) {
-      throw new Error(
-        `${jsonName}: token ${JSON.stringify(a.content)} has id ${a.id}, outside the model's ` +
-          `${n} embedding rows`,
-      );
+    if (!Number.isInteger(a.id) || a.id < 0) {
+      throw new Error(`${jsonName}: token ${JSON.stringify(a.content)} has id ${a.id}`);
     }
+    if (a.id >= n) continue; // no embedding row: llama.cpp's converter drops it too
     tj.tokens[a.id] = a.content;
     ids.set(a.content, a.id);
     types[a.id] = a.special || looksSpecial(a.content)
       ? GGUF_TOKEN_TYPE.control
+      : spm && a.content.includes("\u2581")
+      ? GGUF_TOKEN_TYPE.normal
       : GGUF_TOKEN_TYPE.userDefined;
   }
   const list = tj.tokens as string[];
@@ -309,6 +384,8 @@ export async function ggufVocab(files: GgufVocabFiles): Promise<GgufVocab> {
   const bosId = idOf("bos_token") ?? first(files.bosTokenId);
   const eosId = idOf("eos_token") ?? first(files.eosTokenId);
   const padId = idOf("pad_token");
+  const unkId = spm ? idOf("unk_token") : null;
+  if (unkId !== null) types[unkId] = GGUF_TOKEN_TYPE.unknown;
   // add_bos: the config's flag, else whether the post-processor puts the BOS first.
   let addBos: boolean | null = null;
   if (typeof config.add_bos_token === "boolean") addBos = config.add_bos_token;
@@ -318,16 +395,45 @@ export async function ggufVocab(files: GgufVocabFiles): Promise<GgufVocab> {
   const template = files.chatTemplate ??
     (typeof config.chat_template === "string" ? config.chat_template : null);
   return {
+    model: spm ? "llama" : "gpt2",
     pre,
     tokens: list,
     types,
-    merges: tj.merges,
+    merges: spm ? [] : tj.merges,
+    scores: spm
+      ? mergeOrderScores(
+        list,
+        tj.merged.length === tj.merges.length ? tj.merged : tj.merges.map(joinedRule),
+      )
+      : null,
     bosId,
     eosId,
     padId,
+    unkId,
     addBos,
     chatTemplate: template,
   };
+}
+
+/**
+ * SPM scores that merge in BPE rank order: `-(rank + 1)` of the first rule making each token,
+ * `-(rules + 1)` for tokens no rule makes.
+ */
+function mergeOrderScores(
+  tokens: readonly string[],
+  merged: readonly string[],
+): Float32Array {
+  const idOf = new Map<string, number>();
+  for (let i = tokens.length - 1; i >= 0; i--) idOf.set(tokens[i], i);
+  const scores = new Float32Array(tokens.length).fill(-(merged.length + 1));
+  const seen = new Uint8Array(tokens.length);
+  for (let rank = 0; rank < merged.length; rank++) {
+    const id = idOf.get(merged[rank]);
+    if (id === undefined || seen[id]) continue;
+    seen[id] = 1;
+    scores[id] = -(rank + 1);
+  }
+  return scores;
 }
 
 /** True when a TemplateProcessing post-processor's single template begins with `token`. */
@@ -352,16 +458,22 @@ function postProcessorStartsWith(pp: unknown, token: string): boolean {
 /** The `tokenizer.*` metadata entries of a vocabulary. */
 export function ggufVocabMetadata(v: GgufVocab): [string, GgufValue][] {
   const out: [string, GgufValue][] = [
-    ["tokenizer.ggml.model", { type: "string", value: "gpt2" }],
+    ["tokenizer.ggml.model", { type: "string", value: v.model }],
     ["tokenizer.ggml.pre", { type: "string", value: v.pre }],
     ["tokenizer.ggml.tokens", { type: "array", of: "string", value: v.tokens }],
-    ["tokenizer.ggml.token_type", { type: "array", of: "i32", value: v.types }],
-    ["tokenizer.ggml.merges", { type: "array", of: "string", value: v.merges }],
   ];
+  if (v.scores) out.push(["tokenizer.ggml.scores", { type: "array", of: "f32", value: v.scores }]);
+  out.push(["tokenizer.ggml.token_type", { type: "array", of: "i32", value: v.types }]);
+  if (v.model === "gpt2") {
+    out.push(["tokenizer.ggml.merges", { type: "array", of: "string", value: v.merges }]);
+  } else out.push(["tokenizer.ggml.add_space_prefix", { type: "bool", value: false }]);
   if (v.bosId !== null) out.push(["tokenizer.ggml.bos_token_id", { type: "u32", value: v.bosId }]);
   if (v.eosId !== null) out.push(["tokenizer.ggml.eos_token_id", { type: "u32", value: v.eosId }]);
   if (v.padId !== null) {
     out.push(["tokenizer.ggml.padding_token_id", { type: "u32", value: v.padId }]);
+  }
+  if (v.unkId !== null) {
+    out.push(["tokenizer.ggml.unknown_token_id", { type: "u32", value: v.unkId }]);
   }
   if (v.addBos !== null) {
     out.push(["tokenizer.ggml.add_bos_token", { type: "bool", value: v.addBos }]);

@@ -14,6 +14,7 @@ Deno.test("GGUF vocab of the real Qwen2.5 tokenizer: pre-tokenizer, ids, types, 
     name: QWEN2_DIR,
   });
   const tj = JSON.parse(tokenizerJson);
+  strictEqual(v.model, "gpt2");
   strictEqual(v.pre, "qwen2");
   strictEqual(v.tokens.length, 151936);
   strictEqual(v.tokens[9707], "Hello");
@@ -81,5 +82,107 @@ Deno.test("GGUF vocab refuses what it cannot map, naming the file", async () => 
         name: "d",
       }),
     /^Error: d\/tokenizer\.json: not JSON/,
+  );
+});
+
+/** A small Gemma-style tokenizer.json: byte fallback, spaces normalized to ▁, no dummy prefix. */
+function spmTokenizerJson(normalizer: unknown = {
+  type: "Replace",
+  pattern: { String: " " },
+  content: "\u2581",
+}): string {
+  const pieces = ["<pad>", "<eos>", "<bos>", "<unk>", "<0x00>", "<0x41>", "\u2581", "a", "b"];
+  pieces.push("ab", "\u2581a", "\u2581ab", "\u2581\u2581", "\ufeff", "\ufeffa", "<start_of_turn>");
+  const vocab = Object.fromEntries(pieces.map((p, i) => [p, i]));
+  return JSON.stringify({
+    added_tokens: [
+      { id: 0, content: "<pad>", special: true },
+      { id: 3, content: "<unk>", special: true },
+      { id: 12, content: "\u2581\u2581", special: false },
+      { id: 15, content: "<start_of_turn>", special: true },
+      { id: 16, content: "<image_soft_token>", special: true },
+    ],
+    normalizer,
+    pre_tokenizer: { type: "Split", pattern: { String: " " }, behavior: "MergedWithPrevious" },
+    post_processor: {
+      type: "TemplateProcessing",
+      single: [{ SpecialToken: { id: "<bos>" } }, { Sequence: { id: "A" } }],
+    },
+    model: {
+      type: "BPE",
+      byte_fallback: true,
+      vocab,
+      // "▁ab" is made by rank 3 ("▁a" + "b") and again by rank 4 ("▁" + "ab").
+      merges: [["a", "b"], ["\u2581", "a"], ["\u2581", "\u2581"], ["\u2581a", "b"], [
+        "\u2581",
+        "ab",
+      ], ["\ufeff", "a"]],
+    },
+  });
+}
+
+Deno.test("GGUF vocab of a SentencePiece-style BPE: llama's SPM kind, scores in merge order, byte/unknown/control types", async () => {
+  const v = await ggufVocab({
+    tokenizerJson: spmTokenizerJson(),
+    tokenizerConfig: JSON.stringify({ bos_token: "<bos>", eos_token: "<eos>", unk_token: "<unk>" }),
+    vocabSize: 16,
+    name: "g",
+  });
+  strictEqual(v.model, "llama");
+  strictEqual(v.pre, "default");
+  deepStrictEqual(v.merges, []);
+  strictEqual(v.tokens[13], "\ufeff", "a leading U+FEFF is part of the token");
+  strictEqual(v.tokens[14], "\ufeffa");
+  strictEqual(v.tokens.length, 16, "<image_soft_token> (id 16) has no row and is left out");
+  // -(rank + 1) of the first rule that makes a token; the rest below every rule.
+  deepStrictEqual(Array.from(v.scores!.subarray(9, 15)), [-1, -2, -4, -3, -7, -6]);
+  strictEqual(v.scores![7], -7);
+  const T = GGUF_TOKEN_TYPE;
+  deepStrictEqual(Array.from(v.types), [
+    T.control, // <pad>
+    T.normal, // <eos>: a vocabulary entry, not an added token here
+    T.normal,
+    T.unknown, // <unk>, named by the config
+    T.byte,
+    T.byte,
+    T.normal,
+    T.normal,
+    T.normal,
+    T.normal,
+    T.normal,
+    T.normal,
+    T.normal, // "▁▁": an added token with ▁ decodes to spaces, as a normal token does
+    T.normal,
+    T.normal,
+    T.control, // <start_of_turn>
+  ]);
+  deepStrictEqual([v.bosId, v.eosId, v.unkId, v.addBos], [2, 1, 3, true]);
+  const md = new Map(ggufVocabMetadata(v));
+  deepStrictEqual(md.get("tokenizer.ggml.model"), { type: "string", value: "llama" });
+  deepStrictEqual(md.get("tokenizer.ggml.add_space_prefix"), { type: "bool", value: false });
+  deepStrictEqual(md.get("tokenizer.ggml.unknown_token_id"), { type: "u32", value: 3 });
+  strictEqual(md.has("tokenizer.ggml.merges"), false);
+  strictEqual((md.get("tokenizer.ggml.scores") as { value: ArrayLike<number> }).value.length, 16);
+
+  // The same scores when the merges come as "left right" strings before "byte_fallback".
+  const tj = JSON.parse(spmTokenizerJson());
+  const { byte_fallback, merges, ...rest } = tj.model;
+  tj.model = { ...rest, merges: merges.map((m: string[]) => m.join(" ")), byte_fallback };
+  const late = await ggufVocab({ tokenizerJson: JSON.stringify(tj), vocabSize: 16, name: "g" });
+  deepStrictEqual(late.scores, v.scores);
+});
+
+Deno.test("GGUF vocab refuses a byte-fallback BPE with another normalization (a dummy prefix)", async () => {
+  const prepend = {
+    type: "Sequence",
+    normalizers: [{ type: "Prepend", prepend: "\u2581" }, {
+      type: "Replace",
+      pattern: { String: " " },
+      content: "\u2581",
+    }],
+  };
+  await rejects(
+    () => ggufVocab({ tokenizerJson: spmTokenizerJson(prepend), vocabSize: 16, name: "l2" }),
+    /^Error: l2\/tokenizer\.json: a byte-fallback BPE exports only with Gemma's normalization/,
   );
 });

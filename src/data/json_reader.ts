@@ -479,7 +479,8 @@ export class JsonReader {
   }
 }
 
-const utf8Decoder = new TextDecoder();
+// ignoreBOM: a string that begins with U+FEFF keeps it (Gemma has tokens that do).
+const utf8Decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** Writes code point `cp` as UTF-8 at `out[n]` (lone surrogates as their 3-byte form). */
 export function writeUtf8(out: Uint8Array, n: number, cp: number): number {

@@ -87,3 +87,12 @@ Deno.test("JsonReader: a value larger than the window grows the buffer", async (
   const r = new JsonReader(chunked(new TextEncoder().encode(JSON.stringify([big, 1])), 4096), "b");
   strictEqual(JSON.stringify(await r.step(() => r.readValue(), 16)), JSON.stringify([big, 1]));
 });
+
+Deno.test("JsonReader: a string that begins with U+FEFF keeps it, as a key and as a value", async () => {
+  const doc = JSON.stringify({ "\ufeff//": ["\ufeff", "a\ufeff"] });
+  const r = new JsonReader(new TextEncoder().encode(doc), "bom.json");
+  await r.step(() => r.enterObject(), 1);
+  strictEqual(await r.step(() => r.nextKey(), 1), true);
+  strictEqual(r.key, "\ufeff//");
+  deepStrictEqual(await r.step(() => r.readValue(), 1), ["\ufeff", "a\ufeff"]);
+});

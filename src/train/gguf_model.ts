@@ -23,6 +23,10 @@
  *   interleaved pairs (`permuteHeadRows`), because llama.cpp's Llama graph rotates adjacent pairs;
  *   Qwen's graph rotates halves as HF does and needs none.
  *
+ * `gemma3` (its own `llama_model_gemma3` builder) adds the sandwich norms `post_attention_norm`
+ * and `post_ffw_norm`, names HF's `pre_feedforward_layernorm` `ffn_norm`, stores every norm
+ * weight as the `1 + w` it multiplies by, and keys the sliding layers: see `gguf_gemma3.ts`.
+ *
  * Vectors (norms, biases, rope_freqs) are always F32; matrices take the requested type, except
  * that a block type (Q8_0, Q4_0) needs rows of whole 32-value blocks and falls back to F16.
  */
@@ -36,19 +40,27 @@ import { type ModelTensorSource, rowChunks } from "../io/tensor_source.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { type GgufVocab, ggufVocabMetadata } from "../data/gguf_vocab.ts";
 import { ggufArchitecture, permuteHeadRows } from "./gguf_adapter.ts";
+import { gemma3Metadata, gemma3NormWeight } from "./gguf_gemma3.ts";
 import { isMerged, type MergeAdapter, mergedTensor } from "./merge_adapter.ts";
 
 /** `general.file_type` of a file whose matrices are `type`. */
 const FILE_TYPE: Record<GgufTensorType, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7 };
 
-/** The GGUF metadata of a model: architecture keys, then the tokenizer. */
+/**
+ * The GGUF metadata of a model: architecture keys, then the tokenizer. `where` (the config's
+ * path) names what a model llama.cpp cannot express is refused for.
+ */
 export function ggufModelMetadata(
   config: ModelConfig,
   vocab: GgufVocab,
   type: GgufTensorType,
   name: string,
+  where = "config.json",
 ): [string, GgufValue][] {
   const arch = ggufArchitecture(config);
+  if (!["qwen2", "qwen3", "llama", "gemma3"].includes(arch)) {
+    throw new Error(`${where}: GGUF model export of architecture ${arch} is not supported`);
+  }
   const u32 = (value: number): GgufValue => ({ type: "u32", value });
   const f32 = (value: number): GgufValue => ({ type: "f32", value });
   const out: [string, GgufValue][] = [
@@ -71,6 +83,7 @@ export function ggufModelMetadata(
     [`${arch}.vocab_size`, u32(config.vocabSize)],
   );
   if (arch === "llama") out.push([`${arch}.rope.dimension_count`, u32(config.headDim)]);
+  if (arch === "gemma3") out.push(...gemma3Metadata(config, where));
   if (vocab.tokens.length !== config.vocabSize) {
     throw new Error(
       `tokenizer has ${vocab.tokens.length} tokens for ${config.vocabSize} embedding rows`,
@@ -105,6 +118,7 @@ export function llama3RopeFactors(config: ModelConfig): Float32Array {
 /** HF tensor name -> llama.cpp tensor name, for the tensors of `config`, in file order. */
 export function ggufTensorNames(config: ModelConfig): [string, string][] {
   const names: [string, string][] = [["model.embed_tokens.weight", "token_embd.weight"]];
+  const sandwich = config.sandwichNorms === true;
   for (let i = 0; i < config.numLayers; i++) {
     const p = `model.layers.${i}`;
     const b = `blk.${i}`;
@@ -118,10 +132,16 @@ export function ggufTensorNames(config: ModelConfig): [string, string][] {
       names.push([`${p}.self_attn.k_norm.weight`, `${b}.attn_k_norm.weight`]);
     }
     names.push([`${p}.self_attn.o_proj.weight`, `${b}.attn_output.weight`]);
-    names.push([`${p}.post_attention_layernorm.weight`, `${b}.ffn_norm.weight`]);
+    if (sandwich) {
+      names.push([`${p}.post_attention_layernorm.weight`, `${b}.post_attention_norm.weight`]);
+      names.push([`${p}.pre_feedforward_layernorm.weight`, `${b}.ffn_norm.weight`]);
+    } else names.push([`${p}.post_attention_layernorm.weight`, `${b}.ffn_norm.weight`]);
     names.push([`${p}.mlp.gate_proj.weight`, `${b}.ffn_gate.weight`]);
     names.push([`${p}.mlp.up_proj.weight`, `${b}.ffn_up.weight`]);
     names.push([`${p}.mlp.down_proj.weight`, `${b}.ffn_down.weight`]);
+    if (sandwich) {
+      names.push([`${p}.post_feedforward_layernorm.weight`, `${b}.post_ffw_norm.weight`]);
+    }
   }
   names.push(["model.norm.weight", "output_norm.weight"]);
   if (!config.tieWordEmbeddings) names.push(["lm_head.weight", "output.weight"]);
@@ -130,7 +150,8 @@ export function ggufTensorNames(config: ModelConfig): [string, string][] {
 
 /**
  * The model's GGUF tensors: each reads its checkpoint tensor when written, merges the adapter
- * (if any), reorders Llama q/k rows, and is encoded as `type`.
+ * (if any), reorders Llama q/k rows, turns Gemma's zero-centred norm weights into their
+ * multipliers, and is encoded as `type`.
  */
 export function ggufModelTensors(
   config: ModelConfig,
@@ -140,6 +161,7 @@ export function ggufModelTensors(
 ): GgufAsyncTensor[] {
   const out: GgufAsyncTensor[] = [];
   const permute = config.architecture === "llama";
+  const gemma = config.architecture === "gemma3";
   for (const [hf, gguf] of ggufTensorNames(config)) {
     if (!source.has(hf)) throw new Error(`checkpoint lacks tensor ${hf}`);
     const shape = source.shape(hf);
@@ -163,6 +185,9 @@ export function ggufModelTensors(
         const whole = (permute && heads > 0) || isMerged(hf, adapter);
         // Tensors used as they are (the embedding, the LM head) stream in row chunks.
         if (!whole && matrix) return rowChunks(source, hf);
+        if (gemma && /norm\.weight$/.test(hf)) {
+          return source.read(hf).then((v) => gemma3NormWeight(hf, v, config));
+        }
         return source.read(hf).then((v) => {
           const values = mergedTensor(hf, v, shape, adapter, config);
           return permute && heads > 0 ? permuteHeadRows(values, shape[0], shape[1], heads) : values;

@@ -40,3 +40,30 @@ Deno.test("GGUF tensor names: llama.cpp's, per architecture", () => {
   deepStrictEqual(ll.at(-1), ["lm_head.weight", "output.weight"]);
   strictEqual(ll.length, 1 + 2 * 9 + 2);
 });
+
+Deno.test("GGUF tensor names of Gemma 3: llama.cpp's gemma3 set, the sandwich norms included", () => {
+  const g = ggufTensorNames(tinyConfig("gemma3", 1));
+  deepStrictEqual(g.map(([, gguf]) => gguf), [
+    "token_embd.weight",
+    "blk.0.attn_norm.weight",
+    "blk.0.attn_q.weight",
+    "blk.0.attn_k.weight",
+    "blk.0.attn_v.weight",
+    "blk.0.attn_q_norm.weight",
+    "blk.0.attn_k_norm.weight",
+    "blk.0.attn_output.weight",
+    "blk.0.post_attention_norm.weight",
+    "blk.0.ffn_norm.weight",
+    "blk.0.ffn_gate.weight",
+    "blk.0.ffn_up.weight",
+    "blk.0.ffn_down.weight",
+    "blk.0.post_ffw_norm.weight",
+    "output_norm.weight",
+  ]);
+  const byHf = new Map(g);
+  strictEqual(byHf.get("model.layers.0.pre_feedforward_layernorm.weight"), "blk.0.ffn_norm.weight");
+  strictEqual(
+    byHf.get("model.layers.0.post_attention_layernorm.weight"),
+    "blk.0.post_attention_norm.weight",
+  );
+});

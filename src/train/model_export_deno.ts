@@ -91,15 +91,6 @@ export interface GgufModelExport {
 /** Writes the model (merged with the adapter, if given) as one GGUF file. */
 export async function exportGgufModel(o: GgufModelExport): Promise<ExportResult> {
   const { config, merged } = await openBase(o.model, o.adapter ?? null);
-  if (config.architecture === "gemma3") {
-    // llama.cpp's gemma3 graph wants its own tensor set (the sandwich norms, 1 + w folded into
-    // the norm weights) and a SentencePiece vocabulary; written wrong it would load and be wrong.
-    throw new Error(
-      `${o.model.replace(/\/+$/, "")}/config.json: GGUF model export of Gemma 3 is not supported ` +
-        "(its adapter exports: tools/export.ts --adapter DIR --format gguf; the merged model " +
-        "exports as safetensors)",
-    );
-  }
   const tokDir = (o.tokenizer ?? o.model).replace(/\/+$/, "");
   let tokenizerJson: Deno.FsFile;
   try {
@@ -129,6 +120,7 @@ export async function exportGgufModel(o: GgufModelExport): Promise<ExportResult>
       vocab,
       o.type,
       merged ? `${name} + LoRA ${o.adapter}` : name,
+      `${o.model.replace(/\/+$/, "")}/config.json`,
     );
     let bytes = 0;
     await writeFileAtomic(
