@@ -108,8 +108,8 @@ export {
   type StepResult,
   type TrainingSession,
 } from "./src/methods/session.ts";
+export { createOptimizer } from "./src/optim/factory.ts";
 export {
-  createOptimizer,
   type Optimizer,
   type OptimizerConfig,
   type OptimizerKind,

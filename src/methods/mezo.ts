@@ -33,7 +33,7 @@
 import type { Kernels, Ptr } from "../kernels/abi.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { fillNormalStream } from "../runtime/philox.ts";
-import type { ParamTensor } from "../optim/optimizer.ts";
+import type { ParamTensor } from "../runtime/ptr.ts";
 
 /** Floats of z generated at a time (a multiple of 4, the Philox block). */
 export const MEZO_CHUNK = 4096;

@@ -9,7 +9,7 @@ import { loraParamCount } from "../model/lora.ts";
 import { LINEAR_NAMES } from "../model/weights.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { Rng } from "../runtime/rng.ts";
-import type { ParamTensor } from "../optim/optimizer.ts";
+import type { ParamTensor } from "../runtime/ptr.ts";
 import { buildCases } from "../optim/_builds.ts";
 import {
   createMezoWorkspace,

@@ -49,15 +49,9 @@ import type { Batch } from "../model/batch.ts";
 import { shiftLabels } from "../model/head.ts";
 import { forwardLoss, type LoraModel, prepareBatch } from "../model/transformer.ts";
 import type { WeightStore } from "../model/weights.ts";
-import {
-  clipFactor,
-  clipGradNorm,
-  createOptimizer,
-  globalGradNorm,
-  type Optimizer,
-  type OptimizerConfig,
-  type StateTensor,
-} from "../optim/optimizer.ts";
+import { clipFactor, clipGradNorm, globalGradNorm } from "../optim/clip.ts";
+import { createOptimizer } from "../optim/factory.ts";
+import type { Optimizer, OptimizerConfig, StateTensor } from "../optim/optimizer.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { Rng } from "../runtime/rng.ts";
 import { fullGradients } from "./full.ts";

@@ -25,7 +25,7 @@
  * ```
  */
 import type { Ptr } from "../kernels/abi.ts";
-import type { ParamTensor } from "../optim/optimizer.ts";
+import type { ParamTensor } from "../runtime/ptr.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { Rng } from "../runtime/rng.ts";
 import type { ModelConfig } from "./config.ts";
