@@ -21,7 +21,6 @@
  * ```
  */
 import { Rng } from "../runtime/rng.ts";
-import { IGNORE_INDEX } from "./chat.ts";
 import {
   DataError,
   kindNeedsTokenizer,
@@ -32,6 +31,7 @@ import {
   tokenizeRecord,
   TokenizerNeededError,
 } from "./example.ts";
+import { hasTarget, IGNORE_INDEX } from "./labels.ts";
 import { JsonlDecodeError, type JsonlLine, jsonlLines, JsonlLineTooLongError } from "./jsonl.ts";
 import type { TextTokenizer } from "./tokenizer.ts";
 import { TokenRows } from "./token_rows.ts";
@@ -163,19 +163,6 @@ export interface PackedRows {
 }
 
 /**
- * True when some position t ≥ 1 of `parts` end to end has a label (the shifted loss never uses
- * position 0's label).
- */
-function hasTarget(parts: readonly TokenizedExample[]): boolean {
-  let first = 1;
-  for (const p of parts) {
-    for (let t = first; t < p.labels.length; t++) if (p.labels[t] !== IGNORE_INDEX) return true;
-    first = Math.max(0, first - p.labels.length);
-  }
-  return false;
-}
-
-/**
  * Packs or truncates examples into rows of at most `seqLen` tokens as they arrive, in order:
  * only the examples of the row being filled are held, so a stream of any length packs in the
  * memory of its rows.
@@ -229,7 +216,7 @@ export class RowPacker {
   }
 
   #emit(parts: TokenizedExample[]): void {
-    if (hasTarget(parts)) this.rows.pushParts(parts);
+    if (hasTarget(parts.map((p) => p.labels))) this.rows.pushParts(parts);
     else this.dropped++;
   }
 }

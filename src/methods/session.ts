@@ -46,7 +46,7 @@
 import type { Kernels } from "../kernels/abi.ts";
 import { type LoraConfig, LoraParams } from "../model/lora.ts";
 import type { Batch } from "../model/batch.ts";
-import { shiftLabels } from "../model/head.ts";
+import { countTargets } from "../data/labels.ts";
 import { forwardLoss, type LoraModel, prepareBatch } from "../model/transformer.ts";
 import type { WeightStore } from "../model/weights.ts";
 import { clipFactor, clipGradNorm, globalGradNorm } from "../optim/clip.ts";
@@ -117,7 +117,7 @@ export interface StepResult {
   loss: number;
   /** Global gradient norm before clipping (null for MeZO). */
   gradNorm: number | null;
-  /** Tokens that counted in the loss (labels != -100 after the shift). */
+  /** Tokens that counted in the loss (rows with a target: docs/design.md, "Loss and labels"). */
   tokens: number;
 }
 
@@ -452,11 +452,6 @@ export class LoraTrainingSession implements TrainingSession {
 function mezoBlocks(lora: LoraParams): number[][] {
   const index = new Map(lora.params.map((p, t) => [p, t]));
   return lora.blocks.map((_, i) => lora.blockParams(i).map((p) => index.get(p)!));
-}
-
-/** Tokens of `b` that count in the loss (shifted labels != -100). */
-function countTargets(b: Batch, vocabSize: number): number {
-  return shiftLabels(b.labels, b.batchSize, b.seqLen, vocabSize, new Int32Array(b.labels.length));
 }
 
 /** Creates a session: allocates the adapters and the optimizer state in the arena. */
