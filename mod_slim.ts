@@ -84,7 +84,6 @@ export {
   readExampleLines,
   type ReadExamplesOptions,
   RowPacker,
-  type TokenBatch,
   type TokenizerLoader,
   type TokenizerRequest,
 } from "./src/data/dataset.ts";

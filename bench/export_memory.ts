@@ -19,6 +19,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import type { LoraTensors } from "../src/model/lora.ts";
 
 interface Measured {
   rssBefore: number;
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
       }
       const config = parseModelConfig(JSON.parse(await Deno.readTextFile(`${m}/config.json`)));
       const rng = new Rng(2);
-      const tensors = new Map<string, { shape: [number, number]; data: Float32Array }>();
+      const tensors: LoraTensors = new Map();
       for (let b = 0; b < config.numLayers; b++) {
         for (const n of LINEAR_NAMES) {
           const [o, i] = linearShape(config, n);

@@ -18,7 +18,7 @@ import type { ModelConfig } from "../src/model/config.ts";
 import { parseModelConfig } from "../src/io/config.ts";
 import { LINEAR_NAMES } from "../src/model/weights.ts";
 import { Rng } from "../src/runtime/rng.ts";
-import type { LoraTensors } from "../src/train/peft_adapter.ts";
+import type { LoraTensors } from "../src/model/lora.ts";
 import { writeAdapterDir } from "../src/train/peft_adapter_deno.ts";
 import { main } from "../tools/export.ts";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";

@@ -22,7 +22,7 @@ import { linearShape, peftName } from "../src/model/lora.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { LINEAR_NAMES } from "../src/model/weights.ts";
 import { Rng } from "../src/runtime/rng.ts";
-import type { LoraTensors } from "../src/train/peft_adapter.ts";
+import type { LoraTensors } from "../src/model/lora.ts";
 import { readAdapterDir, writeAdapterDir } from "../src/train/peft_adapter_deno.ts";
 import { ggufTensorNames } from "../src/train/gguf_model.ts";
 import { main as exportMain } from "../tools/export.ts";

@@ -44,14 +44,19 @@
  * ```
  */
 import type { Kernels } from "../kernels/abi.ts";
-import { type LoraConfig, LoraParams } from "../model/lora.ts";
-import type { Batch } from "../model/batch.ts";
+import { type LoraConfig, LoraParams, type LoraTensors } from "../model/lora.ts";
+import type { Batch } from "../data/batch.ts";
 import { countTargets } from "../data/labels.ts";
-import { forwardLoss, type LoraModel, prepareBatch } from "../model/transformer.ts";
+import {
+  type BlockHooks,
+  forwardLoss,
+  type LoraModel,
+  prepareBatch,
+} from "../model/transformer.ts";
 import type { WeightStore } from "../model/weights.ts";
 import { clipFactor, clipGradNorm, globalGradNorm } from "../optim/clip.ts";
 import { createOptimizer } from "../optim/factory.ts";
-import type { Optimizer, OptimizerConfig, StateTensor } from "../optim/optimizer.ts";
+import type { Optimizer, OptimizerConfig, OptimizerState } from "../optim/optimizer.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { Rng } from "../runtime/rng.ts";
 import { fullGradients } from "./full.ts";
@@ -59,7 +64,7 @@ import type { GradientMethod } from "./gradient.ts";
 import { lcsbGradients, lcsbSelectedBlocks } from "./lcsb.ts";
 import { mebpGradients, mebpKeeping } from "./mebp.ts";
 import { mespGradients, mespKeeping } from "./mesp.ts";
-import { createMezoWorkspace, type MezoHooks, mezoStep, type MezoWorkspace } from "./mezo.ts";
+import { createMezoWorkspace, mezoStep, type MezoWorkspace } from "./mezo.ts";
 import {
   type ClipStash,
   clipStashBytes,
@@ -71,7 +76,7 @@ import {
 } from "../model/memory_plan.ts";
 import { stashBf16, unstashBf16 } from "../optim/bf16_stash.ts";
 
-export type { Batch } from "../model/batch.ts";
+export type { Batch } from "../data/batch.ts";
 export type { LoraConfig } from "../model/lora.ts";
 
 /** The training methods (docs/design.md, "Training methods"). */
@@ -127,18 +132,18 @@ export interface TrainingSession {
   step(micro: Batch[], lr: number): Promise<StepResult>;
   evaluate(batch: Batch): Promise<{ loss: number; tokens: number }>;
   /** LoRA tensors with PEFT names ("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"). */
-  loraTensors(): Map<string, { shape: [number, number]; data: Float32Array }>;
+  loraTensors(): LoraTensors;
   /**
    * The same tensors as views of the session's memory (no copies): valid only until the next
    * `step`/`evaluate`. Writers that stream the adapter out use it to avoid a second copy.
    */
-  loraTensorViews?(): Map<string, { shape: [number, number]; data: Float32Array }>;
-  setLoraTensors(t: Map<string, { shape: [number, number]; data: Float32Array }>): void;
-  optimizerState(): { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] };
+  loraTensorViews?(): LoraTensors;
+  setLoraTensors(t: LoraTensors): void;
+  optimizerState(): OptimizerState;
   /** {@link optimizerState} with views instead of copies (valid until the next step). */
-  optimizerStateViews?(): { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] };
+  optimizerStateViews?(): OptimizerState;
   setOptimizerState(
-    s: { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] },
+    s: OptimizerState,
   ): void;
   /** Bytes: wasm linear-memory high-water, JS buffers held (store + session), whether memory grew in the last step. */
   memory(): { wasmHighWater: number; jsBytes: number; grewLastStep: boolean };
@@ -374,7 +379,7 @@ export class LoraTrainingSession implements TrainingSession {
     if (tokens === 0) return { loss: NaN, gradNorm: null, tokens };
     // Block i's adapters are perturbed just in time around block i's forward (one block-sized
     // backup), once per micro-batch.
-    const loss = async (hooks: MezoHooks) => {
+    const loss = async (hooks: BlockHooks) => {
       let sum = 0;
       for (const b of micro) sum += (await forwardLoss(this.model, b, hooks)).lossSum;
       return sum / tokens;
@@ -402,19 +407,19 @@ export class LoraTrainingSession implements TrainingSession {
     return { loss: count > 0 ? lossSum / count : NaN, tokens: count };
   }
 
-  loraTensors(): Map<string, { shape: [number, number]; data: Float32Array }> {
+  loraTensors(): LoraTensors {
     return this.lora.toMap();
   }
 
-  loraTensorViews(): Map<string, { shape: [number, number]; data: Float32Array }> {
+  loraTensorViews(): LoraTensors {
     return this.lora.views();
   }
 
-  setLoraTensors(t: Map<string, { shape: [number, number]; data: Float32Array }>): void {
+  setLoraTensors(t: LoraTensors): void {
     this.lora.fromMap(t);
   }
 
-  optimizerState(): { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] } {
+  optimizerState(): OptimizerState {
     return {
       stepCount: this.stepCount,
       tensors: this.optimizer?.stateTensors() ?? new Map(),
@@ -422,7 +427,7 @@ export class LoraTrainingSession implements TrainingSession {
     };
   }
 
-  optimizerStateViews(): { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] } {
+  optimizerStateViews(): OptimizerState {
     const o = this.optimizer;
     return {
       stepCount: this.stepCount,
@@ -432,7 +437,7 @@ export class LoraTrainingSession implements TrainingSession {
   }
 
   setOptimizerState(
-    s: { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] },
+    s: OptimizerState,
   ): void {
     if (this.optimizer) this.optimizer.loadState(s.stepCount, s.tensors);
     else this.#steps = s.stepCount;

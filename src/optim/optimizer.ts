@@ -26,6 +26,16 @@ export interface OptimizerConfig {
   eps?: number;
 }
 
+/**
+ * What a training session saves of its optimizer to resume exactly: the steps taken, the state
+ * tensors, and the position of the session's random stream.
+ */
+export interface OptimizerState {
+  stepCount: number;
+  tensors: Map<string, StateTensor>;
+  rng: number[];
+}
+
 /** A first-order optimizer over parameter tensors in linear memory. */
 export interface Optimizer {
   readonly config: OptimizerConfig;

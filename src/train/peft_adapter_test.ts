@@ -2,7 +2,7 @@ import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/s
 import { MemorySource } from "../io/byte_source.ts";
 import { SafetensorsFile } from "../io/safetensors.ts";
 import { serializeSafetensors } from "../io/safetensors_writer.ts";
-import { linearShape, peftName } from "../model/lora.ts";
+import { linearShape, type LoraTensors, peftName } from "../model/lora.ts";
 import { tinyConfig } from "../model/random_weights.ts";
 import type { LinearName } from "../model/weights.ts";
 import {
@@ -10,7 +10,6 @@ import {
   decodeAdapter,
   encodeAdapter,
   encodeAdapterChunks,
-  type LoraTensors,
   parseAdapterConfig,
 } from "./peft_adapter.ts";
 import { readAdapterDir, writeAdapterDir } from "./peft_adapter_deno.ts";
