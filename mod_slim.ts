@@ -67,7 +67,7 @@ export {
   type MemoryPlan,
   type MemoryPlanOptions,
   planMemory,
-} from "./src/model/memory_plan.ts";
+} from "./src/methods/memory_plan.ts";
 
 // Data (what runTraining's batch source is built from)
 export {

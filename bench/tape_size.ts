@@ -13,7 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import type { ModelConfig } from "../src/model/config.ts";
-import { blockTapeBytes } from "../src/model/memory_plan.ts";
+import { blockTapeBytes } from "../src/methods/memory_plan.ts";
 
 const MB = 1 << 20;
 const TARGETS7 = ["q", "k", "v", "o", "gate", "up", "down"] as const;

@@ -25,7 +25,7 @@ import {
   keptTapesWithin,
   type MemoryPlan,
   planMemory,
-} from "../src/model/memory_plan.ts";
+} from "../src/methods/memory_plan.ts";
 import { createRandomWeightStore, tinyConfig } from "../src/model/random_weights.ts";
 import { lcsbGradients, lcsbSelectedBlocks } from "../src/methods/lcsb.ts";
 import { prepareBatch } from "../src/model/transformer.ts";

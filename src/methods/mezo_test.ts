@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { loadKernelsSync } from "../kernels/wasm.ts";
 import type { Batch } from "../data/batch.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { planMemory } from "../model/memory_plan.ts";
+import { planMemory } from "./memory_plan.ts";
 import { createRandomWeightStore, tinyConfig } from "../model/random_weights.ts";
 import { type BlockHooks, forwardLoss } from "../model/transformer.ts";
 import { loraParamCount, type LoraTensors } from "../model/lora.ts";

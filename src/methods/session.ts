@@ -73,7 +73,7 @@ import {
   gradientStorageFor,
   keepsTapes,
   usesClipStash,
-} from "../model/memory_plan.ts";
+} from "./memory_plan.ts";
 import { stashBf16, unstashBf16 } from "../optim/bf16_stash.ts";
 
 export type { Batch } from "../data/batch.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { loadKernelsSync } from "../kernels/wasm.ts";
 import { LoraParams } from "../model/lora.ts";
-import { planMemory } from "../model/memory_plan.ts";
+import { planMemory } from "../methods/memory_plan.ts";
 import { tinyConfig } from "../model/random_weights.ts";
 import { LINEAR_NAMES } from "../model/weights.ts";
 import { Rng } from "../runtime/rng.ts";

@@ -14,7 +14,7 @@ import { DEFAULT_MAX_LINE_BYTES } from "../data/jsonl.ts";
 import { parseFlags } from "../runtime/flags.ts";
 import { LINEAR_NAMES, type LinearName } from "../model/weights.ts";
 import type { OptimizerKind } from "../optim/optimizer.ts";
-import type { ClipStash } from "../model/memory_plan.ts";
+import type { ClipStash } from "../methods/memory_plan.ts";
 
 /** Training methods (docs/design.md, "Training methods"). */
 export const METHODS = ["full", "mebp", "mesp", "lcsb", "mezo"] as const;

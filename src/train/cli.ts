@@ -34,7 +34,7 @@ import {
   runMemoryPlan,
   runMemoryPlanOptions,
 } from "./preflight_deno.ts";
-import { keepsTapes, keptTapesWithin, type MemoryPlan } from "../model/memory_plan.ts";
+import { keepsTapes, keptTapesWithin, type MemoryPlan } from "../methods/memory_plan.ts";
 import { chooseWeights } from "./weights_choice_deno.ts";
 import { acquireRunLock, clearRun, pruneCheckpoints } from "./run_dir_deno.ts";
 import {

@@ -11,7 +11,7 @@ import { openModel } from "../io/checkpoint_deno.ts";
 import { dirFiles } from "../io/checkpoint_files_deno.ts";
 import type { ModelConfig } from "../model/config.ts";
 import type { Kernels } from "../kernels/abi.ts";
-import { DEFAULT_HEAD_CHUNK_ROWS } from "../model/memory_plan.ts";
+import { DEFAULT_HEAD_CHUNK_ROWS } from "../methods/memory_plan.ts";
 import type { WeightStore } from "../model/weights.ts";
 import type { Arena } from "../runtime/arena.ts";
 import type { TrainArgs } from "./args.ts";

@@ -12,7 +12,7 @@ import {
   type MemoryPlan,
   type MemoryPlanOptions,
   planMemory,
-} from "../model/memory_plan.ts";
+} from "../methods/memory_plan.ts";
 import { formatMB } from "../runtime/memory.ts";
 import type { TrainArgs } from "./args.ts";
 import { UsageError } from "./args.ts";

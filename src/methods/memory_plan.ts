@@ -13,7 +13,7 @@
  * @example
  * ```ts
  * import { planMemory } from "./memory_plan.ts";
- * import { tinyConfig } from "./random_weights.ts";
+ * import { tinyConfig } from "../model/random_weights.ts";
  * const plan = planMemory({
  *   config: tinyConfig("qwen2"), method: "mesp", seqLen: 64, batchSize: 1,
  *   lora: { rank: 8, alpha: 16, targets: ["q", "k", "v", "o", "gate", "up", "down"] },
@@ -22,15 +22,15 @@
  * console.log(plan.total > plan.step);
  * ```
  */
-import { hasLocalRope, type ModelConfig } from "./config.ts";
+import { hasLocalRope, type ModelConfig } from "../model/config.ts";
 import {
   type GradientStorage,
   linearShape,
   type LoraConfig,
   loraGradBytes,
   loraParamBytes,
-} from "./lora.ts";
-import { lcsbSelectedBlocks } from "../methods/lcsb.ts";
+} from "../model/lora.ts";
+import { lcsbSelectedBlocks } from "./lcsb.ts";
 import { adamw8bitStateBytes } from "../optim/adamw8bit.ts";
 import type { OptimizerKind } from "../optim/optimizer.ts";
 
