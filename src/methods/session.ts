@@ -59,12 +59,16 @@ import { createOptimizer } from "../optim/factory.ts";
 import type { Optimizer, OptimizerConfig, OptimizerState } from "../optim/optimizer.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { Rng } from "../runtime/rng.ts";
-import { fullGradients } from "./full.ts";
 import type { GradientMethod } from "./gradient.ts";
-import { lcsbGradients, lcsbSelectedBlocks } from "./lcsb.ts";
-import { mebpGradients, mebpKeeping } from "./mebp.ts";
-import { mespGradients, mespKeeping } from "./mesp.ts";
 import { createMezoWorkspace, mezoStep, type MezoWorkspace } from "./mezo.ts";
+import {
+  hasGradients,
+  type LcsbSettings,
+  lcsbSettings,
+  METHOD_DEFAULTS,
+  type MethodName,
+  METHODS,
+} from "./registry.ts";
 import {
   type ClipStash,
   clipStashBytes,
@@ -78,9 +82,7 @@ import { stashBf16, unstashBf16 } from "../optim/bf16_stash.ts";
 
 export type { Batch } from "../data/batch.ts";
 export type { LoraConfig } from "../model/lora.ts";
-
-/** The training methods (docs/design.md, "Training methods"). */
-export type MethodName = "full" | "mebp" | "mesp" | "lcsb" | "mezo";
+export type { MethodName } from "./registry.ts";
 
 export interface SessionOptions {
   store: WeightStore;
@@ -92,7 +94,7 @@ export interface SessionOptions {
   /** Global gradient-norm clipping threshold; 0 = off. */
   maxGradNorm: number;
   /** LCSB groups (default 4, capped at the layer count) and pattern (default contiguous). */
-  lcsb?: { groups: number; pattern: "contiguous" | "strided" };
+  lcsb?: LcsbSettings;
   /** MeZO perturbation scale (default 1e-2). */
   mezo?: { eps: number };
   /** Seeds the LoRA init and the session's Rng (MeZO directions). */
@@ -204,7 +206,7 @@ export class LoraTrainingSession implements TrainingSession {
       headChunkRows: Math.ceil(rows / 16) * 16,
       mlpChunkRows: mlpRows,
     };
-    if (o.method === "mezo") {
+    if (!hasGradients(o.method)) {
       this.optimizer = null;
       this.#mezoBlocks = mezoBlocks(this.lora);
       this.#mezoWorkspace = createMezoWorkspace(o.arena, this.lora.params, this.#mezoBlocks);
@@ -213,7 +215,7 @@ export class LoraTrainingSession implements TrainingSession {
       this.#mezoWorkspace = null;
       this.#mezoBlocks = [];
     }
-    if (o.method === "lcsb") this.#lcsbSettings(); // validate early
+    if (o.method === "lcsb") lcsbSettings(config.numLayers, o.lcsb); // validate early
     const kept = o.keptTapes ?? 0;
     if (!(Number.isInteger(kept) && kept >= 0 && kept <= config.numLayers)) {
       throw new RangeError(`keptTapes must be in 0..${config.numLayers}, got ${kept}`);
@@ -225,14 +227,6 @@ export class LoraTrainingSession implements TrainingSession {
     this.#squares = new Float64Array(this.lora.params.length);
   }
 
-  #lcsbSettings(): { groups: number; pattern: "contiguous" | "strided" } {
-    const L = this.model.config.numLayers;
-    const groups = this.options.lcsb?.groups ?? Math.min(4, L);
-    const pattern = this.options.lcsb?.pattern ?? "contiguous";
-    lcsbSelectedBlocks(0, L, groups, pattern); // throws on a bad group count
-    return { groups, pattern };
-  }
-
   /** Steps taken (the LCSB schedule and MeZO count from it). */
   get stepCount(): number {
     return this.optimizer?.stepCount ?? this.#steps;
@@ -240,22 +234,15 @@ export class LoraTrainingSession implements TrainingSession {
 
   /** The gradient method the next step uses (LCSB: the group of this step). */
   gradientMethod(): GradientMethod {
-    switch (this.options.method) {
-      case "full":
-        return fullGradients;
-      case "mebp":
-        return this.options.keptTapes ? mebpKeeping(this.options.keptTapes) : mebpGradients;
-      case "mesp":
-        return this.options.keptTapes ? mespKeeping(this.options.keptTapes) : mespGradients;
-      case "lcsb": {
-        const { groups, pattern } = this.#lcsbSettings();
-        return lcsbGradients(
-          lcsbSelectedBlocks(this.stepCount, this.model.config.numLayers, groups, pattern),
-        );
-      }
-      case "mezo":
-        throw new Error("mezo has no gradient method");
-    }
+    const { method, keptTapes, lcsb } = this.options;
+    const gradientMethod = METHODS[method].gradientMethod;
+    if (!gradientMethod) throw new Error(`${method} has no gradient method`);
+    return gradientMethod({
+      step: this.stepCount,
+      numLayers: this.model.config.numLayers,
+      keptTapes: keptTapes ?? 0,
+      lcsb,
+    });
   }
 
   /**
@@ -296,7 +283,7 @@ export class LoraTrainingSession implements TrainingSession {
     if (micro.length === 0) throw new RangeError("step needs at least one micro-batch");
     const grows = this.model.arena.grows;
     try {
-      if (this.options.method === "mezo") return await this.#mezoStep(micro, lr);
+      if (!hasGradients(this.options.method)) return await this.#mezoStep(micro, lr);
       const opt = this.optimizer!;
       const clip = this.options.maxGradNorm;
       // Clipping through the bf16 stash: the block slot is still in use (one micro-batch).
@@ -390,7 +377,7 @@ export class LoraTrainingSession implements TrainingSession {
       params: this.lora.params,
       blocks: this.#mezoBlocks,
       loss,
-      eps: this.options.mezo?.eps ?? 1e-2,
+      eps: this.options.mezo?.eps ?? METHOD_DEFAULTS.mezo.eps,
       lr,
       weightDecay: this.options.optimizer.weightDecay,
       seed: this.#rng.nextU32(),

@@ -15,10 +15,14 @@ import { parseFlags } from "../runtime/flags.ts";
 import { LINEAR_NAMES, type LinearName } from "../model/weights.ts";
 import type { OptimizerKind } from "../optim/optimizer.ts";
 import type { ClipStash } from "../methods/memory_plan.ts";
-
-/** Training methods (docs/design.md, "Training methods"). */
-export const METHODS = ["full", "mebp", "mesp", "lcsb", "mezo"] as const;
-export type Method = typeof METHODS[number];
+import {
+  DEFAULT_METHOD,
+  LCSB_PATTERNS,
+  type LcsbSettings,
+  METHOD_DEFAULTS,
+  METHOD_NAMES,
+  type MethodName,
+} from "../methods/registry.ts";
 
 /** Everything `train.ts` can be told. */
 export interface TrainArgs {
@@ -28,7 +32,7 @@ export interface TrainArgs {
   evalEvery: number;
   /** With evalData: also evaluate the base (adapter off) and print both and the difference. */
   compareBase: boolean;
-  method: Method;
+  method: MethodName;
   quant: "int4" | "none";
   /** "auto" until the run resolves it (see `weights_choice_deno.ts`). */
   weights: "auto" | "resident" | "streamed";
@@ -53,7 +57,7 @@ export interface TrainArgs {
   seed: number;
   threads: number;
   lcsbGroups: number;
-  lcsbPattern: "contiguous" | "strided";
+  lcsbPattern: LcsbSettings["pattern"];
   mezoEps: number;
   headChunkRows: number;
   /** mebp, mesp: top blocks whose tapes are kept, or "auto" (what fits in `maxMemory`). */
@@ -143,8 +147,8 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     flag: "method",
     key: "method",
-    kind: { type: "enum", choices: METHODS },
-    default: "mesp",
+    kind: { type: "enum", choices: METHOD_NAMES },
+    default: DEFAULT_METHOD,
     help: "training method",
   },
   {
@@ -327,22 +331,22 @@ export const FLAGS: readonly FlagSpec[] = [
     flag: "lcsb-groups",
     key: "lcsbGroups",
     kind: { type: "int", min: 1 },
-    default: 4,
+    default: METHOD_DEFAULTS.lcsb.groups,
     meta: "K",
     help: "lcsb: number of layer groups (one is back-propagated per step)",
   },
   {
     flag: "lcsb-pattern",
     key: "lcsbPattern",
-    kind: { type: "enum", choices: ["contiguous", "strided"] },
-    default: "contiguous",
+    kind: { type: "enum", choices: LCSB_PATTERNS },
+    default: METHOD_DEFAULTS.lcsb.pattern,
     help: "lcsb: how layers are grouped",
   },
   {
     flag: "mezo-eps",
     key: "mezoEps",
     kind: { type: "number", min: 0, exclusiveMin: true },
-    default: 1e-2,
+    default: METHOD_DEFAULTS.mezo.eps,
     meta: "E",
     help: "mezo: perturbation size",
   },
