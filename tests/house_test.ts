@@ -3,7 +3,7 @@
  * module of the repository (entry points, src/, bench/, scripts/, tools/, tests/): no import
  * cycles; the layering of docs/design.md, "Source layout" (`runtime/` imports nothing above it,
  * `model/` neither `methods/` nor `train/`, `io/` never `train/`, `generate/` and `train/` never
- * each other); and every `src/` module has a sibling `_test.ts`, or is listed below with the test
+ * each other, and `cli/`, what their command lines share, neither of them); and every `src/` module has a sibling `_test.ts`, or is listed below with the test
  * file that covers it, which must reach it through its imports.
  */
 import assert from "node:assert/strict";
@@ -16,6 +16,7 @@ const GRAPH_DEADLINE_MS = 60_000;
  * named here must import the module, directly or through what it imports.
  */
 const COVERED_BY: Record<string, string> = {
+  "src/cli/model_location_deno.ts": "tests/generate_test.ts",
   "src/data/batch.ts": "src/data/dataset_test.ts",
   "src/data/tokenizer.ts": "src/data/dataset_test.ts",
   "src/data/tokenizer_deno.ts": "src/data/chat_test.ts",
@@ -92,9 +93,7 @@ const KNOWN_CYCLES: string[][] = [];
 
 /** Today's imports against the layering, as "from -> to": to be removed, and this list emptied. */
 const KNOWN_LAYER_BREACHES: string[] = [
-  "src/generate/args.ts -> src/train/args.ts",
   "src/generate/cli.ts -> src/train/demo.ts",
-  "src/generate/cli.ts -> src/train/model_deno.ts",
   "src/generate/cli.ts -> src/train/peft_adapter_deno.ts",
   "src/train/demo_showcase.ts -> src/generate/decoder.ts",
   "src/train/demo_showcase.ts -> src/generate/loop.ts",
@@ -103,6 +102,7 @@ const KNOWN_LAYER_BREACHES: string[] = [
 /** What a folder of src/ may not import: `null` = any src/ folder but its own. */
 const LAYERING: Record<string, string[] | null> = {
   runtime: null,
+  cli: ["train", "generate"],
   model: ["methods", "train"],
   io: ["train"],
   generate: ["train"],

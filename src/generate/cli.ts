@@ -15,11 +15,12 @@ import { loadKernels } from "../kernels/wasm.ts";
 import type { WeightStore } from "../model/weights.ts";
 import { BYTES_PER_MB } from "../runtime/memory.ts";
 import { createDemoStore, DEMO_BASE_MODEL } from "../train/demo.ts";
-import { openModelTokenizer } from "../train/model_deno.ts";
 import { ADAPTER_CONFIG_FILE, readAdapterDir } from "../train/peft_adapter_deno.ts";
 import { isInputError } from "../io/input_error.ts";
 import { unexpectedErrorText } from "../runtime/unexpected_error.ts";
-import { type GenerateArgs, generateHelpText, parseGenerateArgs, UsageError } from "./args.ts";
+import { isUrl, openModelTokenizer } from "../cli/model_location_deno.ts";
+import { UsageError } from "../cli/usage.ts";
+import { type GenerateArgs, generateHelpText, parseGenerateArgs } from "./args.ts";
 import { ChatContextError, ChatSession, type ChatTurn, readLines } from "./chat.ts";
 import { Decoder, type DecoderAdapter } from "./decoder.ts";
 import { generate } from "./loop.ts";
@@ -51,10 +52,6 @@ export const DEMO_ADAPTER_DIR = "out/demo-adapter";
 
 /** A failure with a message for the user (exit status 1). */
 class CliError extends Error {}
-
-function isUrl(s: string): boolean {
-  return /^https?:\/\//i.test(s);
-}
 
 async function isFile(path: string): Promise<boolean> {
   return await Deno.stat(path).then((s) => s.isFile, () => false);

@@ -11,6 +11,12 @@
  * ```
  */
 import { DEFAULT_MAX_LINE_BYTES } from "../data/jsonl.ts";
+import {
+  parseIntFlag,
+  parseNumberFlag,
+  UsageError,
+  usageErrorFromParseArgs,
+} from "../cli/usage.ts";
 import { parseFlags } from "../runtime/flags.ts";
 import { LINEAR_NAMES, type LinearName } from "../model/weights.ts";
 import type { OptimizerKind } from "../optim/optimizer.ts";
@@ -70,14 +76,6 @@ export interface TrainArgs {
   metrics: string | null;
   maxMemory: number | null;
   quiet: boolean;
-}
-
-/** A bad command line: printed as `error: --flag: what is wrong`, exit status 2. */
-export class UsageError extends Error {
-  constructor(readonly flag: string, readonly reason: string) {
-    super(`${flag}: ${reason}`);
-    this.name = "UsageError";
-  }
 }
 
 type Kind =
@@ -440,38 +438,6 @@ export function defaultTrainArgs(): TrainArgs {
   return out as unknown as TrainArgs;
 }
 
-/** Parses an integer flag value in `[min, max]`; shared by the train and generate CLIs. */
-export function parseIntFlag(flag: string, raw: string, min: number, max?: number): number {
-  const n = /^[+-]?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(n)) throw new UsageError(flag, `expected an integer, got "${raw}"`);
-  if (n < min) throw new UsageError(flag, `must be at least ${min}, got ${n}`);
-  if (max !== undefined && n > max) throw new UsageError(flag, `must be at most ${max}, got ${n}`);
-  return n;
-}
-
-/**
- * Parses a finite number flag value, at least `min` (greater than `min` when `exclusiveMin`) and
- * at most `max` when given; shared by the train and generate CLIs.
- */
-export function parseNumberFlag(
-  flag: string,
-  raw: string,
-  min: number,
-  exclusiveMin: boolean,
-  max?: number,
-): number {
-  const n = raw.trim() === "" ? NaN : Number(raw);
-  if (!Number.isFinite(n)) throw new UsageError(flag, `expected a number, got "${raw}"`);
-  if (exclusiveMin ? n <= min : n < min) {
-    throw new UsageError(
-      flag,
-      `must be ${exclusiveMin ? "greater than" : "at least"} ${min}, got ${n}`,
-    );
-  }
-  if (max !== undefined && n > max) throw new UsageError(flag, `must be at most ${max}, got ${n}`);
-  return n;
-}
-
 function parseValue(spec: FlagSpec, raw: string): unknown {
   const flag = `--${spec.flag}`;
   const k = spec.kind;
@@ -514,31 +480,6 @@ export interface ParsedTrainArgs {
   args: TrainArgs;
   given: Set<keyof TrainArgs>;
   help: boolean;
-}
-
-/**
- * The {@link UsageError} for an error thrown by `parseFlags` (strict, no positionals):
- * `--flag: reason` for an unknown option, a missing value, or a value that starts with "-";
- * `ARG: unexpected argument (<positionalHint>)` for a stray argument. Shared by every CLI here.
- */
-export function usageErrorFromParseArgs(e: unknown, positionalHint: string): UsageError {
-  const msg = (e as Error).message;
-  const code = (e as { code?: string }).code;
-  const flag = /'(-{1,2}[^' =]+)/.exec(msg)?.[1] ?? /"(-{1,2}[^" =]+)/.exec(msg)?.[1] ?? "?";
-  if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
-    const arg = /'([^']*)'/.exec(msg)?.[1] ?? "";
-    return new UsageError(arg, `unexpected argument (${positionalHint})`);
-  }
-  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-    return new UsageError(flag, "unknown option (see --help)");
-  }
-  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
-    if (/ambiguous/.test(msg)) {
-      return new UsageError(flag, `a value starting with "-" must be written ${flag}=VALUE`);
-    }
-    return new UsageError(flag, /argument missing/.test(msg) ? "needs a value" : msg);
-  }
-  return new UsageError(flag, msg);
 }
 
 /** Parses `argv` (without the program name). Throws {@link UsageError}. */

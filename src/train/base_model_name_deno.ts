@@ -6,7 +6,7 @@ import { checkpointFiles } from "../io/checkpoint.ts";
 import { dirFiles } from "../io/checkpoint_files_deno.ts";
 import { readJson } from "../io/checkpoint_files.ts";
 import { baseModelName } from "./base_model_name.ts";
-import { isUrl } from "./model_deno.ts";
+import { isUrl } from "../cli/model_location_deno.ts";
 
 /** The hub id when the model's config.json names one, else the model's absolute path (or URL). */
 export async function baseModelNameDeno(model: string): Promise<string> {

@@ -14,7 +14,8 @@ import { FileWriteError, writeFileAtomic } from "../runtime/deno_fs.ts";
 import { debugTrace, unexpectedErrorText } from "../runtime/unexpected_error.ts";
 import { BYTES_PER_MB, formatMB, formatMemoryReport } from "../runtime/memory.ts";
 import { processPeakBytes, readProcessMemory } from "../runtime/process_memory_deno.ts";
-import { helpText, parseTrainArgs, type TrainArgs, UsageError } from "./args.ts";
+import { UsageError } from "../cli/usage.ts";
+import { helpText, parseTrainArgs, type TrainArgs } from "./args.ts";
 import {
   CheckpointWriteError,
   readCheckpoint,

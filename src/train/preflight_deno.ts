@@ -15,7 +15,7 @@ import {
 } from "../methods/memory_plan.ts";
 import { formatMB } from "../runtime/memory.ts";
 import type { TrainArgs } from "./args.ts";
-import { UsageError } from "./args.ts";
+import { UsageError } from "../cli/usage.ts";
 import type { ResumePoint } from "./checkpoint_deno.ts";
 import { type DataIdentity, dataIdentity, describeDataChange } from "./data_identity.ts";
 import { headChunkRowsFor } from "./model_deno.ts";
