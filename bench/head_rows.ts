@@ -19,7 +19,8 @@ import { loadKernelsSync } from "../src/kernels/wasm.ts";
 import { countTargets } from "../src/data/labels.ts";
 import { LINEAR_NAMES } from "../src/model/weights.ts";
 import { LoraTrainingSession } from "../src/methods/session.ts";
-import { createDemoStore, DEMO_MODEL_CONFIG, demoDataPath } from "../src/train/demo.ts";
+import { createDemoStore, DEMO_MODEL_CONFIG } from "../src/model/demo_model.ts";
+import { demoDataPath } from "../src/train/demo.ts";
 import { writeFileAtomic } from "../src/runtime/deno_fs.ts";
 
 const { values } = parseArgs({

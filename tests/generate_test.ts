@@ -25,7 +25,7 @@ import { ropeTables } from "../src/model/rope_tables.ts";
 import { LINEAR_NAMES, type LinearName, type WeightStore } from "../src/model/weights.ts";
 import type { Arena } from "../src/runtime/arena.ts";
 import { Rng } from "../src/runtime/rng.ts";
-import { DEMO_MODEL_CONFIG } from "../src/train/demo.ts";
+import { DEMO_MODEL_CONFIG } from "../src/model/demo_model.ts";
 import { writeAdapterDir } from "../src/train/peft_adapter_deno.ts";
 import { readRefModel, type RefLora, refLoss } from "./model_reference_f64.ts";
 

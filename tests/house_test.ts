@@ -63,6 +63,7 @@ const COVERED_BY: Record<string, string> = {
   "src/methods/mesp.ts": "src/methods/session_test.ts",
   "src/model/block.ts": "tests/exactness_test.ts",
   "src/model/config.ts": "src/model/rope_tables_test.ts",
+  "src/model/demo_model.ts": "src/generate/chat_test.ts",
   "src/model/linear.ts": "tests/exactness_test.ts",
   "src/model/transformer.ts": "tests/exactness_test.ts",
   "src/model/weights.ts": "src/model/lora_test.ts",
@@ -78,7 +79,7 @@ const COVERED_BY: Record<string, string> = {
   "src/train/cli.ts": "tests/cli_test.ts",
   "src/train/compare_base.ts": "tests/compare_base_test.ts",
   "src/train/data_identity.ts": "src/train/run_test.ts",
-  "src/train/demo.ts": "tests/generate_test.ts",
+  "src/train/demo.ts": "tests/cli_test.ts",
   "src/train/demo_showcase.ts": "tests/cli_test.ts",
   "src/train/demo_showcase_deno.ts": "tests/cli_test.ts",
   "src/train/model_deno.ts": "tests/cli_test.ts",
@@ -93,7 +94,6 @@ const KNOWN_CYCLES: string[][] = [];
 
 /** Today's imports against the layering, as "from -> to": to be removed, and this list emptied. */
 const KNOWN_LAYER_BREACHES: string[] = [
-  "src/generate/cli.ts -> src/train/demo.ts",
   "src/generate/cli.ts -> src/train/peft_adapter_deno.ts",
   "src/train/demo_showcase.ts -> src/generate/decoder.ts",
   "src/train/demo_showcase.ts -> src/generate/loop.ts",

@@ -28,7 +28,7 @@ import type { ModelConfig } from "../src/model/config.ts";
 import { FileWriteError, writeFileAtomic } from "../src/runtime/deno_fs.ts";
 import { unexpectedErrorText } from "../src/runtime/unexpected_error.ts";
 import { UsageError, usageErrorFromParseArgs } from "../src/cli/usage.ts";
-import { DEMO_BASE_MODEL, DEMO_MODEL_CONFIG } from "../src/train/demo.ts";
+import { DEMO_BASE_MODEL, DEMO_MODEL_CONFIG } from "../src/model/demo_model.ts";
 import { adapterGgufChunks } from "../src/train/gguf_adapter.ts";
 import { readModelConfigDeno } from "../src/train/model_deno.ts";
 import { parseAdapterConfig } from "../src/train/peft_adapter.ts";

@@ -14,7 +14,7 @@ import { openModel } from "../io/checkpoint_deno.ts";
 import { loadKernels } from "../kernels/wasm.ts";
 import type { WeightStore } from "../model/weights.ts";
 import { BYTES_PER_MB } from "../runtime/memory.ts";
-import { createDemoStore, DEMO_BASE_MODEL } from "../train/demo.ts";
+import { createDemoStore, DEMO_BASE_MODEL } from "../model/demo_model.ts";
 import { ADAPTER_CONFIG_FILE, readAdapterDir } from "../train/peft_adapter_deno.ts";
 import { isInputError } from "../io/input_error.ts";
 import { unexpectedErrorText } from "../runtime/unexpected_error.ts";

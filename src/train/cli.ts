@@ -38,16 +38,8 @@ import {
 import { keepsTapes, keptTapesWithin, type MemoryPlan } from "../methods/memory_plan.ts";
 import { chooseWeights } from "./weights_choice_deno.ts";
 import { acquireRunLock, clearRun, pruneCheckpoints } from "./run_dir_deno.ts";
-import {
-  createDemoStore,
-  DEMO_BASE_MODEL,
-  DEMO_DEFAULTS,
-  DEMO_MODEL_CONFIG,
-  demoDataPath,
-  demoEvalDataPath,
-  demoIntro,
-  demoOutro,
-} from "./demo.ts";
+import { createDemoStore, DEMO_BASE_MODEL, DEMO_MODEL_CONFIG } from "../model/demo_model.ts";
+import { DEMO_DEFAULTS, demoDataPath, demoEvalDataPath, demoIntro, demoOutro } from "./demo.ts";
 import { metricsLine, perplexity } from "./metrics.ts";
 import { baseModelNameDeno } from "./base_model_name_deno.ts";
 import { baseEvalLoss, comparisonText, scoredTokens } from "./compare_base.ts";
