@@ -120,7 +120,7 @@ export {
   encodeAdapter,
   parseAdapterConfig,
   writeAdapterFiles,
-} from "./src/train/peft_adapter.ts";
+} from "./src/io/peft_adapter.ts";
 export { adapterGgufChunks } from "./src/train/gguf_adapter.ts";
 export { ggufModelMetadata, ggufModelTensors } from "./src/train/gguf_model.ts";
 export { type GgufVocab, ggufVocab } from "./src/data/gguf_vocab.ts";

@@ -71,7 +71,7 @@ async function main(): Promise<void> {
   const layerList = (values.layers ?? "2,6").split(",").map(Number);
   const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
   const { bundledQwenTokenizerDir } = await import("../src/data/tokenizer_deno.ts");
-  const { writeAdapterDir } = await import("../src/train/peft_adapter_deno.ts");
+  const { writeAdapterDir } = await import("../src/io/peft_adapter_deno.ts");
   const { parseModelConfig } = await import("../src/io/config.ts");
   const { linearShape, peftName } = await import("../src/model/lora.ts");
   const { LINEAR_NAMES } = await import("../src/model/weights.ts");

@@ -19,7 +19,7 @@ import { parseModelConfig } from "../src/io/config.ts";
 import { LINEAR_NAMES } from "../src/model/weights.ts";
 import { Rng } from "../src/runtime/rng.ts";
 import type { LoraTensors } from "../src/model/lora.ts";
-import { writeAdapterDir } from "../src/train/peft_adapter_deno.ts";
+import { writeAdapterDir } from "../src/io/peft_adapter_deno.ts";
 import { main } from "../tools/export.ts";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
 

@@ -26,7 +26,7 @@ import { LINEAR_NAMES, type LinearName, type WeightStore } from "../src/model/we
 import type { Arena } from "../src/runtime/arena.ts";
 import { Rng } from "../src/runtime/rng.ts";
 import { DEMO_MODEL_CONFIG } from "../src/model/demo_model.ts";
-import { writeAdapterDir } from "../src/train/peft_adapter_deno.ts";
+import { writeAdapterDir } from "../src/io/peft_adapter_deno.ts";
 import { readRefModel, type RefLora, refLoss } from "./model_reference_f64.ts";
 
 const TOL = 1e-4;

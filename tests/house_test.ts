@@ -33,6 +33,7 @@ const COVERED_BY: Record<string, string> = {
   "src/io/file_source_deno.ts": "src/io/byte_source_test.ts",
   "src/io/http_source.ts": "src/io/byte_source_test.ts",
   "src/io/input_error.ts": "tests/cli_test.ts",
+  "src/io/peft_adapter_deno.ts": "src/io/peft_adapter_test.ts",
   "src/io/tensor_loader.ts": "src/io/weight_store_test.ts",
   "src/io/tensor_set.ts": "src/io/weight_store_test.ts",
   "src/io/tensor_source.ts": "src/train/gguf_model_test.ts",
@@ -84,7 +85,6 @@ const COVERED_BY: Record<string, string> = {
   "src/train/demo_showcase_deno.ts": "tests/cli_test.ts",
   "src/train/model_deno.ts": "tests/cli_test.ts",
   "src/train/model_export_deno.ts": "tests/export_test.ts",
-  "src/train/peft_adapter_deno.ts": "src/train/peft_adapter_test.ts",
   "src/train/preflight_deno.ts": "tests/cli_test.ts",
   "src/train/run_dir_deno.ts": "tests/cli_test.ts",
 };
@@ -94,7 +94,6 @@ const KNOWN_CYCLES: string[][] = [];
 
 /** Today's imports against the layering, as "from -> to": to be removed, and this list emptied. */
 const KNOWN_LAYER_BREACHES: string[] = [
-  "src/generate/cli.ts -> src/train/peft_adapter_deno.ts",
   "src/train/demo_showcase.ts -> src/generate/decoder.ts",
   "src/train/demo_showcase.ts -> src/generate/loop.ts",
 ];

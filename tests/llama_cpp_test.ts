@@ -23,7 +23,7 @@ import type { ModelConfig } from "../src/model/config.ts";
 import { LINEAR_NAMES } from "../src/model/weights.ts";
 import { Rng } from "../src/runtime/rng.ts";
 import type { LoraTensors } from "../src/model/lora.ts";
-import { readAdapterDir, writeAdapterDir } from "../src/train/peft_adapter_deno.ts";
+import { readAdapterDir, writeAdapterDir } from "../src/io/peft_adapter_deno.ts";
 import { ggufTensorNames } from "../src/train/gguf_model.ts";
 import { main as exportMain } from "../tools/export.ts";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";

@@ -31,12 +31,12 @@ import { UsageError, usageErrorFromParseArgs } from "../src/cli/usage.ts";
 import { DEMO_BASE_MODEL, DEMO_MODEL_CONFIG } from "../src/model/demo_model.ts";
 import { adapterGgufChunks } from "../src/train/gguf_adapter.ts";
 import { readModelConfigDeno } from "../src/train/model_deno.ts";
-import { parseAdapterConfig } from "../src/train/peft_adapter.ts";
+import { parseAdapterConfig } from "../src/io/peft_adapter.ts";
 import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
   readAdapterDir,
-} from "../src/train/peft_adapter_deno.ts";
+} from "../src/io/peft_adapter_deno.ts";
 import { canonicalPath, checkAppendableFile } from "../src/train/run_dir_deno.ts";
 import {
   exportGgufModel,

@@ -15,7 +15,7 @@ import { loadKernels } from "../kernels/wasm.ts";
 import type { WeightStore } from "../model/weights.ts";
 import { BYTES_PER_MB } from "../runtime/memory.ts";
 import { createDemoStore, DEMO_BASE_MODEL } from "../model/demo_model.ts";
-import { ADAPTER_CONFIG_FILE, readAdapterDir } from "../train/peft_adapter_deno.ts";
+import { ADAPTER_CONFIG_FILE, readAdapterDir } from "../io/peft_adapter_deno.ts";
 import { isInputError } from "../io/input_error.ts";
 import { unexpectedErrorText } from "../runtime/unexpected_error.ts";
 import { isUrl, openModelTokenizer } from "../cli/model_location_deno.ts";

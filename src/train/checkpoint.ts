@@ -19,7 +19,7 @@ import type { LoraTensors } from "../model/lora.ts";
 import type { OptimizerState, StateTensor } from "../optim/optimizer.ts";
 import type { DataPosition } from "../data/dataset.ts";
 import { type DataIdentity, parseDataIdentity } from "./data_identity.ts";
-import { type AdapterInfo, decodeAdapter, encodeAdapterChunks } from "./peft_adapter.ts";
+import { type AdapterInfo, decodeAdapter, encodeAdapterChunks } from "../io/peft_adapter.ts";
 
 /** Version tag of `trainer_state.json`. */
 export const CHECKPOINT_FORMAT = "slimtune-checkpoint/1";

@@ -51,7 +51,7 @@ import {
   padIdWithoutTokenizer,
   readModelConfigDeno,
 } from "./model_deno.ts";
-import { readAdapterDir } from "./peft_adapter_deno.ts";
+import { readAdapterDir } from "../io/peft_adapter_deno.ts";
 import { ProgressReporter } from "./progress.ts";
 import { countNoun, type RunDataReady, runFineTune, type RunHost, RunInputError } from "./run.ts";
 import { MemoryLimitError, NonFiniteError } from "./trainer.ts";

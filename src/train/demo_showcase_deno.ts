@@ -7,7 +7,7 @@ import type { WeightStore } from "../model/weights.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { demoEvalDataPath } from "./demo.ts";
 import { heldOutPrompt, type ShowcaseAnswers, showcaseAnswers } from "./demo_showcase.ts";
-import type { AdapterInfo } from "./peft_adapter.ts";
+import type { AdapterInfo } from "../io/peft_adapter.ts";
 
 /** Tokens each answer may take. */
 export const SHOWCASE_TOKENS = 24;

@@ -22,7 +22,7 @@ import { ggufVocab } from "../data/gguf_vocab.ts";
 import { writeFileAtomic } from "../runtime/deno_fs.ts";
 import { ggufModelMetadata, ggufModelTensors } from "./gguf_model.ts";
 import { isMerged, type MergeAdapter, mergedTensor } from "./merge_adapter.ts";
-import { readAdapterDir } from "./peft_adapter_deno.ts";
+import { readAdapterDir } from "../io/peft_adapter_deno.ts";
 
 /** Tokenizer files copied into a merged checkpoint when the base has them. */
 export const TOKENIZER_FILES = [

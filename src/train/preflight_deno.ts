@@ -19,7 +19,7 @@ import { UsageError } from "../cli/usage.ts";
 import type { ResumePoint } from "./checkpoint_deno.ts";
 import { type DataIdentity, dataIdentity, describeDataChange } from "./data_identity.ts";
 import { headChunkRowsFor } from "./model_deno.ts";
-import { parseAdapterConfig } from "./peft_adapter.ts";
+import { parseAdapterConfig } from "../io/peft_adapter.ts";
 import {
   canonicalPath,
   checkAppendableFile,

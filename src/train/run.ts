@@ -40,8 +40,8 @@ import { formatMB, type MemoryReport, memoryReport } from "../runtime/memory.ts"
 import type { TrainingState } from "./checkpoint.ts";
 import { lossCurveSvg } from "./loss_svg.ts";
 import type { StepRecord } from "./metrics.ts";
-import { type AdapterInfo, writeAdapterFiles } from "./peft_adapter.ts";
-import { ADAPTER_FILES, type FileBytes } from "./peft_adapter.ts";
+import { type AdapterInfo, writeAdapterFiles } from "../io/peft_adapter.ts";
+import { ADAPTER_FILES, type FileBytes } from "../io/peft_adapter.ts";
 import { collectBytes, decodeRunState, type RunStateStore } from "./run_state_store.ts";
 import { runTraining, type TrainResult } from "./trainer.ts";
 

@@ -23,7 +23,7 @@ import { learningRate, type ScheduleKind } from "../optim/schedule.ts";
 import { type MemoryReport, memoryReport } from "../runtime/memory.ts";
 import type { HistoryPoint, TrainingState } from "./checkpoint.ts";
 import type { StepRecord } from "./metrics.ts";
-import type { AdapterInfo } from "./peft_adapter.ts";
+import type { AdapterInfo } from "../io/peft_adapter.ts";
 import { encodeRunState } from "./run_state_store.ts";
 
 /** The loss or gradient norm stopped being finite: training diverged. */

@@ -1,7 +1,7 @@
 import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
-import { MemorySource } from "../io/byte_source.ts";
-import { SafetensorsFile } from "../io/safetensors.ts";
-import { serializeSafetensors } from "../io/safetensors_writer.ts";
+import { MemorySource } from "./byte_source.ts";
+import { SafetensorsFile } from "./safetensors.ts";
+import { serializeSafetensors } from "./safetensors_writer.ts";
 import { linearShape, type LoraTensors, peftName } from "../model/lora.ts";
 import { tinyConfig } from "../model/random_weights.ts";
 import type { LinearName } from "../model/weights.ts";

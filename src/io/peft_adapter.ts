@@ -7,7 +7,7 @@
  * @example
  * ```ts
  * import { encodeAdapter, decodeAdapter } from "./peft_adapter.ts";
- * import { MemorySource } from "../io/byte_source.ts";
+ * import { MemorySource } from "./byte_source.ts";
  * import { tinyConfig } from "../model/random_weights.ts";
  * const model = tinyConfig("qwen2", 1);
  * const tensors = new Map([
@@ -23,15 +23,15 @@
  * );
  * ```
  */
-import type { ByteSource } from "../io/byte_source.ts";
-import { decodeToF32, isFloatDtype } from "../io/dtype.ts";
-import { SafetensorsFile } from "../io/safetensors.ts";
+import type { ByteSource } from "./byte_source.ts";
+import { decodeToF32, isFloatDtype } from "./dtype.ts";
+import { SafetensorsFile } from "./safetensors.ts";
 import {
   type LazyTensor,
   safetensorsChunks,
   serializeSafetensors,
   type TensorData,
-} from "../io/safetensors_writer.ts";
+} from "./safetensors_writer.ts";
 import type { ModelConfig } from "../model/config.ts";
 import {
   type F32Matrix,
