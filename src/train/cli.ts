@@ -14,6 +14,7 @@ import { FileWriteError, writeFileAtomic } from "../runtime/deno_fs.ts";
 import { debugTrace, unexpectedErrorText } from "../runtime/unexpected_error.ts";
 import { BYTES_PER_MB, formatMB, formatMemoryReport } from "../runtime/memory.ts";
 import { processPeakBytes, readProcessMemory } from "../runtime/process_memory_deno.ts";
+import type { DemoShowcase } from "../cli/demo_showcase_run.ts";
 import { UsageError } from "../cli/usage.ts";
 import { helpText, parseTrainArgs, type TrainArgs } from "./args.ts";
 import {
@@ -43,8 +44,6 @@ import { DEMO_DEFAULTS, demoDataPath, demoEvalDataPath, demoIntro, demoOutro } f
 import { metricsLine, perplexity } from "./metrics.ts";
 import { baseModelNameDeno } from "./base_model_name_deno.ts";
 import { baseEvalLoss, comparisonText, scoredTokens } from "./compare_base.ts";
-import { demoShowcase } from "./demo_showcase_deno.ts";
-import { showcaseText } from "./demo_showcase.ts";
 import {
   headChunkRowsFor,
   openModelDeno,
@@ -63,9 +62,16 @@ export interface CliIo {
   out: (text: string) => void;
   err: (text: string) => void;
   isTerminal: boolean;
+  /**
+   * After a demo run: the text that shows what the adapter changed (the base's and the adapted
+   * model's answers to a held-out prompt). The entry point supplies it; without it the demo
+   * prints none.
+   */
+  demoShowcase?: DemoShowcase;
 }
 
-const defaultIo: CliIo = {
+/** The process's own terminal. */
+export const defaultIo: CliIo = {
   out: (t) => void Deno.stdout.writeSync(encoder.encode(t)),
   err: (t) => void Deno.stderr.writeSync(encoder.encode(t)),
   isTerminal: Deno.stdout.isTerminal(),
@@ -530,19 +536,22 @@ async function train(
           }),
       );
     }
-    if (demo && args.steps > 0 && args.evalData === demoEvalDataPath() && !args.quiet) {
+    if (
+      io.demoShowcase && demo && args.steps > 0 && args.evalData === demoEvalDataPath() &&
+      !args.quiet
+    ) {
+      const session = result.session;
       say(
         "\n" +
-          showcaseText(
-            await demoShowcase(
-              store,
-              kernels,
-              arena,
-              loadTokenizer,
-              result.adapter,
-              result.session,
-            ),
-          ),
+          await io.demoShowcase({
+            store,
+            kernels,
+            arena,
+            loadTokenizer,
+            adapter: result.adapter,
+            loraTensors: () => session.loraTensors(),
+            evalDataPath: demoEvalDataPath(),
+          }),
       );
     }
     // Read now, not at the end of the run: the comparison and the showcase above ran since.
