@@ -10,13 +10,16 @@
  * ```ts
  * import { openModel } from "./checkpoint.ts";
  * import { loadKernelsSync } from "../kernels/wasm.ts";
+ * import { randomCheckpointFiles, TINY_QWEN2 } from "../../examples/shared/random_checkpoint.ts";
  * const { kernels, arena } = loadKernelsSync();
+ * // A tiny random checkpoint in memory; a URL such as "https://host/repo/resolve/main/" works too.
  * const store = await openModel({
- *   source: new URL("https://example.com/SmolLM2-135M/"),
+ *   source: randomCheckpointFiles(TINY_QWEN2, 1),
  *   quant: "int4",
  *   kernels,
  *   arena,
  * });
+ * console.log(store.config.architecture, store.config.numLayers); // qwen2 2
  * ```
  */
 import type { Kernels } from "../kernels/abi.ts";
