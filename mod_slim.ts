@@ -123,7 +123,7 @@ export {
 } from "./src/io/peft_adapter.ts";
 export { adapterGgufChunks } from "./src/train/gguf_adapter.ts";
 export { ggufModelMetadata, ggufModelTensors } from "./src/train/gguf_model.ts";
-export { type GgufVocab, ggufVocab } from "./src/data/gguf_vocab.ts";
+export { type GgufVocab, ggufVocab } from "./src/io/gguf_vocab.ts";
 export { type ModelTensorSource, tensorSetSource } from "./src/io/tensor_source.ts";
 export { type MergeAdapter, mergedTensor, mergeLoraInto } from "./src/train/merge_adapter.ts";
 export { runTraining, type TrainerOptions, type TrainResult } from "./src/train/trainer.ts";

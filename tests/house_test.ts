@@ -3,7 +3,8 @@
  * module of the repository (entry points, src/, bench/, scripts/, tools/, tests/): no import
  * cycles; the layering of docs/design.md, "Source layout" (`runtime/` imports nothing above it,
  * `model/` neither `methods/` nor `train/`, `io/` never `train/`, `generate/` and `train/` never
- * each other, and `cli/`, what their command lines share, neither of them); and every `src/` module has a sibling `_test.ts`, or is listed below with the test
+ * each other, and `cli/`, what their command lines share, neither of them; and no circle among the
+ * folders); and every `src/` module has a sibling `_test.ts`, or is listed below with the test
  * file that covers it, which must reach it through its imports.
  */
 import assert from "node:assert/strict";
@@ -228,6 +229,21 @@ function layerBreaches(g: Map<string, Set<string>>): string[] {
   return breaches.sort();
 }
 
+/** The graph of src/'s folders: folder -> the other folders its (non-test) modules import. */
+function folderGraph(g: Map<string, Set<string>>): Map<string, Set<string>> {
+  const folders = new Map<string, Set<string>>();
+  for (const [from, tos] of g) {
+    const a = srcFolder(from);
+    if (isTestCode(from) || a === undefined) continue;
+    if (!folders.has(a)) folders.set(a, new Set());
+    for (const to of tos) {
+      const b = srcFolder(to);
+      if (b !== undefined && b !== a) folders.get(a)!.add(b);
+    }
+  }
+  return folders;
+}
+
 function reaches(g: Map<string, Set<string>>, from: string, target: string): boolean {
   const seen = new Set<string>([from]);
   const todo = [from];
@@ -249,6 +265,12 @@ Deno.test("house: the import graph has no cycles", async () => {
 
 Deno.test("house: src/ folders import only what the layering allows", async () => {
   assert.deepEqual(layerBreaches(await graph()), []);
+});
+
+Deno.test("house: src/'s folders stand on floors: no two folders import each other, even around", async () => {
+  const folders = folderGraph(await graph());
+  assert.ok(folders.size >= 9, `${folders.size} folders`);
+  assert.deepEqual(cycles(folders), []);
 });
 
 Deno.test("house: every src/ module has a sibling test or a listed test that reaches it", async () => {
@@ -282,4 +304,8 @@ Deno.test("house: the cycle finder and the layering check catch what they are fo
   ]);
   assert.ok(reaches(g, "src/a/x.ts", "src/kernels/k.ts"));
   assert.ok(!reaches(g, "src/model/m.ts", "src/a/x.ts"));
+  // Folders: a -> runtime -> kernels, generate -> train and io, model -> methods; no circle.
+  assert.deepEqual(cycles(folderGraph(g)), []);
+  g.set("src/kernels/k.ts", new Set(["src/a/x.ts"]));
+  assert.deepEqual(cycles(folderGraph(g)), [["a", "kernels", "runtime"]]);
 });

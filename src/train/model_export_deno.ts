@@ -18,7 +18,7 @@ import { type LazyTensor, safetensorsChunks } from "../io/safetensors_writer.ts"
 import { openTensorSet } from "../io/tensor_set.ts";
 import { type ModelTensorSource, rowChunks, tensorSetSource } from "../io/tensor_source.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { ggufVocab } from "../data/gguf_vocab.ts";
+import { ggufVocab } from "../io/gguf_vocab.ts";
 import { writeFileAtomic } from "../runtime/deno_fs.ts";
 import { ggufModelMetadata, ggufModelTensors } from "./gguf_model.ts";
 import { isMerged, type MergeAdapter, mergedTensor } from "./merge_adapter.ts";
