@@ -53,8 +53,8 @@ export {
   type CheckpointFiles,
   memoryFiles,
   urlFiles,
-} from "./src/io/checkpoint_files.ts";
-export { openCheckpoint, openModel, type OpenModelOptions } from "./src/io/checkpoint.ts";
+} from "./src/io/model_source_files.ts";
+export { openCheckpoint, openModel, type OpenModelOptions } from "./src/io/model_source.ts";
 export { ResidentWeightStore, StreamedWeightStore } from "./src/io/weight_store.ts";
 export { type CacheStore, MemoryCacheStore } from "./src/io/cache_store.ts";
 export type { ModelConfig } from "./src/model/config.ts";
@@ -146,4 +146,4 @@ export {
   MemoryRunStateStore,
   type RunStateStore,
 } from "./src/train/run_state_store.ts";
-export type { HistoryPoint, TrainingState } from "./src/train/checkpoint.ts";
+export type { HistoryPoint, TrainingState } from "./src/train/run_state.ts";

@@ -498,7 +498,7 @@ async function main() {
     };
   }
   if (values["cosine-model"]) {
-    const { openModel } = await import("../src/io/checkpoint_deno.ts");
+    const { openModel } = await import("../src/io/model_source_deno.ts");
     const { kernels, arena } = loadKernelsSync();
     const dir = values["cosine-model"];
     const store = await openModel({

@@ -19,7 +19,7 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { openModel } from "../src/io/checkpoint_deno.ts";
+import { openModel } from "../src/io/model_source_deno.ts";
 import type { Kernels } from "../src/kernels/abi.ts";
 import { loadKernelsSync } from "../src/kernels/wasm.ts";
 import { planMemory } from "../src/methods/memory_plan.ts";

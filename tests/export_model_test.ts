@@ -6,7 +6,7 @@
  */
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
 import { Decoder, type DecoderAdapter } from "../src/generate/decoder.ts";
-import { openModel } from "../src/io/checkpoint_deno.ts";
+import { openModel } from "../src/io/model_source_deno.ts";
 import { readGguf } from "../src/io/gguf_testing.ts";
 import { SafetensorsFile } from "../src/io/safetensors.ts";
 import { serializeSafetensors } from "../src/io/safetensors_writer.ts";

@@ -574,7 +574,7 @@ Deno.test("generate.ts --interactive / --chat refuse a model without a chat temp
 
 Deno.test("a checkpoint decodes identically with resident and streamed weights", async () => {
   const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
-  const { openModel } = await import("../src/io/checkpoint_deno.ts");
+  const { openModel } = await import("../src/io/model_source_deno.ts");
   const tmp = await Deno.makeTempDir();
   try {
     await makeCheckpoint({ preset: "tiny-llama", out: `${tmp}/model`, seed: 2 });

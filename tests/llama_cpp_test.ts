@@ -13,7 +13,7 @@ import { readTokenizer } from "../src/data/tokenizer.ts";
 import { tinyTokenizerFiles } from "../src/data/tiny_tokenizer_testing.ts";
 import { Decoder, type DecoderAdapter } from "../src/generate/decoder.ts";
 import { argmax } from "../src/generate/sampling.ts";
-import { openModel } from "../src/io/checkpoint_deno.ts";
+import { openModel } from "../src/io/model_source_deno.ts";
 import { f16BitsToF32 } from "../src/io/dtype.ts";
 import { readGguf } from "../src/io/gguf_testing.ts";
 import { serializeSafetensors } from "../src/io/safetensors_writer.ts";
@@ -57,8 +57,8 @@ async function tinyModel(preset: string, dir: string): Promise<ModelConfig> {
   const files = tinyTokenizerFiles(512);
   await Deno.writeTextFile(`${dir}/tokenizer.json`, files.tokenizerJson);
   await Deno.writeTextFile(`${dir}/tokenizer_config.json`, files.tokenizerConfig);
-  const { readCheckpointConfig } = await import("../src/io/checkpoint.ts");
-  const { dirFiles } = await import("../src/io/checkpoint_files_deno.ts");
+  const { readCheckpointConfig } = await import("../src/io/model_source.ts");
+  const { dirFiles } = await import("../src/io/model_source_files_deno.ts");
   return (await readCheckpointConfig(dirFiles(dir))).config;
 }
 

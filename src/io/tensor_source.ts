@@ -6,7 +6,7 @@
  * ```ts
  * import { tensorSetSource } from "./tensor_source.ts";
  * import { openTensorSet } from "./tensor_set.ts";
- * import { memoryFiles } from "./checkpoint_files.ts";
+ * import { memoryFiles } from "./model_source_files.ts";
  * import { serializeSafetensors } from "./safetensors_writer.ts";
  * const w = new Uint8Array(Float32Array.of(1, 2, 3, 4).buffer);
  * const file = serializeSafetensors([{ name: "w", dtype: "F32", shape: [2, 2], data: w }]);

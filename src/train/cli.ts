@@ -24,7 +24,7 @@ import {
   resolveResume,
   type ResumePoint,
   writeCheckpoint,
-} from "./checkpoint_deno.ts";
+} from "./run_state_deno.ts";
 import type { DataIdentity } from "./data_identity.ts";
 import {
   checkAdapterInitFlags,

@@ -1,13 +1,13 @@
 /**
  * Opens `--model` (a local Hugging Face model directory or an http(s) URL of one) for the train
- * CLI: the weight store through `openModel` (src/io/checkpoint_deno.ts) and a loader for its
+ * CLI: the weight store through `openModel` (src/io/model_source_deno.ts) and a loader for its
  * tokenizer (`openModelTokenizer`), called only when the data has a line that needs it.
  */
 import { checkTokenizerFits, isUrl, openModelTokenizer } from "../cli/model_location_deno.ts";
 import type { TextTokenizer } from "../data/tokenizer.ts";
-import { checkpointFiles, readCheckpointConfig } from "../io/checkpoint.ts";
-import { openModel } from "../io/checkpoint_deno.ts";
-import { dirFiles } from "../io/checkpoint_files_deno.ts";
+import { checkpointFiles, readCheckpointConfig } from "../io/model_source.ts";
+import { openModel } from "../io/model_source_deno.ts";
+import { dirFiles } from "../io/model_source_files_deno.ts";
 import type { ModelConfig } from "../model/config.ts";
 import type { Kernels } from "../kernels/abi.ts";
 import { DEFAULT_HEAD_CHUNK_ROWS } from "../methods/memory_plan.ts";

@@ -10,8 +10,8 @@
  * Every file is written atomically (a temporary file renamed over the target), and in a merged
  * checkpoint `config.json` is written last: a directory with a config.json has its weights.
  */
-import { readCheckpointConfig } from "../io/checkpoint.ts";
-import { dirFiles } from "../io/checkpoint_files_deno.ts";
+import { readCheckpointConfig } from "../io/model_source.ts";
+import { dirFiles } from "../io/model_source_files_deno.ts";
 import { encodeFromF32, type FloatDtype, isFloatDtype } from "../io/dtype.ts";
 import { ggufChunksAsync, type GgufTensorType } from "../io/gguf_writer.ts";
 import { type LazyTensor, safetensorsChunks } from "../io/safetensors_writer.ts";

@@ -16,7 +16,7 @@ import {
 import { formatMB } from "../runtime/memory.ts";
 import type { TrainArgs } from "./args.ts";
 import { UsageError } from "../cli/usage.ts";
-import type { ResumePoint } from "./checkpoint_deno.ts";
+import type { ResumePoint } from "./run_state_deno.ts";
 import { type DataIdentity, dataIdentity, describeDataChange } from "./data_identity.ts";
 import { headChunkRowsFor } from "./model_deno.ts";
 import { parseAdapterConfig } from "../io/peft_adapter.ts";

@@ -37,7 +37,7 @@ import type { WeightStore } from "../model/weights.ts";
 import type { ScheduleKind } from "../optim/schedule.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { formatMB, type MemoryReport, memoryReport } from "../runtime/memory.ts";
-import type { TrainingState } from "./checkpoint.ts";
+import type { TrainingState } from "./run_state.ts";
 import { lossCurveSvg } from "./loss_svg.ts";
 import type { StepRecord } from "./metrics.ts";
 import { type AdapterInfo, writeAdapterFiles } from "../io/peft_adapter.ts";

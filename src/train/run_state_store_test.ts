@@ -1,7 +1,7 @@
 import { deepStrictEqual, rejects, strictEqual } from "node:assert/strict";
 import type { LoraTensors } from "../model/lora.ts";
 import { tinyConfig } from "../model/random_weights.ts";
-import type { TrainingState } from "./checkpoint.ts";
+import type { TrainingState } from "./run_state.ts";
 import {
   collectBytes,
   decodeRunState,

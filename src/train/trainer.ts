@@ -21,7 +21,7 @@ import { countTokens } from "../data/dataset.ts";
 import type { TrainingSession } from "../methods/session.ts";
 import { learningRate, type ScheduleKind } from "../optim/schedule.ts";
 import { type MemoryReport, memoryReport } from "../runtime/memory.ts";
-import type { HistoryPoint, TrainingState } from "./checkpoint.ts";
+import type { HistoryPoint, TrainingState } from "./run_state.ts";
 import type { StepRecord } from "./metrics.ts";
 import type { AdapterInfo } from "../io/peft_adapter.ts";
 import { encodeRunState } from "./run_state_store.ts";

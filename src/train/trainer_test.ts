@@ -3,7 +3,7 @@ import type { Batch } from "../data/batch.ts";
 import { BatchSource } from "../data/dataset.ts";
 import type { LoraTensors } from "../model/lora.ts";
 import type { StepResult, TrainingSession } from "../methods/session.ts";
-import type { TrainingState } from "./checkpoint.ts";
+import type { TrainingState } from "./run_state.ts";
 import type { StepRecord } from "./metrics.ts";
 import { captureState, MemoryLimitError, NonFiniteError, runTraining } from "./trainer.ts";
 

@@ -1,14 +1,14 @@
 import { deepStrictEqual, rejects, strictEqual } from "node:assert/strict";
 import { linearShape, type LoraTensors, peftName } from "../model/lora.ts";
 import { tinyConfig } from "../model/random_weights.ts";
-import { CHECKPOINT_FILES, type TrainingState } from "./checkpoint.ts";
+import { CHECKPOINT_FILES, type TrainingState } from "./run_state.ts";
 import {
   findLatestCheckpoint,
   readCheckpoint,
   readCheckpointHead,
   resolveResumeDir,
   writeCheckpoint,
-} from "./checkpoint_deno.ts";
+} from "./run_state_deno.ts";
 
 const model = tinyConfig("llama", 1);
 
