@@ -53,8 +53,8 @@ export {
   type CheckpointFiles,
   memoryFiles,
   urlFiles,
-} from "./src/io/checkpoint_files.ts";
-export { openCheckpoint, openModel, type OpenModelOptions } from "./src/io/checkpoint.ts";
+} from "./src/io/model_source_files.ts";
+export { openCheckpoint, openModel, type OpenModelOptions } from "./src/io/model_source.ts";
 export { ResidentWeightStore, StreamedWeightStore } from "./src/io/weight_store.ts";
 export { type CacheStore, MemoryCacheStore } from "./src/io/cache_store.ts";
 export type { ModelConfig } from "./src/model/config.ts";
@@ -67,7 +67,7 @@ export {
   type MemoryPlan,
   type MemoryPlanOptions,
   planMemory,
-} from "./src/model/memory_plan.ts";
+} from "./src/methods/memory_plan.ts";
 
 // Data (what runTraining's batch source is built from)
 export {
@@ -84,7 +84,6 @@ export {
   readExampleLines,
   type ReadExamplesOptions,
   RowPacker,
-  type TokenBatch,
   type TokenizerLoader,
   type TokenizerRequest,
 } from "./src/data/dataset.ts";
@@ -108,8 +107,8 @@ export {
   type StepResult,
   type TrainingSession,
 } from "./src/methods/session.ts";
+export { createOptimizer } from "./src/optim/factory.ts";
 export {
-  createOptimizer,
   type Optimizer,
   type OptimizerConfig,
   type OptimizerKind,
@@ -121,10 +120,10 @@ export {
   encodeAdapter,
   parseAdapterConfig,
   writeAdapterFiles,
-} from "./src/train/peft_adapter.ts";
+} from "./src/io/peft_adapter.ts";
 export { adapterGgufChunks } from "./src/train/gguf_adapter.ts";
 export { ggufModelMetadata, ggufModelTensors } from "./src/train/gguf_model.ts";
-export { type GgufVocab, ggufVocab } from "./src/data/gguf_vocab.ts";
+export { type GgufVocab, ggufVocab } from "./src/io/gguf_vocab.ts";
 export { type ModelTensorSource, tensorSetSource } from "./src/io/tensor_source.ts";
 export { type MergeAdapter, mergedTensor, mergeLoraInto } from "./src/train/merge_adapter.ts";
 export { runTraining, type TrainerOptions, type TrainResult } from "./src/train/trainer.ts";
@@ -147,4 +146,4 @@ export {
   MemoryRunStateStore,
   type RunStateStore,
 } from "./src/train/run_state_store.ts";
-export type { HistoryPoint, TrainingState } from "./src/train/checkpoint.ts";
+export type { HistoryPoint, TrainingState } from "./src/train/run_state.ts";

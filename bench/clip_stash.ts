@@ -23,7 +23,7 @@ import { parseArgs } from "node:util";
 import { loadKernelsSync } from "../src/kernels/wasm.ts";
 import { LoraTrainingSession } from "../src/methods/session.ts";
 import type { ModelConfig } from "../src/model/config.ts";
-import { planMemory } from "../src/model/memory_plan.ts";
+import { planMemory } from "../src/methods/memory_plan.ts";
 import { createRandomWeightStore } from "../src/model/random_weights.ts";
 import type { OptimizerKind } from "../src/optim/optimizer.ts";
 import { Rng } from "../src/runtime/rng.ts";

@@ -35,7 +35,7 @@ import type { ModelConfig } from "../src/model/config.ts";
 import { createRandomWeightStore } from "../src/model/random_weights.ts";
 import { forwardLoss } from "../src/model/transformer.ts";
 import type { WeightStore } from "../src/model/weights.ts";
-import type { Batch } from "../src/model/batch.ts";
+import type { Batch } from "../src/data/batch.ts";
 import { Rng } from "../src/runtime/rng.ts";
 import type { Arena } from "../src/runtime/arena.ts";
 import type { Kernels } from "../src/kernels/abi.ts";
@@ -498,7 +498,7 @@ async function main() {
     };
   }
   if (values["cosine-model"]) {
-    const { openModel } = await import("../src/io/checkpoint_deno.ts");
+    const { openModel } = await import("../src/io/model_source_deno.ts");
     const { kernels, arena } = loadKernelsSync();
     const dir = values["cosine-model"];
     const store = await openModel({

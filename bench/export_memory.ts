@@ -19,6 +19,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import type { LoraTensors } from "../src/model/lora.ts";
 
 interface Measured {
   rssBefore: number;
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
   const layerList = (values.layers ?? "2,6").split(",").map(Number);
   const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
   const { bundledQwenTokenizerDir } = await import("../src/data/tokenizer_deno.ts");
-  const { writeAdapterDir } = await import("../src/train/peft_adapter_deno.ts");
+  const { writeAdapterDir } = await import("../src/io/peft_adapter_deno.ts");
   const { parseModelConfig } = await import("../src/io/config.ts");
   const { linearShape, peftName } = await import("../src/model/lora.ts");
   const { LINEAR_NAMES } = await import("../src/model/weights.ts");
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
       }
       const config = parseModelConfig(JSON.parse(await Deno.readTextFile(`${m}/config.json`)));
       const rng = new Rng(2);
-      const tensors = new Map<string, { shape: [number, number]; data: Float32Array }>();
+      const tensors: LoraTensors = new Map();
       for (let b = 0; b < config.numLayers; b++) {
         for (const n of LINEAR_NAMES) {
           const [o, i] = linearShape(config, n);

@@ -16,10 +16,11 @@ import { BatchSource, paddedLength } from "../src/data/dataset.ts";
 import { loadRowsFile } from "../src/data/dataset_deno.ts";
 import { bundledQwenTokenizerDir, loadTokenizerDir } from "../src/data/tokenizer_deno.ts";
 import { loadKernelsSync } from "../src/kernels/wasm.ts";
-import { shiftLabels } from "../src/model/head.ts";
+import { countTargets } from "../src/data/labels.ts";
 import { LINEAR_NAMES } from "../src/model/weights.ts";
 import { LoraTrainingSession } from "../src/methods/session.ts";
-import { createDemoStore, DEMO_MODEL_CONFIG, demoDataPath } from "../src/train/demo.ts";
+import { createDemoStore, DEMO_MODEL_CONFIG } from "../src/model/demo_model.ts";
+import { demoDataPath } from "../src/train/demo.ts";
 import { writeFileAtomic } from "../src/runtime/deno_fs.ts";
 
 const { values } = parseArgs({
@@ -50,13 +51,7 @@ let all = 0, counted = 0;
 for (let i = 0; i < rows.rows.length; i++) {
   const b = epoch.next();
   all += b.batchSize * b.seqLen;
-  counted += shiftLabels(
-    b.labels,
-    b.batchSize,
-    b.seqLen,
-    c.vocabSize,
-    new Int32Array(b.labels.length),
-  );
+  counted += countTargets(b, c.vocabSize);
 }
 const D = c.hiddenSize, I = c.intermediateSize, V = c.vocabSize;
 const Dq = c.numHeads * c.headDim, Dkv = c.numKvHeads * c.headDim;

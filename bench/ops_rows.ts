@@ -4,7 +4,7 @@
  * intermediate 4864, 14/2 heads of 64, seq 256; attention also at seq 1024).
  * Imports types only, so bench/kernels.ts can spread these rows without an import cycle.
  */
-import type { BenchBuild, BenchRow } from "./kernels.ts";
+import type { BenchBuild, BenchRow } from "./types.ts";
 
 function random(build: BenchBuild, n: number, seed: number, scale = 1): number {
   const p = build.arena.allocF32(n);

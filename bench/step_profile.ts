@@ -19,10 +19,10 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { openModel } from "../src/io/checkpoint_deno.ts";
+import { openModel } from "../src/io/model_source_deno.ts";
 import type { Kernels } from "../src/kernels/abi.ts";
 import { loadKernelsSync } from "../src/kernels/wasm.ts";
-import { planMemory } from "../src/model/memory_plan.ts";
+import { planMemory } from "../src/methods/memory_plan.ts";
 import type { BlockWeights, HeadChunk, WeightStore } from "../src/model/weights.ts";
 import { LINEAR_NAMES } from "../src/model/weights.ts";
 import { LoraTrainingSession, type MethodName } from "../src/methods/session.ts";

@@ -15,7 +15,7 @@
 import { parseArgs } from "node:util";
 import { parseModelConfig } from "../src/io/config.ts";
 import type { ModelConfig } from "../src/model/config.ts";
-import { blockTapeBytes } from "../src/model/memory_plan.ts";
+import { blockTapeBytes } from "../src/methods/memory_plan.ts";
 import { checkpointConfig } from "../tools/make_checkpoint.ts";
 
 const MB = 1 << 20;

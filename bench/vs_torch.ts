@@ -23,10 +23,10 @@
  */
 import { parseArgs } from "node:util";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
-import { openModel } from "../src/io/checkpoint_deno.ts";
+import { openModel } from "../src/io/model_source_deno.ts";
 import { loadKernels } from "../src/kernels/wasm.ts";
 import { createTrainingSession, type MethodName } from "../src/methods/session.ts";
-import { planMemory } from "../src/model/memory_plan.ts";
+import { planMemory } from "../src/methods/memory_plan.ts";
 import { LINEAR_NAMES } from "../src/model/weights.ts";
 import { processPeakBytes } from "../src/runtime/process_memory_deno.ts";
 import { Rng } from "../src/runtime/rng.ts";

@@ -17,14 +17,15 @@
 import assert from "node:assert/strict";
 import { loadKernelsSync } from "../src/kernels/wasm.ts";
 import type { KernelVariant } from "../src/kernels/wasm.ts";
-import type { Batch } from "../src/model/batch.ts";
+import type { Batch } from "../src/data/batch.ts";
 import type { ModelConfig } from "../src/model/config.ts";
+import type { LoraTensors } from "../src/model/lora.ts";
 import {
   blockTapeBytes,
   keptTapesWithin,
   type MemoryPlan,
   planMemory,
-} from "../src/model/memory_plan.ts";
+} from "../src/methods/memory_plan.ts";
 import { createRandomWeightStore, tinyConfig } from "../src/model/random_weights.ts";
 import { lcsbGradients, lcsbSelectedBlocks } from "../src/methods/lcsb.ts";
 import { prepareBatch } from "../src/model/transformer.ts";
@@ -88,7 +89,7 @@ function setup(
     ...extra,
   });
   const sessions = new Map<MethodName, LoraTrainingSession>();
-  let tensors: Map<string, { shape: [number, number]; data: Float32Array }> | undefined;
+  let tensors: LoraTensors | undefined;
   for (const method of methods) {
     const s = new LoraTrainingSession(options(method));
     if (!tensors) {

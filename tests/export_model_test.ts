@@ -6,7 +6,7 @@
  */
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
 import { Decoder, type DecoderAdapter } from "../src/generate/decoder.ts";
-import { openModel } from "../src/io/checkpoint_deno.ts";
+import { openModel } from "../src/io/model_source_deno.ts";
 import { readGguf } from "../src/io/gguf_testing.ts";
 import { SafetensorsFile } from "../src/io/safetensors.ts";
 import { serializeSafetensors } from "../src/io/safetensors_writer.ts";
@@ -18,8 +18,8 @@ import type { ModelConfig } from "../src/model/config.ts";
 import { parseModelConfig } from "../src/io/config.ts";
 import { LINEAR_NAMES } from "../src/model/weights.ts";
 import { Rng } from "../src/runtime/rng.ts";
-import type { LoraTensors } from "../src/train/peft_adapter.ts";
-import { writeAdapterDir } from "../src/train/peft_adapter_deno.ts";
+import type { LoraTensors } from "../src/model/lora.ts";
+import { writeAdapterDir } from "../src/io/peft_adapter_deno.ts";
 import { main } from "../tools/export.ts";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
 

@@ -7,8 +7,8 @@ import { readGguf } from "../src/io/gguf_testing.ts";
 import { parseModelConfig } from "../src/io/config.ts";
 import { linearShape, peftName } from "../src/model/lora.ts";
 import { permuteHeadRows } from "../src/train/gguf_adapter.ts";
-import type { LoraTensors } from "../src/train/peft_adapter.ts";
-import { writeAdapterDir } from "../src/train/peft_adapter_deno.ts";
+import type { LoraTensors } from "../src/model/lora.ts";
+import { writeAdapterDir } from "../src/io/peft_adapter_deno.ts";
 import { main } from "../tools/export.ts";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
 

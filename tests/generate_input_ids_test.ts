@@ -7,7 +7,7 @@ import { tinyTokenizerFiles } from "../src/data/tiny_tokenizer_testing.ts";
 import { main } from "../src/generate/cli.ts";
 import { Decoder } from "../src/generate/decoder.ts";
 import { argmax } from "../src/generate/sampling.ts";
-import { openModel } from "../src/io/checkpoint_deno.ts";
+import { openModel } from "../src/io/model_source_deno.ts";
 import { loadKernelsSync } from "../src/kernels/wasm.ts";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
 

@@ -32,8 +32,8 @@ import { ropeTables } from "../src/model/rope_tables.ts";
 import { LINEAR_NAMES, type LinearName, type WeightStore } from "../src/model/weights.ts";
 import type { Arena } from "../src/runtime/arena.ts";
 import { Rng } from "../src/runtime/rng.ts";
-import { DEMO_MODEL_CONFIG } from "../src/train/demo.ts";
-import { writeAdapterDir } from "../src/train/peft_adapter_deno.ts";
+import { DEMO_MODEL_CONFIG } from "../src/model/demo_model.ts";
+import { writeAdapterDir } from "../src/io/peft_adapter_deno.ts";
 import { readRefModel, type RefLora, refLoss } from "./model_reference_f64.ts";
 
 const TOL = 1e-4;
@@ -644,7 +644,7 @@ Deno.test("generate.ts --interactive / --chat refuse a model without a chat temp
 
 Deno.test("a checkpoint decodes identically with resident and streamed weights", async () => {
   const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
-  const { openModel } = await import("../src/io/checkpoint_deno.ts");
+  const { openModel } = await import("../src/io/model_source_deno.ts");
   const tmp = await Deno.makeTempDir();
   try {
     await makeCheckpoint({ preset: "tiny-llama", out: `${tmp}/model`, seed: 2 });

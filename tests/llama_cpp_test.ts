@@ -19,7 +19,7 @@ import { readTokenizer } from "../src/data/tokenizer.ts";
 import { tinyTokenizerFiles } from "../src/data/tiny_tokenizer_testing.ts";
 import { Decoder, type DecoderAdapter } from "../src/generate/decoder.ts";
 import { argmax } from "../src/generate/sampling.ts";
-import { openModel } from "../src/io/checkpoint_deno.ts";
+import { openModel } from "../src/io/model_source_deno.ts";
 import { f16BitsToF32, f32ToF16Bits } from "../src/io/dtype.ts";
 import { readGguf } from "../src/io/gguf_testing.ts";
 import { serializeSafetensors } from "../src/io/safetensors_writer.ts";
@@ -28,8 +28,8 @@ import { linearShape, peftName } from "../src/model/lora.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { LINEAR_NAMES } from "../src/model/weights.ts";
 import { Rng } from "../src/runtime/rng.ts";
-import type { LoraTensors } from "../src/train/peft_adapter.ts";
-import { readAdapterDir, writeAdapterDir } from "../src/train/peft_adapter_deno.ts";
+import type { LoraTensors } from "../src/model/lora.ts";
+import { readAdapterDir, writeAdapterDir } from "../src/io/peft_adapter_deno.ts";
 import { ggufTensorNames } from "../src/train/gguf_model.ts";
 import { main as exportMain } from "../tools/export.ts";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
@@ -64,8 +64,8 @@ async function tinyModel(preset: string, dir: string): Promise<ModelConfig> {
   const files = tinyTokenizerFiles(512);
   await Deno.writeTextFile(`${dir}/tokenizer.json`, files.tokenizerJson);
   await Deno.writeTextFile(`${dir}/tokenizer_config.json`, files.tokenizerConfig);
-  const { readCheckpointConfig } = await import("../src/io/checkpoint.ts");
-  const { dirFiles } = await import("../src/io/checkpoint_files_deno.ts");
+  const { readCheckpointConfig } = await import("../src/io/model_source.ts");
+  const { dirFiles } = await import("../src/io/model_source_files_deno.ts");
   return (await readCheckpointConfig(dirFiles(dir))).config;
 }
 

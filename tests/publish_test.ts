@@ -83,7 +83,7 @@ Deno.test("publish: `deno publish --dry-run` passes (no slow types) with the was
       "wasm/kernels.relaxed.wasm",
       "wasm/kernels.simd.wasm",
       "src/kernels/wasm.ts",
-      "src/io/checkpoint.ts",
+      "src/io/model_source.ts",
     ]
   ) {
     assert.ok(files.includes(f), `${f} is not published`);

@@ -27,17 +27,17 @@ import { isInputError } from "../src/io/input_error.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { FileWriteError, writeFileAtomic } from "../src/runtime/deno_fs.ts";
 import { unexpectedErrorText } from "../src/runtime/unexpected_error.ts";
-import { UsageError, usageErrorFromParseArgs } from "../src/train/args.ts";
-import { DEMO_BASE_MODEL, DEMO_MODEL_CONFIG } from "../src/train/demo.ts";
+import { UsageError, usageErrorFromParseArgs } from "../src/cli/usage.ts";
+import { DEMO_BASE_MODEL, DEMO_MODEL_CONFIG } from "../src/model/demo_model.ts";
 import { adapterGgufChunks } from "../src/train/gguf_adapter.ts";
 import { gemma3EmbedScaleMismatch } from "../src/train/gguf_gemma3.ts";
 import { readModelConfigDeno } from "../src/train/model_deno.ts";
-import { parseAdapterConfig } from "../src/train/peft_adapter.ts";
+import { parseAdapterConfig } from "../src/io/peft_adapter.ts";
 import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
   readAdapterDir,
-} from "../src/train/peft_adapter_deno.ts";
+} from "../src/io/peft_adapter_deno.ts";
 import { canonicalPath, checkAppendableFile } from "../src/train/run_dir_deno.ts";
 import {
   exportGgufModel,

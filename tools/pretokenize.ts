@@ -30,13 +30,13 @@ import { isInputError } from "../src/io/input_error.ts";
 import { FileWriteError, writeFileAtomic } from "../src/runtime/deno_fs.ts";
 import { unexpectedErrorText } from "../src/runtime/unexpected_error.ts";
 import { canonicalPath } from "../src/train/run_dir_deno.ts";
-import { UsageError, usageErrorFromParseArgs } from "../src/train/args.ts";
+import { UsageError, usageErrorFromParseArgs } from "../src/cli/usage.ts";
 import {
   checkTokenizerFits,
   fetchText,
   isUrl,
   openModelTokenizer,
-} from "../src/train/model_deno.ts";
+} from "../src/cli/model_location_deno.ts";
 
 /** What {@link pretokenize} does. */
 export interface PretokenizeOptions {

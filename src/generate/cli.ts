@@ -10,18 +10,19 @@
 import { type ChatMessage, renderChat } from "../data/chat.ts";
 import type { TextTokenizer } from "../data/tokenizer.ts";
 import { bundledQwenTokenizerDir, loadTokenizerDir } from "../data/tokenizer_deno.ts";
-import { openModel } from "../io/checkpoint_deno.ts";
+import { openModel } from "../io/model_source_deno.ts";
 import { loadKernels } from "../kernels/wasm.ts";
 import type { WeightStore } from "../model/weights.ts";
 import { BYTES_PER_MB } from "../runtime/memory.ts";
-import { createDemoStore, DEMO_BASE_MODEL } from "../train/demo.ts";
-import { checkTokenizerFits, openModelTokenizer } from "../train/model_deno.ts";
-import { checkEncodedIds } from "../data/example.ts";
-import { defaultCacheDir } from "../train/weights_choice_deno.ts";
-import { ADAPTER_CONFIG_FILE, readAdapterDir } from "../train/peft_adapter_deno.ts";
+import { createDemoStore, DEMO_BASE_MODEL } from "../model/demo_model.ts";
+import { ADAPTER_CONFIG_FILE, readAdapterDir } from "../io/peft_adapter_deno.ts";
 import { isInputError } from "../io/input_error.ts";
 import { unexpectedErrorText } from "../runtime/unexpected_error.ts";
-import { type GenerateArgs, generateHelpText, parseGenerateArgs, UsageError } from "./args.ts";
+import { defaultCacheDir } from "../cli/cache_dir_deno.ts";
+import { checkTokenizerFits, isUrl, openModelTokenizer } from "../cli/model_location_deno.ts";
+import { UsageError } from "../cli/usage.ts";
+import { checkEncodedIds } from "../data/example.ts";
+import { type GenerateArgs, generateHelpText, parseGenerateArgs } from "./args.ts";
 import {
   ChatContextError,
   ChatSession,
@@ -59,10 +60,6 @@ export const DEMO_ADAPTER_DIR = "out/demo-adapter";
 
 /** A failure with a message for the user (exit status 1). */
 class CliError extends Error {}
-
-function isUrl(s: string): boolean {
-  return /^https?:\/\//i.test(s);
-}
 
 async function isFile(path: string): Promise<boolean> {
   return await Deno.stat(path).then((s) => s.isFile, () => false);

@@ -38,7 +38,7 @@
  */
 import type { Kernels, Ptr } from "../kernels/abi.ts";
 import { baseForward, loraLinearForward } from "../model/linear.ts";
-import type { BlockLora, LoraLinear } from "../model/lora.ts";
+import type { BlockLora, LoraLinear, LoraTensors } from "../model/lora.ts";
 import { linearShape, peftName } from "../model/lora.ts";
 import {
   attentionScale,
@@ -60,7 +60,7 @@ export interface DecoderAdapter {
   alpha: number;
   targets: readonly LinearName[];
   /** A `[r, in]` and B `[out, r]` of every target of every layer, by PEFT name. */
-  tensors: Map<string, { shape: [number, number]; data: Float32Array }>;
+  tensors: LoraTensors;
 }
 
 export interface DecoderOptions {

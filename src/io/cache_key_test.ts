@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { makeCheckpoint } from "../../tools/make_checkpoint.ts";
-import { openModel } from "./checkpoint_deno.ts";
-import { openModel as openModelPortable } from "./checkpoint.ts";
+import { openModel } from "./model_source_deno.ts";
+import { openModel as openModelPortable } from "./model_source.ts";
 import { type CacheStore, MemoryCacheStore } from "./cache_store.ts";
 import { dirCache } from "./cache_store_deno.ts";
 import { MemorySource } from "./byte_source.ts";

@@ -7,8 +7,18 @@
  * @example
  * ```ts
  * import { HttpSource } from "./http_source.ts";
- * const src = new HttpSource("https://example.com/model.safetensors");
- * const header = await src.read(0, 8);
+ * // A stand-in server holding 16 bytes; without `fetch` the global one goes to the network.
+ * const bytes = Uint8Array.from({ length: 16 }, (_, i) => i);
+ * const fetch = (_url: RequestInfo | URL, init?: RequestInit) => {
+ *   const [first, last] = /bytes=(\d+)-(\d+)/.exec(new Headers(init?.headers).get("Range")!)!
+ *     .slice(1).map(Number);
+ *   return Promise.resolve(new Response(bytes.slice(first, last + 1), {
+ *     status: 206,
+ *     headers: { "Content-Range": `bytes ${first}-${last}/${bytes.length}` },
+ *   }));
+ * };
+ * const src = new HttpSource("https://example.com/model.safetensors", { fetch });
+ * console.log(await src.size(), Array.from(await src.read(4, 3))); // 16 [4, 5, 6]
  * ```
  */
 import { type ByteSource, checkRange } from "./byte_source.ts";

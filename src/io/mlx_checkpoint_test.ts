@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { openModel } from "./checkpoint.ts";
+import { openModel } from "./model_source.ts";
 import { MemoryCacheStore } from "./cache_store.ts";
 import { serializeSafetensors, type TensorData } from "./safetensors_writer.ts";
 import { loadKernelsSync } from "../kernels/wasm.ts";

@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { memoryFiles } from "./checkpoint_files.ts";
+ * import { memoryFiles } from "./model_source_files.ts";
  * import { openTensorSet } from "./tensor_set.ts";
  * import { serializeSafetensors } from "./safetensors_writer.ts";
  * const bytes = serializeSafetensors([{ name: "w", dtype: "U8", shape: [1], data: new Uint8Array(1) }]);
@@ -13,8 +13,8 @@
  * set.get("w").info.shape; // [1]
  * ```
  */
-import type { CheckpointFiles } from "./checkpoint_files.ts";
-import { readJson } from "./checkpoint_files.ts";
+import type { CheckpointFiles } from "./model_source_files.ts";
+import { readJson } from "./model_source_files.ts";
 import { SafetensorsError, SafetensorsFile, type TensorInfo } from "./safetensors.ts";
 
 /** File name of a single-file checkpoint. */

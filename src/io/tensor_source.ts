@@ -6,9 +6,13 @@
  * ```ts
  * import { tensorSetSource } from "./tensor_source.ts";
  * import { openTensorSet } from "./tensor_set.ts";
- * import { dirFiles } from "./checkpoint_files_deno.ts";
- * const source = tensorSetSource(await openTensorSet(dirFiles("./model")));
- * const embedding = await source.read("model.embed_tokens.weight");
+ * import { memoryFiles } from "./model_source_files.ts";
+ * import { serializeSafetensors } from "./safetensors_writer.ts";
+ * const w = new Uint8Array(Float32Array.of(1, 2, 3, 4).buffer);
+ * const file = serializeSafetensors([{ name: "w", dtype: "F32", shape: [2, 2], data: w }]);
+ * const files = memoryFiles("model", { "model.safetensors": file }); // or dirFiles("./model")
+ * const source = tensorSetSource(await openTensorSet(files));
+ * console.log(source.shape("w"), Array.from(await source.read("w"))); // [2, 2] [1, 2, 3, 4]
  * ```
  */
 import { decodeToF32, DTYPE_BYTES, isFloatDtype } from "./dtype.ts";

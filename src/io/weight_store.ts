@@ -10,7 +10,7 @@
  *   vocabulary size beyond one chunk.
  *
  * Both allocate all their linear memory when they are built (never later), so a training step's
- * mark/release discipline is unaffected. Use `openModel` (`checkpoint.ts`) to build one.
+ * mark/release discipline is unaffected. Use `openModel` (`model_source.ts`) to build one.
  */
 import type { Kernels, Ptr } from "../kernels/abi.ts";
 import type { ModelConfig } from "../model/config.ts";

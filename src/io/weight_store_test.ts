@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { makeCheckpoint } from "../../tools/make_checkpoint.ts";
-import { openModel } from "./checkpoint_deno.ts";
-import { openModel as openModelPortable } from "./checkpoint.ts";
+import { openModel } from "./model_source_deno.ts";
+import { openModel as openModelPortable } from "./model_source.ts";
 import { MemoryCacheStore } from "./cache_store.ts";
 import { loadKernelsSync } from "../kernels/wasm.ts";
 import type { LinearWeight, WeightStore } from "../model/weights.ts";

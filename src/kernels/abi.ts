@@ -19,8 +19,9 @@
  * - Kernels must not read or write outside the tensors named in their arguments and the scratch.
  */
 
-/** Byte offset into the kernels' linear memory. */
-export type Ptr = number;
+import type { Ptr } from "../runtime/ptr.ts";
+
+export type { Ptr };
 
 /** Every kernel slimtune needs. Implemented by the wasm module and by the TS reference. */
 export interface Kernels {

@@ -6,7 +6,7 @@
  * selected block. Non-selected LoRA parameters get a ZERO gradient (their buffers stay zeroed),
  * so AdamW's momentum still moves them. A surrogate gradient, not the exact one.
  */
-import { checkpointedGradients } from "./checkpointed.ts";
+import { checkpointedGradients } from "./recompute.ts";
 import type { GradientMethod } from "./gradient.ts";
 import { structuredBlockBackward } from "./mesp.ts";
 

@@ -4,7 +4,7 @@
  * keeps (incl. each LoRA `h = x Aᵀ`), back-propagate it, free it. Exact gradient, +1 forward.
  */
 import { blockBackwardTape, blockForwardTape } from "../model/block.ts";
-import { type BlockBackward, checkpointedGradients } from "./checkpointed.ts";
+import { type BlockBackward, checkpointedGradients } from "./recompute.ts";
 import type { GradientMethod } from "./gradient.ts";
 
 /** MeBP's block backward: the tape recomputed from the checkpoint, back-propagated, freed. */
@@ -19,7 +19,7 @@ const tapeRecomputeBackward: BlockBackward = (m, p, bw, i, x, dy) => {
 
 /**
  * MeBP with the tapes of the top `keptTapes` blocks kept from the forward instead of recomputed
- * (see `checkpointed.ts`): 0 is plain MeBP, the layer count does what `full` does.
+ * (see `recompute.ts`): 0 is plain MeBP, the layer count does what `full` does.
  */
 export function mebpKeeping(keptTapes: number): GradientMethod {
   return (m, p, rowScale, onBlockDone) =>

@@ -5,7 +5,7 @@
  * use, and the MLP runs in row chunks. Exact gradient, identical to MeBP up to f32 rounding.
  */
 import { blockBackwardStructured } from "../model/block.ts";
-import { type BlockBackward, checkpointedGradients } from "./checkpointed.ts";
+import { type BlockBackward, checkpointedGradients } from "./recompute.ts";
 import type { GradientMethod } from "./gradient.ts";
 
 /** MeSP's block backward, as a {@link BlockBackward}. */
@@ -14,7 +14,7 @@ export const structuredBlockBackward: BlockBackward = (m, p, bw, i, x, dy) =>
 
 /**
  * MeSP with the tapes of the top `keptTapes` blocks kept from the forward (no recompute for
- * them; see `checkpointed.ts`): 0 is plain MeSP, the layer count does what `full` does.
+ * them; see `recompute.ts`): 0 is plain MeSP, the layer count does what `full` does.
  */
 export function mespKeeping(keptTapes: number): GradientMethod {
   return (m, p, rowScale, onBlockDone) =>

@@ -31,9 +31,10 @@
  * ```
  */
 import type { Kernels, Ptr } from "../kernels/abi.ts";
+import type { BlockHooks } from "../model/transformer.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { fillNormalStream } from "../runtime/philox.ts";
-import type { ParamTensor } from "../optim/optimizer.ts";
+import type { ParamTensor } from "../runtime/ptr.ts";
 
 /** Floats of z generated at a time (a multiple of 4, the Philox block). */
 export const MEZO_CHUNK = 4096;
@@ -48,17 +49,6 @@ export interface MezoWorkspace {
   backupFloats: number;
   /** Bytes of linear memory the workspace holds. */
   bytes: number;
-}
-
-/**
- * The just-in-time perturbation hooks a loss pass calls around each block's use of its
- * parameters: between `beforeBlock(i)` and `afterBlock(i)` the tensors of block i hold θ ± εz.
- * At most one block is perturbed at a time; every non-empty block must be run at least once per
- * pass (more often is fine: each run perturbs the exact θ the same way, e.g. one per micro-batch).
- */
-export interface MezoHooks {
-  beforeBlock: (block: number) => void;
-  afterBlock: (block: number) => void;
 }
 
 /** Floats of the largest block (all of `params` as one block without `blocks`). */
@@ -116,9 +106,12 @@ export interface MezoStepOptions {
   blocks?: number[][];
   /**
    * Loss at the current parameter values (a forward pass). Called twice per step, with the hooks
-   * it must call around each block when `blocks` is given.
+   * it must call around each block when `blocks` is given: between `beforeBlock(i)` and
+   * `afterBlock(i)` the tensors of block i hold θ ± εz. At most one block is perturbed at a time;
+   * every non-empty block must be run at least once per pass (more often is fine: each run
+   * perturbs the exact θ the same way, e.g. one per micro-batch).
    */
-  loss: (hooks: MezoHooks) => Promise<number>;
+  loss: (hooks: BlockHooks) => Promise<number>;
   /** Perturbation scale ε (MeZO default for LoRA: 1e-2). */
   eps: number;
   /** Learning rate (MeZO default for LoRA: 5e-5); 0 leaves θ bit-identical. */
@@ -143,7 +136,7 @@ export interface MezoStepResult {
   loss: number;
 }
 
-const NO_HOOKS: MezoHooks = { beforeBlock: () => {}, afterBlock: () => {} };
+const NO_HOOKS: BlockHooks = { beforeBlock: () => {}, afterBlock: () => {} };
 
 /**
  * One MeZO step (see the module doc). If the projected gradient is not finite (a loss was NaN or
@@ -167,7 +160,7 @@ export async function mezoStep(o: MezoStepOptions): Promise<MezoStepResult> {
   let scale = 0; // ±ε during a loss pass, 0 outside
   let held = -1; // the block perturbed now (its exact values in the backup)
   const runs = new Int32Array(blocks.length);
-  const hooks: MezoHooks = {
+  const hooks: BlockHooks = {
     beforeBlock: (b) => {
       if (scale === 0) throw new Error(`MeZO beforeBlock(${b}) outside a loss pass`);
       if (!(Number.isInteger(b) && b >= 0 && b < blocks.length)) {

@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import { loadKernelsSync } from "../kernels/wasm.ts";
-import type { Batch } from "../model/batch.ts";
+import type { Batch } from "../data/batch.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { planMemory } from "../model/memory_plan.ts";
+import { planMemory } from "./memory_plan.ts";
 import { createRandomWeightStore, tinyConfig } from "../model/random_weights.ts";
-import { forwardLoss } from "../model/transformer.ts";
-import { loraParamCount } from "../model/lora.ts";
+import { type BlockHooks, forwardLoss } from "../model/transformer.ts";
+import { loraParamCount, type LoraTensors } from "../model/lora.ts";
 import { LINEAR_NAMES } from "../model/weights.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { Rng } from "../runtime/rng.ts";
-import type { ParamTensor } from "../optim/optimizer.ts";
+import type { ParamTensor } from "../runtime/ptr.ts";
 import { buildCases } from "../optim/_builds.ts";
 import {
   createMezoWorkspace,
@@ -17,7 +17,6 @@ import {
   mezoCosine,
   mezoDirection,
   mezoGradientEstimate,
-  type MezoHooks,
   mezoStep,
 } from "./mezo.ts";
 import { LoraTrainingSession, type MethodName, type SessionOptions } from "./session.ts";
@@ -311,7 +310,7 @@ Deno.test("mezo: with blocks, only the block between its hooks is perturbed, fro
     return v;
   });
   let pass = 0;
-  const loss = (hooks: MezoHooks) => {
+  const loss = (hooks: BlockHooks) => {
     const sign = pass++ === 0 ? 1 : -1;
     for (let b = 0; b < blocks.length; b++) {
       hooks.beforeBlock(b);
@@ -351,7 +350,7 @@ Deno.test("mezo: with blocks, only the block between its hooks is perturbed, fro
 
   // Misuse throws and leaves θ bit-identical.
   const base = { kernels, arena, params, blocks, eps, lr: 1e-2, weightDecay: 0, seed, workspace };
-  const misuse: [string, (h: MezoHooks) => void, RegExp][] = [
+  const misuse: [string, (h: BlockHooks) => void, RegExp][] = [
     ["two blocks at once", (h) => {
       h.beforeBlock(0);
       h.beforeBlock(1);
@@ -455,7 +454,7 @@ function twoSessions(method: MethodName, weightDecay = 0.05) {
  */
 async function perturbedCopyLoss(
   copy: LoraTrainingSession,
-  theta: Map<string, { shape: [number, number]; data: Float32Array }>,
+  theta: LoraTensors,
   seed: number,
   scale: number,
   micro: Batch[],

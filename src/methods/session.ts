@@ -44,28 +44,31 @@
  * ```
  */
 import type { Kernels } from "../kernels/abi.ts";
-import { type LoraConfig, LoraParams } from "../model/lora.ts";
-import type { Batch } from "../model/batch.ts";
-import { shiftLabels } from "../model/head.ts";
-import { forwardLoss, type LoraModel, prepareBatch } from "../model/transformer.ts";
-import type { WeightStore } from "../model/weights.ts";
+import { type LoraConfig, LoraParams, type LoraTensors } from "../model/lora.ts";
+import type { Batch } from "../data/batch.ts";
+import { countTargets } from "../data/labels.ts";
 import {
-  clipFactor,
-  clipGradNorm,
-  createOptimizer,
-  globalGradNorm,
-  type Optimizer,
-  type OptimizerConfig,
-  type StateTensor,
-} from "../optim/optimizer.ts";
+  type BlockHooks,
+  forwardLoss,
+  type LoraModel,
+  prepareBatch,
+} from "../model/transformer.ts";
+import type { WeightStore } from "../model/weights.ts";
+import { clipFactor, clipGradNorm, globalGradNorm } from "../optim/clip.ts";
+import { createOptimizer } from "../optim/factory.ts";
+import type { Optimizer, OptimizerConfig, OptimizerState } from "../optim/optimizer.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { Rng } from "../runtime/rng.ts";
-import { fullGradients } from "./full.ts";
 import type { GradientMethod } from "./gradient.ts";
-import { lcsbGradients, lcsbSelectedBlocks } from "./lcsb.ts";
-import { mebpGradients, mebpKeeping } from "./mebp.ts";
-import { mespGradients, mespKeeping } from "./mesp.ts";
-import { createMezoWorkspace, type MezoHooks, mezoStep, type MezoWorkspace } from "./mezo.ts";
+import { createMezoWorkspace, mezoStep, type MezoWorkspace } from "./mezo.ts";
+import {
+  hasGradients,
+  type LcsbSettings,
+  lcsbSettings,
+  METHOD_DEFAULTS,
+  type MethodName,
+  METHODS,
+} from "./registry.ts";
 import {
   type ClipStash,
   clipStashBytes,
@@ -74,14 +77,12 @@ import {
   gradientStorageFor,
   keepsTapes,
   usesClipStash,
-} from "../model/memory_plan.ts";
+} from "./memory_plan.ts";
 import { stashBf16, unstashBf16 } from "../optim/bf16_stash.ts";
 
-export type { Batch } from "../model/batch.ts";
+export type { Batch } from "../data/batch.ts";
 export type { LoraConfig } from "../model/lora.ts";
-
-/** The training methods (docs/design.md, "Training methods"). */
-export type MethodName = "full" | "mebp" | "mesp" | "lcsb" | "mezo";
+export type { MethodName } from "./registry.ts";
 
 export interface SessionOptions {
   store: WeightStore;
@@ -93,7 +94,7 @@ export interface SessionOptions {
   /** Global gradient-norm clipping threshold; 0 = off. */
   maxGradNorm: number;
   /** LCSB groups (default 4, capped at the layer count) and pattern (default contiguous). */
-  lcsb?: { groups: number; pattern: "contiguous" | "strided" };
+  lcsb?: LcsbSettings;
   /** MeZO perturbation scale (default 1e-2). */
   mezo?: { eps: number };
   /** Seeds the LoRA init and the session's Rng (MeZO directions). */
@@ -123,7 +124,7 @@ export interface StepResult {
   loss: number;
   /** Global gradient norm before clipping (null for MeZO). */
   gradNorm: number | null;
-  /** Tokens that counted in the loss (labels != -100 after the shift). */
+  /** Tokens that counted in the loss (rows with a target: docs/design.md, "Loss and labels"). */
   tokens: number;
 }
 
@@ -133,18 +134,18 @@ export interface TrainingSession {
   step(micro: Batch[], lr: number): Promise<StepResult>;
   evaluate(batch: Batch): Promise<{ loss: number; tokens: number }>;
   /** LoRA tensors with PEFT names ("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"). */
-  loraTensors(): Map<string, { shape: [number, number]; data: Float32Array }>;
+  loraTensors(): LoraTensors;
   /**
    * The same tensors as views of the session's memory (no copies): valid only until the next
    * `step`/`evaluate`. Writers that stream the adapter out use it to avoid a second copy.
    */
-  loraTensorViews?(): Map<string, { shape: [number, number]; data: Float32Array }>;
-  setLoraTensors(t: Map<string, { shape: [number, number]; data: Float32Array }>): void;
-  optimizerState(): { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] };
+  loraTensorViews?(): LoraTensors;
+  setLoraTensors(t: LoraTensors): void;
+  optimizerState(): OptimizerState;
   /** {@link optimizerState} with views instead of copies (valid until the next step). */
-  optimizerStateViews?(): { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] };
+  optimizerStateViews?(): OptimizerState;
   setOptimizerState(
-    s: { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] },
+    s: OptimizerState,
   ): void;
   /** Bytes: wasm linear-memory high-water, JS buffers held (store + session), whether memory grew in the last step. */
   memory(): { wasmHighWater: number; jsBytes: number; grewLastStep: boolean };
@@ -205,7 +206,7 @@ export class LoraTrainingSession implements TrainingSession {
       headChunkRows: Math.ceil(rows / 16) * 16,
       mlpChunkRows: mlpRows,
     };
-    if (o.method === "mezo") {
+    if (!hasGradients(o.method)) {
       this.optimizer = null;
       this.#mezoBlocks = mezoBlocks(this.lora);
       this.#mezoWorkspace = createMezoWorkspace(o.arena, this.lora.params, this.#mezoBlocks);
@@ -214,7 +215,7 @@ export class LoraTrainingSession implements TrainingSession {
       this.#mezoWorkspace = null;
       this.#mezoBlocks = [];
     }
-    if (o.method === "lcsb") this.#lcsbSettings(); // validate early
+    if (o.method === "lcsb") lcsbSettings(config.numLayers, o.lcsb); // validate early
     const kept = o.keptTapes ?? 0;
     if (!(Number.isInteger(kept) && kept >= 0 && kept <= config.numLayers)) {
       throw new RangeError(`keptTapes must be in 0..${config.numLayers}, got ${kept}`);
@@ -226,14 +227,6 @@ export class LoraTrainingSession implements TrainingSession {
     this.#squares = new Float64Array(this.lora.params.length);
   }
 
-  #lcsbSettings(): { groups: number; pattern: "contiguous" | "strided" } {
-    const L = this.model.config.numLayers;
-    const groups = this.options.lcsb?.groups ?? Math.min(4, L);
-    const pattern = this.options.lcsb?.pattern ?? "contiguous";
-    lcsbSelectedBlocks(0, L, groups, pattern); // throws on a bad group count
-    return { groups, pattern };
-  }
-
   /** Steps taken (the LCSB schedule and MeZO count from it). */
   get stepCount(): number {
     return this.optimizer?.stepCount ?? this.#steps;
@@ -241,22 +234,15 @@ export class LoraTrainingSession implements TrainingSession {
 
   /** The gradient method the next step uses (LCSB: the group of this step). */
   gradientMethod(): GradientMethod {
-    switch (this.options.method) {
-      case "full":
-        return fullGradients;
-      case "mebp":
-        return this.options.keptTapes ? mebpKeeping(this.options.keptTapes) : mebpGradients;
-      case "mesp":
-        return this.options.keptTapes ? mespKeeping(this.options.keptTapes) : mespGradients;
-      case "lcsb": {
-        const { groups, pattern } = this.#lcsbSettings();
-        return lcsbGradients(
-          lcsbSelectedBlocks(this.stepCount, this.model.config.numLayers, groups, pattern),
-        );
-      }
-      case "mezo":
-        throw new Error("mezo has no gradient method");
-    }
+    const { method, keptTapes, lcsb } = this.options;
+    const gradientMethod = METHODS[method].gradientMethod;
+    if (!gradientMethod) throw new Error(`${method} has no gradient method`);
+    return gradientMethod({
+      step: this.stepCount,
+      numLayers: this.model.config.numLayers,
+      keptTapes: keptTapes ?? 0,
+      lcsb,
+    });
   }
 
   /**
@@ -297,7 +283,7 @@ export class LoraTrainingSession implements TrainingSession {
     if (micro.length === 0) throw new RangeError("step needs at least one micro-batch");
     const grows = this.model.arena.grows;
     try {
-      if (this.options.method === "mezo") return await this.#mezoStep(micro, lr);
+      if (!hasGradients(this.options.method)) return await this.#mezoStep(micro, lr);
       const opt = this.optimizer!;
       const clip = this.options.maxGradNorm;
       // Clipping through the bf16 stash: the block slot is still in use (one micro-batch).
@@ -380,7 +366,7 @@ export class LoraTrainingSession implements TrainingSession {
     if (tokens === 0) return { loss: NaN, gradNorm: null, tokens };
     // Block i's adapters are perturbed just in time around block i's forward (one block-sized
     // backup), once per micro-batch.
-    const loss = async (hooks: MezoHooks) => {
+    const loss = async (hooks: BlockHooks) => {
       let sum = 0;
       for (const b of micro) sum += (await forwardLoss(this.model, b, hooks)).lossSum;
       return sum / tokens;
@@ -391,7 +377,7 @@ export class LoraTrainingSession implements TrainingSession {
       params: this.lora.params,
       blocks: this.#mezoBlocks,
       loss,
-      eps: this.options.mezo?.eps ?? 1e-2,
+      eps: this.options.mezo?.eps ?? METHOD_DEFAULTS.mezo.eps,
       lr,
       weightDecay: this.options.optimizer.weightDecay,
       seed: this.#rng.nextU32(),
@@ -408,19 +394,19 @@ export class LoraTrainingSession implements TrainingSession {
     return { loss: count > 0 ? lossSum / count : NaN, tokens: count };
   }
 
-  loraTensors(): Map<string, { shape: [number, number]; data: Float32Array }> {
+  loraTensors(): LoraTensors {
     return this.lora.toMap();
   }
 
-  loraTensorViews(): Map<string, { shape: [number, number]; data: Float32Array }> {
+  loraTensorViews(): LoraTensors {
     return this.lora.views();
   }
 
-  setLoraTensors(t: Map<string, { shape: [number, number]; data: Float32Array }>): void {
+  setLoraTensors(t: LoraTensors): void {
     this.lora.fromMap(t);
   }
 
-  optimizerState(): { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] } {
+  optimizerState(): OptimizerState {
     return {
       stepCount: this.stepCount,
       tensors: this.optimizer?.stateTensors() ?? new Map(),
@@ -428,7 +414,7 @@ export class LoraTrainingSession implements TrainingSession {
     };
   }
 
-  optimizerStateViews(): { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] } {
+  optimizerStateViews(): OptimizerState {
     const o = this.optimizer;
     return {
       stepCount: this.stepCount,
@@ -438,7 +424,7 @@ export class LoraTrainingSession implements TrainingSession {
   }
 
   setOptimizerState(
-    s: { stepCount: number; tensors: Map<string, StateTensor>; rng: number[] },
+    s: OptimizerState,
   ): void {
     if (this.optimizer) this.optimizer.loadState(s.stepCount, s.tensors);
     else this.#steps = s.stepCount;
@@ -458,11 +444,6 @@ export class LoraTrainingSession implements TrainingSession {
 function mezoBlocks(lora: LoraParams): number[][] {
   const index = new Map(lora.params.map((p, t) => [p, t]));
   return lora.blocks.map((_, i) => lora.blockParams(i).map((p) => index.get(p)!));
-}
-
-/** Tokens of `b` that count in the loss (shifted labels != -100). */
-function countTargets(b: Batch, vocabSize: number): number {
-  return shiftLabels(b.labels, b.batchSize, b.seqLen, vocabSize, new Int32Array(b.labels.length));
 }
 
 /** Creates a session: allocates the adapters and the optimizer state in the arena. */

@@ -10,6 +10,7 @@
  * accumulator whose rows are rescaled by `exp(m_old - m_new)` whenever a row's max moves (as
  * the online sum is), and each row's target weight row is copied out of the chunk holding it.
  */
+import { NO_TARGET } from "../data/labels.ts";
 import type { Kernels, Ptr } from "../kernels/abi.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { expPortable, logPortable } from "../runtime/portable_math.ts";
@@ -76,39 +77,6 @@ function normGathered(h: HeadContext, runs: number[], x: Ptr, n: Ptr, rstd: Ptr)
       store.config.rmsNormEps,
     );
   }
-}
-
-/**
- * HF causal-LM targets: row t of each sequence predicts `labels[t + 1]` of the same sequence;
- * the last row of each sequence and labels of -100 are ignored (written as -1).
- * Returns the number of counted rows.
- */
-export function shiftLabels(
-  labels: Int32Array,
-  batchSize: number,
-  seqLen: number,
-  vocabSize: number,
-  out: Int32Array,
-): number {
-  let count = 0;
-  for (let b = 0; b < batchSize; b++) {
-    for (let t = 0; t < seqLen; t++) {
-      const i = b * seqLen + t;
-      const label = t + 1 < seqLen ? labels[i + 1] : -100;
-      if (label === -100) {
-        out[i] = -1;
-        continue;
-      }
-      if (!Number.isInteger(label) || label < 0 || label >= vocabSize) {
-        throw new RangeError(
-          `label ${label} at [${b}, ${t + 1}] outside vocabulary 0..${vocabSize - 1}`,
-        );
-      }
-      out[i] = label;
-      count++;
-    }
-  }
-  return count;
 }
 
 /** Per-row log-sum-exp and target logit over all chunks (pass 1). Returns Σ (lse - target). */
@@ -201,7 +169,7 @@ export async function headLossBackward(
   const rowSum = arena.allocF32(M);
   const target = arena.allocF32(M);
   const oldMax = arena.allocF32(M);
-  // Targets that never match a column (V) for counted rows, -1 for ignored rows: the chunk
+  // Targets that never match a column (V) for counted rows, NO_TARGET for ignored rows: the chunk
   // backward then yields exp(l - m) without the one-hot, and zero rows where ignored.
   const noHit = arena.allocI32(M);
   const acc = arena.allocF32(M * D);
@@ -209,7 +177,7 @@ export async function headLossBackward(
   const logits = arena.allocF32(M * h.headChunkRows);
   const tg = rows.targets;
   const nh = arena.i32(noHit, M);
-  for (let t = 0; t < M; t++) nh[t] = tg[t] < 0 ? -1 : V;
+  for (let t = 0; t < M; t++) nh[t] = tg[t] < 0 ? NO_TARGET : V;
   arena.f32(rowMax, M).fill(-Infinity);
   arena.f32(rowSum, M).fill(0);
   arena.f32(target, M).fill(0);

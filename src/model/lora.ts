@@ -25,11 +25,20 @@
  * ```
  */
 import type { Ptr } from "../kernels/abi.ts";
-import type { ParamTensor } from "../optim/optimizer.ts";
+import type { ParamTensor } from "../runtime/ptr.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { Rng } from "../runtime/rng.ts";
 import type { ModelConfig } from "./config.ts";
 import { LINEAR_NAMES, type LinearName } from "./weights.ts";
+
+/** A 2-D f32 tensor: `shape[0] × shape[1]` floats, row-major. */
+export interface F32Matrix {
+  shape: [number, number];
+  data: Float32Array;
+}
+
+/** LoRA tensors by PEFT name: A `[r, in]`, B `[out, r]`. */
+export type LoraTensors = Map<string, F32Matrix>;
 
 /** Which linears get an adapter, its rank and `lora_alpha`. */
 export interface LoraConfig {
@@ -287,7 +296,7 @@ export class LoraParams {
   }
 
   /** Copies of every tensor with PEFT names and `[rows, cols]` shapes. */
-  toMap(): Map<string, { shape: [number, number]; data: Float32Array }> {
+  toMap(): LoraTensors {
     const out = this.views();
     for (const t of out.values()) t.data = t.data.slice();
     return out;
@@ -298,8 +307,8 @@ export class LoraParams {
    * next step or arena allocation (which may grow, and so detach, linear memory). For writing the
    * adapter out without holding a second copy of every tensor.
    */
-  views(): Map<string, { shape: [number, number]; data: Float32Array }> {
-    const out = new Map<string, { shape: [number, number]; data: Float32Array }>();
+  views(): LoraTensors {
+    const out = new Map<string, F32Matrix>();
     for (const block of this.blocks) {
       for (const l of Object.values(block)) {
         out.set(l.a.name, { shape: [l.rank, l.inFeatures], data: this.arena.f32(l.a.ptr, l.a.n) });
@@ -313,7 +322,7 @@ export class LoraParams {
   }
 
   /** Loads tensors by PEFT name; every adapter tensor must be present with the right shape. */
-  fromMap(t: Map<string, { shape: [number, number]; data: Float32Array }>): void {
+  fromMap(t: LoraTensors): void {
     for (const block of this.blocks) {
       for (const l of Object.values(block)) {
         for (

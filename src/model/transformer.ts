@@ -5,10 +5,11 @@
  */
 import type { Kernels, Ptr } from "../kernels/abi.ts";
 import type { Arena } from "../runtime/arena.ts";
-import type { Batch } from "./batch.ts";
+import type { Batch } from "../data/batch.ts";
 import { type BlockContext, blockForward } from "./block.ts";
 import { hasLocalRope, type ModelConfig } from "./config.ts";
-import { type HeadContext, headLoss, shiftLabels } from "./head.ts";
+import { shiftLabels } from "../data/labels.ts";
+import { type HeadContext, headLoss } from "./head.ts";
 import type { LoraParams } from "./lora.ts";
 import { ropeTables } from "./rope_tables.ts";
 import type { WeightStore } from "./weights.ts";
@@ -147,8 +148,8 @@ export async function forwardBlock(
  * time and restores them right after).
  */
 export interface BlockHooks {
-  beforeBlock?: (i: number) => void;
-  afterBlock?: (i: number) => void;
+  beforeBlock: (i: number) => void;
+  afterBlock: (i: number) => void;
 }
 
 /**
@@ -158,7 +159,7 @@ export interface BlockHooks {
 export async function forwardLoss(
   m: LoraModel,
   batch: Batch,
-  hooks: BlockHooks = {},
+  hooks?: BlockHooks,
 ): Promise<{ lossSum: number; count: number }> {
   const mark = m.arena.mark();
   try {
@@ -166,11 +167,11 @@ export async function forwardLoss(
     const resid = m.arena.allocF32(p.N * m.config.hiddenSize);
     await embed(m, p, resid);
     for (let i = 0; i < m.config.numLayers; i++) {
-      hooks.beforeBlock?.(i);
+      hooks?.beforeBlock(i);
       try {
         await forwardBlock(m, p, i, resid);
       } finally {
-        hooks.afterBlock?.(i);
+        hooks?.afterBlock(i);
       }
     }
     const lossSum = await headLoss(p.head, resid, p.targets, p.N);

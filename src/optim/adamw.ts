@@ -9,7 +9,8 @@
 import type { Kernels, Ptr } from "../kernels/abi.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { powInt } from "../runtime/portable_math.ts";
-import type { Optimizer, OptimizerConfig, ParamTensor, StateTensor } from "./optimizer.ts";
+import type { ParamTensor } from "../runtime/ptr.ts";
+import type { Optimizer, OptimizerConfig, StateTensor } from "./optimizer.ts";
 
 interface MomentBuffers {
   n: number;

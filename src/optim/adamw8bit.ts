@@ -20,7 +20,8 @@ import type { Ptr } from "../kernels/abi.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { powInt } from "../runtime/portable_math.ts";
 import { decodeBlock, encodeBlock, QUANT_BLOCK, quantBlocks } from "./blockwise_quant.ts";
-import type { Optimizer, OptimizerConfig, ParamTensor, StateTensor } from "./optimizer.ts";
+import type { ParamTensor } from "../runtime/ptr.ts";
+import type { Optimizer, OptimizerConfig, StateTensor } from "./optimizer.ts";
 
 interface QuantizedMoments {
   n: number;

@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
 import { loadKernelsSync } from "../kernels/wasm.ts";
 import { LoraParams } from "../model/lora.ts";
-import { planMemory } from "../model/memory_plan.ts";
+import { planMemory } from "../methods/memory_plan.ts";
 import { tinyConfig } from "../model/random_weights.ts";
 import { LINEAR_NAMES } from "../model/weights.ts";
 import { Rng } from "../runtime/rng.ts";
 import { SIGNED_LEVELS, UNSIGNED_LEVELS } from "./blockwise_quant.ts";
-import { createOptimizer, type OptimizerConfig, type ParamTensor } from "./optimizer.ts";
+import type { ParamTensor } from "../runtime/ptr.ts";
+import { createOptimizer } from "./factory.ts";
+import type { OptimizerConfig } from "./optimizer.ts";
 
 /** Two blocks and a ragged tail, one partial block, and a tiny tensor. */
 const SIZES = [600, 100, 3];

@@ -3,7 +3,7 @@
  * whole-model gradient buffer: the squared norms are summed per tensor in f64 by the kernel.
  */
 import type { Kernels } from "../kernels/abi.ts";
-import type { ParamTensor } from "./optimizer.ts";
+import type { ParamTensor } from "../runtime/ptr.ts";
 
 /** Euclidean norm of all gradients together: sqrt(Σ_tensors Σ_i g_i²). */
 export function globalGradNorm(kernels: Kernels, params: ParamTensor[]): number {

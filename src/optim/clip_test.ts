@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { Rng } from "../runtime/rng.ts";
 import { buildCases } from "./_builds.ts";
-import { clipGradNorm, globalGradNorm, type ParamTensor, scaleGrads } from "./optimizer.ts";
+import type { ParamTensor } from "../runtime/ptr.ts";
+import { clipGradNorm, globalGradNorm, scaleGrads } from "./clip.ts";
 
 for (const build of buildCases()) {
   Deno.test({

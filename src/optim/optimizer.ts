@@ -5,35 +5,8 @@
  * is ready (no whole-model gradient buffer).
  *
  * A step is `beginStep()` once, then `update(p, lr)` for every parameter tensor.
- *
- * @example
- * ```ts
- * import { loadKernelsSync } from "../kernels/wasm.ts";
- * import { createOptimizer } from "./optimizer.ts";
- * const { kernels, arena } = loadKernelsSync({ variant: "reference" });
- * const p = { name: "w", ptr: arena.allocF32(4), grad: arena.allocF32(4), n: 4 };
- * arena.f32(p.ptr, 4).fill(1);
- * arena.f32(p.grad, 4).fill(0.5);
- * const opt = createOptimizer({ kind: "adamw", lr: 1e-3, weightDecay: 0 }, kernels, arena, [p]);
- * opt.beginStep();
- * opt.update(p, 1e-3);
- * ```
  */
-import type { Kernels, Ptr } from "../kernels/abi.ts";
-import type { Arena } from "../runtime/arena.ts";
-import { AdamW } from "./adamw.ts";
-import { AdamW8bit } from "./adamw8bit.ts";
-import { Sgd } from "./sgd.ts";
-
-export { clipFactor, clipGradNorm, globalGradNorm, scaleGrads } from "./clip.ts";
-
-/** A trainable f32 tensor and its gradient, both `n` floats in the arena. */
-export interface ParamTensor {
-  name: string;
-  ptr: Ptr;
-  grad: Ptr;
-  n: number;
-}
+import type { ParamTensor } from "../runtime/ptr.ts";
 
 /** An optimizer state tensor: f32 values, or bytes (8-bit codes). */
 export type StateTensor = Float32Array | Uint8Array;
@@ -51,6 +24,16 @@ export interface OptimizerConfig {
   beta1?: number;
   beta2?: number;
   eps?: number;
+}
+
+/**
+ * What a training session saves of its optimizer to resume exactly: the steps taken, the state
+ * tensors, and the position of the session's random stream.
+ */
+export interface OptimizerState {
+  stepCount: number;
+  tensors: Map<string, StateTensor>;
+  rng: number[];
 }
 
 /** A first-order optimizer over parameter tensors in linear memory. */
@@ -74,23 +57,4 @@ export interface Optimizer {
   stateViews?(): Map<string, StateTensor>;
   /** Restores `stepCount` and state from `stateTensors()` output (checkpoint resume). */
   loadState(stepCount: number, tensors: Map<string, StateTensor>): void;
-}
-
-/** Builds the optimizer and allocates its state for `params` once, in the arena. */
-export function createOptimizer(
-  cfg: OptimizerConfig,
-  kernels: Kernels,
-  arena: Arena,
-  params: ParamTensor[],
-): Optimizer {
-  switch (cfg.kind) {
-    case "adamw":
-      return new AdamW(cfg, kernels, arena, params);
-    case "adamw8bit":
-      return new AdamW8bit(cfg, arena, params);
-    case "sgd":
-      return new Sgd(cfg, kernels, params);
-    default:
-      throw new Error(`unknown optimizer kind ${(cfg as { kind: string }).kind}`);
-  }
 }

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import type { Arena } from "../runtime/arena.ts";
 import { Rng } from "../runtime/rng.ts";
 import { buildCases } from "./_builds.ts";
-import { createOptimizer, type OptimizerConfig, type ParamTensor } from "./optimizer.ts";
+import type { ParamTensor } from "../runtime/ptr.ts";
+import { createOptimizer } from "./factory.ts";
+import type { OptimizerConfig } from "./optimizer.ts";
 
 const SIZES = [37, 64, 5]; // odd sizes exercise the SIMD tails of the wasm kernels
 

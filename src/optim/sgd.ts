@@ -3,7 +3,8 @@
  * MeBP / MeSP papers' setting). No state.
  */
 import type { Kernels } from "../kernels/abi.ts";
-import type { Optimizer, OptimizerConfig, ParamTensor, StateTensor } from "./optimizer.ts";
+import type { ParamTensor } from "../runtime/ptr.ts";
+import type { Optimizer, OptimizerConfig, StateTensor } from "./optimizer.ts";
 
 /** SGD without momentum; see the module doc. */
 export class Sgd implements Optimizer {

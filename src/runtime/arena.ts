@@ -15,7 +15,7 @@
  * arena.release(m);
  * ```
  */
-import type { Ptr } from "../kernels/abi.ts";
+import type { Ptr } from "./ptr.ts";
 import { MemViews } from "./mem_views.ts";
 
 const PAGE = 65536;

@@ -2,7 +2,7 @@
  * Typed views over the current buffer of a `WebAssembly.Memory`. They are made anew on every
  * call because growing the memory replaces (detaches) its buffer: never cache a view.
  */
-import type { Ptr } from "../kernels/abi.ts";
+import type { Ptr } from "./ptr.ts";
 
 export class MemViews {
   constructor(readonly memory: WebAssembly.Memory) {}

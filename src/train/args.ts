@@ -11,14 +11,24 @@
  * ```
  */
 import { DEFAULT_MAX_LINE_BYTES } from "../data/jsonl.ts";
+import {
+  parseIntFlag,
+  parseNumberFlag,
+  UsageError,
+  usageErrorFromParseArgs,
+} from "../cli/usage.ts";
 import { parseFlags } from "../runtime/flags.ts";
 import { LINEAR_NAMES, type LinearName } from "../model/weights.ts";
 import type { OptimizerKind } from "../optim/optimizer.ts";
-import type { ClipStash } from "../model/memory_plan.ts";
-
-/** Training methods (docs/design.md, "Training methods"). */
-export const METHODS = ["full", "mebp", "mesp", "lcsb", "mezo"] as const;
-export type Method = typeof METHODS[number];
+import type { ClipStash } from "../methods/memory_plan.ts";
+import {
+  DEFAULT_METHOD,
+  LCSB_PATTERNS,
+  type LcsbSettings,
+  METHOD_DEFAULTS,
+  METHOD_NAMES,
+  type MethodName,
+} from "../methods/registry.ts";
 
 /** Everything `train.ts` can be told. */
 export interface TrainArgs {
@@ -28,7 +38,7 @@ export interface TrainArgs {
   evalEvery: number;
   /** With evalData: also evaluate the base (adapter off) and print both and the difference. */
   compareBase: boolean;
-  method: Method;
+  method: MethodName;
   quant: "int4" | "none";
   /** "auto" until the run resolves it (see `weights_choice_deno.ts`). */
   weights: "auto" | "resident" | "streamed";
@@ -53,7 +63,7 @@ export interface TrainArgs {
   seed: number;
   threads: number;
   lcsbGroups: number;
-  lcsbPattern: "contiguous" | "strided";
+  lcsbPattern: LcsbSettings["pattern"];
   mezoEps: number;
   headChunkRows: number;
   /** mebp, mesp: top blocks whose tapes are kept, or "auto" (what fits in `maxMemory`). */
@@ -66,14 +76,6 @@ export interface TrainArgs {
   metrics: string | null;
   maxMemory: number | null;
   quiet: boolean;
-}
-
-/** A bad command line: printed as `error: --flag: what is wrong`, exit status 2. */
-export class UsageError extends Error {
-  constructor(readonly flag: string, readonly reason: string) {
-    super(`${flag}: ${reason}`);
-    this.name = "UsageError";
-  }
 }
 
 type Kind =
@@ -143,8 +145,8 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     flag: "method",
     key: "method",
-    kind: { type: "enum", choices: METHODS },
-    default: "mesp",
+    kind: { type: "enum", choices: METHOD_NAMES },
+    default: DEFAULT_METHOD,
     help: "training method",
   },
   {
@@ -330,22 +332,22 @@ export const FLAGS: readonly FlagSpec[] = [
     flag: "lcsb-groups",
     key: "lcsbGroups",
     kind: { type: "int", min: 1 },
-    default: 4,
+    default: METHOD_DEFAULTS.lcsb.groups,
     meta: "K",
     help: "lcsb: number of layer groups (one is back-propagated per step)",
   },
   {
     flag: "lcsb-pattern",
     key: "lcsbPattern",
-    kind: { type: "enum", choices: ["contiguous", "strided"] },
-    default: "contiguous",
+    kind: { type: "enum", choices: LCSB_PATTERNS },
+    default: METHOD_DEFAULTS.lcsb.pattern,
     help: "lcsb: how layers are grouped",
   },
   {
     flag: "mezo-eps",
     key: "mezoEps",
     kind: { type: "number", min: 0, exclusiveMin: true },
-    default: 1e-2,
+    default: METHOD_DEFAULTS.mezo.eps,
     meta: "E",
     help: "mezo: perturbation size",
   },
@@ -439,38 +441,6 @@ export function defaultTrainArgs(): TrainArgs {
   return out as unknown as TrainArgs;
 }
 
-/** Parses an integer flag value in `[min, max]`; shared by the train and generate CLIs. */
-export function parseIntFlag(flag: string, raw: string, min: number, max?: number): number {
-  const n = /^[+-]?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(n)) throw new UsageError(flag, `expected an integer, got "${raw}"`);
-  if (n < min) throw new UsageError(flag, `must be at least ${min}, got ${n}`);
-  if (max !== undefined && n > max) throw new UsageError(flag, `must be at most ${max}, got ${n}`);
-  return n;
-}
-
-/**
- * Parses a finite number flag value, at least `min` (greater than `min` when `exclusiveMin`) and
- * at most `max` when given; shared by the train and generate CLIs.
- */
-export function parseNumberFlag(
-  flag: string,
-  raw: string,
-  min: number,
-  exclusiveMin: boolean,
-  max?: number,
-): number {
-  const n = raw.trim() === "" ? NaN : Number(raw);
-  if (!Number.isFinite(n)) throw new UsageError(flag, `expected a number, got "${raw}"`);
-  if (exclusiveMin ? n <= min : n < min) {
-    throw new UsageError(
-      flag,
-      `must be ${exclusiveMin ? "greater than" : "at least"} ${min}, got ${n}`,
-    );
-  }
-  if (max !== undefined && n > max) throw new UsageError(flag, `must be at most ${max}, got ${n}`);
-  return n;
-}
-
 function parseValue(spec: FlagSpec, raw: string): unknown {
   const flag = `--${spec.flag}`;
   const k = spec.kind;
@@ -513,31 +483,6 @@ export interface ParsedTrainArgs {
   args: TrainArgs;
   given: Set<keyof TrainArgs>;
   help: boolean;
-}
-
-/**
- * The {@link UsageError} for an error thrown by `parseFlags` (strict, no positionals):
- * `--flag: reason` for an unknown option, a missing value, or a value that starts with "-";
- * `ARG: unexpected argument (<positionalHint>)` for a stray argument. Shared by every CLI here.
- */
-export function usageErrorFromParseArgs(e: unknown, positionalHint: string): UsageError {
-  const msg = (e as Error).message;
-  const code = (e as { code?: string }).code;
-  const flag = /'(-{1,2}[^' =]+)/.exec(msg)?.[1] ?? /"(-{1,2}[^" =]+)/.exec(msg)?.[1] ?? "?";
-  if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
-    const arg = /'([^']*)'/.exec(msg)?.[1] ?? "";
-    return new UsageError(arg, `unexpected argument (${positionalHint})`);
-  }
-  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-    return new UsageError(flag, "unknown option (see --help)");
-  }
-  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
-    if (/ambiguous/.test(msg)) {
-      return new UsageError(flag, `a value starting with "-" must be written ${flag}=VALUE`);
-    }
-    return new UsageError(flag, /argument missing/.test(msg) ? "needs a value" : msg);
-  }
-  return new UsageError(flag, msg);
 }
 
 /** Parses `argv` (without the program name). Throws {@link UsageError}. */

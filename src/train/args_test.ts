@@ -1,5 +1,6 @@
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
-import { defaultTrainArgs, FLAGS, helpText, parseTrainArgs, UsageError } from "./args.ts";
+import { UsageError } from "../cli/usage.ts";
+import { defaultTrainArgs, FLAGS, helpText, parseTrainArgs } from "./args.ts";
 
 Deno.test("defaults match the documented contract", () => {
   const a = defaultTrainArgs();

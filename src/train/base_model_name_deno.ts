@@ -2,11 +2,11 @@
  * `base_model_name_or_path` of a model given on the command line (a directory or a URL): reads
  * its config.json for `_name_or_path`, see `base_model_name.ts`.
  */
-import { checkpointFiles } from "../io/checkpoint.ts";
-import { dirFiles } from "../io/checkpoint_files_deno.ts";
-import { readJson } from "../io/checkpoint_files.ts";
+import { checkpointFiles } from "../io/model_source.ts";
+import { dirFiles } from "../io/model_source_files_deno.ts";
+import { readJson } from "../io/model_source_files.ts";
 import { baseModelName } from "./base_model_name.ts";
-import { isUrl } from "./model_deno.ts";
+import { isUrl } from "../cli/model_location_deno.ts";
 
 /** The hub id when the model's config.json names one, else the model's absolute path (or URL). */
 export async function baseModelNameDeno(model: string): Promise<string> {

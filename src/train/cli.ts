@@ -14,7 +14,9 @@ import { FileWriteError, writeFileAtomic } from "../runtime/deno_fs.ts";
 import { debugTrace, unexpectedErrorText } from "../runtime/unexpected_error.ts";
 import { BYTES_PER_MB, formatMB, formatMemoryReport } from "../runtime/memory.ts";
 import { processPeakBytes, readProcessMemory } from "../runtime/process_memory_deno.ts";
-import { helpText, parseTrainArgs, type TrainArgs, UsageError } from "./args.ts";
+import type { DemoShowcase } from "../cli/demo_showcase_run.ts";
+import { UsageError } from "../cli/usage.ts";
+import { helpText, parseTrainArgs, type TrainArgs } from "./args.ts";
 import {
   CheckpointWriteError,
   readCheckpoint,
@@ -22,7 +24,7 @@ import {
   resolveResume,
   type ResumePoint,
   writeCheckpoint,
-} from "./checkpoint_deno.ts";
+} from "./run_state_deno.ts";
 import type { DataIdentity } from "./data_identity.ts";
 import {
   checkAdapterInitFlags,
@@ -34,31 +36,21 @@ import {
   runMemoryPlan,
   runMemoryPlanOptions,
 } from "./preflight_deno.ts";
-import { keepsTapes, keptTapesWithin, type MemoryPlan } from "../model/memory_plan.ts";
+import { keepsTapes, keptTapesWithin, type MemoryPlan } from "../methods/memory_plan.ts";
 import { chooseWeights, defaultCacheDir } from "./weights_choice_deno.ts";
 import { acquireRunLock, clearRun, pruneCheckpoints } from "./run_dir_deno.ts";
-import {
-  createDemoStore,
-  DEMO_BASE_MODEL,
-  DEMO_DEFAULTS,
-  DEMO_MODEL_CONFIG,
-  demoDataPath,
-  demoEvalDataPath,
-  demoIntro,
-  demoOutro,
-} from "./demo.ts";
+import { createDemoStore, DEMO_BASE_MODEL, DEMO_MODEL_CONFIG } from "../model/demo_model.ts";
+import { DEMO_DEFAULTS, demoDataPath, demoEvalDataPath, demoIntro, demoOutro } from "./demo.ts";
 import { metricsLine, perplexity } from "./metrics.ts";
 import { baseModelNameDeno } from "./base_model_name_deno.ts";
 import { baseEvalLoss, comparisonText, scoredTokens } from "./compare_base.ts";
-import { demoShowcase } from "./demo_showcase_deno.ts";
-import { showcaseText } from "./demo_showcase.ts";
 import {
   headChunkRowsFor,
   openModelDeno,
   padIdWithoutTokenizer,
   readModelConfigDeno,
 } from "./model_deno.ts";
-import { readAdapterDir } from "./peft_adapter_deno.ts";
+import { readAdapterDir } from "../io/peft_adapter_deno.ts";
 import { ProgressReporter } from "./progress.ts";
 import { countNoun, type RunDataReady, runFineTune, type RunHost, RunInputError } from "./run.ts";
 import { MemoryLimitError, NonFiniteError } from "./trainer.ts";
@@ -70,9 +62,16 @@ export interface CliIo {
   out: (text: string) => void;
   err: (text: string) => void;
   isTerminal: boolean;
+  /**
+   * After a demo run: the text that shows what the adapter changed (the base's and the adapted
+   * model's answers to a held-out prompt). The entry point supplies it; without it the demo
+   * prints none.
+   */
+  demoShowcase?: DemoShowcase;
 }
 
-const defaultIo: CliIo = {
+/** The process's own terminal. */
+export const defaultIo: CliIo = {
   out: (t) => void Deno.stdout.writeSync(encoder.encode(t)),
   err: (t) => void Deno.stderr.writeSync(encoder.encode(t)),
   isTerminal: Deno.stdout.isTerminal(),
@@ -542,19 +541,22 @@ async function train(
           }),
       );
     }
-    if (demo && args.steps > 0 && args.evalData === demoEvalDataPath() && !args.quiet) {
+    if (
+      io.demoShowcase && demo && args.steps > 0 && args.evalData === demoEvalDataPath() &&
+      !args.quiet
+    ) {
+      const session = result.session;
       say(
         "\n" +
-          showcaseText(
-            await demoShowcase(
-              store,
-              kernels,
-              arena,
-              loadTokenizer,
-              result.adapter,
-              result.session,
-            ),
-          ),
+          await io.demoShowcase({
+            store,
+            kernels,
+            arena,
+            loadTokenizer,
+            adapter: result.adapter,
+            loraTensors: () => session.loraTensors(),
+            evalDataPath: demoEvalDataPath(),
+          }),
       );
     }
     // Read now, not at the end of the run: the comparison and the showcase above ran since.

@@ -9,7 +9,7 @@
  * console.log(comparisonText("eval.jsonl", 1200, { base: 2.9, adapter: 2.1 }));
  * ```
  */
-import type { TokenBatch } from "../data/dataset.ts";
+import type { Batch } from "../data/batch.ts";
 import type { TrainingSession } from "../methods/session.ts";
 import { perplexity } from "./metrics.ts";
 import { evaluateBatches } from "./trainer.ts";
@@ -26,7 +26,7 @@ export interface BaseComparison {
  */
 export async function baseEvalLoss(
   session: TrainingSession,
-  batches: readonly TokenBatch[],
+  batches: readonly Batch[],
 ): Promise<number> {
   const trained = session.loraTensors();
   const off = new Map(
@@ -44,7 +44,7 @@ export async function baseEvalLoss(
 }
 
 /** Tokens scored in `batches` (labels that are not ignored). */
-export function scoredTokens(batches: readonly TokenBatch[]): number {
+export function scoredTokens(batches: readonly Batch[]): number {
   let n = 0;
   for (const b of batches) for (const l of b.labels) if (l >= 0) n++;
   return n;

@@ -40,7 +40,8 @@ import { ggufChunks, type GgufTensor, type GgufTensorType, Q8_0_BLOCK } from "..
 import type { ModelConfig } from "../model/config.ts";
 import { linearShape, peftName } from "../model/lora.ts";
 import type { LinearName } from "../model/weights.ts";
-import type { AdapterInfo, LoraTensors } from "./peft_adapter.ts";
+import type { LoraTensors } from "../model/lora.ts";
+import type { AdapterInfo } from "../io/peft_adapter.ts";
 
 /** llama.cpp's module name of each slimtune linear name. */
 export const GGUF_MODULES: Record<LinearName, string> = {

@@ -4,7 +4,8 @@ import { linearShape, peftName } from "../model/lora.ts";
 import { tinyConfig } from "../model/random_weights.ts";
 import { LINEAR_NAMES } from "../model/weights.ts";
 import { adapterGgufChunks, ggufLoraName, permuteHeadRows } from "./gguf_adapter.ts";
-import type { AdapterInfo, LoraTensors } from "./peft_adapter.ts";
+import type { LoraTensors } from "../model/lora.ts";
+import type { AdapterInfo } from "../io/peft_adapter.ts";
 
 /** The Llama converter's permute, as nested arrays: [heads][2][half][cols] -> [heads][half][2][cols]. */
 function permuteByNesting(

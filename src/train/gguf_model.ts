@@ -38,7 +38,7 @@ import {
 } from "../io/gguf_writer.ts";
 import { type ModelTensorSource, rowChunks } from "../io/tensor_source.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { type GgufVocab, ggufVocabMetadata } from "../data/gguf_vocab.ts";
+import { type GgufVocab, ggufVocabMetadata } from "../io/gguf_vocab.ts";
 import { ggufArchitecture, permuteHeadRows } from "./gguf_adapter.ts";
 import { gemma3Metadata, gemma3NormWeight } from "./gguf_gemma3.ts";
 import { isMerged, type MergeAdapter, mergedTensor } from "./merge_adapter.ts";

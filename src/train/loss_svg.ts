@@ -8,7 +8,7 @@
  * const svg = lossCurveSvg([{ step: 1, loss: 3 }, { step: 2, loss: 2.5 }], { title: "demo" });
  * ```
  */
-import type { HistoryPoint } from "./checkpoint.ts";
+import type { HistoryPoint } from "./run_state.ts";
 
 /** Options of {@link lossCurveSvg}. */
 export interface LossSvgOptions {

@@ -17,7 +17,8 @@
 import type { ModelConfig } from "../model/config.ts";
 import { peftName } from "../model/lora.ts";
 import { LINEAR_NAMES, type LinearName } from "../model/weights.ts";
-import type { AdapterInfo, LoraTensors } from "./peft_adapter.ts";
+import type { LoraTensors } from "../model/lora.ts";
+import type { AdapterInfo } from "../io/peft_adapter.ts";
 
 /** An adapter to merge: its config and tensors (as `readAdapterDir` returns them). */
 export interface MergeAdapter {

@@ -1,93 +1,20 @@
 /**
- * Opens `--model` (a local Hugging Face model directory or an http(s) URL of one) for the CLI:
- * the weight store through `openModel` (src/io/checkpoint_deno.ts) and a loader for its tokenizer
- * (`tokenizer.json` + `tokenizer_config.json` [+ `chat_template.jinja`]), called only when the
- * data has a line that needs it.
+ * Opens `--model` (a local Hugging Face model directory or an http(s) URL of one) for the train
+ * CLI: the weight store through `openModel` (src/io/model_source_deno.ts) and a loader for its
+ * tokenizer (`openModelTokenizer`), called only when the data has a line that needs it.
  */
+import { checkTokenizerFits, isUrl, openModelTokenizer } from "../cli/model_location_deno.ts";
 import type { TextTokenizer } from "../data/tokenizer.ts";
-import { hasTokenizer, loadTokenizerDir } from "../data/tokenizer_deno.ts";
-import { checkpointFiles, readCheckpointConfig } from "../io/checkpoint.ts";
-import { openModel } from "../io/checkpoint_deno.ts";
-import { dirFiles } from "../io/checkpoint_files_deno.ts";
+import { checkpointFiles, readCheckpointConfig } from "../io/model_source.ts";
+import { openModel } from "../io/model_source_deno.ts";
+import { dirFiles } from "../io/model_source_files_deno.ts";
 import type { ModelConfig } from "../model/config.ts";
 import type { Kernels } from "../kernels/abi.ts";
-import { DEFAULT_HEAD_CHUNK_ROWS } from "../model/memory_plan.ts";
+import { DEFAULT_HEAD_CHUNK_ROWS } from "../methods/memory_plan.ts";
 import type { WeightStore } from "../model/weights.ts";
 import type { Arena } from "../runtime/arena.ts";
 import type { TrainArgs } from "./args.ts";
 import { defaultCacheDir } from "./weights_choice_deno.ts";
-
-/** True for an `http(s)://` model location. */
-export function isUrl(s: string): boolean {
-  return /^https?:\/\//i.test(s);
-}
-
-/** The response body at `url`, or null on 404; other HTTP errors throw naming the URL. */
-async function fetchBody(url: string): Promise<ReadableStream<Uint8Array> | null> {
-  const r = await fetch(url);
-  if (r.status === 404) {
-    await r.body?.cancel();
-    return null;
-  }
-  if (!r.ok) {
-    await r.body?.cancel();
-    throw new Error(`${url}: HTTP ${r.status}`);
-  }
-  return r.body ?? new Blob([]).stream();
-}
-
-/** The text at `url`, or null on 404; other HTTP errors throw naming the URL. */
-export async function fetchText(url: string): Promise<string | null> {
-  const body = await fetchBody(url);
-  return body === null ? null : await new Response(body).text();
-}
-
-/** The tokenizer shipped with the model, or null (then only `input_ids` data can be used). */
-export async function openModelTokenizer(
-  model: string,
-  cacheDir: string | null = null,
-): Promise<TextTokenizer | null> {
-  if (!isUrl(model)) {
-    return (await hasTokenizer(model)) ? await loadTokenizerDir(model, { cacheDir }) : null;
-  }
-  const base = model.replace(/\/+$/, "");
-  const json = await fetchBody(`${base}/tokenizer.json`);
-  if (json === null) return null;
-  const { readTokenizer } = await import("../data/tokenizer.ts");
-  return await readTokenizer({
-    tokenizerJson: json,
-    tokenizerConfig: await fetchBody(`${base}/tokenizer_config.json`),
-    name: base,
-  });
-}
-
-/** Most special tokens a tokenizer may hold past the model's embedding rows. */
-const MAX_SPECIAL_PAST_VOCAB = 256;
-
-/**
- * Throws when `tokenizer` has ids past the model's `vocabSize` embedding rows, unless every one of
- * them (at most {@link MAX_SPECIAL_PAST_VOCAB}) is a special token, which ordinary text never
- * encodes to: Gemma 3's text models ship the family's tokenizer, whose `<image_soft_token>` is
- * id 262144 of a 262144-row embedding. Text that spells one out is refused where it is encoded.
- */
-export function checkTokenizerFits(
-  model: string,
-  tokenizer: TextTokenizer,
-  vocabSize: number,
-): void {
-  const past = tokenizer.vocabSize - vocabSize;
-  const onlySpecial = () => {
-    for (let id = vocabSize; id < tokenizer.vocabSize; id++) {
-      if (tokenizer.decode([id], true) !== "") return false;
-    }
-    return true;
-  };
-  if (past > 0 && (past > MAX_SPECIAL_PAST_VOCAB || !onlySpecial())) {
-    throw new Error(
-      `${model}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${vocabSize}`,
-    );
-  }
-}
 
 /**
  * The padding id when no tokenizer is loaded: config.json's `pad_token_id`, else its EOS id (the

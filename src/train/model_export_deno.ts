@@ -10,19 +10,19 @@
  * Every file is written atomically (a temporary file renamed over the target), and in a merged
  * checkpoint `config.json` is written last: a directory with a config.json has its weights.
  */
-import { readCheckpointConfig } from "../io/checkpoint.ts";
-import { dirFiles } from "../io/checkpoint_files_deno.ts";
+import { readCheckpointConfig } from "../io/model_source.ts";
+import { dirFiles } from "../io/model_source_files_deno.ts";
 import { encodeFromF32, type FloatDtype, isFloatDtype } from "../io/dtype.ts";
 import { ggufChunksAsync, type GgufTensorType } from "../io/gguf_writer.ts";
 import { type LazyTensor, safetensorsChunks } from "../io/safetensors_writer.ts";
 import { openTensorSet } from "../io/tensor_set.ts";
 import { type ModelTensorSource, rowChunks, tensorSetSource } from "../io/tensor_source.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { ggufVocab } from "../data/gguf_vocab.ts";
+import { ggufVocab } from "../io/gguf_vocab.ts";
 import { writeFileAtomic } from "../runtime/deno_fs.ts";
 import { ggufModelMetadata, ggufModelTensors } from "./gguf_model.ts";
 import { isMerged, type MergeAdapter, mergedTensor } from "./merge_adapter.ts";
-import { readAdapterDir } from "./peft_adapter_deno.ts";
+import { readAdapterDir } from "../io/peft_adapter_deno.ts";
 
 /** Tokenizer files copied into a merged checkpoint when the base has them. */
 export const TOKENIZER_FILES = [

@@ -12,14 +12,14 @@ import {
   type MemoryPlan,
   type MemoryPlanOptions,
   planMemory,
-} from "../model/memory_plan.ts";
+} from "../methods/memory_plan.ts";
 import { formatMB } from "../runtime/memory.ts";
 import type { TrainArgs } from "./args.ts";
-import { UsageError } from "./args.ts";
-import type { ResumePoint } from "./checkpoint_deno.ts";
+import { UsageError } from "../cli/usage.ts";
+import type { ResumePoint } from "./run_state_deno.ts";
 import { type DataIdentity, dataIdentity, describeDataChange } from "./data_identity.ts";
 import { headChunkRowsFor } from "./model_deno.ts";
-import { parseAdapterConfig } from "./peft_adapter.ts";
+import { parseAdapterConfig } from "../io/peft_adapter.ts";
 import {
   canonicalPath,
   checkAppendableFile,

@@ -23,11 +23,12 @@ import {
   loadRows,
   type PackingMode,
   paddedLength,
-  type TokenBatch,
   type TokenizerRequest,
 } from "../data/dataset.ts";
+import type { Batch } from "../data/batch.ts";
 import type { TokenizedExample } from "../data/example.ts";
 import type { TextTokenizer } from "../data/tokenizer.ts";
+import type { LoraTensors } from "../model/lora.ts";
 import { TokenRows } from "../data/token_rows.ts";
 import type { Kernels } from "../kernels/abi.ts";
 import { createTrainingSession, type SessionOptions } from "../methods/session.ts";
@@ -36,11 +37,11 @@ import type { WeightStore } from "../model/weights.ts";
 import type { ScheduleKind } from "../optim/schedule.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { formatMB, type MemoryReport, memoryReport } from "../runtime/memory.ts";
-import type { TrainingState } from "./checkpoint.ts";
+import type { TrainingState } from "./run_state.ts";
 import { lossCurveSvg } from "./loss_svg.ts";
 import type { StepRecord } from "./metrics.ts";
-import { type AdapterInfo, type LoraTensors, writeAdapterFiles } from "./peft_adapter.ts";
-import { ADAPTER_FILES, type FileBytes } from "./peft_adapter.ts";
+import { type AdapterInfo, writeAdapterFiles } from "../io/peft_adapter.ts";
+import { ADAPTER_FILES, type FileBytes } from "../io/peft_adapter.ts";
 import { collectBytes, decodeRunState, type RunStateStore } from "./run_state_store.ts";
 import { runTraining, type TrainResult } from "./trainer.ts";
 
@@ -177,7 +178,7 @@ export interface RunResult extends TrainResult {
   /** The session trained, still open (for an evaluation after the run). */
   session: Awaited<ReturnType<typeof createTrainingSession>>;
   /** The evaluation batches the run scored. */
-  evalBatches: TokenBatch[];
+  evalBatches: Batch[];
 }
 
 /** The loss curve's file name beside the adapter. */
@@ -236,7 +237,7 @@ export function countNoun(n: number, noun: string): string {
 interface ReadData {
   train: BatchSource | null;
   seqLen: number;
-  evalSet: TokenBatch[];
+  evalSet: Batch[];
   padId: number;
   dataBytes: number;
   usedTokenizer: boolean;

@@ -17,7 +17,7 @@
  * ```
  */
 import { FileWriteError, reason } from "../runtime/deno_fs.ts";
-import { UsageError } from "./args.ts";
+import { UsageError } from "../cli/usage.ts";
 
 /** The lock file inside a run directory while a run uses it. */
 export const LOCK_FILE = ".slimtune.lock";

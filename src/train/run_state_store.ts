@@ -3,7 +3,7 @@
  *
  * Edge functions get seconds to minutes of CPU per invocation, so a fine-tune there is many
  * invocations: each resumes the state the previous one put, trains a few steps and puts it back.
- * {@link encodeRunState} packs the four files of a checkpoint (`checkpoint.ts`: adapter, its
+ * {@link encodeRunState} packs the four files of a checkpoint (`run_state.ts`: adapter, its
  * config, optimizer state, trainer state with RNG, data position and schedule step) into one
  * safetensors file, two U8 tensors and two metadata strings, so a store that keeps values (Workers
  * KV, R2, Deno KV, a file) is all that is needed. {@link decodeRunState} validates it as a
@@ -26,7 +26,7 @@ import {
   decodeCheckpoint,
   encodeCheckpoint,
   type TrainingState,
-} from "./checkpoint.ts";
+} from "./run_state.ts";
 
 /** Where a run's state bytes are kept between invocations: one value per key. */
 export interface RunStateStore {

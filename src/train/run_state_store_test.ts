@@ -1,6 +1,7 @@
 import { deepStrictEqual, rejects, strictEqual } from "node:assert/strict";
+import type { LoraTensors } from "../model/lora.ts";
 import { tinyConfig } from "../model/random_weights.ts";
-import type { TrainingState } from "./checkpoint.ts";
+import type { TrainingState } from "./run_state.ts";
 import {
   collectBytes,
   decodeRunState,
@@ -11,7 +12,7 @@ import {
 const config = tinyConfig("qwen2", 1);
 
 function state(): TrainingState {
-  const lora = new Map<string, { shape: [number, number]; data: Float32Array }>();
+  const lora: LoraTensors = new Map();
   const h = config.hiddenSize;
   const a = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight";
   const b = "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight";

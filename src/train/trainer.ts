@@ -15,14 +15,15 @@
  * // const result = await runTraining({ session, train, steps: 100 });
  * ```
  */
-import type { BatchSource, TokenBatch } from "../data/dataset.ts";
+import type { Batch } from "../data/batch.ts";
+import type { BatchSource } from "../data/dataset.ts";
 import { countTokens } from "../data/dataset.ts";
 import type { TrainingSession } from "../methods/session.ts";
 import { learningRate, type ScheduleKind } from "../optim/schedule.ts";
 import { type MemoryReport, memoryReport } from "../runtime/memory.ts";
-import type { HistoryPoint, TrainingState } from "./checkpoint.ts";
+import type { HistoryPoint, TrainingState } from "./run_state.ts";
 import type { StepRecord } from "./metrics.ts";
-import type { AdapterInfo } from "./peft_adapter.ts";
+import type { AdapterInfo } from "../io/peft_adapter.ts";
 import { encodeRunState } from "./run_state_store.ts";
 
 /** The loss or gradient norm stopped being finite: training diverged. */
@@ -71,7 +72,7 @@ export interface TrainerOptions {
   /** Total optimizer steps of the run (the schedule's horizon). */
   steps: number;
   /** Evaluation batches (default none: no evaluation). */
-  evalBatches?: readonly TokenBatch[];
+  evalBatches?: readonly Batch[];
   /** Steps already completed (resume); the session and `train` must already be restored. */
   startStep?: number;
   /** Loss history so far (resume); extended in place. */
@@ -224,7 +225,7 @@ export interface TrainResult {
 /** Token-weighted mean loss over `batches`. */
 export async function evaluateBatches(
   session: TrainingSession,
-  batches: readonly TokenBatch[],
+  batches: readonly Batch[],
 ): Promise<number> {
   let sum = 0;
   let tokens = 0;
@@ -347,7 +348,7 @@ export async function runTraining(options: TrainerOptions): Promise<TrainResult>
       o.steps,
       o.schedule.warmupSteps,
     );
-    const micro: TokenBatch[] = [];
+    const micro: Batch[] = [];
     let tokens = 0;
     for (let i = 0; i < o.gradAccum; i++) {
       const b = o.train!.next();

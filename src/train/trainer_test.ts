@@ -1,7 +1,9 @@
 import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert/strict";
-import { BatchSource, type TokenBatch } from "../data/dataset.ts";
+import type { Batch } from "../data/batch.ts";
+import { BatchSource } from "../data/dataset.ts";
+import type { LoraTensors } from "../model/lora.ts";
 import type { StepResult, TrainingSession } from "../methods/session.ts";
-import type { TrainingState } from "./checkpoint.ts";
+import type { TrainingState } from "./run_state.ts";
 import type { StepRecord } from "./metrics.ts";
 import { captureState, MemoryLimitError, NonFiniteError, runTraining } from "./trainer.ts";
 
@@ -17,12 +19,12 @@ class FakeSession {
   nanAt = -1;
   readonly options = {} as TrainingSession["options"];
 
-  #target(batches: TokenBatch[]): number {
+  #target(batches: Batch[]): number {
     let s = 0, n = 0;
     for (const b of batches) for (const id of b.inputIds) if (id !== 0) (s += id, n++);
     return s / n;
   }
-  step(micro: TokenBatch[], lr: number): Promise<StepResult> {
+  step(micro: Batch[], lr: number): Promise<StepResult> {
     this.stepCount++;
     this.seenLr.push(lr);
     this.seenBatches.push(micro.length);
@@ -36,14 +38,14 @@ class FakeSession {
     if (this.stepCount === this.nanAt) loss = NaN;
     return Promise.resolve({ loss, gradNorm: 1, tokens: 4 });
   }
-  evaluate(b: TokenBatch) {
+  evaluate(b: Batch) {
     const t = this.#target([b]);
     return Promise.resolve({ loss: (this.w[0] - t) ** 2, tokens: 2 });
   }
   loraTensors() {
     return new Map([["w", { shape: [1, 2] as [number, number], data: this.w.slice() }]]);
   }
-  setLoraTensors(t: Map<string, { shape: [number, number]; data: Float32Array }>) {
+  setLoraTensors(t: LoraTensors) {
     this.w.set(t.get("w")!.data);
   }
   optimizerState() {

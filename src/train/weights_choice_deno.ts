@@ -15,7 +15,10 @@
  * console.log(userCacheDir({ HOME: "/home/a" })); // "/home/a/.cache/slimtune"
  * ```
  */
+import { environment, userCacheDir } from "../cli/cache_dir_deno.ts";
 import { checkWritableDir } from "./run_dir_deno.ts";
+
+export { defaultCacheDir, userCacheDir } from "../cli/cache_dir_deno.ts";
 
 /** The weight store a run uses, and why, for the log. */
 export interface WeightsChoice {
@@ -24,34 +27,6 @@ export interface WeightsChoice {
   cacheDir: string | null;
   /** One line saying what was chosen and the flag that changes it; null when given explicitly. */
   note: string | null;
-}
-
-/** The default cache folder for `env` (an environment), or null when none can be named. */
-export function userCacheDir(env: Record<string, string | undefined>): string | null {
-  if (env.SLIMTUNE_CACHE_DIR) return env.SLIMTUNE_CACHE_DIR;
-  if (env.XDG_CACHE_HOME) return `${env.XDG_CACHE_HOME}/slimtune`;
-  if (env.HOME) return `${env.HOME}/.cache/slimtune`;
-  return null;
-}
-
-/** The default cache folder of this process's environment (see {@link userCacheDir}). */
-export function defaultCacheDir(): string | null {
-  return userCacheDir(environment());
-}
-
-function environment(): Record<string, string | undefined> {
-  const get = (k: string) => {
-    try {
-      return Deno.env.get(k);
-    } catch {
-      return undefined; // no --allow-env: no default cache folder
-    }
-  };
-  return {
-    SLIMTUNE_CACHE_DIR: get("SLIMTUNE_CACHE_DIR"),
-    XDG_CACHE_HOME: get("XDG_CACHE_HOME"),
-    HOME: get("HOME"),
-  };
 }
 
 /** Resolves `--weights` (auto, resident or streamed) and the cache folder it needs. */

@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * import { findLatestCheckpoint } from "./checkpoint_deno.ts";
+ * import { findLatestCheckpoint } from "./run_state_deno.ts";
  * const dir = await findLatestCheckpoint("out/adapter"); // "out/adapter/checkpoint-40" or null
  * ```
  */
@@ -20,7 +20,7 @@ import {
   encodeCheckpoint,
   parseTrainerState,
   type TrainingState,
-} from "./checkpoint.ts";
+} from "./run_state.ts";
 
 async function removeIfExists(path: string): Promise<void> {
   try {

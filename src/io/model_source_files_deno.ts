@@ -3,12 +3,12 @@
  *
  * @example
  * ```ts
- * import { dirFiles } from "./checkpoint_files_deno.ts";
+ * import { dirFiles } from "./model_source_files_deno.ts";
  * const files = dirFiles("./Qwen2.5-0.5B");
  * const config = await files.open("config.json");
  * ```
  */
-import { type CheckpointFiles, checkRelativeName } from "./checkpoint_files.ts";
+import { type CheckpointFiles, checkRelativeName } from "./model_source_files.ts";
 import { openFileSource } from "./file_source_deno.ts";
 
 /** The files under directory `dir`. */

@@ -1,19 +1,19 @@
 import { deepStrictEqual, rejects, strictEqual } from "node:assert/strict";
-import { linearShape, peftName } from "../model/lora.ts";
+import { linearShape, type LoraTensors, peftName } from "../model/lora.ts";
 import { tinyConfig } from "../model/random_weights.ts";
-import { CHECKPOINT_FILES, type TrainingState } from "./checkpoint.ts";
+import { CHECKPOINT_FILES, type TrainingState } from "./run_state.ts";
 import {
   findLatestCheckpoint,
   readCheckpoint,
   readCheckpointHead,
   resolveResumeDir,
   writeCheckpoint,
-} from "./checkpoint_deno.ts";
+} from "./run_state_deno.ts";
 
 const model = tinyConfig("llama", 1);
 
 function state(step: number): TrainingState {
-  const lora = new Map<string, { shape: [number, number]; data: Float32Array }>();
+  const lora: LoraTensors = new Map();
   const [out, inF] = linearShape(model, "v");
   lora.set(peftName(0, "v", "A"), { shape: [2, inF], data: new Float32Array(2 * inF).fill(step) });
   lora.set(peftName(0, "v", "B"), { shape: [out, 2], data: new Float32Array(out * 2).fill(-step) });

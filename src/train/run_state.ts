@@ -9,21 +9,17 @@
  * - `trainer_state.json`: step, optimizer step count and RNG state, data position, the run's
  *   arguments and the loss history (for `loss.svg` and metrics continuity).
  *
- * See `checkpoint_deno.ts` for writing them as a directory atomically.
+ * See `run_state_deno.ts` for writing them as a directory atomically.
  */
 import type { ByteSource } from "../io/byte_source.ts";
 import { SafetensorsFile } from "../io/safetensors.ts";
 import { safetensorsChunks } from "../io/safetensors_writer.ts";
 import type { ModelConfig } from "../model/config.ts";
-import type { StateTensor } from "../optim/optimizer.ts";
+import type { LoraTensors } from "../model/lora.ts";
+import type { OptimizerState, StateTensor } from "../optim/optimizer.ts";
 import type { DataPosition } from "../data/dataset.ts";
 import { type DataIdentity, parseDataIdentity } from "./data_identity.ts";
-import {
-  type AdapterInfo,
-  decodeAdapter,
-  encodeAdapterChunks,
-  type LoraTensors,
-} from "./peft_adapter.ts";
+import { type AdapterInfo, decodeAdapter, encodeAdapterChunks } from "../io/peft_adapter.ts";
 
 /** Version tag of `trainer_state.json`. */
 export const CHECKPOINT_FORMAT = "slimtune-checkpoint/1";
@@ -33,13 +29,6 @@ export interface HistoryPoint {
   step: number;
   loss: number;
   evalLoss?: number;
-}
-
-/** The optimizer state a session exposes (`TrainingSession.optimizerState()`). */
-export interface OptimizerState {
-  stepCount: number;
-  tensors: Map<string, StateTensor>;
-  rng: number[];
 }
 
 /** Everything a run needs to continue exactly where it was. */

@@ -13,7 +13,7 @@
  * @example
  * ```ts
  * import { planMemory } from "./memory_plan.ts";
- * import { tinyConfig } from "./random_weights.ts";
+ * import { tinyConfig } from "../model/random_weights.ts";
  * const plan = planMemory({
  *   config: tinyConfig("qwen2"), method: "mesp", seqLen: 64, batchSize: 1,
  *   lora: { rank: 8, alpha: 16, targets: ["q", "k", "v", "o", "gate", "up", "down"] },
@@ -22,15 +22,16 @@
  * console.log(plan.total > plan.step);
  * ```
  */
-import { hasLocalRope, type ModelConfig } from "./config.ts";
+import { hasLocalRope, type ModelConfig } from "../model/config.ts";
 import {
   type GradientStorage,
   linearShape,
   type LoraConfig,
   loraGradBytes,
   loraParamBytes,
-} from "./lora.ts";
-import { lcsbSelectedBlocks } from "../methods/lcsb.ts";
+} from "../model/lora.ts";
+import { MEZO_CHUNK } from "./mezo.ts";
+import { hasGradients, type LcsbSettings, type MethodName, METHODS } from "./registry.ts";
 import { adamw8bitStateBytes } from "../optim/adamw8bit.ts";
 import type { OptimizerKind } from "../optim/optimizer.ts";
 
@@ -51,14 +52,14 @@ export function defaultMlpChunkRows(_config: ModelConfig): number {
 
 export interface MemoryPlanOptions {
   config: ModelConfig;
-  method: "full" | "mebp" | "mesp" | "lcsb" | "mezo";
+  method: MethodName;
   seqLen: number;
   batchSize: number;
   lora: LoraConfig;
   optimizer: OptimizerKind;
   headChunkRows?: number;
   mlpChunkRows?: number;
-  lcsb?: { groups: number; pattern: "contiguous" | "strided" };
+  lcsb?: LcsbSettings;
   /** Most micro-batches per step (default 1); > 1 needs a whole-model gradient buffer. */
   gradAccum?: number;
   /** Gradient-norm clipping threshold (default 0 = off). */
@@ -95,7 +96,7 @@ export function usesClipStash(o: {
   clipStash?: ClipStash;
   wholeGradients?: boolean;
 }): boolean {
-  return o.method !== "mezo" && !o.wholeGradients && (o.gradAccum ?? 1) === 1 &&
+  return hasGradients(o.method) && !o.wholeGradients && (o.gradAccum ?? 1) === 1 &&
     (o.maxGradNorm ?? 0) > 0 && (o.clipStash ?? "bf16") === "bf16";
 }
 
@@ -116,7 +117,7 @@ export function gradientStorageFor(o: {
   clipStash?: ClipStash;
   wholeGradients?: boolean;
 }): GradientStorage {
-  if (o.method === "mezo") return "none";
+  if (!hasGradients(o.method)) return "none";
   if (o.wholeGradients || (o.gradAccum ?? 1) > 1) return "whole";
   if ((o.maxGradNorm ?? 0) > 0 && !usesClipStash(o)) return "whole";
   return "block";
@@ -144,8 +145,8 @@ export interface MemoryPlan {
 }
 
 /** Whether a method can keep the tapes of its top blocks (`keptTapes` > 0). */
-export function keepsTapes(method: MemoryPlanOptions["method"]): boolean {
-  return method === "mebp" || method === "mesp";
+export function keepsTapes(method: MethodName): boolean {
+  return METHODS[method].tapes === "chosen";
 }
 
 /**
@@ -223,15 +224,15 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
   const grads = loraGradBytes(c, o.lora, gradientStorageFor(o)) +
     (usesClipStash(o) ? clipStashBytes(c, o.lora) : 0);
   let optimizer = 0;
-  if (o.method === "mezo") {
-    // The backup slot of ONE block's adapters (packed floats; perturbed just in time around the
-    // block's forward) and one chunk of z (MEZO_CHUNK).
+  if (!hasGradients(o.method)) {
+    // MeZO: the backup slot of ONE block's adapters (packed floats; perturbed just in time around
+    // the block's forward) and one chunk of z.
     let blockFloats = 0;
     for (const t of o.lora.targets) {
       const [out, inF] = linearShape(c, t);
       blockFloats += r * (out + inF);
     }
-    optimizer = f(blockFloats) + f(4096);
+    optimizer = f(blockFloats) + f(MEZO_CHUNK);
   } else if (o.optimizer === "adamw") {
     for (const t of o.lora.targets) {
       const [out, inF] = linearShape(c, t);
@@ -290,46 +291,27 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
     dqkv + f(N) + f(N * D) + Math.max(headNormRecompute, f(N * D) + 2 * h(N)),
   );
 
-  const ND = f(N * D);
   const L = c.numLayers;
-  const K = keepsTapes(o.method) ? (o.keptTapes ?? 0) : o.method === "full" ? L : 0;
+  const spec = METHODS[o.method];
+  const K = spec.tapes === "chosen" ? (o.keptTapes ?? 0) : spec.tapes === "all" ? L : 0;
   if (!(Number.isInteger(K) && K >= 0 && K <= L)) {
     throw new RangeError(`keptTapes must be in 0..${L}, got ${o.keptTapes}`);
   }
-  if (!keepsTapes(o.method) && (o.keptTapes ?? 0) > 0) {
+  if (spec.tapes !== "chosen" && (o.keptTapes ?? 0) > 0) {
     throw new RangeError(`${o.method} keeps no tapes (only mebp and mesp do)`);
   }
-  // mebp, mesp: the checkpoints of the L - K blocks below; the lean forward of those runs before
-  // any tape exists, their backward after every tape is freed. The K kept blocks: input copy and
-  // tape each, the head (or the top tape's backward) on top of all of them.
-  const kept = K > 0 ? K * (ND + tape) + Math.max(headBwd, tapeBwd) : headBwd;
-  const below = (bwd: number) => K < L ? Math.max(leanFwd, bwd) : 0;
-  let step: number;
-  switch (o.method) {
-    // One [N, D] residual buffer, which the head's dx turns into dy.
-    case "full":
-      step = ND + L * (ND + tape) + Math.max(headBwd, tapeBwd);
-      break;
-    case "mebp":
-      step = ND + (L - K) * ND + Math.max(kept, below(tape + tapeBwd));
-      break;
-    case "mesp":
-      step = ND + (L - K) * ND + Math.max(kept, below(structured));
-      break;
-    case "lcsb": {
-      const groups = o.lcsb?.groups ?? Math.min(4, L);
-      const pattern = o.lcsb?.pattern ?? "contiguous";
-      let most = 0;
-      for (let g = 0; g < groups; g++) {
-        most = Math.max(most, lcsbSelectedBlocks(g, L, groups, pattern).length);
-      }
-      step = ND + most * ND + Math.max(leanFwd, headBwd, structured);
-      break;
-    }
-    case "mezo":
-      step = ND + Math.max(leanFwd, headFwd);
-      break;
-  }
+  let step = spec.planStep({
+    residual: f(N * D),
+    tape,
+    tapeBackward: tapeBwd,
+    structuredBackward: structured,
+    leanForward: leanFwd,
+    headForward: headFwd,
+    headBackward: headBwd,
+    numLayers: L,
+    keptTapes: K,
+    lcsb: o.lcsb,
+  });
   step += prepare;
   return { lora, grads, optimizer, step, total: lora + grads + optimizer + step, keptTapes: K };
 }

@@ -1,8 +1,8 @@
 import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
-import { MemorySource } from "../io/byte_source.ts";
-import { SafetensorsFile } from "../io/safetensors.ts";
-import { serializeSafetensors } from "../io/safetensors_writer.ts";
-import { linearShape, peftName } from "../model/lora.ts";
+import { MemorySource } from "./byte_source.ts";
+import { SafetensorsFile } from "./safetensors.ts";
+import { serializeSafetensors } from "./safetensors_writer.ts";
+import { linearShape, type LoraTensors, peftName } from "../model/lora.ts";
 import { tinyConfig } from "../model/random_weights.ts";
 import type { LinearName } from "../model/weights.ts";
 import {
@@ -10,7 +10,6 @@ import {
   decodeAdapter,
   encodeAdapter,
   encodeAdapterChunks,
-  type LoraTensors,
   parseAdapterConfig,
 } from "./peft_adapter.ts";
 import { readAdapterDir, writeAdapterDir } from "./peft_adapter_deno.ts";

@@ -1,10 +1,10 @@
 /**
- * Deno convenience over `checkpoint.ts`: `source` may also be a local directory path, and a
+ * Deno convenience over `model_source.ts`: `source` may also be a local directory path, and a
  * streamed store's cache goes to `cacheDir` (default: the checkpoint directory itself).
  *
  * @example
  * ```ts
- * import { openModel } from "./checkpoint_deno.ts";
+ * import { openModel } from "./model_source_deno.ts";
  * import { loadKernelsSync } from "../kernels/wasm.ts";
  * const { kernels, arena } = loadKernelsSync();
  * const store = await openModel({
@@ -23,9 +23,9 @@ import {
   openCheckpoint,
   type OpenModelOptions,
   storeFromCheckpoint,
-} from "./checkpoint.ts";
+} from "./model_source.ts";
 import { dirCache } from "./cache_store_deno.ts";
-import { dirFiles } from "./checkpoint_files_deno.ts";
+import { dirFiles } from "./model_source_files_deno.ts";
 
 /** {@link OpenModelOptions} plus local paths. */
 export interface OpenModelDenoOptions extends OpenModelOptions {

@@ -7,7 +7,7 @@
  * @example
  * ```ts
  * import { encodeAdapter, decodeAdapter } from "./peft_adapter.ts";
- * import { MemorySource } from "../io/byte_source.ts";
+ * import { MemorySource } from "./byte_source.ts";
  * import { tinyConfig } from "../model/random_weights.ts";
  * const model = tinyConfig("qwen2", 1);
  * const tensors = new Map([
@@ -23,21 +23,24 @@
  * );
  * ```
  */
-import type { ByteSource } from "../io/byte_source.ts";
-import { decodeToF32, isFloatDtype } from "../io/dtype.ts";
-import { SafetensorsFile } from "../io/safetensors.ts";
+import type { ByteSource } from "./byte_source.ts";
+import { decodeToF32, isFloatDtype } from "./dtype.ts";
+import { SafetensorsFile } from "./safetensors.ts";
 import {
   type LazyTensor,
   safetensorsChunks,
   serializeSafetensors,
   type TensorData,
-} from "../io/safetensors_writer.ts";
+} from "./safetensors_writer.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { linearShape, peftModule, peftName } from "../model/lora.ts";
+import {
+  type F32Matrix,
+  linearShape,
+  type LoraTensors,
+  peftModule,
+  peftName,
+} from "../model/lora.ts";
 import { LINEAR_NAMES, type LinearName } from "../model/weights.ts";
-
-/** LoRA tensors by PEFT name: A `[r, in]`, B `[out, r]`. */
-export type LoraTensors = Map<string, { shape: [number, number]; data: Float32Array }>;
 
 /** What `adapter_config.json` says that slimtune uses. */
 export interface AdapterInfo {
@@ -93,7 +96,7 @@ export interface AdapterFiles {
 /** The adapter's tensors sorted by name like PEFT, each checked against its shape. */
 function sortedAdapterTensors(
   tensors: LoraTensors,
-): [string, { shape: [number, number]; data: Float32Array }][] {
+): [string, F32Matrix][] {
   return [...tensors.keys()].sort().map((name) => {
     const t = tensors.get(name)!;
     if (t.data.length !== t.shape[0] * t.shape[1]) {

@@ -9,14 +9,14 @@
  * // const { info, tensors } = await readAdapterDir("out/adapter", modelConfig);
  * ```
  */
-import { openFileSource } from "../io/file_source_deno.ts";
+import { openFileSource } from "./file_source_deno.ts";
 import type { ModelConfig } from "../model/config.ts";
+import type { LoraTensors } from "../model/lora.ts";
 import { writeFileAtomic } from "../runtime/deno_fs.ts";
 import {
   ADAPTER_FILES,
   type AdapterInfo,
   decodeAdapter,
-  type LoraTensors,
   writeAdapterFiles,
 } from "./peft_adapter.ts";
 

@@ -1,6 +1,6 @@
 import { throws } from "node:assert/strict";
 import { bundledQwenTokenizerDir, loadTokenizerDir } from "../data/tokenizer_deno.ts";
-import { checkTokenizerFits } from "./model_deno.ts";
+import { checkTokenizerFits } from "./model_location_deno.ts";
 
 Deno.test("checkTokenizerFits: special tokens past the embedding rows are tolerated (Gemma 3's <image_soft_token>), anything else is refused", async () => {
   const gemma = await loadTokenizerDir(

@@ -3,11 +3,11 @@
  * or bytes in memory. A {@link CheckpointFiles} opens a file by its name inside the checkpoint
  * (`config.json`, `model.safetensors`, shards...) as a {@link ByteSource}.
  *
- * The Deno directory implementation lives in `checkpoint_files_deno.ts`.
+ * The Deno directory implementation lives in `model_source_files_deno.ts`.
  *
  * @example
  * ```ts
- * import { memoryFiles, readJson } from "./checkpoint_files.ts";
+ * import { memoryFiles, readJson } from "./model_source_files.ts";
  * const files = memoryFiles("demo", { "config.json": new TextEncoder().encode('{"a":1}') });
  * await readJson(files, "config.json"); // { a: 1 }
  * ```

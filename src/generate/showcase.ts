@@ -7,8 +7,8 @@
 import type { ChatMessage } from "../data/chat.ts";
 import { renderChat } from "../data/chat.ts";
 import type { TextTokenizer } from "../data/tokenizer.ts";
-import { Decoder, type DecoderAdapter } from "../generate/decoder.ts";
-import { generate } from "../generate/loop.ts";
+import { Decoder, type DecoderAdapter } from "./decoder.ts";
+import { generate } from "./loop.ts";
 import type { Kernels } from "../kernels/abi.ts";
 import type { WeightStore } from "../model/weights.ts";
 import type { Arena } from "../runtime/arena.ts";

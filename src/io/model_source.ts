@@ -4,19 +4,22 @@
  * and dtype before any data is read, then the weights loaded resident or streamed.
  *
  * Portable (web APIs only): sources are {@link CheckpointFiles}, an http(s) URL, or maps of
- * `Blob`s / bytes. `checkpoint_deno.ts` adds local directory paths and a cache directory.
+ * `Blob`s / bytes. `model_source_deno.ts` adds local directory paths and a cache directory.
  *
  * @example
  * ```ts
- * import { openModel } from "./checkpoint.ts";
+ * import { openModel } from "./model_source.ts";
  * import { loadKernelsSync } from "../kernels/wasm.ts";
+ * import { randomCheckpointFiles, TINY_QWEN2 } from "../../examples/shared/random_checkpoint.ts";
  * const { kernels, arena } = loadKernelsSync();
+ * // A tiny random checkpoint in memory; a URL such as "https://host/repo/resolve/main/" works too.
  * const store = await openModel({
- *   source: new URL("https://example.com/SmolLM2-135M/"),
+ *   source: randomCheckpointFiles(TINY_QWEN2, 1),
  *   quant: "int4",
  *   kernels,
  *   arena,
  * });
+ * console.log(store.config.architecture, store.config.numLayers); // qwen2 2
  * ```
  */
 import type { Kernels } from "../kernels/abi.ts";
@@ -31,7 +34,7 @@ import {
   memoryFiles,
   readJson,
   urlFiles,
-} from "./checkpoint_files.ts";
+} from "./model_source_files.ts";
 import {
   ConfigError,
   type MlxQuantization,
@@ -72,7 +75,7 @@ export function checkpointFiles(
     if (/^https?:\/\//i.test(source)) return urlFiles(source);
     throw new TypeError(
       `checkpoint source "${source}" is not an http(s) URL; local paths need openModel from ` +
-        `src/io/checkpoint_deno.ts`,
+        `src/io/model_source_deno.ts`,
     );
   }
   if ("open" in source && typeof (source as CheckpointFiles).open === "function") {
