@@ -41,7 +41,7 @@ export function hasWorkerd(): boolean {
  */
 export const DEADLINE_MS = {
   bundle: 180_000,
-  start: 60_000,
+  start: 40_000,
   request: 300_000,
   inspectorCall: 20_000,
   stop: 5_000,
@@ -206,8 +206,25 @@ async function inspector(port: number): Promise<{
 
 /** Starts workerd on the worker prepared in `dir` with the `build` kernels. */
 export async function startWorkerd(dir: string, build: "relaxed" | "simd"): Promise<Workerd> {
-  const port = freePort();
-  const inspectorPort = freePort();
+  // The ports are free when chosen but not held: another process of a parallel suite can take
+  // one before workerd binds it, so a start that fails is tried again on other ports.
+  const failures: string[] = [];
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startWorkerdOnce(dir, build, freePort(), freePort());
+    } catch (e) {
+      failures.push((e as Error).message);
+    }
+  }
+  throw new Error(`workerd did not start in 3 tries: ${failures.join(" | ")}`);
+}
+
+async function startWorkerdOnce(
+  dir: string,
+  build: "relaxed" | "simd",
+  port: number,
+  inspectorPort: number,
+): Promise<Workerd> {
   const stateDir = `${dir}/state-${build}`;
   await Deno.mkdir(stateDir, { recursive: true });
   await Deno.writeTextFile(`${dir}/config.capnp`, config(port, `kernels.${build}.wasm`, stateDir));
@@ -244,12 +261,15 @@ export async function startWorkerd(dir: string, build: "relaxed" | "simd"): Prom
   for (;;) {
     try {
       const r = await fetch(`${base}/`, { signal: AbortSignal.timeout(5_000) });
-      await r.body?.cancel();
-      break;
+      // The worker's own greeting: not another process that holds the port.
+      if ((await r.text()).startsWith("slimtune edge worker")) break;
+      throw new Error(`127.0.0.1:${port} answers, but not as the worker`);
     } catch {
       if (exited || performance.now() > startBy) {
         const why = exited ? "exited" : `not answering after ${DEADLINE_MS.start / 1000} s`;
-        throw new Error(`workerd did not start (${why}): ${await stop()}`);
+        throw new Error(
+          `workerd on ports ${port}/${inspectorPort} did not start (${why}): ${await stop()}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 100));
     }
