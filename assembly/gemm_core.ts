@@ -16,7 +16,16 @@
 // difference here; the 4x k unroll gained a few percent with relaxed-simd.
 
 import { scratchBase } from "./setup";
-import { kernel4x8, kernel6x8, packASliverRows, packB4Rows } from "./gemm_tiles";
+import {
+  kernel4x8,
+  kernel4x8Cols,
+  kernel4x8Rows,
+  kernel6x8,
+  kernel6x8Cols,
+  kernel6x8Rows,
+  packASliverRows,
+  packB4Rows,
+} from "./gemm_tiles";
 import { MR, NR } from "./tile_shape";
 
 /** Largest K block: a packed A sliver (6 KiB) and a B panel (8 KiB) stay in L1 together. */
@@ -376,6 +385,13 @@ export function gemmStrided(
   const bBlock = scratchBase + B_BLOCK_OFFSET;
   const aSliver = scratchBase + A_SLIVER_OFFSET;
   const tile = scratchBase + TILE_OFFSET;
+  // The small LoRA shapes (rank 8 as M or N) read operands in place where a packed copy would be
+  // used once or twice: A when there are at most two panels (or A_COLS with at most 8 rows, whose
+  // k values are contiguous), B_KN when there are at most two slivers of rows (or at most two
+  // panels). The in-place tiles compute every element as the packed ones do.
+  const fewPanels = N <= 2 * NR;
+  const directA = (aKind == A_ROWS && fewPanels) || (aKind == A_COLS && (fewPanels || M <= NR));
+  const directB = bKind == B_KN && (fewPanels || M <= NR);
   // Equal K blocks (multiples of 8, which the int4 x·Wᵀ packing needs) of at most KC.
   const kBlocks = (K + KC - 1) / KC;
   const kcStep = min<i32>(KC, (((K + kBlocks - 1) / kBlocks + 7) >> 3) << 3);
@@ -386,39 +402,83 @@ export function gemmStrided(
       const nc = min<i32>(NC, N - n0);
       const panels = (nc + NR - 1) / NR;
       const panelBytes = <usize>(kc * NR * 4);
-      if (bKind == B_KN) {
+      if (directB) {
+        // Only a ragged last panel is packed (reading 8 columns in place would pass row ends).
+        const last = panels - 1;
+        if (nc - last * NR < NR) {
+          packBPanel(bBlock + <usize>last * panelBytes, B_KN, b, N, K, n0 + last * NR, k0, kc);
+        }
+      } else if (bKind == B_KN) {
         packBlockKN(bBlock, b, N, n0, nc, k0, kc, panelBytes);
       } else {
         for (let p: i32 = 0; p < panels; p++) {
           packBPanel(bBlock + <usize>p * panelBytes, bKind, b, N, K, n0 + p * NR, k0, kc);
         }
       }
+      const ldbDirect = <usize>N << 2;
       let i0: i32 = 0;
       while (i0 < M) {
         // Slivers of 6 rows; a remainder of 7 or 8 rows runs as 4 + 3 / 4 + 4 on the 4-row tile
         // instead of 6 + 1 / 6 + 2 (LoRA rank 8 gives M = 8).
         const left = M - i0;
         const mr = left >= 9 || left == 6 || left == 5 ? min<i32>(MR, left) : min<i32>(4, left);
-        packA(aSliver, aKind, a, M, K, i0, mr, k0, kc);
+        const fullRows = mr == MR || mr == 4;
+        const inPlaceA = directA && fullRows;
+        if (!inPlaceA) packA(aSliver, aKind, a, M, K, i0, mr, k0, kc);
+        // A in place: rows (A_ROWS) or k-major columns (A_COLS); otherwise the packed sliver.
+        let pa = aSliver;
+        let lda = <usize>(MR * 4);
+        if (inPlaceA && aKind == A_ROWS) {
+          pa = a + ((<usize>i0 * <usize>K + <usize>k0) << 2);
+          lda = <usize>K << 2;
+        } else if (inPlaceA) {
+          pa = a + ((<usize>k0 * <usize>M + <usize>i0) << 2);
+          lda = <usize>M << 2;
+        }
+        const rowsA = inPlaceA && aKind == A_ROWS;
         const rowOut = out + <usize>i0 * ldo;
         const tall = mr > 4;
         for (let p: i32 = 0; p < panels; p++) {
           const j0 = n0 + p * NR;
           const nr = min<i32>(NR, N - j0);
-          const pb = bBlock + <usize>p * panelBytes;
           const c = rowOut + (<usize>j0 << 2);
-          if (nr == NR && mr == MR) {
-            kernel6x8(aSliver, pb, kc, c, ldo, alpha, overwrite);
-          } else if (nr == NR && mr == 4) {
-            kernel4x8(aSliver, pb, kc, c, ldo, alpha, overwrite);
-          } else {
-            if (tall) {
-              kernel6x8(aSliver, pb, kc, tile, <usize>(NR * 4), 1.0, true);
-            } else {
-              kernel4x8(aSliver, pb, kc, tile, <usize>(NR * 4), 1.0, true);
-            }
-            mergeTile(tile, c, ldo, mr, nr, alpha, overwrite);
+          let pb = bBlock + <usize>p * panelBytes;
+          let ldb = <usize>(NR * 4);
+          if (directB && nr == NR) {
+            pb = b + ((<usize>k0 * <usize>N + <usize>j0) << 2);
+            ldb = ldbDirect;
           }
+          if (!directA && !directB) {
+            if (nr == NR && mr == MR) {
+              kernel6x8(aSliver, pb, kc, c, ldo, alpha, overwrite);
+            } else if (nr == NR && mr == 4) {
+              kernel4x8(aSliver, pb, kc, c, ldo, alpha, overwrite);
+            } else {
+              if (tall) {
+                kernel6x8(aSliver, pb, kc, tile, <usize>(NR * 4), 1.0, true);
+              } else {
+                kernel4x8(aSliver, pb, kc, tile, <usize>(NR * 4), 1.0, true);
+              }
+              mergeTile(tile, c, ldo, mr, nr, alpha, overwrite);
+            }
+            continue;
+          }
+          // A full tile stores alpha * c itself; a ragged one goes through the scratch tile and
+          // mergeTile, as on the packed path.
+          const full = nr == NR && fullRows;
+          const dst = full ? c : tile;
+          const ldd = full ? ldo : <usize>(NR * 4);
+          const al: f32 = full ? alpha : 1.0;
+          const ow = full ? overwrite : true;
+          if (rowsA) {
+            if (tall) kernel6x8Rows(pa, lda, pb, ldb, kc, dst, ldd, al, ow);
+            else kernel4x8Rows(pa, lda, pb, ldb, kc, dst, ldd, al, ow);
+          } else if (tall) {
+            kernel6x8Cols(pa, lda, pb, ldb, kc, dst, ldd, al, ow);
+          } else {
+            kernel4x8Cols(pa, lda, pb, ldb, kc, dst, ldd, al, ow);
+          }
+          if (!full) mergeTile(tile, c, ldo, mr, nr, alpha, overwrite);
         }
         i0 += mr;
       }
