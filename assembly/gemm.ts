@@ -1,7 +1,7 @@
 // f32 GEMM kernels (see src/kernels/abi.ts for the contract): thin entry points over the shared
 // packed 6x8 register-tile engine in gemm_core.ts.
 
-import { A_COLS, A_ROWS, B_KN, B_NK, gemm } from "./gemm_core";
+import { A_COLS, A_ROWS, B_KN, B_NK, gemm, gemmStrided } from "./gemm_core";
 
 /** out[M,N] (+)= alpha * a[M,K] · b[N,K]ᵀ. */
 export function matmulABt(
@@ -15,6 +15,22 @@ export function matmulABt(
   acc: i32,
 ): void {
   gemm(out, a, b, M, N, K, alpha, acc, A_ROWS, B_NK);
+}
+
+/**
+ * out[M,N] = a[M,K] · b[N,K]ᵀ + bias[N]: matmulABt then addBias, the bias added to each tile as
+ * it is finished instead of in a second pass over out.
+ */
+export function matmulABtBias(
+  out: usize,
+  a: usize,
+  b: usize,
+  bias: usize,
+  M: i32,
+  N: i32,
+  K: i32,
+): void {
+  gemmStrided(out, <usize>N << 2, a, b, M, N, K, 1, 0, A_ROWS, B_NK, bias);
 }
 
 /** out[M,N] (+)= alpha * a[M,K] · b[K,N]. */

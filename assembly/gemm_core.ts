@@ -338,6 +338,21 @@ function mergeTile(
 }
 
 /**
+ * row[0..n-1] = row + bias, f32 adds (the same operations as addBias over the finished output).
+ */
+function addBiasRow(row: usize, bias: usize, n: i32): void {
+  let j: i32 = 0;
+  for (; j + 4 <= n; j += 4) {
+    const o = <usize>j << 2;
+    v128.store(row + o, f32x4.add(v128.load(row + o), v128.load(bias + o)));
+  }
+  for (; j < n; j++) {
+    const o = <usize>j << 2;
+    store<f32>(row + o, load<f32>(row + o) + load<f32>(bias + o));
+  }
+}
+
+/**
  * out[M,N] (+)= alpha * A · B with A and B read as `aKind` / `bKind` (see the constants above).
  * `acc` != 0 adds into out. K = 0 leaves alpha * (empty sum) = 0, i.e. out is zeroed unless acc.
  */
@@ -360,7 +375,8 @@ function mergeTile(
 /**
  * {@link gemm} with rows of out `ldo` bytes apart (>= N * 4): a column range of a wider output,
  * as the threaded kernels split it. Every element gets the same operations as in a call over the
- * whole width when the range starts at a multiple of NR.
+ * whole width when the range starts at a multiple of NR. `bias` (a pointer to N floats, 0 for
+ * none) is added to every row of the result, after the product, as addBias would do it.
  */
 export function gemmStrided(
   out: usize,
@@ -374,11 +390,15 @@ export function gemmStrided(
   acc: i32,
   aKind: i32,
   bKind: i32,
+  bias: usize = 0,
 ): void {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!acc) {
       for (let i: i32 = 0; i < M; i++) memory.fill(out + <usize>i * ldo, 0, <usize>N << 2);
+    }
+    if (bias != 0) {
+      for (let i: i32 = 0; i < M; i++) addBiasRow(out + <usize>i * ldo, bias, N);
     }
     return;
   }
@@ -461,24 +481,29 @@ export function gemmStrided(
               }
               mergeTile(tile, c, ldo, mr, nr, alpha, overwrite);
             }
-            continue;
-          }
-          // A full tile stores alpha * c itself; a ragged one goes through the scratch tile and
-          // mergeTile, as on the packed path.
-          const full = nr == NR && fullRows;
-          const dst = full ? c : tile;
-          const ldd = full ? ldo : <usize>(NR * 4);
-          const al: f32 = full ? alpha : 1.0;
-          const ow = full ? overwrite : true;
-          if (rowsA) {
-            if (tall) kernel6x8Rows(pa, lda, pb, ldb, kc, dst, ldd, al, ow);
-            else kernel4x8Rows(pa, lda, pb, ldb, kc, dst, ldd, al, ow);
-          } else if (tall) {
-            kernel6x8Cols(pa, lda, pb, ldb, kc, dst, ldd, al, ow);
           } else {
-            kernel4x8Cols(pa, lda, pb, ldb, kc, dst, ldd, al, ow);
+            // A full tile stores alpha * c itself; a ragged one goes through the scratch tile
+            // and mergeTile, as on the packed path.
+            const full = nr == NR && fullRows;
+            const dst = full ? c : tile;
+            const ldd = full ? ldo : <usize>(NR * 4);
+            const al: f32 = full ? alpha : 1.0;
+            const ow = full ? overwrite : true;
+            if (rowsA) {
+              if (tall) kernel6x8Rows(pa, lda, pb, ldb, kc, dst, ldd, al, ow);
+              else kernel4x8Rows(pa, lda, pb, ldb, kc, dst, ldd, al, ow);
+            } else if (tall) {
+              kernel6x8Cols(pa, lda, pb, ldb, kc, dst, ldd, al, ow);
+            } else {
+              kernel4x8Cols(pa, lda, pb, ldb, kc, dst, ldd, al, ow);
+            }
+            if (!full) mergeTile(tile, c, ldo, mr, nr, alpha, overwrite);
           }
-          if (!full) mergeTile(tile, c, ldo, mr, nr, alpha, overwrite);
+          // The bias epilogue: once the last K block has stored the tile, while it is in L1.
+          if (bias != 0 && k0 + kc >= K) {
+            const bj = bias + (<usize>j0 << 2);
+            for (let r: i32 = 0; r < mr; r++) addBiasRow(c + <usize>r * ldo, bj, nr);
+          }
         }
         i0 += mr;
       }

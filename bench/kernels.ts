@@ -5,6 +5,11 @@
  *   deno run -A bench/kernels.ts --json     one {"kernel","shape","gflops","limitGflops",
  *                                           "percentOfLimit","variant","ms"} a line
  *   deno run -A bench/kernels.ts --filter int4 --variant relaxed
+ *   deno run -A bench/kernels.ts --variant relaxed --baseline /tmp/old.relaxed.wasm
+ *                                           also times that module (a build of the same variant,
+ *                                           e.g. `git show HEAD~1:wasm/kernels.relaxed.wasm`)
+ *                                           right after each row of the current one: a before/after
+ *                                           ratio from one run on a busy machine
  *
  * Each row is timed single-threaded: a few warm-up calls (so V8 tiers the module up), then calls
  * until MIN_SECONDS have passed; the best call is reported (the least disturbed by other load on
@@ -23,6 +28,8 @@ import { type PeakLoop, peakLoop } from "./simd_peak.ts";
 /** A kernel build with its arena: what a row's setup gets. */
 export interface BenchBuild {
   variant: "simd" | "relaxed";
+  /** What the table calls it: the variant, or `variant (baseline)` for a --baseline module. */
+  label: string;
   kernels: Kernels;
   arena: Arena;
   /** Whether the module exports this kernel (families may still be missing). */
@@ -167,9 +174,13 @@ export const ROWS: BenchRow[] = [
 ];
 
 /** Instantiates a build directly, binding whatever kernels it exports. */
-export function benchBuild(variant: "simd" | "relaxed"): BenchBuild {
+export function benchBuild(
+  variant: "simd" | "relaxed",
+  moduleBytes: Uint8Array = kernelModuleBytes(variant),
+  label: string = variant,
+): BenchBuild {
   const memory = new WebAssembly.Memory({ initial: 1 });
-  const module = new WebAssembly.Module(kernelModuleBytes(variant) as BufferSource);
+  const module = new WebAssembly.Module(moduleBytes as BufferSource);
   const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
   const kernels = exports as unknown as Kernels;
   const arena = new Arena(memory, kernels.heapBase());
@@ -177,6 +188,7 @@ export function benchBuild(variant: "simd" | "relaxed"): BenchBuild {
   kernels.init(arena.alloc(bytes), bytes);
   return {
     variant,
+    label,
     kernels,
     arena,
     has: (name) => typeof exports[name] === "function",
@@ -203,19 +215,36 @@ export function timeCall(call: () => void): number {
 
 if (import.meta.main) {
   // A small parser: node:util's parseArgs needs @types/node to type-check, which is not installed.
-  const values: { json: boolean; filter?: string; variant?: string } = { json: false };
+  const values: { json: boolean; filter?: string; variant?: string; baseline?: string } = {
+    json: false,
+  };
   for (let i = 0; i < Deno.args.length; i++) {
     const arg = Deno.args[i];
     if (arg === "--json") values.json = true;
     else if (arg === "--filter") values.filter = Deno.args[++i];
     else if (arg === "--variant") values.variant = Deno.args[++i];
+    else if (arg === "--baseline") values.baseline = Deno.args[++i];
     else throw new Error(`bench/kernels.ts: unknown argument ${arg}`);
   }
   const variants = (values.variant ? [values.variant] : ["relaxed", "simd"]) as (
     | "simd"
     | "relaxed"
   )[];
-  const builds = variants.map(benchBuild);
+  const builds = variants.map((v) => benchBuild(v));
+  if (values.baseline !== undefined) {
+    if (variants.length !== 1) {
+      console.error("bench/kernels.ts: --baseline needs --variant (the variant of that module)");
+      Deno.exit(2);
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = Deno.readFileSync(values.baseline);
+    } catch (e) {
+      console.error(`bench/kernels.ts: --baseline ${values.baseline}: ${(e as Error).message}`);
+      Deno.exit(2);
+    }
+    builds.push(benchBuild(variants[0], bytes, `${variants[0]} (baseline)`));
+  }
   const peaks = new Map<string, PeakLoop | null>(variants.map((v) => [v, peakLoop(v)]));
   if (!values.json) {
     // Timings share the machine with everything else running: say how busy it was.
@@ -245,7 +274,7 @@ if (import.meta.main) {
           gflops: gflops === null ? null : Number(gflops.toFixed(2)),
           limitGflops: limit === null ? null : Number(limit.toFixed(2)),
           percentOfLimit: share === null ? null : Number(share.toFixed(1)),
-          variant: build.variant,
+          variant: build.label,
           ms: Number(ms.toFixed(4)),
         }));
       } else {
@@ -253,7 +282,7 @@ if (import.meta.main) {
         const pc = share === null ? "" : share.toFixed(0);
         const l = limit === null ? "" : limit.toFixed(1);
         console.log(
-          `| ${row.kernel} | ${row.shape} | ${build.variant} | ${g} | ${pc} | ${l} | ${
+          `| ${row.kernel} | ${row.shape} | ${build.label} | ${g} | ${pc} | ${l} | ${
             ms.toFixed(3)
           } |`,
         );

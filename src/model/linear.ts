@@ -24,6 +24,22 @@ export function baseForward(
   else k.int4MatmulXWt(out, x, w.q, w.scales, w.biases, T, w.out, w.in, w.groupSize, 1, acc);
 }
 
+/**
+ * out[T, out] = x[T, in] · W0ᵀ + bias, the bias added by the GEMM's epilogue (the same bits as
+ * {@link baseForward} then addBias).
+ */
+export function baseForwardBias(
+  k: Kernels,
+  w: LinearWeight,
+  bias: Ptr,
+  out: Ptr,
+  x: Ptr,
+  T: number,
+): void {
+  if (w.kind === "f32") k.matmulABtBias(out, x, w.w, bias, T, w.out, w.in);
+  else k.int4MatmulXWtBias(out, x, w.q, w.scales, w.biases, bias, T, w.out, w.in, w.groupSize);
+}
+
 /** dx[T, in] (+)= g[T, out] · W0. */
 export function baseBackward(
   k: Kernels,
@@ -51,8 +67,8 @@ export function loraLinearForward(
   T: number,
   h?: Ptr,
 ): void {
-  baseForward(k, w, out, x, T, 0);
-  if (w.bias !== null) k.addBias(out, w.bias, T, w.out);
+  if (w.bias !== null) baseForwardBias(k, w, w.bias, out, x, T);
+  else baseForward(k, w, out, x, T, 0);
   if (!lora) return;
   const mark = arena.mark();
   const hp = h ?? arena.allocF32(T * lora.rank);
