@@ -337,18 +337,51 @@ function mergeTile(
   }
 }
 
-/**
- * row[0..n-1] = row + bias, f32 adds (the same operations as addBias over the finished output).
- */
-function addBiasRow(row: usize, bias: usize, n: i32): void {
+/** No epilogue: the GEMM's result is what it stores. */
+export const EPI_NONE: i32 = 0;
+/** `epi` is bias[N]: every row of out gets it added (addBias over the finished output). */
+export const EPI_BIAS: i32 = 1;
+/** `epi` is res[M,N] (rows `ldo` apart): out += res afterwards (add(out, out, res)). */
+export const EPI_ADD_RES: i32 = 2;
+/** `epi` is res[M,N] (rows `ldo` apart): res += out afterwards (add(res, res, out)); out keeps the product. */
+export const EPI_INTO_RES: i32 = 3;
+
+/** dst[0..n-1] = a + b, f32 adds (the same operations as the element-wise add kernel). */
+function addRow(dst: usize, a: usize, b: usize, n: i32): void {
   let j: i32 = 0;
   for (; j + 4 <= n; j += 4) {
     const o = <usize>j << 2;
-    v128.store(row + o, f32x4.add(v128.load(row + o), v128.load(bias + o)));
+    v128.store(dst + o, f32x4.add(v128.load(a + o), v128.load(b + o)));
   }
   for (; j < n; j++) {
     const o = <usize>j << 2;
-    store<f32>(row + o, load<f32>(row + o) + load<f32>(bias + o));
+    store<f32>(dst + o, load<f32>(a + o) + load<f32>(b + o));
+  }
+}
+
+/**
+ * The epilogue of rows 0..rows-1, columns j0..j0+n-1 of out (finished): bias or residual added,
+ * f32 adds as the separate kernels do them (a + b and b + a round alike).
+ */
+function epilogue(
+  out: usize,
+  ldo: usize,
+  rows: i32,
+  j0: i32,
+  n: i32,
+  epi: usize,
+  epiMode: i32,
+): void {
+  const cj = <usize>j0 << 2;
+  for (let r: i32 = 0; r < rows; r++) {
+    const o = out + <usize>r * ldo + cj;
+    if (epiMode == EPI_BIAS) {
+      addRow(o, o, epi + cj, n);
+    } else {
+      const e = epi + <usize>r * ldo + cj;
+      if (epiMode == EPI_ADD_RES) addRow(o, o, e, n);
+      else addRow(e, e, o, n);
+    }
   }
 }
 
@@ -375,8 +408,9 @@ function addBiasRow(row: usize, bias: usize, n: i32): void {
 /**
  * {@link gemm} with rows of out `ldo` bytes apart (>= N * 4): a column range of a wider output,
  * as the threaded kernels split it. Every element gets the same operations as in a call over the
- * whole width when the range starts at a multiple of NR. `bias` (a pointer to N floats, 0 for
- * none) is added to every row of the result, after the product, as addBias would do it.
+ * whole width when the range starts at a multiple of NR. `epiMode` (EPI_*) names an epilogue over
+ * `epi` that runs on each tile as soon as it is finished: the bits of the separate kernel after the
+ * whole product, without a second pass over out.
  */
 export function gemmStrided(
   out: usize,
@@ -390,16 +424,15 @@ export function gemmStrided(
   acc: i32,
   aKind: i32,
   bKind: i32,
-  bias: usize = 0,
+  epi: usize = 0,
+  epiMode: i32 = EPI_NONE,
 ): void {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!acc) {
       for (let i: i32 = 0; i < M; i++) memory.fill(out + <usize>i * ldo, 0, <usize>N << 2);
     }
-    if (bias != 0) {
-      for (let i: i32 = 0; i < M; i++) addBiasRow(out + <usize>i * ldo, bias, N);
-    }
+    if (epiMode != EPI_NONE) epilogue(out, ldo, M, 0, N, epi, epiMode);
     return;
   }
   const bBlock = scratchBase + B_BLOCK_OFFSET;
@@ -499,10 +532,10 @@ export function gemmStrided(
             }
             if (!full) mergeTile(tile, c, ldo, mr, nr, alpha, overwrite);
           }
-          // The bias epilogue: once the last K block has stored the tile, while it is in L1.
-          if (bias != 0 && k0 + kc >= K) {
-            const bj = bias + (<usize>j0 << 2);
-            for (let r: i32 = 0; r < mr; r++) addBiasRow(c + <usize>r * ldo, bj, nr);
+          // The epilogue: once the last K block has stored the tile, while it is in L1.
+          if (epiMode != EPI_NONE && k0 + kc >= K) {
+            const e = epiMode == EPI_BIAS ? epi : epi + <usize>i0 * ldo;
+            epilogue(rowOut, ldo, mr, j0, nr, e, epiMode);
           }
         }
         i0 += mr;

@@ -11,6 +11,7 @@ import {
   B_INT4_KN,
   B_INT4_NK,
   dequantWord8,
+  EPI_BIAS,
   GEMM_SCRATCH_END,
   gemm,
   gemmStrided,
@@ -196,7 +197,7 @@ export function int4MatmulXWtBias(
     return;
   }
   setInt4Operand(q, scales, biases, groupSize);
-  gemmStrided(out, ldo, x, 0, M, N, K, 1, 0, A_ROWS, B_INT4_NK, bias);
+  gemmStrided(out, ldo, x, 0, M, N, K, 1, 0, A_ROWS, B_INT4_NK, bias, EPI_BIAS);
 }
 
 /**

@@ -49,6 +49,24 @@ export interface Kernels {
    * by addBias, with the bias added while each part of out is fresh (a fused epilogue).
    */
   matmulABtBias(out: Ptr, a: Ptr, b: Ptr, bias: Ptr, M: number, N: number, K: number): void;
+  /**
+   * matmulABt(out, a, b, M, N, K, alpha, acc) and then the residual add: `into` 0 adds
+   * res[M,N] into out (the bits of add(out, out, res)), `into` 1 adds out into res (the bits of
+   * add(res, res, out); out keeps the product). A fused epilogue: each part of out gets its add
+   * while it is fresh.
+   */
+  matmulABtResidual(
+    out: Ptr,
+    res: Ptr,
+    a: Ptr,
+    b: Ptr,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    acc: number,
+    into: number,
+  ): void;
   /** out[M,N] (+)= alpha * a[M,K] · b[K,N]     (gradient times a weight: dx = g · W). */
   matmulAB(
     out: Ptr,
@@ -317,6 +335,7 @@ export const KERNEL_NAMES = [
   "init",
   "matmulABt",
   "matmulABtBias",
+  "matmulABtResidual",
   "matmulAB",
   "matmulAtB",
   "int4Quantize",

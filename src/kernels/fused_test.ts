@@ -1,6 +1,7 @@
 /**
  * The fused-epilogue kernels give exactly the bits of the unfused kernels they replace
- * (`matmulABtBias` = matmulABt then addBias, `int4MatmulXWtBias` = int4MatmulXWt then addBias),
+ * (`matmulABtBias` = matmulABt then addBias, `int4MatmulXWtBias` = int4MatmulXWt then addBias,
+ * `matmulABtResidual` = matmulABt then add, into out or into the residual),
  * on both wasm builds and the reference, over ragged shapes: rows that end in a 1..5-row sliver
  * (the scratch-tile path), columns that end in a partial panel, several K blocks (K > 256, the bias
  * belongs to the last only), the GEMV path (M <= 8) and the LoRA-sized in-place tiles (N <= 16).
@@ -13,7 +14,14 @@ import type { Arena } from "../runtime/arena.ts";
 
 type Fused = Pick<
   Kernels,
-  "matmulABt" | "matmulABtBias" | "int4MatmulXWt" | "int4MatmulXWtBias" | "addBias" | "int4Quantize"
+  | "matmulABt"
+  | "matmulABtBias"
+  | "matmulABtResidual"
+  | "int4MatmulXWt"
+  | "int4MatmulXWtBias"
+  | "addBias"
+  | "add"
+  | "int4Quantize"
 >;
 
 const F32_SHAPES: [number, number, number][] = [
@@ -67,6 +75,31 @@ function checkBuild(k: Fused, arena: Arena, name: string): void {
       k.addBias(out, bias, M, N);
     }, `${name} matmulABtBias M=${M} N=${N} K=${K}`);
     arena.release(mark);
+  }
+  for (const [M, N, K] of F32_SHAPES) {
+    for (const [alpha, acc, into] of [[1, 0, 0], [2, 1, 0], [0.75, 1, 1], [1, 0, 1]]) {
+      const mark = arena.mark();
+      const x = randomF32(arena, rand, M * K);
+      const w = randomF32(arena, rand, N * K);
+      const res = randomF32(arena, rand, M * N);
+      const res2 = arena.allocF32(M * N);
+      arena.f32(res2, M * N).set(arena.f32(res, M * N));
+      const what = `${name} matmulABtResidual M=${M} N=${N} K=${K} acc=${acc} into=${into}`;
+      compare(
+        arena,
+        M * N,
+        rand,
+        (out) => k.matmulABtResidual(out, res, x, w, M, N, K, alpha, acc, into),
+        (out) => {
+          k.matmulABt(out, x, w, M, N, K, alpha, acc);
+          if (into) k.add(res2, res2, out, M * N);
+          else k.add(out, out, res2, M * N);
+        },
+        what,
+      );
+      checkIdentical(arena.f32(res, M * N), arena.f32(res2, M * N), `${what}: the residual`);
+      arena.release(mark);
+    }
   }
   for (const [M, N, K, g] of INT4_SHAPES) {
     const mark = arena.mark();

@@ -6,7 +6,8 @@
  * Results are bit-identical to one thread: a call is split into sub-calls over disjoint OUTPUT
  * ranges, never over a reduction, and every output element is computed by the same instruction
  * sequence as in the whole call.
- * - f32 GEMMs `matmulABt` / `matmulAB` / `matmulABtBias`, int4 `int4MatmulGW`, and
+ * - f32 GEMMs `matmulABt` / `matmulAB` / `matmulABtBias` / `matmulABtResidual` (its residual
+ *   cut with out), int4 `int4MatmulGW`, and
  *   `int4MatmulXWt` / `int4MatmulXWtBias` with M > 8:
  *   rows of out (= rows of a / x / g), by pointer offsets. The GEMM engine walks rows in slivers
  *   of 6 (a tail of 7 / 8 rows runs as 4 + 3 / 4 + 4, and a sliver of 1, 2, 3 or 5 rows goes
@@ -62,6 +63,7 @@ export const WORKER_OPS = [
   "int4MatmulXWtCols",
   "matmulABtBias",
   "int4MatmulXWtBias",
+  "matmulABtResidual",
 ] as const;
 
 const OP_ABT = 0;
@@ -79,6 +81,7 @@ const OP_GEGLU_BWD = 11;
 const OP_XWT_COLS = 12;
 const OP_ABT_BIAS = 13;
 const OP_XWT_BIAS = 14;
+const OP_ABT_RES = 15;
 
 /**
  * Work threshold in multiply-adds (about 50 µs of one core here) where nothing was measured (a
@@ -491,6 +494,22 @@ export function createParallelKernels(
         !big(M * N * K) ||
         !rowSplit(OP_ABT_BIAS, out, N, a, K, M, MR, (m) => [m, N, K], (o, x) => [o, x, b, bias])
       ) base.matmulABtBias(out, a, b, bias, M, N, K);
+    },
+    matmulABtResidual(out, res, a, b, M, N, K, alpha, acc, into) {
+      if (
+        !big(M * N * K) ||
+        !rowSplit(
+          OP_ABT_RES,
+          out,
+          N,
+          a,
+          K,
+          M,
+          MR,
+          (m) => [m, N, K, alpha, acc, into],
+          (o, x) => [o, res + (o - out), x, b],
+        )
+      ) base.matmulABtResidual(out, res, a, b, M, N, K, alpha, acc, into);
     },
     int4MatmulXWtBias(out, x, q, scales, biases, bias, M, N, K, groupSize) {
       checkInt4Shape("int4MatmulXWtBias", K, groupSize);

@@ -198,7 +198,7 @@ Deno.test("int4 x·Wᵀ split by columns (few rows, wide N across packed blocks)
   });
 });
 
-Deno.test("fused bias GEMMs split across threads are bit-identical to one thread", async () => {
+Deno.test("fused bias and residual GEMMs split across threads are bit-identical to one thread", async () => {
   const single = loadKernelsSync();
   await withThreaded((threaded) => {
     for (const [M, N, K] of [[1, 13, 64], [7, 40, 64], [9, 8, 128], [37, 100, 64], [64, 16, 320]]) {
@@ -211,7 +211,15 @@ Deno.test("fused bias GEMMs split across threads are bit-identical to one thread
         const wf = fill(arena, N * K, 8);
         const y = fill(arena, M * N, 9);
         k.matmulABtBias(y, x, wf, bias, M, N, K);
-        return [{ ptr: out, n: M * N }, { ptr: y, n: M * N }];
+        const res = fill(arena, M * N, 10);
+        const z = fill(arena, M * N, 11);
+        k.matmulABtResidual(z, res, x, wf, M, N, K, 2, 1, 1);
+        const z2 = fill(arena, M * N, 12);
+        k.matmulABtResidual(z2, res, x, wf, M, N, K, 0.75, 0, 0);
+        return [{ ptr: out, n: M * N }, { ptr: y, n: M * N }, { ptr: z, n: M * N }, {
+          ptr: z2,
+          n: M * N,
+        }, { ptr: res, n: M * N }];
       }, `fused bias M=${M} N=${N} K=${K}`);
     }
   });

@@ -4,11 +4,18 @@
  */
 import type { Kernels, Ptr } from "../abi.ts";
 
-type Unfused = Pick<Kernels, "matmulABt" | "int4MatmulXWt" | "addBias">;
+type Unfused = Pick<Kernels, "matmulABt" | "int4MatmulXWt" | "addBias" | "add">;
 
-/** `matmulABtBias` / `int4MatmulXWtBias` as the product followed by `addBias`. */
-export function fusedReference(k: Unfused): Pick<Kernels, "matmulABtBias" | "int4MatmulXWtBias"> {
+/** The fused kernels as the product followed by `addBias` or `add`. */
+export function fusedReference(
+  k: Unfused,
+): Pick<Kernels, "matmulABtBias" | "int4MatmulXWtBias" | "matmulABtResidual"> {
   return {
+    matmulABtResidual(out: Ptr, res: Ptr, a: Ptr, b: Ptr, M, N, K, alpha, acc, into) {
+      k.matmulABt(out, a, b, M, N, K, alpha, acc);
+      if (into) k.add(res, res, out, M * N);
+      else k.add(out, out, res, M * N);
+    },
     matmulABtBias(out: Ptr, a: Ptr, b: Ptr, bias: Ptr, M, N, K) {
       k.matmulABt(out, a, b, M, N, K, 1, 0);
       k.addBias(out, bias, M, N);
