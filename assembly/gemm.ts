@@ -9,6 +9,7 @@ import {
   EPI_ADD_RES,
   EPI_BIAS,
   EPI_INTO_RES,
+  EPI_SWIGLU,
   gemm,
   gemmStrided,
 } from "./gemm_core";
@@ -62,6 +63,25 @@ export function matmulABtResidual(
 ): void {
   const mode = into ? EPI_INTO_RES : EPI_ADD_RES;
   gemmStrided(out, <usize>N << 2, a, b, M, N, K, alpha, acc, A_ROWS, B_NK, res, mode);
+}
+
+/**
+ * matmulABt into `up`, then act[M,N] = silu(gate) * up (swigluForward), each tile of act made as
+ * soon as its tile of up is finished instead of in a second pass over gate and up.
+ */
+export function matmulABtSwiglu(
+  up: usize,
+  gate: usize,
+  act: usize,
+  a: usize,
+  b: usize,
+  M: i32,
+  N: i32,
+  K: i32,
+  alpha: f32,
+  acc: i32,
+): void {
+  gemmStrided(up, <usize>N << 2, a, b, M, N, K, alpha, acc, A_ROWS, B_NK, gate, EPI_SWIGLU, act);
 }
 
 /** out[M,N] (+)= alpha * a[M,K] · b[K,N]. */

@@ -14,6 +14,12 @@
 // M and N run the tile into a scratch tile and merge only the valid part; ragged K needs nothing
 // (the packed K block has exactly kc rows). Block sizes (KC 192..512) made no measurable
 // difference here; the 4x k unroll gained a few percent with relaxed-simd.
+//
+// The LoRA GEMMs with the rank (8) as M or N use each packed sliver or panel once or twice, so
+// packing costs about as much as the multiply-adds: there, in-place tiles (DIRECT_TILES of
+// scripts/gen_kernels.ts) read A's rows or k-major columns and B_KN's rows where they lie, with the
+// same K blocks, row walk and stores, so every element is computed as on the packed path.
+// Epilogues (a bias, a residual add, SwiGLU) run on each tile once its last K block is stored.
 
 import { scratchBase } from "./setup";
 import {
@@ -27,6 +33,7 @@ import {
   packB4Rows,
 } from "./gemm_tiles";
 import { MR, NR } from "./tile_shape";
+import { swigluForward } from "./swiglu";
 
 /** Largest K block: a packed A sliver (6 KiB) and a B panel (8 KiB) stay in L1 together. */
 const KC: i32 = 256;
@@ -345,6 +352,12 @@ export const EPI_BIAS: i32 = 1;
 export const EPI_ADD_RES: i32 = 2;
 /** `epi` is res[M,N] (rows `ldo` apart): res += out afterwards (add(res, res, out)); out keeps the product. */
 export const EPI_INTO_RES: i32 = 3;
+/**
+ * out is the MLP's `up`; `epi` is `gate` and `epi2` is `act`, both [M,N] with rows `ldo` apart:
+ * act = silu(gate) * up afterwards (swigluForward; its vector and scalar paths give the same bits,
+ * so any cut of the rows into spans does).
+ */
+export const EPI_SWIGLU: i32 = 4;
 
 /** dst[0..n-1] = a + b, f32 adds (the same operations as the element-wise add kernel). */
 function addRow(dst: usize, a: usize, b: usize, n: i32): void {
@@ -371,11 +384,15 @@ function epilogue(
   n: i32,
   epi: usize,
   epiMode: i32,
+  epi2: usize,
 ): void {
   const cj = <usize>j0 << 2;
   for (let r: i32 = 0; r < rows; r++) {
     const o = out + <usize>r * ldo + cj;
-    if (epiMode == EPI_BIAS) {
+    if (epiMode == EPI_SWIGLU) {
+      const at = <usize>r * ldo + cj;
+      swigluForward(epi2 + at, epi + at, o, n);
+    } else if (epiMode == EPI_BIAS) {
       addRow(o, o, epi + cj, n);
     } else {
       const e = epi + <usize>r * ldo + cj;
@@ -426,13 +443,14 @@ export function gemmStrided(
   bKind: i32,
   epi: usize = 0,
   epiMode: i32 = EPI_NONE,
+  epi2: usize = 0,
 ): void {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!acc) {
       for (let i: i32 = 0; i < M; i++) memory.fill(out + <usize>i * ldo, 0, <usize>N << 2);
     }
-    if (epiMode != EPI_NONE) epilogue(out, ldo, M, 0, N, epi, epiMode);
+    if (epiMode != EPI_NONE) epilogue(out, ldo, M, 0, N, epi, epiMode, epi2);
     return;
   }
   const bBlock = scratchBase + B_BLOCK_OFFSET;
@@ -535,7 +553,7 @@ export function gemmStrided(
           // The epilogue: once the last K block has stored the tile, while it is in L1.
           if (epiMode != EPI_NONE && k0 + kc >= K) {
             const e = epiMode == EPI_BIAS ? epi : epi + <usize>i0 * ldo;
-            epilogue(rowOut, ldo, mr, j0, nr, e, epiMode);
+            epilogue(rowOut, ldo, mr, j0, nr, e, epiMode, epi2 + <usize>i0 * ldo);
           }
         }
         i0 += mr;

@@ -3,7 +3,8 @@
  *   assembly/tile_shape.ts   MR, NR, GEMV_MAX_ROWS for the AssemblyScript side
  *   src/kernels/tile_shape.ts the same constants for the TypeScript side (the thread splitter)
  *   assembly/gemm_tiles.ts   the GEMM micro-kernels (one per tile of TILES, with its k-unroll and
- *                            its k tail), the A sliver packing and the 4-row B transpose
+ *                            its k tail), the in-place tiles of DIRECT_TILES (the small LoRA
+ *                            GEMMs), the A sliver packing and the 4-row B transpose
  *   assembly/gemv_rows.ts    the int4 GEMV kernels (rows of x times rows of W per pass)
  *
  *   deno run -A scripts/gen_kernels.ts           writes the files

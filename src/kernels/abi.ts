@@ -67,6 +67,22 @@ export interface Kernels {
     acc: number,
     into: number,
   ): void;
+  /**
+   * matmulABt(up, a, b, M, N, K, alpha, acc) and then act[M,N] = silu(gate) * up (the bits of
+   * swigluForward(act, gate, up, M * N)), each part of act made while its part of up is fresh.
+   */
+  matmulABtSwiglu(
+    up: Ptr,
+    gate: Ptr,
+    act: Ptr,
+    a: Ptr,
+    b: Ptr,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    acc: number,
+  ): void;
   /** out[M,N] (+)= alpha * a[M,K] · b[K,N]     (gradient times a weight: dx = g · W). */
   matmulAB(
     out: Ptr,
@@ -336,6 +352,7 @@ export const KERNEL_NAMES = [
   "matmulABt",
   "matmulABtBias",
   "matmulABtResidual",
+  "matmulABtSwiglu",
   "matmulAB",
   "matmulAtB",
   "int4Quantize",

@@ -4,13 +4,20 @@
  */
 import type { Kernels, Ptr } from "../abi.ts";
 
-type Unfused = Pick<Kernels, "matmulABt" | "int4MatmulXWt" | "addBias" | "add">;
+type Unfused = Pick<
+  Kernels,
+  "matmulABt" | "int4MatmulXWt" | "addBias" | "add" | "swigluForward"
+>;
 
-/** The fused kernels as the product followed by `addBias` or `add`. */
+/** The fused kernels as the product followed by `addBias`, `add` or `swigluForward`. */
 export function fusedReference(
   k: Unfused,
-): Pick<Kernels, "matmulABtBias" | "int4MatmulXWtBias" | "matmulABtResidual"> {
+): Pick<Kernels, "matmulABtBias" | "int4MatmulXWtBias" | "matmulABtResidual" | "matmulABtSwiglu"> {
   return {
+    matmulABtSwiglu(up: Ptr, gate: Ptr, act: Ptr, a: Ptr, b: Ptr, M, N, K, alpha, acc) {
+      k.matmulABt(up, a, b, M, N, K, alpha, acc);
+      k.swigluForward(act, gate, up, M * N);
+    },
     matmulABtResidual(out: Ptr, res: Ptr, a: Ptr, b: Ptr, M, N, K, alpha, acc, into) {
       k.matmulABt(out, a, b, M, N, K, alpha, acc);
       if (into) k.add(res, res, out, M * N);
