@@ -9,6 +9,7 @@ import {
   EPI_ADD_RES,
   EPI_BIAS,
   EPI_INTO_RES,
+  EPI_GEGLU,
   EPI_SWIGLU,
   gemm,
   gemmStrided,
@@ -66,10 +67,11 @@ export function matmulABtResidual(
 }
 
 /**
- * matmulABt into `up`, then act[M,N] = silu(gate) * up (swigluForward), each tile of act made as
- * soon as its tile of up is finished instead of in a second pass over gate and up.
+ * matmulABt into `up`, then act[M,N] = silu(gate) * up (swigluForward), or with `tanhGelu`
+ * gelu_tanh(gate) * up (gegluTanhForward), each tile of act made as soon as its tile of up is
+ * finished instead of in a second pass over gate and up.
  */
-export function matmulABtSwiglu(
+export function matmulABtGlu(
   up: usize,
   gate: usize,
   act: usize,
@@ -80,8 +82,10 @@ export function matmulABtSwiglu(
   K: i32,
   alpha: f32,
   acc: i32,
+  tanhGelu: i32,
 ): void {
-  gemmStrided(up, <usize>N << 2, a, b, M, N, K, alpha, acc, A_ROWS, B_NK, gate, EPI_SWIGLU, act);
+  const mode = tanhGelu ? EPI_GEGLU : EPI_SWIGLU;
+  gemmStrided(up, <usize>N << 2, a, b, M, N, K, alpha, acc, A_ROWS, B_NK, gate, mode, act);
 }
 
 /** out[M,N] (+)= alpha * a[M,K] · b[K,N]. */

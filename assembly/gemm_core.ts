@@ -19,7 +19,7 @@
 // packing costs about as much as the multiply-adds: there, in-place tiles (DIRECT_TILES of
 // scripts/gen_kernels.ts) read A's rows or k-major columns and B_KN's rows where they lie, with the
 // same K blocks, row walk and stores, so every element is computed as on the packed path.
-// Epilogues (a bias, a residual add, SwiGLU) run on each tile once its last K block is stored.
+// Epilogues (a bias, a residual add, SwiGLU / GeGLU) run on each tile once its last K block is stored.
 
 import { scratchBase } from "./setup";
 import {
@@ -34,6 +34,7 @@ import {
 } from "./gemm_tiles";
 import { MR, NR } from "./tile_shape";
 import { swigluForward } from "./swiglu";
+import { gegluTanhForward } from "./geglu";
 
 /** Largest K block: a packed A sliver (6 KiB) and a B panel (8 KiB) stay in L1 together. */
 const KC: i32 = 256;
@@ -358,6 +359,8 @@ export const EPI_INTO_RES: i32 = 3;
  * so any cut of the rows into spans does).
  */
 export const EPI_SWIGLU: i32 = 4;
+/** As EPI_SWIGLU with act = gelu_tanh(gate) * up (gegluTanhForward, alike in both paths too). */
+export const EPI_GEGLU: i32 = 5;
 
 /** dst[0..n-1] = a + b, f32 adds (the same operations as the element-wise add kernel). */
 function addRow(dst: usize, a: usize, b: usize, n: i32): void {
@@ -389,9 +392,10 @@ function epilogue(
   const cj = <usize>j0 << 2;
   for (let r: i32 = 0; r < rows; r++) {
     const o = out + <usize>r * ldo + cj;
-    if (epiMode == EPI_SWIGLU) {
+    if (epiMode == EPI_SWIGLU || epiMode == EPI_GEGLU) {
       const at = <usize>r * ldo + cj;
-      swigluForward(epi2 + at, epi + at, o, n);
+      if (epiMode == EPI_SWIGLU) swigluForward(epi2 + at, epi + at, o, n);
+      else gegluTanhForward(epi2 + at, epi + at, o, n);
     } else if (epiMode == EPI_BIAS) {
       addRow(o, o, epi + cj, n);
     } else {

@@ -69,9 +69,10 @@ export interface Kernels {
   ): void;
   /**
    * matmulABt(up, a, b, M, N, K, alpha, acc) and then act[M,N] = silu(gate) * up (the bits of
-   * swigluForward(act, gate, up, M * N)), each part of act made while its part of up is fresh.
+   * swigluForward(act, gate, up, M * N)), or with `tanhGelu` 1 gelu_tanh(gate) * up (the bits of
+   * gegluTanhForward), each part of act made while its part of up is fresh.
    */
-  matmulABtSwiglu(
+  matmulABtGlu(
     up: Ptr,
     gate: Ptr,
     act: Ptr,
@@ -82,6 +83,7 @@ export interface Kernels {
     K: number,
     alpha: number,
     acc: number,
+    tanhGelu: number,
   ): void;
   /** out[M,N] (+)= alpha * a[M,K] · b[K,N]     (gradient times a weight: dx = g · W). */
   matmulAB(
@@ -352,7 +354,7 @@ export const KERNEL_NAMES = [
   "matmulABt",
   "matmulABtBias",
   "matmulABtResidual",
-  "matmulABtSwiglu",
+  "matmulABtGlu",
   "matmulAB",
   "matmulAtB",
   "int4Quantize",

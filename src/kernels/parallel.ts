@@ -7,7 +7,7 @@
  * ranges, never over a reduction, and every output element is computed by the same instruction
  * sequence as in the whole call.
  * - f32 GEMMs `matmulABt` / `matmulAB` / `matmulABtBias` / `matmulABtResidual` /
- *   `matmulABtSwiglu` (the residual, gate and act cut with out), int4 `int4MatmulGW`, and
+ *   `matmulABtGlu` (the residual, gate and act cut with out), int4 `int4MatmulGW`, and
  *   `int4MatmulXWt` / `int4MatmulXWtBias` with M > 8:
  *   rows of out (= rows of a / x / g), by pointer offsets. The GEMM engine walks rows in slivers
  *   of 6 (a tail of 7 / 8 rows runs as 4 + 3 / 4 + 4, and a sliver of 1, 2, 3 or 5 rows goes
@@ -64,7 +64,7 @@ export const WORKER_OPS = [
   "matmulABtBias",
   "int4MatmulXWtBias",
   "matmulABtResidual",
-  "matmulABtSwiglu",
+  "matmulABtGlu",
 ] as const;
 
 const OP_ABT = 0;
@@ -83,7 +83,7 @@ const OP_XWT_COLS = 12;
 const OP_ABT_BIAS = 13;
 const OP_XWT_BIAS = 14;
 const OP_ABT_RES = 15;
-const OP_ABT_SWIGLU = 16;
+const OP_ABT_GLU = 16;
 
 /**
  * Work threshold in multiply-adds (about 50 µs of one core here) where nothing was measured (a
@@ -513,21 +513,21 @@ export function createParallelKernels(
         )
       ) base.matmulABtResidual(out, res, a, b, M, N, K, alpha, acc, into);
     },
-    matmulABtSwiglu(up, gate, act, a, b, M, N, K, alpha, acc) {
+    matmulABtGlu(up, gate, act, a, b, M, N, K, alpha, acc, tanhGelu) {
       if (
         !big(M * N * K) ||
         !rowSplit(
-          OP_ABT_SWIGLU,
+          OP_ABT_GLU,
           up,
           N,
           a,
           K,
           M,
           MR,
-          (m) => [m, N, K, alpha, acc],
+          (m) => [m, N, K, alpha, acc, tanhGelu],
           (o, x) => [o, gate + (o - up), act + (o - up), x, b],
         )
-      ) base.matmulABtSwiglu(up, gate, act, a, b, M, N, K, alpha, acc);
+      ) base.matmulABtGlu(up, gate, act, a, b, M, N, K, alpha, acc, tanhGelu);
     },
     int4MatmulXWtBias(out, x, q, scales, biases, bias, M, N, K, groupSize) {
       checkInt4Shape("int4MatmulXWtBias", K, groupSize);

@@ -90,8 +90,8 @@ function mlpActForward(ctx: BlockContext, act: Ptr, gate: Ptr, up: Ptr, n: numbe
 }
 
 /**
- * up = the up projection of n2 (`rows` rows), then act = f(gate) * up: SwiGLU in the up GEMM's
- * epilogue (the same bits as mlpActForward after it), GeGLU as its own kernel.
+ * up = the up projection of n2 (`rows` rows), then act = f(gate) * up in the up GEMM's epilogue
+ * (the same bits as mlpActForward after it).
  */
 function mlpUpAndAct(
   ctx: BlockContext,
@@ -104,11 +104,9 @@ function mlpUpAndAct(
   act: Ptr,
   h?: Ptr,
 ): void {
-  const { kernels: k, arena } = ctx;
-  if (ctx.config.mlpActivation === "gelu_tanh") {
-    loraLinearForward(k, arena, w, lora, up, n2, rows, h);
-    k.gegluTanhForward(act, gate, up, rows * w.out);
-  } else loraLinearForward(k, arena, w, lora, up, n2, rows, h, { kind: "swiglu", gate, act });
+  const tanhGelu = ctx.config.mlpActivation === "gelu_tanh";
+  const after = { kind: "glu" as const, gate, act, tanhGelu };
+  loraLinearForward(ctx.kernels, ctx.arena, w, lora, up, n2, rows, h, after);
 }
 
 /** The MLP activation backward (outputs may not alias the inputs but element-wise aliasing). */

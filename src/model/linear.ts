@@ -58,16 +58,18 @@ export function baseBackward(
  * adapter (the same bits as the separate kernel afterwards):
  * - `residual`: `into` false makes the output `out + res` (add(out, out, res)); `into` true adds
  *   the output into `res` (add(res, res, out)) and leaves out as the linear's value;
- * - `swiglu`: out is the MLP's `up`; act = silu(gate) * up (swigluForward).
+ * - `glu`: out is the MLP's `up`; act = silu(gate) * up (swigluForward), or with `tanhGelu`
+ *   gelu_tanh(gate) * up (gegluTanhForward).
  * Every buffer is [T, out] like out.
  */
 export type LinearEpilogue =
   | { kind: "residual"; res: Ptr; into: boolean }
-  | { kind: "swiglu"; gate: Ptr; act: Ptr };
+  | { kind: "glu"; gate: Ptr; act: Ptr; tanhGelu: boolean };
 
 /** The epilogue as its own kernel, after the linear (no adapter, so no GEMM of ours to fuse). */
 function separateEpilogue(k: Kernels, e: LinearEpilogue, out: Ptr, n: number): void {
-  if (e.kind === "swiglu") k.swigluForward(e.act, e.gate, out, n);
+  if (e.kind === "glu" && e.tanhGelu) k.gegluTanhForward(e.act, e.gate, out, n);
+  else if (e.kind === "glu") k.swigluForward(e.act, e.gate, out, n);
   else if (e.into) k.add(e.res, e.res, out, n);
   else k.add(out, out, e.res, n);
 }
@@ -100,8 +102,8 @@ export function loraLinearForward(
   const [B, N, r, s] = [lora.b.ptr, lora.outFeatures, lora.rank, lora.scale];
   if (after?.kind === "residual") {
     k.matmulABtResidual(out, after.res, hp, B, T, N, r, s, 1, after.into ? 1 : 0);
-  } else if (after?.kind === "swiglu") {
-    k.matmulABtSwiglu(out, after.gate, after.act, hp, B, T, N, r, s, 1);
+  } else if (after?.kind === "glu") {
+    k.matmulABtGlu(out, after.gate, after.act, hp, B, T, N, r, s, 1, after.tanhGelu ? 1 : 0);
   } else k.matmulABt(out, hp, B, T, N, r, s, 1);
   arena.release(mark);
 }

@@ -6,17 +6,18 @@ import type { Kernels, Ptr } from "../abi.ts";
 
 type Unfused = Pick<
   Kernels,
-  "matmulABt" | "int4MatmulXWt" | "addBias" | "add" | "swigluForward"
+  "matmulABt" | "int4MatmulXWt" | "addBias" | "add" | "swigluForward" | "gegluTanhForward"
 >;
 
-/** The fused kernels as the product followed by `addBias`, `add` or `swigluForward`. */
+/** The fused kernels as the product followed by `addBias`, `add`, `swigluForward` or `gegluTanhForward`. */
 export function fusedReference(
   k: Unfused,
-): Pick<Kernels, "matmulABtBias" | "int4MatmulXWtBias" | "matmulABtResidual" | "matmulABtSwiglu"> {
+): Pick<Kernels, "matmulABtBias" | "int4MatmulXWtBias" | "matmulABtResidual" | "matmulABtGlu"> {
   return {
-    matmulABtSwiglu(up: Ptr, gate: Ptr, act: Ptr, a: Ptr, b: Ptr, M, N, K, alpha, acc) {
+    matmulABtGlu(up: Ptr, gate: Ptr, act: Ptr, a: Ptr, b: Ptr, M, N, K, alpha, acc, tanhGelu) {
       k.matmulABt(up, a, b, M, N, K, alpha, acc);
-      k.swigluForward(act, gate, up, M * N);
+      if (tanhGelu) k.gegluTanhForward(act, gate, up, M * N);
+      else k.swigluForward(act, gate, up, M * N);
     },
     matmulABtResidual(out: Ptr, res: Ptr, a: Ptr, b: Ptr, M, N, K, alpha, acc, into) {
       k.matmulABt(out, a, b, M, N, K, alpha, acc);

@@ -25,6 +25,7 @@ export function createReferenceKernels(memory: WebAssembly.Memory): Kernels {
     ...int4Reference(m),
     ...elementwiseReference(m),
     ...swigluReference(m),
+    ...gegluReference(m),
   };
   return {
     heapBase: () => 1024,
