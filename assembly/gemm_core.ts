@@ -33,8 +33,8 @@ import {
   packB4Rows,
 } from "./gemm_tiles";
 import { MR, NR } from "./tile_shape";
-import { swigluForward } from "./swiglu";
-import { gegluTanhForward } from "./geglu";
+import { swiglu4, swigluForward } from "./swiglu";
+import { geglu4, gegluTanhForward } from "./geglu";
 
 /** Largest K block: a packed A sliver (6 KiB) and a B panel (8 KiB) stay in L1 together. */
 const KC: i32 = 256;
@@ -390,6 +390,35 @@ function epilogue(
   epi2: usize,
 ): void {
   const cj = <usize>j0 << 2;
+  if (n == NR) {
+    // A whole panel: two vectors a row, straight-line (the same lane operations as below).
+    for (let r: i32 = 0; r < rows; r++) {
+      const at = <usize>r * ldo + cj;
+      const o = out + at;
+      if (epiMode == EPI_BIAS) {
+        v128.store(o, f32x4.add(v128.load(o), v128.load(epi + cj)));
+        v128.store(o, f32x4.add(v128.load(o, 16), v128.load(epi + cj, 16)), 16);
+      } else if (epiMode == EPI_ADD_RES) {
+        v128.store(o, f32x4.add(v128.load(o), v128.load(epi + at)));
+        v128.store(o, f32x4.add(v128.load(o, 16), v128.load(epi + at, 16)), 16);
+      } else if (epiMode == EPI_INTO_RES) {
+        const e = epi + at;
+        v128.store(e, f32x4.add(v128.load(e), v128.load(o)));
+        v128.store(e, f32x4.add(v128.load(e, 16), v128.load(o, 16)), 16);
+      } else if (epiMode == EPI_SWIGLU) {
+        const g = epi + at;
+        const a = epi2 + at;
+        v128.store(a, swiglu4(v128.load(g), v128.load(o)));
+        v128.store(a, swiglu4(v128.load(g, 16), v128.load(o, 16)), 16);
+      } else {
+        const g = epi + at;
+        const a = epi2 + at;
+        v128.store(a, geglu4(v128.load(g), v128.load(o)));
+        v128.store(a, geglu4(v128.load(g, 16), v128.load(o, 16)), 16);
+      }
+    }
+    return;
+  }
   for (let r: i32 = 0; r < rows; r++) {
     const o = out + <usize>r * ldo + cj;
     if (epiMode == EPI_SWIGLU || epiMode == EPI_GEGLU) {

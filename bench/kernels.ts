@@ -118,6 +118,66 @@ function int4GWRow(M: number, N: number, K: number, groupSize = 64): BenchRow {
   };
 }
 
+/**
+ * Each fused kernel beside the two calls it replaces, on the step's shapes: the q projection's
+ * bias (int4, 256 x 896 x 896), o's LoRA up GEMM with the residual add (256 x 896 x 8), and up's
+ * LoRA up GEMM with SwiGLU (256 x 4864 x 8).
+ */
+function fusedRows(): BenchRow[] {
+  const [T, D, I, r] = [256, 896, 4864, 8];
+  const bias = (fused: boolean): BenchRow => ({
+    kernel: fused ? "int4MatmulXWtBias" : "int4MatmulXWt + addBias",
+    shape: `M=${T} N=${D} K=${D} g64 (q with its bias)`,
+    flops: 2 * T * D * D,
+    needs: ["int4MatmulXWtBias", "int4Quantize"],
+    setup(build) {
+      const { q, scales, biases } = int4Weight(build, D, D, 64);
+      const x = fillRandom(build.arena, T * D, 4);
+      const b = fillRandom(build.arena, D, 5);
+      const out = build.arena.allocF32(T * D);
+      const k = build.kernels;
+      return fused ? () => k.int4MatmulXWtBias(out, x, q, scales, biases, b, T, D, D, 64) : () => {
+        k.int4MatmulXWt(out, x, q, scales, biases, T, D, D, 64, 1, 0);
+        k.addBias(out, b, T, D);
+      };
+    },
+  });
+  const residual = (fused: boolean): BenchRow => ({
+    kernel: fused ? "matmulABtResidual" : "matmulABt + add",
+    shape: `M=${T} N=${D} K=${r} (o: y += h·Bᵀ, x += y)`,
+    flops: 2 * T * D * r,
+    needs: ["matmulABtResidual"],
+    setup({ kernels: k, arena }) {
+      const h = fillRandom(arena, T * r, 1);
+      const b = fillRandom(arena, D * r, 2);
+      const y = fillRandom(arena, T * D, 3);
+      const x = fillRandom(arena, T * D, 4);
+      return fused ? () => k.matmulABtResidual(y, x, h, b, T, D, r, 2, 1, 1) : () => {
+        k.matmulABt(y, h, b, T, D, r, 2, 1);
+        k.add(x, x, y, T * D);
+      };
+    },
+  });
+  const glu = (fused: boolean): BenchRow => ({
+    kernel: fused ? "matmulABtGlu" : "matmulABt + swigluForward",
+    shape: `M=${T} N=${I} K=${r} (up: up += h·Bᵀ, act = silu(gate)·up)`,
+    flops: 2 * T * I * r,
+    needs: ["matmulABtGlu"],
+    setup({ kernels: k, arena }) {
+      const h = fillRandom(arena, T * r, 1);
+      const b = fillRandom(arena, I * r, 2);
+      const up = fillRandom(arena, T * I, 3);
+      const gate = fillRandom(arena, T * I, 4);
+      const act = arena.allocF32(T * I);
+      return fused ? () => k.matmulABtGlu(up, gate, act, h, b, T, I, r, 2, 1, 0) : () => {
+        k.matmulABt(up, h, b, T, I, r, 2, 1);
+        k.swigluForward(act, gate, up, T * I);
+      };
+    },
+  });
+  return [bias(true), bias(false), residual(true), residual(false), glu(true), glu(false)];
+}
+
 /** The rows, in print order. Qwen2.5-0.5B shapes: hidden 896, intermediate 4864, seq 256. */
 export const ROWS: BenchRow[] = [
   matmulRow("matmulABt", 1024, 1024, 1024),
@@ -140,6 +200,8 @@ export const ROWS: BenchRow[] = [
   matmulRow("matmulAB", 256, 896, 8, " (dx += dh·A)"),
   matmulRow("matmulAtB", 8, 896, 256, " (dA = dhᵀ·x)"),
   matmulRow("matmulAtB", 896, 8, 256, " (dB = gᵀ·h)"),
+  // Fused epilogues against the product and the separate element-wise kernel (same bits).
+  ...fusedRows(),
   {
     kernel: "int4Quantize",
     shape: "N=4864 K=896 g64",
