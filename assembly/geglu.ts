@@ -11,23 +11,19 @@ const C2: f32 = 1.5957691216057308; // 2 √(2/π)
 const A: f32 = 0.044715;
 const A3: f32 = 0.134145; // 3a
 
-/** gelu_tanh(z) * u on four lanes (the GEMM epilogue of gemm_core.ts makes act with it too). */
-// @ts-ignore: decorator
-@inline export function geglu4(z: v128, u: v128): v128 {
-  const one = f32x4.splat(1.0);
-  // 2u = 2c z (1 + a z²); e^-2u = +Infinity for very negative z gives z / Inf = -0.
-  const zz = f32x4.mul(z, z);
-  const u2 = f32x4.mul(f32x4.mul(f32x4.splat(C2), z), f32x4.add(one, f32x4.mul(f32x4.splat(A), zz)));
-  const g = f32x4.div(z, f32x4.add(one, expv(f32x4.neg(u2))));
-  return f32x4.mul(g, u);
-}
-
 /** out[n] = gelu_tanh(gate[n]) * up[n]. */
 export function gegluTanhForward(out: usize, gate: usize, up: usize, n: i32): void {
+  const one = f32x4.splat(1.0);
+  const c2 = f32x4.splat(C2);
+  const a = f32x4.splat(A);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
-    v128.store(out + o, geglu4(v128.load(gate + o), v128.load(up + o)));
+    const z = v128.load(gate + o);
+    // 2u = 2c z (1 + a z²); e^-2u = +Infinity for very negative z gives z / Inf = -0.
+    const u2 = f32x4.mul(f32x4.mul(c2, z), f32x4.add(one, f32x4.mul(a, f32x4.mul(z, z))));
+    const g = f32x4.div(z, f32x4.add(one, expv(f32x4.neg(u2))));
+    v128.store(out + o, f32x4.mul(g, v128.load(up + o)));
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;

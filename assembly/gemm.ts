@@ -9,8 +9,6 @@ import {
   EPI_ADD_RES,
   EPI_BIAS,
   EPI_INTO_RES,
-  EPI_GEGLU,
-  EPI_SWIGLU,
   gemm,
   gemmStrided,
 } from "./gemm_core";
@@ -64,28 +62,6 @@ export function matmulABtResidual(
 ): void {
   const mode = into ? EPI_INTO_RES : EPI_ADD_RES;
   gemmStrided(out, <usize>N << 2, a, b, M, N, K, alpha, acc, A_ROWS, B_NK, res, mode);
-}
-
-/**
- * matmulABt into `up`, then act[M,N] = silu(gate) * up (swigluForward), or with `tanhGelu`
- * gelu_tanh(gate) * up (gegluTanhForward), each tile of act made as soon as its tile of up is
- * finished instead of in a second pass over gate and up.
- */
-export function matmulABtGlu(
-  up: usize,
-  gate: usize,
-  act: usize,
-  a: usize,
-  b: usize,
-  M: i32,
-  N: i32,
-  K: i32,
-  alpha: f32,
-  acc: i32,
-  tanhGelu: i32,
-): void {
-  const mode = tanhGelu ? EPI_GEGLU : EPI_SWIGLU;
-  gemmStrided(up, <usize>N << 2, a, b, M, N, K, alpha, acc, A_ROWS, B_NK, gate, mode, act);
 }
 
 /** out[M,N] (+)= alpha * a[M,K] · b[K,N]. */

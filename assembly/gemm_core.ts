@@ -19,7 +19,8 @@
 // packing costs about as much as the multiply-adds: there, in-place tiles (DIRECT_TILES of
 // scripts/gen_kernels.ts) read A's rows or k-major columns and B_KN's rows where they lie, with the
 // same K blocks, row walk and stores, so every element is computed as on the packed path.
-// Epilogues (a bias, a residual add, SwiGLU / GeGLU) run on each tile once its last K block is stored.
+// Epilogues (a bias, a residual add) run on a sliver's rows of a column block once its last K block
+// is stored.
 
 import { scratchBase } from "./setup";
 import {
@@ -33,8 +34,6 @@ import {
   packB4Rows,
 } from "./gemm_tiles";
 import { MR, NR } from "./tile_shape";
-import { swiglu4, swigluForward } from "./swiglu";
-import { geglu4, gegluTanhForward } from "./geglu";
 
 /** Largest K block: a packed A sliver (6 KiB) and a B panel (8 KiB) stay in L1 together. */
 const KC: i32 = 256;
@@ -353,14 +352,6 @@ export const EPI_BIAS: i32 = 1;
 export const EPI_ADD_RES: i32 = 2;
 /** `epi` is res[M,N] (rows `ldo` apart): res += out afterwards (add(res, res, out)); out keeps the product. */
 export const EPI_INTO_RES: i32 = 3;
-/**
- * out is the MLP's `up`; `epi` is `gate` and `epi2` is `act`, both [M,N] with rows `ldo` apart:
- * act = silu(gate) * up afterwards (swigluForward; its vector and scalar paths give the same bits,
- * so any cut of the rows into spans does).
- */
-export const EPI_SWIGLU: i32 = 4;
-/** As EPI_SWIGLU with act = gelu_tanh(gate) * up (gegluTanhForward, alike in both paths too). */
-export const EPI_GEGLU: i32 = 5;
 
 /** dst[0..n-1] = a + b, f32 adds (the same operations as the element-wise add kernel). */
 function addRow(dst: usize, a: usize, b: usize, n: i32): void {
@@ -387,45 +378,11 @@ function epilogue(
   n: i32,
   epi: usize,
   epiMode: i32,
-  epi2: usize,
 ): void {
   const cj = <usize>j0 << 2;
-  if (n == NR) {
-    // A whole panel: two vectors a row, straight-line (the same lane operations as below).
-    for (let r: i32 = 0; r < rows; r++) {
-      const at = <usize>r * ldo + cj;
-      const o = out + at;
-      if (epiMode == EPI_BIAS) {
-        v128.store(o, f32x4.add(v128.load(o), v128.load(epi + cj)));
-        v128.store(o, f32x4.add(v128.load(o, 16), v128.load(epi + cj, 16)), 16);
-      } else if (epiMode == EPI_ADD_RES) {
-        v128.store(o, f32x4.add(v128.load(o), v128.load(epi + at)));
-        v128.store(o, f32x4.add(v128.load(o, 16), v128.load(epi + at, 16)), 16);
-      } else if (epiMode == EPI_INTO_RES) {
-        const e = epi + at;
-        v128.store(e, f32x4.add(v128.load(e), v128.load(o)));
-        v128.store(e, f32x4.add(v128.load(e, 16), v128.load(o, 16)), 16);
-      } else if (epiMode == EPI_SWIGLU) {
-        const g = epi + at;
-        const a = epi2 + at;
-        v128.store(a, swiglu4(v128.load(g), v128.load(o)));
-        v128.store(a, swiglu4(v128.load(g, 16), v128.load(o, 16)), 16);
-      } else {
-        const g = epi + at;
-        const a = epi2 + at;
-        v128.store(a, geglu4(v128.load(g), v128.load(o)));
-        v128.store(a, geglu4(v128.load(g, 16), v128.load(o, 16)), 16);
-      }
-    }
-    return;
-  }
   for (let r: i32 = 0; r < rows; r++) {
     const o = out + <usize>r * ldo + cj;
-    if (epiMode == EPI_SWIGLU || epiMode == EPI_GEGLU) {
-      const at = <usize>r * ldo + cj;
-      if (epiMode == EPI_SWIGLU) swigluForward(epi2 + at, epi + at, o, n);
-      else gegluTanhForward(epi2 + at, epi + at, o, n);
-    } else if (epiMode == EPI_BIAS) {
+    if (epiMode == EPI_BIAS) {
       addRow(o, o, epi + cj, n);
     } else {
       const e = epi + <usize>r * ldo + cj;
@@ -476,14 +433,13 @@ export function gemmStrided(
   bKind: i32,
   epi: usize = 0,
   epiMode: i32 = EPI_NONE,
-  epi2: usize = 0,
 ): void {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!acc) {
       for (let i: i32 = 0; i < M; i++) memory.fill(out + <usize>i * ldo, 0, <usize>N << 2);
     }
-    if (epiMode != EPI_NONE) epilogue(out, ldo, M, 0, N, epi, epiMode, epi2);
+    if (epiMode != EPI_NONE) epilogue(out, ldo, M, 0, N, epi, epiMode);
     return;
   }
   const bBlock = scratchBase + B_BLOCK_OFFSET;
@@ -583,11 +539,12 @@ export function gemmStrided(
             }
             if (!full) mergeTile(tile, c, ldo, mr, nr, alpha, overwrite);
           }
-          // The epilogue: once the last K block has stored the tile, while it is in L1.
-          if (epiMode != EPI_NONE && k0 + kc >= K) {
-            const e = epiMode == EPI_BIAS ? epi : epi + <usize>i0 * ldo;
-            epilogue(rowOut, ldo, mr, j0, nr, e, epiMode, epi2 + <usize>i0 * ldo);
-          }
+        }
+        // The epilogue: once the last K block has stored the sliver's rows of this column block
+        // (at most NC = 1024 columns, still in cache), row by row as contiguous spans.
+        if (epiMode != EPI_NONE && k0 + kc >= K) {
+          const e = epiMode == EPI_BIAS ? epi : epi + <usize>i0 * ldo;
+          epilogue(rowOut, ldo, mr, n0, nc, e, epiMode);
         }
         i0 += mr;
       }

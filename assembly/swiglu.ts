@@ -1,20 +1,16 @@
 // SwiGLU: out = silu(gate) * up and its backward (see src/kernels/abi.ts).
 import { expf, expv } from "./vecmath";
 
-/** silu(z) * u on four lanes (the GEMM epilogue of gemm_core.ts makes act with it too). */
-// @ts-ignore: decorator
-@inline export function swiglu4(z: v128, u: v128): v128 {
-  // z / (1 + e^-z): e^-z = +Infinity for very negative z gives z / Inf = -0, the right limit.
-  const silu = f32x4.div(z, f32x4.add(f32x4.splat(1.0), expv(f32x4.neg(z))));
-  return f32x4.mul(silu, u);
-}
-
 /** out[n] = silu(gate[n]) * up[n]. */
 export function swigluForward(out: usize, gate: usize, up: usize, n: i32): void {
+  const one = f32x4.splat(1.0);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
-    v128.store(out + o, swiglu4(v128.load(gate + o), v128.load(up + o)));
+    const z = v128.load(gate + o);
+    // z / (1 + e^-z): e^-z = +Infinity for very negative z gives z / Inf = -0, the right limit.
+    const silu = f32x4.div(z, f32x4.add(one, expv(f32x4.neg(z))));
+    v128.store(out + o, f32x4.mul(silu, v128.load(up + o)));
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;

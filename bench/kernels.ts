@@ -120,11 +120,10 @@ function int4GWRow(M: number, N: number, K: number, groupSize = 64): BenchRow {
 
 /**
  * Each fused kernel beside the two calls it replaces, on the step's shapes: the q projection's
- * bias (int4, 256 x 896 x 896), o's LoRA up GEMM with the residual add (256 x 896 x 8), and up's
- * LoRA up GEMM with SwiGLU (256 x 4864 x 8).
+ * bias (int4, 256 x 896 x 896) and o's LoRA up GEMM with the residual add (256 x 896 x 8).
  */
 function fusedRows(): BenchRow[] {
-  const [T, D, I, r] = [256, 896, 4864, 8];
+  const [T, D, r] = [256, 896, 8];
   const bias = (fused: boolean): BenchRow => ({
     kernel: fused ? "int4MatmulXWtBias" : "int4MatmulXWt + addBias",
     shape: `M=${T} N=${D} K=${D} g64 (q with its bias)`,
@@ -158,24 +157,7 @@ function fusedRows(): BenchRow[] {
       };
     },
   });
-  const glu = (fused: boolean): BenchRow => ({
-    kernel: fused ? "matmulABtGlu" : "matmulABt + swigluForward",
-    shape: `M=${T} N=${I} K=${r} (up: up += h·Bᵀ, act = silu(gate)·up)`,
-    flops: 2 * T * I * r,
-    needs: ["matmulABtGlu"],
-    setup({ kernels: k, arena }) {
-      const h = fillRandom(arena, T * r, 1);
-      const b = fillRandom(arena, I * r, 2);
-      const up = fillRandom(arena, T * I, 3);
-      const gate = fillRandom(arena, T * I, 4);
-      const act = arena.allocF32(T * I);
-      return fused ? () => k.matmulABtGlu(up, gate, act, h, b, T, I, r, 2, 1, 0) : () => {
-        k.matmulABt(up, h, b, T, I, r, 2, 1);
-        k.swigluForward(act, gate, up, T * I);
-      };
-    },
-  });
-  return [bias(true), bias(false), residual(true), residual(false), glu(true), glu(false)];
+  return [bias(true), bias(false), residual(true), residual(false)];
 }
 
 /** The rows, in print order. Qwen2.5-0.5B shapes: hidden 896, intermediate 4864, seq 256. */

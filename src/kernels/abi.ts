@@ -67,24 +67,6 @@ export interface Kernels {
     acc: number,
     into: number,
   ): void;
-  /**
-   * matmulABt(up, a, b, M, N, K, alpha, acc) and then act[M,N] = silu(gate) * up (the bits of
-   * swigluForward(act, gate, up, M * N)), or with `tanhGelu` 1 gelu_tanh(gate) * up (the bits of
-   * gegluTanhForward), each part of act made while its part of up is fresh.
-   */
-  matmulABtGlu(
-    up: Ptr,
-    gate: Ptr,
-    act: Ptr,
-    a: Ptr,
-    b: Ptr,
-    M: number,
-    N: number,
-    K: number,
-    alpha: number,
-    acc: number,
-    tanhGelu: number,
-  ): void;
   /** out[M,N] (+)= alpha * a[M,K] · b[K,N]     (gradient times a weight: dx = g · W). */
   matmulAB(
     out: Ptr,
@@ -354,7 +336,6 @@ export const KERNEL_NAMES = [
   "matmulABt",
   "matmulABtBias",
   "matmulABtResidual",
-  "matmulABtGlu",
   "matmulAB",
   "matmulAtB",
   "int4Quantize",

@@ -1,8 +1,7 @@
 /**
  * The fused-epilogue kernels give exactly the bits of the unfused kernels they replace
  * (`matmulABtBias` = matmulABt then addBias, `int4MatmulXWtBias` = int4MatmulXWt then addBias,
- * `matmulABtResidual` = matmulABt then add, into out or into the residual, `matmulABtGlu` =
- * matmulABt then swigluForward or gegluTanhForward),
+ * `matmulABtResidual` = matmulABt then add, into out or into the residual),
  * on both wasm builds and the reference, over ragged shapes: rows that end in a 1..5-row sliver
  * (the scratch-tile path), columns that end in a partial panel, several K blocks (K > 256, the bias
  * belongs to the last only), the GEMV path (M <= 8) and the LoRA-sized in-place tiles (N <= 16).
@@ -18,9 +17,6 @@ type Fused = Pick<
   | "matmulABt"
   | "matmulABtBias"
   | "matmulABtResidual"
-  | "matmulABtGlu"
-  | "swigluForward"
-  | "gegluTanhForward"
   | "int4MatmulXWt"
   | "int4MatmulXWtBias"
   | "addBias"
@@ -102,33 +98,6 @@ function checkBuild(k: Fused, arena: Arena, name: string): void {
         what,
       );
       checkIdentical(arena.f32(res, M * N), arena.f32(res2, M * N), `${what}: the residual`);
-      arena.release(mark);
-    }
-  }
-  for (const [M, N, K] of F32_SHAPES) {
-    for (const [alpha, acc, tanhGelu] of [[1, 0, 0], [2, 1, 0], [1, 0, 1], [0.75, 1, 1]]) {
-      const mark = arena.mark();
-      const x = randomF32(arena, rand, M * K);
-      const w = randomF32(arena, rand, N * K);
-      // gate spans the sigmoid's range, and its tails (exp over- and underflow).
-      const gate = randomF32(arena, rand, M * N, 40);
-      const up = randomF32(arena, rand, M * N);
-      const up2 = arena.allocF32(M * N);
-      arena.f32(up2, M * N).set(arena.f32(up, M * N));
-      const what = `${name} matmulABtGlu M=${M} N=${N} K=${K} acc=${acc} gelu=${tanhGelu}`;
-      compare(
-        arena,
-        M * N,
-        rand,
-        (act) => k.matmulABtGlu(up, gate, act, x, w, M, N, K, alpha, acc, tanhGelu),
-        (act) => {
-          k.matmulABt(up2, x, w, M, N, K, alpha, acc);
-          if (tanhGelu) k.gegluTanhForward(act, gate, up2, M * N);
-          else k.swigluForward(act, gate, up2, M * N);
-        },
-        what,
-      );
-      checkIdentical(arena.f32(up, M * N), arena.f32(up2, M * N), `${what}: up`);
       arena.release(mark);
     }
   }

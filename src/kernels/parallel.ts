@@ -6,8 +6,8 @@
  * Results are bit-identical to one thread: a call is split into sub-calls over disjoint OUTPUT
  * ranges, never over a reduction, and every output element is computed by the same instruction
  * sequence as in the whole call.
- * - f32 GEMMs `matmulABt` / `matmulAB` / `matmulABtBias` / `matmulABtResidual` /
- *   `matmulABtGlu` (the residual, gate and act cut with out), int4 `int4MatmulGW`, and
+ * - f32 GEMMs `matmulABt` / `matmulAB` / `matmulABtBias` / `matmulABtResidual` (its residual
+ *   cut with out), int4 `int4MatmulGW`, and
  *   `int4MatmulXWt` / `int4MatmulXWtBias` with M > 8:
  *   rows of out (= rows of a / x / g), by pointer offsets. The GEMM engine walks rows in slivers
  *   of 6 (a tail of 7 / 8 rows runs as 4 + 3 / 4 + 4, and a sliver of 1, 2, 3 or 5 rows goes
@@ -64,7 +64,6 @@ export const WORKER_OPS = [
   "matmulABtBias",
   "int4MatmulXWtBias",
   "matmulABtResidual",
-  "matmulABtGlu",
 ] as const;
 
 const OP_ABT = 0;
@@ -83,7 +82,6 @@ const OP_XWT_COLS = 12;
 const OP_ABT_BIAS = 13;
 const OP_XWT_BIAS = 14;
 const OP_ABT_RES = 15;
-const OP_ABT_GLU = 16;
 
 /**
  * Work threshold in multiply-adds (about 50 µs of one core here) where nothing was measured (a
@@ -512,22 +510,6 @@ export function createParallelKernels(
           (o, x) => [o, res + (o - out), x, b],
         )
       ) base.matmulABtResidual(out, res, a, b, M, N, K, alpha, acc, into);
-    },
-    matmulABtGlu(up, gate, act, a, b, M, N, K, alpha, acc, tanhGelu) {
-      if (
-        !big(M * N * K) ||
-        !rowSplit(
-          OP_ABT_GLU,
-          up,
-          N,
-          a,
-          K,
-          M,
-          MR,
-          (m) => [m, N, K, alpha, acc, tanhGelu],
-          (o, x) => [o, gate + (o - up), act + (o - up), x, b],
-        )
-      ) base.matmulABtGlu(up, gate, act, a, b, M, N, K, alpha, acc, tanhGelu);
     },
     int4MatmulXWtBias(out, x, q, scales, biases, bias, M, N, K, groupSize) {
       checkInt4Shape("int4MatmulXWtBias", K, groupSize);

@@ -198,7 +198,7 @@ Deno.test("int4 x·Wᵀ split by columns (few rows, wide N across packed blocks)
   });
 });
 
-Deno.test("fused bias, residual and SwiGLU / GeGLU GEMMs split across threads are bit-identical to one thread", async () => {
+Deno.test("fused bias and residual GEMMs split across threads are bit-identical to one thread", async () => {
   const single = loadKernelsSync();
   await withThreaded((threaded) => {
     for (const [M, N, K] of [[1, 13, 64], [7, 40, 64], [9, 8, 128], [37, 100, 64], [64, 16, 320]]) {
@@ -216,12 +216,7 @@ Deno.test("fused bias, residual and SwiGLU / GeGLU GEMMs split across threads ar
         k.matmulABtResidual(z, res, x, wf, M, N, K, 2, 1, 1);
         const z2 = fill(arena, M * N, 12);
         k.matmulABtResidual(z2, res, x, wf, M, N, K, 0.75, 0, 0);
-        const gate = fill(arena, M * N, 13, 8);
-        const act = fill(arena, M * N, 14);
-        k.matmulABtGlu(z2, gate, act, x, wf, M, N, K, 2, 1, 0);
-        const act2 = fill(arena, M * N, 15);
-        k.matmulABtGlu(y, gate, act2, x, wf, M, N, K, 1, 0, 1);
-        return [out, y, z, z2, res, act, act2].map((ptr) => ({ ptr, n: M * N }));
+        return [out, y, z, z2, res].map((ptr) => ({ ptr, n: M * N }));
       }, `fused bias M=${M} N=${N} K=${K}`);
     }
   });

@@ -27,14 +27,14 @@
 import type { Kernels, Ptr } from "../kernels/abi.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { attentionScale, layerType, layerWindow, type ModelConfig } from "./config.ts";
-import type { BlockLora, LoraLinear } from "./lora.ts";
+import type { BlockLora } from "./lora.ts";
 import {
   linearInputGrad,
   loraLinearBackward,
   loraLinearForward,
   loraWeightGrads,
 } from "./linear.ts";
-import type { BlockWeights, LinearName, LinearWeight } from "./weights.ts";
+import type { BlockWeights, LinearName } from "./weights.ts";
 
 /** Shapes and shared per-step buffers every block function needs. */
 export interface BlockContext {
@@ -87,26 +87,6 @@ function rope(ctx: BlockContext, layer: number, q: Ptr, kk: Ptr, inverse: number
 function mlpActForward(ctx: BlockContext, act: Ptr, gate: Ptr, up: Ptr, n: number): void {
   if (ctx.config.mlpActivation === "gelu_tanh") ctx.kernels.gegluTanhForward(act, gate, up, n);
   else ctx.kernels.swigluForward(act, gate, up, n);
-}
-
-/**
- * up = the up projection of n2 (`rows` rows), then act = f(gate) * up in the up GEMM's epilogue
- * (the same bits as mlpActForward after it).
- */
-function mlpUpAndAct(
-  ctx: BlockContext,
-  w: LinearWeight,
-  lora: LoraLinear | undefined,
-  up: Ptr,
-  n2: Ptr,
-  rows: number,
-  gate: Ptr,
-  act: Ptr,
-  h?: Ptr,
-): void {
-  const tanhGelu = ctx.config.mlpActivation === "gelu_tanh";
-  const after = { kind: "glu" as const, gate, act, tanhGelu };
-  loraLinearForward(ctx.kernels, ctx.arena, w, lora, up, n2, rows, h, after);
 }
 
 /** The MLP activation backward (outputs may not alias the inputs but element-wise aliasing). */
@@ -310,7 +290,7 @@ export function blockForward(
       k.rmsnormForward(tmp, rstdOut, tmp, sw.attnOut, rows, D, c.rmsNormEps);
       k.add(x, x, tmp, rows * D);
     } else {
-      const into = { kind: "residual" as const, res: x, into: true };
+      const into = { res: x, into: true };
       const o = attn + r0 * Dq * F;
       loraLinearForward(k, arena, bw.linears.o, lora.o, tmp, o, rows, undefined, into);
     }
@@ -321,13 +301,14 @@ export function blockForward(
     const up = arena.allocF32(rows * I);
     const act = arena.allocF32(rows * I);
     loraLinearForward(k, arena, bw.linears.gate, lora.gate, gate, n2, rows);
-    mlpUpAndAct(ctx, bw.linears.up, lora.up, up, n2, rows, gate, act);
+    loraLinearForward(k, arena, bw.linears.up, lora.up, up, n2, rows);
+    mlpActForward(ctx, act, gate, up, rows * I);
     if (sw) {
       loraLinearForward(k, arena, bw.linears.down, lora.down, tmp, act, rows);
       k.rmsnormForward(tmp, rstdOut, tmp, sw.mlpOut, rows, D, c.rmsNormEps);
       k.add(x, x, tmp, rows * D);
     } else {
-      const into = { kind: "residual" as const, res: x, into: true };
+      const into = { res: x, into: true };
       loraLinearForward(k, arena, bw.linears.down, lora.down, tmp, act, rows, undefined, into);
     }
     arena.release(m);
@@ -433,12 +414,13 @@ export function blockForwardTape(
     k.rmsnormForward(t.h1, t.rstdAttnOut, t.attnOut, sw.attnOut, N, D, c.rmsNormEps);
     k.add(t.h1, t.h1, x, N * D);
   } else {
-    const plusX = { kind: "residual" as const, res: x, into: false };
+    const plusX = { res: x, into: false };
     loraLinearForward(k, arena, bw.linears.o, lora.o, t.h1, t.attn, N, h.o, plusX);
   }
   k.rmsnormForward(t.n2, t.rstd2, t.h1, bw.postAttentionNorm, N, D, c.rmsNormEps);
   loraLinearForward(k, arena, bw.linears.gate, lora.gate, t.gate, t.n2, N, h.gate);
-  mlpUpAndAct(ctx, bw.linears.up, lora.up, t.up, t.n2, N, t.gate, t.act, h.up);
+  loraLinearForward(k, arena, bw.linears.up, lora.up, t.up, t.n2, N, h.up);
+  mlpActForward(ctx, t.act, t.gate, t.up, N * I);
   if (sw) {
     // The norm's input and rstd are taped whether or not the output is wanted.
     loraLinearForward(k, arena, bw.linears.down, lora.down, t.mlpOut, t.act, N, h.down);
@@ -449,7 +431,7 @@ export function blockForwardTape(
     if (y !== 0) k.add(y, y, t.h1, N * D);
   } else if (y !== 0) {
     // y = h1 + down(act); the h of down goes to the tape.
-    const plusH1 = { kind: "residual" as const, res: t.h1, into: false };
+    const plusH1 = { res: t.h1, into: false };
     loraLinearForward(k, arena, bw.linears.down, lora.down, y, t.act, N, h.down, plusH1);
   } else if (lora.down) {
     k.matmulABt(h.down!, t.act, lora.down.a.ptr, N, lora.down.rank, lora.down.inFeatures, 1, 0);
@@ -586,7 +568,7 @@ export function blockBackwardStructured(
       k.rmsnormForward(h1, rstdO, oOut, sw.attnOut, rows, D, c.rmsNormEps);
       k.add(h1, h1, x + r0 * D * F, rows * D);
     } else {
-      const plusX = { kind: "residual" as const, res: x + r0 * D * F, into: false };
+      const plusX = { res: x + r0 * D * F, into: false };
       loraLinearForward(k, arena, L.o, lora.o, h1, attn + r0 * Dq * F, rows, undefined, plusX);
     }
     const rstd2 = arena.allocF32(rows);

@@ -54,30 +54,20 @@ export function baseBackward(
 }
 
 /**
- * Element-wise work that follows a linear, done in its last GEMM's epilogue when there is an
- * adapter (the same bits as the separate kernel afterwards):
- * - `residual`: `into` false makes the output `out + res` (add(out, out, res)); `into` true adds
- *   the output into `res` (add(res, res, out)) and leaves out as the linear's value;
- * - `glu`: out is the MLP's `up`; act = silu(gate) * up (swigluForward), or with `tanhGelu`
- *   gelu_tanh(gate) * up (gegluTanhForward).
- * Every buffer is [T, out] like out.
+ * A residual stream the output of a linear is added to: `into` false makes the output
+ * `out + res` (add(out, out, res)); `into` true adds the output into `res` (add(res, res, out))
+ * and leaves out as the linear's value. `res` is [T, out] like out.
  */
-export type LinearEpilogue =
-  | { kind: "residual"; res: Ptr; into: boolean }
-  | { kind: "glu"; gate: Ptr; act: Ptr; tanhGelu: boolean };
-
-/** The epilogue as its own kernel, after the linear (no adapter, so no GEMM of ours to fuse). */
-function separateEpilogue(k: Kernels, e: LinearEpilogue, out: Ptr, n: number): void {
-  if (e.kind === "glu" && e.tanhGelu) k.gegluTanhForward(e.act, e.gate, out, n);
-  else if (e.kind === "glu") k.swigluForward(e.act, e.gate, out, n);
-  else if (e.into) k.add(e.res, e.res, out, n);
-  else k.add(out, out, e.res, n);
+export interface Residual {
+  res: Ptr;
+  into: boolean;
 }
 
 /**
  * Forward of a LoRA linear: out[T, out] = x W0ᵀ + b + s (x Aᵀ) Bᵀ.
  * `h` (optional, [T, r]) receives `x Aᵀ` for a tape; without it `h` lives in a temporary.
- * `after` is element-wise work on the output ({@link LinearEpilogue}).
+ * `residual` adds a residual stream afterwards, in the last GEMM's epilogue when there is an
+ * adapter (the same bits as the separate add).
  */
 export function loraLinearForward(
   k: Kernels,
@@ -88,23 +78,21 @@ export function loraLinearForward(
   x: Ptr,
   T: number,
   h?: Ptr,
-  after?: LinearEpilogue,
+  residual?: Residual,
 ): void {
   if (w.bias !== null) baseForwardBias(k, w, w.bias, out, x, T);
   else baseForward(k, w, out, x, T, 0);
   if (!lora) {
-    if (after) separateEpilogue(k, after, out, T * w.out);
+    if (residual?.into) k.add(residual.res, residual.res, out, T * w.out);
+    else if (residual) k.add(out, out, residual.res, T * w.out);
     return;
   }
   const mark = arena.mark();
   const hp = h ?? arena.allocF32(T * lora.rank);
   k.matmulABt(hp, x, lora.a.ptr, T, lora.rank, lora.inFeatures, 1, 0);
   const [B, N, r, s] = [lora.b.ptr, lora.outFeatures, lora.rank, lora.scale];
-  if (after?.kind === "residual") {
-    k.matmulABtResidual(out, after.res, hp, B, T, N, r, s, 1, after.into ? 1 : 0);
-  } else if (after?.kind === "glu") {
-    k.matmulABtGlu(out, after.gate, after.act, hp, B, T, N, r, s, 1, after.tanhGelu ? 1 : 0);
-  } else k.matmulABt(out, hp, B, T, N, r, s, 1);
+  if (residual) k.matmulABtResidual(out, residual.res, hp, B, T, N, r, s, 1, residual.into ? 1 : 0);
+  else k.matmulABt(out, hp, B, T, N, r, s, 1);
   arena.release(mark);
 }
 

@@ -4,21 +4,13 @@
  */
 import type { Kernels, Ptr } from "../abi.ts";
 
-type Unfused = Pick<
-  Kernels,
-  "matmulABt" | "int4MatmulXWt" | "addBias" | "add" | "swigluForward" | "gegluTanhForward"
->;
+type Unfused = Pick<Kernels, "matmulABt" | "int4MatmulXWt" | "addBias" | "add">;
 
-/** The fused kernels as the product followed by `addBias`, `add`, `swigluForward` or `gegluTanhForward`. */
+/** The fused kernels as the product followed by `addBias` or `add`. */
 export function fusedReference(
   k: Unfused,
-): Pick<Kernels, "matmulABtBias" | "int4MatmulXWtBias" | "matmulABtResidual" | "matmulABtGlu"> {
+): Pick<Kernels, "matmulABtBias" | "int4MatmulXWtBias" | "matmulABtResidual"> {
   return {
-    matmulABtGlu(up: Ptr, gate: Ptr, act: Ptr, a: Ptr, b: Ptr, M, N, K, alpha, acc, tanhGelu) {
-      k.matmulABt(up, a, b, M, N, K, alpha, acc);
-      if (tanhGelu) k.gegluTanhForward(act, gate, up, M * N);
-      else k.swigluForward(act, gate, up, M * N);
-    },
     matmulABtResidual(out: Ptr, res: Ptr, a: Ptr, b: Ptr, M, N, K, alpha, acc, into) {
       k.matmulABt(out, a, b, M, N, K, alpha, acc);
       if (into) k.add(res, res, out, M * N);

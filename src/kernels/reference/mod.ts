@@ -20,13 +20,7 @@ import { fusedReference } from "./fused.ts";
 /** Reference kernels over `memory`. The arena may start at `heapBase()` = 1024. */
 export function createReferenceKernels(memory: WebAssembly.Memory): Kernels {
   const m = new MemViews(memory);
-  const unfused = {
-    ...gemmReference(m),
-    ...int4Reference(m),
-    ...elementwiseReference(m),
-    ...swigluReference(m),
-    ...gegluReference(m),
-  };
+  const unfused = { ...gemmReference(m), ...int4Reference(m), ...elementwiseReference(m) };
   return {
     heapBase: () => 1024,
     scratchBytes: () => 0,
