@@ -14,9 +14,25 @@
 // M and N run the tile into a scratch tile and merge only the valid part; ragged K needs nothing
 // (the packed K block has exactly kc rows). Block sizes (KC 192..512) made no measurable
 // difference here; the 4x k unroll gained a few percent with relaxed-simd.
+//
+// The LoRA GEMMs with the rank (8) as M or N use each packed sliver or panel once or twice, so
+// packing costs about as much as the multiply-adds: there, in-place tiles (DIRECT_TILES of
+// scripts/gen_kernels.ts) read A's rows or k-major columns and B_KN's rows where they lie, with the
+// same K blocks, row walk and stores, so every element is computed as on the packed path.
+// Epilogues (a bias, a residual add) run on a sliver's rows of a column block once its last K block
+// is stored.
 
 import { scratchBase } from "./setup";
-import { kernel4x8, kernel6x8, packASliverRows, packB4Rows } from "./gemm_tiles";
+import {
+  kernel4x8,
+  kernel4x8Cols,
+  kernel4x8Rows,
+  kernel6x8,
+  kernel6x8Cols,
+  kernel6x8Rows,
+  packASliverRows,
+  packB4Rows,
+} from "./gemm_tiles";
 import { MR, NR } from "./tile_shape";
 
 /** Largest K block: a packed A sliver (6 KiB) and a B panel (8 KiB) stay in L1 together. */
@@ -328,6 +344,54 @@ function mergeTile(
   }
 }
 
+/** No epilogue: the GEMM's result is what it stores. */
+export const EPI_NONE: i32 = 0;
+/** `epi` is bias[N]: every row of out gets it added (addBias over the finished output). */
+export const EPI_BIAS: i32 = 1;
+/** `epi` is res[M,N] (rows `ldo` apart): out += res afterwards (add(out, out, res)). */
+export const EPI_ADD_RES: i32 = 2;
+/** `epi` is res[M,N] (rows `ldo` apart): res += out afterwards (add(res, res, out)); out keeps the product. */
+export const EPI_INTO_RES: i32 = 3;
+
+/** dst[0..n-1] = a + b, f32 adds (the same operations as the element-wise add kernel). */
+function addRow(dst: usize, a: usize, b: usize, n: i32): void {
+  let j: i32 = 0;
+  for (; j + 4 <= n; j += 4) {
+    const o = <usize>j << 2;
+    v128.store(dst + o, f32x4.add(v128.load(a + o), v128.load(b + o)));
+  }
+  for (; j < n; j++) {
+    const o = <usize>j << 2;
+    store<f32>(dst + o, load<f32>(a + o) + load<f32>(b + o));
+  }
+}
+
+/**
+ * The epilogue of rows 0..rows-1, columns j0..j0+n-1 of out (finished): bias or residual added,
+ * f32 adds as the separate kernels do them (a + b and b + a round alike).
+ */
+function epilogue(
+  out: usize,
+  ldo: usize,
+  rows: i32,
+  j0: i32,
+  n: i32,
+  epi: usize,
+  epiMode: i32,
+): void {
+  const cj = <usize>j0 << 2;
+  for (let r: i32 = 0; r < rows; r++) {
+    const o = out + <usize>r * ldo + cj;
+    if (epiMode == EPI_BIAS) {
+      addRow(o, o, epi + cj, n);
+    } else {
+      const e = epi + <usize>r * ldo + cj;
+      if (epiMode == EPI_ADD_RES) addRow(o, o, e, n);
+      else addRow(e, e, o, n);
+    }
+  }
+}
+
 /**
  * out[M,N] (+)= alpha * A · B with A and B read as `aKind` / `bKind` (see the constants above).
  * `acc` != 0 adds into out. K = 0 leaves alpha * (empty sum) = 0, i.e. out is zeroed unless acc.
@@ -351,7 +415,9 @@ function mergeTile(
 /**
  * {@link gemm} with rows of out `ldo` bytes apart (>= N * 4): a column range of a wider output,
  * as the threaded kernels split it. Every element gets the same operations as in a call over the
- * whole width when the range starts at a multiple of NR.
+ * whole width when the range starts at a multiple of NR. `epiMode` (EPI_*) names an epilogue over
+ * `epi` that runs on each tile as soon as it is finished: the bits of the separate kernel after the
+ * whole product, without a second pass over out.
  */
 export function gemmStrided(
   out: usize,
@@ -365,17 +431,27 @@ export function gemmStrided(
   acc: i32,
   aKind: i32,
   bKind: i32,
+  epi: usize = 0,
+  epiMode: i32 = EPI_NONE,
 ): void {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!acc) {
       for (let i: i32 = 0; i < M; i++) memory.fill(out + <usize>i * ldo, 0, <usize>N << 2);
     }
+    if (epiMode != EPI_NONE) epilogue(out, ldo, M, 0, N, epi, epiMode);
     return;
   }
   const bBlock = scratchBase + B_BLOCK_OFFSET;
   const aSliver = scratchBase + A_SLIVER_OFFSET;
   const tile = scratchBase + TILE_OFFSET;
+  // The small LoRA shapes (rank 8 as M or N) read operands in place where a packed copy would be
+  // used once or twice: A when there are at most two panels (or A_COLS with at most 8 rows, whose
+  // k values are contiguous), B_KN when there are at most two slivers of rows (or at most two
+  // panels). The in-place tiles compute every element as the packed ones do.
+  const fewPanels = N <= 2 * NR;
+  const directA = (aKind == A_ROWS && fewPanels) || (aKind == A_COLS && (fewPanels || M <= NR));
+  const directB = bKind == B_KN && (fewPanels || M <= NR);
   // Equal K blocks (multiples of 8, which the int4 x·Wᵀ packing needs) of at most KC.
   const kBlocks = (K + KC - 1) / KC;
   const kcStep = min<i32>(KC, (((K + kBlocks - 1) / kBlocks + 7) >> 3) << 3);
@@ -386,39 +462,89 @@ export function gemmStrided(
       const nc = min<i32>(NC, N - n0);
       const panels = (nc + NR - 1) / NR;
       const panelBytes = <usize>(kc * NR * 4);
-      if (bKind == B_KN) {
+      if (directB) {
+        // Only a ragged last panel is packed (reading 8 columns in place would pass row ends).
+        const last = panels - 1;
+        if (nc - last * NR < NR) {
+          packBPanel(bBlock + <usize>last * panelBytes, B_KN, b, N, K, n0 + last * NR, k0, kc);
+        }
+      } else if (bKind == B_KN) {
         packBlockKN(bBlock, b, N, n0, nc, k0, kc, panelBytes);
       } else {
         for (let p: i32 = 0; p < panels; p++) {
           packBPanel(bBlock + <usize>p * panelBytes, bKind, b, N, K, n0 + p * NR, k0, kc);
         }
       }
+      const ldbDirect = <usize>N << 2;
       let i0: i32 = 0;
       while (i0 < M) {
         // Slivers of 6 rows; a remainder of 7 or 8 rows runs as 4 + 3 / 4 + 4 on the 4-row tile
         // instead of 6 + 1 / 6 + 2 (LoRA rank 8 gives M = 8).
         const left = M - i0;
         const mr = left >= 9 || left == 6 || left == 5 ? min<i32>(MR, left) : min<i32>(4, left);
-        packA(aSliver, aKind, a, M, K, i0, mr, k0, kc);
+        const fullRows = mr == MR || mr == 4;
+        const inPlaceA = directA && fullRows;
+        if (!inPlaceA) packA(aSliver, aKind, a, M, K, i0, mr, k0, kc);
+        // A in place: rows (A_ROWS) or k-major columns (A_COLS); otherwise the packed sliver.
+        let pa = aSliver;
+        let lda = <usize>(MR * 4);
+        if (inPlaceA && aKind == A_ROWS) {
+          pa = a + ((<usize>i0 * <usize>K + <usize>k0) << 2);
+          lda = <usize>K << 2;
+        } else if (inPlaceA) {
+          pa = a + ((<usize>k0 * <usize>M + <usize>i0) << 2);
+          lda = <usize>M << 2;
+        }
+        const rowsA = inPlaceA && aKind == A_ROWS;
         const rowOut = out + <usize>i0 * ldo;
         const tall = mr > 4;
         for (let p: i32 = 0; p < panels; p++) {
           const j0 = n0 + p * NR;
           const nr = min<i32>(NR, N - j0);
-          const pb = bBlock + <usize>p * panelBytes;
           const c = rowOut + (<usize>j0 << 2);
-          if (nr == NR && mr == MR) {
-            kernel6x8(aSliver, pb, kc, c, ldo, alpha, overwrite);
-          } else if (nr == NR && mr == 4) {
-            kernel4x8(aSliver, pb, kc, c, ldo, alpha, overwrite);
-          } else {
-            if (tall) {
-              kernel6x8(aSliver, pb, kc, tile, <usize>(NR * 4), 1.0, true);
-            } else {
-              kernel4x8(aSliver, pb, kc, tile, <usize>(NR * 4), 1.0, true);
-            }
-            mergeTile(tile, c, ldo, mr, nr, alpha, overwrite);
+          let pb = bBlock + <usize>p * panelBytes;
+          let ldb = <usize>(NR * 4);
+          if (directB && nr == NR) {
+            pb = b + ((<usize>k0 * <usize>N + <usize>j0) << 2);
+            ldb = ldbDirect;
           }
+          if (!directA && !directB) {
+            if (nr == NR && mr == MR) {
+              kernel6x8(aSliver, pb, kc, c, ldo, alpha, overwrite);
+            } else if (nr == NR && mr == 4) {
+              kernel4x8(aSliver, pb, kc, c, ldo, alpha, overwrite);
+            } else {
+              if (tall) {
+                kernel6x8(aSliver, pb, kc, tile, <usize>(NR * 4), 1.0, true);
+              } else {
+                kernel4x8(aSliver, pb, kc, tile, <usize>(NR * 4), 1.0, true);
+              }
+              mergeTile(tile, c, ldo, mr, nr, alpha, overwrite);
+            }
+          } else {
+            // A full tile stores alpha * c itself; a ragged one goes through the scratch tile
+            // and mergeTile, as on the packed path.
+            const full = nr == NR && fullRows;
+            const dst = full ? c : tile;
+            const ldd = full ? ldo : <usize>(NR * 4);
+            const al: f32 = full ? alpha : 1.0;
+            const ow = full ? overwrite : true;
+            if (rowsA) {
+              if (tall) kernel6x8Rows(pa, lda, pb, ldb, kc, dst, ldd, al, ow);
+              else kernel4x8Rows(pa, lda, pb, ldb, kc, dst, ldd, al, ow);
+            } else if (tall) {
+              kernel6x8Cols(pa, lda, pb, ldb, kc, dst, ldd, al, ow);
+            } else {
+              kernel4x8Cols(pa, lda, pb, ldb, kc, dst, ldd, al, ow);
+            }
+            if (!full) mergeTile(tile, c, ldo, mr, nr, alpha, overwrite);
+          }
+        }
+        // The epilogue: once the last K block has stored the sliver's rows of this column block
+        // (at most NC = 1024 columns, still in cache), row by row as contiguous spans.
+        if (epiMode != EPI_NONE && k0 + kc >= K) {
+          const e = epiMode == EPI_BIAS ? epi : epi + <usize>i0 * ldo;
+          epilogue(rowOut, ldo, mr, n0, nc, e, epiMode);
         }
         i0 += mr;
       }

@@ -283,6 +283,632 @@ export function kernel4x8(
   }
 }
 
+/**
+ * The in-place 6x8 micro-kernel: c[6,8] (+)= alpha * Σ_k A[0..5][k] ⊗ B[k][0..7], with
+ * the values of one k contiguous at pa, k steps lda bytes apart; B's k rows (8 floats) ldb bytes apart.
+ */
+export function kernel6x8Cols(
+  pa: usize,
+  lda: usize,
+  pb: usize,
+  ldb: usize,
+  kc: i32,
+  c: usize,
+  ldc: usize,
+  alpha: f32,
+  overwrite: bool,
+): void {
+  let c00 = f32x4.splat(0);
+  let c01 = c00;
+  let c10 = c00;
+  let c11 = c00;
+  let c20 = c00;
+  let c21 = c00;
+  let c30 = c00;
+  let c31 = c00;
+  let c40 = c00;
+  let c41 = c00;
+  let c50 = c00;
+  let c51 = c00;
+  let k = kc;
+  while (k >= 2) {
+    let b0 = v128.load(pb);
+    let b1 = v128.load(pb, 16);
+    pb += ldb;
+    let va0 = v128.load(pa);
+    let va1 = v128.load64_zero(pa, 16);
+    let a = i32x4.shuffle(va0, va0, 0, 0, 0, 0);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = i32x4.shuffle(va0, va0, 1, 1, 1, 1);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = i32x4.shuffle(va0, va0, 2, 2, 2, 2);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = i32x4.shuffle(va0, va0, 3, 3, 3, 3);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    a = i32x4.shuffle(va1, va1, 0, 0, 0, 0);
+    c40 = madd(a, b0, c40);
+    c41 = madd(a, b1, c41);
+    a = i32x4.shuffle(va1, va1, 1, 1, 1, 1);
+    c50 = madd(a, b0, c50);
+    c51 = madd(a, b1, c51);
+    pa += lda;
+    b0 = v128.load(pb);
+    b1 = v128.load(pb, 16);
+    pb += ldb;
+    va0 = v128.load(pa);
+    va1 = v128.load64_zero(pa, 16);
+    a = i32x4.shuffle(va0, va0, 0, 0, 0, 0);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = i32x4.shuffle(va0, va0, 1, 1, 1, 1);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = i32x4.shuffle(va0, va0, 2, 2, 2, 2);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = i32x4.shuffle(va0, va0, 3, 3, 3, 3);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    a = i32x4.shuffle(va1, va1, 0, 0, 0, 0);
+    c40 = madd(a, b0, c40);
+    c41 = madd(a, b1, c41);
+    a = i32x4.shuffle(va1, va1, 1, 1, 1, 1);
+    c50 = madd(a, b0, c50);
+    c51 = madd(a, b1, c51);
+    pa += lda;
+    k -= 2;
+  }
+  while (k > 0) {
+    let b0 = v128.load(pb);
+    let b1 = v128.load(pb, 16);
+    pb += ldb;
+    let va0 = v128.load(pa);
+    let va1 = v128.load64_zero(pa, 16);
+    let a = i32x4.shuffle(va0, va0, 0, 0, 0, 0);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = i32x4.shuffle(va0, va0, 1, 1, 1, 1);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = i32x4.shuffle(va0, va0, 2, 2, 2, 2);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = i32x4.shuffle(va0, va0, 3, 3, 3, 3);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    a = i32x4.shuffle(va1, va1, 0, 0, 0, 0);
+    c40 = madd(a, b0, c40);
+    c41 = madd(a, b1, c41);
+    a = i32x4.shuffle(va1, va1, 1, 1, 1, 1);
+    c50 = madd(a, b0, c50);
+    c51 = madd(a, b1, c51);
+    pa += lda;
+    k--;
+  }
+  const va = f32x4.splat(alpha);
+  if (overwrite) {
+    v128.store(c, f32x4.mul(c00, va));
+    v128.store(c, f32x4.mul(c01, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c10, va));
+    v128.store(c, f32x4.mul(c11, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c20, va));
+    v128.store(c, f32x4.mul(c21, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c30, va));
+    v128.store(c, f32x4.mul(c31, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c40, va));
+    v128.store(c, f32x4.mul(c41, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c50, va));
+    v128.store(c, f32x4.mul(c51, va), 16);
+  } else {
+    v128.store(c, madd(c00, va, v128.load(c)));
+    v128.store(c, madd(c01, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c10, va, v128.load(c)));
+    v128.store(c, madd(c11, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c20, va, v128.load(c)));
+    v128.store(c, madd(c21, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c30, va, v128.load(c)));
+    v128.store(c, madd(c31, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c40, va, v128.load(c)));
+    v128.store(c, madd(c41, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c50, va, v128.load(c)));
+    v128.store(c, madd(c51, va, v128.load(c, 16)), 16);
+  }
+}
+
+/**
+ * The in-place 4x8 micro-kernel: c[4,8] (+)= alpha * Σ_k A[0..3][k] ⊗ B[k][0..7], with
+ * the values of one k contiguous at pa, k steps lda bytes apart; B's k rows (8 floats) ldb bytes apart.
+ */
+export function kernel4x8Cols(
+  pa: usize,
+  lda: usize,
+  pb: usize,
+  ldb: usize,
+  kc: i32,
+  c: usize,
+  ldc: usize,
+  alpha: f32,
+  overwrite: bool,
+): void {
+  let c00 = f32x4.splat(0);
+  let c01 = c00;
+  let c10 = c00;
+  let c11 = c00;
+  let c20 = c00;
+  let c21 = c00;
+  let c30 = c00;
+  let c31 = c00;
+  let k = kc;
+  while (k >= 4) {
+    let b0 = v128.load(pb);
+    let b1 = v128.load(pb, 16);
+    pb += ldb;
+    let a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    pa += lda;
+    b0 = v128.load(pb);
+    b1 = v128.load(pb, 16);
+    pb += ldb;
+    a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    pa += lda;
+    b0 = v128.load(pb);
+    b1 = v128.load(pb, 16);
+    pb += ldb;
+    a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    pa += lda;
+    b0 = v128.load(pb);
+    b1 = v128.load(pb, 16);
+    pb += ldb;
+    a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    pa += lda;
+    k -= 4;
+  }
+  while (k > 0) {
+    let b0 = v128.load(pb);
+    let b1 = v128.load(pb, 16);
+    pb += ldb;
+    let a = v128.load32_splat(pa);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(pa, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(pa, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(pa, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    pa += lda;
+    k--;
+  }
+  const va = f32x4.splat(alpha);
+  if (overwrite) {
+    v128.store(c, f32x4.mul(c00, va));
+    v128.store(c, f32x4.mul(c01, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c10, va));
+    v128.store(c, f32x4.mul(c11, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c20, va));
+    v128.store(c, f32x4.mul(c21, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c30, va));
+    v128.store(c, f32x4.mul(c31, va), 16);
+  } else {
+    v128.store(c, madd(c00, va, v128.load(c)));
+    v128.store(c, madd(c01, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c10, va, v128.load(c)));
+    v128.store(c, madd(c11, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c20, va, v128.load(c)));
+    v128.store(c, madd(c21, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c30, va, v128.load(c)));
+    v128.store(c, madd(c31, va, v128.load(c, 16)), 16);
+  }
+}
+
+/**
+ * The in-place 6x8 micro-kernel: c[6,8] (+)= alpha * Σ_k A[0..5][k] ⊗ B[k][0..7], with
+ * row r of A at pa + r * lda, its k values contiguous; B's k rows (8 floats) ldb bytes apart.
+ */
+export function kernel6x8Rows(
+  pa: usize,
+  lda: usize,
+  pb: usize,
+  ldb: usize,
+  kc: i32,
+  c: usize,
+  ldc: usize,
+  alpha: f32,
+  overwrite: bool,
+): void {
+  let c00 = f32x4.splat(0);
+  let c01 = c00;
+  let c10 = c00;
+  let c11 = c00;
+  let c20 = c00;
+  let c21 = c00;
+  let c30 = c00;
+  let c31 = c00;
+  let c40 = c00;
+  let c41 = c00;
+  let c50 = c00;
+  let c51 = c00;
+  let p0 = pa;
+  let p1 = p0 + lda;
+  let p2 = p1 + lda;
+  let p3 = p2 + lda;
+  let p4 = p3 + lda;
+  let p5 = p4 + lda;
+  let k = kc;
+  while (k >= 4) {
+    let b0 = v128.load(pb);
+    let b1 = v128.load(pb, 16);
+    pb += ldb;
+    let a = v128.load32_splat(p0);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(p1);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(p2);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(p3);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    a = v128.load32_splat(p4);
+    c40 = madd(a, b0, c40);
+    c41 = madd(a, b1, c41);
+    a = v128.load32_splat(p5);
+    c50 = madd(a, b0, c50);
+    c51 = madd(a, b1, c51);
+    b0 = v128.load(pb);
+    b1 = v128.load(pb, 16);
+    pb += ldb;
+    a = v128.load32_splat(p0, 4);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(p1, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(p2, 4);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(p3, 4);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    a = v128.load32_splat(p4, 4);
+    c40 = madd(a, b0, c40);
+    c41 = madd(a, b1, c41);
+    a = v128.load32_splat(p5, 4);
+    c50 = madd(a, b0, c50);
+    c51 = madd(a, b1, c51);
+    b0 = v128.load(pb);
+    b1 = v128.load(pb, 16);
+    pb += ldb;
+    a = v128.load32_splat(p0, 8);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(p1, 8);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(p2, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(p3, 8);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    a = v128.load32_splat(p4, 8);
+    c40 = madd(a, b0, c40);
+    c41 = madd(a, b1, c41);
+    a = v128.load32_splat(p5, 8);
+    c50 = madd(a, b0, c50);
+    c51 = madd(a, b1, c51);
+    b0 = v128.load(pb);
+    b1 = v128.load(pb, 16);
+    pb += ldb;
+    a = v128.load32_splat(p0, 12);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(p1, 12);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(p2, 12);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(p3, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    a = v128.load32_splat(p4, 12);
+    c40 = madd(a, b0, c40);
+    c41 = madd(a, b1, c41);
+    a = v128.load32_splat(p5, 12);
+    c50 = madd(a, b0, c50);
+    c51 = madd(a, b1, c51);
+    p0 += 16;
+    p1 += 16;
+    p2 += 16;
+    p3 += 16;
+    p4 += 16;
+    p5 += 16;
+    k -= 4;
+  }
+  while (k > 0) {
+    let b0 = v128.load(pb);
+    let b1 = v128.load(pb, 16);
+    pb += ldb;
+    let a = v128.load32_splat(p0);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(p1);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(p2);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(p3);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    a = v128.load32_splat(p4);
+    c40 = madd(a, b0, c40);
+    c41 = madd(a, b1, c41);
+    a = v128.load32_splat(p5);
+    c50 = madd(a, b0, c50);
+    c51 = madd(a, b1, c51);
+    p0 += 4;
+    p1 += 4;
+    p2 += 4;
+    p3 += 4;
+    p4 += 4;
+    p5 += 4;
+    k--;
+  }
+  const va = f32x4.splat(alpha);
+  if (overwrite) {
+    v128.store(c, f32x4.mul(c00, va));
+    v128.store(c, f32x4.mul(c01, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c10, va));
+    v128.store(c, f32x4.mul(c11, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c20, va));
+    v128.store(c, f32x4.mul(c21, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c30, va));
+    v128.store(c, f32x4.mul(c31, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c40, va));
+    v128.store(c, f32x4.mul(c41, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c50, va));
+    v128.store(c, f32x4.mul(c51, va), 16);
+  } else {
+    v128.store(c, madd(c00, va, v128.load(c)));
+    v128.store(c, madd(c01, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c10, va, v128.load(c)));
+    v128.store(c, madd(c11, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c20, va, v128.load(c)));
+    v128.store(c, madd(c21, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c30, va, v128.load(c)));
+    v128.store(c, madd(c31, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c40, va, v128.load(c)));
+    v128.store(c, madd(c41, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c50, va, v128.load(c)));
+    v128.store(c, madd(c51, va, v128.load(c, 16)), 16);
+  }
+}
+
+/**
+ * The in-place 4x8 micro-kernel: c[4,8] (+)= alpha * Σ_k A[0..3][k] ⊗ B[k][0..7], with
+ * row r of A at pa + r * lda, its k values contiguous; B's k rows (8 floats) ldb bytes apart.
+ */
+export function kernel4x8Rows(
+  pa: usize,
+  lda: usize,
+  pb: usize,
+  ldb: usize,
+  kc: i32,
+  c: usize,
+  ldc: usize,
+  alpha: f32,
+  overwrite: bool,
+): void {
+  let c00 = f32x4.splat(0);
+  let c01 = c00;
+  let c10 = c00;
+  let c11 = c00;
+  let c20 = c00;
+  let c21 = c00;
+  let c30 = c00;
+  let c31 = c00;
+  let p0 = pa;
+  let p1 = p0 + lda;
+  let p2 = p1 + lda;
+  let p3 = p2 + lda;
+  let k = kc;
+  while (k >= 4) {
+    let b0 = v128.load(pb);
+    let b1 = v128.load(pb, 16);
+    pb += ldb;
+    let a = v128.load32_splat(p0);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(p1);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(p2);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(p3);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    b0 = v128.load(pb);
+    b1 = v128.load(pb, 16);
+    pb += ldb;
+    a = v128.load32_splat(p0, 4);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(p1, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(p2, 4);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(p3, 4);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    b0 = v128.load(pb);
+    b1 = v128.load(pb, 16);
+    pb += ldb;
+    a = v128.load32_splat(p0, 8);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(p1, 8);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(p2, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(p3, 8);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    b0 = v128.load(pb);
+    b1 = v128.load(pb, 16);
+    pb += ldb;
+    a = v128.load32_splat(p0, 12);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(p1, 12);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(p2, 12);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(p3, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    p0 += 16;
+    p1 += 16;
+    p2 += 16;
+    p3 += 16;
+    k -= 4;
+  }
+  while (k > 0) {
+    let b0 = v128.load(pb);
+    let b1 = v128.load(pb, 16);
+    pb += ldb;
+    let a = v128.load32_splat(p0);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(p1);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(p2);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(p3);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    p0 += 4;
+    p1 += 4;
+    p2 += 4;
+    p3 += 4;
+    k--;
+  }
+  const va = f32x4.splat(alpha);
+  if (overwrite) {
+    v128.store(c, f32x4.mul(c00, va));
+    v128.store(c, f32x4.mul(c01, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c10, va));
+    v128.store(c, f32x4.mul(c11, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c20, va));
+    v128.store(c, f32x4.mul(c21, va), 16);
+    c += ldc;
+    v128.store(c, f32x4.mul(c30, va));
+    v128.store(c, f32x4.mul(c31, va), 16);
+  } else {
+    v128.store(c, madd(c00, va, v128.load(c)));
+    v128.store(c, madd(c01, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c10, va, v128.load(c)));
+    v128.store(c, madd(c11, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c20, va, v128.load(c)));
+    v128.store(c, madd(c21, va, v128.load(c, 16)), 16);
+    c += ldc;
+    v128.store(c, madd(c30, va, v128.load(c)));
+    v128.store(c, madd(c31, va, v128.load(c, 16)), 16);
+  }
+}
+
 /** Packs the 6 rows i0.. of a row-major A[M,K], columns k0 .. k0+kc-1, into dst [kc][6]. */
 // @ts-ignore: decorator
 @inline export function packASliverRows(dst: usize, a: usize, K: i32, i0: i32, k0: i32, kc: i32): void {

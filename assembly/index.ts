@@ -7,6 +7,7 @@ export {
   int4GatherRows,
   int4MatmulGW,
   int4MatmulXWt,
+  int4MatmulXWtBias,
   int4Quantize,
 } from "./int4";
 export * from "./norm";

@@ -11,6 +11,7 @@ import {
   B_INT4_KN,
   B_INT4_NK,
   dequantWord8,
+  EPI_BIAS,
   GEMM_SCRATCH_END,
   gemm,
   gemmStrided,
@@ -18,6 +19,7 @@ import {
 } from "./gemm_core";
 import { gemvX1W1, gemvX1W2, gemvX2W1 } from "./gemv_rows";
 import { GEMV_MAX_ROWS } from "./tile_shape";
+import { addBias } from "./elementwise";
 
 /**
  * Quantizes f32 w[N,K] per group of `groupSize` columns: lo = min, hi = max,
@@ -167,6 +169,35 @@ export function int4MatmulXWt(
   acc: i32,
 ): void {
   int4XWtStrided(out, <usize>N << 2, x, q, scales, biases, M, N, K, groupSize, alpha, acc);
+}
+
+/**
+ * out[M,N] = x[M,K] · Wᵀ + bias[N]: int4MatmulXWt then addBias, with the bias added to each
+ * tile as it is finished (the GEMM path) instead of in a second pass over out.
+ */
+export function int4MatmulXWtBias(
+  out: usize,
+  x: usize,
+  q: usize,
+  scales: usize,
+  biases: usize,
+  bias: usize,
+  M: i32,
+  N: i32,
+  K: i32,
+  groupSize: i32,
+): void {
+  const ldo = <usize>N << 2;
+  if (
+    M <= GEMV_MAX_ROWS && groupSize % 32 == 0 && M > 0 && N > 0 &&
+    gemvFits(M, K, groupSize)
+  ) {
+    int4Gemv(out, ldo, x, q, scales, biases, M, N, K, groupSize, 1, 0);
+    addBias(out, bias, M, N);
+    return;
+  }
+  setInt4Operand(q, scales, biases, groupSize);
+  gemmStrided(out, ldo, x, 0, M, N, K, 1, 0, A_ROWS, B_INT4_NK, bias, EPI_BIAS);
 }
 
 /**

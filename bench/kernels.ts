@@ -5,6 +5,11 @@
  *   deno run -A bench/kernels.ts --json     one {"kernel","shape","gflops","limitGflops",
  *                                           "percentOfLimit","variant","ms"} a line
  *   deno run -A bench/kernels.ts --filter int4 --variant relaxed
+ *   deno run -A bench/kernels.ts --variant relaxed --baseline /tmp/old.relaxed.wasm
+ *                                           also times that module (a build of the same variant,
+ *                                           e.g. `git show HEAD~1:wasm/kernels.relaxed.wasm`)
+ *                                           right after each row of the current one: a before/after
+ *                                           ratio from one run on a busy machine
  *
  * Each row is timed single-threaded: a few warm-up calls (so V8 tiers the module up), then calls
  * until MIN_SECONDS have passed; the best call is reported (the least disturbed by other load on
@@ -91,6 +96,48 @@ function int4GWRow(M: number, N: number, K: number, groupSize = 64): BenchRow {
   };
 }
 
+/**
+ * Each fused kernel beside the two calls it replaces, on the step's shapes: the q projection's
+ * bias (int4, 256 x 896 x 896) and o's LoRA up GEMM with the residual add (256 x 896 x 8).
+ */
+function fusedRows(): BenchRow[] {
+  const [T, D, r] = [256, 896, 8];
+  const bias = (fused: boolean): BenchRow => ({
+    kernel: fused ? "int4MatmulXWtBias" : "int4MatmulXWt + addBias",
+    shape: `M=${T} N=${D} K=${D} g64 (q with its bias)`,
+    flops: 2 * T * D * D,
+    needs: ["int4MatmulXWtBias", "int4Quantize"],
+    setup(build) {
+      const { q, scales, biases } = int4Weight(build, D, D, 64);
+      const x = fillRandom(build.arena, T * D, 4);
+      const b = fillRandom(build.arena, D, 5);
+      const out = build.arena.allocF32(T * D);
+      const k = build.kernels;
+      return fused ? () => k.int4MatmulXWtBias(out, x, q, scales, biases, b, T, D, D, 64) : () => {
+        k.int4MatmulXWt(out, x, q, scales, biases, T, D, D, 64, 1, 0);
+        k.addBias(out, b, T, D);
+      };
+    },
+  });
+  const residual = (fused: boolean): BenchRow => ({
+    kernel: fused ? "matmulABtResidual" : "matmulABt + add",
+    shape: `M=${T} N=${D} K=${r} (o: y += h·Bᵀ, x += y)`,
+    flops: 2 * T * D * r,
+    needs: ["matmulABtResidual"],
+    setup({ kernels: k, arena }) {
+      const h = fillRandom(arena, T * r, 1);
+      const b = fillRandom(arena, D * r, 2);
+      const y = fillRandom(arena, T * D, 3);
+      const x = fillRandom(arena, T * D, 4);
+      return fused ? () => k.matmulABtResidual(y, x, h, b, T, D, r, 2, 1, 1) : () => {
+        k.matmulABt(y, h, b, T, D, r, 2, 1);
+        k.add(x, x, y, T * D);
+      };
+    },
+  });
+  return [bias(true), bias(false), residual(true), residual(false)];
+}
+
 /** The rows, in print order. Qwen2.5-0.5B shapes: hidden 896, intermediate 4864, seq 256. */
 export const ROWS: BenchRow[] = [
   matmulRow("matmulABt", 1024, 1024, 1024),
@@ -113,6 +160,8 @@ export const ROWS: BenchRow[] = [
   matmulRow("matmulAB", 256, 896, 8, " (dx += dh·A)"),
   matmulRow("matmulAtB", 8, 896, 256, " (dA = dhᵀ·x)"),
   matmulRow("matmulAtB", 896, 8, 256, " (dB = gᵀ·h)"),
+  // Fused epilogues against the product and the separate element-wise kernel (same bits).
+  ...fusedRows(),
   {
     kernel: "int4Quantize",
     shape: "N=4864 K=896 g64",
@@ -147,9 +196,13 @@ export const ROWS: BenchRow[] = [
 ];
 
 /** Instantiates a build directly, binding whatever kernels it exports. */
-export function benchBuild(variant: "simd" | "relaxed"): BenchBuild {
+export function benchBuild(
+  variant: "simd" | "relaxed",
+  moduleBytes: Uint8Array = kernelModuleBytes(variant),
+  label: string = variant,
+): BenchBuild {
   const memory = new WebAssembly.Memory({ initial: 1 });
-  const module = new WebAssembly.Module(kernelModuleBytes(variant) as BufferSource);
+  const module = new WebAssembly.Module(moduleBytes as BufferSource);
   const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
   const kernels = exports as unknown as Kernels;
   const arena = new Arena(memory, kernels.heapBase());
@@ -157,6 +210,7 @@ export function benchBuild(variant: "simd" | "relaxed"): BenchBuild {
   kernels.init(arena.alloc(bytes), bytes);
   return {
     variant,
+    label,
     kernels,
     arena,
     has: (name) => typeof exports[name] === "function",
@@ -183,19 +237,36 @@ export function timeCall(call: () => void): number {
 
 if (import.meta.main) {
   // A small parser: node:util's parseArgs needs @types/node to type-check, which is not installed.
-  const values: { json: boolean; filter?: string; variant?: string } = { json: false };
+  const values: { json: boolean; filter?: string; variant?: string; baseline?: string } = {
+    json: false,
+  };
   for (let i = 0; i < Deno.args.length; i++) {
     const arg = Deno.args[i];
     if (arg === "--json") values.json = true;
     else if (arg === "--filter") values.filter = Deno.args[++i];
     else if (arg === "--variant") values.variant = Deno.args[++i];
+    else if (arg === "--baseline") values.baseline = Deno.args[++i];
     else throw new Error(`bench/kernels.ts: unknown argument ${arg}`);
   }
   const variants = (values.variant ? [values.variant] : ["relaxed", "simd"]) as (
     | "simd"
     | "relaxed"
   )[];
-  const builds = variants.map(benchBuild);
+  const builds = variants.map((v) => benchBuild(v));
+  if (values.baseline !== undefined) {
+    if (variants.length !== 1) {
+      console.error("bench/kernels.ts: --baseline needs --variant (the variant of that module)");
+      Deno.exit(2);
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = Deno.readFileSync(values.baseline);
+    } catch (e) {
+      console.error(`bench/kernels.ts: --baseline ${values.baseline}: ${(e as Error).message}`);
+      Deno.exit(2);
+    }
+    builds.push(benchBuild(variants[0], bytes, `${variants[0]} (baseline)`));
+  }
   const peaks = new Map<string, PeakLoop | null>(variants.map((v) => [v, peakLoop(v)]));
   if (!values.json) {
     // Timings share the machine with everything else running: say how busy it was.
@@ -225,7 +296,7 @@ if (import.meta.main) {
           gflops: gflops === null ? null : Number(gflops.toFixed(2)),
           limitGflops: limit === null ? null : Number(limit.toFixed(2)),
           percentOfLimit: share === null ? null : Number(share.toFixed(1)),
-          variant: build.variant,
+          variant: build.label,
           ms: Number(ms.toFixed(4)),
         }));
       } else {
@@ -233,7 +304,7 @@ if (import.meta.main) {
         const pc = share === null ? "" : share.toFixed(0);
         const l = limit === null ? "" : limit.toFixed(1);
         console.log(
-          `| ${row.kernel} | ${row.shape} | ${build.variant} | ${g} | ${pc} | ${l} | ${
+          `| ${row.kernel} | ${row.shape} | ${build.label} | ${g} | ${pc} | ${l} | ${
             ms.toFixed(3)
           } |`,
         );

@@ -5,6 +5,8 @@ import type { Arena } from "../src/runtime/arena.ts";
 /** A kernel build with its arena: what a row's setup gets. */
 export interface BenchBuild {
   variant: "simd" | "relaxed";
+  /** What the table calls it: the variant, or `variant (baseline)` for a --baseline module. */
+  label: string;
   kernels: Kernels;
   arena: Arena;
   /** Whether the module exports this kernel (families may still be missing). */

@@ -53,6 +53,9 @@ if (import.meta.main) {
     for (let N = 1; N <= 20; N++) for (const K of [1, 7, 8, 33]) shapes.push([M, N, K]);
   }
   shapes.push([37, 129, 67], [64, 24, 777], [13, 1030, 300], [256, 8, 896], [256, 896, 8]);
+  // The LoRA shapes the in-place tiles serve (rank 8 as M or N; several K blocks; ragged ends).
+  shapes.push([8, 896, 300], [896, 8, 300], [8, 21, 520], [23, 8, 520], [257, 16, 300]);
+  shapes.push([7, 900, 260], [8, 13, 600], [131, 8, 7], [5, 17, 513], [8, 40, 256]);
   let cases = 0;
   const fail = (what: string) => {
     console.error(`differ: ${what}`);

@@ -3,7 +3,8 @@
  *   assembly/tile_shape.ts   MR, NR, GEMV_MAX_ROWS for the AssemblyScript side
  *   src/kernels/tile_shape.ts the same constants for the TypeScript side (the thread splitter)
  *   assembly/gemm_tiles.ts   the GEMM micro-kernels (one per tile of TILES, with its k-unroll and
- *                            its k tail), the A sliver packing and the 4-row B transpose
+ *                            its k tail), the in-place tiles of DIRECT_TILES (the small LoRA
+ *                            GEMMs), the A sliver packing and the 4-row B transpose
  *   assembly/gemv_rows.ts    the int4 GEMV kernels (rows of x times rows of W per pass)
  *
  *   deno run -A scripts/gen_kernels.ts           writes the files
@@ -42,6 +43,38 @@ export const TILES: readonly Tile[] = [
   { mr: 6, nr: 8, unroll: 2, splat: "shuffle" },
   { mr: 4, nr: 8, unroll: 4, splat: "load" },
 ];
+/**
+ * A register tile that reads its operands in place, through byte strides given at run time,
+ * instead of from packed buffers: B as k-major rows of 8 floats `ldb` bytes apart (a packed
+ * panel, or a [K,N] operand read where it lies), A either
+ * - `cols`: the `mr` values of one k contiguous, k steps `lda` bytes apart (a packed sliver with
+ *   lda = MR * 4, an A_COLS operand, or a [K, 8] LoRA `dh`), or
+ * - `rows`: row r of A at `pa + r * lda`, its k values contiguous (a row-major [M,K] operand).
+ * For the small LoRA GEMMs (rank 8 as M or N), where a packed sliver or block would be used once
+ * and packing costs as much as the multiply-adds. Each accumulator adds the same terms in the
+ * same k order as the packed tiles, so results are identical to theirs.
+ */
+export interface DirectTile {
+  mr: number;
+  a: "rows" | "cols";
+  /** `load`: broadcast each A value from memory; `shuffle`: load vectors, broadcast by lanes. */
+  splat: "load" | "shuffle";
+  /** k steps per loop trip (`rows` with `shuffle` reads 4 k per row vector, so needs 4). */
+  unroll: number;
+}
+
+/**
+ * The in-place tiles, chosen by bench/kernels.ts on the LoRA rows (V8, x64): `cols` as the packed
+ * tiles do it (6 rows by shuffles, 4 by loads), `rows` broadcasting from memory, which needs no
+ * transposition and leaves the registers to the accumulators.
+ */
+export const DIRECT_TILES: readonly DirectTile[] = [
+  { mr: 6, a: "cols", splat: "shuffle", unroll: 2 },
+  { mr: 4, a: "cols", splat: "load", unroll: 4 },
+  { mr: 6, a: "rows", splat: "load", unroll: 4 },
+  { mr: 4, a: "rows", splat: "load", unroll: 4 },
+];
+
 /**
  * The GEMV kernels: two rows of x share each nibble vector (M = 2..8), two W rows share each x
  * vector (M = 1, decoding), and the single row for the tails.
@@ -184,6 +217,116 @@ function microKernel(t: Tile): string {
   return lines.join("\n");
 }
 
+/** The function name of an in-place tile. */
+export function directKernelName(t: DirectTile): string {
+  return `kernel${t.mr}x${NR}${t.a === "rows" ? "Rows" : "Cols"}`;
+}
+
+/**
+ * One k step of an in-place tile: the two B vectors at pb, then per row a broadcast of A and two
+ * multiply-adds. `u` is the step's index inside the trip (the `rows` A offset); `va` names the
+ * row vectors of a `rows`/`shuffle` trip.
+ */
+function directStep(t: DirectTile, u: number, first: boolean): string[] {
+  const d = first ? "let " : "";
+  const out = [`${d}b0 = v128.load(pb);`, `${d}b1 = v128.load(pb, 16);`, "pb += ldb;"];
+  if (t.a === "cols" && t.splat === "shuffle") {
+    for (let q = 0; q < t.mr; q += 4) {
+      out.push(
+        t.mr - q >= 4
+          ? `${d}va${q / 4} = v128.load(${at("pa", q * 4)});`
+          : `${d}va${q / 4} = v128.load64_zero(${at("pa", q * 4)});`,
+      );
+    }
+  }
+  for (let r = 0; r < t.mr; r++) {
+    const dr = first && r === 0 ? "let " : "";
+    let splat: string;
+    if (t.a === "cols") {
+      splat = t.splat === "shuffle"
+        ? `i32x4.shuffle(va${r >> 2}, va${r >> 2}, ${r & 3}, ${r & 3}, ${r & 3}, ${r & 3})`
+        : `v128.load32_splat(${at("pa", r * 4)})`;
+    } else {
+      splat = t.splat === "shuffle"
+        ? `i32x4.shuffle(va${r}, va${r}, ${u}, ${u}, ${u}, ${u})`
+        : `v128.load32_splat(${at(`p${r}`, u * 4)})`;
+    }
+    out.push(`${dr}a = ${splat};`);
+    for (let v = 0; v < 2; v++) out.push(`c${r}${v} = madd(a, b${v}, c${r}${v});`);
+  }
+  if (t.a === "cols") out.push("pa += lda;");
+  return out;
+}
+
+/** The in-place micro-kernel of one {@link DirectTile}. */
+function directKernel(t: DirectTile): string {
+  if (t.a === "rows" && t.splat === "shuffle" && t.unroll !== 4) {
+    throw new Error("gen_kernels: a rows/shuffle tile reads 4 k per vector, so unroll must be 4");
+  }
+  const rows = [...Array(t.mr).keys()];
+  const body: string[] = [];
+  for (const r of rows) {
+    for (let v = 0; v < 2; v++) {
+      body.push(r === 0 && v === 0 ? "let c00 = f32x4.splat(0);" : `let c${r}${v} = c00;`);
+    }
+  }
+  if (t.a === "rows") {
+    body.push("let p0 = pa;", ...rows.slice(1).map((r) => `let p${r} = p${r - 1} + lda;`));
+  }
+  const trip: string[] = [];
+  if (t.a === "rows" && t.splat === "shuffle") {
+    for (const r of rows) trip.push(`const va${r} = v128.load(p${r});`);
+  }
+  for (let u = 0; u < t.unroll; u++) trip.push(...directStep(t, u, u === 0));
+  if (t.a === "rows") { for (const r of rows) trip.push(`p${r} += ${t.unroll * 4};`); }
+  const single = t.a === "rows" && t.splat === "shuffle"
+    ? directStep({ ...t, splat: "load" }, 0, true)
+    : directStep(t, 0, true);
+  if (t.a === "rows") { for (const r of rows) single.push(`p${r} += 4;`); }
+  body.push(
+    "let k = kc;",
+    ...(t.unroll > 1
+      ? [`while (k >= ${t.unroll}) {`, ...indent(trip, 2), `  k -= ${t.unroll};`, "}"]
+      : []),
+    "while (k > 0) {",
+    ...indent(single, 2),
+    "  k--;",
+    "}",
+    "const va = f32x4.splat(alpha);",
+    "if (overwrite) {",
+    ...indent(tileStores({ mr: t.mr, nr: NR, unroll: 1 }, true), 2),
+    "} else {",
+    ...indent(tileStores({ mr: t.mr, nr: NR, unroll: 1 }, false), 2),
+    "}",
+  );
+  const aDoc = t.a === "rows"
+    ? "row r of A at pa + r * lda, its k values contiguous"
+    : "the values of one k contiguous at pa, k steps lda bytes apart";
+  return [
+    "/**",
+    ` * The in-place ${t.mr}x${NR} micro-kernel: c[${t.mr},${NR}] (+)= alpha * Σ_k A[0..${
+      t.mr - 1
+    }][k] ⊗ B[k][0..${NR - 1}], with`,
+    ` * ${aDoc}; B's k rows (8 floats) ldb bytes apart.`,
+    " */",
+    `export function ${directKernelName(t)}(`,
+    ...indent([
+      "pa: usize,",
+      "lda: usize,",
+      "pb: usize,",
+      "ldb: usize,",
+      "kc: i32,",
+      "c: usize,",
+      "ldc: usize,",
+      "alpha: f32,",
+      "overwrite: bool,",
+    ], 2),
+    "): void {",
+    ...indent(body, 2),
+    "}",
+  ].join("\n");
+}
+
 /**
  * Transposes four row vectors v{r0..r0+3} (4 k each) into four k-major vectors stored at
  * `dst + off0 + k * stride` (lane r of store k = row r at k).
@@ -319,7 +462,7 @@ function packB4Rows(): string {
   ].join("\n");
 }
 
-function gemmTilesFile(tiles: readonly Tile[]): string {
+function gemmTilesFile(tiles: readonly Tile[], direct: readonly DirectTile[]): string {
   const parts = [
     AS_HEADER +
     "//\n" +
@@ -328,6 +471,7 @@ function gemmTilesFile(tiles: readonly Tile[]): string {
     "// A, 15 of the 16 xmm registers V8 allocates on x64.\n",
     'import { madd } from "./vecmath";',
     ...tiles.map(microKernel),
+    ...direct.map(directKernel),
     packASliver(),
     packB4Rows(),
   ];
@@ -519,10 +663,13 @@ export const GEMV_MAX_ROWS = ${GEMV_MAX_ROWS};
 }
 
 /** Every generated file, by path relative to the repository root. */
-export function generatedFiles(tiles: readonly Tile[] = TILES): Record<string, string> {
+export function generatedFiles(
+  tiles: readonly Tile[] = TILES,
+  direct: readonly DirectTile[] = DIRECT_TILES,
+): Record<string, string> {
   return {
     "assembly/tile_shape.ts": asShapeFile(),
-    "assembly/gemm_tiles.ts": gemmTilesFile(tiles),
+    "assembly/gemm_tiles.ts": gemmTilesFile(tiles, direct),
     "assembly/gemv_rows.ts": gemvRowsFile(),
     "src/kernels/tile_shape.ts": tsShapeFile(),
   };

@@ -45,6 +45,29 @@ export interface Kernels {
     alpha: number,
     acc: number,
   ): void;
+  /**
+   * out[M,N] = a[M,K] · b[N,K]ᵀ + bias[N]: the same bits as matmulABt (alpha 1, acc 0) followed
+   * by addBias, with the bias added while each part of out is fresh (a fused epilogue).
+   */
+  matmulABtBias(out: Ptr, a: Ptr, b: Ptr, bias: Ptr, M: number, N: number, K: number): void;
+  /**
+   * matmulABt(out, a, b, M, N, K, alpha, acc) and then the residual add: `into` 0 adds
+   * res[M,N] into out (the bits of add(out, out, res)), `into` 1 adds out into res (the bits of
+   * add(res, res, out); out keeps the product). A fused epilogue: each part of out gets its add
+   * while it is fresh.
+   */
+  matmulABtResidual(
+    out: Ptr,
+    res: Ptr,
+    a: Ptr,
+    b: Ptr,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    acc: number,
+    into: number,
+  ): void;
   /** out[M,N] (+)= alpha * a[M,K] · b[K,N]     (gradient times a weight: dx = g · W). */
   matmulAB(
     out: Ptr,
@@ -102,6 +125,22 @@ export interface Kernels {
     groupSize: number,
     alpha: number,
     acc: number,
+  ): void;
+  /**
+   * out[M,N] = x[M,K] · Wᵀ + bias[N]: the same bits as int4MatmulXWt (alpha 1, acc 0) followed by
+   * addBias, with the bias added while each part of out is fresh (a fused epilogue).
+   */
+  int4MatmulXWtBias(
+    out: Ptr,
+    x: Ptr,
+    q: Ptr,
+    scales: Ptr,
+    biases: Ptr,
+    bias: Ptr,
+    M: number,
+    N: number,
+    K: number,
+    groupSize: number,
   ): void;
   /** out[M,K] (+)= alpha * g[M,N] · W, W [N,K] int4 (input gradient of a quantized linear). */
   int4MatmulGW(
@@ -296,11 +335,14 @@ export const KERNEL_NAMES = [
   "scratchBytes",
   "init",
   "matmulABt",
+  "matmulABtBias",
+  "matmulABtResidual",
   "matmulAB",
   "matmulAtB",
   "int4Quantize",
   "int4Dequantize",
   "int4MatmulXWt",
+  "int4MatmulXWtBias",
   "int4MatmulGW",
   "int4GatherRows",
   "rmsnormForward",

@@ -108,6 +108,69 @@ for (const variant of ["simd", "relaxed"] as const) {
     }
   });
 
+  Deno.test(`gemm ${variant}: the in-place LoRA tiles give the bits of the packed ones`, () => {
+    // A narrow call (N <= 16, or matmulAtB with M <= 8) reads its operands in place; the same
+    // rows / columns inside a wider call go through packed slivers and panels. Where both are
+    // whole tiles (the stores are the same), every element must match bit for bit.
+    const build = matmulBuild(variant);
+    const { arena } = build;
+    const rand = makeRandom(41);
+    const cases: [Orientation, number, number, number, number, number][] = [
+      // [orientation, M, K, narrow, wide, along]: along 1 = N narrows, 0 = M narrows
+      ["matmulABt", 256, 896, 8, 24, 1], // h = x·Aᵀ
+      ["matmulABt", 40, 300, 16, 40, 1], // two panels, two K blocks
+      ["matmulAB", 256, 896, 8, 24, 1], // dh = g·B
+      ["matmulAtB", 896, 256, 8, 24, 1], // dB = gᵀ·h
+      ["matmulAtB", 0, 520, 8, 14, 0], // dA = dhᵀ·x (N = 64 here), three K blocks
+    ];
+    for (const [o, M0, K, narrow, wide, along] of cases) {
+      for (const [alpha, acc] of [[1, 0], [0.75, 1]]) {
+        const mark = arena.mark();
+        const M = along ? M0 : wide;
+        const N = along ? wide : 64;
+        const a = randomF32(arena, rand, M * K);
+        const b = randomF32(arena, rand, K * N);
+        const out = randomF32(arena, rand, M * N, 3);
+        const nM = along ? M : narrow;
+        const nN = along ? narrow : N;
+        // The narrow operands: the first rows / columns of the wide ones, laid out for nM x nN.
+        const s = strides(o, M, N, K);
+        const sn = strides(o, nM, nN, K);
+        const av = arena.f32(a, M * K).slice();
+        const bv = arena.f32(b, K * N).slice();
+        const an = arena.allocF32(nM * K);
+        const bn = arena.allocF32(K * nN);
+        const anv = arena.f32(an, nM * K);
+        const bnv = arena.f32(bn, K * nN);
+        for (let i = 0; i < nM; i++) {
+          for (let k = 0; k < K; k++) anv[i * sn.a[0] + k * sn.a[1]] = av[i * s.a[0] + k * s.a[1]];
+        }
+        for (let k = 0; k < K; k++) {
+          for (let j = 0; j < nN; j++) bnv[k * sn.b[0] + j * sn.b[1]] = bv[k * s.b[0] + j * s.b[1]];
+        }
+        const outN = arena.allocF32(nM * nN);
+        const prior = arena.f32(out, M * N).slice();
+        const outNv = arena.f32(outN, nM * nN);
+        for (let i = 0; i < nM; i++) {
+          for (let j = 0; j < nN; j++) outNv[i * nN + j] = prior[i * N + j];
+        }
+        build.wasm[o](out, a, b, M, N, K, alpha, acc);
+        build.wasm[o](outN, an, bn, nM, nN, K, alpha, acc);
+        const wideV = arena.f32(out, M * N);
+        const expect = new Float32Array(nM * nN);
+        for (let i = 0; i < nM; i++) {
+          for (let j = 0; j < nN; j++) expect[i * nN + j] = wideV[i * N + j];
+        }
+        checkIdentical(
+          arena.f32(outN, nM * nN),
+          expect,
+          `${variant} ${o} ${nM}x${nN}x${K} acc=${acc}`,
+        );
+        arena.release(mark);
+      }
+    }
+  });
+
   Deno.test(`gemm ${variant}: K = 0 zeroes out, or leaves it when accumulating`, () => {
     const build = matmulBuild(variant);
     const { arena } = build;

@@ -6,7 +6,9 @@
  * Results are bit-identical to one thread: a call is split into sub-calls over disjoint OUTPUT
  * ranges, never over a reduction, and every output element is computed by the same instruction
  * sequence as in the whole call.
- * - f32 GEMMs `matmulABt` / `matmulAB`, int4 `int4MatmulGW`, and `int4MatmulXWt` with M > 8:
+ * - f32 GEMMs `matmulABt` / `matmulAB` / `matmulABtBias` / `matmulABtResidual` (its residual
+ *   cut with out), int4 `int4MatmulGW`, and
+ *   `int4MatmulXWt` / `int4MatmulXWtBias` with M > 8:
  *   rows of out (= rows of a / x / g), by pointer offsets. The GEMM engine walks rows in slivers
  *   of 6 (a tail of 7 / 8 rows runs as 4 + 3 / 4 + 4, and a sliver of 1, 2, 3 or 5 rows goes
  *   through a scratch tile with a different final rounding), so cuts fall on multiples of 6 that
@@ -17,7 +19,8 @@
  *   columns of out (= rows of W), cut at multiples of 8 so the GEMM path's 8-column panels are
  *   the same (the GEMV path is per column anyway); with M > 1 through the threads build's
  *   `int4MatmulXWtCols`, which writes a column range of the wider output. Each part dequantizes
- *   only its own rows of W.
+ *   only its own rows of W. `int4MatmulXWtBias` with such rows runs that split and then addBias
+ *   (the same bits as its fused epilogue).
  * - `attentionForward`: query heads; `attentionBackward`: kv heads (dk / dv sum over the query
  *   heads of a kv head in a fixed order, so a kv head's group is never split). A head range is
  *   strided, so these call the `attentionForwardHeads` / `attentionBackwardGroups` entry points of
@@ -58,6 +61,9 @@ export const WORKER_OPS = [
   "gegluTanhForward",
   "gegluTanhBackward",
   "int4MatmulXWtCols",
+  "matmulABtBias",
+  "int4MatmulXWtBias",
+  "matmulABtResidual",
 ] as const;
 
 const OP_ABT = 0;
@@ -73,6 +79,9 @@ const OP_SWIGLU_BWD = 9;
 const OP_GEGLU_FWD = 10;
 const OP_GEGLU_BWD = 11;
 const OP_XWT_COLS = 12;
+const OP_ABT_BIAS = 13;
+const OP_XWT_BIAS = 14;
+const OP_ABT_RES = 15;
 
 /**
  * Work threshold in multiply-adds (about 50 µs of one core here) where nothing was measured (a
@@ -478,8 +487,53 @@ export function createParallelKernels(
     return work >= minWork;
   };
 
-  return {
+  const kernels: Kernels = {
     ...base,
+    matmulABtBias(out, a, b, bias, M, N, K) {
+      if (
+        !big(M * N * K) ||
+        !rowSplit(OP_ABT_BIAS, out, N, a, K, M, MR, (m) => [m, N, K], (o, x) => [o, x, b, bias])
+      ) base.matmulABtBias(out, a, b, bias, M, N, K);
+    },
+    matmulABtResidual(out, res, a, b, M, N, K, alpha, acc, into) {
+      if (
+        !big(M * N * K) ||
+        !rowSplit(
+          OP_ABT_RES,
+          out,
+          N,
+          a,
+          K,
+          M,
+          MR,
+          (m) => [m, N, K, alpha, acc, into],
+          (o, x) => [o, res + (o - out), x, b],
+        )
+      ) base.matmulABtResidual(out, res, a, b, M, N, K, alpha, acc, into);
+    },
+    int4MatmulXWtBias(out, x, q, scales, biases, bias, M, N, K, groupSize) {
+      checkInt4Shape("int4MatmulXWtBias", K, groupSize);
+      if (M <= GEMV_MAX_ROWS) {
+        // Too few rows to cut: int4MatmulXWt's column split, then the bias (the same bits).
+        kernels.int4MatmulXWt(out, x, q, scales, biases, M, N, K, groupSize, 1, 0);
+        base.addBias(out, bias, M, N);
+        return;
+      }
+      if (
+        !big(M * N * K) ||
+        !rowSplit(
+          OP_XWT_BIAS,
+          out,
+          N,
+          x,
+          K,
+          M,
+          GEMV_MAX_ROWS + 1,
+          (m) => [m, N, K, groupSize],
+          (o, xx) => [o, xx, q, scales, biases, bias],
+        )
+      ) base.int4MatmulXWtBias(out, x, q, scales, biases, bias, M, N, K, groupSize);
+    },
     matmulABt(out, a, b, M, N, K, alpha, acc) {
       if (
         !big(M * N * K) ||
@@ -653,4 +707,5 @@ export function createParallelKernels(
       ) base.gegluTanhBackward(dgate, dup, dout, gate, up, n);
     },
   };
+  return kernels;
 }

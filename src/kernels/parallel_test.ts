@@ -198,6 +198,30 @@ Deno.test("int4 x·Wᵀ split by columns (few rows, wide N across packed blocks)
   });
 });
 
+Deno.test("fused bias and residual GEMMs split across threads are bit-identical to one thread", async () => {
+  const single = loadKernelsSync();
+  await withThreaded((threaded) => {
+    for (const [M, N, K] of [[1, 13, 64], [7, 40, 64], [9, 8, 128], [37, 100, 64], [64, 16, 320]]) {
+      assertSameBits(single, threaded, (k, arena) => {
+        const w = int4(k, arena, N, K, 32, 4);
+        const x = fill(arena, M * K, 5);
+        const bias = fill(arena, N, 6);
+        const out = fill(arena, M * N, 7);
+        k.int4MatmulXWtBias(out, x, w.q, w.scales, w.biases, bias, M, N, K, 32);
+        const wf = fill(arena, N * K, 8);
+        const y = fill(arena, M * N, 9);
+        k.matmulABtBias(y, x, wf, bias, M, N, K);
+        const res = fill(arena, M * N, 10);
+        const z = fill(arena, M * N, 11);
+        k.matmulABtResidual(z, res, x, wf, M, N, K, 2, 1, 1);
+        const z2 = fill(arena, M * N, 12);
+        k.matmulABtResidual(z2, res, x, wf, M, N, K, 0.75, 0, 0);
+        return [out, y, z, z2, res].map((ptr) => ({ ptr, n: M * N }));
+      }, `fused bias M=${M} N=${N} K=${K}`);
+    }
+  });
+});
+
 Deno.test("attention split by heads is bit-identical to one thread (forward and backward)", async () => {
   const single = loadKernelsSync();
   await withThreaded((threaded) => {

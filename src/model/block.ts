@@ -285,9 +285,15 @@ export function blockForward(
     const sw = bw.sandwichNorms;
     const rstdOut = sw ? arena.allocF32(rows) : 0;
     // h1 = x + o(attn), Gemma: x + rmsnorm(o(attn)) (in place on tmp)
-    loraLinearForward(k, arena, bw.linears.o, lora.o, tmp, attn + r0 * Dq * F, rows);
-    if (sw) k.rmsnormForward(tmp, rstdOut, tmp, sw.attnOut, rows, D, c.rmsNormEps);
-    k.add(x, x, tmp, rows * D);
+    if (sw) {
+      loraLinearForward(k, arena, bw.linears.o, lora.o, tmp, attn + r0 * Dq * F, rows);
+      k.rmsnormForward(tmp, rstdOut, tmp, sw.attnOut, rows, D, c.rmsNormEps);
+      k.add(x, x, tmp, rows * D);
+    } else {
+      const into = { res: x, into: true };
+      const o = attn + r0 * Dq * F;
+      loraLinearForward(k, arena, bw.linears.o, lora.o, tmp, o, rows, undefined, into);
+    }
     const rstd = arena.allocF32(rows);
     const n2 = arena.allocF32(rows * D);
     k.rmsnormForward(n2, rstd, x, bw.postAttentionNorm, rows, D, c.rmsNormEps);
@@ -297,9 +303,14 @@ export function blockForward(
     loraLinearForward(k, arena, bw.linears.gate, lora.gate, gate, n2, rows);
     loraLinearForward(k, arena, bw.linears.up, lora.up, up, n2, rows);
     mlpActForward(ctx, act, gate, up, rows * I);
-    loraLinearForward(k, arena, bw.linears.down, lora.down, tmp, act, rows);
-    if (sw) k.rmsnormForward(tmp, rstdOut, tmp, sw.mlpOut, rows, D, c.rmsNormEps);
-    k.add(x, x, tmp, rows * D);
+    if (sw) {
+      loraLinearForward(k, arena, bw.linears.down, lora.down, tmp, act, rows);
+      k.rmsnormForward(tmp, rstdOut, tmp, sw.mlpOut, rows, D, c.rmsNormEps);
+      k.add(x, x, tmp, rows * D);
+    } else {
+      const into = { res: x, into: true };
+      loraLinearForward(k, arena, bw.linears.down, lora.down, tmp, act, rows, undefined, into);
+    }
     arena.release(m);
   }
   arena.release(mark);
@@ -401,10 +412,11 @@ export function blockForwardTape(
   if (sw) {
     loraLinearForward(k, arena, bw.linears.o, lora.o, t.attnOut, t.attn, N, h.o);
     k.rmsnormForward(t.h1, t.rstdAttnOut, t.attnOut, sw.attnOut, N, D, c.rmsNormEps);
+    k.add(t.h1, t.h1, x, N * D);
   } else {
-    loraLinearForward(k, arena, bw.linears.o, lora.o, t.h1, t.attn, N, h.o);
+    const plusX = { res: x, into: false };
+    loraLinearForward(k, arena, bw.linears.o, lora.o, t.h1, t.attn, N, h.o, plusX);
   }
-  k.add(t.h1, t.h1, x, N * D);
   k.rmsnormForward(t.n2, t.rstd2, t.h1, bw.postAttentionNorm, N, D, c.rmsNormEps);
   loraLinearForward(k, arena, bw.linears.gate, lora.gate, t.gate, t.n2, N, h.gate);
   loraLinearForward(k, arena, bw.linears.up, lora.up, t.up, t.n2, N, h.up);
@@ -419,8 +431,8 @@ export function blockForwardTape(
     if (y !== 0) k.add(y, y, t.h1, N * D);
   } else if (y !== 0) {
     // y = h1 + down(act); the h of down goes to the tape.
-    loraLinearForward(k, arena, bw.linears.down, lora.down, y, t.act, N, h.down);
-    k.add(y, y, t.h1, N * D);
+    const plusH1 = { res: t.h1, into: false };
+    loraLinearForward(k, arena, bw.linears.down, lora.down, y, t.act, N, h.down, plusH1);
   } else if (lora.down) {
     k.matmulABt(h.down!, t.act, lora.down.a.ptr, N, lora.down.rank, lora.down.inFeatures, 1, 0);
   }
@@ -554,10 +566,11 @@ export function blockBackwardStructured(
     if (sw) {
       loraLinearForward(k, arena, L.o, lora.o, oOut, attn + r0 * Dq * F, rows);
       k.rmsnormForward(h1, rstdO, oOut, sw.attnOut, rows, D, c.rmsNormEps);
+      k.add(h1, h1, x + r0 * D * F, rows * D);
     } else {
-      loraLinearForward(k, arena, L.o, lora.o, h1, attn + r0 * Dq * F, rows);
+      const plusX = { res: x + r0 * D * F, into: false };
+      loraLinearForward(k, arena, L.o, lora.o, h1, attn + r0 * Dq * F, rows, undefined, plusX);
     }
-    k.add(h1, h1, x + r0 * D * F, rows * D);
     const rstd2 = arena.allocF32(rows);
     const n2 = arena.allocF32(rows * D);
     k.rmsnormForward(n2, rstd2, h1, bw.postAttentionNorm, rows, D, c.rmsNormEps);

@@ -24,6 +24,22 @@ export function baseForward(
   else k.int4MatmulXWt(out, x, w.q, w.scales, w.biases, T, w.out, w.in, w.groupSize, 1, acc);
 }
 
+/**
+ * out[T, out] = x[T, in] · W0ᵀ + bias, the bias added by the GEMM's epilogue (the same bits as
+ * {@link baseForward} then addBias).
+ */
+export function baseForwardBias(
+  k: Kernels,
+  w: LinearWeight,
+  bias: Ptr,
+  out: Ptr,
+  x: Ptr,
+  T: number,
+): void {
+  if (w.kind === "f32") k.matmulABtBias(out, x, w.w, bias, T, w.out, w.in);
+  else k.int4MatmulXWtBias(out, x, w.q, w.scales, w.biases, bias, T, w.out, w.in, w.groupSize);
+}
+
 /** dx[T, in] (+)= g[T, out] · W0. */
 export function baseBackward(
   k: Kernels,
@@ -38,8 +54,20 @@ export function baseBackward(
 }
 
 /**
+ * A residual stream the output of a linear is added to: `into` false makes the output
+ * `out + res` (add(out, out, res)); `into` true adds the output into `res` (add(res, res, out))
+ * and leaves out as the linear's value. `res` is [T, out] like out.
+ */
+export interface Residual {
+  res: Ptr;
+  into: boolean;
+}
+
+/**
  * Forward of a LoRA linear: out[T, out] = x W0ᵀ + b + s (x Aᵀ) Bᵀ.
  * `h` (optional, [T, r]) receives `x Aᵀ` for a tape; without it `h` lives in a temporary.
+ * `residual` adds a residual stream afterwards, in the last GEMM's epilogue when there is an
+ * adapter (the same bits as the separate add).
  */
 export function loraLinearForward(
   k: Kernels,
@@ -50,14 +78,21 @@ export function loraLinearForward(
   x: Ptr,
   T: number,
   h?: Ptr,
+  residual?: Residual,
 ): void {
-  baseForward(k, w, out, x, T, 0);
-  if (w.bias !== null) k.addBias(out, w.bias, T, w.out);
-  if (!lora) return;
+  if (w.bias !== null) baseForwardBias(k, w, w.bias, out, x, T);
+  else baseForward(k, w, out, x, T, 0);
+  if (!lora) {
+    if (residual?.into) k.add(residual.res, residual.res, out, T * w.out);
+    else if (residual) k.add(out, out, residual.res, T * w.out);
+    return;
+  }
   const mark = arena.mark();
   const hp = h ?? arena.allocF32(T * lora.rank);
   k.matmulABt(hp, x, lora.a.ptr, T, lora.rank, lora.inFeatures, 1, 0);
-  k.matmulABt(out, hp, lora.b.ptr, T, lora.outFeatures, lora.rank, lora.scale, 1);
+  const [B, N, r, s] = [lora.b.ptr, lora.outFeatures, lora.rank, lora.scale];
+  if (residual) k.matmulABtResidual(out, residual.res, hp, B, T, N, r, s, 1, residual.into ? 1 : 0);
+  else k.matmulABt(out, hp, B, T, N, r, s, 1);
   arena.release(mark);
 }
 

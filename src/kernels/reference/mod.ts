@@ -15,10 +15,12 @@ import { embeddingReference } from "./embedding.ts";
 import { crossEntropyReference } from "./cross_entropy.ts";
 import { elementwiseReference } from "./elementwise.ts";
 import { optimReference } from "./optim.ts";
+import { fusedReference } from "./fused.ts";
 
 /** Reference kernels over `memory`. The arena may start at `heapBase()` = 1024. */
 export function createReferenceKernels(memory: WebAssembly.Memory): Kernels {
   const m = new MemViews(memory);
+  const unfused = { ...gemmReference(m), ...int4Reference(m), ...elementwiseReference(m) };
   return {
     heapBase: () => 1024,
     scratchBytes: () => 0,
@@ -34,5 +36,6 @@ export function createReferenceKernels(memory: WebAssembly.Memory): Kernels {
     ...crossEntropyReference(m),
     ...elementwiseReference(m),
     ...optimReference(m),
+    ...fusedReference(unfused),
   };
 }
