@@ -46,6 +46,7 @@ const COVERED_BY: Record<string, string> = {
   "src/kernels/reference/attention.ts": "src/kernels/attention_test.ts",
   "src/kernels/reference/cross_entropy.ts": "src/kernels/cross_entropy_test.ts",
   "src/kernels/reference/elementwise.ts": "src/kernels/elementwise_test.ts",
+  "src/kernels/reference/fused.ts": "src/kernels/fused_test.ts",
   "src/kernels/reference/embedding.ts": "src/kernels/embedding_test.ts",
   "src/kernels/reference/floats.ts": "src/kernels/elementwise_test.ts",
   "src/kernels/reference/geglu.ts": "src/kernels/geglu_test.ts",
