@@ -222,7 +222,10 @@ export function openEngine(engine: EngineName, o: OpenEngineOptions = {}): Promi
   }
 }
 
-/** Polls `expression` every 100 ms until it is truthy; throws after `timeoutMs`. */
+/**
+ * Polls `expression` every 100 ms until it is truthy; throws after `timeoutMs`, with what the
+ * page shows (its status and progress lines) so that a stalled run says where it stalled.
+ */
 export async function waitFor(
   page: EnginePage,
   expression: string,
@@ -231,7 +234,14 @@ export async function waitFor(
   const end = performance.now() + timeoutMs;
   while (!(await page.evaluate<boolean>(`!!(${expression})`))) {
     if (performance.now() > end) {
-      throw new Error(`${page.engine}: timed out after ${timeoutMs} ms waiting for ${expression}`);
+      const shows = await page.evaluate<string>(
+        `["status", "progress", "kernel-threads"].map((id) =>
+          id + ": " + (document.getElementById(id)?.textContent ?? "-").slice(-300)).join("; ")`,
+      ).catch((e) => `(the page did not answer: ${e})`);
+      throw new Error(
+        `${page.engine}: timed out after ${timeoutMs} ms waiting for ${expression}; the page ` +
+          `shows ${shows}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 100));
   }
