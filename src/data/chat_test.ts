@@ -18,18 +18,7 @@ Deno.test("tokenizeChat trains exactly on the assistant turns of a Qwen2.5 conve
   // Same ids as tokenizing the whole rendering at once (pieces split at special tokens).
   deepStrictEqual(inputIds, tok.encode(renderChat(tok, messages, false)));
   // The trained tokens, decoded, are the two answers with their end-of-turn markup.
-  const trained: string[] = [];
-  let run: number[] = [];
-  for (let i = 0; i <= labels.length; i++) {
-    if (i < labels.length && labels[i] !== IGNORE_INDEX) {
-      strictEqual(labels[i], inputIds[i]);
-      run.push(labels[i]);
-    } else if (run.length) {
-      trained.push(tok.decode(run));
-      run = [];
-    }
-  }
-  deepStrictEqual(trained, ["Paris.<|im_end|>\n", "Rome.<|im_end|>\n"]);
+  deepStrictEqual(trainedRuns(tok, inputIds, labels), ["Paris.<|im_end|>\n", "Rome.<|im_end|>\n"]);
 });
 
 Deno.test("tokenizeChat inserts the template's default system prompt untrained", () => {
@@ -71,18 +60,10 @@ Deno.test("tokenizeChat on Gemma 3's own template: one <bos>, model turns traine
   strictEqual(inputIds[0], 2);
   strictEqual(inputIds.filter((id) => id === 2).length, 1);
   strictEqual(inputIds.filter((id) => id === 105).length, 4);
-  const trained: string[] = [];
-  let run: number[] = [];
-  for (let i = 0; i <= labels.length; i++) {
-    if (i < labels.length && labels[i] !== IGNORE_INDEX) {
-      strictEqual(labels[i], inputIds[i]);
-      run.push(labels[i]);
-    } else if (run.length) {
-      trained.push(gemma.decode(run));
-      run = [];
-    }
-  }
-  deepStrictEqual(trained, ["Paris.<end_of_turn>\n", "Rome.<end_of_turn>\n"]);
+  deepStrictEqual(trainedRuns(gemma, inputIds, labels), [
+    "Paris.<end_of_turn>\n",
+    "Rome.<end_of_turn>\n",
+  ]);
   // The generation prompt opens a model turn.
   ok(renderChat(gemma, messages.slice(0, 2), true).endsWith("<start_of_turn>model\n"));
 });
@@ -140,6 +121,7 @@ Deno.test("tokenizeChat on Qwen3's own template: the latest turn trained with it
 });
 
 /** The decoded runs of trained positions (labels equal to the ids there). */
+/** The trained spans of `labels`, decoded; each trained label is its input id. */
 function trainedRuns(t: typeof tok, inputIds: number[], labels: number[]): string[] {
   const runs: string[] = [];
   let run: number[] = [];
