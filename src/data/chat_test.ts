@@ -121,7 +121,6 @@ Deno.test("tokenizeChat on Qwen3's own template: the latest turn trained with it
 });
 
 /** The decoded runs of trained positions (labels equal to the ids there). */
-/** The trained spans of `labels`, decoded; each trained label is its input id. */
 function trainedRuns(t: typeof tok, inputIds: number[], labels: number[]): string[] {
   const runs: string[] = [];
   let run: number[] = [];
