@@ -17,7 +17,6 @@ const GRAPH_DEADLINE_MS = 60_000;
  * named here must import the module, directly or through what it imports.
  */
 const COVERED_BY: Record<string, string> = {
-  "src/cli/cache_dir_deno.ts": "src/train/weights_choice_deno_test.ts",
   "src/cli/demo_showcase_run.ts": "src/generate/showcase_test.ts",
   "src/data/batch.ts": "src/data/dataset_test.ts",
   "src/data/tokenizer.ts": "src/data/dataset_test.ts",

@@ -2,6 +2,12 @@
  * The user's cache folder, where both command lines keep what they derive from a model (the int4
  * weight cache, the tokenizer snapshot): `$SLIMTUNE_CACHE_DIR`, else `$XDG_CACHE_HOME/slimtune`,
  * else `~/.cache/slimtune`. Never the model's folder, which the user did not name as an output.
+ *
+ * @example
+ * ```ts
+ * import { userCacheDir } from "./cache_dir_deno.ts";
+ * console.log(userCacheDir({ HOME: "/home/a" })); // "/home/a/.cache/slimtune"
+ * ```
  */
 
 /** The default cache folder for `env` (an environment), or null when none can be named. */

@@ -37,7 +37,8 @@ import {
   runMemoryPlanOptions,
 } from "./preflight_deno.ts";
 import { keepsTapes, keptTapesWithin, type MemoryPlan } from "../methods/memory_plan.ts";
-import { chooseWeights, defaultCacheDir } from "./weights_choice_deno.ts";
+import { defaultCacheDir } from "../cli/cache_dir_deno.ts";
+import { chooseWeights } from "./weights_choice_deno.ts";
 import { acquireRunLock, clearRun, pruneCheckpoints } from "./run_dir_deno.ts";
 import { createDemoStore, DEMO_BASE_MODEL, DEMO_MODEL_CONFIG } from "../model/demo_model.ts";
 import { DEMO_DEFAULTS, demoDataPath, demoEvalDataPath, demoIntro, demoOutro } from "./demo.ts";

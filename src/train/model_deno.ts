@@ -14,7 +14,7 @@ import { DEFAULT_HEAD_CHUNK_ROWS } from "../methods/memory_plan.ts";
 import type { WeightStore } from "../model/weights.ts";
 import type { Arena } from "../runtime/arena.ts";
 import type { TrainArgs } from "./args.ts";
-import { defaultCacheDir } from "./weights_choice_deno.ts";
+import { defaultCacheDir } from "../cli/cache_dir_deno.ts";
 
 /**
  * The padding id when no tokenizer is loaded: config.json's `pad_token_id`, else its EOS id (the

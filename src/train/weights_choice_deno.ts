@@ -8,17 +8,9 @@
  * The cache goes to `--cache-dir` when given, else to the user's cache folder
  * (`$SLIMTUNE_CACHE_DIR`, else `$XDG_CACHE_HOME/slimtune`, else `~/.cache/slimtune`): never into
  * the model's folder, which the user did not name as an output.
- *
- * @example
- * ```ts
- * import { userCacheDir } from "./weights_choice_deno.ts";
- * console.log(userCacheDir({ HOME: "/home/a" })); // "/home/a/.cache/slimtune"
- * ```
  */
 import { environment, userCacheDir } from "../cli/cache_dir_deno.ts";
 import { checkWritableDir } from "./run_dir_deno.ts";
-
-export { defaultCacheDir, userCacheDir } from "../cli/cache_dir_deno.ts";
 
 /** The weight store a run uses, and why, for the log. */
 export interface WeightsChoice {

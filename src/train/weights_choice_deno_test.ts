@@ -1,12 +1,5 @@
 import { deepStrictEqual, match, rejects, strictEqual } from "node:assert/strict";
-import { chooseWeights, userCacheDir } from "./weights_choice_deno.ts";
-
-Deno.test("userCacheDir: SLIMTUNE_CACHE_DIR, then XDG_CACHE_HOME, then HOME", () => {
-  strictEqual(userCacheDir({ SLIMTUNE_CACHE_DIR: "/c", XDG_CACHE_HOME: "/x", HOME: "/h" }), "/c");
-  strictEqual(userCacheDir({ XDG_CACHE_HOME: "/x", HOME: "/h" }), "/x/slimtune");
-  strictEqual(userCacheDir({ HOME: "/h" }), "/h/.cache/slimtune");
-  strictEqual(userCacheDir({}), null);
-});
+import { chooseWeights } from "./weights_choice_deno.ts";
 
 Deno.test("--weights auto streams into a writable cache folder and says so", async () => {
   const tmp = await Deno.makeTempDir();
