@@ -24,6 +24,8 @@ interface Setting {
   flags: string[];
   /** The bundled demo (no --model). */
   demo?: boolean;
+  /** The paper's setting (`--settings paper` runs only this one). */
+  paper?: boolean;
   /** The issue's target for the whole-process peak, MB. */
   targetMb?: number;
 }
@@ -42,6 +44,7 @@ const SETTINGS: Setting[] = [
       "--threads",
       "1",
     ],
+    paper: true,
     targetMb: 110,
   },
   {
@@ -125,7 +128,7 @@ export async function measureUserPath(
   if (!known) throw new Error(`unknown user-path preset "${preset}"`);
   // The bundled demo is the same whatever the preset: measured with the default one only.
   const settings = SETTINGS.filter((s) =>
-    o.settings === "paper" ? s.name.startsWith("paper") : !s.demo || preset === "qwen2.5-0.5b"
+    o.settings === "paper" ? s.paper : !s.demo || preset === "qwen2.5-0.5b"
   );
   const tmp = await Deno.makeTempDir({ prefix: "slimtune-user-path-" });
   try {
