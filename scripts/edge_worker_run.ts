@@ -18,6 +18,25 @@
 import { parseArgs } from "node:util";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
 import { rangeFileResponse } from "../examples/shared/range_file.ts";
+import {
+  freePort,
+  KILL_GRACE_MS,
+  type SpawnedProcess,
+  spawnWithDeadline,
+  waitUntil,
+  withDeadline,
+} from "./harness.ts";
+
+/**
+ * Every wait on the worker process or the checkpoint server ends by these deadlines
+ * (milliseconds): its start (a type check of the worker's graph, minutes on a loaded machine),
+ * the `/finetune` request (the full 30-layer shape streams 270 MB), and the server's shutdown.
+ */
+export const EDGE_DEADLINE_MS = {
+  start: 180_000,
+  request: 15 * 60_000,
+  stop: 5_000,
+} as const;
 
 /** Options of {@link runEdgeWorker}. */
 export interface EdgeWorkerRunOptions {
@@ -55,13 +74,6 @@ function serveDir(dir: string): Deno.HttpServer<Deno.NetAddr> {
   );
 }
 
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
 function vmHwm(pid: number): number | null {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
@@ -76,7 +88,7 @@ export async function runEdgeWorker(o: EdgeWorkerRunOptions = {}): Promise<EdgeW
   const root = new URL("..", import.meta.url).pathname;
   const dir = await Deno.makeTempDir({ prefix: "slimtune-edge-" });
   let server: Deno.HttpServer<Deno.NetAddr> | null = null;
-  let child: Deno.ChildProcess | null = null;
+  let child: SpawnedProcess | null = null;
   try {
     const t0 = performance.now();
     const made = await makeCheckpoint({
@@ -90,32 +102,36 @@ export async function runEdgeWorker(o: EdgeWorkerRunOptions = {}): Promise<EdgeW
     server = serveDir(dir);
     const modelUrl = `http://127.0.0.1:${server.addr.port}/`;
     const port = freePort();
-    child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "serve",
-        "--no-prompt",
-        "--allow-net=127.0.0.1",
-        "--host=127.0.0.1",
-        `--port=${port}`,
-        `${root}examples/edge/deno_entry.js`,
-      ],
+    const worker = spawnWithDeadline(Deno.execPath(), [
+      "serve",
+      "--no-prompt",
+      "--allow-net=127.0.0.1",
+      "--host=127.0.0.1",
+      `--port=${port}`,
+      `${root}examples/edge/deno_entry.js`,
+    ], {
+      // Its whole life: the start, the request, and the stop.
+      timeoutMs: EDGE_DEADLINE_MS.start + EDGE_DEADLINE_MS.request + 2 * KILL_GRACE_MS,
+      what: `the edge worker (deno serve on port ${port})`,
       cwd: root,
       env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const stderr = new Response(child.stderr).text();
+    });
+    child = worker;
     const base = `http://127.0.0.1:${port}`;
-    for (let i = 0;; i++) {
+    await waitUntil(async () => {
       try {
-        const r = await fetch(`${base}/`);
+        const r = await fetch(`${base}/`, { signal: AbortSignal.timeout(5_000) });
         await r.body?.cancel();
-        break;
+        return true;
       } catch {
-        if (i > 300) throw new Error(`worker did not start: ${await stderr}`);
-        await new Promise((r) => setTimeout(r, 100));
+        return false;
       }
-    }
+    }, {
+      timeoutMs: EDGE_DEADLINE_MS.start,
+      what: `the edge worker answering on port ${port}`,
+      child: worker,
+      intervalMs: 100,
+    });
     const q = new URLSearchParams({
       model: modelUrl,
       steps: String(o.steps ?? 2),
@@ -128,8 +144,21 @@ export async function runEdgeWorker(o: EdgeWorkerRunOptions = {}): Promise<EdgeW
     });
     const workerIdlePeakBytes = vmHwm(child.pid);
     const t1 = performance.now();
-    const res = await fetch(`${base}/finetune?${q}`);
-    const response = await res.json();
+    let res: Response;
+    let response: Record<string, unknown>;
+    try {
+      res = await fetch(`${base}/finetune?${q}`, {
+        signal: AbortSignal.timeout(EDGE_DEADLINE_MS.request),
+      });
+      response = await res.json();
+    } catch (e) {
+      const r = await worker.stop().catch((e) => e as Error);
+      throw new Error(
+        `edge worker /finetune: ${(e as Error).message} (deadline ` +
+          `${EDGE_DEADLINE_MS.request / 1000} s); the worker: ` +
+          (r instanceof Error ? r.message : worker.describe()),
+      );
+    }
     const requestSeconds = (performance.now() - t1) / 1000;
     const workerPeakBytes = vmHwm(child.pid);
     return {
@@ -142,13 +171,14 @@ export async function runEdgeWorker(o: EdgeWorkerRunOptions = {}): Promise<EdgeW
       requestSeconds,
     };
   } finally {
-    if (child) {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* already gone */ }
-      await child.status;
-    }
-    await server?.shutdown();
+    // The stop rejects only past the worker's deadline: the run's own error is the one to see.
+    await child?.stop().catch(() => {});
+    await withDeadline(
+      server?.shutdown() ?? Promise.resolve(),
+      EDGE_DEADLINE_MS.stop,
+      "range server",
+    )
+      .catch(() => {/* its connections go with the process */});
     await Deno.remove(dir, { recursive: true });
   }
 }

@@ -251,13 +251,16 @@ export function spawnWithDeadline(
   return new SpawnedProcess(command, args, o);
 }
 
-/** Runs `command` to its end under `o.timeoutMs` and returns its exit and output. */
-export function runWithDeadline(
+/**
+ * Runs `command` to its end under `o.timeoutMs` and returns its exit and output; rejects (never
+ * throws) when the command cannot start, e.g. `Deno.errors.NotFound`.
+ */
+export async function runWithDeadline(
   command: string,
   args: string[],
   o: DeadlineOptions,
 ): Promise<ProcessResult> {
-  return spawnWithDeadline(command, args, o).result();
+  return await spawnWithDeadline(command, args, o).result();
 }
 
 /** Options of {@link waitUntil}. */

@@ -20,6 +20,7 @@
 import { parseArgs } from "node:util";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
 import { rangeFileResponse } from "../examples/shared/range_file.ts";
+import { freePort, runWithDeadline, spawnWithDeadline, withDeadline } from "./harness.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 /** The workerd binary npm installs. */
@@ -45,39 +46,24 @@ export const DEADLINE_MS = {
   request: 300_000,
   inspectorCall: 20_000,
   stop: 5_000,
+  /** workerd's whole life: its start and every request of a test file or benchmark. */
+  lifetime: 30 * 60_000,
 } as const;
-
-/** `p`, or an error naming `what` once `ms` have passed. */
-export function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
 
 /** `deno bundle` of `entry` (relative to the repository) into `outFile`; returns its size. */
 export async function bundle(entry: string, outFile: string): Promise<number> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--platform", "browser", "--output", outFile, `${ROOT}${entry}`],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(DEADLINE_MS.bundle),
-  }).output();
-  if (!out.success) {
-    const why = out.signal ? `killed (${out.signal}) after ${DEADLINE_MS.bundle / 1000} s` : "";
-    throw new Error(`deno bundle ${entry}: ${why}${new TextDecoder().decode(out.stderr)}`);
-  }
+  const out = await runWithDeadline(
+    Deno.execPath(),
+    ["bundle", "--platform", "browser", "--output", outFile, `${ROOT}${entry}`],
+    {
+      timeoutMs: DEADLINE_MS.bundle,
+      what: `deno bundle ${entry}`,
+      cwd: ROOT,
+      env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+    },
+  );
+  if (!out.success) throw new Error(`deno bundle ${entry}: ${out.stderr}`);
   return (await Deno.stat(outFile)).size;
-}
-
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 /** What Cloudflare's own entry would be: the wasm import injected as env.KERNELS. */
@@ -228,35 +214,21 @@ async function startWorkerdOnce(
   const stateDir = `${dir}/state-${build}`;
   await Deno.mkdir(stateDir, { recursive: true });
   await Deno.writeTextFile(`${dir}/config.capnp`, config(port, `kernels.${build}.wasm`, stateDir));
-  const child = new Deno.Command(WORKERD, {
-    args: ["serve", `${dir}/config.capnp`, `--inspector-addr=127.0.0.1:${inspectorPort}`],
-    cwd: dir,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const log = Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
+  const child = spawnWithDeadline(
+    WORKERD,
+    ["serve", `${dir}/config.capnp`, `--inspector-addr=127.0.0.1:${inspectorPort}`],
+    {
+      timeoutMs: DEADLINE_MS.lifetime,
+      what: `workerd on ports ${port}/${inspectorPort}`,
+      cwd: dir,
+    },
+  );
   const base = `http://127.0.0.1:${port}`;
-  let exited = false;
-  const status = child.status.finally(() => exited = true);
   // workerd drains its connections on SIGTERM, and an inspector socket that the client has
   // closed can keep it draining for ever (seen: the socket in CLOSE-WAIT, SIGTERM without
-  // effect), so SIGKILL follows when it has not exited by the deadline.
-  const stop = async (): Promise<string> => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* already gone */ }
-    try {
-      await withDeadline(status, DEADLINE_MS.stop, "workerd: exit after SIGTERM");
-    } catch {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* already gone */ }
-      await status;
-    }
-    return (await withDeadline(log, DEADLINE_MS.stop, "workerd: its output").catch((e) => [
-      String(e),
-    ])).join("\n");
-  };
+  // effect), so the stop's SIGKILL follows when it has not exited after the grace period.
+  const stop = (): Promise<string> =>
+    child.stop().then((r) => `${r.stdout}\n${r.stderr}`, (e: Error) => e.message);
   const startBy = performance.now() + DEADLINE_MS.start;
   for (;;) {
     try {
@@ -265,8 +237,8 @@ async function startWorkerdOnce(
       if ((await r.text()).startsWith("slimtune edge worker")) break;
       throw new Error(`127.0.0.1:${port} answers, but not as the worker`);
     } catch {
-      if (exited || performance.now() > startBy) {
-        const why = exited ? "exited" : `not answering after ${DEADLINE_MS.start / 1000} s`;
+      if (child.exited || performance.now() > startBy) {
+        const why = child.exited ? "exited" : `not answering after ${DEADLINE_MS.start / 1000} s`;
         throw new Error(
           `workerd on ports ${port}/${inspectorPort} did not start (${why}): ${await stop()}`,
         );

@@ -16,6 +16,13 @@
 import { chromium } from "playwright-core";
 import puppeteer from "puppeteer-core";
 import { Builder, Capabilities, type WebDriver } from "selenium-webdriver";
+import {
+  freePort,
+  type SpawnedProcess,
+  spawnWithDeadline,
+  waitUntil,
+  withDeadline,
+} from "../scripts/harness.ts";
 
 /** The engines of the matrix. */
 export type EngineName = "chromium" | "firefox" | "webkit";
@@ -69,12 +76,15 @@ export interface OpenEngineOptions {
   env?: Record<string, string>;
 }
 
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+/**
+ * Deadlines of the WebKit helper processes (milliseconds): Xvfb naming its display and the
+ * WebDriver answering (seconds alone, far more when loaded), and their whole life, which spans a
+ * page's training run in the browser and ends before the suite's own limit.
+ */
+const WEBKIT_DEADLINE_MS = {
+  start: 60_000,
+  lifetime: 30 * 60_000,
+} as const;
 
 async function openChromium(): Promise<EnginePage> {
   const browser = await chromium.launch({
@@ -128,40 +138,36 @@ async function openFirefox(): Promise<EnginePage> {
 }
 
 /** Starts Xvfb on a display it picks itself (`-displayfd`) and returns it. */
-async function startXvfb(): Promise<{ display: string; process: Deno.ChildProcess }> {
-  const process = new Deno.Command(ENGINE_BINARIES.webkit[1], {
-    args: ["-displayfd", "1", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = process.stdout.getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("Xvfb exited before it named its display");
-    text += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  process.stdout.cancel().catch(() => {});
-  return { display: `:${text.trim()}`, process };
+async function startXvfb(): Promise<{ display: string; process: SpawnedProcess }> {
+  const process = spawnWithDeadline(
+    ENGINE_BINARIES.webkit[1],
+    ["-displayfd", "1", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+    { timeoutMs: WEBKIT_DEADLINE_MS.lifetime, what: "Xvfb" },
+  );
+  await waitUntil(() => process.stdout.includes("\n"), {
+    timeoutMs: WEBKIT_DEADLINE_MS.start,
+    what: "Xvfb naming its display",
+    child: process,
+  });
+  return { display: `:${process.stdout.split("\n")[0].trim()}`, process };
 }
 
 async function openWebKit(o: OpenEngineOptions): Promise<EnginePage> {
   const xvfb = await startXvfb();
   const port = freePort();
-  const driverProcess = new Deno.Command(ENGINE_BINARIES.webkit[0], {
-    args: [`--port=${port}`, "--host=127.0.0.1"],
-    env: { DISPLAY: xvfb.display, ...o.env },
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const driverProcess = spawnWithDeadline(
+    ENGINE_BINARIES.webkit[0],
+    [`--port=${port}`, "--host=127.0.0.1"],
+    {
+      timeoutMs: WEBKIT_DEADLINE_MS.lifetime,
+      what: `WebKitWebDriver on port ${port}`,
+      env: { DISPLAY: xvfb.display, ...o.env },
+    },
+  );
+  // SIGTERM, SIGKILL after the grace; past their lifetime the stop names the one that overran.
   const stop = async () => {
-    for (const p of [driverProcess, xvfb.process]) {
-      try {
-        p.kill("SIGTERM");
-      } catch { /* already gone */ }
-      await p.status;
-    }
+    const results = await Promise.allSettled([driverProcess.stop(), xvfb.process.stop()]);
+    for (const r of results) if (r.status === "rejected") throw r.reason;
   };
   let driver: WebDriver;
   try {
@@ -172,13 +178,19 @@ async function openWebKit(o: OpenEngineOptions): Promise<EnginePage> {
         args: ["--automation"],
       },
     });
-    for (let i = 0;; i++) {
+    const startBy = performance.now() + WEBKIT_DEADLINE_MS.start;
+    for (;;) {
       try {
-        driver = await new Builder().usingServer(`http://127.0.0.1:${port}`)
-          .withCapabilities(caps).build();
+        driver = await withDeadline(
+          new Builder().usingServer(`http://127.0.0.1:${port}`).withCapabilities(caps).build(),
+          WEBKIT_DEADLINE_MS.start,
+          `WebKitWebDriver on port ${port}: a MiniBrowser session`,
+        );
         break;
       } catch (e) {
-        if (i >= 50) throw e;
+        if (driverProcess.exited || performance.now() > startBy) {
+          throw new Error(`${(e as Error).message}; the driver: ${driverProcess.describe()}`);
+        }
         await new Promise((r) => setTimeout(r, 100)); // the driver is still starting
       }
     }

@@ -9,22 +9,27 @@
 import assert from "node:assert/strict";
 import { MemorySource, parseAdapterConfig, SafetensorsFile } from "../mod.ts";
 import { runEdgeWorker } from "../scripts/edge_worker_run.ts";
+import { runWithDeadline } from "../scripts/harness.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
 Deno.test("edge: a fine-tune runs under `deno run` with no permissions at all", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", "examples/edge/finetune.ts"],
+  // 30 steps of a small model after a type check: a minute alone, several when loaded.
+  const out = await runWithDeadline(Deno.execPath(), [
+    "run",
+    "--no-prompt",
+    "examples/edge/finetune.ts",
+  ], {
+    timeoutMs: 8 * 60_000,
+    what: "examples/edge/finetune.ts with no permissions",
     cwd: ROOT,
     env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
     clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
+  });
+  const stderr = out.stderr;
   assert.equal(out.code, 0, stderr);
   assert.doesNotMatch(stderr, /NotCapable|PermissionDenied|requires .* access/);
-  const r = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+  const r = JSON.parse(out.stdout.trim().split("\n").pop()!);
   assert.equal(r.ok, true);
   assert.ok(["relaxed", "simd"].includes(r.variant));
   const losses: number[] = r.losses;

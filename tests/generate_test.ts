@@ -35,6 +35,7 @@ import { Rng } from "../src/runtime/rng.ts";
 import { DEMO_MODEL_CONFIG } from "../src/model/demo_model.ts";
 import { writeAdapterDir } from "../src/io/peft_adapter_deno.ts";
 import { readRefModel, type RefLora, refLoss } from "./model_reference_f64.ts";
+import { runWithDeadline } from "../scripts/harness.ts";
 
 const TOL = 1e-4;
 
@@ -474,13 +475,14 @@ Deno.test("generate.ts: bad flags exit 2 with error: --flag: reason", async () =
 });
 
 Deno.test("generate.ts binary: exit status 2 on a bad flag", async () => {
-  const p = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../generate.ts", import.meta.url).pathname, "--top-p", "2"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const script = new URL("../generate.ts", import.meta.url).pathname;
+  // A type check and a flag refused before any model is read: a minute or two when loaded.
+  const p = await runWithDeadline(Deno.execPath(), ["run", "-A", script, "--top-p", "2"], {
+    timeoutMs: 5 * 60_000,
+    what: "generate.ts --top-p 2",
+  });
   strictEqual(p.code, 2);
-  strictEqual(new TextDecoder().decode(p.stderr), "error: --top-p: must be at most 1, got 2\n");
+  strictEqual(p.stderr, "error: --top-p: must be at most 1, got 2\n");
 });
 
 Deno.test("generate.ts --model without a tokenizer fails with a clear error", async () => {

@@ -169,3 +169,8 @@ Deno.test("harness: freePort gives a port that can be listened on", () => {
   const l = Deno.listen({ hostname: "127.0.0.1", port });
   l.close();
 });
+
+Deno.test("harness: a command that cannot start is a rejection, not a throw", async () => {
+  const p = runWithDeadline("/nonexistent/harness-probe", [], { timeoutMs: SHELL_DEADLINE_MS });
+  await assert.rejects(p, Deno.errors.NotFound);
+});

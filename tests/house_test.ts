@@ -8,6 +8,7 @@
  * file that covers it, which must reach it through its imports.
  */
 import assert from "node:assert/strict";
+import { runWithDeadline } from "../scripts/harness.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const GRAPH_DEADLINE_MS = 60_000;
@@ -133,19 +134,14 @@ async function importGraph(): Promise<Map<string, Set<string>>> {
       root,
       modules.map((m) => `import ${JSON.stringify(new URL(m, `file://${ROOT}`).href)};`).join("\n"),
     );
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["info", "--json", root],
+    const out = await runWithDeadline(Deno.execPath(), ["info", "--json", root], {
+      timeoutMs: GRAPH_DEADLINE_MS,
+      what: "deno info --json of every module",
       cwd: ROOT,
       env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(GRAPH_DEADLINE_MS),
-    }).output().catch((e) => {
-      throw new Error(`deno info did not finish within ${GRAPH_DEADLINE_MS / 1000} s: ${e}`);
     });
-    const stderr = new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 0, `deno info failed: ${stderr}`);
-    const info = JSON.parse(new TextDecoder().decode(out.stdout)) as { modules: InfoModule[] };
+    assert.equal(out.code, 0, `deno info failed: ${out.stderr}`);
+    const info = JSON.parse(out.stdout) as { modules: InfoModule[] };
     const prefix = `file://${ROOT}`;
     const local = (s: string | undefined) =>
       s?.startsWith(prefix) ? decodeURIComponent(s.slice(prefix.length)) : undefined;

@@ -8,6 +8,7 @@
  */
 import { ok } from "node:assert/strict";
 import { bundledQwenTokenizerDir, loadTokenizerDir } from "../src/data/tokenizer_deno.ts";
+import { runWithDeadline } from "../scripts/harness.ts";
 
 const root = new URL("../", import.meta.url).href;
 
@@ -51,21 +52,13 @@ Deno.test("memory parts: the tokenizer's tables and the data rows cost what the 
   try {
     // The snapshot every run after the first reads.
     await loadTokenizerDir(bundledQwenTokenizerDir(), { cacheDir: `${tmp}/cache` });
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--v8-flags=--expose-gc", "--ext=js", "-", `${tmp}/cache`],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(90_000),
-    }).spawn();
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(PROBE));
-    await w.close();
-    const out = await child.output().catch((e) => {
-      throw new Error(`the memory probe did not finish within 90 s: ${e}`);
-    });
-    const text = new TextDecoder().decode(out.stdout);
-    ok(out.success, `probe failed: ${new TextDecoder().decode(out.stderr)}`);
+    const out = await runWithDeadline(
+      Deno.execPath(),
+      ["run", "-A", "--v8-flags=--expose-gc", "--ext=js", "-", `${tmp}/cache`],
+      { timeoutMs: 90_000, what: "the memory probe", stdin: PROBE },
+    );
+    const text = out.stdout;
+    ok(out.success, `probe failed: ${out.stderr}`);
     const { tokenizer, data } = JSON.parse(text.trim().split("\n").pop()!);
     const MB = 1 << 20;
     ok(tokenizer.source === "snapshot", `second load from ${tokenizer.source}`);

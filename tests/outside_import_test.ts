@@ -5,6 +5,7 @@
  * node_modules are not in play there), and a training step runs.
  */
 import assert from "node:assert/strict";
+import { runWithDeadline } from "../scripts/harness.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).href;
 
@@ -28,17 +29,21 @@ const { loss } = await session.step([{ inputIds: ids, labels: ids, batchSize: 1,
 console.log(JSON.stringify({ variant, loss, tokenizer: typeof slimtune.createTokenizer }));
 `,
     );
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-read", "--allow-env", "--allow-net=registry.npmjs.org", "user.ts"],
-      cwd: dir,
-      env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
+    // A type check of mod.ts's graph and one step: a minute or two on a loaded machine.
+    const out = await runWithDeadline(
+      Deno.execPath(),
+      ["run", "--allow-read", "--allow-env", "--allow-net=registry.npmjs.org", "user.ts"],
+      {
+        timeoutMs: 5 * 60_000,
+        what: "a user's script importing mod.ts",
+        cwd: dir,
+        env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+      },
+    );
+    const stderr = out.stderr;
     assert.doesNotMatch(stderr, /not a dependency/);
     assert.equal(out.code, 0, stderr);
-    const r = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+    const r = JSON.parse(out.stdout.trim().split("\n").pop()!);
     assert.ok(["relaxed", "simd"].includes(r.variant));
     assert.ok(Number.isFinite(r.loss) && r.loss > 0, `loss ${r.loss}`);
     assert.equal(r.tokenizer, "function");

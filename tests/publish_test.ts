@@ -6,19 +6,21 @@
  * Works offline: the dry run needs no JSR access.
  */
 import assert from "node:assert/strict";
+import { runWithDeadline } from "../scripts/harness.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
+/** `deno info`, `deno check` or `deno publish --dry-run` of the package: minutes when loaded. */
+const DENO_DEADLINE_MS = 5 * 60_000;
+
 async function deno(args: string[], cwd = ROOT): Promise<{ code: number; text: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
+  const out = await runWithDeadline(Deno.execPath(), args, {
+    timeoutMs: DENO_DEADLINE_MS,
+    what: `deno ${args.join(" ")}`,
     cwd,
     env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const d = new TextDecoder();
-  return { code: out.code, text: d.decode(out.stdout) + d.decode(out.stderr) };
+  });
+  return { code: out.code, text: out.stdout + out.stderr };
 }
 
 Deno.test("publish: mod.ts's module graph is web-standard (no node:, no npm built-ins)", async () => {

@@ -4,6 +4,7 @@
  * Runs the real CLI and training session on the demo model with short sequences.
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import { type SpawnedProcess, spawnWithDeadline, waitUntil } from "../scripts/harness.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const common = [
@@ -24,31 +25,40 @@ const common = [
   "--quiet",
 ];
 
-function spawnTrain(args: string[]): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--no-check", `${root}train.ts`, ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+/**
+ * One train.ts run on the demo model: seconds alone, a minute or more on a loaded 2-core machine
+ * running the suite in parallel.
+ */
+const TRAIN_DEADLINE_MS = 5 * 60_000;
+
+function spawnTrain(args: string[]): SpawnedProcess {
+  return spawnWithDeadline(
+    Deno.execPath(),
+    ["run", "-A", "--no-check", `${root}train.ts`, ...args],
+    {
+      timeoutMs: TRAIN_DEADLINE_MS,
+      what: `train.ts ${args.join(" ")}`,
+      cwd: root,
+    },
+  );
 }
 
 async function run(args: string[]): Promise<{ code: number; stderr: string }> {
-  const out = await spawnTrain(args).output();
-  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+  const out = await spawnTrain(args).result();
+  return { code: out.code, stderr: out.stderr };
 }
 
 async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
 }
 
-async function waitFor(path: string, child: Deno.ChildProcess): Promise<void> {
-  let exited = false;
-  child.status.then(() => (exited = true));
-  while (!(await exists(path))) {
-    if (exited) throw new Error(`trainer exited before ${path} appeared`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+function waitFor(path: string, child: SpawnedProcess): Promise<void> {
+  return waitUntil(() => exists(path), {
+    timeoutMs: TRAIN_DEADLINE_MS,
+    what: `${path} to appear`,
+    child,
+    intervalMs: 10,
+  });
 }
 
 const adapter = (dir: string) => Deno.readFile(`${dir}/adapter_model.safetensors`);
@@ -72,10 +82,8 @@ for (const optimizer of ["adamw", "adamw8bit"]) {
       ]);
       await waitFor(`${tmp}/b/checkpoint-3`, child);
       child.kill("SIGKILL");
-      const status = await child.status;
+      const status = await child.result();
       strictEqual(status.signal, "SIGKILL");
-      await child.stdout.cancel();
-      await child.stderr.cancel();
       ok(!(await exists(`${tmp}/b/adapter_model.safetensors`)), "the kill came too late");
 
       const resumed = await run(["--resume", `${tmp}/b`]);
@@ -137,17 +145,16 @@ Deno.test("Ctrl-C saves a checkpoint and exits 130; --resume finishes identicall
       `${tmp}/b.jsonl`,
     ]);
     // Interrupt once the first step is recorded.
-    let text = "";
-    while (!text.includes('"step":2')) {
-      await new Promise((r) => setTimeout(r, 10));
-      text = await Deno.readTextFile(`${tmp}/b.jsonl`).catch(() => "");
-    }
+    await waitUntil(
+      async () => (await Deno.readTextFile(`${tmp}/b.jsonl`).catch(() => "")).includes('"step":2'),
+      { timeoutMs: TRAIN_DEADLINE_MS, what: `step 2 in ${tmp}/b.jsonl`, child, intervalMs: 10 },
+    );
     child.kill("SIGINT");
-    const out = await child.output();
-    strictEqual(out.code, 130, new TextDecoder().decode(out.stderr));
+    const out = await child.result();
+    strictEqual(out.code, 130, out.stderr);
     const steps = (await Deno.readTextFile(`${tmp}/b.jsonl`)).trim().split("\n").length;
     ok(steps < 40, `interrupted after ${steps} of 40 steps`);
-    ok(new TextDecoder().decode(out.stderr).includes(`resume with: --resume ${tmp}/b`));
+    ok(out.stderr.includes(`resume with: --resume ${tmp}/b`));
     ok(!(await exists(`${tmp}/b/adapter_model.safetensors`)));
 
     const resumed = await run(["--resume", `${tmp}/b`]);

@@ -6,6 +6,12 @@
  */
 import { deepStrictEqual, match, notDeepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
+import {
+  runWithDeadline,
+  type SpawnedProcess,
+  spawnWithDeadline,
+  waitUntil,
+} from "../scripts/harness.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -16,21 +22,35 @@ interface Run {
   err: string;
 }
 
-function spawn(args: string[], env: Record<string, string> = {}): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--no-check", `${root}train.ts`, ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env,
-  }).spawn();
+/**
+ * One train.ts run on the tiny checkpoint: seconds alone, a minute or more on a loaded 2-core
+ * machine running the suite in parallel.
+ */
+const TRAIN_DEADLINE_MS = 5 * 60_000;
+/** mount, umount, cp of a few files. */
+const TOOL_DEADLINE_MS = 60_000;
+
+function spawn(args: string[], env: Record<string, string> = {}): SpawnedProcess {
+  return spawnWithDeadline(
+    Deno.execPath(),
+    ["run", "-A", "--no-check", `${root}train.ts`, ...args],
+    {
+      timeoutMs: TRAIN_DEADLINE_MS,
+      what: `train.ts ${args.join(" ")}`,
+      cwd: root,
+      env,
+    },
+  );
 }
 
-async function finish(child: Deno.ChildProcess): Promise<Run> {
-  const o = await child.output();
-  const dec = new TextDecoder();
-  return { code: o.code, signal: o.signal, out: dec.decode(o.stdout), err: dec.decode(o.stderr) };
+async function finish(child: SpawnedProcess): Promise<Run> {
+  const o = await child.result();
+  return { code: o.code, signal: o.signal, out: o.stdout, err: o.stderr };
 }
+
+/** A system tool (mount, umount, cp) under a deadline. */
+const tool = (command: string, args: string[]) =>
+  runWithDeadline(command, args, { timeoutMs: TOOL_DEADLINE_MS });
 
 const train = (args: string[], env?: Record<string, string>) => finish(spawn(args, env));
 
@@ -181,11 +201,8 @@ Deno.test("--out that is a file, under a file, or read-only fails before loading
     // A read-only filesystem: root ignores file modes, so mount one where the test may.
     const ro = `${tmp}/ro`;
     await Deno.mkdir(ro);
-    const mount = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", ro],
-      stderr: "null",
-      stdout: "null",
-    }).output().catch(() => null);
+    const mount = await tool("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", ro])
+      .catch(() => null);
     if (!mount?.success) {
       console.log(
         "skipped the read-only filesystem case: mount needs root and a kernel that allows it",
@@ -199,7 +216,7 @@ Deno.test("--out that is a file, under a file, or read-only fails before loading
         /--out: .*cannot write in .*ro.*Read-only file system/,
       );
     } finally {
-      await new Deno.Command("umount", { args: [ro] }).output();
+      await tool("umount", [ro]);
     }
   });
 });
@@ -212,11 +229,11 @@ for (const [signal, status] of [["SIGTERM", 143], ["SIGHUP", 129]] as const) {
       strictEqual(straight.code, 0, straight.err);
 
       const child = spawn([...run, "--out", `${tmp}/b`, "--metrics", `${tmp}/b.jsonl`]);
-      let text = "";
-      while (!text.includes('"step":2')) {
-        await new Promise((r) => setTimeout(r, 10));
-        text = await Deno.readTextFile(`${tmp}/b.jsonl`).catch(() => "");
-      }
+      await waitUntil(
+        async () =>
+          (await Deno.readTextFile(`${tmp}/b.jsonl`).catch(() => "")).includes('"step":2'),
+        { timeoutMs: TRAIN_DEADLINE_MS, what: `step 2 in ${tmp}/b.jsonl`, child, intervalMs: 10 },
+      );
       child.kill(signal);
       const r = await finish(child);
       strictEqual(r.code, status, r.err);
@@ -247,7 +264,8 @@ Deno.test("--resume of a copied run writes into the copy; the original is untouc
   await withFixture(async ({ tmp, base }) => {
     const a = await train([...base, "--steps", "4", "--save-every", "2", "--out", `${tmp}/a`]);
     strictEqual(a.code, 0, a.err);
-    await new Deno.Command("cp", { args: ["-r", `${tmp}/a`, `${tmp}/copy`] }).output();
+    const cp = await tool("cp", ["-r", `${tmp}/a`, `${tmp}/copy`]);
+    strictEqual(cp.code, 0, cp.stderr);
     const original = await hashTree(`${tmp}/a`);
     const r = await train(["--resume", `${tmp}/copy`, "--steps", "6"]);
     strictEqual(r.code, 0, r.err);
@@ -298,8 +316,7 @@ Deno.test("a live run's lock refuses a second run; a dead run's lock is taken ov
     ok(await exists(lock), "another run's lock is never removed");
     if (Deno.build.os !== "linux") return;
     // A process that has exited: its lock is stale.
-    const gone = new Deno.Command("true").spawn();
-    await gone.status;
+    const gone = await tool("true", []);
     await Deno.writeTextFile(
       lock,
       JSON.stringify({ pid: gone.pid, host: Deno.hostname(), started: "t0", processStart: "1" }),
@@ -555,11 +572,8 @@ Deno.test("--save-total-limit keeps the newest checkpoints", async () => {
 /** Mounts a tmpfs of `size` at `dir` (root only); false with a printed reason elsewhere. */
 async function mountTmpfs(dir: string, size: string): Promise<boolean> {
   await Deno.mkdir(dir, { recursive: true });
-  const r = await new Deno.Command("mount", {
-    args: ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir],
-    stdout: "null",
-    stderr: "null",
-  }).output().catch(() => null);
+  const r = await tool("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir])
+    .catch(() => null);
   if (!r?.success) {
     console.log("skipped: mounting a tmpfs needs root and a kernel that allows it");
     return false;
@@ -620,7 +634,7 @@ Deno.test("a full disk during a checkpoint and during the final save names the p
       deepStrictEqual(await hashTree(`${disk}/run`), before);
       deepStrictEqual(await tmpEntries(disk), []);
     } finally {
-      await new Deno.Command("umount", { args: [disk] }).output();
+      await tool("umount", [disk]);
     }
   });
 });

@@ -22,28 +22,32 @@ import { Rng } from "../src/runtime/rng.ts";
 import { LINEAR_NAMES, type LinearName } from "../src/model/weights.ts";
 import { peftModule } from "../src/model/lora.ts";
 import { readRefModel } from "./model_reference_f64.ts";
+import { runWithDeadline } from "../scripts/harness.ts";
 
 const VARIANT = (Deno.env.get("SLIMTUNE_KERNELS") ?? "reference") as KernelVariant;
 
+/** `import torch` alone takes seconds; the reference's forward and backward on a tiny model too. */
+const PYTHON_DEADLINE_MS = 3 * 60_000;
+
 /** The first Python that imports torch: `python3` on PATH, else Debian's (python3-torch). */
-function pythonWithTorch(): string | null {
+async function pythonWithTorch(): Promise<string | null> {
   for (const python of ["python3", "/usr/bin/python3"]) {
+    let r;
     try {
-      const r = new Deno.Command(python, {
-        args: ["-c", "import torch"],
-        stdout: "null",
-        stderr: "null",
-      })
-        .outputSync();
-      if (r.success) return python;
-    } catch {
-      // not installed: try the next
+      r = await runWithDeadline(python, ["-c", "import torch"], {
+        timeoutMs: PYTHON_DEADLINE_MS,
+        what: `${python} -c "import torch"`,
+      });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue; // not installed: try the next
+      throw e;
     }
+    if (r.success) return python;
   }
   return null;
 }
 
-const PYTHON = pythonWithTorch();
+const PYTHON = await pythonWithTorch();
 const HAVE_TORCH = PYTHON !== null;
 if (!HAVE_TORCH) {
   console.log(
@@ -229,12 +233,12 @@ for (
           JSON.stringify({ input_ids: rows(ids), labels: rows(labels) }),
         );
         const script = new URL("../tools/torch_reference.py", import.meta.url).pathname;
-        const r = await new Deno.Command(PYTHON!, {
-          args: [script, dir, dir, `${dir}/batch.json`, `${dir}/out.json`],
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        assert.ok(r.success, `torch_reference.py failed: ${new TextDecoder().decode(r.stderr)}`);
+        const r = await runWithDeadline(
+          PYTHON!,
+          [script, dir, dir, `${dir}/batch.json`, `${dir}/out.json`],
+          { timeoutMs: PYTHON_DEADLINE_MS, what: "tools/torch_reference.py" },
+        );
+        assert.ok(r.success, `torch_reference.py failed: ${r.stderr}`);
         const out = JSON.parse(await Deno.readTextFile(`${dir}/out.json`)) as {
           loss: number;
           grads: Record<string, number[]>;

@@ -3,6 +3,7 @@ import { checkpointConfig, makeCheckpoint, PRESETS } from "../../tools/make_chec
 import { parseModelConfig } from "./config.ts";
 import { SafetensorsFile } from "./safetensors.ts";
 import { openFileSource } from "./file_source_deno.ts";
+import { runWithDeadline } from "../../scripts/harness.ts";
 
 // The shape table of docs/design.md ("Model shapes"), written out here independently of the presets.
 const TABLE: Record<
@@ -151,18 +152,13 @@ Deno.test("makeCheckpoint: labelled random weights, seeded, norms 1, std ~0.02, 
 Deno.test("CLI writes a checkpoint and reports bad flags", async () => {
   const dir = await Deno.makeTempDir();
   try {
+    const script = new URL("../../tools/make_checkpoint.ts", import.meta.url).pathname;
+    // A tiny checkpoint: seconds alone, a minute or more on a loaded machine.
     const run = (args: string[]) =>
-      new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          "--no-check",
-          new URL("../../tools/make_checkpoint.ts", import.meta.url).pathname,
-          ...args,
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
+      runWithDeadline(Deno.execPath(), ["run", "-A", "--no-check", script, ...args], {
+        timeoutMs: 3 * 60_000,
+        what: `make_checkpoint.ts ${args.join(" ")}`,
+      });
     const ok = await run([
       "--preset",
       "tiny-llama",
@@ -173,13 +169,13 @@ Deno.test("CLI writes a checkpoint and reports bad flags", async () => {
       "--layers",
       "1",
     ]);
-    assert.equal(ok.code, 0, new TextDecoder().decode(ok.stderr));
+    assert.equal(ok.code, 0, ok.stderr);
     const cfg = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
     assert.equal(cfg.num_hidden_layers, 1);
     assert.equal(cfg.torch_dtype, "float16");
     const bad = await run(["--preset", "nope", "--out", dir]);
     assert.notEqual(bad.code, 0);
-    assert.match(new TextDecoder().decode(bad.stderr), /unknown preset "nope"/);
+    assert.match(bad.stderr, /unknown preset "nope"/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { parseProcStatus, readProcessMemory } from "./process_memory_deno.ts";
+import { runWithDeadline } from "../../scripts/harness.ts";
 
 const MB = 1 << 20;
 const onLinux = Deno.build.os === "linux";
@@ -51,15 +52,13 @@ Deno.test({
   name: "allocating and touching 64 MB raises VmHWM by at least 60 MB",
   ignore: !onLinux,
   async fn() {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["eval", "--no-check", "--v8-flags=--expose-gc", CHILD],
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    assert(out.success, stderr);
-    const r = JSON.parse(new TextDecoder().decode(out.stdout));
+    const out = await runWithDeadline(
+      Deno.execPath(),
+      ["eval", "--no-check", "--v8-flags=--expose-gc", CHILD],
+      { timeoutMs: 2 * 60_000, what: "the 64 MB VmHWM probe", env: { NO_COLOR: "1" } },
+    );
+    assert(out.success, out.stderr);
+    const r = JSON.parse(out.stdout);
     assert.equal(r.keep, 1);
     assert(r.after.rssBytes - r.before.rssBytes >= 60 * MB, JSON.stringify(r));
     if (r.reset) {
