@@ -9,7 +9,7 @@ import { Decoder, type DecoderAdapter } from "../src/generate/decoder.ts";
 import { openModel } from "../src/io/model_source_deno.ts";
 import { readGguf } from "../src/io/gguf_testing.ts";
 import { SafetensorsFile } from "../src/io/safetensors.ts";
-import { serializeSafetensors } from "../src/io/safetensors_writer.ts";
+import { serializeSafetensors, type TensorData } from "../src/io/safetensors_writer.ts";
 import { openFileSource } from "../src/io/file_source_deno.ts";
 import { loadKernelsSync } from "../src/kernels/wasm.ts";
 import { tinyTokenizerFiles } from "../src/data/tiny_tokenizer_testing.ts";
@@ -22,6 +22,7 @@ import type { LoraTensors } from "../src/model/lora.ts";
 import { writeAdapterDir } from "../src/io/peft_adapter_deno.ts";
 import { main } from "../tools/export.ts";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
+import { mlxQuantizedCheckpoint } from "./mlx_fixture.ts";
 
 async function tool(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "";
@@ -368,6 +369,141 @@ Deno.test("export refuses an adapter of another shape and an unknown architectur
     const left = [];
     for await (const e of Deno.readDir(tmp)) left.push(e.name);
     deepStrictEqual(left.filter((n) => n.endsWith(".tmp")), [], "no temporary file is left");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+for (const preset of ["tiny-llama", "tiny-qwen2"]) {
+  Deno.test(`an MLX 4-bit base merges into a float checkpoint that computes base + adapter to 1e-5 (${preset})`, async () => {
+    const tmp = await Deno.makeTempDir();
+    try {
+      const config = await tinyModel(preset, `${tmp}/float`);
+      await mlxQuantizedCheckpoint(`${tmp}/float`, `${tmp}/mlx`);
+      const tensors = randomAdapter(config, 4, 23);
+      const info = { r: 4, alpha: 8, targets: [...LINEAR_NAMES] };
+      await writeAdapterDir(`${tmp}/ad`, tensors, { ...info, baseModel: `${tmp}/mlx` });
+      const x = await tool([
+        ...["--model", `${tmp}/mlx`, "--adapter", `${tmp}/ad`, "--merge"],
+        ...["--format", "safetensors", "--type", "f32", "--out", `${tmp}/merged`],
+      ]);
+      strictEqual(x.code, 0, x.err);
+      // Every linear of every layer, the embedding, and an untied LM head.
+      const matrices = config.numLayers * 7 + 1 + (config.tieWordEmbeddings ? 0 : 1);
+      match(
+        x.out,
+        new RegExp(
+          `\\nnote: the base is MLX 4-bit; its ${matrices} quantized matrices are written ` +
+            `dequantized as f32, so the output's \\d+ bytes are \\d+\\.\\dx the input's \\d+ bytes`,
+        ),
+      );
+      const raw = JSON.parse(await Deno.readTextFile(`${tmp}/merged/config.json`));
+      strictEqual(raw.quantization, undefined);
+      strictEqual(raw.torch_dtype, "float32");
+      const f = await SafetensorsFile.open(await openFileSource(`${tmp}/merged/model.safetensors`));
+      const float = await SafetensorsFile.open(
+        await openFileSource(`${tmp}/float/model.safetensors`),
+      );
+      // The float checkpoint's tensors, names and shapes: no scales, no biases, no packed words.
+      deepStrictEqual(f.names().sort(), float.names().sort());
+      for (const n of f.names()) {
+        strictEqual(f.info(n).dtype, "F32", n);
+        deepStrictEqual(f.info(n).shape, float.info(n).shape, n);
+      }
+      await f.close();
+      await float.close();
+
+      const rng = new Rng(8);
+      const ids = Array.from({ length: 24 }, () => Math.floor(rng.uniform() * 512));
+      const adapted: DecoderAdapter = { ...info, tensors };
+      const want = await logitsOf(`${tmp}/mlx`, ids, adapted);
+      const got = await logitsOf(`${tmp}/merged`, ids, null);
+      const base = await logitsOf(`${tmp}/mlx`, ids, null);
+      let worst = 0;
+      let moved = 0;
+      for (let i = 0; i < want.length; i++) {
+        worst = Math.max(worst, Math.abs(got[i] - want[i]));
+        moved = Math.max(moved, Math.abs(base[i] - want[i]));
+      }
+      ok(worst <= 1e-5, `merged vs MLX base + adapter: ${worst}`);
+      ok(moved > 0.1, `the adapter moves the logits (${moved})`);
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  });
+}
+
+Deno.test("an MLX base that is not 4-bit, or whose packed shape is not the config's, is refused in one line naming the tensor", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    await tinyModel("tiny-llama", `${tmp}/float`);
+    await mlxQuantizedCheckpoint(`${tmp}/float`, `${tmp}/mlx`);
+    const cfg = JSON.parse(await Deno.readTextFile(`${tmp}/mlx/config.json`));
+    const variant = async (
+      dir: string,
+      config: Record<string, unknown>,
+      swap?: (t: TensorData) => TensorData,
+    ) => {
+      await Deno.mkdir(`${tmp}/${dir}`);
+      // An adapter of the shapes the config gives, so that only the base's tensors are wrong.
+      await writeAdapterDir(`${tmp}/${dir}-ad`, randomAdapter(parseModelConfig(config), 2, 3), {
+        r: 2,
+        alpha: 4,
+        targets: [...LINEAR_NAMES],
+        baseModel: `${tmp}/${dir}`,
+      });
+      await Deno.copyFile(`${tmp}/mlx/tokenizer.json`, `${tmp}/${dir}/tokenizer.json`);
+      await Deno.writeTextFile(`${tmp}/${dir}/config.json`, JSON.stringify(config));
+      const src = await SafetensorsFile.open(
+        await openFileSource(`${tmp}/mlx/model.safetensors`),
+      );
+      const tensors: TensorData[] = [];
+      for (const name of src.names()) {
+        const { dtype, shape } = src.info(name);
+        const t: TensorData = { name, dtype, shape, data: await src.read(name) };
+        tensors.push(swap ? swap(t) : t);
+      }
+      await src.close();
+      await Deno.writeFile(`${tmp}/${dir}/model.safetensors`, serializeSafetensors(tensors));
+    };
+    // An 8-bit checkpoint says so in its config.
+    await variant("eight", { ...cfg, quantization: { group_size: 32, bits: 8 } });
+    // One matrix packed 8-bit (four values per word) under a 4-bit config.
+    const up = "model.layers.1.mlp.up_proj";
+    await variant(
+      "mixed",
+      cfg,
+      (t) =>
+        t.name === `${up}.weight`
+          ? { ...t, shape: [128, 16], data: new Uint8Array(128 * 16 * 4) }
+          : t,
+    );
+    // A config whose MLP is wider than the packed weights.
+    await variant("wide", { ...cfg, intermediate_size: 256 });
+    for (
+      const [dir, want] of [
+        ["eight", /^error: .*eight\/config\.json: unsupported quantization bits 8 \(only 4\)\n$/],
+        [
+          "mixed",
+          /^error: .*mixed\/model\.safetensors: tensor model\.layers\.1\.mlp\.up_proj\.weight is U32 \[128,16\] with 2 groups per row: as 4-bit that is a group size of 64, not the config's 32 \(only MLX 4-bit checkpoints are read\)\n$/,
+        ],
+        [
+          "wide",
+          /^error: .*wide\/model\.safetensors: tensor model\.layers\.\d\.mlp\.(gate|up|down)_proj\.weight has shape \[\d+, \d+\] \(U32\), expected \[\d+, \d+\] U32 \(MLX 4-bit: 8 nibbles per u32\)\n$/,
+        ],
+      ] as const
+    ) {
+      for (const format of ["gguf", "safetensors"]) {
+        const out = `${tmp}/out-${dir}-${format}`;
+        const e = await tool([
+          ...["--model", `${tmp}/${dir}`, "--format", format, "--out", out],
+          ...(format === "safetensors" ? ["--adapter", `${tmp}/${dir}-ad`, "--merge"] : []),
+        ]);
+        strictEqual(e.code, 1, `${dir} ${format}: ${e.err}`);
+        match(e.err, want);
+        strictEqual(await Deno.stat(out).then(() => true, () => false), false, out);
+      }
+    }
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

@@ -63,7 +63,10 @@ const HELP = `usage: npx deno run -A tools/export.ts --format gguf|safetensors -
   --type T          tensor type. GGUF adapter: f32 (default) | f16 | q8_0 (tensors whose rows
                     are not a multiple of 32 values, such as lora_b at rank < 32, stay f16).
                     GGUF model: f16 (default) | f32 | q8_0 | q4_0 (vectors stay f32; q4_0
-                    requantizes merged weights). safetensors: bf16 (default) | f16 | f32
+                    requantizes merged weights). safetensors: bf16 (default) | f16 | f32.
+                    An MLX 4-bit base (mlx-community) is dequantized: its matrices are
+                    written as this type, so the output is about 4x (f16, bf16) or 8x (f32)
+                    the size of the input (the export prints both sizes)
   --tokenizer DIR   where tokenizer.json is, for a GGUF model (default: --model)
   -h, --help        print this help
 `;
@@ -265,6 +268,17 @@ export async function exportAdapter(
   return { tensors: tensors.size, bytes };
 }
 
+/** The note of an export from an MLX 4-bit base: dequantized, and what that did to the size. */
+function dequantizedNote(
+  r: { dequantized: number; inputBytes: number; bytes: number },
+  type: string,
+): string {
+  if (r.dequantized === 0) return "";
+  return `note: the base is MLX 4-bit; its ${r.dequantized} quantized matrices are written ` +
+    `dequantized as ${type.toLowerCase()}, so the output's ${r.bytes} bytes are ` +
+    `${(r.bytes / r.inputBytes).toFixed(1)}x the input's ${r.inputBytes} bytes of tensors\n`;
+}
+
 /** Runs one export; returns the lines to print. */
 export async function runExport(o: ExportOptions): Promise<string> {
   if (o.kind === "adapter") {
@@ -276,7 +290,7 @@ export async function runExport(o: ExportOptions): Promise<string> {
     const c = r.config;
     let text = `${o.out}: GGUF model (${c.architecture}, ${c.numLayers} layers, ` +
       `${o.type.toLowerCase()}${r.merged ? `, LoRA r=${r.merged.info.r} merged` : ""}), ` +
-      `${r.tensors} tensors, ${r.bytes} bytes\n`;
+      `${r.tensors} tensors, ${r.bytes} bytes\n` + dequantizedNote(r, o.type);
     if (r.merged && o.type === "Q4_0") {
       text += "note: q4_0 requantizes the merged weights: W + (lora_alpha/r)·B·A is rounded to " +
         "4 bits as a whole, so part of the adapter's change is lost in the rounding; for the " +
@@ -297,7 +311,8 @@ export async function runExport(o: ExportOptions): Promise<string> {
     dtype: o.type,
   });
   return `${o.out}: merged checkpoint (${r.config.architecture}, ${o.type.toLowerCase()}, LoRA ` +
-    `r=${r.merged!.info.r} merged), ${r.tensors} tensors, ${r.bytes} bytes of model.safetensors\n`;
+    `r=${r.merged!.info.r} merged), ${r.tensors} tensors, ${r.bytes} bytes of model.safetensors\n` +
+    dequantizedNote(r, o.type);
 }
 
 /** The command. Returns the exit status: 0, 1 (bad input) or 2 (usage). */
