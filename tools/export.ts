@@ -21,13 +21,13 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import type { GgufTensorType } from "../src/io/gguf_writer.ts";
 import { isInputError } from "../src/io/input_error.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { FileWriteError, writeFileAtomic } from "../src/runtime/deno_fs.ts";
 import { unexpectedErrorText } from "../src/runtime/unexpected_error.ts";
-import { UsageError, usageErrorFromParseArgs } from "../src/cli/usage.ts";
+import { UsageError } from "../src/cli/usage.ts";
+import { parseToolFlags } from "../src/cli/tool_flags.ts";
 import { DEMO_BASE_MODEL, DEMO_MODEL_CONFIG } from "../src/model/demo_model.ts";
 import { adapterGgufChunks } from "../src/train/gguf_adapter.ts";
 import { gemma3EmbedScaleMismatch } from "../src/train/gguf_gemma3.ts";
@@ -124,36 +124,16 @@ async function checkOutFile(out: string, inputs: [string, string][]): Promise<vo
 
 /** Parses the flags. Throws {@link UsageError}; null means --help. */
 export async function parseExportArgs(argv: string[]): Promise<ExportOptions | null> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        adapter: { type: "string" },
-        format: { type: "string" },
-        out: { type: "string" },
-        type: { type: "string" },
-        model: { type: "string" },
-        tokenizer: { type: "string" },
-        merge: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw usageErrorFromParseArgs(e, "see --help");
-  }
-  if (values.help) return null;
-  const str = (flag: string): string | null => {
-    const v = values[flag];
-    if (v === "") throw new UsageError(`--${flag}`, "must not be empty");
-    return typeof v === "string" ? v : null;
-  };
+  const flags = parseToolFlags(argv, {
+    strings: ["adapter", "format", "out", "type", "model", "tokenizer"],
+    booleans: ["merge"],
+  });
+  if (flags.help) return null;
+  const str = flags.string;
   const adapter = str("adapter");
   const model = str("model");
   const tokenizer = str("tokenizer");
-  const merge = values.merge === true;
+  const merge = flags.boolean("merge");
   if (!adapter && !model) {
     throw new UsageError("--adapter", "required (or --model DIR alone to export the base model)");
   }
