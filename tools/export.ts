@@ -256,7 +256,11 @@ function dequantizedNote(
   if (r.dequantized === 0) return "";
   return `note: the base is MLX 4-bit; its ${r.dequantized} quantized matrices are written ` +
     `dequantized as ${type.toLowerCase()}, so the output's ${r.bytes} bytes are ` +
-    `${(r.bytes / r.inputBytes).toFixed(1)}x the input's ${r.inputBytes} bytes of tensors\n`;
+    `${(r.bytes / r.inputBytes).toFixed(1)}x the input's ${r.inputBytes} bytes of tensors` +
+    (type === "Q8_0" || type === "Q4_0"
+      ? ` (${type.toLowerCase()} requantizes them: llama.cpp's blocks are not MLX's groups, so ` +
+        "the weights are not exactly the MLX ones)\n"
+      : "\n");
 }
 
 /** Runs one export; returns the lines to print. */
