@@ -4,7 +4,10 @@
  * tied; BF16), with the bundled Qwen2.5 tokenizer and a random rank-8 adapter on every linear:
  *
  * - base model as a GGUF (f16, q8_0), the adapter as a GGUF LoRA, base + adapter merged into a
- *   GGUF (q8_0) and into a safetensors checkpoint (bf16).
+ *   GGUF (q8_0) and into a safetensors checkpoint (bf16);
+ * - the same checkpoint as an mlx-community 4-bit one (group size 64, the embedding quantized
+ *   too) exported as a GGUF (f16) and merged into a safetensors checkpoint (bf16): dequantized
+ *   one matrix (the embedding one row chunk) at a time.
  *
  * What it shows: the peak stays near the runtime plus the tokenizer metadata plus one tensor
  * chunk, far below the checkpoint size, because every tensor is read, converted and written one
@@ -70,6 +73,7 @@ async function main(): Promise<void> {
   if (values.child) return await child(JSON.parse(values.child));
   const layerList = (values.layers ?? "2,6").split(",").map(Number);
   const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
+  const { mlxQuantizedCheckpoint } = await import("../tests/mlx_fixture.ts");
   const { bundledQwenTokenizerDir } = await import("../src/data/tokenizer_deno.ts");
   const { writeAdapterDir } = await import("../src/io/peft_adapter_deno.ts");
   const { parseModelConfig } = await import("../src/io/config.ts");
@@ -161,7 +165,28 @@ async function main(): Promise<void> {
           `${tmp}/merged`,
         ]],
       ];
-      inputs.push(`${layers} blocks: ${(ckptBytes / MB).toFixed(1)} MB of model.safetensors`);
+      const mlx = `${tmp}/mlx`;
+      await mlxQuantizedCheckpoint(m, mlx, 64);
+      await writeAdapterDir(`${tmp}/mlx-ad`, tensors, {
+        r: 8,
+        alpha: 16,
+        targets: [...LINEAR_NAMES],
+        baseModel: mlx,
+      });
+      cases.push(
+        ["MLX 4-bit base -> GGUF f16", [
+          ...["--model", mlx, "--format", "gguf", "--type", "f16", "--out", `${tmp}/x16.gguf`],
+        ]],
+        ["MLX 4-bit merged -> safetensors bf16", [
+          ...["--model", mlx, "--adapter", `${tmp}/mlx-ad`, "--merge", "--format", "safetensors"],
+          ...["--out", `${tmp}/mlx-merged`],
+        ]],
+      );
+      const mlxBytes = (await Deno.stat(`${mlx}/model.safetensors`)).size;
+      inputs.push(
+        `${layers} blocks: ${(ckptBytes / MB).toFixed(1)} MB of model.safetensors, ` +
+          `${(mlxBytes / MB).toFixed(1)} MB as MLX 4-bit`,
+      );
       for (const [name, argv] of cases) {
         const r = await measure(argv);
         rows.push(

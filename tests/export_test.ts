@@ -113,3 +113,59 @@ Deno.test("tools/export.ts writes a GGUF LoRA adapter of a llama checkpoint; bad
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("tools/export.ts: every flag mistake is one line naming the flag, exit 2 (the shared tool flags)", async () => {
+  const help = await tool(["--help"]);
+  strictEqual(help.code, 0);
+  strictEqual((await tool(["-h"])).out, help.out);
+  match(
+    help.out,
+    /^usage: npx deno run -A tools\/export\.ts --format gguf\|safetensors --out PATH/,
+  );
+  for (
+    const [argv, err] of [
+      [[], "error: --adapter: required (or --model DIR alone to export the base model)\n"],
+      [["--bogus"], "error: --bogus: unknown option (see --help)\n"],
+      [["-x"], "error: -x: unknown option (see --help)\n"],
+      [["--adapter"], "error: --adapter: needs a value\n"],
+      [
+        ["--adapter", "--format"],
+        'error: --adapter: a value starting with "-" must be written --adapter=VALUE\n',
+      ],
+      [["stray"], "error: stray: unexpected argument (see --help)\n"],
+      [["--merge=yes"], "error: --merge: Option '--merge' does not take an argument\n"],
+      [["--help=1"], "error: --help: Option '--help' does not take an argument\n"],
+      [["--adapter", ""], "error: --adapter: must not be empty\n"],
+      [["--model", "x"], "error: --format: required\n"],
+      [["--model", "x", "--format", ""], "error: --format: must not be empty\n"],
+      [["--model", "x", "--format", "gguf"], "error: --out: required\n"],
+      [["--model", "x", "--format", "gguf", "--out", ""], "error: --out: must not be empty\n"],
+      [
+        ["--model", "x", "--format", "onnx", "--out", "y"],
+        'error: --format: must be gguf or safetensors, got "onnx"\n',
+      ],
+      [["--merge", "--model", "x"], "error: --merge: needs --adapter DIR\n"],
+      [
+        ["--model", "x", "--format", "safetensors", "--out", "y"],
+        "error: --format: safetensors is for --merge (an adapter is already safetensors, and so is the base)\n",
+      ],
+      [
+        ["--adapter", "nonexistent-dir", "--format", "gguf", "--out", "y"],
+        "error: --adapter: nonexistent-dir: no adapter_config.json (not a PEFT adapter)\n",
+      ],
+      [
+        ["--model", "nonexistent-dir", "--format", "gguf", "--out", "y"],
+        "error: --model: nonexistent-dir: no config.json (expected a local checkpoint directory)\n",
+      ],
+      [
+        ["--model", "x", "--tokenizer", "", "--format", "gguf", "--out", "y"],
+        "error: --tokenizer: must not be empty\n",
+      ],
+      [["--model", "x", "--", "y"], "error: y: unexpected argument (see --help)\n"],
+      [["--model=", "x"], "error: x: unexpected argument (see --help)\n"],
+    ] as const
+  ) {
+    const r = await tool([...argv]);
+    deepStrictEqual([r.code, r.out, r.err], [2, "", err], argv.join(" "));
+  }
+});

@@ -3,7 +3,8 @@
  * our GGUF base, our GGUF LoRA on it, and our merged GGUF give the next-token log-probs of
  * slimtune's own forward (f32 weights, f32 KV cache, no flash attention) to 1e-4 at every
  * position, and the same greedy continuation, on tiny random Qwen2, Llama (untied, llama3 rope),
- * Qwen3 and Gemma 3 checkpoints. The files also parse with `@huggingface/gguf` with the keys and
+ * Qwen3 and Gemma 3 checkpoints, and from an MLX 4-bit Llama base (dequantized on export). The
+ * files also parse with `@huggingface/gguf` with the keys and
  * shapes llama.cpp reads. And llama.cpp tokenizes as slimtune does with the real Qwen2.5, Llama 3
  * and Gemma 3 tokenizers carried in our GGUF metadata.
  *
@@ -34,6 +35,7 @@ import { ggufTensorNames } from "../src/train/gguf_model.ts";
 import { main as exportMain } from "../tools/export.ts";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
 import { readRefModel, refLogProbs, type RefLora, type RefModel } from "./model_reference_f64.ts";
+import { mlxQuantizedCheckpoint } from "./mlx_fixture.ts";
 
 // The prebuilt binary only: never a download or a source build at run time.
 Deno.env.set("NODE_LLAMA_CPP_SKIP_DOWNLOAD", "true");
@@ -429,6 +431,100 @@ for (const preset of ["tiny-qwen2", "tiny-llama", "tiny-qwen3", "tiny-gemma3"]) 
     }
   });
 }
+
+Deno.test("llama.cpp runs our GGUF base and merged model exported from an MLX 4-bit base as slimtune runs the MLX base (tiny-llama)", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    // Llama: untied (a quantized embedding and LM head), llama3 rope, q/k rows permuted after
+    // dequantization.
+    const config = await tinyModel("tiny-llama", `${tmp}/float`);
+    const m = `${tmp}/mlx`;
+    await mlxQuantizedCheckpoint(`${tmp}/float`, m);
+    const r = 4;
+    const tensors = randomAdapter(config, r, 19);
+    await writeAdapterDir(`${tmp}/adapter`, tensors, {
+      r,
+      alpha: 8,
+      targets: [...LINEAR_NAMES],
+      baseModel: m,
+    });
+    const note =
+      /note: the base is MLX 4-bit; its 16 quantized matrices are written dequantized as f32/;
+    ok(
+      note.test(
+        await exportTool([
+          "--model",
+          m,
+          "--format",
+          "gguf",
+          "--type",
+          "f32",
+          "--out",
+          `${tmp}/base.gguf`,
+        ]),
+      ),
+    );
+    ok(note.test(
+      await exportTool([
+        ...["--model", m, "--adapter", `${tmp}/adapter`, "--merge", "--format", "gguf"],
+        ...["--type", "f32", "--out", `${tmp}/merged.gguf`],
+      ]),
+    ));
+    await exportTool([
+      "--adapter",
+      `${tmp}/adapter`,
+      "--format",
+      "gguf",
+      "--out",
+      `${tmp}/lora.gguf`,
+    ]);
+    const g = await readGguf(await Deno.readFile(`${tmp}/base.gguf`));
+    const names = g.tensorInfos.map((t) => t.name);
+    ok(!names.some((n) => /scales|biases/.test(n)), names.join(" "));
+    strictEqual(names.length, ggufTensorNames(config).length + 1, "and rope_freqs");
+    ok(g.tensorInfos.every((t) => t.dtype === 0), "every tensor f32");
+
+    const rng = new Rng(6);
+    const ids = Array.from({ length: 40 }, () => 3 + Math.floor(rng.uniform() * 500));
+    const steps = 8;
+    const adapter: DecoderAdapter = {
+      ...(await readAdapterDir(`${tmp}/adapter`, config)).info,
+      tensors,
+    };
+    const wantBase = await slimtuneRun(m, ids, null, steps);
+    const wantLora = await slimtuneRun(m, ids, adapter, steps);
+    const l = await llama();
+    const base = await l.loadModel({ modelPath: `${tmp}/base.gguf`, gpuLayers: 0 });
+    const merged = await l.loadModel({ modelPath: `${tmp}/merged.gguf`, gpuLayers: 0 });
+    try {
+      const gotBase = await llamaCppRun(base, ids, null, steps);
+      const gotLora = await llamaCppRun(base, ids, `${tmp}/lora.gguf`, steps);
+      const gotMerged = await llamaCppRun(merged, ids, null, steps);
+      const dBase = maxAbsDiff(gotBase.logprobs, wantBase.logprobs);
+      const dLora = maxAbsDiff(gotLora.logprobs, wantLora.logprobs);
+      const dMerged = maxAbsDiff(gotMerged.logprobs, wantLora.logprobs);
+      const moved = maxAbsDiff(wantBase.logprobs, wantLora.logprobs);
+      console.log(
+        `MLX 4-bit tiny-llama: max |log-prob| difference llama.cpp vs slimtune: base ${
+          dBase.toExponential(2)
+        }, +LoRA ${dLora.toExponential(2)}, merged ${dMerged.toExponential(2)} (the adapter ` +
+          `moves them by ${moved.toFixed(3)})`,
+      );
+      ok(moved > 0.05, `the adapter changes the model (${moved})`);
+      ok(dBase <= 1e-4, `base ${dBase}`);
+      ok(dLora <= 1e-4, `lora ${dLora}`);
+      ok(dMerged <= 1e-4, `merged ${dMerged}`);
+      deepStrictEqual(gotBase.greedy, wantBase.greedy, "greedy continuation, base");
+      deepStrictEqual(gotLora.greedy, wantLora.greedy, "greedy continuation, base + LoRA");
+      deepStrictEqual(gotMerged.greedy, wantLora.greedy, "greedy continuation, merged");
+    } finally {
+      await base.dispose();
+      await merged.dispose();
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
 
 const TOKENIZER_TEXTS = [
   "Hello World",

@@ -213,3 +213,55 @@ Deno.test("pretokenize: a bad line stops with error: FILE:LINE, exit 1, and leav
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("pretokenize: every flag mistake is one line naming the flag, exit 2 (the shared tool flags)", async () => {
+  for (
+    const [argv, err] of [
+      [[], "error: --model: required\n"],
+      [["--bogus"], "error: --bogus: unknown option (see --help)\n"],
+      [["--model"], "error: --model: needs a value\n"],
+      [["stray"], "error: stray: unexpected argument (see --help)\n"],
+      [["--model", "m"], "error: --data: required\n"],
+      [["--model", "", "--data", "d"], "error: --model: required\n"],
+      [["--model", "m", "--data", ""], "error: --data: required\n"],
+      [["--model", "m", "--data", "d"], "error: --out: required\n"],
+      [
+        ["--model", "m", "--data", "d", "--out", "o", "--seq-len", "1"],
+        'error: --seq-len: expected an integer >= 2, got "1"\n',
+      ],
+      [
+        ["--model", "m", "--data", "d", "--out", "o", "--seq-len", "x"],
+        'error: --seq-len: expected an integer >= 2, got "x"\n',
+      ],
+      [
+        ["--model", "m", "--data", "d", "--out", "o", "--seq-len", "-3"],
+        'error: --seq-len: a value starting with "-" must be written --seq-len=VALUE\n',
+      ],
+      [
+        ["--model", "m", "--data", "d", "--out", "o", "--max-line-bytes", "0"],
+        'error: --max-line-bytes: expected an integer >= 1, got "0"\n',
+      ],
+      [
+        ["--model", "m", "--data", "d", "--out", "o", "--max-line-bytes", "1.5"],
+        'error: --max-line-bytes: expected an integer >= 1, got "1.5"\n',
+      ],
+      [
+        ["--model", "m", "--data", "nonexistent.jsonl", "--out", "o"],
+        "error: --data: nonexistent.jsonl: no such file\n",
+      ],
+      [
+        ["--model", "m", "--data", "d", "--out", "o", "--seq-len"],
+        "error: --seq-len: needs a value\n",
+      ],
+      [["--help=no"], "error: --help: Option '--help' does not take an argument\n"],
+      [["--seq-len=--x"], "error: --model: required\n"],
+      [
+        ["--model", "m", "--data", "d", "--out", "o", "--seq-len", ""],
+        'error: --seq-len: expected an integer >= 2, got ""\n',
+      ],
+    ] as const
+  ) {
+    const r = await tool([...argv]);
+    deepStrictEqual([r.code, r.out, r.err], [2, "", err], argv.join(" "));
+  }
+});

@@ -21,13 +21,13 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import type { GgufTensorType } from "../src/io/gguf_writer.ts";
 import { isInputError } from "../src/io/input_error.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { FileWriteError, writeFileAtomic } from "../src/runtime/deno_fs.ts";
 import { unexpectedErrorText } from "../src/runtime/unexpected_error.ts";
-import { UsageError, usageErrorFromParseArgs } from "../src/cli/usage.ts";
+import { UsageError } from "../src/cli/usage.ts";
+import { parseToolFlags } from "../src/cli/tool_flags.ts";
 import { DEMO_BASE_MODEL, DEMO_MODEL_CONFIG } from "../src/model/demo_model.ts";
 import { adapterGgufChunks } from "../src/train/gguf_adapter.ts";
 import { gemma3EmbedScaleMismatch } from "../src/train/gguf_gemma3.ts";
@@ -63,7 +63,10 @@ const HELP = `usage: npx deno run -A tools/export.ts --format gguf|safetensors -
   --type T          tensor type. GGUF adapter: f32 (default) | f16 | q8_0 (tensors whose rows
                     are not a multiple of 32 values, such as lora_b at rank < 32, stay f16).
                     GGUF model: f16 (default) | f32 | q8_0 | q4_0 (vectors stay f32; q4_0
-                    requantizes merged weights). safetensors: bf16 (default) | f16 | f32
+                    requantizes merged weights). safetensors: bf16 (default) | f16 | f32.
+                    An MLX 4-bit base (mlx-community) is dequantized: its matrices are
+                    written as this type, so the output is about 4x (f16, bf16) or 8x (f32)
+                    the size of the input (the export prints both sizes)
   --tokenizer DIR   where tokenizer.json is, for a GGUF model (default: --model)
   -h, --help        print this help
 `;
@@ -121,36 +124,16 @@ async function checkOutFile(out: string, inputs: [string, string][]): Promise<vo
 
 /** Parses the flags. Throws {@link UsageError}; null means --help. */
 export async function parseExportArgs(argv: string[]): Promise<ExportOptions | null> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        adapter: { type: "string" },
-        format: { type: "string" },
-        out: { type: "string" },
-        type: { type: "string" },
-        model: { type: "string" },
-        tokenizer: { type: "string" },
-        merge: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw usageErrorFromParseArgs(e, "see --help");
-  }
-  if (values.help) return null;
-  const str = (flag: string): string | null => {
-    const v = values[flag];
-    if (v === "") throw new UsageError(`--${flag}`, "must not be empty");
-    return typeof v === "string" ? v : null;
-  };
+  const flags = parseToolFlags(argv, {
+    strings: ["adapter", "format", "out", "type", "model", "tokenizer"],
+    booleans: ["merge"],
+  });
+  if (flags.help) return null;
+  const str = flags.string;
   const adapter = str("adapter");
   const model = str("model");
   const tokenizer = str("tokenizer");
-  const merge = values.merge === true;
+  const merge = flags.boolean("merge");
   if (!adapter && !model) {
     throw new UsageError("--adapter", "required (or --model DIR alone to export the base model)");
   }
@@ -265,6 +248,21 @@ export async function exportAdapter(
   return { tensors: tensors.size, bytes };
 }
 
+/** The note of an export from an MLX 4-bit base: dequantized, and what that did to the size. */
+function dequantizedNote(
+  r: { dequantized: number; inputBytes: number; bytes: number },
+  type: string,
+): string {
+  if (r.dequantized === 0) return "";
+  return `note: the base is MLX 4-bit; its ${r.dequantized} quantized matrices are written ` +
+    `dequantized as ${type.toLowerCase()}, so the output's ${r.bytes} bytes are ` +
+    `${(r.bytes / r.inputBytes).toFixed(1)}x the input's ${r.inputBytes} bytes of tensors` +
+    (type === "Q8_0" || type === "Q4_0"
+      ? ` (${type.toLowerCase()} requantizes them: llama.cpp's blocks are not MLX's groups, so ` +
+        "the weights are not exactly the MLX ones)\n"
+      : "\n");
+}
+
 /** Runs one export; returns the lines to print. */
 export async function runExport(o: ExportOptions): Promise<string> {
   if (o.kind === "adapter") {
@@ -276,7 +274,7 @@ export async function runExport(o: ExportOptions): Promise<string> {
     const c = r.config;
     let text = `${o.out}: GGUF model (${c.architecture}, ${c.numLayers} layers, ` +
       `${o.type.toLowerCase()}${r.merged ? `, LoRA r=${r.merged.info.r} merged` : ""}), ` +
-      `${r.tensors} tensors, ${r.bytes} bytes\n`;
+      `${r.tensors} tensors, ${r.bytes} bytes\n` + dequantizedNote(r, o.type);
     if (r.merged && o.type === "Q4_0") {
       text += "note: q4_0 requantizes the merged weights: W + (lora_alpha/r)·B·A is rounded to " +
         "4 bits as a whole, so part of the adapter's change is lost in the rounding; for the " +
@@ -297,7 +295,8 @@ export async function runExport(o: ExportOptions): Promise<string> {
     dtype: o.type,
   });
   return `${o.out}: merged checkpoint (${r.config.architecture}, ${o.type.toLowerCase()}, LoRA ` +
-    `r=${r.merged!.info.r} merged), ${r.tensors} tensors, ${r.bytes} bytes of model.safetensors\n`;
+    `r=${r.merged!.info.r} merged), ${r.tensors} tensors, ${r.bytes} bytes of model.safetensors\n` +
+    dequantizedNote(r, o.type);
 }
 
 /** The command. Returns the exit status: 0, 1 (bad input) or 2 (usage). */

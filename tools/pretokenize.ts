@@ -20,7 +20,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { readExampleLines } from "../src/data/dataset.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "../src/data/jsonl.ts";
 import { DataError, type TokenizedExample } from "../src/data/example.ts";
@@ -30,7 +29,8 @@ import { isInputError } from "../src/io/input_error.ts";
 import { FileWriteError, writeFileAtomic } from "../src/runtime/deno_fs.ts";
 import { unexpectedErrorText } from "../src/runtime/unexpected_error.ts";
 import { canonicalPath } from "../src/train/run_dir_deno.ts";
-import { UsageError, usageErrorFromParseArgs } from "../src/cli/usage.ts";
+import { UsageError } from "../src/cli/usage.ts";
+import { parseToolFlags } from "../src/cli/tool_flags.ts";
 import {
   checkTokenizerFits,
   fetchText,
@@ -159,49 +159,15 @@ const defaultIo: PretokenizeIo = {
 
 /** Parses the flags. Throws {@link UsageError}; null means --help. */
 export async function parsePretokenizeArgs(argv: string[]): Promise<PretokenizeOptions | null> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        model: { type: "string" },
-        data: { type: "string" },
-        out: { type: "string" },
-        "seq-len": { type: "string" },
-        "max-line-bytes": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw usageErrorFromParseArgs(e, "see --help");
-  }
-  if (values.help) return null;
-  const need = (flag: string): string => {
-    const v = values[flag];
-    if (typeof v !== "string" || v === "") throw new UsageError(`--${flag}`, "required");
-    return v;
-  };
-  const model = need("model");
-  const data = need("data");
-  const out = need("out");
-  let seqLen: number | null = null;
-  if (values["seq-len"] !== undefined) {
-    const v = String(values["seq-len"]);
-    seqLen = /^\d+$/.test(v) ? Number(v) : NaN;
-    if (!Number.isSafeInteger(seqLen) || seqLen < 2) {
-      throw new UsageError("--seq-len", `expected an integer >= 2, got "${v}"`);
-    }
-  }
-  let maxLineBytes: number | undefined;
-  if (values["max-line-bytes"] !== undefined) {
-    const v = String(values["max-line-bytes"]);
-    maxLineBytes = /^\d+$/.test(v) ? Number(v) : NaN;
-    if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1) {
-      throw new UsageError("--max-line-bytes", `expected an integer >= 1, got "${v}"`);
-    }
-  }
+  const flags = parseToolFlags(argv, {
+    strings: ["model", "data", "out", "seq-len", "max-line-bytes"],
+  });
+  if (flags.help) return null;
+  const model = flags.need("model");
+  const data = flags.need("data");
+  const out = flags.need("out");
+  const seqLen = flags.integer("seq-len", 2);
+  const maxLineBytes = flags.integer("max-line-bytes", 1) ?? undefined;
   // Missing inputs are usage errors, found before the tokenizer is built.
   if (!(await Deno.stat(data).then((s) => s.isFile, () => false))) {
     throw new UsageError("--data", `${data}: no such file`);

@@ -7,6 +7,11 @@
  * - {@link exportMergedSafetensors}: the merged model as a Hugging Face checkpoint directory
  *   (`model.safetensors`, `config.json`, the tokenizer files) that transformers loads.
  *
+ * An MLX 4-bit base (mlx-community) is dequantized on the way, one matrix at a time, to exactly
+ * the f32 weights slimtune trains against; the output has no `.scales`/`.biases` and no
+ * `quantization` block, and is as large as a float checkpoint of its type
+ * ({@link ExportResult.dequantized} counts the matrices, `inputBytes` is what they came from).
+ *
  * Every file is written atomically (a temporary file renamed over the target), and in a merged
  * checkpoint `config.json` is written last: a directory with a config.json has its weights.
  */
@@ -15,13 +20,16 @@ import { dirFiles } from "../io/model_source_files_deno.ts";
 import { encodeFromF32, type FloatDtype, isFloatDtype } from "../io/dtype.ts";
 import { ggufChunksAsync, type GgufTensorType } from "../io/gguf_writer.ts";
 import { type LazyTensor, safetensorsChunks } from "../io/safetensors_writer.ts";
-import { openTensorSet } from "../io/tensor_set.ts";
+import { openTensorSet, type TensorSet } from "../io/tensor_set.ts";
 import { type ModelTensorSource, rowChunks, tensorSetSource } from "../io/tensor_source.ts";
+import { planMatrix } from "../io/weight_plan.ts";
+import type { MlxQuantization } from "../io/config.ts";
 import type { ModelConfig } from "../model/config.ts";
+import { linearShape } from "../model/lora.ts";
 import { ggufVocab } from "../io/gguf_vocab.ts";
 import { writeFileAtomic } from "../runtime/deno_fs.ts";
 import { ggufModelMetadata, ggufModelTensors } from "./gguf_model.ts";
-import { isMerged, type MergeAdapter, mergedTensor } from "./merge_adapter.ts";
+import { isMerged, linearOfWeight, type MergeAdapter, mergedTensor } from "./merge_adapter.ts";
 import { readAdapterDir } from "../io/peft_adapter_deno.ts";
 
 /** Tokenizer files copied into a merged checkpoint when the base has them. */
@@ -51,6 +59,10 @@ export interface ExportResult {
   tensors: number;
   bytes: number;
   merged: MergeAdapter | null;
+  /** Matrices stored MLX 4-bit in the input and written dequantized (0 for a float base). */
+  dequantized: number;
+  /** Bytes of every tensor of the input checkpoint, as stored (MLX triples packed). */
+  inputBytes: number;
 }
 
 /** Counts the bytes of a chunk stream as it passes. */
@@ -64,14 +76,49 @@ async function* counted(
   }
 }
 
-/** The model's config, and the adapter read and validated against it (when given). */
+/** The model's config and MLX quantization, and the adapter read and validated against it. */
 async function openBase(
   model: string,
   adapter: string | null,
-): Promise<{ config: ModelConfig; merged: MergeAdapter | null }> {
-  const { config } = await readCheckpointConfig(dirFiles(model));
+): Promise<
+  { config: ModelConfig; quantization: MlxQuantization | null; merged: MergeAdapter | null }
+> {
+  const { config, quantization } = await readCheckpointConfig(dirFiles(model));
   const merged = adapter ? await readAdapterDir(adapter, config) : null;
-  return { config, merged };
+  return { config, quantization, merged };
+}
+
+/** The `[out, in]` the config gives a checkpoint matrix, or null for a tensor it does not shape. */
+function configShape(config: ModelConfig, name: string): [number, number] | null {
+  if (name === "model.embed_tokens.weight" || name === "lm_head.weight") {
+    return [config.vocabSize, config.hiddenSize];
+  }
+  const which = linearOfWeight(name);
+  return which ? linearShape(config, which.linear) : null;
+}
+
+/**
+ * The checkpoint's tensors as the exporters read them. Every MLX 4-bit matrix is checked against
+ * the shape the config gives it before anything is written (one line naming the tensor).
+ */
+function exportSource(
+  set: TensorSet,
+  config: ModelConfig,
+  quantization: MlxQuantization | null,
+): ModelTensorSource {
+  const source = tensorSetSource(set, quantization?.groupSize ?? null);
+  for (const name of source.names()) {
+    const shape = source.dequantized(name) ? configShape(config, name) : null;
+    if (shape) planMatrix(set, name.replace(/\.weight$/, ""), shape[0], shape[1], "none", 0);
+  }
+  return source;
+}
+
+/** The counts an {@link ExportResult} reports about the input. */
+function inputCounts(set: TensorSet, source: ModelTensorSource) {
+  let inputBytes = 0;
+  for (const name of set.names()) inputBytes += set.get(name).info.byteLength;
+  return { dequantized: source.names().filter((n) => source.dequantized(n)).length, inputBytes };
 }
 
 /** Options of {@link exportGgufModel}. */
@@ -90,7 +137,7 @@ export interface GgufModelExport {
 
 /** Writes the model (merged with the adapter, if given) as one GGUF file. */
 export async function exportGgufModel(o: GgufModelExport): Promise<ExportResult> {
-  const { config, merged } = await openBase(o.model, o.adapter ?? null);
+  const { config, quantization, merged } = await openBase(o.model, o.adapter ?? null);
   const tokDir = (o.tokenizer ?? o.model).replace(/\/+$/, "");
   let tokenizerJson: Deno.FsFile;
   try {
@@ -114,7 +161,8 @@ export async function exportGgufModel(o: GgufModelExport): Promise<ExportResult>
   const name = o.name ?? (o.model.replace(/\/+$/, "").split("/").pop() || "model");
   const set = await openTensorSet(dirFiles(o.model));
   try {
-    const tensors = ggufModelTensors(config, tensorSetSource(set), o.type, merged);
+    const source = exportSource(set, config, quantization);
+    const tensors = ggufModelTensors(config, source, o.type, merged);
     const metadata = ggufModelMetadata(
       config,
       vocab,
@@ -127,7 +175,7 @@ export async function exportGgufModel(o: GgufModelExport): Promise<ExportResult>
       o.out,
       counted(ggufChunksAsync(metadata, tensors), (n) => bytes += n),
     );
-    return { config, tensors: tensors.length, bytes, merged };
+    return { config, tensors: tensors.length, bytes, merged, ...inputCounts(set, source) };
   } finally {
     await set.close();
   }
@@ -155,28 +203,31 @@ const TORCH_DTYPES = { BF16: "bfloat16", F16: "float16", F32: "float32" } as con
 
 /** Writes base + adapter as a Hugging Face checkpoint directory. */
 export async function exportMergedSafetensors(o: MergedSafetensorsExport): Promise<ExportResult> {
-  const { config, merged } = await openBase(o.model, o.adapter);
+  const { config, quantization, merged } = await openBase(o.model, o.adapter);
   const modelDir = o.model.replace(/\/+$/, "");
   const set = await openTensorSet(dirFiles(modelDir));
   let bytes = 0;
   let count = 0;
+  let counts: { dequantized: number; inputBytes: number };
   try {
-    const source = tensorSetSource(set);
-    const tensors: LazyTensor[] = set.names().map((name) => {
+    const source = exportSource(set, config, quantization);
+    counts = inputCounts(set, source);
+    const tensors: LazyTensor[] = source.names().map((name) => {
       const { file, info } = set.get(name);
-      if (!isFloatDtype(info.dtype)) {
+      if (!source.dequantized(name) && !isFloatDtype(info.dtype)) {
         throw new Error(
-          `${file.name}: tensor ${name} is ${info.dtype}; only float checkpoints merge`,
+          `${file.name}: tensor ${name} is ${info.dtype}; only float and MLX 4-bit checkpoints merge`,
         );
       }
+      const shape = source.shape(name);
       return {
         name,
         dtype: o.dtype,
-        shape: info.shape,
+        shape,
         data: () =>
           isMerged(name, merged)
             ? source.read(name).then((v) =>
-              encodeFromF32(mergedTensor(name, v, info.shape, merged, config), o.dtype)
+              encodeFromF32(mergedTensor(name, v, shape, merged, config), o.dtype)
             )
             : encodedRows(source, name, o.dtype),
       };
@@ -205,5 +256,5 @@ export async function exportMergedSafetensors(o: MergedSafetensorsExport): Promi
     `${o.out}/config.json`,
     new TextEncoder().encode(JSON.stringify(raw, null, 2) + "\n"),
   );
-  return { config, tensors: count, bytes, merged };
+  return { config, tensors: count, bytes, merged, ...counts };
 }
