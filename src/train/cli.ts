@@ -5,7 +5,11 @@
  */
 import { isInputError } from "../io/input_error.ts";
 import type { TextTokenizer } from "../data/tokenizer.ts";
-import { bundledQwenTokenizerDir, loadTokenizerDir } from "../data/tokenizer_deno.ts";
+import {
+  bundledQwenTokenizerDir,
+  loadTokenDecoderDir,
+  loadTokenizerDir,
+} from "../data/tokenizer_deno.ts";
 import { DataError } from "../data/example.ts";
 import { loadKernels } from "../kernels/wasm.ts";
 import type { WeightStore } from "../model/weights.ts";
@@ -14,7 +18,7 @@ import { FileWriteError, writeFileAtomic } from "../runtime/deno_fs.ts";
 import { debugTrace, unexpectedErrorText } from "../runtime/unexpected_error.ts";
 import { BYTES_PER_MB, formatMB, formatMemoryReport } from "../runtime/memory.ts";
 import { processPeakBytes, readProcessMemory } from "../runtime/process_memory_deno.ts";
-import type { DemoShowcase } from "../cli/demo_showcase_run.ts";
+import type { DemoShowcase, ShowcasePrompt } from "../cli/demo_showcase_run.ts";
 import { UsageError } from "../cli/usage.ts";
 import { helpText, parseTrainArgs, type TrainArgs } from "./args.ts";
 import {
@@ -321,14 +325,11 @@ async function train(
   const t0 = performance.now();
   let store: WeightStore;
   let loadTokenizer: () => Promise<TextTokenizer | null>;
+  const showcase = demoShowcaseOf(args, io);
+  const demoTokens = demo ? demoTokenizer(args, showcase) : null;
   if (demo) {
     store = createDemoStore(kernels, arena, args.quant);
-    // One tokenizer for the data and the closing showcase: loading it again there would add a
-    // second set of tables to the peak (the first set is not yet collected by then), and holding
-    // it costs the training peak less than that.
-    let once: Promise<TextTokenizer> | null = null;
-    const cacheDir = args.cacheDir ?? defaultCacheDir();
-    loadTokenizer = () => (once ??= loadTokenizerDir(bundledQwenTokenizerDir(), { cacheDir }));
+    loadTokenizer = demoTokens!.load;
   } else {
     ({ store, loadTokenizer } = await openModelDeno(args, kernels, arena));
   }
@@ -542,21 +543,18 @@ async function train(
           }),
       );
     }
-    if (
-      io.demoShowcase && demo && args.steps > 0 && args.evalData === demoEvalDataPath() &&
-      !args.quiet
-    ) {
+    if (showcase) {
       const session = result.session;
       say(
         "\n" +
-          await io.demoShowcase({
+          await showcase.answers({
             store,
             kernels,
             arena,
-            loadTokenizer,
+            prompt: await demoTokens!.prompt(),
+            loadDecoder: demoTokens!.loadDecoder,
             adapter: result.adapter,
             loraTensors: () => session.loraTensors(),
-            evalDataPath: demoEvalDataPath(),
           }),
       );
     }
@@ -575,6 +573,38 @@ async function train(
     (metrics as Deno.FsFile | null)?.close();
     await store.close();
   }
+}
+
+/** The demo's showcase, where this run ends with one: a demo run on the demo's held-out data. */
+function demoShowcaseOf(args: TrainArgs, io: CliIo): DemoShowcase | null {
+  const shows = args.model === null && args.steps > 0 && args.evalData === demoEvalDataPath() &&
+    !args.quiet;
+  return shows ? io.demoShowcase ?? null : null;
+}
+
+/**
+ * The demo's tokenizer, loaded for the data and released after it (run.ts), so no tokenizer is
+ * held while training: while it is loaded, the showcase's prompt is encoded; the showcase's
+ * answers are decoded by a decoder read from the tokenizer's snapshot, holding only their texts.
+ */
+function demoTokenizer(args: TrainArgs, showcase: DemoShowcase | null) {
+  const dir = bundledQwenTokenizerDir();
+  const cacheDir = args.cacheDir ?? defaultCacheDir();
+  let prompt: ShowcasePrompt | null = null;
+  const load = async (): Promise<TextTokenizer> => {
+    const tokenizer = await loadTokenizerDir(dir, { cacheDir });
+    if (showcase && prompt === null) prompt = await showcase.prompt(tokenizer, demoEvalDataPath());
+    return tokenizer;
+  };
+  return {
+    load,
+    /** The showcase's prompt; encoded now if the data did not need the tokenizer. */
+    async prompt(): Promise<ShowcasePrompt> {
+      if (prompt === null) (await load()).release?.();
+      return prompt!;
+    },
+    loadDecoder: (ids: number[]) => loadTokenDecoderDir(dir, ids, { cacheDir }),
+  };
 }
 
 /**
