@@ -51,13 +51,23 @@ import { baseModelNameDeno } from "./base_model_name_deno.ts";
 import { baseEvalLoss, comparisonText, scoredTokens } from "./compare_base.ts";
 import {
   headChunkRowsFor,
+  modelTokenizerLoader,
   openModelDeno,
   padIdWithoutTokenizer,
   readModelConfigDeno,
 } from "./model_deno.ts";
 import { readAdapterDir } from "../io/peft_adapter_deno.ts";
 import { ProgressReporter } from "./progress.ts";
-import { countNoun, type RunDataReady, runFineTune, type RunHost, RunInputError } from "./run.ts";
+import {
+  countNoun,
+  type ReadData,
+  readRunData,
+  type RunDataReady,
+  type RunDataSpec,
+  runFineTune,
+  type RunHost,
+  RunInputError,
+} from "./run.ts";
 import { MemoryLimitError, NonFiniteError } from "./trainer.ts";
 
 const encoder = new TextEncoder();
@@ -314,6 +324,10 @@ async function train(
   };
   if (demo && !resumeDir) say(demoIntro(args));
 
+  const showcase = demoShowcaseOf(args, io);
+  const demoTokens = demo ? demoTokenizer(args, showcase) : null;
+  const { dataSpec, data } = await readDataFirst(args, demoTokens?.load ?? null, say);
+
   // --threads 0 (the default): as many of the cores as make a GEMM faster when measured
   // (hardwareConcurrency may count cores that do not run at once). Workers end with this
   // function (using).
@@ -324,14 +338,10 @@ async function train(
   const kernelBytes = arena.used;
   const t0 = performance.now();
   let store: WeightStore;
-  let loadTokenizer: () => Promise<TextTokenizer | null>;
-  const showcase = demoShowcaseOf(args, io);
-  const demoTokens = demo ? demoTokenizer(args, showcase) : null;
   if (demo) {
     store = createDemoStore(kernels, arena, args.quant);
-    loadTokenizer = demoTokens!.load;
   } else {
-    ({ store, loadTokenizer } = await openModelDeno(args, kernels, arena));
+    ({ store } = await openModelDeno(args, kernels, arena));
   }
   if (args.maxMemory !== null) arena.limit = args.maxMemory * BYTES_PER_MB;
   const config = store.config;
@@ -378,16 +388,7 @@ async function train(
     }],
   );
   const host: RunHost = {
-    async openData(path, role) {
-      try {
-        // The stream closes the file when it ends or is cancelled (a bad line stops the read).
-        return (await Deno.open(path, { read: true })).readable;
-      } catch (e) {
-        // The file went missing after the argument checks.
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-        throw new UsageError(role === "train" ? "--data" : "--eval-data", `${path}: no such file`);
-      }
-    },
+    openData: openDataFile,
     async writeFile(path, data) {
       saving = true;
       try {
@@ -407,6 +408,9 @@ async function train(
   let metrics: Deno.FsFile | null = null;
   try {
     const result = await runFineTune(host, {
+      // The data's fields (their session seed is the session's) and the data read from them.
+      ...dataSpec,
+      data,
       store,
       kernels,
       arena,
@@ -440,16 +444,6 @@ async function train(
         headChunkRows: headChunkRowsFor(args),
         keptTapes: typeof args.keepTapes === "number" ? args.keepTapes : 0,
       },
-      train: args.data,
-      eval: args.evalData,
-      batchSize: args.batchSize,
-      seqLen: args.seqLen,
-      packing: args.packing,
-      maxLineBytes: args.maxLineBytes,
-      tokenizer: loadTokenizer,
-      tokenizerHint: demo ? "" : "; data pre-tokenized with tools/pretokenize.ts needs none",
-      padId: padIdWithoutTokenizer(config),
-      steps: args.steps,
       gradAccum: args.gradAccum,
       schedule: { kind: args.lrSchedule, baseLr: args.lr, warmupSteps: args.warmupSteps },
       evalEvery: args.evalEvery,
@@ -573,6 +567,50 @@ async function train(
     (metrics as Deno.FsFile | null)?.close();
     await store.close();
   }
+}
+
+/** A data file's bytes (`role`: which of the run's files it is). */
+async function openDataFile(path: string, role: "train" | "eval") {
+  try {
+    // The stream closes the file when it ends or is cancelled (a bad line stops the read).
+    return (await Deno.open(path, { read: true })).readable;
+  } catch (e) {
+    // The file went missing after the argument checks.
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    throw new UsageError(role === "train" ? "--data" : "--eval-data", `${path}: no such file`);
+  }
+}
+
+/**
+ * Reads the run's data before the kernels and the weights are loaded: the tokenizer's tables and
+ * what tokenizing grows the process by then come and go below the weights' memory instead of on
+ * top of it (the tokenizer is released once the data is read). `demoLoad`: the demo's tokenizer.
+ */
+async function readDataFirst(
+  args: TrainArgs,
+  demoLoad: (() => Promise<TextTokenizer | null>) | null,
+  say: (line: string) => void,
+): Promise<{ dataSpec: RunDataSpec; data: ReadData }> {
+  const config = args.model === null ? DEMO_MODEL_CONFIG : await readModelConfigDeno(args.model);
+  const dataSpec: RunDataSpec = {
+    train: args.data,
+    eval: args.evalData,
+    batchSize: args.batchSize,
+    seqLen: args.seqLen,
+    packing: args.packing,
+    maxLineBytes: args.maxLineBytes,
+    tokenizer: demoLoad ?? modelTokenizerLoader(args, config.vocabSize),
+    tokenizerHint: demoLoad ? "" : "; data pre-tokenized with tools/pretokenize.ts needs none",
+    padId: padIdWithoutTokenizer(config),
+    steps: args.steps,
+    session: { seed: args.seed },
+  };
+  const host = {
+    openData: openDataFile,
+    log: say,
+    processBytes: () => readProcessMemory().rssBytes,
+  };
+  return { dataSpec, data: await readRunData(host, dataSpec, config.vocabSize) };
 }
 
 /** The demo's showcase, where this run ends with one: a demo run on the demo's held-out data. */
