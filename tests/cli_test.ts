@@ -636,6 +636,10 @@ Deno.test("the tokenizer is loaded for the first line that needs it: mixed data,
     strictEqual(m.code, 0, m.err);
     match(m.out, new RegExp(`tokenizer: loaded for "text" data \\(${mixed}:2\\)`));
     match(m.out, /data: 2 examples/);
+    // The data is read, and the tokenizer released, before the weights are opened: their
+    // memory never adds up.
+    const at = (line: RegExp) => m.out.search(line);
+    ok(at(/^data: /m) >= 0 && at(/^data: /m) < at(/^model: /m), m.out);
 
     // Training data pre-tokenized, evaluation data text: loaded for the evaluation file.
     const e = await run("eval", "--data", pre, "--eval-data", mixed, "--eval-every", "1");

@@ -210,6 +210,19 @@ export class BpeModel {
     return n;
   }
 
+  /**
+   * Frees the tables now: each buffer is detached, which hands its memory back at once instead of
+   * whenever the engine next collects (a large buffer is its own mapping, so the process shrinks).
+   * The model cannot be used afterwards.
+   */
+  release(): void {
+    const buffers = new Set<ArrayBufferLike>();
+    for (const a of this.arrays()) buffers.add(a.buffer);
+    for (const b of buffers) {
+      if (b instanceof ArrayBuffer && !b.detached) b.transfer(0);
+    }
+  }
+
   /** The tables, in a fixed order (what a snapshot stores). */
   arrays(): [
     Uint8Array,

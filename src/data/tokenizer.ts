@@ -60,6 +60,11 @@ export interface TextTokenizer {
   readonly chatTemplate: string | null;
   /** Bytes of memory the tokenizer's tables hold. */
   readonly tableBytes: number;
+  /**
+   * Frees the tables now rather than at the engine's next collection; the tokenizer cannot be
+   * used afterwards. Absent: the tables go with the last reference.
+   */
+  release?(): void;
 }
 
 /** The files of a tokenizer: bytes (or streams of bytes) as they are on disk. */
@@ -610,6 +615,12 @@ class BpeTokenizer implements TextTokenizer {
       this.#charId.set(cp, id);
     }
     return id;
+  }
+
+  release(): void {
+    this.#model.release();
+    this.#cache.clear();
+    this.#charId.clear();
   }
 
   decode(ids: ArrayLike<number>, skipSpecialTokens = false): string {

@@ -90,6 +90,105 @@ export function snapshotTokenizer(tokenizer: TextTokenizer): Uint8Array<ArrayBuf
   return out;
 }
 
+/** Reads `length` bytes of a snapshot at byte `offset` (fewer only at the end of the file). */
+export type SnapshotReadAt = (offset: number, length: number) => Promise<Uint8Array>;
+
+/**
+ * A tokenizer that decodes `ids` and nothing else, read from a snapshot without reading its
+ * tables: the header, each id's offset and length, and those texts (a few kilobytes where the
+ * whole tables are megabytes). It cannot encode (every text is unknown to it) and other ids
+ * decode to nothing. Null when the bytes are not a snapshot of this version and byte order.
+ */
+export async function snapshotDecoder(
+  readAt: SnapshotReadAt,
+  ids: Iterable<number>,
+): Promise<TextTokenizer | null> {
+  const prefix = await readAt(0, PREFIX);
+  if (prefix.length < PREFIX || MAGIC.some((b, i) => prefix[i] !== b)) return null;
+  const view = new DataView(prefix.buffer, prefix.byteOffset, PREFIX);
+  if (view.getUint32(4, true) !== SNAPSHOT_VERSION) return null;
+  if (new Uint32Array(prefix.slice(8, 12).buffer)[0] !== BYTE_ORDER) return null;
+  const headLen = view.getUint32(12, true);
+  const header = parseHeader(await readAt(PREFIX, headLen));
+  if (!header) return null;
+  const s = header.sizes;
+  const poolAt = PREFIX + pad4(headLen);
+  const startAt = poolAt + pad4(s.pool), lenAt = startAt + 4 * s.ids;
+  const wanted = [...new Set(ids)].filter((id) => Number.isInteger(id) && id >= 0 && id < s.ids)
+    .sort((a, b) => a - b);
+  const texts = new Map<number, Uint8Array>();
+  for (const id of wanted) {
+    const entry = await readAt(startAt + 4 * id, 4), size = await readAt(lenAt + 4 * id, 4);
+    if (entry.length < 4 || size.length < 4) return null;
+    const off = new Uint32Array(entry.slice().buffer)[0];
+    const count = new Int32Array(size.slice().buffer)[0];
+    if (count < 0) continue;
+    if (off + count > s.pool) return null;
+    const text = await readAt(poolAt + off, count);
+    if (text.length < count) return null;
+    texts.set(id, text);
+  }
+  const model = new DecodeOnlyModel(texts, s.ids);
+  return tokenizerFromParts(partsOf(header, model));
+}
+
+/** Token texts of some ids, and no text hash or merges: every lookup misses. */
+class DecodeOnlyModel extends BpeModel {
+  #texts: Map<number, Uint8Array>;
+  #size: number;
+
+  constructor(texts: Map<number, Uint8Array>, size: number) {
+    // One empty slot in each hash: a probe ends at once.
+    const none = new Int32Array(0);
+    super(new Uint8Array(0), new Uint32Array(0), none, new Int32Array(1), none, none, none, none);
+    this.pairs = new Int32Array(1);
+    this.#texts = texts;
+    this.#size = size;
+  }
+
+  override get size(): number {
+    return this.#size;
+  }
+
+  override get bytes(): number {
+    let n = 0;
+    for (const t of this.#texts.values()) n += t.length;
+    return n;
+  }
+
+  override text(id: number): Uint8Array | null {
+    return this.#texts.get(id) ?? null;
+  }
+}
+
+function parseHeader(bytes: Uint8Array): Header | null {
+  let header: Header;
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return null;
+  }
+  const s = header?.sizes;
+  if (!s || ![s.pool, s.ids, s.table, s.merges, s.pairs].every(Number.isSafeInteger)) return null;
+  return header;
+}
+
+function partsOf(header: Header, model: BpeModel) {
+  return {
+    parsed: {
+      model,
+      options: header.options as Record<string, unknown>,
+      added: header.added as [],
+      normalizer: header.normalizer ?? undefined,
+      preTokenizer: header.preTokenizer ?? undefined,
+      postProcessor: header.postProcessor ?? undefined,
+      decoder: header.decoder ?? undefined,
+    },
+    config: header.config,
+    template: header.template,
+  };
+}
+
 /**
  * The tokenizer of a snapshot, its tables viewing `bytes` (kept, not copied); null when `bytes`
  * is not a whole snapshot of this version and byte order (then the JSON is to be read instead).
@@ -102,14 +201,9 @@ export function tokenizerFromSnapshot(bytes: Uint8Array): TextTokenizer | null {
   if (new Uint32Array(bytes.buffer, bytes.byteOffset + 8, 1)[0] !== BYTE_ORDER) return null;
   const headLen = view.getUint32(12, true);
   if (PREFIX + headLen > bytes.length) return null;
-  let header: Header;
-  try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(PREFIX, PREFIX + headLen)));
-  } catch {
-    return null;
-  }
-  const s = header?.sizes;
-  if (!s || ![s.pool, s.ids, s.table, s.merges, s.pairs].every(Number.isSafeInteger)) return null;
+  const header = parseHeader(bytes.subarray(PREFIX, PREFIX + headLen));
+  if (!header) return null;
+  const s = header.sizes;
   const tableFloats = 2 * s.ids + s.table + 3 * s.merges + s.pairs;
   const first = PREFIX + pad4(headLen);
   if (first + pad4(s.pool) + 4 * tableFloats !== bytes.length) return null;
@@ -133,17 +227,5 @@ export function tokenizerFromSnapshot(bytes: Uint8Array): TextTokenizer | null {
   const pow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
   if (!pow2(s.table) || !pow2(s.pairs)) return null;
   const model = new BpeModel(pool, start, len, table, left, right, merged, pairs);
-  return tokenizerFromParts({
-    parsed: {
-      model,
-      options: header.options as Record<string, unknown>,
-      added: header.added as [],
-      normalizer: header.normalizer ?? undefined,
-      preTokenizer: header.preTokenizer ?? undefined,
-      postProcessor: header.postProcessor ?? undefined,
-      decoder: header.decoder ?? undefined,
-    },
-    config: header.config,
-    template: header.template,
-  });
+  return tokenizerFromParts(partsOf(header, model));
 }

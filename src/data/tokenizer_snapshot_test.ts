@@ -2,7 +2,8 @@ import { deepStrictEqual, equal, ok, strictEqual } from "node:assert/strict";
 import { Rng } from "../runtime/rng.ts";
 import { readTokenizer, type TextTokenizer, tokenizerParts } from "./tokenizer.ts";
 import { loadTokenizerDir, type TokenizerSource } from "./tokenizer_deno.ts";
-import { snapshotTokenizer, tokenizerFromSnapshot } from "./tokenizer_snapshot.ts";
+import { loadTokenDecoderDir } from "./tokenizer_deno.ts";
+import { snapshotDecoder, snapshotTokenizer, tokenizerFromSnapshot } from "./tokenizer_snapshot.ts";
 
 const FAMILIES = ["qwen2_5", "qwen3", "llama3", "gemma3"] as const;
 const dirOf = (f: string) =>
@@ -79,6 +80,61 @@ for (const family of FAMILIES) {
   });
 }
 
+/** Reads from `bytes` as from a file, counting the bytes read. */
+function memoryReadAt(bytes: Uint8Array) {
+  const readAt = (offset: number, length: number) => {
+    const part = bytes.slice(offset, offset + length);
+    readAt.read += part.length;
+    return Promise.resolve(part);
+  };
+  readAt.read = 0;
+  return readAt;
+}
+
+for (const family of FAMILIES) {
+  Deno.test(`tokenizer snapshot decoder (${family}): decodes the ids asked for as the whole tokenizer does, from a few kilobytes`, async () => {
+    const json = await fromJson(family);
+    const bytes = snapshotTokenizer(json)!;
+    const texts = corpus(11, 40);
+    const idLists = texts.map((t) => json.encode(t, true));
+    const readAt = memoryReadAt(bytes);
+    const decoder = (await snapshotDecoder(readAt, idLists.flat()))!;
+    ok(decoder, "the snapshot reads back");
+    for (const ids of idLists) {
+      for (const skip of [false, true]) equal(decoder.decode(ids, skip), json.decode(ids, skip));
+    }
+    // The header and the asked-for entries, not the tables.
+    const headerBytes = 16 + new DataView(bytes.buffer).getUint32(12, true);
+    const beyond = readAt.read - headerBytes;
+    ok(beyond < 64 * 1024, `${beyond} bytes read besides the header, of ${bytes.length}`);
+    ok(decoder.tableBytes < 64 * 1024, `${decoder.tableBytes} bytes of tables`);
+    // It encodes nothing: no text is known to it.
+    strictEqual(decoder.tokenToId("Hello"), undefined);
+  });
+}
+
+Deno.test("tokenizer snapshot decoder: a truncated or foreign snapshot is not read", async () => {
+  const bytes = snapshotTokenizer(await fromJson("qwen2_5"))!;
+  const ids = [9707, 4337];
+  strictEqual(await snapshotDecoder(memoryReadAt(bytes.subarray(0, 1000)), ids), null);
+  const version = bytes.slice();
+  version[4] ^= 0xff;
+  strictEqual(await snapshotDecoder(memoryReadAt(version), ids), null, "another version");
+  strictEqual(await snapshotDecoder(memoryReadAt(new Uint8Array(8)), ids), null, "too short");
+});
+
+Deno.test("tokenizer: release frees the tables at once (their buffers are detached)", async () => {
+  const json = await fromJson("qwen2_5");
+  const snap = tokenizerFromSnapshot(snapshotTokenizer(json)!)!;
+  for (const tok of [json, snap]) {
+    const tables = tokenizerParts(tok)!.parsed.model.arrays();
+    ok(tok.tableBytes > 1 << 20);
+    tok.release!();
+    for (const t of tables) strictEqual(t.buffer.byteLength, 0);
+    strictEqual(tok.tableBytes, 0);
+  }
+});
+
 Deno.test("tokenizer snapshot: a truncated, altered or foreign snapshot is not read", async () => {
   const bytes = snapshotTokenizer(await fromJson("qwen2_5"))!;
   strictEqual(tokenizerFromSnapshot(bytes.subarray(0, bytes.length - 4)), null, "truncated");
@@ -109,7 +165,11 @@ Deno.test("loadTokenizerDir: parses and writes a snapshot once, then reads it; a
     const sources: TokenizerSource[] = [];
     const load = () =>
       loadTokenizerDir(dir, { cacheDir: cache, onLoaded: (s) => void sources.push(s) });
+    const external = Deno.memoryUsage().external;
     const first = await load();
+    // The snapshot written is freed once written: the engine holds about the tables, not twice.
+    const grown = Deno.memoryUsage().external - external;
+    ok(grown < 1.5 * first.tableBytes, `${grown} bytes for ${first.tableBytes} of tables`);
     const files = () => Array.from(Deno.readDirSync(cache), (e) => e.name).sort();
     strictEqual(files().length, 1);
     ok(/^tokenizer-[0-9a-f]{16}\.bin$/.test(files()[0]), files()[0]);
@@ -131,6 +191,13 @@ Deno.test("loadTokenizerDir: parses and writes a snapshot once, then reads it; a
     strictEqual(sources[3], "json");
     const sizes = files().map((f) => Deno.statSync(`${cache}/${f}`).size).sort((a, b) => a - b);
     deepStrictEqual(sizes.map((n) => n > 1 << 20), [false, true], "the current one rewritten");
+    // The decode-only form reads the current snapshot; without a cache folder, the whole one.
+    const ids = second.encode("Hello World <|im_end|>");
+    const decoder = await loadTokenDecoderDir(dir, ids, { cacheDir: cache });
+    equal(decoder.decode(ids), "Hello World <|im_end|>");
+    ok(decoder.tableBytes < 1 << 16, `${decoder.tableBytes}`);
+    const whole = await loadTokenDecoderDir(dir, ids);
+    ok(whole.tableBytes > 1 << 20, `${whole.tableBytes}`);
     // No cache folder: nothing written anywhere, parsed every time.
     await loadTokenizerDir(dir, { onLoaded: (s) => void sources.push(s) });
     strictEqual(sources[4], "json");

@@ -1,8 +1,8 @@
 /**
  * The end of the bundled demo: one held-out prompt of the demo data answered greedily by the
  * base model and by base + the adapter just trained, side by side, so a newcomer sees what the
- * adapter changed and not only a loss number. Portable: it takes the store, the tokenizer and
- * the adapter tensors.
+ * adapter changed and not only a loss number. Portable: it takes the store, the prompt's ids, a
+ * decoder for the answers' ids and the adapter tensors.
  */
 import type { ChatMessage } from "../data/chat.ts";
 import { renderChat } from "../data/chat.ts";
@@ -12,6 +12,7 @@ import { generate } from "./loop.ts";
 import type { Kernels } from "../kernels/abi.ts";
 import type { WeightStore } from "../model/weights.ts";
 import type { Arena } from "../runtime/arena.ts";
+import type { ShowcasePrompt } from "../cli/demo_showcase_run.ts";
 
 /** Greedy answers of the base and of base + adapter to one chat prompt. */
 export interface ShowcaseAnswers {
@@ -30,20 +31,36 @@ export function heldOutPrompt(
   return { messages, reference: i < 0 ? null : example.messages[i].content };
 }
 
-/** Greedy answers (at most `maxNewTokens`, stopping at EOS) without and with the adapter. */
+/** The held-out prompt of `example`, rendered with the chat template and encoded. */
+export function showcasePrompt(
+  tokenizer: TextTokenizer,
+  example: { messages: ChatMessage[] },
+): ShowcasePrompt {
+  const { messages, reference } = heldOutPrompt(example);
+  const text = renderChat(tokenizer, messages, true);
+  return {
+    prompt: messages.filter((m) => m.role === "user").map((m) => m.content).join("\n"),
+    reference,
+    ids: tokenizer.encode(text, true),
+    stopIds: tokenizer.eosTokenId === null ? [] : [tokenizer.eosTokenId],
+  };
+}
+
+/**
+ * Greedy answers (at most `maxNewTokens`, stopping at a stop id) without and with the adapter.
+ * Both are generated before `loadDecoder` is asked for a decoder of their ids, which is released
+ * once they are decoded.
+ */
 export async function showcaseAnswers(o: {
   store: WeightStore;
   kernels: Kernels;
   arena: Arena;
-  tokenizer: TextTokenizer;
+  prompt: ShowcasePrompt;
+  loadDecoder: (ids: number[]) => Promise<TextTokenizer>;
   adapter: DecoderAdapter;
-  messages: ChatMessage[];
-  reference: string | null;
   maxNewTokens: number;
 }): Promise<ShowcaseAnswers> {
-  const text = renderChat(o.tokenizer, o.messages, true);
-  const ids = o.tokenizer.encode(text, true);
-  const stopIds = o.tokenizer.eosTokenId === null ? [] : [o.tokenizer.eosTokenId];
+  const ids = o.prompt.ids;
   const answer = async (adapter: DecoderAdapter | null) => {
     const mark = o.arena.mark();
     const decoder = Decoder.create({
@@ -59,21 +76,27 @@ export async function showcaseAnswers(o: {
         temperature: 0,
         topP: 1,
         seed: 0,
-        stopIds,
+        stopIds: o.prompt.stopIds,
       });
-      return o.tokenizer.decode(r.ids, true);
+      return r.ids;
     } finally {
       decoder.dispose();
       o.arena.release(mark);
     }
   };
-  const prompt = o.messages.filter((m) => m.role === "user").map((m) => m.content).join("\n");
-  return {
-    prompt,
-    reference: o.reference,
-    base: await answer(null),
-    adapter: await answer(o.adapter),
-  };
+  const base = await answer(null);
+  const adapted = await answer(o.adapter);
+  const tokenizer = await o.loadDecoder([...base, ...adapted]);
+  try {
+    return {
+      prompt: o.prompt.prompt,
+      reference: o.prompt.reference,
+      base: tokenizer.decode(base, true),
+      adapter: tokenizer.decode(adapted, true),
+    };
+  } finally {
+    tokenizer.release?.();
+  }
 }
 
 /** The answers as the demo prints them. */

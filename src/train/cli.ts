@@ -5,7 +5,11 @@
  */
 import { isInputError } from "../io/input_error.ts";
 import type { TextTokenizer } from "../data/tokenizer.ts";
-import { bundledQwenTokenizerDir, loadTokenizerDir } from "../data/tokenizer_deno.ts";
+import {
+  bundledQwenTokenizerDir,
+  loadTokenDecoderDir,
+  loadTokenizerDir,
+} from "../data/tokenizer_deno.ts";
 import { DataError } from "../data/example.ts";
 import { loadKernels } from "../kernels/wasm.ts";
 import type { WeightStore } from "../model/weights.ts";
@@ -14,7 +18,7 @@ import { FileWriteError, writeFileAtomic } from "../runtime/deno_fs.ts";
 import { debugTrace, unexpectedErrorText } from "../runtime/unexpected_error.ts";
 import { BYTES_PER_MB, formatMB, formatMemoryReport } from "../runtime/memory.ts";
 import { processPeakBytes, readProcessMemory } from "../runtime/process_memory_deno.ts";
-import type { DemoShowcase } from "../cli/demo_showcase_run.ts";
+import type { DemoShowcase, ShowcasePrompt } from "../cli/demo_showcase_run.ts";
 import { UsageError } from "../cli/usage.ts";
 import { helpText, parseTrainArgs, type TrainArgs } from "./args.ts";
 import {
@@ -47,13 +51,23 @@ import { baseModelNameDeno } from "./base_model_name_deno.ts";
 import { baseEvalLoss, comparisonText, scoredTokens } from "./compare_base.ts";
 import {
   headChunkRowsFor,
+  modelTokenizerLoader,
   openModelDeno,
   padIdWithoutTokenizer,
   readModelConfigDeno,
 } from "./model_deno.ts";
 import { readAdapterDir } from "../io/peft_adapter_deno.ts";
 import { ProgressReporter } from "./progress.ts";
-import { countNoun, type RunDataReady, runFineTune, type RunHost, RunInputError } from "./run.ts";
+import {
+  countNoun,
+  type ReadData,
+  readRunData,
+  type RunDataReady,
+  type RunDataSpec,
+  runFineTune,
+  type RunHost,
+  RunInputError,
+} from "./run.ts";
 import { MemoryLimitError, NonFiniteError } from "./trainer.ts";
 
 const encoder = new TextEncoder();
@@ -310,6 +324,10 @@ async function train(
   };
   if (demo && !resumeDir) say(demoIntro(args));
 
+  const showcase = demoShowcaseOf(args, io);
+  const demoTokens = demo ? demoTokenizer(args, showcase) : null;
+  const { dataSpec, data } = await readDataFirst(args, demoTokens?.load ?? null, say);
+
   // --threads 0 (the default): as many of the cores as make a GEMM faster when measured
   // (hardwareConcurrency may count cores that do not run at once). Workers end with this
   // function (using).
@@ -320,17 +338,10 @@ async function train(
   const kernelBytes = arena.used;
   const t0 = performance.now();
   let store: WeightStore;
-  let loadTokenizer: () => Promise<TextTokenizer | null>;
   if (demo) {
     store = createDemoStore(kernels, arena, args.quant);
-    // One tokenizer for the data and the closing showcase: loading it again there would add a
-    // second set of tables to the peak (the first set is not yet collected by then), and holding
-    // it costs the training peak less than that.
-    let once: Promise<TextTokenizer> | null = null;
-    const cacheDir = args.cacheDir ?? defaultCacheDir();
-    loadTokenizer = () => (once ??= loadTokenizerDir(bundledQwenTokenizerDir(), { cacheDir }));
   } else {
-    ({ store, loadTokenizer } = await openModelDeno(args, kernels, arena));
+    ({ store } = await openModelDeno(args, kernels, arena));
   }
   if (args.maxMemory !== null) arena.limit = args.maxMemory * BYTES_PER_MB;
   const config = store.config;
@@ -377,16 +388,7 @@ async function train(
     }],
   );
   const host: RunHost = {
-    async openData(path, role) {
-      try {
-        // The stream closes the file when it ends or is cancelled (a bad line stops the read).
-        return (await Deno.open(path, { read: true })).readable;
-      } catch (e) {
-        // The file went missing after the argument checks.
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-        throw new UsageError(role === "train" ? "--data" : "--eval-data", `${path}: no such file`);
-      }
-    },
+    openData: openDataFile,
     async writeFile(path, data) {
       saving = true;
       try {
@@ -406,6 +408,9 @@ async function train(
   let metrics: Deno.FsFile | null = null;
   try {
     const result = await runFineTune(host, {
+      // The data's fields (their session seed is the session's) and the data read from them.
+      ...dataSpec,
+      data,
       store,
       kernels,
       arena,
@@ -439,16 +444,6 @@ async function train(
         headChunkRows: headChunkRowsFor(args),
         keptTapes: typeof args.keepTapes === "number" ? args.keepTapes : 0,
       },
-      train: args.data,
-      eval: args.evalData,
-      batchSize: args.batchSize,
-      seqLen: args.seqLen,
-      packing: args.packing,
-      maxLineBytes: args.maxLineBytes,
-      tokenizer: loadTokenizer,
-      tokenizerHint: demo ? "" : "; data pre-tokenized with tools/pretokenize.ts needs none",
-      padId: padIdWithoutTokenizer(config),
-      steps: args.steps,
       gradAccum: args.gradAccum,
       schedule: { kind: args.lrSchedule, baseLr: args.lr, warmupSteps: args.warmupSteps },
       evalEvery: args.evalEvery,
@@ -542,21 +537,18 @@ async function train(
           }),
       );
     }
-    if (
-      io.demoShowcase && demo && args.steps > 0 && args.evalData === demoEvalDataPath() &&
-      !args.quiet
-    ) {
+    if (showcase) {
       const session = result.session;
       say(
         "\n" +
-          await io.demoShowcase({
+          await showcase.answers({
             store,
             kernels,
             arena,
-            loadTokenizer,
+            prompt: await demoTokens!.prompt(),
+            loadDecoder: demoTokens!.loadDecoder,
             adapter: result.adapter,
             loraTensors: () => session.loraTensors(),
-            evalDataPath: demoEvalDataPath(),
           }),
       );
     }
@@ -575,6 +567,82 @@ async function train(
     (metrics as Deno.FsFile | null)?.close();
     await store.close();
   }
+}
+
+/** A data file's bytes (`role`: which of the run's files it is). */
+async function openDataFile(path: string, role: "train" | "eval") {
+  try {
+    // The stream closes the file when it ends or is cancelled (a bad line stops the read).
+    return (await Deno.open(path, { read: true })).readable;
+  } catch (e) {
+    // The file went missing after the argument checks.
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    throw new UsageError(role === "train" ? "--data" : "--eval-data", `${path}: no such file`);
+  }
+}
+
+/**
+ * Reads the run's data before the kernels and the weights are loaded: the tokenizer's tables and
+ * what tokenizing grows the process by then come and go below the weights' memory instead of on
+ * top of it (the tokenizer is released once the data is read). `demoLoad`: the demo's tokenizer.
+ */
+async function readDataFirst(
+  args: TrainArgs,
+  demoLoad: (() => Promise<TextTokenizer | null>) | null,
+  say: (line: string) => void,
+): Promise<{ dataSpec: RunDataSpec; data: ReadData }> {
+  const config = args.model === null ? DEMO_MODEL_CONFIG : await readModelConfigDeno(args.model);
+  const dataSpec: RunDataSpec = {
+    train: args.data,
+    eval: args.evalData,
+    batchSize: args.batchSize,
+    seqLen: args.seqLen,
+    packing: args.packing,
+    maxLineBytes: args.maxLineBytes,
+    tokenizer: demoLoad ?? modelTokenizerLoader(args, config.vocabSize),
+    tokenizerHint: demoLoad ? "" : "; data pre-tokenized with tools/pretokenize.ts needs none",
+    padId: padIdWithoutTokenizer(config),
+    steps: args.steps,
+    session: { seed: args.seed },
+  };
+  const host = {
+    openData: openDataFile,
+    log: say,
+    processBytes: () => readProcessMemory().rssBytes,
+  };
+  return { dataSpec, data: await readRunData(host, dataSpec, config.vocabSize) };
+}
+
+/** The demo's showcase, where this run ends with one: a demo run on the demo's held-out data. */
+function demoShowcaseOf(args: TrainArgs, io: CliIo): DemoShowcase | null {
+  const shows = args.model === null && args.steps > 0 && args.evalData === demoEvalDataPath() &&
+    !args.quiet;
+  return shows ? io.demoShowcase ?? null : null;
+}
+
+/**
+ * The demo's tokenizer, loaded for the data and released after it (run.ts), so no tokenizer is
+ * held while training: while it is loaded, the showcase's prompt is encoded; the showcase's
+ * answers are decoded by a decoder read from the tokenizer's snapshot, holding only their texts.
+ */
+function demoTokenizer(args: TrainArgs, showcase: DemoShowcase | null) {
+  const dir = bundledQwenTokenizerDir();
+  const cacheDir = args.cacheDir ?? defaultCacheDir();
+  let prompt: ShowcasePrompt | null = null;
+  const load = async (): Promise<TextTokenizer> => {
+    const tokenizer = await loadTokenizerDir(dir, { cacheDir });
+    if (showcase && prompt === null) prompt = await showcase.prompt(tokenizer, demoEvalDataPath());
+    return tokenizer;
+  };
+  return {
+    load,
+    /** The showcase's prompt; encoded now if the data did not need the tokenizer. */
+    async prompt(): Promise<ShowcasePrompt> {
+      if (prompt === null) (await load()).release?.();
+      return prompt!;
+    },
+    loadDecoder: (ids: number[]) => loadTokenDecoderDir(dir, ids, { cacheDir }),
+  };
 }
 
 /**

@@ -69,12 +69,23 @@ export async function openModelDeno(
     kernels,
     arena,
   });
-  const vocabSize = store.config.vocabSize;
-  const loadTokenizer = async () => {
+  return { store, loadTokenizer: modelTokenizerLoader(args, store.config.vocabSize) };
+}
+
+/**
+ * A loader of `--model`'s tokenizer (null when the model ships none) that checks that its ids fit
+ * an embedding of `vocabSize` rows; each call loads it again. Needs no open model, so the data
+ * can be tokenized before the weights are loaded.
+ */
+export function modelTokenizerLoader(
+  args: Pick<TrainArgs, "model" | "cacheDir">,
+  vocabSize: number,
+): () => Promise<TextTokenizer | null> {
+  const model = args.model!;
+  return async () => {
     // The tokenizer's snapshot goes where the weights' cache goes (or the user's cache folder).
     const tokenizer = await openModelTokenizer(model, args.cacheDir ?? defaultCacheDir());
     if (tokenizer) checkTokenizerFits(model, tokenizer, vocabSize);
     return tokenizer;
   };
-  return { store, loadTokenizer };
 }

@@ -120,6 +120,11 @@ export interface RunSpec {
   packing?: PackingMode;
   /** Longest JSONL line read (bytes). */
   maxLineBytes?: number;
+  /**
+   * The data already read by {@link readRunData} from this spec's data fields (default: read
+   * here, after the model was opened).
+   */
+  data?: ReadData | null;
   /** Builds the tokenizer the first time a line of a data file needs it (default: none). */
   tokenizer?: () => Promise<TextTokenizer | null>;
   /** Appended to the "tokenizer: loaded" line. */
@@ -212,12 +217,14 @@ class TokenizerOnDemand {
   }
 
   /**
-   * Drops the reference once the data is tokenized: nothing after data loading uses the
-   * tokenizer, so its JS heap becomes garbage the process can reuse. It does not lower the peak:
-   * pre-tokenized data (tools/pretokenize.ts) is what avoids the cost.
+   * Frees the tokenizer once the data is tokenized: nothing after data loading uses it, and
+   * releasing its tables hands their memory back now, before the session and the steps allocate,
+   * rather than at a collection that may never come. What the parse or the tokenizing grew the
+   * JS heap by stays; pre-tokenized data (tools/pretokenize.ts) avoids that too.
    */
   release(): void {
     this.#load = null;
+    this.#tokenizer?.release?.();
     this.#tokenizer = null;
   }
 }
@@ -234,7 +241,8 @@ export function countNoun(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
-interface ReadData {
+/** A run's data, read by {@link readRunData}. */
+export interface ReadData {
   train: BatchSource | null;
   seqLen: number;
   evalSet: Batch[];
@@ -243,12 +251,35 @@ interface ReadData {
   usedTokenizer: boolean;
 }
 
+/** What {@link readRunData} reads from: the data fields of a {@link RunSpec}. */
+export type RunDataSpec =
+  & Pick<
+    RunSpec,
+    | "train"
+    | "eval"
+    | "batchSize"
+    | "seqLen"
+    | "packing"
+    | "maxLineBytes"
+    | "tokenizer"
+    | "tokenizerHint"
+    | "padId"
+    | "steps"
+  >
+  & { session: { seed: number } };
+
 /**
  * Reads the data once, straight into rows: a file's lines are tokenized and packed as they are
- * read; the tokenizer is loaded at the first line that needs it and dropped once all is read.
+ * read; the tokenizer is loaded at the first line that needs it and released once all is read.
+ * `runFineTune` calls it; a host that calls it first, before it opens the model, and hands the
+ * result over as `RunSpec.data` keeps the tokenizer's tables and the tokenizing off the weights'
+ * memory (their peaks do not add up).
  */
-async function readData(host: RunHost, spec: RunSpec): Promise<ReadData> {
-  const config = spec.store.config;
+export async function readRunData(
+  host: Pick<RunHost, "openData" | "log" | "processBytes">,
+  spec: RunDataSpec,
+  vocabSize: number,
+): Promise<ReadData> {
   const tokenizer = new TokenizerOnDemand(spec.tokenizer ?? null);
   const load = async ({ kind, file, line }: TokenizerRequest) => {
     const before = host.processBytes?.() ?? null;
@@ -270,7 +301,7 @@ async function readData(host: RunHost, spec: RunSpec): Promise<ReadData> {
     return await loadRows(await host.openData(data, role), data, {
       tokenizer: tokenizer.loaded,
       loadTokenizer: load,
-      vocabSize: config.vocabSize,
+      vocabSize,
       seqLen: spec.seqLen,
       packing,
       maxLineBytes: spec.maxLineBytes,
@@ -359,7 +390,7 @@ async function writeFinalFiles(
 export async function runFineTune(host: RunHost, spec: RunSpec): Promise<RunResult> {
   const { store, kernels, arena } = spec;
   const config = store.config;
-  const data = await readData(host, spec);
+  const data = spec.data ?? await readRunData(host, spec, config.vocabSize);
 
   let adapter: AdapterInfo = { ...spec.adapter, targets: [...spec.adapter.targets] };
   let initTensors: LoraTensors | null = null;

@@ -3,6 +3,8 @@ import { loadKernels } from "../kernels/wasm.ts";
 import type { MethodName } from "../methods/session.ts";
 import { createRandomWeightStore, tinyConfig } from "../model/random_weights.ts";
 import type { OptimizerKind } from "../optim/optimizer.ts";
+import { readTokenizer, tokenizerParts } from "../data/tokenizer.ts";
+import { tinyTokenizerFiles } from "../data/tiny_tokenizer_testing.ts";
 import { MemoryRunStateStore } from "./run_state_store.ts";
 import { memoryRunHost, runFineTune, type RunResult, type RunSpec } from "./run.ts";
 
@@ -131,4 +133,47 @@ Deno.test("runFineTune: rows without a token to train on, and a state past the s
     invocation("mesp", "sgd", { stateStore: { store, key: "k" }, steps: 3 }),
     /3 is below the checkpoint's step 4/,
   );
+});
+
+Deno.test("runFineTune: the tokenizer is released once the text data is read, before the session", async () => {
+  const files = tinyTokenizerFiles(config.vocabSize);
+  const enc = new TextEncoder();
+  const tokenizer = await readTokenizer({
+    tokenizerJson: enc.encode(files.tokenizerJson),
+    tokenizerConfig: enc.encode(files.tokenizerConfig),
+  });
+  const tables = tokenizerParts(tokenizer)!.parsed.model.arrays();
+  let loads = 0;
+  const jsonl = ['{"text": "the cat sat on the mat"}', '{"text": "a dog ran"}'].join("\n");
+  const host = {
+    ...memoryRunHost(() => {}),
+    openData: () => Promise.resolve(new Blob([jsonl]).stream()),
+  };
+  using loaded = await loadKernels({ threads: 1 });
+  const { kernels, arena } = loaded;
+  const store = createRandomWeightStore({ config, kernels, arena, quant: "int4", seed: 4 });
+  let releasedBeforeSession: boolean | null = null;
+  await runFineTune(host, {
+    store,
+    kernels,
+    arena,
+    adapter: { r: 2, alpha: 4, targets: ["q"], baseModel: "tiny" },
+    session: {
+      method: "mesp",
+      optimizer: { kind: "sgd", lr: 1e-3, weightDecay: 0 },
+      maxGradNorm: 0,
+      seed: 1,
+    },
+    train: "train.jsonl",
+    batchSize: 1,
+    seqLen: 16,
+    steps: 1,
+    out: "adapter",
+    tokenizer: () => (loads++, Promise.resolve(tokenizer)),
+    checkMemory: () =>
+      void (releasedBeforeSession = tables.every((t) => t.buffer.byteLength === 0)),
+  });
+  await store.close();
+  strictEqual(loads, 1);
+  strictEqual(releasedBeforeSession, true);
 });
