@@ -100,6 +100,8 @@ export {
 // Training
 export {
   type Batch,
+  type CheckpointsOption,
+  type CheckpointSpill,
   createTrainingSession,
   type LoraConfig,
   type MethodName,

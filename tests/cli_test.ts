@@ -694,3 +694,58 @@ Deno.test("the tokenizer line says what loading it cost when the resident size g
   strictEqual(tokenizerCostNote(null, 222 << 20), "");
   strictEqual(tokenizerCostNote(40 << 20, null), "");
 });
+
+Deno.test("--checkpoints: auto puts them on disk with streamed weights, same adapter bits as memory, no file left; refused for full and mezo", async () => {
+  const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
+  const tmp = await Deno.makeTempDir();
+  try {
+    await makeCheckpoint({ preset: "tiny-qwen2", out: `${tmp}/model`, seed: 1 });
+    const lines = Array.from(
+      { length: 4 },
+      (_, i) =>
+        JSON.stringify({ input_ids: Array.from({ length: 20 }, (_, t) => (i * 29 + t * 3) % 512) }),
+    );
+    await Deno.writeTextFile(`${tmp}/d.jsonl`, lines.join("\n") + "\n");
+    const run = (name: string, ...extra: string[]) =>
+      cli([
+        ...["--model", `${tmp}/model`, "--data", `${tmp}/d.jsonl`, "--cache-dir", `${tmp}/cache`],
+        ...["--steps", "2", "--seq-len", "16", "--batch-size", "2", "--threads", "1"],
+        ...["--out", `${tmp}/${name}`, "--metrics", `${tmp}/${name}.jsonl`, ...extra],
+      ]);
+    const workingSet = async (name: string) =>
+      JSON.parse((await Deno.readTextFile(`${tmp}/${name}.jsonl`)).split("\n")[1]).working_set_mb;
+    const adapter = (name: string) => Deno.readFile(`${tmp}/${name}/adapter_model.safetensors`);
+    for (const method of ["mesp", "lcsb"]) {
+      // lcsb in one group: both blocks are checkpointed, so the disk saves one.
+      const flags = method === "lcsb" ? ["--method", method, "--lcsb-groups", "1"] : [];
+      const disk = await run(`${method}-disk`, ...flags);
+      strictEqual(disk.code, 0, disk.err);
+      match(disk.out, new RegExp(`checkpoints: block inputs in a scratch file in ${tmp}/cache, `));
+      const memory = await run(`${method}-memory`, ...flags, "--checkpoints", "memory");
+      strictEqual(memory.code, 0, memory.err);
+      ok(!memory.out.includes("checkpoints:"), memory.out);
+      deepStrictEqual(await adapter(`${method}-disk`), await adapter(`${method}-memory`));
+      ok(
+        await workingSet(`${method}-disk`) < await workingSet(`${method}-memory`),
+        `${method}: the disk run holds fewer checkpoints`,
+      );
+      const left = [...Deno.readDirSync(`${tmp}/cache`)].map((e) => e.name);
+      ok(!left.some((n) => n.startsWith(".checkpoints-")), left.join(", "));
+    }
+    const resident = await run("resident", "--weights", "resident");
+    strictEqual(resident.code, 0, resident.err);
+    match(resident.out, /checkpoints: block inputs in memory \(--checkpoints auto: resident/);
+    for (const method of ["full", "mezo"]) {
+      const bad = await run(`bad-${method}`, "--method", method, "--checkpoints", "disk");
+      strictEqual(bad.code, 2);
+      match(
+        bad.err,
+        new RegExp(
+          `^error: --checkpoints: only used by --method mebp, mesp or lcsb \\(this run is ${method}`,
+        ),
+      );
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

@@ -8,6 +8,7 @@
  */
 import { checkpointedGradients } from "./recompute.ts";
 import type { GradientMethod } from "./gradient.ts";
+import type { CheckpointSpill } from "./block_checkpoints.ts";
 import { structuredBlockBackward } from "./mesp.ts";
 
 /** How blocks map to groups: `contiguous` (numbered from the input side) or `strided` (i mod K). */
@@ -46,8 +47,11 @@ export function lcsbSelectedBlocks(
   return out;
 }
 
-/** LCSB gradients for the given selected blocks (see {@link lcsbSelectedBlocks}). */
-export function lcsbGradients(selectedBlocks: number[]): GradientMethod {
+/**
+ * LCSB gradients for the given selected blocks (see {@link lcsbSelectedBlocks}); `spill`: where
+ * their checkpoints go instead of the arena (see `block_checkpoints.ts`).
+ */
+export function lcsbGradients(selectedBlocks: number[], spill?: CheckpointSpill): GradientMethod {
   const selected = new Set(selectedBlocks);
   if (selected.size === 0) throw new RangeError("lcsb: no block selected");
   return (m, p, rowScale, onBlockDone) =>
@@ -58,5 +62,7 @@ export function lcsbGradients(selectedBlocks: number[]): GradientMethod {
       onBlockDone,
       (i) => selected.has(i),
       structuredBlockBackward,
+      0,
+      spill,
     );
 }

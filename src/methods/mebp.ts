@@ -6,6 +6,7 @@
 import { blockBackwardTape, blockForwardTape } from "../model/block.ts";
 import { type BlockBackward, checkpointedGradients } from "./recompute.ts";
 import type { GradientMethod } from "./gradient.ts";
+import type { CheckpointSpill } from "./block_checkpoints.ts";
 
 /** MeBP's block backward: the tape recomputed from the checkpoint, back-propagated, freed. */
 const tapeRecomputeBackward: BlockBackward = (m, p, bw, i, x, dy) => {
@@ -19,9 +20,10 @@ const tapeRecomputeBackward: BlockBackward = (m, p, bw, i, x, dy) => {
 
 /**
  * MeBP with the tapes of the top `keptTapes` blocks kept from the forward instead of recomputed
- * (see `recompute.ts`): 0 is plain MeBP, the layer count does what `full` does.
+ * (see `recompute.ts`): 0 is plain MeBP, the layer count does what `full` does. `spill`: where
+ * the block checkpoints go instead of the arena (see `block_checkpoints.ts`).
  */
-export function mebpKeeping(keptTapes: number): GradientMethod {
+export function mebpKeeping(keptTapes: number, spill?: CheckpointSpill): GradientMethod {
   return (m, p, rowScale, onBlockDone) =>
     checkpointedGradients(
       m,
@@ -31,6 +33,7 @@ export function mebpKeeping(keptTapes: number): GradientMethod {
       () => true,
       tapeRecomputeBackward,
       keptTapes,
+      spill,
     );
 }
 

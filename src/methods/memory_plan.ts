@@ -30,6 +30,7 @@ import {
   loraGradBytes,
   loraParamBytes,
 } from "../model/lora.ts";
+import type { CheckpointsKind } from "./block_checkpoints.ts";
 import { MEZO_CHUNK } from "./mezo.ts";
 import { hasGradients, type LcsbSettings, type MethodName, METHODS } from "./registry.ts";
 import { adamw8bitStateBytes } from "../optim/adamw8bit.ts";
@@ -78,6 +79,11 @@ export interface MemoryPlanOptions {
    * nothing (default 0). Each costs its tape on top of what its checkpoint cost.
    */
   keptTapes?: number;
+  /**
+   * mebp, mesp, lcsb: where the block checkpoints are kept (default `memory`, in the arena; with
+   * `spill`, one `[N, D]` buffer in all: see `block_checkpoints.ts`).
+   */
+  checkpoints?: CheckpointsKind;
 }
 
 /**
@@ -311,6 +317,7 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
     numLayers: L,
     keptTapes: K,
     lcsb: o.lcsb,
+    checkpoints: o.checkpoints,
   });
   step += prepare;
   return { lora, grads, optimizer, step, total: lora + grads + optimizer + step, keptTapes: K };

@@ -7,6 +7,7 @@
 import { blockBackwardStructured } from "../model/block.ts";
 import { type BlockBackward, checkpointedGradients } from "./recompute.ts";
 import type { GradientMethod } from "./gradient.ts";
+import type { CheckpointSpill } from "./block_checkpoints.ts";
 
 /** MeSP's block backward, as a {@link BlockBackward}. */
 export const structuredBlockBackward: BlockBackward = (m, p, bw, i, x, dy) =>
@@ -14,9 +15,10 @@ export const structuredBlockBackward: BlockBackward = (m, p, bw, i, x, dy) =>
 
 /**
  * MeSP with the tapes of the top `keptTapes` blocks kept from the forward (no recompute for
- * them; see `recompute.ts`): 0 is plain MeSP, the layer count does what `full` does.
+ * them; see `recompute.ts`): 0 is plain MeSP, the layer count does what `full` does. `spill`:
+ * where the block checkpoints go instead of the arena (see `block_checkpoints.ts`).
  */
-export function mespKeeping(keptTapes: number): GradientMethod {
+export function mespKeeping(keptTapes: number, spill?: CheckpointSpill): GradientMethod {
   return (m, p, rowScale, onBlockDone) =>
     checkpointedGradients(
       m,
@@ -26,6 +28,7 @@ export function mespKeeping(keptTapes: number): GradientMethod {
       () => true,
       structuredBlockBackward,
       keptTapes,
+      spill,
     );
 }
 

@@ -9,6 +9,9 @@
  * below are checkpointed as before. Each kept tape is freed right after its block's backward,
  * top down, so the backward of the checkpointed blocks runs with none of them left. `kept` 0
  * is the plain method; `kept` = the layer count does what `full` does.
+ *
+ * The checkpoints live in the arena, or, given a {@link CheckpointSpill}, outside it with one
+ * arena buffer that each block's input is loaded into before its backward (`block_checkpoints.ts`).
  */
 import type { Ptr } from "../kernels/abi.ts";
 import {
@@ -18,6 +21,7 @@ import {
   type BlockTape,
 } from "../model/block.ts";
 import { headLossBackward } from "../model/head.ts";
+import { BlockCheckpoints, type CheckpointSpill } from "./block_checkpoints.ts";
 import type { LoraModel, PreparedBatch } from "../model/transformer.ts";
 import { embed } from "../model/transformer.ts";
 import type { BlockWeights } from "../model/weights.ts";
@@ -36,7 +40,8 @@ export type BlockBackward = (
  * Forward with checkpoints for the blocks in `selected` (all blocks for mebp/mesp), head, and
  * backward. Non-selected blocks are identity in backward (`dx_in = dx_out`): their weights are
  * not acquired and nothing is recomputed; the backward stops below the lowest selected block.
- * The top `kept` blocks (all of them selected) keep their tapes (see the module doc).
+ * The top `kept` blocks (all of them selected) keep their tapes (see the module doc). `spill`:
+ * where the checkpoints go instead of the arena (none: the arena).
  */
 export async function checkpointedGradients(
   m: LoraModel,
@@ -46,6 +51,7 @@ export async function checkpointedGradients(
   selected: (i: number) => boolean,
   backward: BlockBackward,
   kept = 0,
+  spill?: CheckpointSpill,
 ): Promise<number> {
   const { arena, store, config } = m;
   const L = config.numLayers;
@@ -59,17 +65,17 @@ export async function checkpointedGradients(
     const resid = arena.allocF32(ND);
     // The final hidden states are dead once the head is done: their buffer becomes dy.
     const dy = resid;
-    const checkpoint = new Map<number, Ptr>();
+    const checkpointed: number[] = [];
     const selectedBlocks: number[] = [];
     for (let i = 0; i < L; i++) {
       if (i >= firstKept || selected(i)) selectedBlocks.push(i);
-      if (i < firstKept && selected(i)) checkpoint.set(i, arena.allocF32(ND));
+      if (i < firstKept && selected(i)) checkpointed.push(i);
     }
+    const checkpoints = new BlockCheckpoints(arena, ND, checkpointed, spill);
     const tapes = new Map<number, BlockTape>();
     await embed(m, p, resid);
     for (let i = 0; i < L; i++) {
-      const ckpt = checkpoint.get(i);
-      if (ckpt !== undefined) arena.f32(ckpt, ND).set(arena.f32(resid, ND));
+      if (checkpoints.has(i)) await checkpoints.save(i, resid);
       const bw = await store.acquireBlock(i);
       try {
         if (i < firstKept) blockForward(p.block, bw, m.lora.blocks[i], resid);
@@ -88,7 +94,6 @@ export async function checkpointedGradients(
     const loss = await headLossBackward(p.head, resid, p.targets, p.N, rowScale, dy);
     const lowest = Math.min(...selectedBlocks);
     for (let i = L - 1; i >= 0; i--) {
-      const x = checkpoint.get(i);
       const tape = tapes.get(i);
       m.lora.beginBlockGrads(i);
       if (tape !== undefined) {
@@ -99,7 +104,8 @@ export async function checkpointedGradients(
           store.releaseBlock(i);
         }
         arena.release(tape.mark);
-      } else if (x !== undefined) {
+      } else if (checkpoints.has(i)) {
+        const x = await checkpoints.load(i);
         const bw = await store.acquireBlock(i);
         try {
           backward(m, p, bw, i, x, dy);

@@ -13,6 +13,11 @@
  */
 import { fullGradients } from "./full.ts";
 import type { GradientMethod } from "./gradient.ts";
+import {
+  checkpointBytes,
+  type CheckpointsKind,
+  type CheckpointSpill,
+} from "./block_checkpoints.ts";
 import { lcsbGradients, type LcsbPattern, lcsbSelectedBlocks } from "./lcsb.ts";
 import { mebpGradients, mebpKeeping } from "./mebp.ts";
 import { mespGradients, mespKeeping } from "./mesp.ts";
@@ -57,6 +62,8 @@ export interface StepContext {
   /** Blocks, from the top, whose tapes the forward keeps (mebp, mesp). */
   keptTapes: number;
   lcsb?: LcsbSettings;
+  /** Where the block checkpoints go instead of the arena (absent: the arena). */
+  spill?: CheckpointSpill;
 }
 
 /**
@@ -83,6 +90,8 @@ export interface StepParts {
   keptTapes: number;
   /** lcsb's grouping as given (defaults: {@link lcsbSettings}). */
   lcsb?: LcsbSettings;
+  /** Where the block checkpoints are kept: `memory` (absent) or a spill (one `residual` in all). */
+  checkpoints?: CheckpointsKind;
 }
 
 /** One training method. */
@@ -111,7 +120,12 @@ function checkpointedStep(p: StepParts, blockBackward: number): number {
     ? K * (residual + p.tape) + Math.max(p.headBackward, p.tapeBackward)
     : p.headBackward;
   const below = K < L ? Math.max(p.leanForward, blockBackward) : 0;
-  return residual + (L - K) * residual + Math.max(kept, below);
+  return residual + checkpoints(p, L - K) + Math.max(kept, below);
+}
+
+/** Arena bytes of `count` checkpointed block inputs (see `block_checkpoints.ts`). */
+function checkpoints(p: StepParts, count: number): number {
+  return checkpointBytes(p.checkpoints ?? "memory", count, p.residual);
 }
 
 /** The methods, by name. */
@@ -127,13 +141,15 @@ export const METHODS: Readonly<Record<MethodName, MethodSpec>> = {
   mebp: {
     gradient: "exact",
     tapes: "chosen",
-    gradientMethod: (c) => c.keptTapes ? mebpKeeping(c.keptTapes) : mebpGradients,
+    gradientMethod: (c) =>
+      c.keptTapes || c.spill ? mebpKeeping(c.keptTapes, c.spill) : mebpGradients,
     planStep: (p) => checkpointedStep(p, p.tape + p.tapeBackward),
   },
   mesp: {
     gradient: "exact",
     tapes: "chosen",
-    gradientMethod: (c) => c.keptTapes ? mespKeeping(c.keptTapes) : mespGradients,
+    gradientMethod: (c) =>
+      c.keptTapes || c.spill ? mespKeeping(c.keptTapes, c.spill) : mespGradients,
     planStep: (p) => checkpointedStep(p, p.structuredBackward),
   },
   lcsb: {
@@ -141,7 +157,7 @@ export const METHODS: Readonly<Record<MethodName, MethodSpec>> = {
     tapes: "none",
     gradientMethod: (c) => {
       const { groups, pattern } = lcsbSettings(c.numLayers, c.lcsb);
-      return lcsbGradients(lcsbSelectedBlocks(c.step, c.numLayers, groups, pattern));
+      return lcsbGradients(lcsbSelectedBlocks(c.step, c.numLayers, groups, pattern), c.spill);
     },
     // The checkpoints of the largest group.
     planStep: (p) => {
@@ -150,7 +166,7 @@ export const METHODS: Readonly<Record<MethodName, MethodSpec>> = {
       for (let g = 0; g < groups; g++) {
         most = Math.max(most, lcsbSelectedBlocks(g, p.numLayers, groups, pattern).length);
       }
-      return p.residual + most * p.residual +
+      return p.residual + checkpoints(p, most) +
         Math.max(p.leanForward, p.headBackward, p.structuredBackward);
     },
   },
@@ -164,4 +180,12 @@ export const METHODS: Readonly<Record<MethodName, MethodSpec>> = {
 /** Whether `method`'s step computes gradients (and so has gradient storage and an optimizer). */
 export function hasGradients(method: MethodName): boolean {
   return METHODS[method].gradientMethod !== undefined;
+}
+
+/**
+ * Whether `method` checkpoints block inputs between its forward and backward (mebp, mesp, lcsb),
+ * so where they are kept (`checkpoints`) matters; full keeps tapes, mezo has no backward.
+ */
+export function checkpointsBlocks(method: MethodName): boolean {
+  return hasGradients(method) && METHODS[method].tapes !== "all";
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { tinyConfig } from "../model/random_weights.ts";
 import { keepsTapes, planMemory } from "./memory_plan.ts";
 import {
+  checkpointsBlocks,
   hasGradients,
   lcsbSettings,
   METHOD_DEFAULTS,
@@ -85,4 +86,16 @@ Deno.test("registry: each gradient method is built from the step's context", () 
     () => METHODS.lcsb.gradientMethod!({ ...ctx, lcsb: { groups: 5, pattern: "contiguous" } }),
     /groups must be in 1..4/,
   );
+});
+
+Deno.test("registry: with spilled checkpoints a step plans one [N, D] buffer for all of them", () => {
+  const spill = { ...parts, checkpoints: "spill" as const };
+  assert.equal(METHODS.mebp.planStep(spill), 64 + 64 + 1300);
+  assert.equal(METHODS.mesp.planStep({ ...spill, keptTapes: 2 }), 64 + 64 + 2 * 1064 + 500);
+  // Every block kept: no checkpoint at all, so no buffer either.
+  assert.equal(METHODS.mesp.planStep({ ...spill, keptTapes: 6 }), METHODS.full.planStep(parts));
+  assert.equal(METHODS.lcsb.planStep(spill), 64 + 64 + 700);
+  assert.equal(METHODS.full.planStep(spill), METHODS.full.planStep(parts));
+  assert.equal(METHODS.mezo.planStep(spill), METHODS.mezo.planStep(parts));
+  assert.deepEqual(METHOD_NAMES.filter(checkpointsBlocks), ["mebp", "mesp", "lcsb"]);
 });

@@ -62,6 +62,7 @@ import { Rng } from "../runtime/rng.ts";
 import type { GradientMethod } from "./gradient.ts";
 import { createMezoWorkspace, mezoStep, type MezoWorkspace } from "./mezo.ts";
 import {
+  checkpointsBlocks,
   hasGradients,
   type LcsbSettings,
   lcsbSettings,
@@ -79,10 +80,12 @@ import {
   usesClipStash,
 } from "./memory_plan.ts";
 import { stashBf16, unstashBf16 } from "../optim/bf16_stash.ts";
+import type { CheckpointsOption, CheckpointSpill } from "./block_checkpoints.ts";
 
 export type { Batch } from "../data/batch.ts";
 export type { LoraConfig } from "../model/lora.ts";
 export type { MethodName } from "./registry.ts";
+export type { CheckpointsOption, CheckpointSpill } from "./block_checkpoints.ts";
 
 export interface SessionOptions {
   store: WeightStore;
@@ -117,6 +120,13 @@ export interface SessionOptions {
    * recomputes nothing (default 0; the layer count runs as fast as `full`, at its memory).
    */
   keptTapes?: number;
+  /**
+   * mebp, mesp, lcsb: where a step keeps the checkpointed block inputs: `"memory"` (the default),
+   * in the arena, one `[N, D]` f32 buffer per block; or a host's {@link CheckpointSpill} (e.g. a
+   * scratch file), which leaves one such buffer in the arena for all of them (the gradients are
+   * the same bits). Other methods checkpoint nothing: a spill given to them is an error.
+   */
+  checkpoints?: CheckpointsOption;
 }
 
 export interface StepResult {
@@ -166,6 +176,12 @@ export class LoraTrainingSession implements TrainingSession {
   readonly #stash: number;
   readonly #stashLength: number;
   #grewLastStep = false;
+
+  /** Where the block checkpoints go instead of the arena (null: the arena). */
+  get #spill(): CheckpointSpill | null {
+    const c = this.options.checkpoints;
+    return c === undefined || c === "memory" ? null : c;
+  }
 
   constructor(readonly options: SessionOptions) {
     const o = options;
@@ -223,6 +239,9 @@ export class LoraTrainingSession implements TrainingSession {
     if (kept > 0 && !keepsTapes(o.method)) {
       throw new RangeError(`${o.method} keeps no tapes (only mebp and mesp do)`);
     }
+    if (this.#spill && !checkpointsBlocks(o.method)) {
+      throw new RangeError(`${o.method} checkpoints no blocks (a spill serves mebp, mesp, lcsb)`);
+    }
     this.#rng = new Rng(o.seed);
     this.#squares = new Float64Array(this.lora.params.length);
   }
@@ -242,6 +261,7 @@ export class LoraTrainingSession implements TrainingSession {
       numLayers: this.model.config.numLayers,
       keptTapes: keptTapes ?? 0,
       lcsb,
+      spill: this.#spill ?? undefined,
     });
   }
 

@@ -68,6 +68,8 @@ export interface TrainArgs {
   headChunkRows: number;
   /** mebp, mesp: top blocks whose tapes are kept, or "auto" (what fits in `maxMemory`). */
   keepTapes: number | "auto";
+  /** mebp, mesp, lcsb: where block checkpoints live; "auto" until the run resolves it. */
+  checkpoints: "auto" | "memory" | "disk";
   out: string;
   overwrite: boolean;
   saveEvery: number;
@@ -368,6 +370,17 @@ export const FLAGS: readonly FlagSpec[] = [
     help: "mebp, mesp: keep the activations of the top N blocks from the forward, so their " +
       "backward recomputes nothing (faster, more memory; all of them is full's speed and " +
       "memory); auto: as many as fit in 90 % of --max-memory, none without it",
+  },
+  {
+    flag: "checkpoints",
+    key: "checkpoints",
+    kind: { type: "enum", choices: ["auto", "memory", "disk"] },
+    default: "auto",
+    help: "mebp, mesp, lcsb: where each block's input waits for the backward: memory (one " +
+      "[tokens, hidden] f32 buffer per layer: 22 MB at 0.5B, seq 256) or disk (a scratch file " +
+      "in the cache folder, removed when the run ends: one such buffer in memory, plus a write " +
+      "and a read of each per step, mostly served by the page cache); auto: disk when the " +
+      "weights are streamed",
   },
   {
     flag: "out",

@@ -7,6 +7,7 @@ Deno.test("defaults match the documented contract", () => {
   strictEqual(a.method, "mesp");
   strictEqual(a.quant, "int4");
   strictEqual(a.weights, "auto");
+  strictEqual(a.checkpoints, "auto");
   strictEqual(a.rank, 8);
   strictEqual(a.alpha, 16);
   deepStrictEqual(a.targets, ["q", "k", "v", "o", "gate", "up", "down"]);
@@ -83,6 +84,8 @@ Deno.test("every flag of the contract parses, and given flags are recorded", () 
     "m.jsonl",
     "--max-memory",
     "500",
+    "--checkpoints",
+    "disk",
   ]);
   strictEqual(help, false);
   deepStrictEqual(args.targets, ["q", "v"]);
@@ -92,7 +95,8 @@ Deno.test("every flag of the contract parses, and given flags are recorded", () 
   strictEqual(args.lcsbPattern, "strided");
   strictEqual(args.maxMemory, 500);
   strictEqual(args.resume, "r");
-  strictEqual(given.size, 31);
+  strictEqual(args.checkpoints, "disk");
+  strictEqual(given.size, 32);
   ok(!given.has("packing"));
   strictEqual(parseTrainArgs(["--lr=0.5"]).args.lr, 0.5);
   strictEqual(parseTrainArgs(["-h"]).help, true);
@@ -112,6 +116,7 @@ Deno.test("bad flags and values are usage errors naming the flag", () => {
     [["--steps"], /^--steps: needs a value/],
     [["stray"], /^stray: unexpected argument/],
     [["--seed=-3"], /^--seed: must be at least 0/],
+    [["--checkpoints", "file"], /^--checkpoints: must be one of auto\|memory\|disk, got "file"/],
   ];
   for (const [argv, want] of cases) {
     throws(() => parseTrainArgs(argv), (e) => e instanceof UsageError && want.test(e.message));

@@ -43,6 +43,8 @@ import {
 import { keepsTapes, keptTapesWithin, type MemoryPlan } from "../methods/memory_plan.ts";
 import { defaultCacheDir } from "../cli/cache_dir_deno.ts";
 import { chooseWeights } from "./weights_choice_deno.ts";
+import { chooseCheckpoints } from "./checkpoints_choice_deno.ts";
+import { CheckpointSpillError, openCheckpointSpill } from "./checkpoint_spill_deno.ts";
 import { acquireRunLock, clearRun, pruneCheckpoints } from "./run_dir_deno.ts";
 import { createDemoStore, DEMO_BASE_MODEL, DEMO_MODEL_CONFIG } from "../model/demo_model.ts";
 import { DEMO_DEFAULTS, demoDataPath, demoEvalDataPath, demoIntro, demoOutro } from "./demo.ts";
@@ -221,7 +223,8 @@ function reportFailure(e: unknown, io: CliIo, record: RunRecord): number {
   }
   if (
     e instanceof MemoryLimitError || e instanceof ArenaLimitError ||
-    e instanceof CheckpointWriteError || e instanceof FileWriteError || isInputError(e)
+    e instanceof CheckpointWriteError || e instanceof FileWriteError ||
+    e instanceof CheckpointSpillError || isInputError(e)
   ) {
     io.err(`\nerror: ${(e as Error).message}${kept}\n${debug}`);
     return 1;
@@ -251,6 +254,17 @@ async function trainInRunDir(run: ResolvedRun, io: CliIo, record: RunRecord): Pr
   if (weights.note) say(weights.note);
   const config = demo ? DEMO_MODEL_CONFIG : await readModelConfigDeno(args.model!);
   checkFlagsAgainstModel(args, given, config, demo ? DEMO_BASE_MODEL : args.model!);
+  const lora = { rank: args.rank, alpha: args.alpha, targets: args.targets };
+  const planned = (where: "memory" | "disk") =>
+    runMemoryPlan({ ...args, checkpoints: where }, config, args.seqLen, lora).total;
+  const checkpoints = await chooseCheckpoints(args.checkpoints, {
+    method: args.method,
+    weights: args.weights,
+    cacheDir: args.cacheDir,
+    savedBytes: planned("memory") - planned("disk"),
+  });
+  args.checkpoints = checkpoints.checkpoints;
+  if (checkpoints.note && !demo) say(checkpoints.note);
   await checkOutputPaths(args, resume);
   const other = await otherRunIn(args, resume);
   // The demo's own folder is the demo's to replace; anyone else's run needs --overwrite.
@@ -276,6 +290,7 @@ async function trainInRunDir(run: ResolvedRun, io: CliIo, record: RunRecord): Pr
   }
   try {
     return await train(args, resume, io, {
+      checkpointsDir: checkpoints.dir,
       dataIdentity: dataId,
       replace: replace ? other : null,
       onCheckpoint: (dir) => (record.lastGood = dir),
@@ -303,6 +318,8 @@ const KEPT_TAPES_SPARE = 0.1;
 
 /** What the run directory's checks hand to the run. */
 interface RunDirOptions {
+  /** Where the block checkpoints' scratch file goes (null: they stay in memory). */
+  checkpointsDir: string | null;
   /** The training data's identity, recorded in every checkpoint. */
   dataIdentity: DataIdentity | null;
   /** Another run's entries in `--out`, removed once the model and data are ready. */
@@ -344,6 +361,10 @@ async function train(
     ({ store } = await openModelDeno(args, kernels, arena));
   }
   if (args.maxMemory !== null) arena.limit = args.maxMemory * BYTES_PER_MB;
+  // Closed (and so removed) when the run ends, however it ends.
+  await using spill = runDir.checkpointsDir === null
+    ? null
+    : await openCheckpointSpill(runDir.checkpointsDir);
   const config = store.config;
   say(
     `model: ${demo ? DEMO_BASE_MODEL : args.model} (${config.architecture}, ${config.numLayers} ` +
@@ -443,6 +464,7 @@ async function train(
         // The streamed store's head slot was sized with the same rows (model_deno.ts).
         headChunkRows: headChunkRowsFor(args),
         keptTapes: typeof args.keepTapes === "number" ? args.keepTapes : 0,
+        checkpoints: spill ?? "memory",
       },
       gradAccum: args.gradAccum,
       schedule: { kind: args.lrSchedule, baseLr: args.lr, warmupSteps: args.warmupSteps },

@@ -13,6 +13,7 @@ import {
   type MemoryPlanOptions,
   planMemory,
 } from "../methods/memory_plan.ts";
+import { checkpointsBlocks } from "../methods/registry.ts";
 import { formatMB } from "../runtime/memory.ts";
 import type { TrainArgs } from "./args.ts";
 import { UsageError } from "../cli/usage.ts";
@@ -52,6 +53,13 @@ export function checkFlagCombinations(args: TrainArgs, given: ReadonlySet<keyof 
     throw new UsageError(
       "--keep-tapes",
       `only used by --method mebp or mesp (this run is ${args.method})`,
+    );
+  }
+  if (given.has("checkpoints") && !checkpointsBlocks(args.method)) {
+    throw new UsageError(
+      "--checkpoints",
+      `only used by --method mebp, mesp or lcsb (this run is ${args.method}, which ` +
+        `${args.method === "full" ? "keeps every tape" : "has no backward"})`,
     );
   }
   if (given.has("clipStash") && (args.maxGradNorm === 0 || args.method === "mezo")) {
@@ -179,6 +187,7 @@ export function runMemoryPlanOptions(
     maxGradNorm: args.maxGradNorm,
     clipStash: args.clipStash,
     keptTapes: keepsTapes(args.method) ? keptTapes : 0,
+    checkpoints: args.checkpoints === "disk" ? "spill" : "memory",
   };
 }
 
