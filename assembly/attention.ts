@@ -26,7 +26,7 @@
 //   attentionBackwardGroups: kv heads g0 .. g1-1 with all their query heads (dk/dv sum over the
 //                            query heads of a group in a fixed order, so a group is never split)
 import { SCRATCH_BYTES, scratchBase } from "./setup";
-import { addF64, expConst, expvWith, hmax, hsum, hsumF64, madd } from "./vecmath";
+import { addF64, expv, hmax, hsum, hsumF64, madd } from "./vecmath";
 
 /** dst[i * Tp + j] = src row j, columns col0 .. col0+hd-1 (row stride `stride` floats); zero pad. */
 function transposeHead(dst: usize, src: usize, T: i32, Tp: i32, stride: i32, col0: i32, hd: i32): void {
@@ -183,10 +183,6 @@ export function attentionForwardHeads(
   out: usize, lse: usize, q: usize, k: usize, v: usize, T: i32, Hq: i32, Hkv: i32, hd: i32, scale: f32,
   window: i32, h0: i32, h1: i32,
 ): void {
-  // The exp constants, loaded once (see expvWith).
-  const k0 = expConst(0), k1 = expConst(1), k2 = expConst(2), k3 = expConst(3), k4 = expConst(4);
-  const k5 = expConst(5), k6 = expConst(6), k7 = expConst(7), k8 = expConst(8), k9 = expConst(9);
-  const k10 = expConst(10), k11 = expConst(11), k12 = expConst(12);
   if (Hkv <= 0 || Hq % Hkv != 0 || h0 < 0 || h1 > Hq || window < 0) unreachable();
   const group = Hq / Hkv;
   const Tp = roundUp(T, 16);
@@ -221,7 +217,7 @@ export function attentionForwardHeads(
       let sum = f64x2.splat(0);
       for (let j = ja; j < nb; j += 4) {
         const p = s + (<usize>j << 2);
-        const e = expvWith(f32x4.sub(v128.load(p), msplat), k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, k12);
+        const e = expv(f32x4.sub(v128.load(p), msplat));
         v128.store(p, e);
         sum = addF64(sum, e);
       }
@@ -306,10 +302,6 @@ export function attentionBackwardGroups(
   dq: usize, dk: usize, dv: usize, dout: usize, q: usize, k: usize, v: usize, out: usize, lse: usize,
   T: i32, Hq: i32, Hkv: i32, hd: i32, scale: f32, window: i32, g0: i32, g1: i32,
 ): void {
-  // The exp constants, loaded once (see expvWith).
-  const k0 = expConst(0), k1 = expConst(1), k2 = expConst(2), k3 = expConst(3), k4 = expConst(4);
-  const k5 = expConst(5), k6 = expConst(6), k7 = expConst(7), k8 = expConst(8), k9 = expConst(9);
-  const k10 = expConst(10), k11 = expConst(11), k12 = expConst(12);
   if (Hkv <= 0 || Hq % Hkv != 0 || g0 < 0 || g1 > Hkv || window < 0) unreachable();
   const group = Hq / Hkv;
   const Tp = roundUp(T, 16);
@@ -372,7 +364,7 @@ export function attentionBackwardGroups(
           const dl = f32x4.splat(delta);
           for (let j = ja; j < nbLast; j += 4) {
             const o = <usize>j << 2;
-            const p = expvWith(f32x4.sub(v128.load(prow + o), l), k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, k12);
+            const p = expv(f32x4.sub(v128.load(prow + o), l));
             v128.store(prow + o, p);
             v128.store(dsrow + o, f32x4.mul(p, f32x4.sub(v128.load(dsrow + o), dl)));
           }
