@@ -30,6 +30,19 @@
   return f64x2.add(f64x2.add(acc, f64x2.mul(lo, lo)), f64x2.mul(hi, hi));
 }
 
+/** Adds the squares of the two low f32 lanes of v, in f64, into acc (two f64 lanes). */
+// @ts-ignore: decorator
+@inline export function addLowSquaresF64(acc: v128, v: v128): v128 {
+  const lo = f64x2.promote_low_f32x4(v);
+  return f64x2.add(acc, f64x2.mul(lo, lo));
+}
+
+/** Adds the products of the two low f32 lanes of a and b, in f64 (exact), into acc. */
+// @ts-ignore: decorator
+@inline export function addLowProductsF64(acc: v128, a: v128, b: v128): v128 {
+  return f64x2.add(acc, f64x2.mul(f64x2.promote_low_f32x4(a), f64x2.promote_low_f32x4(b)));
+}
+
 /** Adds the lane-wise products a * b (f32 lanes, products exact in f64) into acc (f64x2). */
 // @ts-ignore: decorator
 @inline export function addProductsF64(acc: v128, a: v128, b: v128): v128 {
