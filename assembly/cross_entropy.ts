@@ -1,12 +1,16 @@
 // Fused cross-entropy over vocabulary chunks (see src/kernels/abi.ts): an online log-sum-exp in
 // the forward, softmax minus one-hot in the backward. The chunk's sum of exponentials is
 // accumulated in f64 (a chunk may hold tens of thousands of terms).
-import { addF64, expf, expv, hmax, hsumF64 } from "./vecmath";
+import { addF64, expConst, expf, expvWith, hmax, hsumF64 } from "./vecmath";
 
 /** Updates rowMax/rowSum (online log-sum-exp) and picks targetLogit for rows whose target is here. */
 export function ceChunkForward(
   logits: usize, T: i32, Vc: i32, v0: i32, targets: usize, rowMax: usize, rowSum: usize, targetLogit: usize,
 ): void {
+  // The exp constants, loaded once (see expvWith).
+  const k0 = expConst(0), k1 = expConst(1), k2 = expConst(2), k3 = expConst(3), k4 = expConst(4);
+  const k5 = expConst(5), k6 = expConst(6), k7 = expConst(7), k8 = expConst(8), k9 = expConst(9);
+  const k10 = expConst(10), k11 = expConst(11), k12 = expConst(12);
   const rowBytes = <usize>Vc << 2;
   for (let t = 0; t < T; t++) {
     const target = load<i32>(targets + (<usize>t << 2));
@@ -24,7 +28,7 @@ export function ceChunkForward(
     const nm = f32x4.splat(newMax);
     let acc = f64x2.splat(0);
     j = 0;
-    for (; j + 4 <= Vc; j += 4) acc = addF64(acc, expv(f32x4.sub(v128.load(row + (<usize>j << 2)), nm)));
+    for (; j + 4 <= Vc; j += 4) acc = addF64(acc, expvWith(f32x4.sub(v128.load(row + (<usize>j << 2)), nm), k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, k12));
     let sum = hsumF64(acc);
     for (; j < Vc; j++) sum += <f64>expf(load<f32>(row + (<usize>j << 2)) - newMax);
     const old = <f64>load<f32>(rowSum + (<usize>t << 2));
@@ -41,6 +45,10 @@ export function ceChunkForward(
 export function ceChunkBackward(
   logits: usize, T: i32, Vc: i32, v0: i32, targets: usize, lse: usize, rowScale: f32,
 ): void {
+  // The exp constants, loaded once (see expvWith).
+  const k0 = expConst(0), k1 = expConst(1), k2 = expConst(2), k3 = expConst(3), k4 = expConst(4);
+  const k5 = expConst(5), k6 = expConst(6), k7 = expConst(7), k8 = expConst(8), k9 = expConst(9);
+  const k10 = expConst(10), k11 = expConst(11), k12 = expConst(12);
   const rowBytes = <usize>Vc << 2;
   const sv = f32x4.splat(rowScale);
   for (let t = 0; t < T; t++) {
@@ -58,7 +66,7 @@ export function ceChunkBackward(
     let j = 0;
     for (; j + 4 <= Vc; j += 4) {
       const p = row + (<usize>j << 2);
-      v128.store(p, f32x4.mul(sv, expv(f32x4.sub(v128.load(p), lv))));
+      v128.store(p, f32x4.mul(sv, expvWith(f32x4.sub(v128.load(p), lv), k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, k12)));
     }
     for (; j < Vc; j++) {
       const p = row + (<usize>j << 2);

@@ -5,24 +5,31 @@
 // (1 + tanh(u)) / 2 = σ(2u), this is z σ(2u): one exp and one divide, the same shape as SiLU, and
 // no cancellation in 1 + tanh(u) for negative u. Derivative: σ(2u) + z σ(2u)(1 - σ(2u)) 2u',
 // u' = c (1 + 3a z²).
-import { expf, expv } from "./vecmath";
+import { expConst, expf, expvWith } from "./vecmath";
 
 const C2: f32 = 1.5957691216057308; // 2 √(2/π)
 const A: f32 = 0.044715;
 const A3: f32 = 0.134145; // 3a
 
+// C2, A, A3 splatted, loaded once per call (a v128.const is rebuilt at every use; see vecmath.ts).
+const GELU_TABLE = memory.data<f32>([C2, C2, C2, C2, A, A, A, A, A3, A3, A3, A3], 16);
+
 /** out[n] = gelu_tanh(gate[n]) * up[n]. */
 export function gegluTanhForward(out: usize, gate: usize, up: usize, n: i32): void {
-  const one = f32x4.splat(1.0);
-  const c2 = f32x4.splat(C2);
-  const a = f32x4.splat(A);
+  // The exp constants, loaded once (see expvWith); k12 is 1.0.
+  const k0 = expConst(0), k1 = expConst(1), k2 = expConst(2), k3 = expConst(3), k4 = expConst(4);
+  const k5 = expConst(5), k6 = expConst(6), k7 = expConst(7), k8 = expConst(8), k9 = expConst(9);
+  const k10 = expConst(10), k11 = expConst(11), k12 = expConst(12);
+  const one = k12;
+  const c2 = v128.load(GELU_TABLE);
+  const a = v128.load(GELU_TABLE, 16);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
     const z = v128.load(gate + o);
     // 2u = 2c z (1 + a z²); e^-2u = +Infinity for very negative z gives z / Inf = -0.
     const u2 = f32x4.mul(f32x4.mul(c2, z), f32x4.add(one, f32x4.mul(a, f32x4.mul(z, z))));
-    const g = f32x4.div(z, f32x4.add(one, expv(f32x4.neg(u2))));
+    const g = f32x4.div(z, f32x4.add(one, expvWith(f32x4.neg(u2), k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, k12)));
     v128.store(out + o, f32x4.mul(g, v128.load(up + o)));
   }
   for (; i < n; i++) {
@@ -35,10 +42,14 @@ export function gegluTanhForward(out: usize, gate: usize, up: usize, n: i32): vo
 
 /** dgate = dout·up·gelu_tanh'(z), dup = dout·gelu_tanh(z); element-wise, so aliasing is safe. */
 export function gegluTanhBackward(dgate: usize, dup: usize, dout: usize, gate: usize, up: usize, n: i32): void {
-  const one = f32x4.splat(1.0);
-  const c2 = f32x4.splat(C2);
-  const a = f32x4.splat(A);
-  const a3 = f32x4.splat(A3);
+  // The exp constants, loaded once (see expvWith); k12 is 1.0.
+  const k0 = expConst(0), k1 = expConst(1), k2 = expConst(2), k3 = expConst(3), k4 = expConst(4);
+  const k5 = expConst(5), k6 = expConst(6), k7 = expConst(7), k8 = expConst(8), k9 = expConst(9);
+  const k10 = expConst(10), k11 = expConst(11), k12 = expConst(12);
+  const one = k12;
+  const c2 = v128.load(GELU_TABLE);
+  const a = v128.load(GELU_TABLE, 16);
+  const a3 = v128.load(GELU_TABLE, 32);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
@@ -47,7 +58,7 @@ export function gegluTanhBackward(dgate: usize, dup: usize, dout: usize, gate: u
     const g = v128.load(dout + o);
     const zz = f32x4.mul(z, z);
     const u2 = f32x4.mul(f32x4.mul(c2, z), f32x4.add(one, f32x4.mul(a, zz)));
-    const sig = f32x4.div(one, f32x4.add(one, expv(f32x4.neg(u2))));
+    const sig = f32x4.div(one, f32x4.add(one, expvWith(f32x4.neg(u2), k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, k12)));
     const zs = f32x4.mul(z, sig);
     // σ + zσ(1 - σ)·2u', 2u' = 2c (1 + 3a z²)
     const du2 = f32x4.mul(c2, f32x4.add(one, f32x4.mul(a3, zz)));

@@ -9,7 +9,10 @@
  * (bench/read_bandwidth.ts).
  *
  *   deno run -A bench/decode.ts [--threads 1,2] [--rounds 3] [--layers 24] [--new-tokens 128]
- *                               [--no-llama]
+ *                               [--no-llama] [--baseline REV]
+ *
+ * `--baseline REV` adds, at each thread count, the same decoder on the kernels committed at REV
+ * (bench/baseline_kernels.ts), in the same rounds, and prints this tree's speed-up over it.
  *
  * Prints a markdown table: per thread count slimtune's and llama.cpp's prefill and decode tok/s
  * (best round each), their decode ratio, slimtune's weight GB/s per thread and its share of the
@@ -26,6 +29,7 @@ import { Rng } from "../src/runtime/rng.ts";
 import { readBandwidth } from "./read_bandwidth.ts";
 import { writeQwen2GgufQ4_0 } from "./gguf_q4_0.ts";
 import { bundledQwenTokenizerDir } from "../src/data/tokenizer_deno.ts";
+import { loadBaselineKernels } from "./baseline_kernels.ts";
 
 /** One llama.cpp round at `threads`: prefill and decode tok/s and the tokens. */
 async function llamaRound(
@@ -83,6 +87,8 @@ function weightBytesPerToken(c: ModelConfig): number {
 }
 
 interface Setup {
+  /** Whose kernels: "this tree" or `baseline (REV)`. */
+  kernels: string;
   threads: number;
   store: WeightStore;
   loaded: LoadedKernels;
@@ -103,6 +109,7 @@ if (import.meta.main) {
       "new-tokens": { type: "string", default: "128" },
       "prompt-tokens": { type: "string", default: "31" },
       "no-llama": { type: "boolean", default: false },
+      baseline: { type: "string" },
     },
   });
   const threadCounts = values.threads.split(",").map(Number);
@@ -114,21 +121,40 @@ if (import.meta.main) {
   const prompt = Array.from({ length: promptTokens }, () => rng.nextU32() % c.vocabSize);
 
   const setups: Setup[] = [];
-  for (const threads of threadCounts) {
-    const loaded = await loadKernels({ threads });
-    const { kernels, arena } = loaded;
-    const store = createRandomWeightStore({ config: c, kernels, arena, seed: 1, quant: "int4" });
-    const decoder = Decoder.create({ store, kernels, arena, maxLen: promptTokens + newTokens });
-    setups.push({
-      threads,
-      store,
-      loaded,
-      decoder,
-      prefill: [],
-      decode: [],
-      llamaPrefill: [],
-      llamaDecode: [],
+  const builds: { label: string; load: (threads: number) => Promise<LoadedKernels> }[] = [
+    { label: "this tree", load: (threads) => loadKernels({ threads }) },
+  ];
+  if (values.baseline) {
+    const rev = values.baseline;
+    builds.push({
+      label: `baseline (${rev})`,
+      load: (threads) => loadBaselineKernels(rev, { threads }),
     });
+  }
+  for (const threads of threadCounts) {
+    for (const build of builds) {
+      const loaded = await build.load(threads);
+      const { kernels, arena } = loaded;
+      const store = createRandomWeightStore({
+        config: c,
+        kernels,
+        arena,
+        seed: 1,
+        quant: "int4",
+      });
+      const decoder = Decoder.create({ store, kernels, arena, maxLen: promptTokens + newTokens });
+      setups.push({
+        kernels: build.label,
+        threads,
+        store,
+        loaded,
+        decoder,
+        prefill: [],
+        decode: [],
+        llamaPrefill: [],
+        llamaDecode: [],
+      });
+    }
   }
   // The same model for llama.cpp, in a temporary file removed at the end.
   let gguf: string | null = null;
@@ -152,11 +178,15 @@ if (import.meta.main) {
       });
       // Every thread count must decode the same tokens (the threaded kernels are bit-identical).
       if (ids === null) ids = out.ids;
-      else if (out.ids.join() !== ids.join()) throw new Error(`threads ${s.threads}: other tokens`);
+      else if (out.ids.join() !== ids.join()) {
+        // Another revision's kernels may round differently; this tree's must agree with itself.
+        if (s.kernels !== "this tree") console.error(`note: ${s.kernels} decodes other tokens`);
+        else throw new Error(`threads ${s.threads}: other tokens`);
+      }
       s.prefill.push(promptTokens / (out.prefillMs / 1000));
       // The first token comes from the prefill's logits; the others from decode steps.
       s.decode.push((out.ids.length - 1) / (out.decodeMs / 1000));
-      if (gguf !== null) {
+      if (gguf !== null && s.kernels === "this tree") {
         const l = await llamaRound(gguf, s.threads, newTokens, prompt);
         if (llamaIds === null) llamaIds = l.ids;
         else if (l.ids.join() !== llamaIds.join()) console.error("note: llama.cpp tokens differ");
@@ -182,21 +212,33 @@ if (import.meta.main) {
   );
   const best = (v: number[]) => (v.length ? Math.max(...v) : NaN);
   console.log(
-    "| threads | slimtune prefill tok/s | llama.cpp prefill tok/s | slimtune decode tok/s | " +
+    "| kernels | threads | slimtune prefill tok/s | llama.cpp prefill tok/s | slimtune decode tok/s | " +
       "llama.cpp Q4_0 decode tok/s | decode ratio | slimtune weight GB/s per thread | " +
       "% of read bandwidth |",
   );
-  console.log("|---:|---:|---:|---:|---:|---:|---:|---:|");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const s of setups) {
     const dec = best(s.decode);
     const perThread = (dec * bytes) / 1e9 / s.threads;
     const ld = best(s.llamaDecode);
+    // llama.cpp runs beside this tree's kernels only: "-" on baseline rows.
+    const fmt = (v: number, d: number, unit = "") =>
+      Number.isNaN(v) ? "-" : `${v.toFixed(d)}${unit}`;
     console.log(
-      `| ${s.threads} | ${best(s.prefill).toFixed(1)} | ${best(s.llamaPrefill).toFixed(1)} | ${
-        dec.toFixed(1)
-      } | ${ld.toFixed(1)} | ${(dec / ld).toFixed(2)}x | ${perThread.toFixed(2)} | ${
-        ((100 * perThread) / bw).toFixed(0)
-      } |`,
+      `| ${s.kernels} | ${s.threads} | ${best(s.prefill).toFixed(1)} | ${
+        fmt(best(s.llamaPrefill), 1)
+      } | ${dec.toFixed(1)} | ${fmt(ld, 1)} | ${fmt(dec / ld, 2, "x")} | ${
+        perThread.toFixed(2)
+      } | ${((100 * perThread) / bw).toFixed(0)} |`,
+    );
+  }
+  for (const s of setups) {
+    if (s.kernels === "this tree") continue;
+    const mine = setups.find((m) => m.kernels === "this tree" && m.threads === s.threads)!;
+    console.log(
+      `\n${s.threads} thread(s): this tree / ${s.kernels}: decode ${
+        (best(mine.decode) / best(s.decode)).toFixed(3)
+      }x, prefill ${(best(mine.prefill) / best(s.prefill)).toFixed(3)}x`,
     );
   }
   if (llamaIds !== null && ids !== null) {

@@ -37,7 +37,7 @@
  * ```
  */
 import type { Kernels, Ptr } from "../kernels/abi.ts";
-import { baseForward, loraLinearForward } from "../model/linear.ts";
+import { baseForward, baseForwardBias, loraLinearForward } from "../model/linear.ts";
 import type { BlockLora, LoraLinear, LoraTensors } from "../model/lora.ts";
 import { linearShape, peftName } from "../model/lora.ts";
 import {
@@ -319,8 +319,8 @@ export class Decoder {
       const chunk = arena.allocF32(R * this.headChunkRows);
       for await (const { v0, weight } of store.headChunks(this.headChunkRows)) {
         if (weight.out > this.headChunkRows) throw new Error("head chunk larger than asked for");
-        baseForward(k, weight, chunk, n, R, 0);
-        if (weight.bias !== null) k.addBias(chunk, weight.bias, R, weight.out);
+        if (weight.bias !== null) baseForwardBias(k, weight, weight.bias, chunk, n, R);
+        else baseForward(k, weight, chunk, n, R, 0);
         const view = arena.f32(chunk, R * weight.out);
         for (let r = 0; r < R; r++) {
           logits.set(view.subarray(r * weight.out, (r + 1) * weight.out), r * V + v0);

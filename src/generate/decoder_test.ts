@@ -1,6 +1,7 @@
 import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
 import { loadKernelsSync } from "../kernels/wasm.ts";
 import { createRandomWeightStore, tinyConfig } from "../model/random_weights.ts";
+import type { HeadChunk, WeightStore } from "../model/weights.ts";
 import { Decoder } from "./decoder.ts";
 
 Deno.test("decoder: planned memory, cache bounds, bad ids, dispose", async () => {
@@ -100,4 +101,39 @@ Deno.test("decoder: logits written into a given buffer equal a fresh array's; a 
   await rejects(dec.append([1, 2], "all", buf), /holds 300 floats, not 600/);
   strictEqual(dec.position, 0, "a refused append caches nothing");
   dec.dispose();
+});
+
+Deno.test("decoder: a head chunk with a bias adds it to the logits (fused GEMM epilogue)", async () => {
+  const { kernels, arena } = loadKernelsSync();
+  const store = createRandomWeightStore({ config: tinyConfig("qwen2"), kernels, arena, seed: 5 });
+  const V = store.config.vocabSize;
+  const headBias = Float32Array.from({ length: V }, (_, i) => Math.fround(Math.sin(i) * 3));
+  const biasPtr = arena.allocF32(V);
+  arena.f32(biasPtr, V).set(headBias);
+  // The same store, its head chunks carrying their rows of headBias.
+  const biased: WeightStore = {
+    config: store.config,
+    quant: store.quant,
+    finalNorm: store.finalNorm,
+    acquireBlock: (i) => store.acquireBlock(i),
+    releaseBlock: (i) => store.releaseBlock(i),
+    embed: (out, ids, T) => store.embed(out, ids, T),
+    async *headChunks(rows: number): AsyncIterable<HeadChunk> {
+      for await (const { v0, weight } of store.headChunks(rows)) {
+        yield { v0, weight: { ...weight, bias: biasPtr + v0 * 4 } };
+      }
+    },
+    jsBytesHeld: () => store.jsBytesHeld(),
+    close: () => store.close(),
+  };
+  const plain = Decoder.create({ store, kernels, arena, maxLen: 8 });
+  const want = await plain.append([5, 6, 7], "all");
+  plain.dispose();
+  const dec = Decoder.create({ store: biased, kernels, arena, maxLen: 8 });
+  const got = await dec.append([5, 6, 7], "all");
+  dec.dispose();
+  for (let i = 0; i < got.length; i++) {
+    const w = Math.fround(want[i] + headBias[i % V]);
+    if (got[i] !== w) throw new Error(`logit ${i}: ${got[i]}, want ${w}`);
+  }
 });

@@ -83,6 +83,50 @@ Deno.test("wasm exp: relative error <= 2e-7 over [-87.3, 88.7], limits and speci
   }
 });
 
+/**
+ * The simd build's exp as a scalar model, one f32 rounding per wasm operation: clamp to
+ * [-104, 89], n = round(x log2 e) ties to even, r = x - n ln2 in two parts, the Cephes
+ * polynomial, then y 2^n1 2^n2 with n1 = floor(n / 2). A rewrite of the kernel that changes any
+ * rounding (a fused multiply-add, another rounding of n, a single 2^n scaling) shows here.
+ */
+function expSimdModel(x0: number): number {
+  const f = Math.fround;
+  if (Number.isNaN(x0)) return NaN;
+  const x = Math.min(Math.max(x0, -104), 89);
+  const y0 = f(x * f(1.44269504088896341));
+  const fl = Math.floor(y0);
+  const n = y0 - fl === 0.5 ? (fl % 2 === 0 ? fl : fl + 1) : Math.round(y0);
+  let r = f(x - f(n * f(0.693359375)));
+  r = f(r - f(n * f(-2.12194440e-4)));
+  const P = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1];
+  let p = f(f(f(P[0]) * r) + f(P[1]));
+  for (const c of [...P.slice(2), 5.0000001201e-1]) p = f(f(p * r) + f(c));
+  const y = f(f(f(p * f(r * r)) + r) + 1);
+  const n1 = Math.floor(n / 2);
+  return f(f(y * 2 ** n1) * 2 ** (n - n1));
+}
+
+Deno.test("wasm exp (simd build): bit-identical to its scalar model on random bit patterns", () => {
+  const { exports, arena } = wasmExports("simd");
+  const n = 1 << 16;
+  const x = arena.allocF32(n), out = arena.allocF32(n);
+  const bits = new Uint32Array(arena.memory.buffer, x, n);
+  const rand = makeRandom(31);
+  // Every f32 bit pattern is equally likely: NaNs, infinities, subnormals and all exponents.
+  for (let i = 0; i < n; i++) bits[i] = Math.floor(rand() * 2 ** 32) >>> 0;
+  // Half of them in the range where exp is finite and not zero, where the arithmetic matters.
+  const xv = arena.f32(x, n);
+  for (let i = 0; i < n; i += 2) xv[i] = (rand() - 0.5) * 210;
+  xv.set([-Infinity, Infinity, -104, 89, 88.72, 88.73, -87.33, -103.97, 0.5 / Math.LOG2E], 0);
+  exports.expArray(out, x, n);
+  const got = arena.f32(out, n);
+  for (let i = 0; i < n; i++) {
+    const want = expSimdModel(xv[i]);
+    if (Object.is(got[i], want) || (Number.isNaN(got[i]) && Number.isNaN(want))) continue;
+    throw new Error(`exp(${xv[i]}) = ${got[i]}, the model says ${want}`);
+  }
+});
+
 Deno.test("wasm elementwise kernels match the reference (ragged n, both variants)", () => {
   for (const n of [1, 3, 13, 64, 1003]) {
     const rand = makeRandom(12 + n);
