@@ -77,6 +77,8 @@ export interface MethodSpec {
    * perturbs and updates the parameters itself (MeZO), with no optimizer state.
    */
   gradientMethod?: (c: StepContext) => GradientMethod;
+  /** Throws on settings of the method's own that cannot serve `numLayers` layers. */
+  checkSettings?: (numLayers: number, settings: { lcsb?: LcsbSettings }) => void;
   /** Peak bytes of one step's activations, from its parts (lcsb: grouped as given). */
   planStep: (p: StepParts, lcsb?: LcsbSettings) => number;
 }
@@ -110,6 +112,7 @@ export const METHODS: Readonly<Record<MethodName, MethodSpec>> = {
       const { groups, pattern } = lcsbSettings(c.numLayers, c.lcsb);
       return lcsbGradients(lcsbSelectedBlocks(c.step, c.numLayers, groups, pattern), c.spill);
     },
+    checkSettings: (numLayers, o) => void lcsbSettings(numLayers, o.lcsb),
     planStep: (p, lcsb) => {
       const { groups, pattern } = lcsbSettings(p.numLayers, lcsb);
       return lcsbStepBytes(p, groups, pattern);
