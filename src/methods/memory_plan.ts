@@ -26,10 +26,11 @@
 import type { ModelConfig } from "../model/config.ts";
 import {
   type GradientStorage,
-  linearShape,
+  loraBlockTensorFloats,
   type LoraConfig,
   loraGradBytes,
   loraParamBytes,
+  loraParamCount,
 } from "../model/lora.ts";
 import { blockPeaks, type BlockShape, loraRanksOf, tapeBytes } from "../model/block_tables.ts";
 import { floatBytes, tableBytes } from "../model/buffer_table.ts";
@@ -38,7 +39,7 @@ import { batchTable } from "../model/transformer.ts";
 import type { CheckpointsKind } from "./block_checkpoints.ts";
 import { mezoWorkspaceTable } from "./mezo.ts";
 import { hasGradients, type LcsbSettings, type MethodName, METHODS } from "./registry.ts";
-import { adamw8bitStateBytes } from "../optim/adamw8bit.ts";
+import { optimizerStateBytes } from "../optim/factory.ts";
 import type { OptimizerKind } from "../optim/optimizer.ts";
 import { alignUp, ARENA_ALIGN } from "../runtime/arena.ts";
 
@@ -179,8 +180,6 @@ export function keptTapesWithin(
   return { keptTapes: 0, plan: none };
 }
 
-const f = floatBytes;
-
 /** The {@link BlockShape} of a step of these options. */
 function stepShape(o: MemoryPlanOptions): BlockShape {
   return {
@@ -211,7 +210,6 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
   const c = o.config;
   const B = o.batchSize;
   const T = o.seqLen;
-  const r = o.lora.rank;
 
   const lora = loraParamBytes(c, o.lora);
   const grads = loraGradBytes(c, o.lora, gradientStorageFor(o)) +
@@ -220,22 +218,10 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
   if (!hasGradients(o.method)) {
     // MeZO: the backup slot of ONE block's adapters (packed floats; perturbed just in time around
     // the block's forward) and one chunk of z.
-    let blockFloats = 0;
-    for (const t of o.lora.targets) {
-      const [out, inF] = linearShape(c, t);
-      blockFloats += r * (out + inF);
-    }
-    optimizer = tableBytes(mezoWorkspaceTable(blockFloats));
-  } else if (o.optimizer === "adamw") {
-    for (const t of o.lora.targets) {
-      const [out, inF] = linearShape(c, t);
-      optimizer += 2 * (f(r * inF) + f(r * out));
-    }
-    optimizer *= c.numLayers;
-  } else if (o.optimizer === "adamw8bit") {
-    for (const t of o.lora.targets) {
-      const [out, inF] = linearShape(c, t);
-      optimizer += adamw8bitStateBytes(r * inF) + adamw8bitStateBytes(r * out);
+    optimizer = tableBytes(mezoWorkspaceTable(loraParamCount(c, o.lora) / c.numLayers));
+  } else {
+    for (const n of loraBlockTensorFloats(c, o.lora)) {
+      optimizer += optimizerStateBytes(o.optimizer, n);
     }
     optimizer *= c.numLayers;
   }
@@ -258,7 +244,7 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
   });
   const step = tableBytes(batchTable(c, B, T)) + spec.planStep({
     ...blockPeaks(stepShape(o)),
-    residual: f(B * T * c.hiddenSize),
+    residual: floatBytes(B * T * c.hiddenSize),
     headForward: head.forward,
     headBackward: head.backward,
     numLayers: L,
