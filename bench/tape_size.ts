@@ -13,51 +13,22 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { parseModelConfig } from "../src/io/config.ts";
+import { presetModelConfig } from "../src/io/presets.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { blockTapeBytes } from "../src/methods/memory_plan.ts";
-import { checkpointConfig } from "../tools/make_checkpoint.ts";
 
 const MB = 1 << 20;
 const TARGETS7 = ["q", "k", "v", "o", "gate", "up", "down"] as const;
 
 /** Shapes of the MeSP paper's models (HF configs); only what a block's tape depends on. */
 const MODELS: Record<string, ModelConfig> = {
-  "Qwen2.5-0.5B": shape(896, 4864, 24, 14, 2, 64),
-  "Qwen2.5-1.5B": shape(1536, 8960, 28, 12, 2, 128),
-  "Qwen2.5-3B": shape(2048, 11008, 36, 16, 2, 128),
-  "Qwen3-0.6B": parseModelConfig(checkpointConfig({ preset: "qwen3-0.6b" })),
-  "Gemma 3 270M": parseModelConfig(checkpointConfig({ preset: "gemma3-270m" })),
-  "Gemma 3 1B": parseModelConfig(checkpointConfig({ preset: "gemma3-1b" })),
+  "Qwen2.5-0.5B": presetModelConfig("qwen2.5-0.5b"),
+  "Qwen2.5-1.5B": presetModelConfig("qwen2.5-1.5b"),
+  "Qwen2.5-3B": presetModelConfig("qwen2.5-3b"),
+  "Qwen3-0.6B": presetModelConfig("qwen3-0.6b"),
+  "Gemma 3 270M": presetModelConfig("gemma3-270m"),
+  "Gemma 3 1B": presetModelConfig("gemma3-1b"),
 };
-
-function shape(
-  hiddenSize: number,
-  intermediateSize: number,
-  numLayers: number,
-  numHeads: number,
-  numKvHeads: number,
-  headDim: number,
-): ModelConfig {
-  return {
-    architecture: "qwen2",
-    hiddenSize,
-    intermediateSize,
-    numLayers,
-    numHeads,
-    numKvHeads,
-    headDim,
-    vocabSize: 151936,
-    ropeTheta: 1e6,
-    ropeScaling: null,
-    rmsNormEps: 1e-6,
-    tieWordEmbeddings: true,
-    qkvBias: true,
-    maxPositionEmbeddings: 32768,
-    bosTokenId: null,
-    eosTokenId: null,
-  };
-}
 
 async function torchTape(c: ModelConfig, T: number, r: number): Promise<number> {
   const spec = JSON.stringify({
