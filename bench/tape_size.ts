@@ -1,9 +1,9 @@
 /**
  * How much one block's tape holds: slimtune's `full`/`mebp` tape (what `blockForwardTape` keeps,
- * from the same formula the memory plan uses) beside what PyTorch autograd saves for the same
+ * sized by the table it allocates from, which the memory plan sums too) beside what PyTorch autograd saves for the same
  * block written as Hugging Face's eager Qwen2 / Qwen3 / Gemma 3 layer with PEFT LoRA
  * (bench/torch_tape.py, Debian's python3-torch). Both exclude parameters and the block input (the
- * checkpoint). Qwen3 and Gemma 3 take their shapes from tools/make_checkpoint.ts's presets.
+ * checkpoint). Every model takes its shape from the presets (src/io/presets.ts).
  *
  * It answers one question about the mebp baseline: is our "autodiff tape" a fair stand-in for a
  * framework's, or an inflated one? (It is leaner: see bench/results/tape.md.)
@@ -77,8 +77,9 @@ async function main(): Promise<void> {
     "Hugging Face-style eager Qwen2 / Qwen3 / Gemma 3 layer (a sliding one for Gemma) with " +
     "PEFT-style LoRA, measured with " +
     "`torch.autograd.graph.saved_tensors_hooks` (bench/torch_tape.py). slimtune: what " +
-    "`blockForwardTape` allocates (`blockTapeBytes`, the memory plan's formula, which the " +
-    "session tests check against the measured high-water).",
+    "`blockForwardTape` allocates (`blockTapeBytes`: the sizes of the table it allocates from, " +
+    "which the memory plan sums and tests/plan_measured_test.ts checks against the measured " +
+    "high-water).",
     "",
     "| model | seq | rank | slimtune tape MB | PyTorch tape MB | PyTorch / slimtune | " +
     "all layers' difference MB |",
