@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
 import { openModel } from "../src/io/model_source_deno.ts";
+import { presetModelConfig } from "../src/io/presets.ts";
 import { loadKernelsSync } from "../src/kernels/wasm.ts";
 import type { KernelVariant } from "../src/kernels/wasm.ts";
 import type { CheckpointSpill } from "../src/methods/block_checkpoints.ts";
@@ -42,12 +43,15 @@ interface Case {
   targets: readonly LinearName[];
 }
 
-/** The cases of one store: every method, kept tapes 0 and 1, checkpoints in memory and spilled. */
-function cases(): Case[] {
+/**
+ * The cases of one model of `numLayers` layers: every method; mebp and mesp keeping no tape, one
+ * and every one; checkpoints in memory and spilled.
+ */
+function cases(numLayers: number): Case[] {
   const out: Case[] = [];
   const ALL = LINEAR_NAMES;
   for (const method of ["full", "mebp", "mesp", "lcsb", "mezo"] as const) {
-    const kept = method === "mebp" || method === "mesp" ? [0, 1] : [0];
+    const kept = method === "mebp" || method === "mesp" ? [0, 1, numLayers] : [0];
     const spills = method === "full" || method === "mezo" ? [false] : [false, true];
     for (const keptTapes of kept) {
       for (const spill of spills) out.push({ method, keptTapes, spill, targets: ALL });
@@ -67,7 +71,7 @@ for (const arch of ["qwen2", "llama", "qwen3", "gemma3"] as const) {
       const dir = await Deno.makeTempDir({ prefix: "slimtune-plan-measured-" });
       try {
         await makeCheckpoint({ preset: `tiny-${arch}`, out: dir, seed: 5, dtype: "f16" });
-        for (const c of cases()) {
+        for (const c of cases(presetModelConfig(`tiny-${arch}`).numLayers)) {
           for (const [SEQ, BATCH, MLP_ROWS] of SHAPES) {
             const { kernels, arena } = loadKernelsSync({ variant: VARIANT });
             const store = await openModel({

@@ -202,6 +202,7 @@ export function blockTapeBytes(
   seqLen: number,
   lora: LoraConfig,
 ): number {
+  // A tape holds whole [N, ·] buffers: the MLP chunking does not size it.
   return tapeBytes({ config: c, batchSize, seqLen, mlpChunkRows: 1, loraRanks: loraRanksOf(lora) });
 }
 

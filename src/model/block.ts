@@ -56,8 +56,6 @@ import {
   tapeTable,
 } from "./block_tables.ts";
 
-export { blockDims, swigluSubRows } from "./block_tables.ts";
-
 /** Shapes and shared per-step buffers every block function needs. */
 export interface BlockContext {
   config: ModelConfig;
