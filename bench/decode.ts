@@ -22,6 +22,7 @@ import { parseArgs } from "node:util";
 import { type LoadedKernels, loadKernels } from "../src/kernels/wasm.ts";
 import { createRandomWeightStore } from "../src/model/random_weights.ts";
 import type { ModelConfig } from "../src/model/config.ts";
+import { presetModelConfig } from "../src/io/presets.ts";
 import type { WeightStore } from "../src/model/weights.ts";
 import { Decoder } from "../src/generate/decoder.ts";
 import { generate } from "../src/generate/loop.ts";
@@ -57,24 +58,7 @@ async function llamaRound(
 }
 
 function config(layers: number): ModelConfig {
-  return {
-    architecture: "qwen2",
-    hiddenSize: 896,
-    intermediateSize: 4864,
-    numLayers: layers,
-    numHeads: 14,
-    numKvHeads: 2,
-    headDim: 64,
-    vocabSize: 151936,
-    ropeTheta: 1e6,
-    ropeScaling: null,
-    rmsNormEps: 1e-6,
-    tieWordEmbeddings: true,
-    qkvBias: true,
-    maxPositionEmbeddings: 32768,
-    bosTokenId: null,
-    eosTokenId: null,
-  };
+  return presetModelConfig("qwen2.5-0.5b", { numLayers: layers });
 }
 
 /** Bytes of int4 weights one decode step reads: nibbles plus an f32 scale and bias per 64. */

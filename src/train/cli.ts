@@ -36,6 +36,7 @@ import {
   checkFlagCombinations,
   checkFlagsAgainstModel,
   checkOutputPaths,
+  lcsbSettingsFor,
   otherRunIn,
   runMemoryPlan,
   runMemoryPlanOptions,
@@ -458,7 +459,7 @@ async function train(
         optimizer: { kind: args.optimizer, lr: args.lr, weightDecay: args.weightDecay },
         maxGradNorm: args.maxGradNorm,
         clipStash: args.clipStash,
-        lcsb: { groups: Math.min(args.lcsbGroups, config.numLayers), pattern: args.lcsbPattern },
+        lcsb: lcsbSettingsFor(args, config),
         mezo: { eps: args.mezoEps },
         seed: args.seed,
         // The streamed store's head slot was sized with the same rows (model_deno.ts).

@@ -10,7 +10,7 @@ import { openModel } from "../io/model_source_deno.ts";
 import { dirFiles } from "../io/model_source_files_deno.ts";
 import type { ModelConfig } from "../model/config.ts";
 import type { Kernels } from "../kernels/abi.ts";
-import { DEFAULT_HEAD_CHUNK_ROWS } from "../methods/memory_plan.ts";
+import { headChunkRowsOf } from "../model/head_tables.ts";
 import type { WeightStore } from "../model/weights.ts";
 import type { Arena } from "../runtime/arena.ts";
 import type { TrainArgs } from "./args.ts";
@@ -38,8 +38,7 @@ export function padIdWithoutTokenizer(
  * larger than the chunks the session asks for would be planned memory never used).
  */
 export function headChunkRowsFor(args: Pick<TrainArgs, "headChunkRows">): number {
-  const rows = args.headChunkRows > 0 ? args.headChunkRows : DEFAULT_HEAD_CHUNK_ROWS;
-  return Math.ceil(rows / 16) * 16;
+  return headChunkRowsOf(args.headChunkRows > 0 ? args.headChunkRows : undefined);
 }
 
 /** The model's `config.json` only: what the CLI checks its flags against before loading. */

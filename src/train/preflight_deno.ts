@@ -13,7 +13,7 @@ import {
   type MemoryPlanOptions,
   planMemory,
 } from "../methods/memory_plan.ts";
-import { checkpointsBlocks } from "../methods/registry.ts";
+import { checkpointsBlocks, type LcsbSettings } from "../methods/registry.ts";
 import { formatMB } from "../runtime/memory.ts";
 import type { TrainArgs } from "./args.ts";
 import { UsageError } from "../cli/usage.ts";
@@ -166,6 +166,17 @@ export function runMemoryPlan(
   return planMemory(runMemoryPlanOptions(args, config, seqLen, lora, keptTapes));
 }
 
+/**
+ * lcsb's grouping for a run: `--lcsb-groups` capped at the model's layers (a larger count given
+ * outright is refused before this), and `--lcsb-pattern`; what the session and the plan both use.
+ */
+export function lcsbSettingsFor(
+  args: Pick<TrainArgs, "lcsbGroups" | "lcsbPattern">,
+  config: Pick<ModelConfig, "numLayers">,
+): LcsbSettings {
+  return { groups: Math.min(args.lcsbGroups, config.numLayers), pattern: args.lcsbPattern };
+}
+
 /** The {@link planMemory} options of {@link runMemoryPlan}. */
 export function runMemoryPlanOptions(
   args: TrainArgs,
@@ -182,7 +193,7 @@ export function runMemoryPlanOptions(
     lora,
     optimizer: args.optimizer,
     headChunkRows: headChunkRowsFor(args),
-    lcsb: { groups: Math.min(args.lcsbGroups, config.numLayers), pattern: args.lcsbPattern },
+    lcsb: lcsbSettingsFor(args, config),
     gradAccum: args.gradAccum,
     maxGradNorm: args.maxGradNorm,
     clipStash: args.clipStash,
