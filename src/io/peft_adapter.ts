@@ -131,22 +131,32 @@ export interface AdapterChunks {
 }
 
 /**
- * {@link encodeAdapter} as a stream: the same bytes, but each tensor is copied out only when the
- * consumer pulls it (one tensor at a time), so `tensors` may be views of linear memory and no
- * whole-adapter buffer is ever built. The copy per tensor also keeps writers away from shared
- * (threads) memory, which file writes may not read from.
+ * {@link encodeAdapter} as a stream: the same bytes, each tensor read only when the consumer pulls
+ * it, so `tensors` may be views of linear memory and no whole-adapter buffer is ever built. A
+ * tensor in ordinary memory is handed over as a byte view of itself, with no copy: copies would
+ * each be freed only at a later collection, so a save would hold the whole adapter again (7 MB
+ * for Gemma 3 270M at rank 8) just when the run ends. A tensor in shared (threads) memory is
+ * copied, one at a time, since writers may not read from shared memory.
  */
 export function encodeAdapterChunks(tensors: LoraTensors, info: AdapterInfo): AdapterChunks {
   const list: LazyTensor[] = sortedAdapterTensors(tensors).map(([name, t]) => ({
     name,
     dtype: "F32",
     shape: t.shape,
-    data: () => new Uint8Array(t.data.slice().buffer),
+    data: () => f32Bytes(t.data),
   }));
   return {
     configJson: adapterConfigJson(info),
     safetensors: safetensorsChunks(list, { format: "pt" }),
   };
+}
+
+/** The bytes of `data`: a view where it lies in ordinary memory, a copy where it is shared. */
+function f32Bytes(data: Float32Array): Uint8Array {
+  if (typeof SharedArrayBuffer === "function" && data.buffer instanceof SharedArrayBuffer) {
+    return new Uint8Array(data.slice().buffer);
+  }
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /** File names of an adapter directory. */
