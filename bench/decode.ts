@@ -30,6 +30,13 @@ import { readBandwidth } from "./read_bandwidth.ts";
 import { writeQwen2GgufQ4_0 } from "./gguf_q4_0.ts";
 import { bundledQwenTokenizerDir } from "../src/data/tokenizer_deno.ts";
 import { loadBaselineKernels } from "./baseline_kernels.ts";
+import { runWithDeadline } from "../scripts/harness.ts";
+
+/**
+ * One llama.cpp round's whole life (Node start, model load, prefill, decode): seconds on a
+ * quiet machine, so minutes mean it hangs.
+ */
+const LLAMA_ROUND_MS = 300_000;
 
 /** One llama.cpp round at `threads`: prefill and decode tok/s and the tokens. */
 async function llamaRound(
@@ -39,14 +46,14 @@ async function llamaRound(
   prompt: number[],
 ): Promise<{ prefill: number; decode: number; ids: number[] }> {
   const script = new URL("./llama_decode.mjs", import.meta.url).pathname;
-  const r = await new Deno.Command("node", {
-    args: [script, gguf, String(threads), String(newTokens), "1", prompt.join(",")],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const out = new TextDecoder().decode(r.stdout).trim().split("\n").at(-1) ?? "";
+  const r = await runWithDeadline(
+    "node",
+    [script, gguf, String(threads), String(newTokens), "1", prompt.join(",")],
+    { timeoutMs: LLAMA_ROUND_MS, what: `llama.cpp decode round (${threads} threads)` },
+  );
+  const out = r.stdout.trim().split("\n").at(-1) ?? "";
   if (!r.success || !out.startsWith("{")) {
-    throw new Error(`llama.cpp run failed: ${new TextDecoder().decode(r.stderr).slice(-2000)}`);
+    throw new Error(`llama.cpp run failed: ${r.stderr.slice(-2000)}`);
   }
   const j = JSON.parse(out) as { prefillMs: number; decodeMs: number; ids: number[] };
   return {
