@@ -26,6 +26,26 @@ const NIBBLE_MASKS = memory.data<u32>([
 }
 
 /**
+ * Σ_g b[g] * xs[g] over `groups` floats: four lanes (g % 4) in vectors, their left-to-right
+ * sum, then the tail groups in order. Once per output element, after its groups' loop.
+ */
+// @ts-ignore: decorator
+@inline function groupDot(b: usize, xs: usize, groups: i32): f32 {
+  let v = f32x4.splat(0);
+  let g: i32 = 0;
+  for (; g + 4 <= groups; g += 4) {
+    const o = <usize>g << 2;
+    v = madd(v128.load(b + o), v128.load(xs + o), v);
+  }
+  let s = hsum4(v);
+  for (; g < groups; g++) {
+    const o = <usize>g << 2;
+    s += load<f32>(b + o) * load<f32>(xs + o);
+  }
+  return s;
+}
+
+/**
  * 2 output element(s): o[r * ldo + 4c] (+)= alpha * (W row c) · (x row r) for r < 2,
  * c < 1. W rows are `ldq` bytes apart (their scales and biases `ldg`), permuted x rows
  * `ldx`, their group sums `ldxs`.
@@ -50,8 +70,6 @@ export function gemvX2W1(
   let pq = qr;
   let total00 = f32x4.splat(0);
   let total10 = f32x4.splat(0);
-  let biasSum00: f32 = 0;
-  let biasSum10: f32 = 0;
   for (let g: i32 = 0; g < groups; g++) {
     let acc0_00 = f32x4.splat(0);
     let acc1_00 = f32x4.splat(0);
@@ -105,16 +123,13 @@ export function gemvX2W1(
     }
     const gi = <usize>g << 2;
     const scale0 = f32x4.splat(load<f32>(sr + gi));
-    const bias0 = load<f32>(br + gi);
-    const xsum0 = load<f32>(xs + gi);
-    const xsum1 = load<f32>(xs + ldxs + gi);
     total00 = madd(f32x4.add(acc0_00, acc1_00), scale0, total00);
-    biasSum00 += bias0 * xsum0;
     total10 = madd(f32x4.add(acc0_10, acc1_10), scale0, total10);
-    biasSum10 += bias0 * xsum1;
   }
+  const biasSum00 = groupDot(br, xs, groups);
   const prior00: f32 = acc ? load<f32>(o) : 0;
   store<f32>(o, prior00 + alpha * (hsum4(total00) + biasSum00));
+  const biasSum10 = groupDot(br, xs + ldxs, groups);
   const prior10: f32 = acc ? load<f32>(o + ldo) : 0;
   store<f32>(o + ldo, prior10 + alpha * (hsum4(total10) + biasSum10));
 }
@@ -146,10 +161,6 @@ export function gemvX1W4(
   let total01 = f32x4.splat(0);
   let total02 = f32x4.splat(0);
   let total03 = f32x4.splat(0);
-  let biasSum00: f32 = 0;
-  let biasSum01: f32 = 0;
-  let biasSum02: f32 = 0;
-  let biasSum03: f32 = 0;
   for (let g: i32 = 0; g < groups; g++) {
     let acc0_00 = f32x4.splat(0);
     let acc1_00 = f32x4.splat(0);
@@ -241,29 +252,24 @@ export function gemvX1W4(
     }
     const gi = <usize>g << 2;
     const scale0 = f32x4.splat(load<f32>(sr + gi));
-    const bias0 = load<f32>(br + gi);
     const scale1 = f32x4.splat(load<f32>(sr + ldg + gi));
-    const bias1 = load<f32>(br + ldg + gi);
     const scale2 = f32x4.splat(load<f32>(sr + 2 * ldg + gi));
-    const bias2 = load<f32>(br + 2 * ldg + gi);
     const scale3 = f32x4.splat(load<f32>(sr + 3 * ldg + gi));
-    const bias3 = load<f32>(br + 3 * ldg + gi);
-    const xsum0 = load<f32>(xs + gi);
     total00 = madd(f32x4.add(acc0_00, acc1_00), scale0, total00);
-    biasSum00 += bias0 * xsum0;
     total01 = madd(f32x4.add(acc0_01, acc1_01), scale1, total01);
-    biasSum01 += bias1 * xsum0;
     total02 = madd(f32x4.add(acc0_02, acc1_02), scale2, total02);
-    biasSum02 += bias2 * xsum0;
     total03 = madd(f32x4.add(acc0_03, acc1_03), scale3, total03);
-    biasSum03 += bias3 * xsum0;
   }
+  const biasSum00 = groupDot(br, xs, groups);
   const prior00: f32 = acc ? load<f32>(o) : 0;
   store<f32>(o, prior00 + alpha * (hsum4(total00) + biasSum00));
+  const biasSum01 = groupDot(br + ldg, xs, groups);
   const prior01: f32 = acc ? load<f32>(o + 4) : 0;
   store<f32>(o + 4, prior01 + alpha * (hsum4(total01) + biasSum01));
+  const biasSum02 = groupDot(br + 2 * ldg, xs, groups);
   const prior02: f32 = acc ? load<f32>(o + 2 * 4) : 0;
   store<f32>(o + 2 * 4, prior02 + alpha * (hsum4(total02) + biasSum02));
+  const biasSum03 = groupDot(br + 3 * ldg, xs, groups);
   const prior03: f32 = acc ? load<f32>(o + 3 * 4) : 0;
   store<f32>(o + 3 * 4, prior03 + alpha * (hsum4(total03) + biasSum03));
 }
@@ -293,8 +299,6 @@ export function gemvX1W2(
   let pq = qr;
   let total00 = f32x4.splat(0);
   let total01 = f32x4.splat(0);
-  let biasSum00: f32 = 0;
-  let biasSum01: f32 = 0;
   for (let g: i32 = 0; g < groups; g++) {
     let acc0_00 = f32x4.splat(0);
     let acc1_00 = f32x4.splat(0);
@@ -348,17 +352,14 @@ export function gemvX1W2(
     }
     const gi = <usize>g << 2;
     const scale0 = f32x4.splat(load<f32>(sr + gi));
-    const bias0 = load<f32>(br + gi);
     const scale1 = f32x4.splat(load<f32>(sr + ldg + gi));
-    const bias1 = load<f32>(br + ldg + gi);
-    const xsum0 = load<f32>(xs + gi);
     total00 = madd(f32x4.add(acc0_00, acc1_00), scale0, total00);
-    biasSum00 += bias0 * xsum0;
     total01 = madd(f32x4.add(acc0_01, acc1_01), scale1, total01);
-    biasSum01 += bias1 * xsum0;
   }
+  const biasSum00 = groupDot(br, xs, groups);
   const prior00: f32 = acc ? load<f32>(o) : 0;
   store<f32>(o, prior00 + alpha * (hsum4(total00) + biasSum00));
+  const biasSum01 = groupDot(br + ldg, xs, groups);
   const prior01: f32 = acc ? load<f32>(o + 4) : 0;
   store<f32>(o + 4, prior01 + alpha * (hsum4(total01) + biasSum01));
 }
@@ -387,7 +388,6 @@ export function gemvX1W1(
 ): void {
   let pq = qr;
   let total00 = f32x4.splat(0);
-  let biasSum00: f32 = 0;
   for (let g: i32 = 0; g < groups; g++) {
     let acc0_00 = f32x4.splat(0);
     let acc1_00 = f32x4.splat(0);
@@ -422,11 +422,9 @@ export function gemvX1W1(
     }
     const gi = <usize>g << 2;
     const scale0 = f32x4.splat(load<f32>(sr + gi));
-    const bias0 = load<f32>(br + gi);
-    const xsum0 = load<f32>(xs + gi);
     total00 = madd(f32x4.add(acc0_00, acc1_00), scale0, total00);
-    biasSum00 += bias0 * xsum0;
   }
+  const biasSum00 = groupDot(br, xs, groups);
   const prior00: f32 = acc ? load<f32>(o) : 0;
   store<f32>(o, prior00 + alpha * (hsum4(total00) + biasSum00));
 }

@@ -538,7 +538,6 @@ function gemvKernel({ x: X, w: C }: GemvShape, chains = GEMV_CHAINS): string {
     i === 0 ? base : i === 1 ? `${base} + ${ld}` : `${base} + ${i} * ${ld}`;
   const body: string[] = ["let pq = qr;"];
   for (const r of xs) for (const c of ws) body.push(`let total${id(r, c)} = f32x4.splat(0);`);
-  for (const r of xs) for (const c of ws) body.push(`let biasSum${id(r, c)}: f32 = 0;`);
   body.push("for (let g: i32 = 0; g < groups; g++) {");
   const inner: string[] = [];
   for (const r of xs) {
@@ -567,19 +566,12 @@ function gemvKernel({ x: X, w: C }: GemvShape, chains = GEMV_CHAINS): string {
   blk.push("pq += 16;", "px += 128;");
   inner.push(...indent(blk, 2), "}", "const gi = <usize>g << 2;");
   for (const c of ws) {
-    inner.push(
-      `const scale${c} = f32x4.splat(load<f32>(${plus("sr", c, "ldg")} + gi));`,
-      `const bias${c} = load<f32>(${plus("br", c, "ldg")} + gi);`,
-    );
+    inner.push(`const scale${c} = f32x4.splat(load<f32>(${plus("sr", c, "ldg")} + gi));`);
   }
-  for (const r of xs) inner.push(`const xsum${r} = load<f32>(${plus("xs", r, "ldxs")} + gi);`);
   for (const r of xs) {
     for (const c of ws) {
       const k = id(r, c);
-      inner.push(
-        `total${k} = madd(${chainSum(k, chains)}, scale${c}, total${k});`,
-        `biasSum${k} += bias${c} * xsum${r};`,
-      );
+      inner.push(`total${k} = madd(${chainSum(k, chains)}, scale${c}, total${k});`);
     }
   }
   body.push(...indent(inner, 2), "}");
@@ -588,6 +580,7 @@ function gemvKernel({ x: X, w: C }: GemvShape, chains = GEMV_CHAINS): string {
       const k = id(r, c);
       const o = plus(plus("o", r, "ldo"), c, "4").replace(" + 1 * 4", " + 4");
       body.push(
+        `const biasSum${k} = groupDot(${plus("br", c, "ldg")}, ${plus("xs", r, "ldxs")}, groups);`,
         `const prior${k}: f32 = acc ? load<f32>(${o}) : 0;`,
         `store<f32>(${o}, prior${k} + alpha * (hsum4(total${k}) + biasSum${k}));`,
       );
@@ -649,6 +642,27 @@ function gemvRowsFile(): string {
       "@inline function hsum4(v: v128): f32 {",
       "  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) +",
       "    f32x4.extract_lane(v, 3);",
+      "}",
+    ].join("\n"),
+    [
+      "/**",
+      " * Σ_g b[g] * xs[g] over `groups` floats: four lanes (g % 4) in vectors, their left-to-right",
+      " * sum, then the tail groups in order. Once per output element, after its groups' loop.",
+      " */",
+      "// @ts-ignore: decorator",
+      "@inline function groupDot(b: usize, xs: usize, groups: i32): f32 {",
+      "  let v = f32x4.splat(0);",
+      "  let g: i32 = 0;",
+      "  for (; g + 4 <= groups; g += 4) {",
+      "    const o = <usize>g << 2;",
+      "    v = madd(v128.load(b + o), v128.load(xs + o), v);",
+      "  }",
+      "  let s = hsum4(v);",
+      "  for (; g < groups; g++) {",
+      "    const o = <usize>g << 2;",
+      "    s += load<f32>(b + o) * load<f32>(xs + o);",
+      "  }",
+      "  return s;",
       "}",
     ].join("\n"),
     ...GEMV_KERNELS.map((shape) => gemvKernel(shape)),
