@@ -176,7 +176,9 @@ if (import.meta.main) {
   let ids: number[] | null = null;
   for (let r = 0; r < rounds; r++) {
     bandwidth.push(readBandwidth());
-    for (const s of setups) {
+    // Odd rounds run the setups in reverse order, so that whatever favours a place in the round
+    // (a setup going first after the bandwidth probe, the other jobs' rhythm) falls on each alike.
+    for (const s of r % 2 === 0 ? setups : [...setups].reverse()) {
       const out = await generate(s.decoder, prompt, {
         maxNewTokens: newTokens,
         temperature: 0,
