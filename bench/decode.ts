@@ -12,7 +12,9 @@
  *                               [--no-llama] [--baseline REV]
  *
  * `--baseline REV` adds, at each thread count, the same decoder on the kernels committed at REV
- * (bench/baseline_kernels.ts), in the same rounds, and prints this tree's speed-up over it.
+ * (bench/baseline_kernels.ts), in the same rounds, and prints this tree's speed-up over it: by
+ * the best round, and by the median and the fastest tenth of the single decode steps (a step is
+ * ~50 ms: on a shared machine fewer of them than of the multi-second rounds are disturbed).
  *
  * Prints a markdown table: per thread count slimtune's and llama.cpp's prefill and decode tok/s
  * (best round each), their decode ratio, slimtune's weight GB/s per thread and its share of the
@@ -93,6 +95,16 @@ function weightBytesPerToken(c: ModelConfig): number {
   return weights / 2 + (weights / 64) * 8;
 }
 
+/** The q-quantile of `xs` (nearest rank). */
+function quantile(xs: readonly number[], q: number): number {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length ? v[Math.min(v.length - 1, Math.floor(q * v.length))] : NaN;
+}
+
+function median(xs: readonly number[]): number {
+  return quantile(xs, 0.5);
+}
+
 interface Setup {
   /** Whose kernels: "this tree" or `baseline (REV)`. */
   kernels: string;
@@ -104,6 +116,8 @@ interface Setup {
   decode: number[];
   llamaPrefill: number[];
   llamaDecode: number[];
+  /** Every decode step's time (ms), from one generated token to the next, all rounds. */
+  steps: number[];
 }
 
 if (import.meta.main) {
@@ -160,6 +174,7 @@ if (import.meta.main) {
         decode: [],
         llamaPrefill: [],
         llamaDecode: [],
+        steps: [],
       });
     }
   }
@@ -179,11 +194,16 @@ if (import.meta.main) {
     // Odd rounds run the setups in reverse order, so that whatever favours a place in the round
     // (a setup going first after the bandwidth probe, the other jobs' rhythm) falls on each alike.
     for (const s of r % 2 === 0 ? setups : [...setups].reverse()) {
+      let last = NaN;
       const out = await generate(s.decoder, prompt, {
         maxNewTokens: newTokens,
         temperature: 0,
         topP: 1,
         seed: 0,
+      }, () => {
+        const now = performance.now();
+        if (!Number.isNaN(last)) s.steps.push(now - last);
+        last = now;
       });
       // Every thread count must decode the same tokens (the threaded kernels are bit-identical).
       if (ids === null) ids = out.ids;
@@ -247,7 +267,11 @@ if (import.meta.main) {
     console.log(
       `\n${s.threads} thread(s): this tree / ${s.kernels}: decode ${
         (best(mine.decode) / best(s.decode)).toFixed(3)
-      }x, prefill ${(best(mine.prefill) / best(s.prefill)).toFixed(3)}x`,
+      }x, prefill ${(best(mine.prefill) / best(s.prefill)).toFixed(3)}x; median decode step ${
+        (median(s.steps) / median(mine.steps)).toFixed(3)
+      }x, fastest tenth of the steps ${
+        (quantile(s.steps, 0.1) / quantile(mine.steps, 0.1)).toFixed(3)
+      }x (${mine.steps.length} steps each)`,
     );
   }
   if (llamaIds !== null && ids !== null) {
