@@ -25,7 +25,7 @@
  */
 import { parseArgs } from "node:util";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
-import { openModel } from "../src/io/model_source_deno.ts";
+import { openModelDir } from "../src/io/model_source_deno.ts";
 import { loadKernels } from "../src/kernels/wasm.ts";
 import { createTrainingSession, type MethodName } from "../src/methods/session.ts";
 import { planMemory } from "../src/methods/memory_plan.ts";
@@ -106,7 +106,7 @@ async function runChild(
   using loaded = await loadKernels({ threads: c.threads });
   const { kernels, arena, variant } = loaded;
   const t0 = performance.now();
-  const store = await openModel({
+  const store = await openModelDir({
     source: ckpt,
     quant: "int4",
     weights: c.store,

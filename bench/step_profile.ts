@@ -19,7 +19,7 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { openModel } from "../src/io/model_source_deno.ts";
+import { openModelDir } from "../src/io/model_source_deno.ts";
 import type { Kernels } from "../src/kernels/abi.ts";
 import { loadKernelsSync } from "../src/kernels/wasm.ts";
 import { planMemory } from "../src/methods/memory_plan.ts";
@@ -139,7 +139,7 @@ const loaded = loadKernelsSync();
 const { arena, variant } = loaded;
 const kernels = profile ? wrapKernels(loaded.kernels, rank) : loaded.kernels;
 const tOpen = performance.now();
-const rawStore = await openModel({
+const rawStore = await openModelDir({
   source: values.model,
   quant: "int4",
   weights: values.weights as "resident" | "streamed",

@@ -23,7 +23,7 @@
  */
 import { parseArgs } from "node:util";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
-import { openModel } from "../src/io/model_source_deno.ts";
+import { openModelDir } from "../src/io/model_source_deno.ts";
 import { loadKernels } from "../src/kernels/wasm.ts";
 import { createTrainingSession, type MethodName } from "../src/methods/session.ts";
 import { planMemory } from "../src/methods/memory_plan.ts";
@@ -60,7 +60,7 @@ interface Result {
 async function runChild(c: Child): Promise<void> {
   using loaded = await loadKernels({ threads: c.threads });
   const { kernels, arena, variant } = loaded;
-  const store = await openModel({
+  const store = await openModelDir({
     source: c.checkpoint,
     quant: c.quant,
     weights: c.weights,

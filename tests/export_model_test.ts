@@ -11,7 +11,7 @@
  */
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
 import { Decoder, type DecoderAdapter } from "../src/generate/decoder.ts";
-import { openModel } from "../src/io/model_source_deno.ts";
+import { openModelDir } from "../src/io/model_source_deno.ts";
 import { readGguf } from "../src/io/gguf_testing.ts";
 import { SafetensorsFile } from "../src/io/safetensors.ts";
 import { serializeSafetensors, type TensorData } from "../src/io/safetensors_writer.ts";
@@ -115,7 +115,7 @@ async function buildFixture(dir: string, preset: string, dtype: "f32" | "bf16"):
 
 async function logitsOf(dir: string, ids: number[], adapter: DecoderAdapter | null) {
   const { kernels, arena } = loadKernelsSync();
-  const store = await openModel({
+  const store = await openModelDir({
     source: dir,
     quant: "none",
     weights: "resident",

@@ -7,7 +7,7 @@ import { tinyTokenizerFiles } from "../src/data/tiny_tokenizer_testing.ts";
 import { main } from "../src/generate/cli.ts";
 import { Decoder } from "../src/generate/decoder.ts";
 import { argmax } from "../src/generate/sampling.ts";
-import { openModel } from "../src/io/model_source_deno.ts";
+import { openModelDir } from "../src/io/model_source_deno.ts";
 import { loadKernelsSync } from "../src/kernels/wasm.ts";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
 
@@ -25,7 +25,7 @@ Deno.test("generate.ts --input-ids continues a pre-tokenized prompt as the greed
     const prompt = [5, 77, 300, 12, 9];
     const steps = 6;
     const { kernels, arena } = loadKernelsSync();
-    const store = await openModel({
+    const store = await openModelDir({
       source: `${tmp}/m`,
       quant: "int4",
       weights: "resident",

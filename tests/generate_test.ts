@@ -646,14 +646,14 @@ Deno.test("generate.ts --interactive / --chat refuse a model without a chat temp
 
 Deno.test("a checkpoint decodes identically with resident and streamed weights", async () => {
   const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
-  const { openModel } = await import("../src/io/model_source_deno.ts");
+  const { openModelDir } = await import("../src/io/model_source_deno.ts");
   const tmp = await Deno.makeTempDir();
   try {
     await makeCheckpoint({ preset: "tiny-llama", out: `${tmp}/model`, seed: 2 });
     const rows: Float32Array[][] = [];
     for (const weights of ["resident", "streamed"] as const) {
       const { kernels, arena } = loadKernelsSync();
-      const store = await openModel({
+      const store = await openModelDir({
         source: `${tmp}/model`,
         quant: "int4",
         weights,

@@ -20,7 +20,7 @@ import { readTokenizer } from "../src/data/tokenizer.ts";
 import { tinyTokenizerFiles } from "../src/data/tiny_tokenizer_testing.ts";
 import { Decoder, type DecoderAdapter } from "../src/generate/decoder.ts";
 import { argmax } from "../src/generate/sampling.ts";
-import { openModel } from "../src/io/model_source_deno.ts";
+import { openModelDir } from "../src/io/model_source_deno.ts";
 import { f16BitsToF32, f32ToF16Bits } from "../src/io/dtype.ts";
 import { readGguf } from "../src/io/gguf_testing.ts";
 import { serializeSafetensors } from "../src/io/safetensors_writer.ts";
@@ -168,7 +168,7 @@ async function slimtuneRun(
   steps: number,
 ): Promise<{ logprobs: Float64Array; greedy: number[] }> {
   const { kernels, arena } = loadKernelsSync();
-  const store = await openModel({
+  const store = await openModelDir({
     source: modelDir,
     quant: "none",
     weights: "resident",
@@ -217,7 +217,7 @@ function ggmlCpuGelu(z: number): number {
 /** The f64 reference model of a checkpoint directory (f32 weights). */
 async function referenceOf(modelDir: string): Promise<RefModel> {
   const { kernels, arena } = loadKernelsSync();
-  const store = await openModel({
+  const store = await openModelDir({
     source: modelDir,
     quant: "none",
     weights: "resident",

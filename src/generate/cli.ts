@@ -10,7 +10,7 @@
 import { type ChatMessage, renderChat } from "../data/chat.ts";
 import type { TextTokenizer } from "../data/tokenizer.ts";
 import { bundledQwenTokenizerDir, loadTokenizerDir } from "../data/tokenizer_deno.ts";
-import { openModel } from "../io/model_source_deno.ts";
+import { openModelDir } from "../io/model_source_deno.ts";
 import { loadKernels } from "../kernels/wasm.ts";
 import type { WeightStore } from "../model/weights.ts";
 import { BYTES_PER_MB } from "../runtime/memory.ts";
@@ -248,7 +248,7 @@ async function run(
       );
     }
     if (tok) checkChatTemplate(args, tok);
-    store = await openModel({
+    store = await openModelDir({
       source: model,
       quant: args.quant,
       weights: args.weights,

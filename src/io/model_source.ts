@@ -74,7 +74,7 @@ export function checkpointFiles(
   if (typeof source === "string") {
     if (/^https?:\/\//i.test(source)) return urlFiles(source);
     throw new TypeError(
-      `checkpoint source "${source}" is not an http(s) URL; local paths need openModel from ` +
+      `checkpoint source "${source}" is not an http(s) URL; local paths need openModelDir from ` +
         `src/io/model_source_deno.ts`,
     );
   }
@@ -186,8 +186,8 @@ export async function openModel(options: OpenModelOptions): Promise<WeightStore>
   }
 }
 
-/** Builds the store for an already opened checkpoint (shared by the Deno convenience). */
-export async function storeFromCheckpoint(
+/** Builds the store for an already opened checkpoint. */
+async function storeFromCheckpoint(
   checkpoint: Checkpoint,
   options: Omit<OpenModelOptions, "source">,
 ): Promise<WeightStore> {

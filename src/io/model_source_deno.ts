@@ -4,10 +4,10 @@
  *
  * @example
  * ```ts
- * import { openModel } from "./model_source_deno.ts";
+ * import { openModelDir } from "./model_source_deno.ts";
  * import { loadKernelsSync } from "../kernels/wasm.ts";
  * const { kernels, arena } = loadKernelsSync();
- * const store = await openModel({
+ * const store = await openModelDir({
  *   source: "./Qwen2.5-0.5B",
  *   quant: "int4",
  *   weights: "streamed",
@@ -20,9 +20,8 @@ import type { WeightStore } from "../model/weights.ts";
 import {
   checkpointFiles,
   type CheckpointSourceLike,
-  openCheckpoint,
+  openModel,
   type OpenModelOptions,
-  storeFromCheckpoint,
 } from "./model_source.ts";
 import { dirCache } from "./cache_store_deno.ts";
 import { dirFiles } from "./model_source_files_deno.ts";
@@ -35,19 +34,16 @@ export interface OpenModelDenoOptions extends OpenModelOptions {
   cacheDir?: string;
 }
 
-/** Opens a checkpoint from a local directory (or URL / files) as a {@link WeightStore}. */
-export async function openModel(options: OpenModelDenoOptions): Promise<WeightStore> {
+/**
+ * Opens a checkpoint from a local directory (or URL / files) as a {@link WeightStore}: the
+ * portable {@link openModel} over the directory's files and cache.
+ */
+export function openModelDir(options: OpenModelDenoOptions): Promise<WeightStore> {
   const { source } = options;
   const isPath = typeof source === "string" && !/^https?:\/\//i.test(source);
   const files = isPath ? dirFiles(source) : checkpointFiles(source);
   let cache = options.cache;
   if (!cache && options.cacheDir) cache = dirCache(options.cacheDir);
   if (!cache && isPath && options.weights === "streamed") cache = dirCache(source);
-  const checkpoint = await openCheckpoint(files);
-  try {
-    return await storeFromCheckpoint(checkpoint, { ...options, cache });
-  } catch (e) {
-    await checkpoint.tensors.close();
-    throw e;
-  }
+  return openModel({ ...options, source: files, cache });
 }

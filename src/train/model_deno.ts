@@ -1,12 +1,12 @@
 /**
  * Opens `--model` (a local Hugging Face model directory or an http(s) URL of one) for the train
- * CLI: the weight store through `openModel` (src/io/model_source_deno.ts) and a loader for its
+ * CLI: the weight store through `openModelDir` (src/io/model_source_deno.ts) and a loader for its
  * tokenizer (`openModelTokenizer`), called only when the data has a line that needs it.
  */
 import { checkTokenizerFits, isUrl, openModelTokenizer } from "../cli/model_location_deno.ts";
 import type { TextTokenizer } from "../data/tokenizer.ts";
 import { checkpointFiles, readCheckpointConfig } from "../io/model_source.ts";
-import { openModel } from "../io/model_source_deno.ts";
+import { openModelDir } from "../io/model_source_deno.ts";
 import { dirFiles } from "../io/model_source_files_deno.ts";
 import type { ModelConfig } from "../model/config.ts";
 import type { Kernels } from "../kernels/abi.ts";
@@ -59,7 +59,7 @@ export async function openModelDeno(
 ): Promise<{ store: WeightStore; loadTokenizer: () => Promise<TextTokenizer | null> }> {
   const model = args.model!;
   if (args.weights === "auto") throw new TypeError("--weights auto must be resolved first");
-  const store = await openModel({
+  const store = await openModelDir({
     source: model,
     quant: args.quant,
     weights: args.weights,
