@@ -485,7 +485,7 @@ async function main() {
     };
   }
   if (values["cosine-model"]) {
-    const { openModelDir } = await import("../src/io/model_source_deno.ts");
+    const { openModelDir } = await import("../src/deno/model_source.ts");
     const { kernels, arena } = loadKernelsSync();
     const dir = values["cosine-model"];
     const store = await openModelDir({

@@ -25,11 +25,11 @@
  */
 import { parseArgs } from "node:util";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
-import { openModelDir } from "../src/io/model_source_deno.ts";
+import { openModelDir } from "../src/deno/model_source.ts";
 import { loadKernels } from "../src/kernels/wasm.ts";
 import { createTrainingSession, type MethodName } from "../src/methods/session.ts";
 import { planMemory } from "../src/methods/memory_plan.ts";
-import { processPeakBytes } from "../src/runtime/process_memory_deno.ts";
+import { processPeakBytes } from "../src/deno/process_memory.ts";
 import { Rng } from "../src/runtime/rng.ts";
 import { measureUserPath, type UserPathRow, userPathSetup, userPathTable } from "./user_path.ts";
 

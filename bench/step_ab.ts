@@ -12,7 +12,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { openModelDir } from "../src/io/model_source_deno.ts";
+import { openModelDir } from "../src/deno/model_source.ts";
 import { type LoadedKernels, loadKernels } from "../src/kernels/wasm.ts";
 import { LoraTrainingSession, type MethodName } from "../src/methods/session.ts";
 import { LINEAR_NAMES } from "../src/model/weights.ts";

@@ -10,7 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
-import { openModelDir } from "../src/io/model_source_deno.ts";
+import { openModelDir } from "../src/deno/model_source.ts";
 import { loadKernelsSync } from "../src/kernels/wasm.ts";
 
 const { values } = parseArgs({

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
-import { openModelDir } from "../src/io/model_source_deno.ts";
+import { openModelDir } from "../src/deno/model_source.ts";
 import { presetModelConfig } from "../src/io/presets.ts";
 import { loadKernelsSync } from "../src/kernels/wasm.ts";
 import type { KernelVariant } from "../src/kernels/wasm.ts";

@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { makeCheckpoint } from "../../tools/make_checkpoint.ts";
-import { openModelDir } from "./model_source_deno.ts";
+import { openModelDir } from "../deno/model_source.ts";
 import { openModel as openModelPortable } from "./model_source.ts";
 import { type CacheStore, MemoryCacheStore } from "./cache_store.ts";
-import { dirCache } from "./cache_store_deno.ts";
+import { dirCache } from "../deno/cache_store.ts";
 import { MemorySource } from "./byte_source.ts";
 import { SafetensorsFile } from "./safetensors.ts";
 import { loadKernelsSync } from "../kernels/wasm.ts";

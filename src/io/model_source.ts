@@ -4,7 +4,7 @@
  * and dtype before any data is read, then the weights loaded resident or streamed.
  *
  * Portable (web APIs only): sources are {@link CheckpointFiles}, an http(s) URL, or maps of
- * `Blob`s / bytes. `model_source_deno.ts` adds local directory paths and a cache directory.
+ * `Blob`s / bytes. `src/deno/model_source.ts` adds local directory paths and a cache directory.
  *
  * @example
  * ```ts
@@ -75,7 +75,7 @@ export function checkpointFiles(
     if (/^https?:\/\//i.test(source)) return urlFiles(source);
     throw new TypeError(
       `checkpoint source "${source}" is not an http(s) URL; local paths need openModelDir from ` +
-        `src/io/model_source_deno.ts`,
+        `src/deno/model_source.ts`,
     );
   }
   if ("open" in source && typeof (source as CheckpointFiles).open === "function") {

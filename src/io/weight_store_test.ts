@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { makeCheckpoint } from "../../tools/make_checkpoint.ts";
-import { openModelDir } from "./model_source_deno.ts";
+import { openModelDir } from "../deno/model_source.ts";
 import { openModel as openModelPortable } from "./model_source.ts";
 import { MemoryCacheStore } from "./cache_store.ts";
 import { loadKernelsSync } from "../kernels/wasm.ts";
