@@ -1,6 +1,6 @@
 /**
- * Deno-specific file helpers. This is the one module of the library (besides `*_deno.ts` adapters,
- * tools and tests) that touches `Deno.*` file APIs; everything else stays web-portable.
+ * Deno file helpers: atomic writes and the like, for the other modules of `src/deno/` (and the
+ * tools and tests); nothing outside `src/deno/` in `src/` touches `Deno.*` file APIs.
  *
  * @example
  * ```ts
