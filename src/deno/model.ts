@@ -10,10 +10,10 @@ import { openModelDir } from "./model_source.ts";
 import { dirFiles } from "./model_source_files.ts";
 import type { ModelConfig } from "../model/config.ts";
 import type { Kernels } from "../kernels/abi.ts";
-import { headChunkRowsOf } from "../model/head_tables.ts";
 import type { WeightStore } from "../model/weights.ts";
 import type { Arena } from "../runtime/arena.ts";
 import type { TrainArgs } from "../train/args.ts";
+import { headChunkRowsFor } from "../train/preflight.ts";
 import { defaultCacheDir } from "./cache_dir.ts";
 
 /**
@@ -30,15 +30,6 @@ export function padIdWithoutTokenizer(
   if (valid(config.padTokenId)) return config.padTokenId;
   const eos = Array.isArray(config.eosTokenId) ? config.eosTokenId[0] : config.eosTokenId;
   return valid(eos) ? eos : 0;
-}
-
-/**
- * Vocabulary rows per LM-head chunk for `--head-chunk-rows` (0 = the default), a multiple of 16:
- * the ONE value both the streamed store's head slot and the session's head chunks use (a slot
- * larger than the chunks the session asks for would be planned memory never used).
- */
-export function headChunkRowsFor(args: Pick<TrainArgs, "headChunkRows">): number {
-  return headChunkRowsOf(args.headChunkRows > 0 ? args.headChunkRows : undefined);
 }
 
 /** The model's `config.json` only: what the CLI checks its flags against before loading. */

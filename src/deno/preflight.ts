@@ -1,25 +1,15 @@
 /**
- * What `train.ts` checks before it loads anything: every flag against the others and against the
- * model's `config.json`, the planned memory against what a wasm memory can hold, every output
- * path for writability and against the inputs, the run directory for another run's files, and on
+ * What `train.ts` checks on disk before it loads anything (the checks of the flags themselves are
+ * src/train/preflight.ts): `--adapter-init`'s config against the flags, every output path for
+ * writability and against the inputs, the run directory for another run's files, and on
  * `--resume` the data against the identity the checkpoint recorded. Each failure is a
  * {@link UsageError} naming the flag, so a run that would fail later fails here, in a second,
  * having changed nothing on disk.
  */
-import type { ModelConfig } from "../model/config.ts";
-import {
-  keepsTapes,
-  type MemoryPlan,
-  type MemoryPlanOptions,
-  planMemory,
-} from "../methods/memory_plan.ts";
-import { checkpointsBlocks, type LcsbSettings } from "../methods/registry.ts";
-import { formatMB } from "../runtime/memory.ts";
 import type { TrainArgs } from "../train/args.ts";
 import { UsageError } from "../cli/usage.ts";
 import type { ResumePoint } from "./run_state.ts";
 import { type DataIdentity, dataIdentity, describeDataChange } from "../train/data_identity.ts";
-import { headChunkRowsFor } from "./model.ts";
 import { parseAdapterConfig } from "../io/peft_adapter.ts";
 import {
   canonicalPath,
@@ -28,47 +18,6 @@ import {
   RUN_OUTPUT_FILES,
   runEntries,
 } from "./run_dir.ts";
-
-/** The largest wasm32 memory: what one training session can ever address. */
-export const WASM_MEMORY_LIMIT_BYTES = 2 ** 32;
-
-/** Flags that only one method reads: given with another method they would be ignored. */
-const METHOD_FLAGS: [keyof TrainArgs, string, TrainArgs["method"]][] = [
-  ["lcsbGroups", "--lcsb-groups", "lcsb"],
-  ["lcsbPattern", "--lcsb-pattern", "lcsb"],
-  ["mezoEps", "--mezo-eps", "mezo"],
-];
-
-/** Flags that would be ignored, and values that cannot work with each other. */
-export function checkFlagCombinations(args: TrainArgs, given: ReadonlySet<keyof TrainArgs>): void {
-  if (given.has("evalEvery") && args.evalData === null) {
-    throw new UsageError("--eval-every", "needs --eval-data (there is nothing to evaluate)");
-  }
-  for (const [key, flag, method] of METHOD_FLAGS) {
-    if (given.has(key) && args.method !== method) {
-      throw new UsageError(flag, `only used by --method ${method} (this run is ${args.method})`);
-    }
-  }
-  if (given.has("keepTapes") && !keepsTapes(args.method)) {
-    throw new UsageError(
-      "--keep-tapes",
-      `only used by --method mebp or mesp (this run is ${args.method})`,
-    );
-  }
-  if (given.has("checkpoints") && !checkpointsBlocks(args.method)) {
-    throw new UsageError(
-      "--checkpoints",
-      `only used by --method mebp, mesp or lcsb (this run is ${args.method}, which ` +
-        `${args.method === "full" ? "keeps every tape" : "has no backward"})`,
-    );
-  }
-  if (given.has("clipStash") && (args.maxGradNorm === 0 || args.method === "mezo")) {
-    throw new UsageError(
-      "--clip-stash",
-      args.method === "mezo" ? "mezo has no gradients to clip" : "needs --max-grad-norm > 0",
-    );
-  }
-}
 
 /** `--rank`, `--alpha`, `--targets` given with `--adapter-init` must agree with the adapter. */
 export async function checkAdapterInitFlags(
@@ -106,103 +55,8 @@ export async function checkAdapterInitFlags(
   }
 }
 
-/** Flags checked against the model's configuration and the memory a session can have. */
-export function checkFlagsAgainstModel(
-  args: TrainArgs,
-  given: ReadonlySet<keyof TrainArgs>,
-  config: ModelConfig,
-  model: string,
-): void {
-  if (args.seqLen > config.maxPositionEmbeddings) {
-    throw new UsageError(
-      "--seq-len",
-      `${args.seqLen} is above the model's max_position_embeddings ${config.maxPositionEmbeddings}` +
-        ` (${model})`,
-    );
-  }
-  if (given.has("lcsbGroups") && args.lcsbGroups > config.numLayers) {
-    throw new UsageError(
-      "--lcsb-groups",
-      `${args.lcsbGroups} is more than the model's ${config.numLayers} layers`,
-    );
-  }
-  if (typeof args.keepTapes === "number" && args.keepTapes > config.numLayers) {
-    throw new UsageError(
-      "--keep-tapes",
-      `${args.keepTapes} is more than the model's ${config.numLayers} layers`,
-    );
-  }
-  const plan = runMemoryPlan(args, config, args.seqLen, {
-    rank: args.rank,
-    alpha: args.alpha,
-    targets: args.targets,
-  });
-  const system = systemMemoryBytes();
-  const ceiling = Math.min(WASM_MEMORY_LIMIT_BYTES, system ?? Infinity);
-  if (plan.total > ceiling) {
-    const what = ceiling === WASM_MEMORY_LIMIT_BYTES
-      ? `the ${formatMB(ceiling)} a wasm memory can hold`
-      : `this machine's ${formatMB(ceiling)} of memory`;
-    const flag = args.batchSize > 1 ? "--batch-size" : "--seq-len";
-    throw new UsageError(
-      flag,
-      `${args.batchSize} x ${args.seqLen} tokens per micro-batch plan a working set of ` +
-        `${formatMB(plan.total)}, more than ${what}; lower --batch-size or --seq-len`,
-    );
-  }
-}
-
-/**
- * The session's memory plan for these flags, at `seqLen` tokens per row and this adapter, with
- * `keptTapes` kept tapes (default: `--keep-tapes` when a number, else none).
- */
-export function runMemoryPlan(
-  args: TrainArgs,
-  config: ModelConfig,
-  seqLen: number,
-  lora: { rank: number; alpha: number; targets: TrainArgs["targets"] },
-  keptTapes = typeof args.keepTapes === "number" ? args.keepTapes : 0,
-): MemoryPlan {
-  return planMemory(runMemoryPlanOptions(args, config, seqLen, lora, keptTapes));
-}
-
-/**
- * lcsb's grouping for a run: `--lcsb-groups` capped at the model's layers (a larger count given
- * outright is refused before this), and `--lcsb-pattern`; what the session and the plan both use.
- */
-export function lcsbSettingsFor(
-  args: Pick<TrainArgs, "lcsbGroups" | "lcsbPattern">,
-  config: Pick<ModelConfig, "numLayers">,
-): LcsbSettings {
-  return { groups: Math.min(args.lcsbGroups, config.numLayers), pattern: args.lcsbPattern };
-}
-
-/** The {@link planMemory} options of {@link runMemoryPlan}. */
-export function runMemoryPlanOptions(
-  args: TrainArgs,
-  config: ModelConfig,
-  seqLen: number,
-  lora: { rank: number; alpha: number; targets: TrainArgs["targets"] },
-  keptTapes: number,
-): MemoryPlanOptions {
-  return {
-    config,
-    method: args.method,
-    seqLen,
-    batchSize: args.batchSize,
-    lora,
-    optimizer: args.optimizer,
-    headChunkRows: headChunkRowsFor(args),
-    lcsb: lcsbSettingsFor(args, config),
-    gradAccum: args.gradAccum,
-    maxGradNorm: args.maxGradNorm,
-    clipStash: args.clipStash,
-    keptTapes: keepsTapes(args.method) ? keptTapes : 0,
-    checkpoints: args.checkpoints === "disk" ? "spill" : "memory",
-  };
-}
-
-function systemMemoryBytes(): number | null {
+/** This machine's memory in bytes, or null where Deno cannot read it. */
+export function systemMemoryBytes(): number | null {
   try {
     return Deno.systemMemoryInfo().total || null;
   } catch {

@@ -29,14 +29,18 @@ import type { DataIdentity } from "../train/data_identity.ts";
 import {
   checkAdapterInitFlags,
   checkDataIdentity,
+  checkOutputPaths,
+  otherRunIn,
+  systemMemoryBytes,
+} from "./preflight.ts";
+import {
   checkFlagCombinations,
   checkFlagsAgainstModel,
-  checkOutputPaths,
+  headChunkRowsFor,
   lcsbSettingsFor,
-  otherRunIn,
   runMemoryPlan,
   runMemoryPlanOptions,
-} from "./preflight.ts";
+} from "../train/preflight.ts";
 import { keepsTapes, keptTapesWithin, type MemoryPlan } from "../methods/memory_plan.ts";
 import { defaultCacheDir } from "./cache_dir.ts";
 import { chooseWeights } from "./weights_choice.ts";
@@ -55,7 +59,6 @@ import { metricsLine, perplexity } from "../train/metrics.ts";
 import { baseModelNameDeno } from "./base_model_name.ts";
 import { baseEvalLoss, comparisonText, scoredTokens } from "../train/compare_base.ts";
 import {
-  headChunkRowsFor,
   modelTokenizerLoader,
   openModelDeno,
   padIdWithoutTokenizer,
@@ -256,7 +259,13 @@ async function trainInRunDir(run: ResolvedRun, io: CliIo, record: RunRecord): Pr
   args.cacheDir = weights.cacheDir;
   if (weights.note) say(weights.note);
   const config = demo ? DEMO_MODEL_CONFIG : await readModelConfigDeno(args.model!);
-  checkFlagsAgainstModel(args, given, config, demo ? DEMO_BASE_MODEL : args.model!);
+  checkFlagsAgainstModel(
+    args,
+    given,
+    config,
+    demo ? DEMO_BASE_MODEL : args.model!,
+    systemMemoryBytes(),
+  );
   const lora = { rank: args.rank, alpha: args.alpha, targets: args.targets };
   const planned = (where: "memory" | "disk") =>
     runMemoryPlan({ ...args, checkpoints: where }, config, args.seqLen, lora).total;
