@@ -23,7 +23,6 @@ const COVERED_BY: Record<string, string> = {
   "src/data/batch.ts": "src/data/dataset_test.ts",
   "src/data/tokenizer.ts": "src/data/dataset_test.ts",
   "src/deno/tokenizer.ts": "src/data/chat_test.ts",
-  "src/generate/args.ts": "tests/generate_input_ids_test.ts",
   "src/deno/generate_cli.ts": "tests/generate_test.ts",
   "src/deno/demo_showcase.ts": "src/generate/showcase_test.ts",
   "src/generate/loop.ts": "src/generate/chat_test.ts",
