@@ -7,16 +7,13 @@ import {
 } from "./data_identity.ts";
 
 /** A stream of `bytes` cut into chunks of `chunk` bytes. */
-function chunked(bytes: Uint8Array, chunk: number): ReadableStream<Uint8Array> {
-  let at = 0;
-  return new ReadableStream({
-    pull(c) {
-      if (at >= bytes.length) return c.close();
-      c.enqueue(bytes.slice(at, at + chunk));
-      at += chunk;
-    },
-  });
-}
+const chunked = (bytes: Uint8Array, chunk: number): ReadableStream<Uint8Array> =>
+  ReadableStream.from(
+    Array.from(
+      { length: Math.ceil(bytes.length / chunk) },
+      (_, i) => bytes.slice(i * chunk, (i + 1) * chunk),
+    ),
+  );
 
 const text = (s: string) => new TextEncoder().encode(s);
 
