@@ -82,7 +82,6 @@ const COVERED_BY: Record<string, string> = {
   "src/deno/run_state.ts": "src/train/run_state_test.ts",
   "src/deno/train_cli.ts": "tests/cli_test.ts",
   "src/train/compare_base.ts": "tests/compare_base_test.ts",
-  "src/train/demo.ts": "tests/cli_test.ts",
   "src/deno/model.ts": "tests/cli_test.ts",
   "src/deno/model_export.ts": "tests/export_test.ts",
   "src/deno/preflight.ts": "tests/cli_test.ts",
