@@ -485,10 +485,10 @@ async function main() {
     };
   }
   if (values["cosine-model"]) {
-    const { openModel } = await import("../src/io/model_source_deno.ts");
+    const { openModelDir } = await import("../src/deno/model_source.ts");
     const { kernels, arena } = loadKernelsSync();
     const dir = values["cosine-model"];
-    const store = await openModel({
+    const store = await openModelDir({
       source: dir,
       quant: "int4",
       weights: "streamed",

@@ -31,7 +31,7 @@ import { generate } from "../src/generate/loop.ts";
 import { Rng } from "../src/runtime/rng.ts";
 import { readBandwidth } from "./read_bandwidth.ts";
 import { writeQwen2GgufQ4_0 } from "./gguf_q4_0.ts";
-import { bundledQwenTokenizerDir } from "../src/data/tokenizer_deno.ts";
+import { bundledQwenTokenizerDir } from "../src/deno/tokenizer.ts";
 import { loadBaselineKernels } from "./baseline_kernels.ts";
 import { runWithDeadline } from "../scripts/harness.ts";
 

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
-import { openModel } from "../src/io/model_source_deno.ts";
+import { openModelDir } from "../src/deno/model_source.ts";
 import { presetModelConfig } from "../src/io/presets.ts";
 import { loadKernelsSync } from "../src/kernels/wasm.ts";
 import type { KernelVariant } from "../src/kernels/wasm.ts";
@@ -74,7 +74,7 @@ for (const arch of ["qwen2", "llama", "qwen3", "gemma3"] as const) {
         for (const c of cases(presetModelConfig(`tiny-${arch}`).numLayers)) {
           for (const [SEQ, BATCH, MLP_ROWS] of SHAPES) {
             const { kernels, arena } = loadKernelsSync({ variant: VARIANT });
-            const store = await openModel({
+            const store = await openModelDir({
               source: dir,
               quant: "int4",
               weights,

@@ -22,7 +22,7 @@ import {
   safetensorsChunks,
   tensorByteLength,
 } from "../src/io/safetensors_writer.ts";
-import { writeFileAtomic } from "../src/runtime/deno_fs.ts";
+import { writeFileAtomic } from "../src/deno/fs.ts";
 import { Rng } from "../src/runtime/rng.ts";
 import { PRESETS } from "../src/io/presets.ts";
 

@@ -5,7 +5,7 @@
  * byte streams and never parsed into JS objects, so the tokenizer costs a fraction of the process
  * memory that a parsed `tokenizer.json` keeps (bench/results/tokenizer.md has the figures).
  * Portable: it takes bytes or streams, so browsers and edge runtimes can fetch the files however
- * they like (see `tokenizer_deno.ts` for Deno).
+ * they like (see `src/deno/tokenizer.ts` for Deno).
  *
  * Ids and decoded text equal those of `@huggingface/tokenizers` (the differential test holds it
  * to that on >100,000 strings per family).

@@ -1,8 +1,8 @@
 import { deepStrictEqual, equal, ok, strictEqual } from "node:assert/strict";
 import { Rng } from "../runtime/rng.ts";
 import { readTokenizer, type TextTokenizer, tokenizerParts } from "./tokenizer.ts";
-import { loadTokenizerDir, type TokenizerSource } from "./tokenizer_deno.ts";
-import { loadTokenDecoderDir } from "./tokenizer_deno.ts";
+import { loadTokenizerDir, type TokenizerSource } from "../deno/tokenizer.ts";
+import { loadTokenDecoderDir } from "../deno/tokenizer.ts";
 import {
   snapshotChunks,
   snapshotDecoder,

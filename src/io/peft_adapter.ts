@@ -2,7 +2,7 @@
  * LoRA adapters in the Hugging Face PEFT format: `adapter_config.json` + `adapter_model.safetensors`
  * (F32 tensors named like `base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`), the
  * layout PEFT, vLLM and llama.cpp's LoRA converter read. Portable: bytes in, bytes out (see
- * `peft_adapter_deno.ts` for the directory reader/writer).
+ * `src/deno/peft_adapter.ts` for the directory reader/writer).
  *
  * @example
  * ```ts

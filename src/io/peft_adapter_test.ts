@@ -12,7 +12,7 @@ import {
   encodeAdapterChunks,
   parseAdapterConfig,
 } from "./peft_adapter.ts";
-import { readAdapterDir, writeAdapterDir } from "./peft_adapter_deno.ts";
+import { readAdapterDir, writeAdapterDir } from "../deno/peft_adapter.ts";
 
 const model = tinyConfig("qwen2", 2);
 const info: AdapterInfo = { r: 4, alpha: 8, targets: ["q", "down"], baseModel: "tiny" };
