@@ -16,6 +16,7 @@
  */
 import { parseArgs } from "node:util";
 import { type DispatchReport, formatReport, runDispatchBench } from "./dispatch_lib.ts";
+import { denoBundle } from "../scripts/deno_bundle.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const HERE = new URL(".", import.meta.url).pathname;
@@ -66,14 +67,7 @@ async function inChromium(): Promise<DispatchReport> {
   const { chromium } = await import("playwright-core");
   const dir = await Deno.makeTempDir({ prefix: "slimtune-dispatch-" });
   const js = `${dir}/dispatch_worker.js`;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--platform", "browser", "--output", js, `${HERE}dispatch_worker.ts`],
-    cwd: `${HERE}..`,
-    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+  await denoBundle(`${HERE}dispatch_worker.ts`, js, { cwd: `${HERE}..`, timeoutMs: 180_000 });
   const script = await Deno.readFile(js);
   const headers = {
     "cross-origin-opener-policy": "same-origin",

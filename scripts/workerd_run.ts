@@ -20,7 +20,8 @@
 import { parseArgs } from "node:util";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
 import { rangeFileResponse } from "../examples/shared/range_file.ts";
-import { freePort, runWithDeadline, spawnWithDeadline, withDeadline } from "./harness.ts";
+import { freePort, spawnWithDeadline, withDeadline } from "./harness.ts";
+import { denoBundle } from "./deno_bundle.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 /** The workerd binary npm installs. */
@@ -52,17 +53,7 @@ export const DEADLINE_MS = {
 
 /** `deno bundle` of `entry` (relative to the repository) into `outFile`; returns its size. */
 export async function bundle(entry: string, outFile: string): Promise<number> {
-  const out = await runWithDeadline(
-    Deno.execPath(),
-    ["bundle", "--platform", "browser", "--output", outFile, `${ROOT}${entry}`],
-    {
-      timeoutMs: DEADLINE_MS.bundle,
-      what: `deno bundle ${entry}`,
-      cwd: ROOT,
-      env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
-    },
-  );
-  if (!out.success) throw new Error(`deno bundle ${entry}: ${out.stderr}`);
+  await denoBundle(`${ROOT}${entry}`, outFile, { cwd: ROOT, timeoutMs: DEADLINE_MS.bundle });
   return (await Deno.stat(outFile)).size;
 }
 

@@ -5,6 +5,7 @@
  * a full pipe; a grandchild holding the pipes does not hold the wait.
  */
 import assert from "node:assert/strict";
+import { denoBundle, isEsbuildInstallRace } from "../scripts/deno_bundle.ts";
 import {
   freePort,
   KILL_GRACE_MS,
@@ -173,4 +174,27 @@ Deno.test("harness: freePort gives a port that can be listened on", () => {
 Deno.test("harness: a command that cannot start is a rejection, not a throw", async () => {
   const p = runWithDeadline("/nonexistent/harness-probe", [], { timeoutMs: SHELL_DEADLINE_MS });
   await assert.rejects(p, Deno.errors.NotFound);
+});
+
+Deno.test("deno bundle: only the esbuild install race is tried again; a broken entry fails at once with deno's words", async () => {
+  const raceText = "error: failed to copy esbuild binary from /root/.cache/deno/npm/registry." +
+    "npmjs.org/@esbuild/linux-x64/0.25.5/bin/esbuild to /root/.cache/deno/dl/esbuild-0.25.5-1/" +
+    ".esbuild-30551.tmp\n\nCaused by:\n    No such file or directory (os error 2)";
+  assert.ok(isEsbuildInstallRace(raceText));
+  assert.ok(!isEsbuildInstallRace('error: Module not found "file:///x/missing.ts".'));
+  const dir = await Deno.makeTempDir({ prefix: "slimtune-bundle-" });
+  try {
+    await Deno.writeTextFile(`${dir}/ok.ts`, 'export const s: string = "slimtune-bundled";\n');
+    await denoBundle(`${dir}/ok.ts`, `${dir}/ok.js`, { cwd: dir, timeoutMs: 180_000 });
+    assert.ok((await Deno.readTextFile(`${dir}/ok.js`)).includes("slimtune-bundled"));
+    await Deno.writeTextFile(`${dir}/bad.ts`, 'import "./missing.ts";\n');
+    const t0 = performance.now();
+    await assert.rejects(
+      denoBundle(`${dir}/bad.ts`, `${dir}/bad.js`, { cwd: dir, timeoutMs: 180_000 }),
+      (e: Error) => /deno bundle .*bad\.ts failed:\n[^]*missing\.ts/.test(e.message),
+    );
+    assert.ok(performance.now() - t0 < 60_000);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -13,6 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { rangeFileResponse } from "../shared/range_file.ts";
+import { denoBundle } from "../../scripts/deno_bundle.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 
@@ -21,16 +22,7 @@ export const ENTRY_POINTS = ["app", "train_worker"] as const;
 
 /** Bundles `examples/browser/<entry>.ts` (default `app`) for the browser into `outFile`. */
 export async function bundleApp(outFile: string, entry = "app"): Promise<void> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--platform", "browser", "--output", outFile, `${HERE}${entry}.ts`],
-    cwd: `${HERE}../..`,
-    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    throw new Error(`deno bundle ${entry}.ts failed:\n${new TextDecoder().decode(out.stderr)}`);
-  }
+  await denoBundle(`${HERE}${entry}.ts`, outFile, { cwd: `${HERE}../..`, timeoutMs: 180_000 });
 }
 
 /** A running example server. */
