@@ -131,17 +131,18 @@ export interface AdapterChunks {
 }
 
 /**
- * {@link encodeAdapter} as a stream: the same bytes, but each tensor is copied out only when the
- * consumer pulls it (one tensor at a time), so `tensors` may be views of linear memory and no
- * whole-adapter buffer is ever built. The copy per tensor also keeps writers away from shared
- * (threads) memory, which file writes may not read from.
+ * {@link encodeAdapter} as a stream: the same bytes, one tensor per chunk as the consumer pulls
+ * it, each chunk a byte view of the tensor itself (no copy), so `tensors` may be views of linear
+ * memory and no whole-adapter buffer, nor a dead copy per tensor, is ever built. A consumer uses
+ * (or copies) each chunk before it pulls the next, before the tensors change: file writes read
+ * from shared (threads) memory as from any other.
  */
 export function encodeAdapterChunks(tensors: LoraTensors, info: AdapterInfo): AdapterChunks {
   const list: LazyTensor[] = sortedAdapterTensors(tensors).map(([name, t]) => ({
     name,
     dtype: "F32",
     shape: t.shape,
-    data: () => new Uint8Array(t.data.slice().buffer),
+    data: () => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
   }));
   return {
     configJson: adapterConfigJson(info),
