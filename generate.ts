@@ -10,6 +10,6 @@
  *
  * Exit status: 0 done, 1 failed, 2 bad command line.
  */
-import { main } from "./src/generate/cli.ts";
+import { main } from "./src/deno/generate_cli.ts";
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

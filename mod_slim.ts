@@ -48,6 +48,7 @@ export {
   type GgufValue,
 } from "./src/io/gguf_writer.ts";
 export { ConfigError, parseModelConfig } from "./src/io/config.ts";
+export { presetModelConfig } from "./src/io/presets.ts";
 export {
   blobFiles,
   type CheckpointFiles,

@@ -10,7 +10,7 @@
  * (found before anything is loaded), 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP (a checkpoint
  * was saved).
  */
-import { demoShowcase } from "./src/generate/demo_showcase_deno.ts";
-import { defaultIo, main } from "./src/train/cli.ts";
+import { demoShowcase } from "./src/deno/demo_showcase.ts";
+import { defaultIo, main } from "./src/deno/train_cli.ts";
 
 if (import.meta.main) Deno.exit(await main(Deno.args, { ...defaultIo, demoShowcase }));

@@ -26,6 +26,26 @@ const NIBBLE_MASKS = memory.data<u32>([
 }
 
 /**
+ * Σ_g b[g] * xs[g] over `groups` floats: four lanes (g % 4) in vectors, their left-to-right
+ * sum, then the tail groups in order. Once per output element, after its groups' loop.
+ */
+// @ts-ignore: decorator
+@inline function groupDot(b: usize, xs: usize, groups: i32): f32 {
+  let v = f32x4.splat(0);
+  let g: i32 = 0;
+  for (; g + 4 <= groups; g += 4) {
+    const o = <usize>g << 2;
+    v = madd(v128.load(b + o), v128.load(xs + o), v);
+  }
+  let s = hsum4(v);
+  for (; g < groups; g++) {
+    const o = <usize>g << 2;
+    s += load<f32>(b + o) * load<f32>(xs + o);
+  }
+  return s;
+}
+
+/**
  * 2 output element(s): o[r * ldo + 4c] (+)= alpha * (W row c) · (x row r) for r < 2,
  * c < 1. W rows are `ldq` bytes apart (their scales and biases `ldg`), permuted x rows
  * `ldx`, their group sums `ldxs`.
@@ -50,73 +70,208 @@ export function gemvX2W1(
   let pq = qr;
   let total00 = f32x4.splat(0);
   let total10 = f32x4.splat(0);
-  let biasSum00: f32 = 0;
-  let biasSum10: f32 = 0;
   for (let g: i32 = 0; g < groups; g++) {
-    let even00 = f32x4.splat(0);
-    let odd00 = f32x4.splat(0);
-    let even10 = f32x4.splat(0);
-    let odd10 = f32x4.splat(0);
+    let acc0_00 = f32x4.splat(0);
+    let acc1_00 = f32x4.splat(0);
+    let acc0_10 = f32x4.splat(0);
+    let acc1_10 = f32x4.splat(0);
     for (let b: i32 = 0; b < blocksPerGroup; b++) {
       const w0 = v128.load(pq);
       const px1 = px + ldx;
       let x0 = v128.load(px);
       let x1 = v128.load(px1);
       let f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS)));
-      even00 = madd(f0, x0, even00);
-      even10 = madd(f0, x1, even10);
+      acc0_00 = madd(f0, x0, acc0_00);
+      acc0_10 = madd(f0, x1, acc0_10);
       x0 = v128.load(px, 16);
       x1 = v128.load(px1, 16);
       f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 16)));
-      odd00 = madd(f0, x0, odd00);
-      odd10 = madd(f0, x1, odd10);
+      acc1_00 = madd(f0, x0, acc1_00);
+      acc1_10 = madd(f0, x1, acc1_10);
       x0 = v128.load(px, 32);
       x1 = v128.load(px1, 32);
       f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 32)));
-      even00 = madd(f0, x0, even00);
-      even10 = madd(f0, x1, even10);
+      acc0_00 = madd(f0, x0, acc0_00);
+      acc0_10 = madd(f0, x1, acc0_10);
       x0 = v128.load(px, 48);
       x1 = v128.load(px1, 48);
       f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 48)));
-      odd00 = madd(f0, x0, odd00);
-      odd10 = madd(f0, x1, odd10);
+      acc1_00 = madd(f0, x0, acc1_00);
+      acc1_10 = madd(f0, x1, acc1_10);
       x0 = v128.load(px, 64);
       x1 = v128.load(px1, 64);
       f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 64)));
-      even00 = madd(f0, x0, even00);
-      even10 = madd(f0, x1, even10);
+      acc0_00 = madd(f0, x0, acc0_00);
+      acc0_10 = madd(f0, x1, acc0_10);
       x0 = v128.load(px, 80);
       x1 = v128.load(px1, 80);
       f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 80)));
-      odd00 = madd(f0, x0, odd00);
-      odd10 = madd(f0, x1, odd10);
+      acc1_00 = madd(f0, x0, acc1_00);
+      acc1_10 = madd(f0, x1, acc1_10);
       x0 = v128.load(px, 96);
       x1 = v128.load(px1, 96);
       f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 96)));
-      even00 = madd(f0, x0, even00);
-      even10 = madd(f0, x1, even10);
+      acc0_00 = madd(f0, x0, acc0_00);
+      acc0_10 = madd(f0, x1, acc0_10);
       x0 = v128.load(px, 112);
       x1 = v128.load(px1, 112);
       f0 = f32x4.convert_i32x4_s(i32x4.shr_u(w0, 28));
-      odd00 = madd(f0, x0, odd00);
-      odd10 = madd(f0, x1, odd10);
+      acc1_00 = madd(f0, x0, acc1_00);
+      acc1_10 = madd(f0, x1, acc1_10);
       pq += 16;
       px += 128;
     }
     const gi = <usize>g << 2;
     const scale0 = f32x4.splat(load<f32>(sr + gi));
-    const bias0 = load<f32>(br + gi);
-    const xsum0 = load<f32>(xs + gi);
-    const xsum1 = load<f32>(xs + ldxs + gi);
-    total00 = madd(f32x4.add(even00, odd00), scale0, total00);
-    biasSum00 += bias0 * xsum0;
-    total10 = madd(f32x4.add(even10, odd10), scale0, total10);
-    biasSum10 += bias0 * xsum1;
+    total00 = madd(f32x4.add(acc0_00, acc1_00), scale0, total00);
+    total10 = madd(f32x4.add(acc0_10, acc1_10), scale0, total10);
   }
+  const biasSum00 = groupDot(br, xs, groups);
   const prior00: f32 = acc ? load<f32>(o) : 0;
   store<f32>(o, prior00 + alpha * (hsum4(total00) + biasSum00));
+  const biasSum10 = groupDot(br, xs + ldxs, groups);
   const prior10: f32 = acc ? load<f32>(o + ldo) : 0;
   store<f32>(o + ldo, prior10 + alpha * (hsum4(total10) + biasSum10));
+}
+
+/**
+ * 4 output element(s): o[r * ldo + 4c] (+)= alpha * (W row c) · (x row r) for r < 1,
+ * c < 4. W rows are `ldq` bytes apart (their scales and biases `ldg`), permuted x rows
+ * `ldx`, their group sums `ldxs`.
+ */
+export function gemvX1W4(
+  o: usize,
+  ldo: usize,
+  qr: usize,
+  ldq: usize,
+  sr: usize,
+  br: usize,
+  ldg: usize,
+  px: usize,
+  ldx: usize,
+  xs: usize,
+  ldxs: usize,
+  groups: i32,
+  blocksPerGroup: i32,
+  alpha: f32,
+  acc: i32,
+): void {
+  let pq = qr;
+  let total00 = f32x4.splat(0);
+  let total01 = f32x4.splat(0);
+  let total02 = f32x4.splat(0);
+  let total03 = f32x4.splat(0);
+  for (let g: i32 = 0; g < groups; g++) {
+    let acc0_00 = f32x4.splat(0);
+    let acc1_00 = f32x4.splat(0);
+    let acc0_01 = f32x4.splat(0);
+    let acc1_01 = f32x4.splat(0);
+    let acc0_02 = f32x4.splat(0);
+    let acc1_02 = f32x4.splat(0);
+    let acc0_03 = f32x4.splat(0);
+    let acc1_03 = f32x4.splat(0);
+    for (let b: i32 = 0; b < blocksPerGroup; b++) {
+      const w0 = v128.load(pq);
+      const w1 = v128.load(pq + ldq);
+      const w2 = v128.load(pq + 2 * ldq);
+      const w3 = v128.load(pq + 3 * ldq);
+      let x0 = v128.load(px);
+      let f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS)));
+      acc0_00 = madd(f0, x0, acc0_00);
+      let f1 = f32x4.convert_i32x4_s(v128.and(w1, v128.load(NIBBLE_MASKS)));
+      acc0_01 = madd(f1, x0, acc0_01);
+      let f2 = f32x4.convert_i32x4_s(v128.and(w2, v128.load(NIBBLE_MASKS)));
+      acc0_02 = madd(f2, x0, acc0_02);
+      let f3 = f32x4.convert_i32x4_s(v128.and(w3, v128.load(NIBBLE_MASKS)));
+      acc0_03 = madd(f3, x0, acc0_03);
+      x0 = v128.load(px, 16);
+      f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 16)));
+      acc1_00 = madd(f0, x0, acc1_00);
+      f1 = f32x4.convert_i32x4_s(v128.and(w1, v128.load(NIBBLE_MASKS, 16)));
+      acc1_01 = madd(f1, x0, acc1_01);
+      f2 = f32x4.convert_i32x4_s(v128.and(w2, v128.load(NIBBLE_MASKS, 16)));
+      acc1_02 = madd(f2, x0, acc1_02);
+      f3 = f32x4.convert_i32x4_s(v128.and(w3, v128.load(NIBBLE_MASKS, 16)));
+      acc1_03 = madd(f3, x0, acc1_03);
+      x0 = v128.load(px, 32);
+      f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 32)));
+      acc0_00 = madd(f0, x0, acc0_00);
+      f1 = f32x4.convert_i32x4_s(v128.and(w1, v128.load(NIBBLE_MASKS, 32)));
+      acc0_01 = madd(f1, x0, acc0_01);
+      f2 = f32x4.convert_i32x4_s(v128.and(w2, v128.load(NIBBLE_MASKS, 32)));
+      acc0_02 = madd(f2, x0, acc0_02);
+      f3 = f32x4.convert_i32x4_s(v128.and(w3, v128.load(NIBBLE_MASKS, 32)));
+      acc0_03 = madd(f3, x0, acc0_03);
+      x0 = v128.load(px, 48);
+      f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 48)));
+      acc1_00 = madd(f0, x0, acc1_00);
+      f1 = f32x4.convert_i32x4_s(v128.and(w1, v128.load(NIBBLE_MASKS, 48)));
+      acc1_01 = madd(f1, x0, acc1_01);
+      f2 = f32x4.convert_i32x4_s(v128.and(w2, v128.load(NIBBLE_MASKS, 48)));
+      acc1_02 = madd(f2, x0, acc1_02);
+      f3 = f32x4.convert_i32x4_s(v128.and(w3, v128.load(NIBBLE_MASKS, 48)));
+      acc1_03 = madd(f3, x0, acc1_03);
+      x0 = v128.load(px, 64);
+      f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 64)));
+      acc0_00 = madd(f0, x0, acc0_00);
+      f1 = f32x4.convert_i32x4_s(v128.and(w1, v128.load(NIBBLE_MASKS, 64)));
+      acc0_01 = madd(f1, x0, acc0_01);
+      f2 = f32x4.convert_i32x4_s(v128.and(w2, v128.load(NIBBLE_MASKS, 64)));
+      acc0_02 = madd(f2, x0, acc0_02);
+      f3 = f32x4.convert_i32x4_s(v128.and(w3, v128.load(NIBBLE_MASKS, 64)));
+      acc0_03 = madd(f3, x0, acc0_03);
+      x0 = v128.load(px, 80);
+      f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 80)));
+      acc1_00 = madd(f0, x0, acc1_00);
+      f1 = f32x4.convert_i32x4_s(v128.and(w1, v128.load(NIBBLE_MASKS, 80)));
+      acc1_01 = madd(f1, x0, acc1_01);
+      f2 = f32x4.convert_i32x4_s(v128.and(w2, v128.load(NIBBLE_MASKS, 80)));
+      acc1_02 = madd(f2, x0, acc1_02);
+      f3 = f32x4.convert_i32x4_s(v128.and(w3, v128.load(NIBBLE_MASKS, 80)));
+      acc1_03 = madd(f3, x0, acc1_03);
+      x0 = v128.load(px, 96);
+      f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 96)));
+      acc0_00 = madd(f0, x0, acc0_00);
+      f1 = f32x4.convert_i32x4_s(v128.and(w1, v128.load(NIBBLE_MASKS, 96)));
+      acc0_01 = madd(f1, x0, acc0_01);
+      f2 = f32x4.convert_i32x4_s(v128.and(w2, v128.load(NIBBLE_MASKS, 96)));
+      acc0_02 = madd(f2, x0, acc0_02);
+      f3 = f32x4.convert_i32x4_s(v128.and(w3, v128.load(NIBBLE_MASKS, 96)));
+      acc0_03 = madd(f3, x0, acc0_03);
+      x0 = v128.load(px, 112);
+      f0 = f32x4.convert_i32x4_s(i32x4.shr_u(w0, 28));
+      acc1_00 = madd(f0, x0, acc1_00);
+      f1 = f32x4.convert_i32x4_s(i32x4.shr_u(w1, 28));
+      acc1_01 = madd(f1, x0, acc1_01);
+      f2 = f32x4.convert_i32x4_s(i32x4.shr_u(w2, 28));
+      acc1_02 = madd(f2, x0, acc1_02);
+      f3 = f32x4.convert_i32x4_s(i32x4.shr_u(w3, 28));
+      acc1_03 = madd(f3, x0, acc1_03);
+      pq += 16;
+      px += 128;
+    }
+    const gi = <usize>g << 2;
+    const scale0 = f32x4.splat(load<f32>(sr + gi));
+    const scale1 = f32x4.splat(load<f32>(sr + ldg + gi));
+    const scale2 = f32x4.splat(load<f32>(sr + 2 * ldg + gi));
+    const scale3 = f32x4.splat(load<f32>(sr + 3 * ldg + gi));
+    total00 = madd(f32x4.add(acc0_00, acc1_00), scale0, total00);
+    total01 = madd(f32x4.add(acc0_01, acc1_01), scale1, total01);
+    total02 = madd(f32x4.add(acc0_02, acc1_02), scale2, total02);
+    total03 = madd(f32x4.add(acc0_03, acc1_03), scale3, total03);
+  }
+  const biasSum00 = groupDot(br, xs, groups);
+  const prior00: f32 = acc ? load<f32>(o) : 0;
+  store<f32>(o, prior00 + alpha * (hsum4(total00) + biasSum00));
+  const biasSum01 = groupDot(br + ldg, xs, groups);
+  const prior01: f32 = acc ? load<f32>(o + 4) : 0;
+  store<f32>(o + 4, prior01 + alpha * (hsum4(total01) + biasSum01));
+  const biasSum02 = groupDot(br + 2 * ldg, xs, groups);
+  const prior02: f32 = acc ? load<f32>(o + 2 * 4) : 0;
+  store<f32>(o + 2 * 4, prior02 + alpha * (hsum4(total02) + biasSum02));
+  const biasSum03 = groupDot(br + 3 * ldg, xs, groups);
+  const prior03: f32 = acc ? load<f32>(o + 3 * 4) : 0;
+  store<f32>(o + 3 * 4, prior03 + alpha * (hsum4(total03) + biasSum03));
 }
 
 /**
@@ -144,72 +299,67 @@ export function gemvX1W2(
   let pq = qr;
   let total00 = f32x4.splat(0);
   let total01 = f32x4.splat(0);
-  let biasSum00: f32 = 0;
-  let biasSum01: f32 = 0;
   for (let g: i32 = 0; g < groups; g++) {
-    let even00 = f32x4.splat(0);
-    let odd00 = f32x4.splat(0);
-    let even01 = f32x4.splat(0);
-    let odd01 = f32x4.splat(0);
+    let acc0_00 = f32x4.splat(0);
+    let acc1_00 = f32x4.splat(0);
+    let acc0_01 = f32x4.splat(0);
+    let acc1_01 = f32x4.splat(0);
     for (let b: i32 = 0; b < blocksPerGroup; b++) {
       const w0 = v128.load(pq);
       const w1 = v128.load(pq + ldq);
       let x0 = v128.load(px);
       let f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS)));
-      even00 = madd(f0, x0, even00);
+      acc0_00 = madd(f0, x0, acc0_00);
       let f1 = f32x4.convert_i32x4_s(v128.and(w1, v128.load(NIBBLE_MASKS)));
-      even01 = madd(f1, x0, even01);
+      acc0_01 = madd(f1, x0, acc0_01);
       x0 = v128.load(px, 16);
       f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 16)));
-      odd00 = madd(f0, x0, odd00);
+      acc1_00 = madd(f0, x0, acc1_00);
       f1 = f32x4.convert_i32x4_s(v128.and(w1, v128.load(NIBBLE_MASKS, 16)));
-      odd01 = madd(f1, x0, odd01);
+      acc1_01 = madd(f1, x0, acc1_01);
       x0 = v128.load(px, 32);
       f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 32)));
-      even00 = madd(f0, x0, even00);
+      acc0_00 = madd(f0, x0, acc0_00);
       f1 = f32x4.convert_i32x4_s(v128.and(w1, v128.load(NIBBLE_MASKS, 32)));
-      even01 = madd(f1, x0, even01);
+      acc0_01 = madd(f1, x0, acc0_01);
       x0 = v128.load(px, 48);
       f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 48)));
-      odd00 = madd(f0, x0, odd00);
+      acc1_00 = madd(f0, x0, acc1_00);
       f1 = f32x4.convert_i32x4_s(v128.and(w1, v128.load(NIBBLE_MASKS, 48)));
-      odd01 = madd(f1, x0, odd01);
+      acc1_01 = madd(f1, x0, acc1_01);
       x0 = v128.load(px, 64);
       f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 64)));
-      even00 = madd(f0, x0, even00);
+      acc0_00 = madd(f0, x0, acc0_00);
       f1 = f32x4.convert_i32x4_s(v128.and(w1, v128.load(NIBBLE_MASKS, 64)));
-      even01 = madd(f1, x0, even01);
+      acc0_01 = madd(f1, x0, acc0_01);
       x0 = v128.load(px, 80);
       f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 80)));
-      odd00 = madd(f0, x0, odd00);
+      acc1_00 = madd(f0, x0, acc1_00);
       f1 = f32x4.convert_i32x4_s(v128.and(w1, v128.load(NIBBLE_MASKS, 80)));
-      odd01 = madd(f1, x0, odd01);
+      acc1_01 = madd(f1, x0, acc1_01);
       x0 = v128.load(px, 96);
       f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 96)));
-      even00 = madd(f0, x0, even00);
+      acc0_00 = madd(f0, x0, acc0_00);
       f1 = f32x4.convert_i32x4_s(v128.and(w1, v128.load(NIBBLE_MASKS, 96)));
-      even01 = madd(f1, x0, even01);
+      acc0_01 = madd(f1, x0, acc0_01);
       x0 = v128.load(px, 112);
       f0 = f32x4.convert_i32x4_s(i32x4.shr_u(w0, 28));
-      odd00 = madd(f0, x0, odd00);
+      acc1_00 = madd(f0, x0, acc1_00);
       f1 = f32x4.convert_i32x4_s(i32x4.shr_u(w1, 28));
-      odd01 = madd(f1, x0, odd01);
+      acc1_01 = madd(f1, x0, acc1_01);
       pq += 16;
       px += 128;
     }
     const gi = <usize>g << 2;
     const scale0 = f32x4.splat(load<f32>(sr + gi));
-    const bias0 = load<f32>(br + gi);
     const scale1 = f32x4.splat(load<f32>(sr + ldg + gi));
-    const bias1 = load<f32>(br + ldg + gi);
-    const xsum0 = load<f32>(xs + gi);
-    total00 = madd(f32x4.add(even00, odd00), scale0, total00);
-    biasSum00 += bias0 * xsum0;
-    total01 = madd(f32x4.add(even01, odd01), scale1, total01);
-    biasSum01 += bias1 * xsum0;
+    total00 = madd(f32x4.add(acc0_00, acc1_00), scale0, total00);
+    total01 = madd(f32x4.add(acc0_01, acc1_01), scale1, total01);
   }
+  const biasSum00 = groupDot(br, xs, groups);
   const prior00: f32 = acc ? load<f32>(o) : 0;
   store<f32>(o, prior00 + alpha * (hsum4(total00) + biasSum00));
+  const biasSum01 = groupDot(br + ldg, xs, groups);
   const prior01: f32 = acc ? load<f32>(o + 4) : 0;
   store<f32>(o + 4, prior01 + alpha * (hsum4(total01) + biasSum01));
 }
@@ -238,46 +388,43 @@ export function gemvX1W1(
 ): void {
   let pq = qr;
   let total00 = f32x4.splat(0);
-  let biasSum00: f32 = 0;
   for (let g: i32 = 0; g < groups; g++) {
-    let even00 = f32x4.splat(0);
-    let odd00 = f32x4.splat(0);
+    let acc0_00 = f32x4.splat(0);
+    let acc1_00 = f32x4.splat(0);
     for (let b: i32 = 0; b < blocksPerGroup; b++) {
       const w0 = v128.load(pq);
       let x0 = v128.load(px);
       let f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS)));
-      even00 = madd(f0, x0, even00);
+      acc0_00 = madd(f0, x0, acc0_00);
       x0 = v128.load(px, 16);
       f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 16)));
-      odd00 = madd(f0, x0, odd00);
+      acc1_00 = madd(f0, x0, acc1_00);
       x0 = v128.load(px, 32);
       f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 32)));
-      even00 = madd(f0, x0, even00);
+      acc0_00 = madd(f0, x0, acc0_00);
       x0 = v128.load(px, 48);
       f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 48)));
-      odd00 = madd(f0, x0, odd00);
+      acc1_00 = madd(f0, x0, acc1_00);
       x0 = v128.load(px, 64);
       f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 64)));
-      even00 = madd(f0, x0, even00);
+      acc0_00 = madd(f0, x0, acc0_00);
       x0 = v128.load(px, 80);
       f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 80)));
-      odd00 = madd(f0, x0, odd00);
+      acc1_00 = madd(f0, x0, acc1_00);
       x0 = v128.load(px, 96);
       f0 = f32x4.convert_i32x4_s(v128.and(w0, v128.load(NIBBLE_MASKS, 96)));
-      even00 = madd(f0, x0, even00);
+      acc0_00 = madd(f0, x0, acc0_00);
       x0 = v128.load(px, 112);
       f0 = f32x4.convert_i32x4_s(i32x4.shr_u(w0, 28));
-      odd00 = madd(f0, x0, odd00);
+      acc1_00 = madd(f0, x0, acc1_00);
       pq += 16;
       px += 128;
     }
     const gi = <usize>g << 2;
     const scale0 = f32x4.splat(load<f32>(sr + gi));
-    const bias0 = load<f32>(br + gi);
-    const xsum0 = load<f32>(xs + gi);
-    total00 = madd(f32x4.add(even00, odd00), scale0, total00);
-    biasSum00 += bias0 * xsum0;
+    total00 = madd(f32x4.add(acc0_00, acc1_00), scale0, total00);
   }
+  const biasSum00 = groupDot(br, xs, groups);
   const prior00: f32 = acc ? load<f32>(o) : 0;
   store<f32>(o, prior00 + alpha * (hsum4(total00) + biasSum00));
 }

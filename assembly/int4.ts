@@ -17,7 +17,7 @@ import {
   gemmStrided,
   setInt4Operand,
 } from "./gemm_core";
-import { gemvX1W1, gemvX1W2, gemvX2W1 } from "./gemv_rows";
+import { gemvX1W1, gemvX1W2, gemvX1W4, gemvX2W1 } from "./gemv_rows";
 import { GEMV_MAX_ROWS } from "./tile_shape";
 import { addBias } from "./elementwise";
 
@@ -310,8 +310,12 @@ function int4Gemv(
   const ldg = <usize>groups << 2;
   const ldx = <usize>K << 2;
   if (M == 1) {
-    // Decoding: two W rows per pass share every x vector.
+    // Decoding: four (then two, one) W rows per pass share every x vector.
     let n: i32 = 0;
+    for (; n + 4 <= N; n += 4) {
+      const un = <usize>n;
+      gemvX1W4(out + (un << 2), ldo, q + un * ldq, ldq, scales + un * ldg, biases + un * ldg, ldg, xp, ldx, xsum, ldg, groups, blocksPerGroup, alpha, acc);
+    }
     for (; n + 2 <= N; n += 2) {
       const un = <usize>n;
       gemvX1W2(out + (un << 2), ldo, q + un * ldq, ldq, scales + un * ldg, biases + un * ldg, ldg, xp, ldx, xsum, ldg, groups, blocksPerGroup, alpha, acc);

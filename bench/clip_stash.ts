@@ -24,30 +24,14 @@ import { loadKernelsSync } from "../src/kernels/wasm.ts";
 import { LoraTrainingSession } from "../src/methods/session.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { planMemory } from "../src/methods/memory_plan.ts";
+import { presetModelConfig } from "../src/io/presets.ts";
 import { createRandomWeightStore } from "../src/model/random_weights.ts";
 import type { OptimizerKind } from "../src/optim/optimizer.ts";
 import { Rng } from "../src/runtime/rng.ts";
 
 const TARGETS = ["q", "k", "v", "o", "gate", "up", "down"] as const;
 
-const QWEN05: ModelConfig = {
-  architecture: "qwen2",
-  hiddenSize: 896,
-  intermediateSize: 4864,
-  numLayers: 24,
-  numHeads: 14,
-  numKvHeads: 2,
-  headDim: 64,
-  vocabSize: 151936,
-  ropeTheta: 1e6,
-  ropeScaling: null,
-  rmsNormEps: 1e-6,
-  tieWordEmbeddings: true,
-  qkvBias: true,
-  maxPositionEmbeddings: 32768,
-  bosTokenId: null,
-  eosTokenId: null,
-};
+const QWEN05: ModelConfig = presetModelConfig("qwen2.5-0.5b");
 
 function updateGap(
   a: Map<string, { data: Float32Array }>,

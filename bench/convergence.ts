@@ -32,6 +32,7 @@ import { loadKernelsSync } from "../src/kernels/wasm.ts";
 import { LoraTrainingSession, type MethodName } from "../src/methods/session.ts";
 import { mezoCosine, mezoStep } from "../src/methods/mezo.ts";
 import type { ModelConfig } from "../src/model/config.ts";
+import { presetModelConfig } from "../src/io/presets.ts";
 import { createRandomWeightStore } from "../src/model/random_weights.ts";
 import { forwardLoss } from "../src/model/transformer.ts";
 import type { WeightStore } from "../src/model/weights.ts";
@@ -53,24 +54,10 @@ const COLORS: Record<string, string> = {
 };
 
 /** The model; `--layers` replaces numLayers (set once in main, before any run). */
-let CONFIG: ModelConfig = {
-  architecture: "qwen2",
-  hiddenSize: 128,
-  intermediateSize: 384,
-  numLayers: 4,
-  numHeads: 4,
-  numKvHeads: 2,
-  headDim: 32,
+let CONFIG: ModelConfig = presetModelConfig("slimtune-demo", {
   vocabSize: 2048,
-  ropeTheta: 1e6,
-  ropeScaling: null,
-  rmsNormEps: 1e-6,
-  tieWordEmbeddings: true,
-  qkvBias: true,
   maxPositionEmbeddings: 4096,
-  bosTokenId: null,
-  eosTokenId: null,
-};
+});
 
 /** Gradient clipping of every run; `--max-grad-norm` (set once in main). */
 let MAX_GRAD_NORM = 0;
@@ -498,10 +485,10 @@ async function main() {
     };
   }
   if (values["cosine-model"]) {
-    const { openModel } = await import("../src/io/model_source_deno.ts");
+    const { openModelDir } = await import("../src/deno/model_source.ts");
     const { kernels, arena } = loadKernelsSync();
     const dir = values["cosine-model"];
-    const store = await openModel({
+    const store = await openModelDir({
       source: dir,
       quant: "int4",
       weights: "streamed",

@@ -53,12 +53,12 @@ interface ChildSpec {
 const VOCAB = 151936;
 
 async function child(spec: ChildSpec): Promise<void> {
-  const { readProcessMemory } = await import("../src/runtime/process_memory_deno.ts");
+  const { readProcessMemory } = await import("../src/deno/process_memory.ts");
   const src = new URL(`file://${spec.src}/src/data/`);
   const dataset = await import(new URL("dataset.ts", src).href);
   let tok = null;
   if (spec.tokenizer) {
-    const t = await import(new URL("tokenizer_deno.ts", src).href);
+    const t = await import(new URL("../deno/tokenizer.ts", src).href);
     tok = await t.loadTokenizerDir(t.bundledQwenTokenizerDir());
   }
   const rssBefore = readProcessMemory().rssBytes!;
@@ -66,7 +66,7 @@ async function child(spec: ChildSpec): Promise<void> {
   let rows = 0, tokens = 0, bytesHeld: number | null = null, error: string | null = null;
   try {
     if (spec.loader === "rows") {
-      const { loadRowsFile } = await import(new URL("dataset_deno.ts", src).href);
+      const { loadRowsFile } = await import(new URL("../deno/dataset.ts", src).href);
       const r = await loadRowsFile(spec.file, {
         tokenizer: tok,
         vocabSize: VOCAB,

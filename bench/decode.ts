@@ -12,7 +12,9 @@
  *                               [--no-llama] [--baseline REV]
  *
  * `--baseline REV` adds, at each thread count, the same decoder on the kernels committed at REV
- * (bench/baseline_kernels.ts), in the same rounds, and prints this tree's speed-up over it.
+ * (bench/baseline_kernels.ts), in the same rounds, and prints this tree's speed-up over it: by
+ * the best round, and by the median and the fastest tenth of the single decode steps (a step is
+ * ~50 ms: on a shared machine fewer of them than of the multi-second rounds are disturbed).
  *
  * Prints a markdown table: per thread count slimtune's and llama.cpp's prefill and decode tok/s
  * (best round each), their decode ratio, slimtune's weight GB/s per thread and its share of the
@@ -22,14 +24,22 @@ import { parseArgs } from "node:util";
 import { type LoadedKernels, loadKernels } from "../src/kernels/wasm.ts";
 import { createRandomWeightStore } from "../src/model/random_weights.ts";
 import type { ModelConfig } from "../src/model/config.ts";
+import { presetModelConfig } from "../src/io/presets.ts";
 import type { WeightStore } from "../src/model/weights.ts";
 import { Decoder } from "../src/generate/decoder.ts";
 import { generate } from "../src/generate/loop.ts";
 import { Rng } from "../src/runtime/rng.ts";
 import { readBandwidth } from "./read_bandwidth.ts";
 import { writeQwen2GgufQ4_0 } from "./gguf_q4_0.ts";
-import { bundledQwenTokenizerDir } from "../src/data/tokenizer_deno.ts";
+import { bundledQwenTokenizerDir } from "../src/deno/tokenizer.ts";
 import { loadBaselineKernels } from "./baseline_kernels.ts";
+import { runWithDeadline } from "../scripts/harness.ts";
+
+/**
+ * One llama.cpp round's whole life (Node start, model load, prefill, decode): seconds on a
+ * quiet machine, so minutes mean it hangs.
+ */
+const LLAMA_ROUND_MS = 300_000;
 
 /** One llama.cpp round at `threads`: prefill and decode tok/s and the tokens. */
 async function llamaRound(
@@ -39,14 +49,14 @@ async function llamaRound(
   prompt: number[],
 ): Promise<{ prefill: number; decode: number; ids: number[] }> {
   const script = new URL("./llama_decode.mjs", import.meta.url).pathname;
-  const r = await new Deno.Command("node", {
-    args: [script, gguf, String(threads), String(newTokens), "1", prompt.join(",")],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const out = new TextDecoder().decode(r.stdout).trim().split("\n").at(-1) ?? "";
+  const r = await runWithDeadline(
+    "node",
+    [script, gguf, String(threads), String(newTokens), "1", prompt.join(",")],
+    { timeoutMs: LLAMA_ROUND_MS, what: `llama.cpp decode round (${threads} threads)` },
+  );
+  const out = r.stdout.trim().split("\n").at(-1) ?? "";
   if (!r.success || !out.startsWith("{")) {
-    throw new Error(`llama.cpp run failed: ${new TextDecoder().decode(r.stderr).slice(-2000)}`);
+    throw new Error(`llama.cpp run failed: ${r.stderr.slice(-2000)}`);
   }
   const j = JSON.parse(out) as { prefillMs: number; decodeMs: number; ids: number[] };
   return {
@@ -57,24 +67,7 @@ async function llamaRound(
 }
 
 function config(layers: number): ModelConfig {
-  return {
-    architecture: "qwen2",
-    hiddenSize: 896,
-    intermediateSize: 4864,
-    numLayers: layers,
-    numHeads: 14,
-    numKvHeads: 2,
-    headDim: 64,
-    vocabSize: 151936,
-    ropeTheta: 1e6,
-    ropeScaling: null,
-    rmsNormEps: 1e-6,
-    tieWordEmbeddings: true,
-    qkvBias: true,
-    maxPositionEmbeddings: 32768,
-    bosTokenId: null,
-    eosTokenId: null,
-  };
+  return presetModelConfig("qwen2.5-0.5b", { numLayers: layers });
 }
 
 /** Bytes of int4 weights one decode step reads: nibbles plus an f32 scale and bias per 64. */
@@ -84,6 +77,16 @@ function weightBytesPerToken(c: ModelConfig): number {
   const perLayer = q * d + 2 * kv * d + d * q + 3 * I * d;
   const weights = c.numLayers * perLayer + c.vocabSize * d;
   return weights / 2 + (weights / 64) * 8;
+}
+
+/** The q-quantile of `xs` (nearest rank). */
+function quantile(xs: readonly number[], q: number): number {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length ? v[Math.min(v.length - 1, Math.floor(q * v.length))] : NaN;
+}
+
+function median(xs: readonly number[]): number {
+  return quantile(xs, 0.5);
 }
 
 interface Setup {
@@ -97,6 +100,8 @@ interface Setup {
   decode: number[];
   llamaPrefill: number[];
   llamaDecode: number[];
+  /** Every decode step's time (ms), from one generated token to the next, all rounds. */
+  steps: number[];
 }
 
 if (import.meta.main) {
@@ -153,6 +158,7 @@ if (import.meta.main) {
         decode: [],
         llamaPrefill: [],
         llamaDecode: [],
+        steps: [],
       });
     }
   }
@@ -169,12 +175,19 @@ if (import.meta.main) {
   let ids: number[] | null = null;
   for (let r = 0; r < rounds; r++) {
     bandwidth.push(readBandwidth());
-    for (const s of setups) {
+    // Odd rounds run the setups in reverse order, so that whatever favours a place in the round
+    // (a setup going first after the bandwidth probe, the other jobs' rhythm) falls on each alike.
+    for (const s of r % 2 === 0 ? setups : [...setups].reverse()) {
+      let last = NaN;
       const out = await generate(s.decoder, prompt, {
         maxNewTokens: newTokens,
         temperature: 0,
         topP: 1,
         seed: 0,
+      }, () => {
+        const now = performance.now();
+        if (!Number.isNaN(last)) s.steps.push(now - last);
+        last = now;
       });
       // Every thread count must decode the same tokens (the threaded kernels are bit-identical).
       if (ids === null) ids = out.ids;
@@ -238,7 +251,11 @@ if (import.meta.main) {
     console.log(
       `\n${s.threads} thread(s): this tree / ${s.kernels}: decode ${
         (best(mine.decode) / best(s.decode)).toFixed(3)
-      }x, prefill ${(best(mine.prefill) / best(s.prefill)).toFixed(3)}x`,
+      }x, prefill ${(best(mine.prefill) / best(s.prefill)).toFixed(3)}x; median decode step ${
+        (median(s.steps) / median(mine.steps)).toFixed(3)
+      }x, fastest tenth of the steps ${
+        (quantile(s.steps, 0.1) / quantile(mine.steps, 0.1)).toFixed(3)
+      }x (${mine.steps.length} steps each)`,
     );
   }
   if (llamaIds !== null && ids !== null) {

@@ -17,7 +17,12 @@
  */
 import { kernelModuleBytes, loadKernels, supportsRelaxedSimd } from "../src/kernels/wasm.ts";
 import { createTrainingSession, memoryFiles, openModel } from "../mod.ts";
-import { byteRows, randomCheckpointFiles } from "../examples/shared/random_checkpoint.ts";
+import {
+  byteRows,
+  randomCheckpointFiles,
+  randomModelShape,
+} from "../examples/shared/random_checkpoint.ts";
+import { presetModelConfig } from "../src/io/presets.ts";
 import type { Kernels } from "../src/kernels/abi.ts";
 import { fillRandom } from "./random_fill.ts";
 import { type ParallelSettings, WORKER_OPS } from "../src/kernels/parallel.ts";
@@ -315,15 +320,10 @@ export async function demoStepsPerS(
   const { kernels, arena } = loaded;
   const source = memoryFiles(
     "demo",
-    randomCheckpointFiles({
-      architecture: "qwen2",
-      hiddenSize: 128,
-      intermediateSize: 384,
-      numLayers: 4,
-      numHeads: 4,
-      numKvHeads: 2,
-      vocabSize: 512,
-    }, 2025),
+    randomCheckpointFiles(
+      randomModelShape(presetModelConfig("slimtune-demo", { vocabSize: 512 })),
+      2025,
+    ),
   );
   const store = await openModel({ source, quant: "int4", kernels, arena });
   try {

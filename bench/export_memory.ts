@@ -34,7 +34,7 @@ interface Measured {
 const MB = 1 << 20;
 
 async function child(argv: string[]): Promise<void> {
-  const { readProcessMemory } = await import("../src/runtime/process_memory_deno.ts");
+  const { readProcessMemory } = await import("../src/deno/process_memory.ts");
   const { parseExportArgs, runExport } = await import("../tools/export.ts");
   const options = (await parseExportArgs(argv))!;
   const rssBefore = readProcessMemory().rssBytes!;
@@ -74,8 +74,8 @@ async function main(): Promise<void> {
   const layerList = (values.layers ?? "2,6").split(",").map(Number);
   const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
   const { mlxQuantizedCheckpoint } = await import("../tests/mlx_fixture.ts");
-  const { bundledQwenTokenizerDir } = await import("../src/data/tokenizer_deno.ts");
-  const { writeAdapterDir } = await import("../src/io/peft_adapter_deno.ts");
+  const { bundledQwenTokenizerDir } = await import("../src/deno/tokenizer.ts");
+  const { writeAdapterDir } = await import("../src/deno/peft_adapter.ts");
   const { parseModelConfig } = await import("../src/io/config.ts");
   const { linearShape, peftName } = await import("../src/model/lora.ts");
   const { LINEAR_NAMES } = await import("../src/model/weights.ts");

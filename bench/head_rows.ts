@@ -13,15 +13,15 @@
  */
 import { parseArgs } from "node:util";
 import { BatchSource, paddedLength } from "../src/data/dataset.ts";
-import { loadRowsFile } from "../src/data/dataset_deno.ts";
-import { bundledQwenTokenizerDir, loadTokenizerDir } from "../src/data/tokenizer_deno.ts";
+import { loadRowsFile } from "../src/deno/dataset.ts";
+import { bundledQwenTokenizerDir, loadTokenizerDir } from "../src/deno/tokenizer.ts";
 import { loadKernelsSync } from "../src/kernels/wasm.ts";
 import { countTargets } from "../src/data/labels.ts";
 import { LINEAR_NAMES } from "../src/model/weights.ts";
 import { LoraTrainingSession } from "../src/methods/session.ts";
 import { createDemoStore, DEMO_MODEL_CONFIG } from "../src/model/demo_model.ts";
 import { demoDataPath } from "../src/train/demo.ts";
-import { writeFileAtomic } from "../src/runtime/deno_fs.ts";
+import { writeFileAtomic } from "../src/deno/fs.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -5,6 +5,7 @@
  *   deno run -A bench/kernels.ts --json     one {"kernel","shape","gflops","limitGflops",
  *                                           "percentOfLimit","variant","ms"} a line
  *   deno run -A bench/kernels.ts --filter int4 --variant relaxed
+ *   deno run -A bench/kernels.ts --filter "LM head"   the decoding GEMV streaming 85 MB of weights
  *   deno run -A bench/kernels.ts --variant relaxed --baseline /tmp/old.relaxed.wasm
  *                                           also times that module (a build of the same variant,
  *                                           e.g. `git show HEAD~1:wasm/kernels.relaxed.wasm`)
@@ -138,6 +139,42 @@ function fusedRows(): BenchRow[] {
   return [bias(true), bias(false), residual(true), residual(false)];
 }
 
+/**
+ * x·Wᵀ over a W too big for the caches (the tied LM head of Qwen2.5: 151936 x 896, 85 MB packed):
+ * random nibbles and group scales / biases written straight into the arena (quantizing an f32
+ * source would need 545 MB), so the row measures the GEMV streaming its weights from memory.
+ */
+function int4StreamRow(
+  M: number,
+  N: number,
+  K: number,
+  groupSize: number,
+  label: string,
+): BenchRow {
+  return {
+    kernel: "int4MatmulXWt",
+    shape: `M=${M} N=${N} K=${K} g${groupSize}${label}`,
+    flops: 2 * M * N * K,
+    needs: ["int4MatmulXWt"],
+    setup(build) {
+      const { arena } = build;
+      const groups = N * (K / groupSize);
+      const q = arena.alloc(N * K / 2);
+      const words = arena.u32(q, N * K / 8);
+      let s = 12345;
+      for (let i = 0; i < words.length; i++) {
+        s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+        words[i] = s;
+      }
+      const scales = fillRandom(arena, groups, 5);
+      const biases = fillRandom(arena, groups, 6);
+      const x = fillRandom(arena, M * K, 4);
+      const out = arena.allocF32(M * N);
+      return () => build.kernels.int4MatmulXWt(out, x, q, scales, biases, M, N, K, groupSize, 1, 0);
+    },
+  };
+}
+
 /** The rows, in print order. Qwen2.5-0.5B shapes: hidden 896, intermediate 4864, seq 256. */
 export const ROWS: BenchRow[] = [
   matmulRow("matmulABt", 1024, 1024, 1024),
@@ -153,6 +190,7 @@ export const ROWS: BenchRow[] = [
   int4XWtRow(4, 4864, 896),
   int4XWtRow(32, 4864, 896, 64, " (few rows, tiled)"),
   int4XWtRow(1, 896, 4864, 64, " (down)"),
+  int4StreamRow(1, 151936, 896, 64, " (LM head, from memory)"),
   // LoRA, rank 8 on a 896-wide linear, 256 tokens.
   matmulRow("matmulABt", 256, 8, 896, " (h = x·Aᵀ)"),
   matmulRow("matmulABt", 256, 896, 8, " (y += h·Bᵀ)"),

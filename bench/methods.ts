@@ -25,11 +25,11 @@
  */
 import { parseArgs } from "node:util";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
-import { openModel } from "../src/io/model_source_deno.ts";
+import { openModelDir } from "../src/deno/model_source.ts";
 import { loadKernels } from "../src/kernels/wasm.ts";
 import { createTrainingSession, type MethodName } from "../src/methods/session.ts";
 import { planMemory } from "../src/methods/memory_plan.ts";
-import { processPeakBytes } from "../src/runtime/process_memory_deno.ts";
+import { processPeakBytes } from "../src/deno/process_memory.ts";
 import { Rng } from "../src/runtime/rng.ts";
 import { measureUserPath, type UserPathRow, userPathSetup, userPathTable } from "./user_path.ts";
 
@@ -106,7 +106,7 @@ async function runChild(
   using loaded = await loadKernels({ threads: c.threads });
   const { kernels, arena, variant } = loaded;
   const t0 = performance.now();
-  const store = await openModel({
+  const store = await openModelDir({
     source: ckpt,
     quant: "int4",
     weights: c.store,

@@ -12,7 +12,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { openModel } from "../src/io/model_source_deno.ts";
+import { openModelDir } from "../src/deno/model_source.ts";
 import { type LoadedKernels, loadKernels } from "../src/kernels/wasm.ts";
 import { LoraTrainingSession, type MethodName } from "../src/methods/session.ts";
 import { LINEAR_NAMES } from "../src/model/weights.ts";
@@ -48,7 +48,7 @@ interface Side {
 
 async function side(label: string, loaded: LoadedKernels): Promise<Side> {
   const { kernels, arena } = loaded;
-  const store = await openModel({
+  const store = await openModelDir({
     source: values.model,
     quant: "int4",
     weights: values.weights as "resident" | "streamed",

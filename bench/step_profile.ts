@@ -19,14 +19,14 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { openModel } from "../src/io/model_source_deno.ts";
+import { openModelDir } from "../src/deno/model_source.ts";
 import type { Kernels } from "../src/kernels/abi.ts";
 import { loadKernelsSync } from "../src/kernels/wasm.ts";
 import { planMemory } from "../src/methods/memory_plan.ts";
 import type { BlockWeights, HeadChunk, WeightStore } from "../src/model/weights.ts";
 import { LINEAR_NAMES } from "../src/model/weights.ts";
 import { LoraTrainingSession, type MethodName } from "../src/methods/session.ts";
-import { processPeakBytes } from "../src/runtime/process_memory_deno.ts";
+import { processPeakBytes } from "../src/deno/process_memory.ts";
 import { Rng } from "../src/runtime/rng.ts";
 
 const { values } = parseArgs({
@@ -139,7 +139,7 @@ const loaded = loadKernelsSync();
 const { arena, variant } = loaded;
 const kernels = profile ? wrapKernels(loaded.kernels, rank) : loaded.kernels;
 const tOpen = performance.now();
-const rawStore = await openModel({
+const rawStore = await openModelDir({
   source: values.model,
   quant: "int4",
   weights: values.weights as "resident" | "streamed",

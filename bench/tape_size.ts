@@ -1,9 +1,9 @@
 /**
  * How much one block's tape holds: slimtune's `full`/`mebp` tape (what `blockForwardTape` keeps,
- * from the same formula the memory plan uses) beside what PyTorch autograd saves for the same
+ * sized by the table it allocates from, which the memory plan sums too) beside what PyTorch autograd saves for the same
  * block written as Hugging Face's eager Qwen2 / Qwen3 / Gemma 3 layer with PEFT LoRA
  * (bench/torch_tape.py, Debian's python3-torch). Both exclude parameters and the block input (the
- * checkpoint). Qwen3 and Gemma 3 take their shapes from tools/make_checkpoint.ts's presets.
+ * checkpoint). Every model takes its shape from the presets (src/io/presets.ts).
  *
  * It answers one question about the mebp baseline: is our "autodiff tape" a fair stand-in for a
  * framework's, or an inflated one? (It is leaner: see bench/results/tape.md.)
@@ -13,51 +13,22 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { parseModelConfig } from "../src/io/config.ts";
+import { presetModelConfig } from "../src/io/presets.ts";
 import type { ModelConfig } from "../src/model/config.ts";
 import { blockTapeBytes } from "../src/methods/memory_plan.ts";
-import { checkpointConfig } from "../tools/make_checkpoint.ts";
 
 const MB = 1 << 20;
 const TARGETS7 = ["q", "k", "v", "o", "gate", "up", "down"] as const;
 
 /** Shapes of the MeSP paper's models (HF configs); only what a block's tape depends on. */
 const MODELS: Record<string, ModelConfig> = {
-  "Qwen2.5-0.5B": shape(896, 4864, 24, 14, 2, 64),
-  "Qwen2.5-1.5B": shape(1536, 8960, 28, 12, 2, 128),
-  "Qwen2.5-3B": shape(2048, 11008, 36, 16, 2, 128),
-  "Qwen3-0.6B": parseModelConfig(checkpointConfig({ preset: "qwen3-0.6b" })),
-  "Gemma 3 270M": parseModelConfig(checkpointConfig({ preset: "gemma3-270m" })),
-  "Gemma 3 1B": parseModelConfig(checkpointConfig({ preset: "gemma3-1b" })),
+  "Qwen2.5-0.5B": presetModelConfig("qwen2.5-0.5b"),
+  "Qwen2.5-1.5B": presetModelConfig("qwen2.5-1.5b"),
+  "Qwen2.5-3B": presetModelConfig("qwen2.5-3b"),
+  "Qwen3-0.6B": presetModelConfig("qwen3-0.6b"),
+  "Gemma 3 270M": presetModelConfig("gemma3-270m"),
+  "Gemma 3 1B": presetModelConfig("gemma3-1b"),
 };
-
-function shape(
-  hiddenSize: number,
-  intermediateSize: number,
-  numLayers: number,
-  numHeads: number,
-  numKvHeads: number,
-  headDim: number,
-): ModelConfig {
-  return {
-    architecture: "qwen2",
-    hiddenSize,
-    intermediateSize,
-    numLayers,
-    numHeads,
-    numKvHeads,
-    headDim,
-    vocabSize: 151936,
-    ropeTheta: 1e6,
-    ropeScaling: null,
-    rmsNormEps: 1e-6,
-    tieWordEmbeddings: true,
-    qkvBias: true,
-    maxPositionEmbeddings: 32768,
-    bosTokenId: null,
-    eosTokenId: null,
-  };
-}
 
 async function torchTape(c: ModelConfig, T: number, r: number): Promise<number> {
   const spec = JSON.stringify({
@@ -106,8 +77,9 @@ async function main(): Promise<void> {
     "Hugging Face-style eager Qwen2 / Qwen3 / Gemma 3 layer (a sliding one for Gemma) with " +
     "PEFT-style LoRA, measured with " +
     "`torch.autograd.graph.saved_tensors_hooks` (bench/torch_tape.py). slimtune: what " +
-    "`blockForwardTape` allocates (`blockTapeBytes`, the memory plan's formula, which the " +
-    "session tests check against the measured high-water).",
+    "`blockForwardTape` allocates (`blockTapeBytes`: the sizes of the table it allocates from, " +
+    "which the memory plan sums and tests/plan_measured_test.ts checks against the measured " +
+    "high-water).",
     "",
     "| model | seq | rank | slimtune tape MB | PyTorch tape MB | PyTorch / slimtune | " +
     "all layers' difference MB |",

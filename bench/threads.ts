@@ -19,6 +19,7 @@ import { fillRandom } from "./random_fill.ts";
 import { type LoadedKernels, loadKernels } from "../src/kernels/wasm.ts";
 import { createRandomWeightStore } from "../src/model/random_weights.ts";
 import type { ModelConfig } from "../src/model/config.ts";
+import { presetModelConfig } from "../src/io/presets.ts";
 import { LINEAR_NAMES } from "../src/model/weights.ts";
 import { createTrainingSession } from "../src/methods/session.ts";
 
@@ -111,24 +112,10 @@ function int4Row(L: LoadedKernels): Row {
 }
 
 function stepConfig(): ModelConfig {
-  return {
-    architecture: "qwen2",
-    hiddenSize: 896,
-    intermediateSize: 4864,
+  return presetModelConfig("qwen2.5-0.5b", {
     numLayers: Number(values.layers),
-    numHeads: 14,
-    numKvHeads: 2,
-    headDim: 64,
     vocabSize: Number(values.vocab),
-    ropeTheta: 1e6,
-    ropeScaling: null,
-    rmsNormEps: 1e-6,
-    tieWordEmbeddings: true,
-    qkvBias: true,
-    maxPositionEmbeddings: 32768,
-    bosTokenId: null,
-    eosTokenId: null,
-  };
+  });
 }
 
 async function stepRow(L: LoadedKernels): Promise<Row> {

@@ -62,7 +62,7 @@ async function child(
   let encode: (s: string) => number[] = (s) => [s.length];
   const t0 = performance.now();
   if (impl === "slimtune" || impl === "slimtune-snapshot") {
-    const { loadTokenizerDir } = await import("../src/data/tokenizer_deno.ts");
+    const { loadTokenizerDir } = await import("../src/deno/tokenizer.ts");
     let source = "";
     const tok = await loadTokenizerDir(dir, {
       cacheDir: impl === "slimtune" ? null : SNAPSHOT_DIR,
@@ -124,7 +124,7 @@ if (Deno.args[0] === "--child") {
   });
   const rounds = Number(values.rounds);
   const rows: string[] = [];
-  const { loadTokenizerDir } = await import("../src/data/tokenizer_deno.ts");
+  const { loadTokenizerDir } = await import("../src/deno/tokenizer.ts");
   for (const family of FAMILIES) {
     // The snapshot a first run writes, so the snapshot rows read it as every later run does.
     const root = new URL("../", import.meta.url).pathname;

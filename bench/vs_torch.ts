@@ -23,14 +23,14 @@
  */
 import { parseArgs } from "node:util";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
-import { openModel } from "../src/io/model_source_deno.ts";
+import { openModelDir } from "../src/deno/model_source.ts";
 import { loadKernels } from "../src/kernels/wasm.ts";
 import { createTrainingSession, type MethodName } from "../src/methods/session.ts";
 import { planMemory } from "../src/methods/memory_plan.ts";
 import { LINEAR_NAMES } from "../src/model/weights.ts";
-import { processPeakBytes } from "../src/runtime/process_memory_deno.ts";
+import { processPeakBytes } from "../src/deno/process_memory.ts";
 import { Rng } from "../src/runtime/rng.ts";
-import { writeFileAtomic } from "../src/runtime/deno_fs.ts";
+import { writeFileAtomic } from "../src/deno/fs.ts";
 
 const MB = 1 << 20;
 
@@ -60,7 +60,7 @@ interface Result {
 async function runChild(c: Child): Promise<void> {
   using loaded = await loadKernels({ threads: c.threads });
   const { kernels, arena, variant } = loaded;
-  const store = await openModel({
+  const store = await openModelDir({
     source: c.checkpoint,
     quant: c.quant,
     weights: c.weights,

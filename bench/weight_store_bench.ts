@@ -10,7 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
-import { openModel } from "../src/io/model_source_deno.ts";
+import { openModelDir } from "../src/deno/model_source.ts";
 import { loadKernelsSync } from "../src/kernels/wasm.ts";
 
 const { values } = parseArgs({
@@ -37,7 +37,7 @@ try {
     for (const weights of ["streamed", "resident"] as const) {
       const { kernels, arena, variant } = loadKernelsSync();
       const t1 = performance.now();
-      const store = await openModel({ source: dir, quant: "int4", weights, kernels, arena });
+      const store = await openModelDir({ source: dir, quant: "int4", weights, kernels, arena });
       const open = (performance.now() - t1) / 1e3;
       const t2 = performance.now();
       for (let i = 0; i < layers; i++) {

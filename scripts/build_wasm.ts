@@ -14,8 +14,13 @@
  *
  *   deno run -A scripts/build_wasm.ts
  */
+import { runWithDeadline } from "./harness.ts";
+
 const root = new URL("../", import.meta.url);
 const asc = new URL("node_modules/.bin/asc", root).pathname;
+
+/** One asc compile takes ~1 min on a busy 2-core machine; a hung compiler fails the build. */
+const ASC_DEADLINE_MS = 10 * 60_000;
 
 /** Name of the custom section that records which build a module is. */
 const VARIANT_SECTION = "slimtune.variant";
@@ -46,12 +51,12 @@ const variants = [
 
 for (const v of variants) {
   const out = `wasm/kernels.${v.name}.wasm`;
-  const cmd = new Deno.Command(asc, {
-    args: [...common, ...v.extra, "-o", out],
+  const r = await runWithDeadline(asc, [...common, ...v.extra, "-o", out], {
     cwd: root.pathname,
+    timeoutMs: ASC_DEADLINE_MS,
+    what: `asc building ${out}`,
   });
-  const r = await cmd.output();
-  const err = new TextDecoder().decode(r.stderr);
+  const err = r.stderr;
   if (!r.success) {
     console.error(err);
     throw new Error(`asc failed for ${out}`);
@@ -71,8 +76,12 @@ for (const v of variants) {
   const out = `wasm/kernels.${v.name}-threads.wasm`;
   const args = [...common, ...v.extra, ...threadFlags, "-o", out];
   args[0] = "assembly/threads.ts";
-  const r = await new Deno.Command(asc, { args, cwd: root.pathname }).output();
-  const err = new TextDecoder().decode(r.stderr);
+  const r = await runWithDeadline(asc, args, {
+    cwd: root.pathname,
+    timeoutMs: ASC_DEADLINE_MS,
+    what: `asc building ${out}`,
+  });
+  const err = r.stderr;
   if (!r.success) {
     console.error(err);
     throw new Error(`asc failed for ${out}`);

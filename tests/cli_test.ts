@@ -3,7 +3,7 @@
  * usage errors, bad data, evaluation-only runs, and PEFT adapters written then read back.
  */
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
-import { main } from "../src/train/cli.ts";
+import { main } from "../src/deno/train_cli.ts";
 
 async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "";
@@ -349,7 +349,7 @@ Deno.test("a multimodal Gemma 3 checkpoint (Gemma3ForConditionalGeneration) is r
 Deno.test("a Qwen3 checkpoint (head_dim != hidden / heads, q/k norms) trains (mesp resident, full streamed); the PEFT adapter has its shapes", async () => {
   const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
   const { SafetensorsFile } = await import("../src/io/safetensors.ts");
-  const { openFileSource } = await import("../src/io/file_source_deno.ts");
+  const { openFileSource } = await import("../src/deno/file_source.ts");
   const tmp = await Deno.makeTempDir();
   try {
     await makeCheckpoint({ preset: "tiny-qwen3", out: `${tmp}/model`, seed: 3 });
@@ -389,7 +389,7 @@ Deno.test("a Qwen3 checkpoint (head_dim != hidden / heads, q/k norms) trains (me
 Deno.test("a Gemma 3 checkpoint (zero-centred norms, sandwich norms, sliding window 4 < seq 16) trains (mesp streamed, full resident); the PEFT adapter has HF module names and shapes", async () => {
   const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
   const { SafetensorsFile } = await import("../src/io/safetensors.ts");
-  const { openFileSource } = await import("../src/io/file_source_deno.ts");
+  const { openFileSource } = await import("../src/deno/file_source.ts");
   const tmp = await Deno.makeTempDir();
   try {
     await makeCheckpoint({ preset: "tiny-gemma3", out: `${tmp}/model`, seed: 3 });
@@ -546,7 +546,7 @@ Deno.test("with 2 threads the run says from what size calls are split", async ()
 /** A tiny random checkpoint with the Qwen2.5 vocabulary and, if asked, the bundled tokenizer. */
 async function qwenVocabModel(dir: string, withTokenizer: boolean): Promise<void> {
   const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
-  const { bundledQwenTokenizerDir } = await import("../src/data/tokenizer_deno.ts");
+  const { bundledQwenTokenizerDir } = await import("../src/deno/tokenizer.ts");
   await makeCheckpoint({
     preset: "tiny-qwen2",
     out: dir,
@@ -674,7 +674,7 @@ Deno.test("the tokenizer is loaded for the first line that needs it: mixed data,
 });
 
 Deno.test("without a tokenizer the padding id is config.json's pad_token_id, else its EOS (first of a list), when in the vocabulary, else 0", async () => {
-  const { padIdWithoutTokenizer } = await import("../src/train/model_deno.ts");
+  const { padIdWithoutTokenizer } = await import("../src/deno/model.ts");
   strictEqual(padIdWithoutTokenizer({ eosTokenId: 2, vocabSize: 512 }), 2);
   strictEqual(padIdWithoutTokenizer({ eosTokenId: [7, 3], vocabSize: 512 }), 7);
   strictEqual(padIdWithoutTokenizer({ eosTokenId: null, vocabSize: 512 }), 0);
@@ -688,7 +688,7 @@ Deno.test("without a tokenizer the padding id is config.json's pad_token_id, els
 });
 
 Deno.test("the tokenizer line says what loading it cost when the resident size grew", async () => {
-  const { tokenizerCostNote } = await import("../src/train/cli.ts");
+  const { tokenizerCostNote } = await import("../src/deno/train_cli.ts");
   strictEqual(tokenizerCostNote(40 << 20, 222 << 20), ", +182.0 MB of process memory");
   strictEqual(tokenizerCostNote(40 << 20, 40 << 20), "");
   strictEqual(tokenizerCostNote(null, 222 << 20), "");

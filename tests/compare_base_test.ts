@@ -4,7 +4,7 @@
  * and the difference is theirs.
  */
 import { match, ok, strictEqual } from "node:assert/strict";
-import { main } from "../src/train/cli.ts";
+import { main } from "../src/deno/train_cli.ts";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
 
 async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {

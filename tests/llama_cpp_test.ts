@@ -20,7 +20,7 @@ import { readTokenizer } from "../src/data/tokenizer.ts";
 import { tinyTokenizerFiles } from "../src/data/tiny_tokenizer_testing.ts";
 import { Decoder, type DecoderAdapter } from "../src/generate/decoder.ts";
 import { argmax } from "../src/generate/sampling.ts";
-import { openModel } from "../src/io/model_source_deno.ts";
+import { openModelDir } from "../src/deno/model_source.ts";
 import { f16BitsToF32, f32ToF16Bits } from "../src/io/dtype.ts";
 import { readGguf } from "../src/io/gguf_testing.ts";
 import { serializeSafetensors } from "../src/io/safetensors_writer.ts";
@@ -30,7 +30,7 @@ import type { ModelConfig } from "../src/model/config.ts";
 import { LINEAR_NAMES } from "../src/model/weights.ts";
 import { Rng } from "../src/runtime/rng.ts";
 import type { LoraTensors } from "../src/model/lora.ts";
-import { readAdapterDir, writeAdapterDir } from "../src/io/peft_adapter_deno.ts";
+import { readAdapterDir, writeAdapterDir } from "../src/deno/peft_adapter.ts";
 import { ggufTensorNames } from "../src/train/gguf_model.ts";
 import { main as exportMain } from "../tools/export.ts";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
@@ -67,7 +67,7 @@ async function tinyModel(preset: string, dir: string): Promise<ModelConfig> {
   await Deno.writeTextFile(`${dir}/tokenizer.json`, files.tokenizerJson);
   await Deno.writeTextFile(`${dir}/tokenizer_config.json`, files.tokenizerConfig);
   const { readCheckpointConfig } = await import("../src/io/model_source.ts");
-  const { dirFiles } = await import("../src/io/model_source_files_deno.ts");
+  const { dirFiles } = await import("../src/deno/model_source_files.ts");
   return (await readCheckpointConfig(dirFiles(dir))).config;
 }
 
@@ -168,7 +168,7 @@ async function slimtuneRun(
   steps: number,
 ): Promise<{ logprobs: Float64Array; greedy: number[] }> {
   const { kernels, arena } = loadKernelsSync();
-  const store = await openModel({
+  const store = await openModelDir({
     source: modelDir,
     quant: "none",
     weights: "resident",
@@ -217,7 +217,7 @@ function ggmlCpuGelu(z: number): number {
 /** The f64 reference model of a checkpoint directory (f32 weights). */
 async function referenceOf(modelDir: string): Promise<RefModel> {
   const { kernels, arena } = loadKernelsSync();
-  const store = await openModel({
+  const store = await openModelDir({
     source: modelDir,
     quant: "none",
     weights: "resident",

@@ -7,7 +7,7 @@
  * state's plan is held to the bytes allocated in `src/optim/adamw8bit_test.ts`.
  */
 import { ok } from "node:assert/strict";
-import { bundledQwenTokenizerDir, loadTokenizerDir } from "../src/data/tokenizer_deno.ts";
+import { bundledQwenTokenizerDir, loadTokenizerDir } from "../src/deno/tokenizer.ts";
 import { runWithDeadline } from "../scripts/harness.ts";
 
 const root = new URL("../", import.meta.url).href;
@@ -20,7 +20,7 @@ const external = async () => {
   return Deno.memoryUsage().external;
 };
 const rssNow = () => Number(/VmRSS:\\s+(\\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))[1]) * 1024;
-const { loadTokenizerDir, bundledQwenTokenizerDir } = await import("${root}src/data/tokenizer_deno.ts");
+const { loadTokenizerDir, bundledQwenTokenizerDir } = await import("${root}src/deno/tokenizer.ts");
 const { TokenRows } = await import("${root}src/data/token_rows.ts");
 const { Rng } = await import("${root}src/runtime/rng.ts");
 // Loaded before measuring: the modules' code is the baseline's, not the tokenizer's.

@@ -6,7 +6,7 @@
  * tokenizer files are copied.
  */
 import { SafetensorsFile } from "../src/io/safetensors.ts";
-import { openFileSource } from "../src/io/file_source_deno.ts";
+import { openFileSource } from "../src/deno/file_source.ts";
 import { serializeSafetensors, type TensorData } from "../src/io/safetensors_writer.ts";
 import { decodeToF32, encodeFromF32, type FloatDtype } from "../src/io/dtype.ts";
 import { quantizeInt4 } from "../src/kernels/reference/int4.ts";

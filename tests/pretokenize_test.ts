@@ -7,7 +7,7 @@ import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
 import { BatchSource, buildRows, loadExamples, type PackingMode } from "../src/data/dataset.ts";
 import type { TokenizedExample } from "../src/data/example.ts";
 import type { TextTokenizer } from "../src/data/tokenizer.ts";
-import { bundledQwenTokenizerDir, loadTokenizerDir } from "../src/data/tokenizer_deno.ts";
+import { bundledQwenTokenizerDir, loadTokenizerDir } from "../src/deno/tokenizer.ts";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
 import { main, pretokenize } from "../tools/pretokenize.ts";
 

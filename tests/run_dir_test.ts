@@ -374,7 +374,7 @@ Deno.test("a diverged run names only a checkpoint that validated, and hints no f
     ok(!r.err.includes("--max-grad-norm 1"), "--max-grad-norm 1 is the default, already set");
     const named = /last good checkpoint: (\S+)/.exec(r.err)?.[1];
     if (named) {
-      const { checkpointProblem } = await import("../src/train/run_state_deno.ts");
+      const { checkpointProblem } = await import("../src/deno/run_state.ts");
       strictEqual(await checkpointProblem(named), null);
     }
   });

@@ -8,7 +8,7 @@
  */
 import { equal } from "node:assert/strict";
 import { Tokenizer } from "@huggingface/tokenizers";
-import { loadTokenizerDir } from "../src/data/tokenizer_deno.ts";
+import { loadTokenizerDir } from "../src/deno/tokenizer.ts";
 import { Rng } from "../src/runtime/rng.ts";
 
 const FAMILIES = ["qwen2_5", "qwen3", "llama3", "gemma3"] as const;

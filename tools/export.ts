@@ -24,26 +24,26 @@
 import type { GgufTensorType } from "../src/io/gguf_writer.ts";
 import { isInputError } from "../src/io/input_error.ts";
 import type { ModelConfig } from "../src/model/config.ts";
-import { FileWriteError, writeFileAtomic } from "../src/runtime/deno_fs.ts";
+import { FileWriteError, writeFileAtomic } from "../src/deno/fs.ts";
 import { unexpectedErrorText } from "../src/runtime/unexpected_error.ts";
 import { UsageError } from "../src/cli/usage.ts";
 import { parseToolFlags } from "../src/cli/tool_flags.ts";
 import { DEMO_BASE_MODEL, DEMO_MODEL_CONFIG } from "../src/model/demo_model.ts";
 import { adapterGgufChunks } from "../src/train/gguf_adapter.ts";
 import { gemma3EmbedScaleMismatch } from "../src/train/gguf_gemma3.ts";
-import { readModelConfigDeno } from "../src/train/model_deno.ts";
+import { readModelConfigDeno } from "../src/deno/model.ts";
 import { parseAdapterConfig } from "../src/io/peft_adapter.ts";
 import {
   ADAPTER_CONFIG_FILE,
   ADAPTER_WEIGHTS_FILE,
   readAdapterDir,
-} from "../src/io/peft_adapter_deno.ts";
-import { canonicalPath, checkAppendableFile } from "../src/train/run_dir_deno.ts";
+} from "../src/deno/peft_adapter.ts";
+import { canonicalPath, checkAppendableFile } from "../src/deno/run_dir.ts";
 import {
   exportGgufModel,
   exportMergedSafetensors,
   TOKENIZER_FILES,
-} from "../src/train/model_export_deno.ts";
+} from "../src/deno/model_export.ts";
 
 const HELP = `usage: npx deno run -A tools/export.ts --format gguf|safetensors --out PATH [options]
 

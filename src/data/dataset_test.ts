@@ -16,7 +16,7 @@ import {
   TokenizerNeededError,
 } from "./example.ts";
 import type { TextTokenizer } from "./tokenizer.ts";
-import { bundledQwenTokenizerDir, loadTokenizerDir } from "./tokenizer_deno.ts";
+import { bundledQwenTokenizerDir, loadTokenizerDir } from "../deno/tokenizer.ts";
 
 function stream(text: string): ReadableStream<Uint8Array> {
   return new Blob([new TextEncoder().encode(text)]).stream();

@@ -7,7 +7,7 @@ import {
   tokenizeRecord,
   TokenizerNeededError,
 } from "./example.ts";
-import { bundledQwenTokenizerDir, loadTokenizerDir } from "./tokenizer_deno.ts";
+import { bundledQwenTokenizerDir, loadTokenizerDir } from "../deno/tokenizer.ts";
 
 const tok = await loadTokenizerDir(bundledQwenTokenizerDir());
 const V = tok.vocabSize;

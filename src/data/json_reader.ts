@@ -466,15 +466,37 @@ export class JsonReader {
     this.readValue();
   }
 
-  /** Skips one value of any size, reading more as needed (for large values nobody needs). */
-  async skipLarge(): Promise<void> {
+  /**
+   * Skips one value of any size, reading more as needed (for large values nobody needs). The
+   * members of a container are skipped in synchronous runs over the buffered bytes, a refill
+   * between runs; only a member larger than the buffer is descended into on its own, so the
+   * buffer never grows past the window. One await per member instead made a 6,000-entry map
+   * (Gemma 3's `added_tokens_decoder`) cost a second and grow the engine's young generation.
+   */
+  async skipLarge(window = 1 << 16): Promise<void> {
     const c = await this.step(() => this.peek(), 16);
     if (c !== LBRACE && c !== LBRACKET) return this.step(() => this.skipValue());
     await this.step(() => (c === LBRACE ? this.enterObject() : this.enterArray()), 16);
+    const next = () => (c === LBRACE ? this.nextKey() : this.nextItem());
     for (;;) {
-      const more = await this.step(() => (c === LBRACE ? this.nextKey() : this.nextItem()), 1024);
-      if (!more) return;
-      await this.skipLarge();
+      await this.fill(window);
+      const from = this.pos;
+      for (;;) {
+        this.mark();
+        try {
+          if (!next()) return;
+          this.skipValue();
+        } catch (e) {
+          if (e !== NEED_MORE) throw e;
+          this.rewind();
+          break;
+        }
+      }
+      if (this.pos === from) {
+        // The next member does not fit in the window: its own containers, one at a time.
+        if (!(await this.step(next, 1024))) return;
+        await this.skipLarge(window);
+      }
     }
   }
 }

@@ -1,4 +1,4 @@
-import { deepStrictEqual, rejects, strictEqual } from "node:assert/strict";
+import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert/strict";
 import { JsonReader, JsonSyntaxError, type ReadInto } from "./json_reader.ts";
 
 const DOC = JSON.stringify({
@@ -95,4 +95,44 @@ Deno.test("JsonReader: a string that begins with U+FEFF keeps it, as a key and a
   strictEqual(await r.step(() => r.nextKey(), 1), true);
   strictEqual(r.key, "\ufeff//");
   deepStrictEqual(await r.step(() => r.readValue(), 1), ["\ufeff", "a\ufeff"]);
+});
+
+Deno.test("JsonReader.skipLarge: a value far larger than the window is skipped with a buffer of about the window", async () => {
+  // A 6,000-entry map of small objects (tokenizer_config.json's added_tokens_decoder), then a
+  // member larger than the window (a long array of strings), then what must still be read.
+  const decoder: Record<string, unknown> = {};
+  for (let i = 0; i < 6000; i++) {
+    decoder[String(i)] = { content: `<unused${i}>`, lstrip: false, special: i % 2 === 0 };
+  }
+  const doc = JSON.stringify({
+    added_tokens_decoder: decoder,
+    long: [Array.from({ length: 3000 }, (_, i) => `w${i}`), { "}": "]" }],
+    eos_token: "<eos>",
+  });
+  const bytes = new TextEncoder().encode(doc);
+  const window = 4096;
+  for (const size of [1000, 4096, 70_000]) {
+    for (const source of [chunked(bytes, size), readInto(bytes, size)]) {
+      const r = new JsonReader(source, "config.json");
+      await r.step(() => r.enterObject(), 16);
+      const seen: [string, unknown][] = [];
+      while (await r.step(() => r.nextKey(), 1024)) {
+        const key = r.key;
+        if (key === "eos_token") seen.push([key, await r.step(() => r.readValue())]);
+        else {
+          await r.skipLarge(window);
+          seen.push([key, "skipped"]);
+        }
+      }
+      deepStrictEqual(seen, [
+        ["added_tokens_decoder", "skipped"],
+        ["long", "skipped"],
+        ["eos_token", "<eos>"],
+      ]);
+      // The buffer stays about the default 64 KB (or a chunk, where one is larger), never the
+      // skipped value's 400 KB.
+      const bound = 2 * Math.max(1 << 16, size);
+      ok(r.buf.length <= bound, `buffer ${r.buf.length} bytes for ${bytes.length}`);
+    }
+  }
 });

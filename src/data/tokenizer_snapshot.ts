@@ -48,6 +48,24 @@ const pad4 = (n: number) => (n + 3) & ~3;
 
 /** The snapshot of `tokenizer` (null for a tokenizer not built by `tokenizer.ts`). */
 export function snapshotTokenizer(tokenizer: TextTokenizer): Uint8Array<ArrayBuffer> | null {
+  const chunks = snapshotChunks(tokenizer);
+  if (!chunks) return null;
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+/**
+ * The bytes of {@link snapshotTokenizer} as consecutive pieces: the prefix and header in a buffer
+ * of their own (the first chunk, the caller's to free), then views of the tokenizer's own tables
+ * (no copy), for writing a snapshot without holding the tables twice (17 MB more for Gemma 3,
+ * right when a first parse peaks). The views are valid while the tokenizer is not released.
+ */
+export function snapshotChunks(tokenizer: TextTokenizer): Uint8Array[] | null {
   const parts = tokenizerParts(tokenizer);
   if (!parts) return null;
   const p = parts.parsed;
@@ -70,24 +88,22 @@ export function snapshotTokenizer(tokenizer: TextTokenizer): Uint8Array<ArrayBuf
     template: parts.template,
   };
   const head = new TextEncoder().encode(JSON.stringify(header));
-  const tables = [start, len, table, left, right, merged, pairs];
-  const total = PREFIX + pad4(head.length) + pad4(pool.length) +
-    tables.reduce((n, a) => n + a.byteLength, 0);
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  out.set(MAGIC, 0);
+  const first = new Uint8Array(PREFIX + pad4(head.length));
+  const view = new DataView(first.buffer);
+  first.set(MAGIC, 0);
   view.setUint32(4, SNAPSHOT_VERSION, true);
-  new Uint32Array(out.buffer, 8, 1)[0] = BYTE_ORDER;
+  new Uint32Array(first.buffer, 8, 1)[0] = BYTE_ORDER;
   view.setUint32(12, head.length, true);
-  out.set(head, PREFIX);
-  let at = PREFIX + pad4(head.length);
-  out.set(pool, at);
-  at += pad4(pool.length);
-  for (const a of tables) {
-    out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
-    at += a.byteLength;
-  }
-  return out;
+  first.set(head, PREFIX);
+  // Gemma 3's header is 0.7 MB (its added tokens): the encoded copy is freed now.
+  head.buffer.transfer(0);
+  const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  return [
+    first,
+    bytesOf(pool),
+    new Uint8Array(pad4(pool.length) - pool.length),
+    ...[start, len, table, left, right, merged, pairs].map(bytesOf),
+  ];
 }
 
 /** Reads `length` bytes of a snapshot at byte `offset` (fewer only at the end of the file). */

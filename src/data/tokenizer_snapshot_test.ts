@@ -1,9 +1,14 @@
 import { deepStrictEqual, equal, ok, strictEqual } from "node:assert/strict";
 import { Rng } from "../runtime/rng.ts";
 import { readTokenizer, type TextTokenizer, tokenizerParts } from "./tokenizer.ts";
-import { loadTokenizerDir, type TokenizerSource } from "./tokenizer_deno.ts";
-import { loadTokenDecoderDir } from "./tokenizer_deno.ts";
-import { snapshotDecoder, snapshotTokenizer, tokenizerFromSnapshot } from "./tokenizer_snapshot.ts";
+import { loadTokenizerDir, type TokenizerSource } from "../deno/tokenizer.ts";
+import { loadTokenDecoderDir } from "../deno/tokenizer.ts";
+import {
+  snapshotChunks,
+  snapshotDecoder,
+  snapshotTokenizer,
+  tokenizerFromSnapshot,
+} from "./tokenizer_snapshot.ts";
 
 const FAMILIES = ["qwen2_5", "qwen3", "llama3", "gemma3"] as const;
 const dirOf = (f: string) =>
@@ -204,4 +209,24 @@ Deno.test("loadTokenizerDir: parses and writes a snapshot once, then reads it; a
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
+});
+
+Deno.test("snapshotChunks: the snapshot's bytes, its tables as views of the tokenizer's own arrays", async () => {
+  const tok = await fromJson("qwen2_5");
+  const chunks = snapshotChunks(tok)!;
+  const whole = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let at = 0;
+  for (const c of chunks) (whole.set(c, at), at += c.byteLength);
+  deepStrictEqual(
+    tokenizerParts(tokenizerFromSnapshot(whole)!)!.parsed.model.arrays(),
+    tokenizerParts(tok)!.parsed.model.arrays(),
+  );
+  // Every table is handed over where it lies (a writer never holds the tables twice).
+  const [pool, ...tables] = tokenizerParts(tok)!.parsed.model.arrays();
+  const uncopied = (a: ArrayBufferView) =>
+    chunks.some((c) =>
+      c.buffer === a.buffer && c.byteOffset === a.byteOffset && c.byteLength === a.byteLength
+    );
+  ok([pool, ...tables].every(uncopied), "a table was copied");
+  ok(chunks[0].byteLength < 64 << 10, `the header chunk holds ${chunks[0].byteLength} bytes`);
 });

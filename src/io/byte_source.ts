@@ -1,6 +1,6 @@
 /**
  * Random-access byte sources: the one interface every checkpoint reader goes through, so the same
- * code loads from a local file (`file_source_deno.ts`), an HTTP(S) URL with Range requests
+ * code loads from a local file (`src/deno/file_source.ts`), an HTTP(S) URL with Range requests
  * (`http_source.ts`), a browser `Blob`/`File`, or bytes already in memory.
  *
  * @example

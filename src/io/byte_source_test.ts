@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { BlobSource, type ByteSource, MemorySource, readInto } from "./byte_source.ts";
 import { HttpSource, HttpSourceError } from "./http_source.ts";
-import { openFileSource } from "./file_source_deno.ts";
+import { openFileSource } from "../deno/file_source.ts";
 import { sampledContentHash, sourceIdentity } from "./cache_identity.ts";
 
 const DATA = new Uint8Array(5000).map((_, i) => (i * 7 + 3) & 255);

@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { makeCheckpoint } from "../../tools/make_checkpoint.ts";
-import { openModel } from "./model_source_deno.ts";
+import { openModelDir } from "../deno/model_source.ts";
 import { openModel as openModelPortable } from "./model_source.ts";
 import { type CacheStore, MemoryCacheStore } from "./cache_store.ts";
-import { dirCache } from "./cache_store_deno.ts";
+import { dirCache } from "../deno/cache_store.ts";
 import { MemorySource } from "./byte_source.ts";
 import { SafetensorsFile } from "./safetensors.ts";
 import { loadKernelsSync } from "../kernels/wasm.ts";
@@ -99,7 +99,7 @@ Deno.test("a local checkpoint replaced by one with the same shapes rebuilds the 
     const model = `${dir}/model`;
     const cache = countingCache(dirCache(`${dir}/cache`));
     const streamed = (k: ReturnType<typeof kernelsAndArena>) =>
-      openModel({
+      openModelDir({
         source: model,
         quant: "int4",
         weights: "streamed",
@@ -108,7 +108,7 @@ Deno.test("a local checkpoint replaced by one with the same shapes rebuilds the 
         ...k,
       });
     const resident = (k: ReturnType<typeof kernelsAndArena>) =>
-      openModel({ source: model, quant: "int4", ...k });
+      openModelDir({ source: model, quant: "int4", ...k });
 
     await makeCheckpoint({ preset: "tiny-llama", out: model, seed: 1 });
     const oldConfig = await Deno.readFile(`${model}/config.json`);
@@ -139,7 +139,7 @@ Deno.test("an unchanged checkpoint reuses its cache file, also reached through a
     await makeCheckpoint({ preset: "tiny-qwen2", out: model, seed: 3 });
     const cache = countingCache(dirCache(`${dir}/cache`));
     const open = (source: string) => (k: ReturnType<typeof kernelsAndArena>) =>
-      openModel({ source, quant: "int4", weights: "streamed", headChunkRows: 64, cache, ...k });
+      openModelDir({ source, quant: "int4", weights: "streamed", headChunkRows: 64, cache, ...k });
 
     const first = await weightsFrom(open(model));
     const [cacheFile] = [...Deno.readDirSync(`${dir}/cache`)].map((e) => e.name);
@@ -166,7 +166,7 @@ Deno.test("a few bytes changed in place in a local checkpoint rebuild the cache"
     await makeCheckpoint({ preset: "tiny-llama", out: model, seed: 4 });
     const cache = countingCache(dirCache(`${dir}/cache`));
     const streamed = (k: ReturnType<typeof kernelsAndArena>) =>
-      openModel({
+      openModelDir({
         source: model,
         quant: "int4",
         weights: "streamed",
@@ -191,7 +191,7 @@ Deno.test("a few bytes changed in place in a local checkpoint rebuild the cache"
     assert.notDeepEqual(after, before);
     assert.deepEqual(
       after,
-      await weightsFrom((k) => openModel({ source: model, quant: "int4", ...k })),
+      await weightsFrom((k) => openModelDir({ source: model, quant: "int4", ...k })),
     );
   });
 });
@@ -310,7 +310,7 @@ Deno.test("a checkpoint changed in place while its cache is being built is refus
       },
     };
     const streamed = (k: ReturnType<typeof kernelsAndArena>) =>
-      openModel({
+      openModelDir({
         source: model,
         quant: "int4",
         weights: "streamed",
@@ -323,7 +323,7 @@ Deno.test("a checkpoint changed in place while its cache is being built is refus
       /model: the checkpoint changed while its weight cache was being built/,
     );
     const served = await weightsFrom(streamed);
-    const resident = await weightsFrom((k) => openModel({ source: model, quant: "int4", ...k }));
+    const resident = await weightsFrom((k) => openModelDir({ source: model, quant: "int4", ...k }));
     assert.deepEqual(served, resident, "the next open serves the checkpoint as it is now");
   });
 });

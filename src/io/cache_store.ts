@@ -1,6 +1,6 @@
 /**
  * Where a streamed weight store keeps its per-layer int4 cache file. Portable interface; the Deno
- * directory implementation (atomic writes) is in `cache_store_deno.ts`.
+ * directory implementation (atomic writes) is in `src/deno/cache_store.ts`.
  */
 import { type ByteSource, MemorySource } from "./byte_source.ts";
 

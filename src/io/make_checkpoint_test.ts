@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { checkpointConfig, makeCheckpoint, PRESETS } from "../../tools/make_checkpoint.ts";
 import { parseModelConfig } from "./config.ts";
 import { SafetensorsFile } from "./safetensors.ts";
-import { openFileSource } from "./file_source_deno.ts";
+import { openFileSource } from "../deno/file_source.ts";
 import { runWithDeadline } from "../../scripts/harness.ts";
 
 // The shape table of docs/design.md ("Model shapes"), written out here independently of the presets.

@@ -4,7 +4,7 @@
  * and dtype before any data is read, then the weights loaded resident or streamed.
  *
  * Portable (web APIs only): sources are {@link CheckpointFiles}, an http(s) URL, or maps of
- * `Blob`s / bytes. `model_source_deno.ts` adds local directory paths and a cache directory.
+ * `Blob`s / bytes. `src/deno/model_source.ts` adds local directory paths and a cache directory.
  *
  * @example
  * ```ts
@@ -74,8 +74,8 @@ export function checkpointFiles(
   if (typeof source === "string") {
     if (/^https?:\/\//i.test(source)) return urlFiles(source);
     throw new TypeError(
-      `checkpoint source "${source}" is not an http(s) URL; local paths need openModel from ` +
-        `src/io/model_source_deno.ts`,
+      `checkpoint source "${source}" is not an http(s) URL; local paths need openModelDir from ` +
+        `src/deno/model_source.ts`,
     );
   }
   if ("open" in source && typeof (source as CheckpointFiles).open === "function") {
@@ -186,8 +186,8 @@ export async function openModel(options: OpenModelOptions): Promise<WeightStore>
   }
 }
 
-/** Builds the store for an already opened checkpoint (shared by the Deno convenience). */
-export async function storeFromCheckpoint(
+/** Builds the store for an already opened checkpoint. */
+async function storeFromCheckpoint(
   checkpoint: Checkpoint,
   options: Omit<OpenModelOptions, "source">,
 ): Promise<WeightStore> {

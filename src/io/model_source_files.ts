@@ -3,7 +3,7 @@
  * or bytes in memory. A {@link CheckpointFiles} opens a file by its name inside the checkpoint
  * (`config.json`, `model.safetensors`, shards...) as a {@link ByteSource}.
  *
- * The Deno directory implementation lives in `model_source_files_deno.ts`.
+ * The Deno directory implementation lives in `src/deno/model_source_files.ts`.
  *
  * @example
  * ```ts

@@ -2,7 +2,7 @@
  * LoRA adapters in the Hugging Face PEFT format: `adapter_config.json` + `adapter_model.safetensors`
  * (F32 tensors named like `base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`), the
  * layout PEFT, vLLM and llama.cpp's LoRA converter read. Portable: bytes in, bytes out (see
- * `peft_adapter_deno.ts` for the directory reader/writer).
+ * `src/deno/peft_adapter.ts` for the directory reader/writer).
  *
  * @example
  * ```ts
@@ -131,23 +131,32 @@ export interface AdapterChunks {
 }
 
 /**
- * {@link encodeAdapter} as a stream: the same bytes, one tensor per chunk as the consumer pulls
- * it, each chunk a byte view of the tensor itself (no copy), so `tensors` may be views of linear
- * memory and no whole-adapter buffer, nor a dead copy per tensor, is ever built. A consumer uses
- * (or copies) each chunk before it pulls the next, before the tensors change: file writes read
- * from shared (threads) memory as from any other.
+ * {@link encodeAdapter} as a stream: the same bytes, each tensor read only when the consumer pulls
+ * it, so `tensors` may be views of linear memory and no whole-adapter buffer is ever built. A
+ * tensor in ordinary memory is handed over as a byte view of itself, with no copy: copies would
+ * each be freed only at a later collection, so a save would hold the whole adapter again (7 MB
+ * for Gemma 3 270M at rank 8) just when the run ends. A tensor in shared (threads) memory is
+ * copied, one at a time, since writers may not read from shared memory.
  */
 export function encodeAdapterChunks(tensors: LoraTensors, info: AdapterInfo): AdapterChunks {
   const list: LazyTensor[] = sortedAdapterTensors(tensors).map(([name, t]) => ({
     name,
     dtype: "F32",
     shape: t.shape,
-    data: () => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+    data: () => f32Bytes(t.data),
   }));
   return {
     configJson: adapterConfigJson(info),
     safetensors: safetensorsChunks(list, { format: "pt" }),
   };
+}
+
+/** The bytes of `data`: a view where it lies in ordinary memory, a copy where it is shared. */
+function f32Bytes(data: Float32Array): Uint8Array {
+  if (typeof SharedArrayBuffer === "function" && data.buffer instanceof SharedArrayBuffer) {
+    return new Uint8Array(data.slice().buffer);
+  }
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /** File names of an adapter directory. */

@@ -12,7 +12,7 @@ import {
   encodeAdapterChunks,
   parseAdapterConfig,
 } from "./peft_adapter.ts";
-import { readAdapterDir, writeAdapterDir } from "./peft_adapter_deno.ts";
+import { readAdapterDir, writeAdapterDir } from "../deno/peft_adapter.ts";
 
 const model = tinyConfig("qwen2", 2);
 const info: AdapterInfo = { r: 4, alpha: 8, targets: ["q", "down"], baseModel: "tiny" };
@@ -157,4 +157,24 @@ Deno.test("encodeAdapterChunks streams encodeAdapter's exact bytes, one tensor v
   let at = 0;
   for (const c of chunks) (bytes.set(c, at), at += c.byteLength);
   deepStrictEqual(bytes, encodeAdapter(tensors, info).safetensors);
+});
+
+Deno.test("encodeAdapterChunks hands over ordinary memory as views and copies shared memory", async () => {
+  const tensors = randomTensors(["q"], 4);
+  const [nameA, nameB] = [...tensors.keys()].sort();
+  // One tensor in shared memory (as a threads build's linear memory is), with the same values.
+  const plain = tensors.get(nameA)!.data;
+  const shared = new Float32Array(new SharedArrayBuffer(plain.byteLength));
+  shared.set(plain);
+  tensors.set(nameA, { ...tensors.get(nameA)!, data: shared });
+  const chunks: Uint8Array[] = [];
+  for await (const c of encodeAdapterChunks(tensors, info).safetensors) chunks.push(c);
+  // Header, then the tensors in name order.
+  const [, a, b] = chunks;
+  ok(!(a.buffer instanceof SharedArrayBuffer), "a shared tensor handed over uncopied");
+  deepStrictEqual(new Float32Array(a.slice().buffer), plain);
+  const viewB = tensors.get(nameB)!.data;
+  strictEqual(b.buffer, viewB.buffer, "an ordinary tensor copied");
+  strictEqual(b.byteOffset, viewB.byteOffset);
+  strictEqual(b.byteLength, viewB.byteLength);
 });

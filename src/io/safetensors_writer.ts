@@ -1,7 +1,7 @@
 /**
  * Builds safetensors files from named tensors. Portable (no file APIs): either one `Uint8Array`
  * ({@link serializeSafetensors}) or a stream of chunks ({@link safetensorsChunks}) that a caller
- * writes wherever it likes, e.g. `writeFileAtomic` from `src/runtime/deno_fs.ts`.
+ * writes wherever it likes, e.g. `writeFileAtomic` from `src/deno/fs.ts`.
  *
  * Layout: u64 LE header length N, N bytes of UTF-8 JSON padded with spaces so the data starts at a
  * multiple of 8, then each tensor's bytes back to back in the order given.

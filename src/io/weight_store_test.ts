@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { makeCheckpoint } from "../../tools/make_checkpoint.ts";
-import { openModel } from "./model_source_deno.ts";
+import { openModelDir } from "../deno/model_source.ts";
 import { openModel as openModelPortable } from "./model_source.ts";
 import { MemoryCacheStore } from "./cache_store.ts";
 import { loadKernelsSync } from "../kernels/wasm.ts";
@@ -82,7 +82,7 @@ Deno.test("quant none: resident weights are exactly the checkpoint's values", as
   await withDir(async (dir) => {
     await makeCheckpoint({ preset: "tiny-qwen2", out: dir, seed: 7 });
     const { kernels, arena } = kernelsAndArena();
-    const store = await openModel({ source: dir, quant: "none", kernels, arena });
+    const store = await openModelDir({ source: dir, quant: "none", kernels, arena });
     assert.equal(store.config.numLayers, 2);
     const b = await store.acquireBlock(1);
     const up = b.linears.up;
@@ -117,7 +117,7 @@ Deno.test("quant int4: float checkpoints quantized in row chunks match one whole
     await makeCheckpoint({ preset: "tiny-qwen2", out: dir, seed: 3 });
     const { kernels, arena } = kernelsAndArena();
     // A tiny scratch forces many row chunks per tensor.
-    const store = await openModel({
+    const store = await openModelDir({
       source: dir,
       quant: "int4",
       kernels,
@@ -233,8 +233,13 @@ Deno.test("streamed store serves the same weights as resident (int4 and f32, tie
       await makeCheckpoint({ preset, out: dir, seed: 11, dtype: "f16" });
       const r = kernelsAndArena();
       const s = kernelsAndArena();
-      const resident = await openModel({ source: dir, quant, kernels: r.kernels, arena: r.arena });
-      const streamed = await openModel({
+      const resident = await openModelDir({
+        source: dir,
+        quant,
+        kernels: r.kernels,
+        arena: r.arena,
+      });
+      const streamed = await openModelDir({
         source: dir,
         quant,
         weights: "streamed",
@@ -281,7 +286,7 @@ Deno.test("Qwen3: q_norm / k_norm load at their values (resident f32, streamed i
     assert.deepEqual(file.info("model.layers.0.self_attn.o_proj.weight").shape, [64, 128]);
     assert.ok(!file.has("model.layers.0.self_attn.q_proj.bias"), "qwen3: no biases");
     const r = kernelsAndArena();
-    const resident = await openModel({ source: dir, quant: "none", ...r });
+    const resident = await openModelDir({ source: dir, quant: "none", ...r });
     assert.equal(resident.config.headDim, 32);
     for (let i = 0; i < 2; i++) {
       const b = await resident.acquireBlock(i);
@@ -299,8 +304,8 @@ Deno.test("Qwen3: q_norm / k_norm load at their values (resident f32, streamed i
     await resident.close();
     const r4 = kernelsAndArena();
     const s = kernelsAndArena();
-    const resident4 = await openModel({ source: dir, quant: "int4", ...r4 });
-    const streamed = await openModel({
+    const resident4 = await openModelDir({ source: dir, quant: "int4", ...r4 });
+    const streamed = await openModelDir({
       source: dir,
       quant: "int4",
       weights: "streamed",
@@ -313,7 +318,7 @@ Deno.test("Qwen3: q_norm / k_norm load at their values (resident f32, streamed i
     await streamed.close();
 
     await rewrite((n) => n !== "model.layers.1.self_attn.k_norm.weight");
-    const err = await openModel({ source: dir, quant: "int4", ...kernelsAndArena() }).then(
+    const err = await openModelDir({ source: dir, quant: "int4", ...kernelsAndArena() }).then(
       () => null,
       (e) => e,
     );
@@ -344,7 +349,7 @@ Deno.test("Gemma 3: every norm weight loads as 1 + w (block, head and final norm
     await Deno.writeFile(path, serializeSafetensors(tensors));
     const plusOne = (name: string) => Float32Array.from(values.get(name)!, (w) => 1 + w);
     const r = kernelsAndArena();
-    const resident = await openModel({ source: dir, quant: "none", ...r });
+    const resident = await openModelDir({ source: dir, quant: "none", ...r });
     assert.equal(resident.config.architecture, "gemma3");
     const D = 64, hd = 32;
     assert.deepEqual(r.arena.f32(resident.finalNorm, D), plusOne("model.norm.weight"));
@@ -372,8 +377,8 @@ Deno.test("Gemma 3: every norm weight loads as 1 + w (block, head and final norm
     await resident.close();
     const r4 = kernelsAndArena();
     const s = kernelsAndArena();
-    const resident4 = await openModel({ source: dir, quant: "int4", ...r4 });
-    const streamed = await openModel({
+    const resident4 = await openModelDir({ source: dir, quant: "int4", ...r4 });
+    const streamed = await openModelDir({
       source: dir,
       quant: "int4",
       weights: "streamed",
@@ -392,7 +397,7 @@ Deno.test("streamed store: one block at a time, no arena growth after open, cach
   await withDir(async (dir) => {
     await makeCheckpoint({ preset: "tiny-llama", out: dir, seed: 1 });
     const { kernels, arena } = kernelsAndArena();
-    const store = await openModel({
+    const store = await openModelDir({
       source: dir,
       quant: "int4",
       weights: "streamed",
@@ -425,7 +430,7 @@ Deno.test("streamed store: one block at a time, no arena growth after open, cach
     const name = cacheFiles()[0];
     const before = (await Deno.stat(`${dir}/${name}`)).mtime?.getTime();
     await new Promise((r) => setTimeout(r, 20));
-    const again = await openModel({
+    const again = await openModelDir({
       source: dir,
       quant: "int4",
       weights: "streamed",
@@ -436,7 +441,7 @@ Deno.test("streamed store: one block at a time, no arena growth after open, cach
 
     // A changed checkpoint (different shapes) gets a new cache, never the stale one.
     await makeCheckpoint({ preset: "tiny-llama", out: dir, seed: 1, layers: 3 });
-    const changed = await openModel({
+    const changed = await openModelDir({
       source: dir,
       quant: "int4",
       weights: "streamed",
@@ -453,7 +458,7 @@ Deno.test("streamed store: one block at a time, no arena growth after open, cach
     const file = `${dir}/${cacheFiles().find((n) => n !== name)}`;
     const bytes = await Deno.readFile(file);
     await Deno.writeFile(file, bytes.subarray(0, bytes.length - 1));
-    const rebuilt = await openModel({
+    const rebuilt = await openModelDir({
       source: dir,
       quant: "int4",
       weights: "streamed",
@@ -477,7 +482,7 @@ Deno.test("arena high-water: streamed does not grow with layers, resident does",
       await makeCheckpoint({ preset: "tiny-qwen2", out: d, layers });
       for (const weights of ["resident", "streamed"] as const) {
         const { kernels, arena } = kernelsAndArena();
-        const store = await openModel({
+        const store = await openModelDir({
           source: d,
           quant: "int4",
           weights,
@@ -533,7 +538,7 @@ Deno.test("portable sources: in-memory files, Blob map, and an HTTP server with 
     );
     try {
       const ref = kernelsAndArena();
-      const reference = await openModel({ source: dir, quant: "int4", ...ref });
+      const reference = await openModelDir({ source: dir, quant: "int4", ...ref });
       const sources = [files, blobs, new URL(`http://127.0.0.1:${server.addr.port}/repo/`)];
       for (const source of sources) {
         const k = kernelsAndArena();
@@ -578,7 +583,7 @@ Deno.test("missing and misshapen tensors are named with their file", async () =>
     };
     await rewrite((n, s) => n === "model.layers.1.mlp.up_proj.weight" ? null : s);
     const k = kernelsAndArena();
-    const err = await openModel({ source: dir, quant: "int4", ...k }).then(() => null, (e) => e);
+    const err = await openModelDir({ source: dir, quant: "int4", ...k }).then(() => null, (e) => e);
     assert.ok(err instanceof SafetensorsError);
     assert.equal(err.message, `${path}: missing tensor model.layers.1.mlp.up_proj.weight`);
 
@@ -590,13 +595,13 @@ Deno.test("missing and misshapen tensors are named with their file", async () =>
         : s
     );
     await assert.rejects(
-      () => openModel({ source: dir, quant: "none", ...kernelsAndArena() }),
+      () => openModelDir({ source: dir, quant: "none", ...kernelsAndArena() }),
       new RegExp(
         `^SafetensorsError: ${path}: tensor model.layers.0.mlp.down_proj.weight has shape \\[64, 96\\] \\(BF16\\), expected \\[64, 128\\]$`,
       ),
     );
     await assert.rejects(
-      () => openModel({ source: `${dir}/nope`, quant: "none", ...kernelsAndArena() }),
+      () => openModelDir({ source: `${dir}/nope`, quant: "none", ...kernelsAndArena() }),
       /nope\/config.json: missing/,
     );
   });

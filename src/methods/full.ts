@@ -7,6 +7,17 @@ import { blockBackwardTape, blockForwardTape, type BlockTape } from "../model/bl
 import { headLossBackward } from "../model/head.ts";
 import { embed } from "../model/transformer.ts";
 import type { GradientMethod } from "./gradient.ts";
+import type { StepParts } from "./step_plan.ts";
+
+/**
+ * Peak bytes of {@link fullGradients}' step: one `[N, D]` residual buffer (which the head's dx
+ * turns into dy) and every block's input copy and tape, with the head's backward or the top
+ * tape's on top.
+ */
+export function fullStepBytes(p: StepParts): number {
+  return p.residual + p.numLayers * (p.residual + p.tape) +
+    Math.max(p.headBackward, p.tapeBackward);
+}
 
 /** Full-tape forward and backward; see the module doc. */
 export const fullGradients: GradientMethod = async (m, p, rowScale, onBlockDone) => {

@@ -10,6 +10,8 @@ import { checkpointedGradients } from "./recompute.ts";
 import type { GradientMethod } from "./gradient.ts";
 import type { CheckpointSpill } from "./block_checkpoints.ts";
 import { structuredBlockBackward } from "./mesp.ts";
+import { checkpointedStepBytes } from "./recompute.ts";
+import type { StepParts } from "./step_plan.ts";
 
 /** How blocks map to groups: `contiguous` (numbered from the input side) or `strided` (i mod K). */
 export type LcsbPattern = "contiguous" | "strided";
@@ -45,6 +47,18 @@ export function lcsbSelectedBlocks(
     if (lcsbGroupOf(i, numLayers, groups, pattern) === g) out.push(i);
   }
   return out;
+}
+
+/**
+ * Peak bytes of an LCSB step grouped as given: the checkpoints of the largest group, then the
+ * largest of the lean forward, the head and a selected block's structured backward.
+ */
+export function lcsbStepBytes(p: StepParts, groups: number, pattern: LcsbPattern): number {
+  let most = 0;
+  for (let g = 0; g < groups; g++) {
+    most = Math.max(most, lcsbSelectedBlocks(g, p.numLayers, groups, pattern).length);
+  }
+  return checkpointedStepBytes(p, p.structuredBackward, most);
 }
 
 /**

@@ -7,6 +7,8 @@ import { blockBackwardTape, blockForwardTape } from "../model/block.ts";
 import { type BlockBackward, checkpointedGradients } from "./recompute.ts";
 import type { GradientMethod } from "./gradient.ts";
 import type { CheckpointSpill } from "./block_checkpoints.ts";
+import { checkpointedStepBytes } from "./recompute.ts";
+import type { StepParts } from "./step_plan.ts";
 
 /** MeBP's block backward: the tape recomputed from the checkpoint, back-propagated, freed. */
 const tapeRecomputeBackward: BlockBackward = (m, p, bw, i, x, dy) => {
@@ -35,6 +37,11 @@ export function mebpKeeping(keptTapes: number, spill?: CheckpointSpill): Gradien
       keptTapes,
       spill,
     );
+}
+
+/** Peak bytes of a MeBP step: its block backward is a recomputed tape and the tape's backward. */
+export function mebpStepBytes(p: StepParts): number {
+  return checkpointedStepBytes(p, Math.max(p.tapeRecompute, p.tape + p.tapeBackward));
 }
 
 /** Block-checkpointed backprop with a per-block tape; see the module doc. */

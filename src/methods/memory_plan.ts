@@ -1,9 +1,10 @@
 /**
  * The memory plan: the arena bytes a training session and one step will need, computed from the
- * shapes alone (no allocation), so `--max-memory` can refuse a run before it starts. The formulas
- * mirror the allocation order of `block.ts`, `head.ts`, `transformer.ts` and `src/methods/*`
- * allocation for allocation (each rounded up to the arena's 64-byte alignment); the session tests
- * check that the measured high-water never exceeds the plan.
+ * shapes alone (no allocation), so `--max-memory` can refuse a run before it starts. It only sums
+ * terms: the block and head functions' peaks come from the buffer tables they allocate from
+ * (`src/model/block_tables.ts`, `head_tables.ts`), the batch's from `batchTable`, each method's
+ * step from its own `...StepBytes`, the adapters' and optimizers' from their owners;
+ * tests/plan_measured_test.ts holds the plan to the measured high-water.
  *
  * The plan covers the session only. What the arena already holds below it (the kernels' static
  * data, one 4 MiB scratch region per kernel thread, the weight store) is measured, not planned:
@@ -22,22 +23,27 @@
  * console.log(plan.total > plan.step);
  * ```
  */
-import { hasLocalRope, type ModelConfig } from "../model/config.ts";
+import type { ModelConfig } from "../model/config.ts";
 import {
   type GradientStorage,
-  linearShape,
+  loraBlockTensorFloats,
   type LoraConfig,
   loraGradBytes,
   loraParamBytes,
+  loraParamCount,
 } from "../model/lora.ts";
+import { blockPeaks, type BlockShape, loraRanksOf, tapeBytes } from "../model/block_tables.ts";
+import { floatBytes, tableBytes } from "../model/buffer_table.ts";
+import { headChunkRowsOf, headPeaks } from "../model/head_tables.ts";
+import { batchTable } from "../model/transformer.ts";
 import type { CheckpointsKind } from "./block_checkpoints.ts";
-import { MEZO_CHUNK } from "./mezo.ts";
+import { mezoWorkspaceTable } from "./mezo.ts";
 import { hasGradients, type LcsbSettings, type MethodName, METHODS } from "./registry.ts";
-import { adamw8bitStateBytes } from "../optim/adamw8bit.ts";
+import { optimizerStateBytes } from "../optim/factory.ts";
 import type { OptimizerKind } from "../optim/optimizer.ts";
+import { alignUp, ARENA_ALIGN } from "../runtime/arena.ts";
 
-/** Default vocabulary rows per LM-head chunk. */
-export const DEFAULT_HEAD_CHUNK_ROWS = 1024;
+export { DEFAULT_HEAD_CHUNK_ROWS } from "../model/head_tables.ts";
 
 /**
  * Default token rows per MLP chunk (lean forward, MeSP backward). The chunk's [rows, I]
@@ -108,7 +114,7 @@ export function usesClipStash(o: {
 
 /** Bytes of the bf16 stash: two per float of the parameters' (aligned) layout. */
 export function clipStashBytes(config: ModelConfig, lora: LoraConfig): number {
-  return a(loraParamBytes(config, lora) / 2);
+  return alignUp(loraParamBytes(config, lora) / 2, ARENA_ALIGN);
 }
 
 /**
@@ -174,15 +180,20 @@ export function keptTapesWithin(
   return { keptTapes: 0, plan: none };
 }
 
-const a = (bytes: number) => Math.ceil(bytes / 64) * 64;
-const f = (n: number) => a(n * 4);
+/** The {@link BlockShape} of a step of these options. */
+function stepShape(o: MemoryPlanOptions): BlockShape {
+  return {
+    config: o.config,
+    batchSize: o.batchSize,
+    seqLen: o.seqLen,
+    mlpChunkRows: o.mlpChunkRows ?? defaultMlpChunkRows(o.config),
+    loraRanks: loraRanksOf(o.lora),
+  };
+}
 
 /**
  * Bytes of one block's tape as `blockForwardTape` allocates it (full, mebp): everything the
- * textbook backward reads — rstd1, n1, q, k, v (post-RoPE), attn, lse, h1, rstd2, n2, gate, up,
- * act, Qwen3's and Gemma's head-norm inputs and rstd, Gemma's sandwich-norm inputs and rstd, and
- * each adapted linear's `h = x Aᵀ` — not counting
- * the block input (a checkpoint).
+ * textbook backward reads (see `tapeTable`), without the block input (a checkpoint).
  * `bench/tape_size.ts` sets it beside what PyTorch autograd saves for the same block.
  */
 export function blockTapeBytes(
@@ -191,21 +202,8 @@ export function blockTapeBytes(
   seqLen: number,
   lora: LoraConfig,
 ): number {
-  const N = batchSize * seqLen;
-  const D = c.hiddenSize;
-  const Dq = c.numHeads * c.headDim;
-  const Dkv = c.numKvHeads * c.headDim;
-  const lseLen = batchSize * c.numHeads * seqLen;
-  const h = lora.targets.length * f(N * lora.rank);
-  const headNorm = c.qkNorm ? f(N * Dq) + f(N * Dkv) + headNormRstdBytes(c, N) : 0;
-  const sandwich = c.sandwichNorms ? 2 * (f(N * D) + f(N)) : 0;
-  return f(N) + f(N * D) + f(N * Dq) + 2 * f(N * Dkv) + f(N * Dq) + f(lseLen) + f(N * D) + f(N) +
-    f(N * D) + 3 * f(N * c.intermediateSize) + headNorm + sandwich + h;
-}
-
-/** The head-norm rstd for N token rows: one float per query and per key head. */
-function headNormRstdBytes(c: ModelConfig, N: number): number {
-  return c.qkNorm ? f(N * c.numHeads) + f(N * c.numKvHeads) : 0;
+  // A tape holds whole [N, ·] buffers: the MLP chunking does not size it.
+  return tapeBytes({ config: c, batchSize, seqLen, mlpChunkRows: 1, loraRanks: loraRanksOf(lora) });
 }
 
 /** Computes the plan; see the module doc. */
@@ -213,18 +211,6 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
   const c = o.config;
   const B = o.batchSize;
   const T = o.seqLen;
-  const N = B * T;
-  const D = c.hiddenSize;
-  const I = c.intermediateSize;
-  const Dq = c.numHeads * c.headDim;
-  const Dkv = c.numKvHeads * c.headDim;
-  const lseLen = B * c.numHeads * T;
-  const r = o.lora.rank;
-  const C = Math.ceil((o.headChunkRows ?? DEFAULT_HEAD_CHUNK_ROWS) / 16) * 16;
-  const R = Math.min(o.mlpChunkRows ?? defaultMlpChunkRows(c), N);
-  const S = Math.max(1, Math.ceil(R / 4));
-  const hasLora = o.lora.targets.length > 0;
-  const h = (rows: number) => (hasLora ? f(rows * r) : 0);
 
   const lora = loraParamBytes(c, o.lora);
   const grads = loraGradBytes(c, o.lora, gradientStorageFor(o)) +
@@ -233,69 +219,13 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
   if (!hasGradients(o.method)) {
     // MeZO: the backup slot of ONE block's adapters (packed floats; perturbed just in time around
     // the block's forward) and one chunk of z.
-    let blockFloats = 0;
-    for (const t of o.lora.targets) {
-      const [out, inF] = linearShape(c, t);
-      blockFloats += r * (out + inF);
-    }
-    optimizer = f(blockFloats) + f(MEZO_CHUNK);
-  } else if (o.optimizer === "adamw") {
-    for (const t of o.lora.targets) {
-      const [out, inF] = linearShape(c, t);
-      optimizer += 2 * (f(r * inF) + f(r * out));
-    }
-    optimizer *= c.numLayers;
-  } else if (o.optimizer === "adamw8bit") {
-    for (const t of o.lora.targets) {
-      const [out, inF] = linearShape(c, t);
-      optimizer += adamw8bitStateBytes(r * inF) + adamw8bitStateBytes(r * out);
+    optimizer = tableBytes(mezoWorkspaceTable(loraParamCount(c, o.lora) / c.numLayers));
+  } else {
+    for (const n of loraBlockTensorFloats(c, o.lora)) {
+      optimizer += optimizerStateBytes(o.optimizer, n);
     }
     optimizer *= c.numLayers;
   }
-
-  // ids, targets, the RoPE tables (and the sliding layers' own, when their theta differs).
-  const prepare = 2 * f(N) + (hasLocalRope(c) ? 4 : 2) * f(T * (c.headDim / 2));
-  // Gemma's sandwich norms (see block.ts for where each buffer lives).
-  const sw = c.sandwichNorms === true;
-  // The head runs over the counted rows only (gathered).
-  const M = Math.max(0, Math.min(o.headRows ?? B * (T - 1), B * (T - 1)));
-  const lossPass = f(M) + f(M) + f(M * C);
-  // Gathered targets, rstd, n, lse, then the loss pass.
-  const headFwd = f(M) + f(M) + f(M * D) + f(M) + lossPass;
-  // Gathered targets, rstd, n, rowMax, rowSum, target, oldMax, noHit, acc, targetRows, logits.
-  const headBwd = 7 * f(M) + 3 * f(M * D) + f(M * C);
-  const attnPartTemp = f(N) + f(N * D) + h(N);
-  const headRstd = headNormRstdBytes(c, N);
-  const leanMlp = f(R * D) + (sw ? f(R) : 0) + h(R) + f(R) + f(R * D) + 3 * f(R * I) + h(R);
-  const leanFwd = f(N * Dq) + f(lseLen) +
-    Math.max(f(N * Dq) + 2 * f(N * Dkv) + Math.max(attnPartTemp, headRstd), leanMlp);
-
-  const tape = blockTapeBytes(c, B, T, o.lora);
-  const tapeBwd = (sw ? f(N * D) : 0) + f(N * I) * 3 + f(N * D) + f(N * Dq) * 2 + 2 * f(N * Dkv) +
-    f(N * D) + h(N);
-
-  // Gemma, per chunk: o's output and its rstd, dMlpOut; with act, down's output and its rstd.
-  const mlpSandwich = sw ? 2 * f(R * D) + f(R) : 0;
-  const actSandwich = sw ? f(R) + f(R * D) : 0;
-  const mlpB = f(R * D) + f(R) + f(R * D) + 2 * f(R * I) + f(R * I) + h(R) + mlpSandwich +
-    Math.max(
-      h(R),
-      /* o, gate, up forward temps */ f(R * I) + actSandwich + h(R),
-      2 * f(S * I),
-      2 * h(R),
-    );
-  const qkvAttn = f(N * Dq) + 2 * f(N * Dkv) + f(N * Dq) + f(lseLen) + (sw ? f(N * D) : 0);
-  const dqkv = f(N * Dq) + 2 * f(N * Dkv);
-  // Qwen3, 4.: one recomputed projection (q's is the larger) and its LoRA temporary.
-  const headNormRecompute = c.qkNorm ? f(N * Dq) + h(N) : 0;
-  const structured = headRstd + Math.max(
-    // 1.-3.: q k v attn lse, then the largest of: n1 + projections, an MLP chunk, dattn + o's
-    // backward temporaries, dattn + dq dk dv.
-    qkvAttn + Math.max(attnPartTemp, mlpB, f(N * Dq) + 2 * h(N), f(N * Dq) + dqkv),
-    // 4.: dq dk dv moved down, rstd1, n1, then a head-norm recompute or dn1 + q/k/v backward
-    // temporaries.
-    dqkv + f(N) + f(N * D) + Math.max(headNormRecompute, f(N * D) + 2 * h(N)),
-  );
 
   const L = c.numLayers;
   const spec = METHODS[o.method];
@@ -306,19 +236,21 @@ export function planMemory(o: MemoryPlanOptions): MemoryPlan {
   if (spec.tapes !== "chosen" && (o.keptTapes ?? 0) > 0) {
     throw new RangeError(`${o.method} keeps no tapes (only mebp and mesp do)`);
   }
-  let step = spec.planStep({
-    residual: f(N * D),
-    tape,
-    tapeBackward: tapeBwd,
-    structuredBackward: structured,
-    leanForward: leanFwd,
-    headForward: headFwd,
-    headBackward: headBwd,
+  // The head runs over the counted rows only (gathered).
+  const headRows = Math.max(0, Math.min(o.headRows ?? B * (T - 1), B * (T - 1)));
+  const head = headPeaks({
+    rows: headRows,
+    hiddenSize: c.hiddenSize,
+    chunkRows: headChunkRowsOf(o.headChunkRows),
+  });
+  const step = tableBytes(batchTable(c, B, T)) + spec.planStep({
+    ...blockPeaks(stepShape(o)),
+    residual: floatBytes(B * T * c.hiddenSize),
+    headForward: head.forward,
+    headBackward: head.backward,
     numLayers: L,
     keptTapes: K,
-    lcsb: o.lcsb,
     checkpoints: o.checkpoints,
-  });
-  step += prepare;
+  }, o.lcsb);
   return { lora, grads, optimizer, step, total: lora + grads + optimizer + step, keptTapes: K };
 }

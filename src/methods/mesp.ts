@@ -8,6 +8,8 @@ import { blockBackwardStructured } from "../model/block.ts";
 import { type BlockBackward, checkpointedGradients } from "./recompute.ts";
 import type { GradientMethod } from "./gradient.ts";
 import type { CheckpointSpill } from "./block_checkpoints.ts";
+import { checkpointedStepBytes } from "./recompute.ts";
+import type { StepParts } from "./step_plan.ts";
 
 /** MeSP's block backward, as a {@link BlockBackward}. */
 export const structuredBlockBackward: BlockBackward = (m, p, bw, i, x, dy) =>
@@ -30,6 +32,11 @@ export function mespKeeping(keptTapes: number, spill?: CheckpointSpill): Gradien
       keptTapes,
       spill,
     );
+}
+
+/** Peak bytes of a MeSP step: its block backward is the structured one. */
+export function mespStepBytes(p: StepParts): number {
+  return checkpointedStepBytes(p, p.structuredBackward);
 }
 
 /** Block-checkpointed backprop with the structured block backward; see the module doc. */

@@ -35,6 +35,7 @@ import type { BlockHooks } from "../model/transformer.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { fillNormalStream } from "../runtime/philox.ts";
 import type { ParamTensor } from "../runtime/ptr.ts";
+import type { StepParts } from "./step_plan.ts";
 
 /** Floats of z generated at a time (a multiple of 4, the Philox block). */
 export const MEZO_CHUNK = 4096;
@@ -49,6 +50,19 @@ export interface MezoWorkspace {
   backupFloats: number;
   /** Bytes of linear memory the workspace holds. */
   bytes: number;
+}
+
+/** The buffers of a workspace whose largest block holds `backupFloats` floats. */
+export function mezoWorkspaceTable(backupFloats: number) {
+  return { backup: backupFloats, z: MEZO_CHUNK };
+}
+
+/**
+ * Peak bytes of a MeZO step's activations: the residual stream, then the larger of a block's lean
+ * forward and the loss-only head (each of its forward passes frees everything before the next).
+ */
+export function mezoStepBytes(p: StepParts): number {
+  return p.residual + Math.max(p.leanForward, p.headForward);
 }
 
 /** Floats of the largest block (all of `params` as one block without `blocks`). */
@@ -70,9 +84,10 @@ export function createMezoWorkspace(
 ): MezoWorkspace {
   if (blocks) checkBlocks(params, blocks);
   const backupFloats = largestBlock(params, blocks);
+  const t = mezoWorkspaceTable(backupFloats);
   const before = arena.mark();
-  const backup = arena.allocF32(backupFloats);
-  const z = arena.allocF32(MEZO_CHUNK);
+  const backup = arena.allocF32(t.backup);
+  const z = arena.allocF32(t.z);
   return { backup, z, backupFloats, bytes: arena.mark() - before };
 }
 

@@ -384,7 +384,7 @@ Deno.test("mezo: with blocks, only the block between its hooks is perturbed, fro
     mezoStep({ ...base, loss: () => Promise.resolve(0), blocks: [[0, 1], [1, 2, 3, 4]] }),
     /tensor 1 is in two blocks/,
   );
-  // A workspace sized for the old whole-model backup still serves; a block-sized one cannot
+  // A workspace sized for a whole-model backup still serves; a block-sized one cannot
   // serve the whole-model mode.
   await assert.rejects(
     mezoStep({ ...base, blocks: undefined, loss: () => Promise.resolve(0) }),

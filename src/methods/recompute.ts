@@ -25,6 +25,8 @@ import { BlockCheckpoints, type CheckpointSpill } from "./block_checkpoints.ts";
 import type { LoraModel, PreparedBatch } from "../model/transformer.ts";
 import { embed } from "../model/transformer.ts";
 import type { BlockWeights } from "../model/weights.ts";
+import { checkpointBytes } from "./block_checkpoints.ts";
+import type { StepParts } from "./step_plan.ts";
 
 /** Back-propagates block `i` from its checkpointed input `x`, turning `dy` into dx in place. */
 export type BlockBackward = (
@@ -35,6 +37,27 @@ export type BlockBackward = (
   x: Ptr,
   dy: Ptr,
 ) => void;
+
+/**
+ * Peak bytes of a {@link checkpointedGradients} step with `checkpointed` checkpointed blocks
+ * (default: every block below the kept ones) whose backward peaks at `blockBackward` bytes: the
+ * residual, the checkpoints, then the larger of the kept blocks (an input copy and a tape each,
+ * with the head or the top tape's backward on top) and the checkpointed blocks' lean forward
+ * (before any tape exists) or backward (after every tape is freed).
+ */
+export function checkpointedStepBytes(
+  p: StepParts,
+  blockBackward: number,
+  checkpointed = p.numLayers - p.keptTapes,
+): number {
+  const { residual, numLayers: L, keptTapes: K } = p;
+  const kept = K > 0
+    ? K * (residual + p.tape) + Math.max(p.headBackward, p.tapeBackward)
+    : p.headBackward;
+  const below = K < L ? Math.max(p.leanForward, blockBackward) : 0;
+  const stored = checkpointBytes(p.checkpoints ?? "memory", checkpointed, residual);
+  return residual + stored + Math.max(kept, below);
+}
 
 /**
  * Forward with checkpoints for the blocks in `selected` (all blocks for mebp/mesp), head, and

@@ -11,16 +11,14 @@
  * // full exact, mebp exact, mesp exact, lcsb surrogate, mezo zeroth-order
  * ```
  */
-import { fullGradients } from "./full.ts";
+import { fullGradients, fullStepBytes } from "./full.ts";
 import type { GradientMethod } from "./gradient.ts";
-import {
-  checkpointBytes,
-  type CheckpointsKind,
-  type CheckpointSpill,
-} from "./block_checkpoints.ts";
-import { lcsbGradients, type LcsbPattern, lcsbSelectedBlocks } from "./lcsb.ts";
-import { mebpGradients, mebpKeeping } from "./mebp.ts";
-import { mespGradients, mespKeeping } from "./mesp.ts";
+import type { CheckpointSpill } from "./block_checkpoints.ts";
+import { lcsbGradients, type LcsbPattern, lcsbSelectedBlocks, lcsbStepBytes } from "./lcsb.ts";
+import { mebpGradients, mebpKeeping, mebpStepBytes } from "./mebp.ts";
+import { mespGradients, mespKeeping, mespStepBytes } from "./mesp.ts";
+import { mezoStepBytes } from "./mezo.ts";
+import type { StepParts } from "./step_plan.ts";
 
 /** Every method's name, in the order the docs and `--help` list them. */
 export const METHOD_NAMES = ["full", "mebp", "mesp", "lcsb", "mezo"] as const;
@@ -66,33 +64,7 @@ export interface StepContext {
   spill?: CheckpointSpill;
 }
 
-/**
- * Bytes of the parts of a step that `planMemory` sizes from the shapes, and that a method's
- * step combines: see `methods/memory_plan.ts` for what each holds.
- */
-export interface StepParts {
-  /** One `[N, D]` f32 buffer: the residual stream, or one checkpointed block input. */
-  residual: number;
-  /** One block's tape, without its input. */
-  tape: number;
-  /** The tape backward's temporaries. */
-  tapeBackward: number;
-  /** The structured (MeSP) block backward's peak. */
-  structuredBackward: number;
-  /** The lean forward of a block that keeps nothing. */
-  leanForward: number;
-  /** The LM head and loss, forward only. */
-  headForward: number;
-  /** The LM head and loss with their backward. */
-  headBackward: number;
-  numLayers: number;
-  /** Blocks whose tapes the step keeps (see {@link MethodSpec.tapes}). */
-  keptTapes: number;
-  /** lcsb's grouping as given (defaults: {@link lcsbSettings}). */
-  lcsb?: LcsbSettings;
-  /** Where the block checkpoints are kept: `memory` (absent) or a spill (one `residual` in all). */
-  checkpoints?: CheckpointsKind;
-}
+export type { StepParts } from "./step_plan.ts";
 
 /** One training method. */
 export interface MethodSpec {
@@ -105,27 +77,10 @@ export interface MethodSpec {
    * perturbs and updates the parameters itself (MeZO), with no optimizer state.
    */
   gradientMethod?: (c: StepContext) => GradientMethod;
-  /** Peak bytes of one step's activations, from its parts. */
-  planStep: (p: StepParts) => number;
-}
-
-/**
- * mebp, mesp: the checkpoints of the blocks below the kept ones; their lean forward runs before
- * any tape exists, their backward (`blockBackward` bytes) after every tape is freed. The kept
- * blocks hold an input copy and a tape each, with the head (or the top tape's backward) on top.
- */
-function checkpointedStep(p: StepParts, blockBackward: number): number {
-  const { residual, numLayers: L, keptTapes: K } = p;
-  const kept = K > 0
-    ? K * (residual + p.tape) + Math.max(p.headBackward, p.tapeBackward)
-    : p.headBackward;
-  const below = K < L ? Math.max(p.leanForward, blockBackward) : 0;
-  return residual + checkpoints(p, L - K) + Math.max(kept, below);
-}
-
-/** Arena bytes of `count` checkpointed block inputs (see `block_checkpoints.ts`). */
-function checkpoints(p: StepParts, count: number): number {
-  return checkpointBytes(p.checkpoints ?? "memory", count, p.residual);
+  /** Throws on settings of the method's own that cannot serve `numLayers` layers. */
+  checkSettings?: (numLayers: number, settings: { lcsb?: LcsbSettings }) => void;
+  /** Peak bytes of one step's activations, from its parts (lcsb: grouped as given). */
+  planStep: (p: StepParts, lcsb?: LcsbSettings) => number;
 }
 
 /** The methods, by name. */
@@ -134,23 +89,21 @@ export const METHODS: Readonly<Record<MethodName, MethodSpec>> = {
     gradient: "exact",
     tapes: "all",
     gradientMethod: () => fullGradients,
-    // One [N, D] residual buffer, which the head's dx turns into dy, and every block's tape.
-    planStep: (p) =>
-      p.residual + p.numLayers * (p.residual + p.tape) + Math.max(p.headBackward, p.tapeBackward),
+    planStep: fullStepBytes,
   },
   mebp: {
     gradient: "exact",
     tapes: "chosen",
     gradientMethod: (c) =>
       c.keptTapes || c.spill ? mebpKeeping(c.keptTapes, c.spill) : mebpGradients,
-    planStep: (p) => checkpointedStep(p, p.tape + p.tapeBackward),
+    planStep: mebpStepBytes,
   },
   mesp: {
     gradient: "exact",
     tapes: "chosen",
     gradientMethod: (c) =>
       c.keptTapes || c.spill ? mespKeeping(c.keptTapes, c.spill) : mespGradients,
-    planStep: (p) => checkpointedStep(p, p.structuredBackward),
+    planStep: mespStepBytes,
   },
   lcsb: {
     gradient: "surrogate",
@@ -159,21 +112,16 @@ export const METHODS: Readonly<Record<MethodName, MethodSpec>> = {
       const { groups, pattern } = lcsbSettings(c.numLayers, c.lcsb);
       return lcsbGradients(lcsbSelectedBlocks(c.step, c.numLayers, groups, pattern), c.spill);
     },
-    // The checkpoints of the largest group.
-    planStep: (p) => {
-      const { groups, pattern } = lcsbSettings(p.numLayers, p.lcsb);
-      let most = 0;
-      for (let g = 0; g < groups; g++) {
-        most = Math.max(most, lcsbSelectedBlocks(g, p.numLayers, groups, pattern).length);
-      }
-      return p.residual + checkpoints(p, most) +
-        Math.max(p.leanForward, p.headBackward, p.structuredBackward);
+    checkSettings: (numLayers, o) => void lcsbSettings(numLayers, o.lcsb),
+    planStep: (p, lcsb) => {
+      const { groups, pattern } = lcsbSettings(p.numLayers, lcsb);
+      return lcsbStepBytes(p, groups, pattern);
     },
   },
   mezo: {
     gradient: "zeroth-order",
     tapes: "none",
-    planStep: (p) => p.residual + Math.max(p.leanForward, p.headForward),
+    planStep: mezoStepBytes,
   },
 };
 

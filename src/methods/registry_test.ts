@@ -14,6 +14,7 @@ import {
 const parts: StepParts = {
   residual: 64,
   tape: 1000,
+  tapeRecompute: 1100,
   tapeBackward: 300,
   structuredBackward: 700,
   leanForward: 200,
@@ -55,7 +56,7 @@ Deno.test("registry: lcsb plans the checkpoints of its largest group, from its d
   assert.deepEqual(lcsbSettings(6), { groups: 4, pattern: "contiguous" });
   assert.equal(METHODS.lcsb.planStep(parts), 64 + 2 * 64 + 700);
   assert.equal(
-    METHODS.lcsb.planStep({ ...parts, lcsb: { groups: 6, pattern: "strided" } }),
+    METHODS.lcsb.planStep(parts, { groups: 6, pattern: "strided" }),
     64 + 64 + 700,
   );
   assert.deepEqual(lcsbSettings(2), { groups: 2, pattern: "contiguous" });

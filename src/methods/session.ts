@@ -65,7 +65,6 @@ import {
   checkpointsBlocks,
   hasGradients,
   type LcsbSettings,
-  lcsbSettings,
   METHOD_DEFAULTS,
   type MethodName,
   METHODS,
@@ -80,6 +79,7 @@ import {
   usesClipStash,
 } from "./memory_plan.ts";
 import { stashBf16, unstashBf16 } from "../optim/bf16_stash.ts";
+import { headChunkRowsOf } from "../model/head_tables.ts";
 import type { CheckpointsOption, CheckpointSpill } from "./block_checkpoints.ts";
 
 export type { Batch } from "../data/batch.ts";
@@ -219,7 +219,7 @@ export class LoraTrainingSession implements TrainingSession {
       kernels: o.kernels,
       arena: o.arena,
       lora: this.lora,
-      headChunkRows: Math.ceil(rows / 16) * 16,
+      headChunkRows: headChunkRowsOf(rows),
       mlpChunkRows: mlpRows,
     };
     if (!hasGradients(o.method)) {
@@ -231,7 +231,7 @@ export class LoraTrainingSession implements TrainingSession {
       this.#mezoWorkspace = null;
       this.#mezoBlocks = [];
     }
-    if (o.method === "lcsb") lcsbSettings(config.numLayers, o.lcsb); // validate early
+    METHODS[o.method].checkSettings?.(config.numLayers, o); // validate early
     const kept = o.keptTapes ?? 0;
     if (!(Number.isInteger(kept) && kept >= 0 && kept <= config.numLayers)) {
       throw new RangeError(`keptTapes must be in 0..${config.numLayers}, got ${kept}`);

@@ -35,6 +35,26 @@ import {
   loraWeightGrads,
 } from "./linear.ts";
 import type { BlockWeights, LinearName } from "./weights.ts";
+import {
+  actBackwardTable,
+  attentionInputTable,
+  attentionOutTable,
+  blockDims,
+  type BlockShape,
+  headNormRstdTable,
+  leanMlpChunkTable,
+  qkvTable,
+  structuredActTable,
+  structuredAttentionTable,
+  structuredGradsTable,
+  structuredInputTable,
+  structuredMlpChunkTable,
+  swigluSubRows,
+  tapeBackwardTable,
+  tapeHTable,
+  tapeRecomputeTable,
+  tapeTable,
+} from "./block_tables.ts";
 
 /** Shapes and shared per-step buffers every block function needs. */
 export interface BlockContext {
@@ -52,17 +72,11 @@ export interface BlockContext {
   mlpChunkRows: number;
 }
 
-/** Derived sizes. */
-export function blockDims(c: ModelConfig, batchSize: number, seqLen: number) {
-  const N = batchSize * seqLen;
-  return {
-    N,
-    D: c.hiddenSize,
-    I: c.intermediateSize,
-    Dq: c.numHeads * c.headDim,
-    Dkv: c.numKvHeads * c.headDim,
-    lseLen: batchSize * c.numHeads * seqLen,
-  };
+/** The {@link BlockShape} of a block run with `lora`. */
+function shapeOf(ctx: BlockContext, lora: BlockLora): BlockShape {
+  const loraRanks: BlockShape["loraRanks"] = {};
+  for (const [name, l] of Object.entries(lora)) loraRanks[name as LinearName] = l.rank;
+  return { ...ctx, loraRanks };
 }
 
 const F = 4; // bytes per f32
@@ -229,21 +243,23 @@ function attentionPart(
 ): void {
   const { config: c, kernels: k, arena } = ctx;
   const { N, D } = blockDims(c, ctx.batchSize, ctx.seqLen);
+  const shape = shapeOf(ctx, lora);
+  const input = attentionInputTable(shape);
   const qk = bw.qkNorm;
   const qPre = qk && out.qPre ? out.qPre : out.q;
   const kPre = qk && out.kPre ? out.kPre : out.k;
   const mark = arena.mark();
-  const rstd1 = out.rstd1 ?? arena.allocF32(N);
-  const n1 = out.n1 ?? arena.allocF32(N * D);
+  const rstd1 = out.rstd1 ?? arena.allocF32(input.rstd1);
+  const n1 = out.n1 ?? arena.allocF32(input.n1);
   k.rmsnormForward(n1, rstd1, x, bw.inputNorm, N, D, c.rmsNormEps);
   loraLinearForward(k, arena, bw.linears.q, lora.q, qPre, n1, N, hs?.q);
   loraLinearForward(k, arena, bw.linears.k, lora.k, kPre, n1, N, hs?.k);
   loraLinearForward(k, arena, bw.linears.v, lora.v, out.v, n1, N, hs?.v);
   arena.release(mark);
   if (qk) {
-    const rows = headRows(ctx);
-    const rstdQ = out.rstdQ ?? arena.allocF32(rows.q);
-    const rstdK = out.rstdK ?? arena.allocF32(rows.k);
+    const rstd = headNormRstdTable(shape);
+    const rstdQ = out.rstdQ ?? arena.allocF32(rstd.rstdQ);
+    const rstdK = out.rstdK ?? arena.allocF32(rstd.rstdK);
     headNormForward(ctx, qk, out.q, out.k, qPre, kPre, rstdQ, rstdK);
     arena.release(mark);
   }
@@ -267,23 +283,27 @@ export function blockForward(
   resid: Ptr,
 ): void {
   const { config: c, kernels: k, arena } = ctx;
-  const { N, D, I, Dq, Dkv, lseLen } = blockDims(c, ctx.batchSize, ctx.seqLen);
+  const { N, D, I, Dq } = blockDims(c, ctx.batchSize, ctx.seqLen);
+  const shape = shapeOf(ctx, lora);
   const mark = arena.mark();
-  const attn = arena.allocF32(N * Dq);
-  const lse = arena.allocF32(lseLen);
+  const out = attentionOutTable(shape);
+  const attn = arena.allocF32(out.attn);
+  const lse = arena.allocF32(out.lse);
   const qkvMark = arena.mark();
-  const q = arena.allocF32(N * Dq);
-  const kk = arena.allocF32(N * Dkv);
-  const v = arena.allocF32(N * Dkv);
+  const qkv = qkvTable(shape);
+  const q = arena.allocF32(qkv.q);
+  const kk = arena.allocF32(qkv.k);
+  const v = arena.allocF32(qkv.v);
   attentionPart(ctx, bw, lora, resid, { q, k: kk, v, attn, lse });
   arena.release(qkvMark);
   const R = Math.min(ctx.mlpChunkRows, N);
   for (const [r0, rows] of rowChunks(N, R)) {
     const m = arena.mark();
+    const t = leanMlpChunkTable(shape, rows);
     const x = resid + r0 * D * F;
-    const tmp = arena.allocF32(rows * D);
+    const tmp = arena.allocF32(t.tmp);
     const sw = bw.sandwichNorms;
-    const rstdOut = sw ? arena.allocF32(rows) : 0;
+    const rstdOut = sw ? arena.allocF32(t.rstdOut) : 0;
     // h1 = x + o(attn), Gemma: x + rmsnorm(o(attn)) (in place on tmp)
     if (sw) {
       loraLinearForward(k, arena, bw.linears.o, lora.o, tmp, attn + r0 * Dq * F, rows);
@@ -294,12 +314,12 @@ export function blockForward(
       const o = attn + r0 * Dq * F;
       loraLinearForward(k, arena, bw.linears.o, lora.o, tmp, o, rows, undefined, into);
     }
-    const rstd = arena.allocF32(rows);
-    const n2 = arena.allocF32(rows * D);
+    const rstd = arena.allocF32(t.rstd);
+    const n2 = arena.allocF32(t.n2);
     k.rmsnormForward(n2, rstd, x, bw.postAttentionNorm, rows, D, c.rmsNormEps);
-    const gate = arena.allocF32(rows * I);
-    const up = arena.allocF32(rows * I);
-    const act = arena.allocF32(rows * I);
+    const gate = arena.allocF32(t.gate);
+    const up = arena.allocF32(t.up);
+    const act = arena.allocF32(t.act);
     loraLinearForward(k, arena, bw.linears.gate, lora.gate, gate, n2, rows);
     loraLinearForward(k, arena, bw.linears.up, lora.up, up, n2, rows);
     mlpActForward(ctx, act, gate, up, rows * I);
@@ -364,26 +384,29 @@ export function blockForwardTape(
   y: Ptr,
 ): BlockTape {
   const { config: c, kernels: k, arena } = ctx;
-  const { N, D, I, Dq, Dkv, lseLen } = blockDims(c, ctx.batchSize, ctx.seqLen);
+  const { N, D, I } = blockDims(c, ctx.batchSize, ctx.seqLen);
+  const shape = shapeOf(ctx, lora);
   const mark = arena.mark();
   const h: Partial<Record<LinearName, Ptr>> = {};
-  for (const [name, l] of Object.entries(lora)) h[name as LinearName] = arena.allocF32(N * l.rank);
+  const hs = tapeHTable(shape);
+  for (const name of Object.keys(lora) as LinearName[]) h[name] = arena.allocF32(hs[name]!);
+  const s = tapeTable(shape);
   const t: BlockTape = {
     mark,
     x,
-    rstd1: arena.allocF32(N),
-    n1: arena.allocF32(N * D),
-    q: arena.allocF32(N * Dq),
-    k: arena.allocF32(N * Dkv),
-    v: arena.allocF32(N * Dkv),
-    attn: arena.allocF32(N * Dq),
-    lse: arena.allocF32(lseLen),
-    h1: arena.allocF32(N * D),
-    rstd2: arena.allocF32(N),
-    n2: arena.allocF32(N * D),
-    gate: arena.allocF32(N * I),
-    up: arena.allocF32(N * I),
-    act: arena.allocF32(N * I),
+    rstd1: arena.allocF32(s.rstd1),
+    n1: arena.allocF32(s.n1),
+    q: arena.allocF32(s.q),
+    k: arena.allocF32(s.k),
+    v: arena.allocF32(s.v),
+    attn: arena.allocF32(s.attn),
+    lse: arena.allocF32(s.lse),
+    h1: arena.allocF32(s.h1),
+    rstd2: arena.allocF32(s.rstd2),
+    n2: arena.allocF32(s.n2),
+    gate: arena.allocF32(s.gate),
+    up: arena.allocF32(s.up),
+    act: arena.allocF32(s.act),
     qPre: 0,
     kPre: 0,
     rstdQ: 0,
@@ -395,18 +418,17 @@ export function blockForwardTape(
     h,
   };
   if (bw.qkNorm) {
-    const rows = headRows(ctx);
-    t.qPre = arena.allocF32(N * Dq);
-    t.kPre = arena.allocF32(N * Dkv);
-    t.rstdQ = arena.allocF32(rows.q);
-    t.rstdK = arena.allocF32(rows.k);
+    t.qPre = arena.allocF32(s.qPre);
+    t.kPre = arena.allocF32(s.kPre);
+    t.rstdQ = arena.allocF32(s.rstdQ);
+    t.rstdK = arena.allocF32(s.rstdK);
   }
   const sw = bw.sandwichNorms;
   if (sw) {
-    t.attnOut = arena.allocF32(N * D);
-    t.rstdAttnOut = arena.allocF32(N);
-    t.mlpOut = arena.allocF32(N * D);
-    t.rstdMlpOut = arena.allocF32(N);
+    t.attnOut = arena.allocF32(s.attnOut);
+    t.rstdAttnOut = arena.allocF32(s.rstdAttnOut);
+    t.mlpOut = arena.allocF32(s.mlpOut);
+    t.rstdMlpOut = arena.allocF32(s.rstdMlpOut);
   }
   attentionPart(ctx, bw, lora, x, t, h);
   if (sw) {
@@ -425,7 +447,7 @@ export function blockForwardTape(
     // The norm's input and rstd are taped whether or not the output is wanted.
     loraLinearForward(k, arena, bw.linears.down, lora.down, t.mlpOut, t.act, N, h.down);
     const m = arena.mark();
-    const out = y !== 0 ? y : arena.allocF32(N * D);
+    const out = y !== 0 ? y : arena.allocF32(tapeRecomputeTable(shape).out);
     k.rmsnormForward(out, t.rstdMlpOut, t.mlpOut, sw.mlpOut, N, D, c.rmsNormEps);
     arena.release(m);
     if (y !== 0) k.add(y, y, t.h1, N * D);
@@ -470,34 +492,35 @@ export function blockBackwardTape(
   dy: Ptr,
 ): void {
   const { config: c, kernels: k, arena } = ctx;
-  const { N, D, I, Dq, Dkv } = blockDims(c, ctx.batchSize, ctx.seqLen);
+  const { N, D, I } = blockDims(c, ctx.batchSize, ctx.seqLen);
   const L = bw.linears;
+  const g = tapeBackwardTable(shapeOf(ctx, lora));
   const mark = arena.mark();
   // Gemma: the gradient of a sandwich norm's input (the MLP's, then the attention's output).
   const sw = bw.sandwichNorms;
-  const dBranch = sw ? arena.allocF32(N * D) : 0;
+  const dBranch = sw ? arena.allocF32(g.dBranch) : 0;
   if (sw) k.rmsnormBackward(dBranch, 0, dy, t.mlpOut, sw.mlpOut, t.rstdMlpOut, N, D, 0);
-  const dact = arena.allocF32(N * I);
+  const dact = arena.allocF32(g.dact);
   const dDown = sw ? dBranch : dy;
   loraLinearBackward(k, arena, L.down, lora.down, dact, dDown, t.act, N, t.h.down ?? null, 0);
-  const dgate = arena.allocF32(N * I);
-  const dup = arena.allocF32(N * I);
+  const dgate = arena.allocF32(g.dgate);
+  const dup = arena.allocF32(g.dup);
   mlpActBackward(ctx, dgate, dup, dact, t.gate, t.up, N * I);
-  const dn2 = arena.allocF32(N * D);
+  const dn2 = arena.allocF32(g.dn2);
   loraLinearBackward(k, arena, L.gate, lora.gate, dn2, dgate, t.n2, N, t.h.gate ?? null, 0);
   loraLinearBackward(k, arena, L.up, lora.up, dn2, dup, t.n2, N, t.h.up ?? null, 1);
   k.rmsnormBackward(dy, 0, dn2, t.h1, bw.postAttentionNorm, t.rstd2, N, D, 1); // dy := dh1
   if (sw) k.rmsnormBackward(dBranch, 0, dy, t.attnOut, sw.attnOut, t.rstdAttnOut, N, D, 0);
-  const dattn = arena.allocF32(N * Dq);
+  const dattn = arena.allocF32(g.dattn);
   const dO = sw ? dBranch : dy;
   loraLinearBackward(k, arena, L.o, lora.o, dattn, dO, t.attn, N, t.h.o ?? null, 0);
-  const dq = arena.allocF32(N * Dq);
-  const dk = arena.allocF32(N * Dkv);
-  const dv = arena.allocF32(N * Dkv);
+  const dq = arena.allocF32(g.dq);
+  const dk = arena.allocF32(g.dk);
+  const dv = arena.allocF32(g.dv);
   attentionBackward(ctx, bw.index, dq, dk, dv, dattn, t.q, t.k, t.v, t.attn, t.lse);
   rope(ctx, bw.index, dq, dk, 1);
   if (bw.qkNorm) headNormBackward(ctx, bw.qkNorm, dq, dk, t.qPre, t.kPre, t.rstdQ, t.rstdK);
-  const dn1 = arena.allocF32(N * D);
+  const dn1 = arena.allocF32(g.dn1);
   loraLinearBackward(k, arena, L.q, lora.q, dn1, dq, t.n1, N, t.h.q ?? null, 0);
   loraLinearBackward(k, arena, L.k, lora.k, dn1, dk, t.n1, N, t.h.k ?? null, 1);
   loraLinearBackward(k, arena, L.v, lora.v, dn1, dv, t.n1, N, t.h.v ?? null, 1);
@@ -535,34 +558,38 @@ export function blockBackwardStructured(
   dy: Ptr,
 ): void {
   const { config: c, kernels: k, arena } = ctx;
-  const { N, D, I, Dq, Dkv, lseLen } = blockDims(c, ctx.batchSize, ctx.seqLen);
+  const { N, D, I, Dq } = blockDims(c, ctx.batchSize, ctx.seqLen);
   const L = bw.linears;
+  const shape = shapeOf(ctx, lora);
   const outer = arena.mark();
   // The head norms' rstd live through the whole backward (N * (Hq + Hkv) floats).
   const qk = bw.qkNorm;
   const rows = headRows(ctx);
-  const rstdQ = qk ? arena.allocF32(rows.q) : 0;
-  const rstdK = qk ? arena.allocF32(rows.k) : 0;
+  const rstd = headNormRstdTable(shape);
+  const rstdQ = qk ? arena.allocF32(rstd.rstdQ) : 0;
+  const rstdK = qk ? arena.allocF32(rstd.rstdK) : 0;
   const mark = arena.mark();
   // 1.
-  const q = arena.allocF32(N * Dq);
-  const kk = arena.allocF32(N * Dkv);
-  const v = arena.allocF32(N * Dkv);
-  const attn = arena.allocF32(N * Dq);
-  const lse = arena.allocF32(lseLen);
+  const a = structuredAttentionTable(shape);
+  const q = arena.allocF32(a.q);
+  const kk = arena.allocF32(a.k);
+  const v = arena.allocF32(a.v);
+  const attn = arena.allocF32(a.attn);
+  const lse = arena.allocF32(a.lse);
   attentionPart(ctx, bw, lora, x, { q, k: kk, v, attn, lse, rstdQ, rstdK });
   // Gemma: d(o's output) through the attention-output norm, filled chunk by chunk in 2.
   const sw = bw.sandwichNorms;
-  const dAttnOut = sw ? arena.allocF32(N * D) : 0;
+  const dAttnOut = sw ? arena.allocF32(a.dAttnOut) : 0;
   // 2.
   const R = Math.min(ctx.mlpChunkRows, N);
   for (const [r0, rows] of rowChunks(N, R)) {
     const m = arena.mark();
+    const t = structuredMlpChunkTable(shape, rows);
     const dyc = dy + r0 * D * F;
     // Gemma: o's output and its norm's rstd stay for that norm's backward at the chunk's end.
-    const oOut = sw ? arena.allocF32(rows * D) : 0;
-    const rstdO = sw ? arena.allocF32(rows) : 0;
-    const h1 = arena.allocF32(rows * D);
+    const oOut = sw ? arena.allocF32(t.oOut) : 0;
+    const rstdO = sw ? arena.allocF32(t.rstdO) : 0;
+    const h1 = arena.allocF32(t.h1);
     if (sw) {
       loraLinearForward(k, arena, L.o, lora.o, oOut, attn + r0 * Dq * F, rows);
       k.rmsnormForward(h1, rstdO, oOut, sw.attnOut, rows, D, c.rmsNormEps);
@@ -571,25 +598,26 @@ export function blockBackwardStructured(
       const plusX = { res: x + r0 * D * F, into: false };
       loraLinearForward(k, arena, L.o, lora.o, h1, attn + r0 * Dq * F, rows, undefined, plusX);
     }
-    const rstd2 = arena.allocF32(rows);
-    const n2 = arena.allocF32(rows * D);
+    const rstd2 = arena.allocF32(t.rstd2);
+    const n2 = arena.allocF32(t.n2);
     k.rmsnormForward(n2, rstd2, h1, bw.postAttentionNorm, rows, D, c.rmsNormEps);
-    const gate = arena.allocF32(rows * I);
-    const up = arena.allocF32(rows * I);
+    const gate = arena.allocF32(t.gate);
+    const up = arena.allocF32(t.up);
     loraLinearForward(k, arena, L.gate, lora.gate, gate, n2, rows);
     loraLinearForward(k, arena, L.up, lora.up, up, n2, rows);
-    const dact = arena.allocF32(rows * I);
-    const dh = lora.down ? arena.allocF32(rows * lora.down.rank) : 0;
+    const dact = arena.allocF32(t.dact);
+    const dh = lora.down ? arena.allocF32(t.dh) : 0;
     // Gemma: d(down's output) through the MLP-output norm.
-    const dMlpOut = sw ? arena.allocF32(rows * D) : 0;
+    const dMlpOut = sw ? arena.allocF32(t.dMlpOut) : 0;
     const actMark = arena.mark();
-    const act = arena.allocF32(rows * I);
+    const at = structuredActTable(shape, rows);
+    const act = arena.allocF32(at.act);
     mlpActForward(ctx, act, gate, up, rows * I);
     if (sw) {
       // down's output recomputed only for its norm's backward (the forward output goes to
       // dMlpOut and is overwritten by the gradient).
-      const rstdM = arena.allocF32(rows);
-      const mOut = arena.allocF32(rows * D);
+      const rstdM = arena.allocF32(at.rstdM);
+      const mOut = arena.allocF32(at.mOut);
       loraLinearForward(k, arena, L.down, lora.down, mOut, act, rows);
       k.rmsnormForward(dMlpOut, rstdM, mOut, sw.mlpOut, rows, D, c.rmsNormEps);
       k.rmsnormBackward(dMlpOut, 0, dyc, mOut, sw.mlpOut, rstdM, rows, D, 0);
@@ -598,7 +626,7 @@ export function blockBackwardStructured(
     if (lora.down) loraWeightGrads(k, arena, lora.down, dh, dDown, act, rows, null);
     arena.release(actMark);
     linearInputGrad(k, L.down, lora.down, dact, dDown, dh, rows, 0);
-    actBackwardInPlace(ctx, gate, up, dact, rows);
+    actBackwardInPlace(ctx, shape, gate, up, dact, rows);
     const dn2 = dact; // dact is dead: reuse its first rows*D floats (D <= I in every model)
     if (D > I) throw new Error("blockBackwardStructured assumes hidden <= intermediate");
     loraLinearBackward(k, arena, L.gate, lora.gate, dn2, gate, n2, rows, null, 0);
@@ -611,17 +639,18 @@ export function blockBackwardStructured(
     arena.release(m);
   }
   // 3.
-  const dattn = arena.allocF32(N * Dq);
+  const g = structuredGradsTable(shape);
+  const dattn = arena.allocF32(g.dattn);
   loraLinearBackward(k, arena, L.o, lora.o, dattn, sw ? dAttnOut : dy, attn, N, null, 0);
-  const dqHigh = arena.allocF32(N * Dq);
-  const dkHigh = arena.allocF32(N * Dkv);
-  const dvHigh = arena.allocF32(N * Dkv);
+  const dqHigh = arena.allocF32(g.dq);
+  const dkHigh = arena.allocF32(g.dk);
+  const dvHigh = arena.allocF32(g.dv);
   attentionBackward(ctx, bw.index, dqHigh, dkHigh, dvHigh, dattn, q, kk, v, attn, lse);
   const gradsEnd = arena.mark();
   arena.release(mark);
-  const dq = arena.allocF32(N * Dq);
-  const dk = arena.allocF32(N * Dkv);
-  const dv = arena.allocF32(N * Dkv);
+  const dq = arena.allocF32(g.dq);
+  const dk = arena.allocF32(g.dk);
+  const dv = arena.allocF32(g.dv);
   // Same sizes and order, so one memmove puts each at its new place (dq <= dqHigh).
   new Uint8Array(arena.memory.buffer).copyWithin(dq, dqHigh, gradsEnd);
   if (dkHigh - dqHigh !== dk - dq || dvHigh - dqHigh !== dv - dq) {
@@ -629,32 +658,28 @@ export function blockBackwardStructured(
   }
   rope(ctx, bw.index, dq, dk, 1);
   // 4.
-  const rstd1 = arena.allocF32(N);
-  const n1 = arena.allocF32(N * D);
+  const inp = structuredInputTable(shape);
+  const rstd1 = arena.allocF32(inp.rstd1);
+  const n1 = arena.allocF32(inp.n1);
   k.rmsnormForward(n1, rstd1, x, bw.inputNorm, N, D, c.rmsNormEps);
   if (qk) {
     // The head norms' inputs are recomputed one at a time (q, then k in the same place).
     const m = arena.mark();
-    const qPre = arena.allocF32(N * Dq);
+    const qPre = arena.allocF32(inp.qPre);
     loraLinearForward(k, arena, L.q, lora.q, qPre, n1, N);
     k.rmsnormBackward(dq, 0, dq, qPre, qk.q, rstdQ, rows.q, c.headDim, 0);
     arena.release(m);
-    const kPre = arena.allocF32(N * Dkv);
+    const kPre = arena.allocF32(inp.kPre);
     loraLinearForward(k, arena, L.k, lora.k, kPre, n1, N);
     k.rmsnormBackward(dk, 0, dk, kPre, qk.k, rstdK, rows.k, c.headDim, 0);
     arena.release(m);
   }
-  const dn1 = arena.allocF32(N * D);
+  const dn1 = arena.allocF32(inp.dn1);
   loraLinearBackward(k, arena, L.q, lora.q, dn1, dq, n1, N, null, 0);
   loraLinearBackward(k, arena, L.k, lora.k, dn1, dk, n1, N, null, 1);
   loraLinearBackward(k, arena, L.v, lora.v, dn1, dv, n1, N, null, 1);
   k.rmsnormBackward(dy, 0, dn1, x, bw.inputNorm, rstd1, N, D, 1);
   arena.release(outer);
-}
-
-/** Rows per sub-chunk of the in-place SwiGLU backward. */
-export function swigluSubRows(rows: number): number {
-  return Math.max(1, Math.ceil(rows / 4));
 }
 
 /**
@@ -664,6 +689,7 @@ export function swigluSubRows(rows: number): number {
  */
 function actBackwardInPlace(
   ctx: BlockContext,
+  shape: BlockShape,
   gate: Ptr,
   up: Ptr,
   dact: Ptr,
@@ -672,9 +698,10 @@ function actBackwardInPlace(
   const { arena } = ctx;
   const I = ctx.config.intermediateSize;
   const S = swigluSubRows(rows);
+  const t = actBackwardTable(shape, rows);
   const mark = arena.mark();
-  const tg = arena.allocF32(S * I);
-  const tu = arena.allocF32(S * I);
+  const tg = arena.allocF32(t.tg);
+  const tu = arena.allocF32(t.tu);
   const bytes = new Uint8Array(arena.memory.buffer);
   for (const [s0, n] of rowChunks(rows, S)) {
     const o = s0 * I * F;

@@ -16,6 +16,7 @@ import type { Arena } from "../runtime/arena.ts";
 import { expPortable, logPortable } from "../runtime/portable_math.ts";
 import { baseBackward, baseForward } from "./linear.ts";
 import type { LinearWeight, WeightStore } from "./weights.ts";
+import { headBackwardTable, headLossTable, type HeadShape, lossPassTable } from "./head_tables.ts";
 
 /** What the head needs: the store (final norm, head chunks) and the kernels. */
 export interface HeadContext {
@@ -61,6 +62,11 @@ export function countedRowRuns(
   return { runs, targets: out };
 }
 
+/** The {@link HeadShape} of `rows` gathered rows through `h`. */
+function shapeOf(h: HeadContext, rows: number): HeadShape {
+  return { rows, hiddenSize: h.store.config.hiddenSize, chunkRows: h.headChunkRows };
+}
+
 /** n[M, D] and rstd[M] = the final norm of the gathered rows of x[N, D]. */
 function normGathered(h: HeadContext, runs: number[], x: Ptr, n: Ptr, rstd: Ptr): void {
   const { kernels: k, store } = h;
@@ -88,13 +94,14 @@ async function lossPass(
   lse: Ptr,
 ): Promise<number> {
   const { kernels: k, arena } = h;
+  const t = lossPassTable(shapeOf(h, N));
   const mark = arena.mark();
-  const rowSum = arena.allocF32(N);
-  const target = arena.allocF32(N);
+  const rowSum = arena.allocF32(t.rowSum);
+  const target = arena.allocF32(t.target);
   arena.f32(lse, N).fill(-Infinity); // lse doubles as the running max
   arena.f32(rowSum, N).fill(0);
   arena.f32(target, N).fill(0);
-  const logits = arena.allocF32(N * h.headChunkRows);
+  const logits = arena.allocF32(t.logits);
   for await (const { v0, weight } of h.store.headChunks(h.headChunkRows)) {
     baseForward(k, weight, logits, n, N, 0);
     k.ceChunkForward(logits, N, weight.out, v0, targets, lse, rowSum, target);
@@ -118,18 +125,18 @@ async function lossPass(
  * (before the final norm). Nothing is kept.
  */
 export async function headLoss(h: HeadContext, x: Ptr, targets: Ptr, N: number): Promise<number> {
-  const { arena, store } = h;
-  const D = store.config.hiddenSize;
+  const { arena } = h;
   const rows = countedRowRuns(arena.i32(targets, N), h.allRows ?? false);
   const M = rows.targets.length;
   if (M === 0) return 0;
+  const t = headLossTable(shapeOf(h, M));
   const mark = arena.mark();
-  const tg = arena.allocI32(M);
+  const tg = arena.allocI32(t.targets);
   arena.i32(tg, M).set(rows.targets);
-  const rstd = arena.allocF32(M);
-  const n = arena.allocF32(M * D);
+  const rstd = arena.allocF32(t.rstd);
+  const n = arena.allocF32(t.n);
   normGathered(h, rows.runs, x, n, rstd);
-  const lse = arena.allocF32(M);
+  const lse = arena.allocF32(t.lse);
   const total = await lossPass(h, n, tg, M, lse);
   arena.release(mark);
   return total;
@@ -159,22 +166,23 @@ export async function headLossBackward(
     arena.f32(dx, N * D).fill(0);
     return 0;
   }
+  const b = headBackwardTable(shapeOf(h, M));
   const mark = arena.mark();
-  const gathered = arena.allocI32(M);
+  const gathered = arena.allocI32(b.targets);
   arena.i32(gathered, M).set(rows.targets);
-  const rstd = arena.allocF32(M);
-  const n = arena.allocF32(M * D);
+  const rstd = arena.allocF32(b.rstd);
+  const n = arena.allocF32(b.n);
   normGathered(h, runs, x, n, rstd);
-  const rowMax = arena.allocF32(M);
-  const rowSum = arena.allocF32(M);
-  const target = arena.allocF32(M);
-  const oldMax = arena.allocF32(M);
+  const rowMax = arena.allocF32(b.rowMax);
+  const rowSum = arena.allocF32(b.rowSum);
+  const target = arena.allocF32(b.target);
+  const oldMax = arena.allocF32(b.oldMax);
   // Targets that never match a column (V) for counted rows, NO_TARGET for ignored rows: the chunk
   // backward then yields exp(l - m) without the one-hot, and zero rows where ignored.
-  const noHit = arena.allocI32(M);
-  const acc = arena.allocF32(M * D);
-  const targetRows = arena.allocF32(M * D);
-  const logits = arena.allocF32(M * h.headChunkRows);
+  const noHit = arena.allocI32(b.noHit);
+  const acc = arena.allocF32(b.acc);
+  const targetRows = arena.allocF32(b.targetRows);
+  const logits = arena.allocF32(b.logits);
   const tg = rows.targets;
   const nh = arena.i32(noHit, M);
   for (let t = 0; t < M; t++) nh[t] = tg[t] < 0 ? NO_TARGET : V;

@@ -108,6 +108,16 @@ export function loraParamCount(config: ModelConfig, lora: LoraConfig): number {
   return n * config.numLayers;
 }
 
+/** Floats of each LoRA tensor of one block, A then B of each target in order. */
+export function loraBlockTensorFloats(config: ModelConfig, lora: LoraConfig): number[] {
+  const floats: number[] = [];
+  for (const name of lora.targets) {
+    const [out, inF] = linearShape(config, name);
+    floats.push(lora.rank * inF, lora.rank * out);
+  }
+  return floats;
+}
+
 /** Where gradients live; see the module doc. */
 export type GradientStorage = "whole" | "block" | "none";
 

@@ -33,7 +33,8 @@ import {
  * gets head_dim 24 (q_proj [96, 64]), so head_dim != hidden / heads as in the released models.
  * Gemma 3 gets head_dim 24, GQA 4:1, sliding and full layers alternating (sliding first), a
  * window of 3 keys (shorter than the test sequences), query_pre_attn_scalar 20 != head_dim,
- * two RoPE thetas and the √hidden embedding scale.
+ * two RoPE thetas and the √hidden embedding scale. Each is the `tiny-*` preset of src/io/presets.ts
+ * but for the fields src/io/presets_test.ts lists with its reason.
  */
 export function tinyConfig(
   architecture: "qwen2" | "qwen3" | "llama" | "gemma3",
@@ -92,9 +93,11 @@ export function tinyConfig(
     rmsNormEps: architecture === "qwen2" ? 1e-6 : 1e-5,
     tieWordEmbeddings: true,
     qkvBias: architecture === "qwen2",
+    qkNorm: false,
     maxPositionEmbeddings: 4096,
     bosTokenId: null,
     eosTokenId: null,
+    padTokenId: null,
   };
 }
 

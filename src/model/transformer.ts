@@ -61,15 +61,27 @@ export function validateBatch(config: ModelConfig, b: Batch): void {
   }
 }
 
+/**
+ * The buffers {@link prepareBatch} allocates for `batchSize` sequences of `seqLen` tokens: ids
+ * and targets (i32), the RoPE tables, and the sliding layers' own where their theta differs.
+ */
+export function batchTable(config: ModelConfig, batchSize: number, seqLen: number) {
+  const N = batchSize * seqLen;
+  const table = seqLen * (config.headDim / 2);
+  const local = hasLocalRope(config) ? table : 0;
+  return { ids: N, targets: N, cos: table, sin: table, cosLocal: local, sinLocal: local };
+}
+
 /** Allocates (on the arena top) and fills ids, targets and RoPE tables for `batch`. */
 export function prepareBatch(m: LoraModel, batch: Batch): PreparedBatch {
   const { config, arena } = m;
   validateBatch(config, batch);
   const T = batch.seqLen;
   const N = batch.batchSize * T;
-  const ids = arena.allocI32(N);
+  const t = batchTable(config, batch.batchSize, T);
+  const ids = arena.allocI32(t.ids);
   arena.i32(ids, N).set(batch.inputIds);
-  const targets = arena.allocI32(N);
+  const targets = arena.allocI32(t.targets);
   const count = shiftLabels(
     batch.labels,
     batch.batchSize,
@@ -78,14 +90,14 @@ export function prepareBatch(m: LoraModel, batch: Batch): PreparedBatch {
     arena.i32(targets, N),
   );
   const half = config.headDim / 2;
-  const cos = arena.allocF32(T * half);
-  const sin = arena.allocF32(T * half);
+  const cos = arena.allocF32(t.cos);
+  const sin = arena.allocF32(t.sin);
   const positions = Array.from({ length: T }, (_, t) => t);
   ropeTables(config, positions, { cos: arena.f32(cos, T * half), sin: arena.f32(sin, T * half) });
   let ropeLocal: { cos: Ptr; sin: Ptr } | undefined;
   if (hasLocalRope(config)) {
     // Sliding layers' tables (Gemma: rope_local_base_freq, no scaling).
-    ropeLocal = { cos: arena.allocF32(T * half), sin: arena.allocF32(T * half) };
+    ropeLocal = { cos: arena.allocF32(t.cosLocal), sin: arena.allocF32(t.sinLocal) };
     ropeTables(
       { headDim: config.headDim, ropeTheta: config.ropeLocalTheta!, ropeScaling: null },
       positions,

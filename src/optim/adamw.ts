@@ -18,6 +18,11 @@ interface MomentBuffers {
   v: Ptr;
 }
 
+/** The state of one `n`-value tensor: the first and second moments, f32 each. */
+export function adamwStateTable(n: number) {
+  return { m: n, v: n };
+}
+
 /** AdamW over parameter tensors in linear memory; see the module doc. */
 export class AdamW implements Optimizer {
   readonly config: OptimizerConfig;
@@ -45,10 +50,11 @@ export class AdamW implements Optimizer {
     if (!(this.#eps > 0)) throw new RangeError(`AdamW eps must be > 0, got ${this.#eps}`);
     for (const p of params) {
       if (this.#state.has(p.name)) throw new Error(`duplicate parameter name ${p.name}`);
+      const t = adamwStateTable(p.n);
       this.#state.set(p.name, {
         n: p.n,
-        m: arena.allocZeroed(p.n * 4),
-        v: arena.allocZeroed(p.n * 4),
+        m: arena.allocZeroed(t.m * 4),
+        v: arena.allocZeroed(t.v * 4),
       });
     }
   }

@@ -18,10 +18,23 @@
 import type { Kernels } from "../kernels/abi.ts";
 import type { Arena } from "../runtime/arena.ts";
 import type { ParamTensor } from "../runtime/ptr.ts";
-import { AdamW } from "./adamw.ts";
-import { AdamW8bit } from "./adamw8bit.ts";
-import type { Optimizer, OptimizerConfig } from "./optimizer.ts";
+import { tableBytes } from "../model/buffer_table.ts";
+import { AdamW, adamwStateTable } from "./adamw.ts";
+import { AdamW8bit, adamw8bitStateBytes } from "./adamw8bit.ts";
+import type { Optimizer, OptimizerConfig, OptimizerKind } from "./optimizer.ts";
 import { Sgd } from "./sgd.ts";
+
+/** Arena bytes of the state `kind` keeps for one `n`-value tensor, as its constructor allocates it. */
+export function optimizerStateBytes(kind: OptimizerKind, n: number): number {
+  switch (kind) {
+    case "adamw":
+      return tableBytes(adamwStateTable(n));
+    case "adamw8bit":
+      return adamw8bitStateBytes(n);
+    case "sgd":
+      return 0;
+  }
+}
 
 /** Builds the optimizer and allocates its state for `params` once, in the arena. */
 export function createOptimizer(

@@ -19,7 +19,8 @@ import type { Ptr } from "./ptr.ts";
 import { MemViews } from "./mem_views.ts";
 
 const PAGE = 65536;
-const ALIGN = 64; // cache line; also satisfies v128 alignment
+/** Alignment of every allocation: a cache line, which also satisfies v128 alignment. */
+export const ARENA_ALIGN = 64;
 
 /** Thrown when an allocation would exceed the arena's byte limit. */
 export class ArenaLimitError extends Error {
@@ -43,7 +44,7 @@ export class Arena extends MemViews {
 
   constructor(memory: WebAssembly.Memory, readonly base: number) {
     super(memory);
-    this.top = alignUp(base, ALIGN);
+    this.top = alignUp(base, ARENA_ALIGN);
     this.highWater = this.top;
   }
 
@@ -63,7 +64,7 @@ export class Arena extends MemViews {
       throw new RangeError(`bad allocation size ${bytes}`);
     }
     const ptr = this.top;
-    const end = ptr + alignUp(bytes, ALIGN);
+    const end = ptr + alignUp(bytes, ARENA_ALIGN);
     if (end > this.limit) throw new ArenaLimitError(end - ptr, ptr, this.limit);
     this.ensure(end);
     this.top = end;
@@ -93,7 +94,7 @@ export class Arena extends MemViews {
 
   /** Frees everything allocated since `mark` (stack order). */
   release(mark: number): void {
-    if (mark > this.top || mark < alignUp(this.base, ALIGN)) {
+    if (mark > this.top || mark < alignUp(this.base, ARENA_ALIGN)) {
       throw new Error(`arena release(${mark}) outside [${this.base}, ${this.top}]`);
     }
     this.top = mark;

@@ -5,7 +5,7 @@
  *   top: linear memory never shrinks, and pages above the high-water were never touched) + the
  *   bytes of JS ArrayBuffers the trainer holds (weights, checkpoints, optimizer-state copies).
  * - process peak = the operating system's high-water mark for the whole process, when the host
- *   can tell (VmHWM on Linux through `process_memory_deno.ts`), else null.
+ *   can tell (VmHWM on Linux through `src/deno/process_memory.ts`), else null.
  *
  * Runs anywhere: the process reader is injected, nothing here touches the file system.
  *
@@ -50,7 +50,7 @@ export interface MemoryReportInput {
   arenas: ArenaUsage | readonly ArenaUsage[];
   /** JS bytes held (e.g. `WeightStore.jsBytesHeld()` + a {@link JsBytesLedger} total). */
   jsBytesHeld?: number;
-  /** Optional process-peak reader, e.g. `processPeakBytes` from `process_memory_deno.ts`. */
+  /** Optional process-peak reader, e.g. `processPeakBytes` from `src/deno/process_memory.ts`. */
   processPeak?: ProcessPeakReader;
 }
 

@@ -107,9 +107,8 @@ export interface WorkerPoolOptions {
  * 2-core Xeon VM (bench/dispatch.ts) a worker still spinning answers in < 1 µs, one asleep in
  * 30-250 µs (the futex wake, longer when other processes hold the cores), so workers that stay
  * awake across the short single-threaded stretches between the big calls of a training step are
- * what makes splitting hidden-128-sized calls pay: with 2000 polls (~15 µs) the browser demo's
- * training ran 11-12 % slower on 2 threads than on 1 (Deno and a Chromium worker alike), with
- * 20000 1.3x faster.
+ * what makes splitting hidden-128-sized calls pay: a spin much shorter than the gaps between
+ * those calls puts a wake on every call.
  */
 export const DEFAULT_SPIN = 20000;
 

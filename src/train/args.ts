@@ -40,7 +40,7 @@ export interface TrainArgs {
   compareBase: boolean;
   method: MethodName;
   quant: "int4" | "none";
-  /** "auto" until the run resolves it (see `weights_choice_deno.ts`). */
+  /** "auto" until the run resolves it (see `src/deno/weights_choice.ts`). */
   weights: "auto" | "resident" | "streamed";
   cacheDir: string | null;
   rank: number;

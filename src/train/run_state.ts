@@ -9,7 +9,7 @@
  * - `trainer_state.json`: step, optimizer step count and RNG state, data position, the run's
  *   arguments and the loss history (for `loss.svg` and metrics continuity).
  *
- * See `run_state_deno.ts` for writing them as a directory atomically.
+ * See `src/deno/run_state.ts` for writing them as a directory atomically.
  */
 import type { ByteSource } from "../io/byte_source.ts";
 import { SafetensorsFile } from "../io/safetensors.ts";

@@ -8,7 +8,7 @@ import {
   readCheckpointHead,
   resolveResumeDir,
   writeCheckpoint,
-} from "./run_state_deno.ts";
+} from "../deno/run_state.ts";
 
 const model = tinyConfig("llama", 1);
 

@@ -1,0 +1,774 @@
+/**
+ * The `train.ts` command: everything that touches Deno (files, signals, the terminal) around the
+ * portable training loop. Returns the process exit status instead of exiting, so tests can call
+ * it in-process.
+ */
+import { isInputError } from "../io/input_error.ts";
+import type { TextTokenizer } from "../data/tokenizer.ts";
+import { bundledQwenTokenizerDir, loadTokenDecoderDir, loadTokenizerDir } from "./tokenizer.ts";
+import { DataError } from "../data/example.ts";
+import { loadKernels } from "../kernels/wasm.ts";
+import type { WeightStore } from "../model/weights.ts";
+import { ArenaLimitError } from "../runtime/arena.ts";
+import { FileWriteError, writeFileAtomic } from "./fs.ts";
+import { debugTrace, unexpectedErrorText } from "../runtime/unexpected_error.ts";
+import { BYTES_PER_MB, formatMB, formatMemoryReport } from "../runtime/memory.ts";
+import { processPeakBytes, readProcessMemory } from "./process_memory.ts";
+import type { DemoShowcase, ShowcasePrompt } from "../cli/demo_showcase_run.ts";
+import { UsageError } from "../cli/usage.ts";
+import { helpText, parseTrainArgs, type TrainArgs } from "../train/args.ts";
+import {
+  CheckpointWriteError,
+  readCheckpoint,
+  readCheckpointHead,
+  resolveResume,
+  type ResumePoint,
+  writeCheckpoint,
+} from "./run_state.ts";
+import type { DataIdentity } from "../train/data_identity.ts";
+import {
+  checkAdapterInitFlags,
+  checkDataIdentity,
+  checkOutputPaths,
+  otherRunIn,
+  systemMemoryBytes,
+} from "./preflight.ts";
+import {
+  checkFlagCombinations,
+  checkFlagsAgainstModel,
+  headChunkRowsFor,
+  lcsbSettingsFor,
+  runMemoryPlan,
+  runMemoryPlanOptions,
+} from "../train/preflight.ts";
+import { keepsTapes, keptTapesWithin, type MemoryPlan } from "../methods/memory_plan.ts";
+import { defaultCacheDir } from "./cache_dir.ts";
+import { chooseWeights } from "./weights_choice.ts";
+import { chooseCheckpoints } from "./checkpoints_choice.ts";
+import { CheckpointSpillError, openCheckpointSpill } from "./checkpoint_spill.ts";
+import { acquireRunLock, clearRun, pruneCheckpoints } from "./run_dir.ts";
+import { createDemoStore, DEMO_BASE_MODEL, DEMO_MODEL_CONFIG } from "../model/demo_model.ts";
+import {
+  DEMO_DEFAULTS,
+  demoDataPath,
+  demoEvalDataPath,
+  demoIntro,
+  demoOutro,
+} from "../train/demo.ts";
+import { metricsLine, perplexity } from "../train/metrics.ts";
+import { baseModelNameDeno } from "./base_model_name.ts";
+import { baseEvalLoss, comparisonText, scoredTokens } from "../train/compare_base.ts";
+import {
+  modelTokenizerLoader,
+  openModelDeno,
+  padIdWithoutTokenizer,
+  readModelConfigDeno,
+} from "./model.ts";
+import { readAdapterDir } from "./peft_adapter.ts";
+import { ProgressReporter } from "../train/progress.ts";
+import {
+  countNoun,
+  type ReadData,
+  readRunData,
+  type RunDataReady,
+  type RunDataSpec,
+  runFineTune,
+  type RunHost,
+  RunInputError,
+} from "../train/run.ts";
+import { MemoryLimitError, NonFiniteError } from "../train/trainer.ts";
+
+const encoder = new TextEncoder();
+
+/** Where the CLI writes (tests capture it). */
+export interface CliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  isTerminal: boolean;
+  /**
+   * After a demo run: the text that shows what the adapter changed (the base's and the adapted
+   * model's answers to a held-out prompt). The entry point supplies it; without it the demo
+   * prints none.
+   */
+  demoShowcase?: DemoShowcase;
+}
+
+/** The process's own terminal. */
+export const defaultIo: CliIo = {
+  out: (t) => void Deno.stdout.writeSync(encoder.encode(t)),
+  err: (t) => void Deno.stderr.writeSync(encoder.encode(t)),
+  isTerminal: Deno.stdout.isTerminal(),
+};
+
+/** The command line resolved: `--resume` merges the checkpoint's arguments, the demo its defaults. */
+interface ResolvedRun {
+  args: TrainArgs;
+  /** Flags given on this command line. */
+  given: Set<keyof TrainArgs>;
+  resume: ResumePoint | null;
+  /** The resumed checkpoint's recorded data identity. */
+  recordedData: DataIdentity | null;
+  help: boolean;
+}
+
+async function resolveArgs(argv: string[]): Promise<ResolvedRun> {
+  const parsed = parseTrainArgs(argv);
+  const given = parsed.given;
+  if (parsed.help) {
+    return { args: parsed.args, given, resume: null, recordedData: null, help: true };
+  }
+  let args = parsed.args;
+  let resume: ResumePoint | null = null;
+  let recordedData: DataIdentity | null = null;
+  if (args.resume) {
+    resume = await resolveResume(args.resume).catch((e) => {
+      throw new UsageError("--resume", (e as Error).message);
+    });
+    const head = await readCheckpointHead(resume.checkpoint);
+    recordedData = head.dataIdentity;
+    // The checkpoint's arguments are the base; flags given now override them.
+    const merged = { ...args } as Record<string, unknown>;
+    for (const [k, v] of Object.entries(head.args)) {
+      if (k in args && !given.has(k as keyof TrainArgs)) merged[k] = v;
+    }
+    merged.resume = args.resume;
+    // A resumed run writes where it was resumed from (a copied run directory stays a copy).
+    if (!given.has("out")) merged.out = resume.runDir;
+    // Replacing is what the first run asked for; the resumed run continues it.
+    if (!given.has("overwrite")) merged.overwrite = false;
+    args = merged as unknown as TrainArgs;
+  } else if (args.model === null) {
+    for (const [k, v] of Object.entries(DEMO_DEFAULTS)) {
+      if (!given.has(k as keyof TrainArgs)) {
+        (args as unknown as Record<string, unknown>)[k] = v;
+      }
+    }
+  }
+  if (args.model === null && args.data === null) args.data = demoDataPath();
+  if (args.model === null && args.evalData === null && args.steps > 0) {
+    args.evalData = demoEvalDataPath();
+  }
+  if (args.compareBase && args.evalData === null) {
+    // The demo's default asks for it only where it has evaluation data.
+    if (given.has("compareBase")) {
+      throw new UsageError("--compare-base", "needs --eval-data FILE.jsonl");
+    }
+    args.compareBase = false;
+  }
+  if (args.steps > 0 && args.data === null) {
+    throw new UsageError("--data", "required when training a --model (a JSONL file)");
+  }
+  if (args.steps === 0 && args.evalData === null) {
+    throw new UsageError("--steps", "0 only makes sense with --eval-data (evaluation only)");
+  }
+  // Missing files are usage errors, found before anything slow happens.
+  for (const [flag, path] of [["--data", args.data], ["--eval-data", args.evalData]] as const) {
+    if (path !== null && args.steps + (flag === "--eval-data" ? 1 : 0) > 0) {
+      const kind = await Deno.stat(path).then((s) => (s.isFile ? "file" : "other"), () => null);
+      if (kind === null) throw new UsageError(flag, `${path}: no such file`);
+      if (kind !== "file") throw new UsageError(flag, `${path} is not a file`);
+    }
+  }
+  checkFlagCombinations(args, given);
+  return { args, given, resume, recordedData, help: false };
+}
+
+export { tokenizerCostNote } from "../train/run.ts";
+
+/** What the error report may say about the run: the newest checkpoint known to be good. */
+interface RunRecord {
+  lastGood: string | null;
+  args: TrainArgs | null;
+}
+
+const EXIT_STATUS: Record<StopSignal, number> = { SIGINT: 130, SIGHUP: 129, SIGTERM: 143 };
+type StopSignal = "SIGINT" | "SIGHUP" | "SIGTERM";
+
+/** The CLI. Returns the exit status. */
+export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  const record: RunRecord = { lastGood: null, args: null };
+  try {
+    const run = await resolveArgs(argv);
+    if (run.help) {
+      io.out(helpText());
+      return 0;
+    }
+    record.args = run.args;
+    record.lastGood = run.resume?.checkpoint ?? null;
+    return await trainInRunDir(run, io, record);
+  } catch (e) {
+    return reportFailure(e, io, record);
+  }
+}
+
+/** Prints one line for a failure and returns the exit status; traces only with SLIMTUNE_DEBUG. */
+function reportFailure(e: unknown, io: CliIo, record: RunRecord): number {
+  const kept = record.lastGood ? `; last good checkpoint: ${record.lastGood}` : "";
+  const debug = debugTrace(e);
+  if (e instanceof UsageError) {
+    io.err(`error: ${e.message}\n${debug}`);
+    return 2;
+  }
+  if (e instanceof RunInputError && e.field !== null) {
+    const flag = e.field === "train" ? "--data" : "--steps";
+    io.err(`error: ${flag}: ${e.message}\n${debug}`);
+    return 2;
+  }
+  if (e instanceof DataError || e instanceof RunInputError) {
+    io.err(`error: ${e.message}\n${debug}`);
+    return 1;
+  }
+  if (e instanceof NonFiniteError) {
+    // Suggest only what is not already set.
+    const a = record.args;
+    const hint = a && a.maxGradNorm > 0
+      ? "try a lower --lr"
+      : "try a lower --lr or --max-grad-norm 1";
+    io.err(`\nerror: ${e.message}; ${hint}${kept}\n${debug}`);
+    return 1;
+  }
+  if (
+    e instanceof MemoryLimitError || e instanceof ArenaLimitError ||
+    e instanceof CheckpointWriteError || e instanceof FileWriteError ||
+    e instanceof CheckpointSpillError || isInputError(e)
+  ) {
+    io.err(`\nerror: ${(e as Error).message}${kept}\n${debug}`);
+    return 1;
+  }
+  io.err("\n" + unexpectedErrorText(e, "slimtune train", kept));
+  return 1;
+}
+
+/**
+ * Everything before the model is loaded, then the run, inside a locked run directory: output
+ * paths, the run directory's contents and the data are checked; the lock is taken; afterwards the
+ * lock is released and a run directory this run created but never wrote into is removed again.
+ */
+async function trainInRunDir(run: ResolvedRun, io: CliIo, record: RunRecord): Promise<number> {
+  const { args, given, resume } = run;
+  const say = (t: string) => {
+    if (!args.quiet) io.out(t + "\n");
+  };
+  const demo = args.model === null;
+  await checkAdapterInitFlags(args, given);
+  // The demo's weights are made in memory: nothing to stream.
+  const weights = demo
+    ? { weights: "resident" as const, cacheDir: args.cacheDir, note: null }
+    : await chooseWeights(args.weights, args.cacheDir);
+  args.weights = weights.weights;
+  args.cacheDir = weights.cacheDir;
+  if (weights.note) say(weights.note);
+  const config = demo ? DEMO_MODEL_CONFIG : await readModelConfigDeno(args.model!);
+  checkFlagsAgainstModel(
+    args,
+    given,
+    config,
+    demo ? DEMO_BASE_MODEL : args.model!,
+    systemMemoryBytes(),
+  );
+  const lora = { rank: args.rank, alpha: args.alpha, targets: args.targets };
+  const planned = (where: "memory" | "disk") =>
+    runMemoryPlan({ ...args, checkpoints: where }, config, args.seqLen, lora).total;
+  const checkpoints = await chooseCheckpoints(args.checkpoints, {
+    method: args.method,
+    weights: args.weights,
+    cacheDir: args.cacheDir,
+    savedBytes: planned("memory") - planned("disk"),
+  });
+  args.checkpoints = checkpoints.checkpoints;
+  if (checkpoints.note && !demo) say(checkpoints.note);
+  await checkOutputPaths(args, resume);
+  const other = await otherRunIn(args, resume);
+  // The demo's own folder is the demo's to replace; anyone else's run needs --overwrite.
+  const replace = other.length > 0 && (args.overwrite || (demo && !given.has("out")));
+  if (other.length > 0 && !replace) {
+    const shown = other.length > 3 ? [...other.slice(0, 3), "..."] : other;
+    throw new UsageError(
+      "--out",
+      `${args.out} already holds another run (${shown.join(", ")}); continue it with ` +
+        `--resume ${args.out}, replace it with --overwrite, or choose another --out`,
+    );
+  }
+  for (const s of resume?.skipped ?? []) {
+    say(`resume: skipping ${s.dir} (${s.problem})`);
+  }
+  const dataId = await checkDataIdentity(args, run.recordedData);
+
+  const existed = await Deno.stat(args.out).then(() => true, () => false);
+  const lock = await acquireRunLock(args.out);
+  if (lock.tookOver) {
+    const o = lock.tookOver;
+    say(`note: took over the lock of a run that is gone (pid ${o.pid}, started ${o.started})`);
+  }
+  try {
+    return await train(args, resume, io, {
+      checkpointsDir: checkpoints.dir,
+      dataIdentity: dataId,
+      replace: replace ? other : null,
+      onCheckpoint: (dir) => (record.lastGood = dir),
+    });
+  } finally {
+    await lock.release();
+    if (!existed) await Deno.remove(args.out).catch(() => {}); // only if still empty
+  }
+}
+
+/**
+ * The working set a run will reach at most (bytes): the arena's high-water so far or what it holds
+ * now plus the session's planned bytes, whichever is more, plus the JS bytes the store holds.
+ */
+function plannedWorkingSet(
+  arena: { used: number; highWater: number },
+  jsBytes: number,
+  sessionBytes: number,
+): number {
+  return Math.max(arena.highWater, arena.used + sessionBytes) + jsBytes;
+}
+
+/** Share of `--max-memory` that `--keep-tapes auto` leaves free. */
+const KEPT_TAPES_SPARE = 0.1;
+
+/** What the run directory's checks hand to the run. */
+interface RunDirOptions {
+  /** Where the block checkpoints' scratch file goes (null: they stay in memory). */
+  checkpointsDir: string | null;
+  /** The training data's identity, recorded in every checkpoint. */
+  dataIdentity: DataIdentity | null;
+  /** Another run's entries in `--out`, removed once the model and data are ready. */
+  replace: string[] | null;
+  /** Called with each checkpoint once it is completely written. */
+  onCheckpoint: (dir: string) => void;
+}
+
+async function train(
+  args: TrainArgs,
+  resume: ResumePoint | null,
+  io: CliIo,
+  runDir: RunDirOptions,
+): Promise<number> {
+  const resumeDir = resume?.checkpoint ?? null;
+  const demo = args.model === null;
+  const say = (t: string) => {
+    if (!args.quiet) io.out(t + "\n");
+  };
+  if (demo && !resumeDir) say(demoIntro(args));
+
+  const showcase = demoShowcaseOf(args, io);
+  const demoTokens = demo ? demoTokenizer(args, showcase) : null;
+  const { dataSpec, data } = await readDataFirst(args, demoTokens?.load ?? null, say);
+
+  // --threads 0 (the default): as many of the cores as make a GEMM faster when measured
+  // (hardwareConcurrency may count cores that do not run at once). Workers end with this
+  // function (using).
+  const asked = args.threads || navigator.hardwareConcurrency || 1;
+  using loaded = await loadKernels({ threads: asked, fitThreads: args.threads === 0 });
+  const { kernels, arena, variant } = loaded;
+  // The kernels' static data and one scratch region per thread (4 MiB each).
+  const kernelBytes = arena.used;
+  const t0 = performance.now();
+  let store: WeightStore;
+  if (demo) {
+    store = createDemoStore(kernels, arena, args.quant);
+  } else {
+    ({ store } = await openModelDeno(args, kernels, arena));
+  }
+  if (args.maxMemory !== null) arena.limit = args.maxMemory * BYTES_PER_MB;
+  // Closed (and so removed) when the run ends, however it ends.
+  await using spill = runDir.checkpointsDir === null
+    ? null
+    : await openCheckpointSpill(runDir.checkpointsDir);
+  const config = store.config;
+  say(
+    `model: ${demo ? DEMO_BASE_MODEL : args.model} (${config.architecture}, ${config.numLayers} ` +
+      `layers, hidden ${config.hiddenSize}, vocab ${config.vocabSize}), ${store.quant} ` +
+      `${args.weights}, kernels ${variant} x ${loaded.threads} threads, ready in ${
+        ((performance.now() - t0) / 1000).toFixed(1)
+      } s`,
+  );
+  if (loaded.threadSpeedups && loaded.threads < asked) {
+    const s = loaded.threadSpeedups.map((x) => `${x.toFixed(2)}x`).join(", ");
+    say(
+      `threads: ${loaded.threads} of ${asked} cores: more measured no faster (a GEMM on ` +
+        `1..${loaded.threadSpeedups.length} threads: ${s}); --threads N to choose`,
+    );
+  }
+  if (loaded.parallel) {
+    const p = loaded.parallel;
+    // Why a small model may not gain from threads: calls below this size stay on one thread.
+    say(
+      `threads: calls from ${(p.minWork / 1e6).toFixed(2)}M multiply-adds are split (${p.source}` +
+        (Number.isFinite(p.roundTripUs) ? `; hand-off ${p.roundTripUs.toFixed(1)} µs` : "") +
+        ")",
+    );
+  }
+
+  // SIGINT (Ctrl-C), SIGTERM (timeout, docker stop, schedulers) and SIGHUP (a closed terminal)
+  // finish the step and save a checkpoint. A second signal abandons the run, except during a
+  // save, which always completes: a checkpoint is never left half-written by us.
+  let stop: StopSignal | null = null;
+  let saving = false;
+  const listeners: [StopSignal, () => void][] = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map(
+    (sig) => [sig, () => {
+      if (stop && !saving) Deno.exit(EXIT_STATUS[sig]);
+      if (stop) {
+        io.err(`\n${sig}: the checkpoint is being saved; exiting when it is complete\n`);
+        return;
+      }
+      stop = sig;
+      io.err(
+        `\n${sig}: finishing the current step, then saving a checkpoint (again to abort)\n`,
+      );
+    }],
+  );
+  const host: RunHost = {
+    openData: openDataFile,
+    async writeFile(path, data) {
+      saving = true;
+      try {
+        await writeFileAtomic(path, data);
+      } finally {
+        saving = false;
+      }
+    },
+    log: say,
+    stopRequested: () => stop !== null,
+    processBytes: () => readProcessMemory().rssBytes,
+    processPeakBytes,
+  };
+  const progress = new ProgressReporter(args.quiet ? () => {} : io.out, io.isTerminal, args.steps);
+  // Metrics: one JSON line per step, appended; after a resume the steps past its checkpoint
+  // appear again, and the later line of a step is the one that counts.
+  let metrics: Deno.FsFile | null = null;
+  try {
+    const result = await runFineTune(host, {
+      // The data's fields (their session seed is the session's) and the data read from them.
+      ...dataSpec,
+      data,
+      store,
+      kernels,
+      arena,
+      adapter: {
+        r: args.rank,
+        alpha: args.alpha,
+        targets: args.targets,
+        baseModel: demo ? DEMO_BASE_MODEL : await baseModelNameDeno(args.model!),
+      },
+      // --adapter-init: its r, alpha and targets apply, and are what checkpoints record.
+      adapterInit: args.adapterInit
+        ? async () => {
+          const init = await readAdapterDir(args.adapterInit!, config).catch((e) => {
+            throw new UsageError("--adapter-init", (e as Error).message);
+          });
+          args.rank = init.info.r;
+          args.alpha = init.info.alpha;
+          args.targets = init.info.targets;
+          return init;
+        }
+        : null,
+      session: {
+        method: args.method,
+        optimizer: { kind: args.optimizer, lr: args.lr, weightDecay: args.weightDecay },
+        maxGradNorm: args.maxGradNorm,
+        clipStash: args.clipStash,
+        lcsb: lcsbSettingsFor(args, config),
+        mezo: { eps: args.mezoEps },
+        seed: args.seed,
+        // The streamed store's head slot was sized with the same rows (model.ts).
+        headChunkRows: headChunkRowsFor(args),
+        keptTapes: typeof args.keepTapes === "number" ? args.keepTapes : 0,
+        checkpoints: spill ?? "memory",
+      },
+      gradAccum: args.gradAccum,
+      schedule: { kind: args.lrSchedule, baseLr: args.lr, warmupSteps: args.warmupSteps },
+      evalEvery: args.evalEvery,
+      saveEvery: args.saveEvery,
+      // The reference, not a copy: --adapter-init's values are set before the first checkpoint.
+      args: args as unknown as Record<string, unknown>,
+      resume: resumeDir ? { from: resumeDir, read: (c) => readCheckpoint(resumeDir, c) } : null,
+      out: args.out,
+      lossCurveTitle: `${demo ? "slimtune demo (random weights)" : args.model}: ${args.method}`,
+      maxWorkingSetBytes: args.maxMemory === null ? null : args.maxMemory * BYTES_PER_MB,
+      maxProcessBytes: args.maxMemory === null ? null : args.maxMemory * BYTES_PER_MB,
+      checkMemory: (ready) => ({
+        keptTapes: checkMaxMemory(args, loaded.threads, store, arena, kernelBytes, ready, say),
+      }),
+      beforeTraining: async () => {
+        if (args.metrics) {
+          metrics = await Deno.open(args.metrics, { append: true, create: true });
+        }
+        for (const [sig, fn] of listeners) {
+          try {
+            Deno.addSignalListener(sig, fn);
+          } catch {
+            // a signal this platform does not have (Windows: only SIGINT)
+          }
+        }
+        if (runDir.replace) {
+          await clearRun(args.out);
+          say(`replaced the earlier run in ${args.out} (${runDir.replace.join(", ")})`);
+        }
+      },
+      onStep: async (r, eta) => {
+        if (metrics) await metrics.write(encoder.encode(metricsLine(r)));
+        if (r.loss === null) {
+          progress.message(
+            `eval_loss ${r.evalLoss!.toFixed(4)}, perplexity ${perplexity(r.evalLoss!)} ` +
+              `(${r.tokens} tokens)`,
+          );
+        } else progress.step(r, eta);
+      },
+      save: async (state) => {
+        saving = true;
+        try {
+          const dir = await writeCheckpoint(args.out, {
+            ...state,
+            dataIdentity: runDir.dataIdentity,
+          });
+          runDir.onCheckpoint(dir);
+          progress.message(`checkpoint saved: ${dir}`);
+          for (const old of await pruneCheckpoints(args.out, args.saveTotalLimit)) {
+            progress.message(
+              `checkpoint removed (--save-total-limit ${args.saveTotalLimit}): ${old}`,
+            );
+          }
+        } finally {
+          saving = false;
+        }
+      },
+    });
+    progress.finish();
+    if (result.interrupted) {
+      io.err(
+        `${stop}: stopped after ${
+          countNoun(result.step, "step")
+        }; resume with: --resume ${args.out}\n`,
+      );
+      return EXIT_STATUS[stop!];
+    }
+    if (args.steps > 0) {
+      const first = result.history[0]?.loss;
+      const last = result.history[result.history.length - 1]?.loss;
+      say(
+        `\ndone: ${countNoun(result.step, "step")}, loss ${first?.toFixed(4)} -> ${
+          last?.toFixed(4)
+        }` +
+          (result.evalLoss !== null
+            ? `, eval_loss ${result.evalLoss.toFixed(4)} (perplexity ${
+              perplexity(result.evalLoss)
+            })`
+            : ""),
+      );
+      say(`adapter: ${args.out}/adapter_config.json, ${args.out}/adapter_model.safetensors`);
+      say(`loss curve: ${args.out}/loss.svg`);
+    }
+    if (args.compareBase && result.evalLoss !== null) {
+      const base = await baseEvalLoss(result.session, result.evalBatches);
+      say(
+        "\n" +
+          comparisonText(args.evalData!, scoredTokens(result.evalBatches), {
+            base,
+            adapter: result.evalLoss,
+          }),
+      );
+    }
+    if (showcase) {
+      const session = result.session;
+      say(
+        "\n" +
+          await showcase.answers({
+            store,
+            kernels,
+            arena,
+            prompt: await demoTokens!.prompt(),
+            loadDecoder: demoTokens!.loadDecoder,
+            adapter: result.adapter,
+            loraTensors: () => session.loraTensors(),
+          }),
+      );
+    }
+    // Read now, not at the end of the run: the comparison and the showcase above ran since.
+    say(`memory: ${formatMemoryReport(result.readMemory())}`);
+    if (demo && args.steps > 0) say(demoOutro(args));
+    return 0;
+  } finally {
+    for (const [sig, fn] of listeners) {
+      try {
+        Deno.removeSignalListener(sig, fn);
+      } catch {
+        // never added
+      }
+    }
+    (metrics as Deno.FsFile | null)?.close();
+    await store.close();
+  }
+}
+
+/** A data file's bytes (`role`: which of the run's files it is). */
+async function openDataFile(path: string, role: "train" | "eval") {
+  try {
+    // The stream closes the file when it ends or is cancelled (a bad line stops the read).
+    return (await Deno.open(path, { read: true })).readable;
+  } catch (e) {
+    // The file went missing after the argument checks.
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    throw new UsageError(role === "train" ? "--data" : "--eval-data", `${path}: no such file`);
+  }
+}
+
+/**
+ * Reads the run's data before the kernels and the weights are loaded: the tokenizer's tables and
+ * what tokenizing grows the process by then come and go below the weights' memory instead of on
+ * top of it (the tokenizer is released once the data is read). `demoLoad`: the demo's tokenizer.
+ */
+async function readDataFirst(
+  args: TrainArgs,
+  demoLoad: (() => Promise<TextTokenizer | null>) | null,
+  say: (line: string) => void,
+): Promise<{ dataSpec: RunDataSpec; data: ReadData }> {
+  const config = args.model === null ? DEMO_MODEL_CONFIG : await readModelConfigDeno(args.model);
+  const dataSpec: RunDataSpec = {
+    train: args.data,
+    eval: args.evalData,
+    batchSize: args.batchSize,
+    seqLen: args.seqLen,
+    packing: args.packing,
+    maxLineBytes: args.maxLineBytes,
+    tokenizer: demoLoad ?? modelTokenizerLoader(args, config.vocabSize),
+    tokenizerHint: demoLoad ? "" : "; data pre-tokenized with tools/pretokenize.ts needs none",
+    padId: padIdWithoutTokenizer(config),
+    steps: args.steps,
+    session: { seed: args.seed },
+  };
+  const host = {
+    openData: openDataFile,
+    log: say,
+    processBytes: () => readProcessMemory().rssBytes,
+  };
+  return { dataSpec, data: await readRunData(host, dataSpec, config.vocabSize) };
+}
+
+/** The demo's showcase, where this run ends with one: a demo run on the demo's held-out data. */
+function demoShowcaseOf(args: TrainArgs, io: CliIo): DemoShowcase | null {
+  const shows = args.model === null && args.steps > 0 && args.evalData === demoEvalDataPath() &&
+    !args.quiet;
+  return shows ? io.demoShowcase ?? null : null;
+}
+
+/**
+ * The demo's tokenizer, loaded for the data and released after it (run.ts), so no tokenizer is
+ * held while training: while it is loaded, the showcase's prompt is encoded; the showcase's
+ * answers are decoded by a decoder read from the tokenizer's snapshot, holding only their texts.
+ */
+function demoTokenizer(args: TrainArgs, showcase: DemoShowcase | null) {
+  const dir = bundledQwenTokenizerDir();
+  const cacheDir = args.cacheDir ?? defaultCacheDir();
+  let prompt: ShowcasePrompt | null = null;
+  const load = async (): Promise<TextTokenizer> => {
+    const tokenizer = await loadTokenizerDir(dir, { cacheDir });
+    if (showcase && prompt === null) prompt = await showcase.prompt(tokenizer, demoEvalDataPath());
+    return tokenizer;
+  };
+  return {
+    load,
+    /** The showcase's prompt; encoded now if the data did not need the tokenizer. */
+    async prompt(): Promise<ShowcasePrompt> {
+      if (prompt === null) (await load()).release?.();
+      return prompt!;
+    },
+    loadDecoder: (ids: number[]) => loadTokenDecoderDir(dir, ids, { cacheDir }),
+  };
+}
+
+/**
+ * `--max-memory`: picks `--keep-tapes auto`'s count within the budget and refuses, before the
+ * session allocates anything, a run whose plan does not fit: what the arena holds now (the
+ * kernels, every thread's scratch, the weights) plus the session's plan (adapters, optimizer, a
+ * step's peak), and the whole process (its resident size now plus what the session adds). Then
+ * says how many blocks keep their tapes. Returns the kept-tapes count.
+ */
+function checkMaxMemory(
+  args: TrainArgs,
+  threads: number,
+  store: WeightStore,
+  arena: { used: number; highWater: number },
+  kernelBytes: number,
+  ready: RunDataReady,
+  say: (line: string) => void,
+): number {
+  const { adapter, dataBytes, usedTokenizer } = ready;
+  const config = store.config;
+  const lora = { rank: adapter.r, alpha: adapter.alpha, targets: adapter.targets };
+  const planSeqLen = Math.max(ready.seqLen, ready.evalSeqLen);
+  // --keep-tapes auto: as many top blocks' tapes as the budget holds (none without a budget).
+  let keptTapes = typeof args.keepTapes === "number" ? args.keepTapes : 0;
+  if (args.maxMemory !== null) {
+    const budget = args.maxMemory * BYTES_PER_MB;
+    const js = store.jsBytesHeld();
+    // The whole process: the runtime, the modules, the tokenizer, the data, the weights and the
+    // kernels' memory as far as touched.
+    const rssNow = readProcessMemory().rssBytes;
+    const needs = (plan: MemoryPlan) => {
+      const need = plannedWorkingSet(arena, js + dataBytes, plan.total);
+      const processNeed = rssNow === null ? null : rssNow + Math.max(0, need - arena.used - js);
+      return { need, processNeed };
+    };
+    if (args.keepTapes === "auto") {
+      keptTapes = keptTapesWithin(
+        runMemoryPlanOptions(args, config, planSeqLen, lora, 0),
+        (plan) => {
+          // A tenth of the budget stays free: the process grows by more than the plan between
+          // collections, and a run that fills its budget to the byte would be stopped mid-way.
+          const room = budget * (1 - KEPT_TAPES_SPARE);
+          const { need, processNeed } = needs(plan);
+          return need <= room && (processNeed === null || processNeed <= room);
+        },
+      ).keptTapes;
+    }
+    const plan = runMemoryPlan(args, config, planSeqLen, lora, keptTapes);
+    const { need, processNeed } = needs(plan);
+    const kept = keptTapes > 0 ? `, --keep-tapes ${keptTapes}` : "";
+    if (processNeed !== null && need <= budget && processNeed > budget) {
+      throw new UsageError(
+        "--max-memory",
+        `${args.maxMemory} MB is below this run's planned process peak of ` +
+          `${formatMB(processNeed)}: the process holds ${formatMB(rssNow!)} now (the runtime, ` +
+          `modules${usedTokenizer ? ", tokenizer" : ""}, data and weights), the session adds ` +
+          `${formatMB(need - arena.used - js)} (planned working set of ${need} bytes); raise it, ` +
+          `or lower --seq-len, --batch-size${kept ? ", --keep-tapes" : ""} or --threads` +
+          (usedTokenizer ? ", or pre-tokenize the data (tools/pretokenize.ts)" : ""),
+      );
+    }
+    if (need > budget) {
+      const loading = arena.highWater > arena.used + plan.total
+        ? `; loading the weights already took the arena to ${formatMB(arena.highWater)}`
+        : "";
+      throw new UsageError(
+        "--max-memory",
+        `${args.maxMemory} MB is below this run's planned working set of ${need} bytes ` +
+          `(${formatMB(need)}): kernels and scratch for ${threads} thread(s) ` +
+          `${formatMB(kernelBytes)}, weights ${formatMB(arena.used - kernelBytes)}, ` +
+          `session plan ${formatMB(plan.total)}${kept}` +
+          (js > 0 ? `, JS buffers ${formatMB(js)}` : "") +
+          (dataBytes > 0 ? `, data rows ${formatMB(dataBytes)}` : "") +
+          `${loading}; raise it, or lower --seq-len, --batch-size${kept ? ", --keep-tapes" : ""}` +
+          ` or --threads`,
+      );
+    }
+  }
+  if (keepsTapes(args.method)) {
+    const L = config.numLayers;
+    say(
+      keptTapes === 0
+        ? `recompute: every block's activations in the backward (no tapes kept` +
+          (args.maxMemory === null
+            ? "; --max-memory with room, or --keep-tapes N, keeps some)"
+            : ")")
+        : `recompute: the top ${keptTapes} of ${L} blocks keep their tapes from the forward` +
+          (keptTapes === L ? " (none is recomputed: full's speed)" : "") +
+          (args.keepTapes === "auto"
+            ? `, as many as fit in 90 % of --max-memory ${args.maxMemory} MB`
+            : ""),
+    );
+  }
+  return keptTapes;
+}
