@@ -213,17 +213,37 @@ export function userPathSetup(steps: number, preset = "qwen2.5-0.5b", repeat = 1
     "MB = 2^20 bytes.";
 }
 
+const USAGE = "usage: npx deno run -A bench/user_path.ts [--preset qwen2.5-0.5b|" +
+  `${Object.keys(USER_PATH_PRESETS).filter((p) => p !== "qwen2.5-0.5b").join("|")}] ` +
+  "[--settings all|paper] [--steps 2] [--repeat 1] [--out FILE]";
+
+/** The flags, or a one-line error and exit 2 (usage and exit 0 for --help). */
+function benchFlags() {
+  try {
+    const { values } = parseArgs({
+      args: Deno.args,
+      options: {
+        help: { type: "boolean", short: "h" },
+        steps: { type: "string", default: "2" },
+        preset: { type: "string", default: "qwen2.5-0.5b" },
+        settings: { type: "string", default: "all" },
+        repeat: { type: "string", default: "1" },
+        out: { type: "string" },
+      },
+    });
+    if (values.help) {
+      console.log(USAGE);
+      Deno.exit(0);
+    }
+    return values;
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}\n${USAGE}`);
+    Deno.exit(2);
+  }
+}
+
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      steps: { type: "string", default: "2" },
-      preset: { type: "string", default: "qwen2.5-0.5b" },
-      settings: { type: "string", default: "all" },
-      repeat: { type: "string", default: "1" },
-      out: { type: "string" },
-    },
-  });
+  const values = benchFlags();
   const preset = values.preset!;
   if (!USER_PATH_PRESETS[preset]) {
     console.error(

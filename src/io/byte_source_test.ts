@@ -106,6 +106,25 @@ Deno.test("FileSource reads ranges (also concurrently) and reports a short file"
   }
 });
 
+Deno.test("FileSource reads straight into shared (threads) linear memory", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/d.bin`, DATA);
+    const src = await openFileSource(`${dir}/d.bin`);
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 2, shared: true });
+    assert.ok(memory.buffer instanceof SharedArrayBuffer);
+    const target = new Uint8Array(memory.buffer, 123, 4000);
+    await src.readInto(700, target);
+    assert.deepEqual(target.slice(), DATA.slice(700, 4700));
+    // Nothing outside the target is written.
+    assert.equal(new Uint8Array(memory.buffer, 0, 123).some((b) => b !== 0), false);
+    assert.equal(new Uint8Array(memory.buffer, 4123, 1000).some((b) => b !== 0), false);
+    await src.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("HttpSource reads ranges from a server that honours Range", async () => {
   await withServer("good", async (url) => {
     const src = new HttpSource(url);

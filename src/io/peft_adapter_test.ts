@@ -133,21 +133,26 @@ Deno.test("parseAdapterConfig refuses what slimtune cannot apply, naming the fil
   );
 });
 
-Deno.test("encodeAdapterChunks streams encodeAdapter's exact bytes, one tensor copy at a time", async () => {
+Deno.test("encodeAdapterChunks streams encodeAdapter's exact bytes, one tensor view at a time", async () => {
   const tensors = randomTensors(["q", "k", "down"], 4);
   const streamed = encodeAdapterChunks(tensors, info);
   strictEqual(streamed.configJson, encodeAdapter(tensors, info).configJson);
   let biggestTensor = 0;
   for (const t of tensors.values()) biggestTensor = Math.max(biggestTensor, t.data.byteLength);
-  // Tensors are copied when pulled, not when the stream is made: a change made in between is
+  // Tensors are read when pulled, not when the stream is made: a change made in between is
   // what gets written (so views of live memory are read at write time, one at a time).
   const first = [...tensors.keys()].sort()[0];
   tensors.get(first)!.data[0] = 12345;
   const chunks: Uint8Array[] = [];
+  const buffers = new Set([...tensors.values()].map((t) => t.data.buffer));
+  let views = 0;
   for await (const c of streamed.safetensors) {
-    chunks.push(c);
+    // Each data chunk is the tensor's own memory, not a copy left for the collector.
+    if (buffers.has(c.buffer)) views++;
+    chunks.push(c.slice());
     ok(c.byteLength <= Math.max(biggestTensor, 4096), `chunk of ${c.byteLength} bytes`);
   }
+  strictEqual(views, tensors.size);
   const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
   let at = 0;
   for (const c of chunks) (bytes.set(c, at), at += c.byteLength);

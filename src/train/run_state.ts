@@ -71,9 +71,9 @@ export function encodeCheckpoint(
         name,
         dtype: t instanceof Uint8Array ? "U8" as const : "F32" as const,
         shape: [t.length],
-        // A copy per tensor: `t` may be a view of (shared) linear memory, which file writes may
-        // not read from, and only one tensor is held at a time.
-        data: () => new Uint8Array(t.slice().buffer),
+        // A byte view, not a copy: `t` may be a view of linear memory, and a copy per tensor
+        // would leave megabytes of dead buffers for the collector while the files are written.
+        data: () => new Uint8Array(t.buffer, t.byteOffset, t.byteLength),
       };
     }),
     { format: "pt" },
