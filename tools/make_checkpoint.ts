@@ -9,9 +9,9 @@
  *   npx deno run -A tools/make_checkpoint.ts --preset qwen2.5-0.5b --out DIR
  *     [--dtype bf16|f16|f32] [--seed S] [--layers N] [--shard-mb MB]
  *
- * Presets (`src/io/presets.ts`): qwen2.5-0.5b, qwen2.5-1.5b, qwen2.5-3b, qwen3-0.6b, llama-3.2-1b,
- * smollm2-135m, gemma3-270m, gemma3-1b, slimtune-demo, tiny-qwen2, tiny-qwen3, tiny-llama,
- * tiny-gemma3.
+ * Presets (`src/io/presets.ts`): qwen2.5-0.5b, qwen2.5-1.5b, qwen2.5-3b, qwen3-0.6b, qwen3-1.7b,
+ * qwen3-4b, llama-3.2-1b, smollm2-135m, gemma3-270m, gemma3-1b, slimtune-demo, tiny-qwen2,
+ * tiny-qwen3, tiny-llama, tiny-gemma3.
  *
  * @module
  */
