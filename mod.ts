@@ -1,6 +1,7 @@
 /**
- * slimtune: fine-tune LoRA adapters of real LLMs (Qwen2.5, Llama 3.x, SmolLM2) with 4-bit base
- * weights and a small, planned memory budget, in any JavaScript runtime with WebAssembly SIMD.
+ * slimtune: fine-tune LoRA adapters of real LLMs (Qwen2.5, Qwen3, Llama 3.x, SmolLM2, Gemma 3)
+ * with 4-bit base weights and a small, planned memory budget, in any JavaScript runtime with
+ * WebAssembly SIMD.
  *
  * Everything exported here is portable (web-standard APIs only): files and network come in
  * through byte sources, and the kernels can be given as an already compiled WebAssembly.Module.

@@ -530,8 +530,8 @@ function formatDefault(v: unknown): string {
 /** `--help` text: usage, every flag with its default, and examples. */
 export function helpText(): string {
   const lines = [
-    "slimtune: fine-tune LoRA adapters of LLMs (Qwen2.5, Llama 3.x, SmolLM2) with 4-bit base",
-    "weights and a small memory budget.",
+    "slimtune: fine-tune LoRA adapters of LLMs (Qwen2.5, Qwen3, Llama 3.x, SmolLM2, Gemma 3) with",
+    "4-bit base weights and a small memory budget.",
     "",
     "usage: deno run -A train.ts [options]",
     "       (no options: the bundled demo, about a minute)",
