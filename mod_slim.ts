@@ -15,7 +15,8 @@
  * @module
  */
 // Kernels and memory
-export type { Kernels, Ptr } from "./src/kernels/abi.ts";
+export type { Kernels } from "./src/kernels/abi.ts";
+export type { Ptr } from "./src/runtime/ptr.ts";
 export {
   type KernelVariant,
   type LoadedKernels,
