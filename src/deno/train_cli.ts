@@ -114,6 +114,7 @@ interface ResolvedRun {
   help: boolean;
 }
 
+/** Parses the command line and merges what `--resume` and the demo bring. */
 async function resolveArgs(argv: string[]): Promise<ResolvedRun> {
   const parsed = parseTrainArgs(argv);
   const given = parsed.given;
@@ -187,7 +188,12 @@ interface RunRecord {
 const EXIT_STATUS: Record<StopSignal, number> = { SIGINT: 130, SIGHUP: 129, SIGTERM: 143 };
 type StopSignal = "SIGINT" | "SIGHUP" | "SIGTERM";
 
-/** The CLI. Returns the exit status. */
+/**
+ * The CLI. Returns the exit status. In order: the command line is parsed and validated
+ * ({@link resolveArgs}), checked against the model and the disk ({@link preflight}), and run in
+ * its locked directory ({@link trainInRunDir}): the data, the kernels and weights, the fine-tune
+ * and its report ({@link train}). A failure is one line ({@link reportFailure}).
+ */
 export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
   const record: RunRecord = { lastGood: null, args: null };
   try {
@@ -243,15 +249,41 @@ function reportFailure(e: unknown, io: CliIo, record: RunRecord): number {
 }
 
 /**
- * Everything before the model is loaded, then the run, inside a locked run directory: output
- * paths, the run directory's contents and the data are checked; the lock is taken; afterwards the
- * lock is released and a run directory this run created but never wrote into is removed again.
+ * The run inside a locked run directory: the preflight first, then the lock is taken; afterwards
+ * the lock is released and a run directory this run created but never wrote into is removed
+ * again.
  */
 async function trainInRunDir(run: ResolvedRun, io: CliIo, record: RunRecord): Promise<number> {
+  const { args, resume } = run;
+  const say = sayFor(args, io);
+  const checked = await preflight(run, say);
+  const existed = await Deno.stat(args.out).then(() => true, () => false);
+  const lock = await acquireRunLock(args.out);
+  if (lock.tookOver) {
+    const o = lock.tookOver;
+    say(`note: took over the lock of a run that is gone (pid ${o.pid}, started ${o.started})`);
+  }
+  try {
+    return await train(args, resume, io, {
+      ...checked,
+      onCheckpoint: (dir) => (record.lastGood = dir),
+    });
+  } finally {
+    await lock.release();
+    if (!existed) await Deno.remove(args.out).catch(() => {}); // only if still empty
+  }
+}
+
+/**
+ * Everything checked before the model is loaded: the flags against each other and the model's
+ * config, the weights' and the block checkpoints' placement (set in `args`), the output paths,
+ * the run directory's contents and the data's identity.
+ */
+async function preflight(
+  run: ResolvedRun,
+  say: (line: string) => void,
+): Promise<Omit<RunDirOptions, "onCheckpoint">> {
   const { args, given, resume } = run;
-  const say = (t: string) => {
-    if (!args.quiet) io.out(t + "\n");
-  };
   const demo = args.model === null;
   await checkAdapterInitFlags(args, given);
   // The demo's weights are made in memory: nothing to stream.
@@ -295,25 +327,11 @@ async function trainInRunDir(run: ResolvedRun, io: CliIo, record: RunRecord): Pr
   for (const s of resume?.skipped ?? []) {
     say(`resume: skipping ${s.dir} (${s.problem})`);
   }
-  const dataId = await checkDataIdentity(args, run.recordedData);
-
-  const existed = await Deno.stat(args.out).then(() => true, () => false);
-  const lock = await acquireRunLock(args.out);
-  if (lock.tookOver) {
-    const o = lock.tookOver;
-    say(`note: took over the lock of a run that is gone (pid ${o.pid}, started ${o.started})`);
-  }
-  try {
-    return await train(args, resume, io, {
-      checkpointsDir: checkpoints.dir,
-      dataIdentity: dataId,
-      replace: replace ? other : null,
-      onCheckpoint: (dir) => (record.lastGood = dir),
-    });
-  } finally {
-    await lock.release();
-    if (!existed) await Deno.remove(args.out).catch(() => {}); // only if still empty
-  }
+  return {
+    checkpointsDir: checkpoints.dir,
+    dataIdentity: await checkDataIdentity(args, run.recordedData),
+    replace: replace ? other : null,
+  };
 }
 
 /**
