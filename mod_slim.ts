@@ -15,7 +15,8 @@
  * @module
  */
 // Kernels and memory
-export type { Kernels, Ptr } from "./src/kernels/abi.ts";
+export type { Kernels } from "./src/kernels/abi.ts";
+export type { Ptr } from "./src/runtime/ptr.ts";
 export {
   type KernelVariant,
   type LoadedKernels,
@@ -88,7 +89,8 @@ export {
   type TokenizerLoader,
   type TokenizerRequest,
 } from "./src/data/dataset.ts";
-export { DataError, type RecordKind, type TokenizedExample } from "./src/data/example.ts";
+export { DataError, type TokenizedExample } from "./src/data/example.ts";
+export { needsTokenizer, type RecordKind } from "./src/data/record_kind.ts";
 export { DEFAULT_MAX_LINE_BYTES, jsonlLines, type JsonlOptions } from "./src/data/jsonl.ts";
 export { TokenRows } from "./src/data/token_rows.ts";
 export {

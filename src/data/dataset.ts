@@ -21,16 +21,8 @@
  * ```
  */
 import { Rng } from "../runtime/rng.ts";
-import {
-  DataError,
-  kindNeedsTokenizer,
-  parseJsonLine,
-  type RecordKind,
-  recordKind,
-  type TokenizedExample,
-  tokenizeRecord,
-  TokenizerNeededError,
-} from "./example.ts";
+import { DataError, parseJsonLine, type TokenizedExample, tokenizeRecord } from "./example.ts";
+import { needsTokenizer, type RecordKind, recordKind } from "./record_kind.ts";
 import type { Batch } from "./batch.ts";
 import { hasTarget, IGNORE_INDEX } from "./labels.ts";
 import { JsonlDecodeError, type JsonlLine, jsonlLines, JsonlLineTooLongError } from "./jsonl.ts";
@@ -74,6 +66,15 @@ export async function loadExamples(
   return examples;
 }
 
+/** `f()`, its error a {@link DataError} naming `file:line` (the error kept as `cause`). */
+function atLine<T>(file: string, line: number, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw new DataError(file, line, (e as Error).message, { cause: e });
+  }
+}
+
 /**
  * {@link loadExamples} one example at a time (what {@link loadRows} packs as it reads, and what
  * tools/pretokenize.ts writes as it reads): the same parsing, the same `FILE:LINE` errors, the
@@ -108,29 +109,13 @@ export async function* readExampleLines(
       const { line, text } = next.value;
       lastLine = line;
       const record = parseJsonLine(text, file, line);
-      let kind: RecordKind;
-      try {
-        kind = recordKind(record);
-      } catch (e) {
-        throw new DataError(file, line, (e as Error).message, { cause: e });
+      // Decided before encoding: the tokenizer is built for the first line that needs it.
+      if (tok === null && load && atLine(file, line, () => needsTokenizer(record))) {
+        const loader = load;
+        load = undefined;
+        tok = await loader({ kind: recordKind(record), file, line });
       }
-      if (tok === null && kindNeedsTokenizer(kind)) {
-        if (load) {
-          const loader = load;
-          load = undefined;
-          tok = await loader({ kind, file, line });
-        }
-        if (tok === null) {
-          const e = new TokenizerNeededError(kind);
-          throw new DataError(file, line, e.message, { cause: e });
-        }
-      }
-      let example: TokenizedExample;
-      try {
-        example = tokenizeRecord(record, tok, vocabSize);
-      } catch (e) {
-        throw new DataError(file, line, (e as Error).message, { cause: e });
-      }
+      const example = atLine(file, line, () => tokenizeRecord(record, tok, vocabSize));
       count++;
       yield example;
     }

@@ -13,6 +13,7 @@
  */
 import { type ChatMessage, tokenizeChat } from "./chat.ts";
 import { IGNORE_INDEX } from "./labels.ts";
+import { type RecordKind, recordKind } from "./record_kind.ts";
 import type { TextTokenizer } from "./tokenizer.ts";
 
 /** A tokenized example. */
@@ -32,29 +33,6 @@ export class DataError extends Error {
     super(`${file}:${line}: ${reason}`, options);
     this.name = "DataError";
   }
-}
-
-/**
- * A text, prompt/completion or messages record was parsed without a tokenizer. Thrown only after
- * the record's own fields were validated, so a malformed line keeps its own error.
- */
-export class TokenizerNeededError extends Error {
-  constructor(readonly kind: RecordKind) {
-    super(`"${kind}" data needs the model's tokenizer.json (none was found)`);
-    this.name = "TokenizerNeededError";
-  }
-}
-
-/** The four record shapes, named by their first key. */
-export type RecordKind = "input_ids" | "messages" | "prompt" | "text";
-
-/** True for the shapes that are tokenized here (all but pre-tokenized `input_ids`). */
-export function kindNeedsTokenizer(kind: RecordKind): boolean {
-  return kind !== "input_ids";
-}
-
-function isIntArray(v: unknown): v is number[] {
-  return Array.isArray(v) && v.every((x) => Number.isInteger(x));
 }
 
 /**
@@ -81,8 +59,9 @@ function checkIds(ids: number[], vocabSize: number, field: string): void {
   }
 }
 
-function needTokenizer(tok: TextTokenizer | null, kind: RecordKind): TextTokenizer {
-  if (!tok) throw new TokenizerNeededError(kind);
+/** The tokenizer a `kind` record is encoded with; a plain Error when there is none. */
+function requireTokenizer(tok: TextTokenizer | null, kind: RecordKind): TextTokenizer {
+  if (!tok) throw new Error(`"${kind}" data needs the model's tokenizer.json (none was found)`);
   return tok;
 }
 
@@ -92,68 +71,9 @@ function withEos(tok: TextTokenizer, ids: number[]): number[] {
 }
 
 /**
- * Checks the fields of a record already decoded from JSON and names its shape, without a
- * tokenizer: a reader can tell from one line whether it needs the tokenizer, before it loads one.
- * Throws a plain Error for a malformed record (the caller adds file:line).
- */
-export function recordKind(record: unknown): RecordKind {
-  if (!record || typeof record !== "object" || Array.isArray(record)) {
-    throw new Error(
-      `expected a JSON object, got ${
-        record === null ? "null" : Array.isArray(record) ? "an array" : typeof record
-      }`,
-    );
-  }
-  const r = record as Record<string, unknown>;
-  if ("input_ids" in r) {
-    if (!isIntArray(r.input_ids)) throw new Error(`"input_ids" must be an array of integers`);
-    if (r.labels !== undefined) {
-      if (!isIntArray(r.labels)) throw new Error(`"labels" must be an array of integers`);
-      if (r.labels.length !== r.input_ids.length) {
-        throw new Error(
-          `"labels" has ${r.labels.length} entries but "input_ids" has ${r.input_ids.length}`,
-        );
-      }
-    }
-    return "input_ids";
-  }
-  if ("messages" in r) {
-    const m = r.messages;
-    if (!Array.isArray(m) || m.length === 0) {
-      throw new Error(`"messages" must be a non-empty array`);
-    }
-    m.forEach((msg, i) => {
-      if (!msg || typeof msg !== "object" || typeof msg.role !== "string") {
-        throw new Error(`messages[${i}] needs a string "role"`);
-      }
-      if (typeof msg.content !== "string") {
-        throw new Error(`messages[${i}] needs a string "content"`);
-      }
-    });
-    return "messages";
-  }
-  if ("prompt" in r || "completion" in r) {
-    if (typeof r.prompt !== "string") throw new Error(`"prompt" must be a string`);
-    if (typeof r.completion !== "string") throw new Error(`"completion" must be a string`);
-    if (r.completion === "") throw new Error(`"completion" is empty: nothing to train on`);
-    return "prompt";
-  }
-  if ("text" in r) {
-    if (typeof r.text !== "string" || r.text === "") {
-      throw new Error(`"text" must be a non-empty string`);
-    }
-    return "text";
-  }
-  throw new Error(
-    `unknown record: expected "text", "prompt"+"completion", "messages" or "input_ids" ` +
-      `(got keys ${JSON.stringify(Object.keys(r))})`,
-  );
-}
-
-/**
  * Parses a record already decoded from JSON ({@link recordKind} checks its fields first). Throws a
- * plain Error (the caller adds file:line); {@link TokenizerNeededError} when `tok` is null and the
- * record needs one.
+ * plain Error (the caller adds file:line), also when `tok` is null and the record needs one: a
+ * reader asks `needsTokenizer` (record_kind.ts) first and loads the tokenizer before it encodes.
  */
 export function tokenizeRecord(
   record: unknown,
@@ -179,17 +99,17 @@ export function tokenizeRecord(
     }
   } else if (kind === "messages") {
     ({ inputIds: ids, labels } = tokenizeChat(
-      needTokenizer(tok, kind),
+      requireTokenizer(tok, kind),
       r.messages as ChatMessage[],
     ));
   } else if (kind === "prompt") {
-    const t = needTokenizer(tok, kind);
+    const t = requireTokenizer(tok, kind);
     const prompt = t.encode(r.prompt as string, true);
     const completion = withEos(t, t.encode(r.completion as string));
     ids = [...prompt, ...completion];
     labels = [...prompt.map(() => IGNORE_INDEX), ...completion];
   } else {
-    const t = needTokenizer(tok, kind);
+    const t = requireTokenizer(tok, kind);
     ids = withEos(t, t.encode(r.text as string, true));
     labels = ids;
   }

@@ -7,7 +7,7 @@ import { isInputError } from "../io/input_error.ts";
 import type { TextTokenizer } from "../data/tokenizer.ts";
 import { bundledQwenTokenizerDir, loadTokenDecoderDir, loadTokenizerDir } from "./tokenizer.ts";
 import { DataError } from "../data/example.ts";
-import { loadKernels } from "../kernels/wasm.ts";
+import { type LoadedKernels, loadKernels } from "../kernels/wasm.ts";
 import type { WeightStore } from "../model/weights.ts";
 import { ArenaLimitError } from "../runtime/arena.ts";
 import { FileWriteError, writeFileAtomic } from "./fs.ts";
@@ -46,6 +46,7 @@ import { defaultCacheDir } from "./cache_dir.ts";
 import { chooseWeights } from "./weights_choice.ts";
 import { chooseCheckpoints } from "./checkpoints_choice.ts";
 import { CheckpointSpillError, openCheckpointSpill } from "./checkpoint_spill.ts";
+import type { CheckpointSpill } from "../methods/block_checkpoints.ts";
 import { acquireRunLock, clearRun, pruneCheckpoints } from "./run_dir.ts";
 import { createDemoStore, DEMO_BASE_MODEL, DEMO_MODEL_CONFIG } from "../model/demo_model.ts";
 import {
@@ -75,6 +76,8 @@ import {
   runFineTune,
   type RunHost,
   RunInputError,
+  type RunResult,
+  type RunSpec,
 } from "../train/run.ts";
 import { MemoryLimitError, NonFiniteError } from "../train/trainer.ts";
 
@@ -111,6 +114,7 @@ interface ResolvedRun {
   help: boolean;
 }
 
+/** Parses the command line and merges what `--resume` and the demo bring. */
 async function resolveArgs(argv: string[]): Promise<ResolvedRun> {
   const parsed = parseTrainArgs(argv);
   const given = parsed.given;
@@ -184,7 +188,12 @@ interface RunRecord {
 const EXIT_STATUS: Record<StopSignal, number> = { SIGINT: 130, SIGHUP: 129, SIGTERM: 143 };
 type StopSignal = "SIGINT" | "SIGHUP" | "SIGTERM";
 
-/** The CLI. Returns the exit status. */
+/**
+ * The CLI. Returns the exit status. In order: the command line is parsed and validated
+ * ({@link resolveArgs}), checked against the model and the disk ({@link preflight}), and run in
+ * its locked directory ({@link trainInRunDir}): the data, the kernels and weights, the fine-tune
+ * and its report ({@link train}). A failure is one line ({@link reportFailure}).
+ */
 export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
   const record: RunRecord = { lastGood: null, args: null };
   try {
@@ -240,15 +249,41 @@ function reportFailure(e: unknown, io: CliIo, record: RunRecord): number {
 }
 
 /**
- * Everything before the model is loaded, then the run, inside a locked run directory: output
- * paths, the run directory's contents and the data are checked; the lock is taken; afterwards the
- * lock is released and a run directory this run created but never wrote into is removed again.
+ * The run inside a locked run directory: the preflight first, then the lock is taken; afterwards
+ * the lock is released and a run directory this run created but never wrote into is removed
+ * again.
  */
 async function trainInRunDir(run: ResolvedRun, io: CliIo, record: RunRecord): Promise<number> {
+  const { args, resume } = run;
+  const say = sayFor(args, io);
+  const checked = await preflight(run, say);
+  const existed = await Deno.stat(args.out).then(() => true, () => false);
+  const lock = await acquireRunLock(args.out);
+  if (lock.tookOver) {
+    const o = lock.tookOver;
+    say(`note: took over the lock of a run that is gone (pid ${o.pid}, started ${o.started})`);
+  }
+  try {
+    return await train(args, resume, io, {
+      ...checked,
+      onCheckpoint: (dir) => (record.lastGood = dir),
+    });
+  } finally {
+    await lock.release();
+    if (!existed) await Deno.remove(args.out).catch(() => {}); // only if still empty
+  }
+}
+
+/**
+ * Everything checked before the model is loaded: the flags against each other and the model's
+ * config, the weights' and the block checkpoints' placement (set in `args`), the output paths,
+ * the run directory's contents and the data's identity.
+ */
+async function preflight(
+  run: ResolvedRun,
+  say: (line: string) => void,
+): Promise<Omit<RunDirOptions, "onCheckpoint">> {
   const { args, given, resume } = run;
-  const say = (t: string) => {
-    if (!args.quiet) io.out(t + "\n");
-  };
   const demo = args.model === null;
   await checkAdapterInitFlags(args, given);
   // The demo's weights are made in memory: nothing to stream.
@@ -292,25 +327,11 @@ async function trainInRunDir(run: ResolvedRun, io: CliIo, record: RunRecord): Pr
   for (const s of resume?.skipped ?? []) {
     say(`resume: skipping ${s.dir} (${s.problem})`);
   }
-  const dataId = await checkDataIdentity(args, run.recordedData);
-
-  const existed = await Deno.stat(args.out).then(() => true, () => false);
-  const lock = await acquireRunLock(args.out);
-  if (lock.tookOver) {
-    const o = lock.tookOver;
-    say(`note: took over the lock of a run that is gone (pid ${o.pid}, started ${o.started})`);
-  }
-  try {
-    return await train(args, resume, io, {
-      checkpointsDir: checkpoints.dir,
-      dataIdentity: dataId,
-      replace: replace ? other : null,
-      onCheckpoint: (dir) => (record.lastGood = dir),
-    });
-  } finally {
-    await lock.release();
-    if (!existed) await Deno.remove(args.out).catch(() => {}); // only if still empty
-  }
+  return {
+    checkpointsDir: checkpoints.dir,
+    dataIdentity: await checkDataIdentity(args, run.recordedData),
+    replace: replace ? other : null,
+  };
 }
 
 /**
@@ -340,6 +361,10 @@ interface RunDirOptions {
   onCheckpoint: (dir: string) => void;
 }
 
+/**
+ * The run itself, in the order it happens: the data (before anything large is loaded), the
+ * kernels and the weights, the fine-tune through the portable pipeline, then the report.
+ */
 async function train(
   args: TrainArgs,
   resume: ResumePoint | null,
@@ -348,9 +373,7 @@ async function train(
 ): Promise<number> {
   const resumeDir = resume?.checkpoint ?? null;
   const demo = args.model === null;
-  const say = (t: string) => {
-    if (!args.quiet) io.out(t + "\n");
-  };
+  const say = sayFor(args, io);
   if (demo && !resumeDir) say(demoIntro(args));
 
   const showcase = demoShowcaseOf(args, io);
@@ -362,28 +385,80 @@ async function train(
   // function (using).
   const asked = args.threads || navigator.hardwareConcurrency || 1;
   using loaded = await loadKernels({ threads: asked, fitThreads: args.threads === 0 });
-  const { kernels, arena, variant } = loaded;
   // The kernels' static data and one scratch region per thread (4 MiB each).
-  const kernelBytes = arena.used;
+  const kernelBytes = loaded.arena.used;
   const t0 = performance.now();
-  let store: WeightStore;
-  if (demo) {
-    store = createDemoStore(kernels, arena, args.quant);
-  } else {
-    ({ store } = await openModelDeno(args, kernels, arena));
-  }
-  if (args.maxMemory !== null) arena.limit = args.maxMemory * BYTES_PER_MB;
+  const store = demo
+    ? createDemoStore(loaded.kernels, loaded.arena, args.quant)
+    : (await openModelDeno(args, loaded.kernels, loaded.arena)).store;
+  if (args.maxMemory !== null) loaded.arena.limit = args.maxMemory * BYTES_PER_MB;
   // Closed (and so removed) when the run ends, however it ends.
   await using spill = runDir.checkpointsDir === null
     ? null
     : await openCheckpointSpill(runDir.checkpointsDir);
+  sayModelReady(args, store, loaded, asked, performance.now() - t0, say);
+
+  const stops = new StopSignals(io);
+  const progress = new ProgressReporter(args.quiet ? () => {} : io.out, io.isTerminal, args.steps);
+  // Metrics: one JSON line per step, appended; after a resume the steps past its checkpoint
+  // appear again, and the later line of a step is the one that counts.
+  const metrics: { file: Deno.FsFile | null } = { file: null };
+  try {
+    const result = await runFineTune(runHost(say, stops), {
+      // The data's fields (their session seed is the session's) and the data read from them.
+      ...dataSpec,
+      data,
+      ...await fineTuneSpec(args, {
+        resumeDir,
+        store,
+        loaded,
+        kernelBytes,
+        spill,
+        runDir,
+        stops,
+        progress,
+        metrics,
+        say,
+      }),
+    });
+    progress.finish();
+    return await reportRun(result, args, io, {
+      stop: stops.stop,
+      store,
+      loaded,
+      showcase,
+      demoTokens,
+      say,
+    });
+  } finally {
+    stops.close();
+    metrics.file?.close();
+    await store.close();
+  }
+}
+
+/** One line for the user, unless `--quiet`. */
+function sayFor(args: TrainArgs, io: CliIo): (line: string) => void {
+  return (t) => {
+    if (!args.quiet) io.out(t + "\n");
+  };
+}
+
+/** The model line, and why the run uses fewer threads than cores or leaves small calls on one. */
+function sayModelReady(
+  args: TrainArgs,
+  store: WeightStore,
+  loaded: LoadedKernels,
+  asked: number,
+  readyMs: number,
+  say: (line: string) => void,
+): void {
   const config = store.config;
   say(
-    `model: ${demo ? DEMO_BASE_MODEL : args.model} (${config.architecture}, ${config.numLayers} ` +
-      `layers, hidden ${config.hiddenSize}, vocab ${config.vocabSize}), ${store.quant} ` +
-      `${args.weights}, kernels ${variant} x ${loaded.threads} threads, ready in ${
-        ((performance.now() - t0) / 1000).toFixed(1)
-      } s`,
+    `model: ${args.model === null ? DEMO_BASE_MODEL : args.model} (${config.architecture}, ` +
+      `${config.numLayers} layers, hidden ${config.hiddenSize}, vocab ${config.vocabSize}), ` +
+      `${store.quant} ${args.weights}, kernels ${loaded.variant} x ${loaded.threads} threads, ` +
+      `ready in ${(readyMs / 1000).toFixed(1)} s`,
   );
   if (loaded.threadSpeedups && loaded.threads < asked) {
     const s = loaded.threadSpeedups.map((x) => `${x.toFixed(2)}x`).join(", ");
@@ -401,206 +476,266 @@ async function train(
         ")",
     );
   }
+}
 
-  // SIGINT (Ctrl-C), SIGTERM (timeout, docker stop, schedulers) and SIGHUP (a closed terminal)
-  // finish the step and save a checkpoint. A second signal abandons the run, except during a
-  // save, which always completes: a checkpoint is never left half-written by us.
-  let stop: StopSignal | null = null;
-  let saving = false;
-  const listeners: [StopSignal, () => void][] = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map(
-    (sig) => [sig, () => {
-      if (stop && !saving) Deno.exit(EXIT_STATUS[sig]);
-      if (stop) {
+/**
+ * SIGINT (Ctrl-C), SIGTERM (timeout, docker stop, schedulers) and SIGHUP (a closed terminal)
+ * finish the step and save a checkpoint. A second signal abandons the run, except during a
+ * save, which always completes: a checkpoint is never left half-written by us.
+ */
+class StopSignals {
+  /** The first signal received, if any. */
+  stop: StopSignal | null = null;
+  #saving = false;
+  readonly #listeners: [StopSignal, () => void][];
+
+  constructor(io: CliIo) {
+    this.#listeners = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((sig) => [sig, () => {
+      if (this.stop && !this.#saving) Deno.exit(EXIT_STATUS[sig]);
+      if (this.stop) {
         io.err(`\n${sig}: the checkpoint is being saved; exiting when it is complete\n`);
         return;
       }
-      stop = sig;
+      this.stop = sig;
       io.err(
         `\n${sig}: finishing the current step, then saving a checkpoint (again to abort)\n`,
       );
-    }],
-  );
-  const host: RunHost = {
-    openData: openDataFile,
-    async writeFile(path, data) {
-      saving = true;
+    }]);
+  }
+
+  /** Starts listening (once the session is ready: before, a signal just ends the process). */
+  listen(): void {
+    for (const [sig, fn] of this.#listeners) {
       try {
-        await writeFileAtomic(path, data);
-      } finally {
-        saving = false;
+        Deno.addSignalListener(sig, fn);
+      } catch {
+        // a signal this platform does not have (Windows: only SIGINT)
       }
-    },
-    log: say,
-    stopRequested: () => stop !== null,
-    processBytes: () => readProcessMemory().rssBytes,
-    processPeakBytes,
-  };
-  const progress = new ProgressReporter(args.quiet ? () => {} : io.out, io.isTerminal, args.steps);
-  // Metrics: one JSON line per step, appended; after a resume the steps past its checkpoint
-  // appear again, and the later line of a step is the one that counts.
-  let metrics: Deno.FsFile | null = null;
-  try {
-    const result = await runFineTune(host, {
-      // The data's fields (their session seed is the session's) and the data read from them.
-      ...dataSpec,
-      data,
-      store,
-      kernels,
-      arena,
-      adapter: {
-        r: args.rank,
-        alpha: args.alpha,
-        targets: args.targets,
-        baseModel: demo ? DEMO_BASE_MODEL : await baseModelNameDeno(args.model!),
-      },
-      // --adapter-init: its r, alpha and targets apply, and are what checkpoints record.
-      adapterInit: args.adapterInit
-        ? async () => {
-          const init = await readAdapterDir(args.adapterInit!, config).catch((e) => {
-            throw new UsageError("--adapter-init", (e as Error).message);
-          });
-          args.rank = init.info.r;
-          args.alpha = init.info.alpha;
-          args.targets = init.info.targets;
-          return init;
-        }
-        : null,
-      session: {
-        method: args.method,
-        optimizer: { kind: args.optimizer, lr: args.lr, weightDecay: args.weightDecay },
-        maxGradNorm: args.maxGradNorm,
-        clipStash: args.clipStash,
-        lcsb: lcsbSettingsFor(args, config),
-        mezo: { eps: args.mezoEps },
-        seed: args.seed,
-        // The streamed store's head slot was sized with the same rows (model.ts).
-        headChunkRows: headChunkRowsFor(args),
-        keptTapes: typeof args.keepTapes === "number" ? args.keepTapes : 0,
-        checkpoints: spill ?? "memory",
-      },
-      gradAccum: args.gradAccum,
-      schedule: { kind: args.lrSchedule, baseLr: args.lr, warmupSteps: args.warmupSteps },
-      evalEvery: args.evalEvery,
-      saveEvery: args.saveEvery,
-      // The reference, not a copy: --adapter-init's values are set before the first checkpoint.
-      args: args as unknown as Record<string, unknown>,
-      resume: resumeDir ? { from: resumeDir, read: (c) => readCheckpoint(resumeDir, c) } : null,
-      out: args.out,
-      lossCurveTitle: `${demo ? "slimtune demo (random weights)" : args.model}: ${args.method}`,
-      maxWorkingSetBytes: args.maxMemory === null ? null : args.maxMemory * BYTES_PER_MB,
-      maxProcessBytes: args.maxMemory === null ? null : args.maxMemory * BYTES_PER_MB,
-      checkMemory: (ready) => ({
-        keptTapes: checkMaxMemory(args, loaded.threads, store, arena, kernelBytes, ready, say),
-      }),
-      beforeTraining: async () => {
-        if (args.metrics) {
-          metrics = await Deno.open(args.metrics, { append: true, create: true });
-        }
-        for (const [sig, fn] of listeners) {
-          try {
-            Deno.addSignalListener(sig, fn);
-          } catch {
-            // a signal this platform does not have (Windows: only SIGINT)
-          }
-        }
-        if (runDir.replace) {
-          await clearRun(args.out);
-          say(`replaced the earlier run in ${args.out} (${runDir.replace.join(", ")})`);
-        }
-      },
-      onStep: async (r, eta) => {
-        if (metrics) await metrics.write(encoder.encode(metricsLine(r)));
-        if (r.loss === null) {
-          progress.message(
-            `eval_loss ${r.evalLoss!.toFixed(4)}, perplexity ${perplexity(r.evalLoss!)} ` +
-              `(${r.tokens} tokens)`,
-          );
-        } else progress.step(r, eta);
-      },
-      save: async (state) => {
-        saving = true;
-        try {
-          const dir = await writeCheckpoint(args.out, {
-            ...state,
-            dataIdentity: runDir.dataIdentity,
-          });
-          runDir.onCheckpoint(dir);
-          progress.message(`checkpoint saved: ${dir}`);
-          for (const old of await pruneCheckpoints(args.out, args.saveTotalLimit)) {
-            progress.message(
-              `checkpoint removed (--save-total-limit ${args.saveTotalLimit}): ${old}`,
-            );
-          }
-        } finally {
-          saving = false;
-        }
-      },
-    });
-    progress.finish();
-    if (result.interrupted) {
-      io.err(
-        `${stop}: stopped after ${
-          countNoun(result.step, "step")
-        }; resume with: --resume ${args.out}\n`,
-      );
-      return EXIT_STATUS[stop!];
     }
-    if (args.steps > 0) {
-      const first = result.history[0]?.loss;
-      const last = result.history[result.history.length - 1]?.loss;
-      say(
-        `\ndone: ${countNoun(result.step, "step")}, loss ${first?.toFixed(4)} -> ${
-          last?.toFixed(4)
-        }` +
-          (result.evalLoss !== null
-            ? `, eval_loss ${result.evalLoss.toFixed(4)} (perplexity ${
-              perplexity(result.evalLoss)
-            })`
-            : ""),
-      );
-      say(`adapter: ${args.out}/adapter_config.json, ${args.out}/adapter_model.safetensors`);
-      say(`loss curve: ${args.out}/loss.svg`);
+  }
+
+  /** Runs a write that a second signal must not cut short. */
+  async whileSaving<T>(write: () => Promise<T>): Promise<T> {
+    this.#saving = true;
+    try {
+      return await write();
+    } finally {
+      this.#saving = false;
     }
-    if (args.compareBase && result.evalLoss !== null) {
-      const base = await baseEvalLoss(result.session, result.evalBatches);
-      say(
-        "\n" +
-          comparisonText(args.evalData!, scoredTokens(result.evalBatches), {
-            base,
-            adapter: result.evalLoss,
-          }),
-      );
-    }
-    if (showcase) {
-      const session = result.session;
-      say(
-        "\n" +
-          await showcase.answers({
-            store,
-            kernels,
-            arena,
-            prompt: await demoTokens!.prompt(),
-            loadDecoder: demoTokens!.loadDecoder,
-            adapter: result.adapter,
-            loraTensors: () => session.loraTensors(),
-          }),
-      );
-    }
-    // Read now, not at the end of the run: the comparison and the showcase above ran since.
-    say(`memory: ${formatMemoryReport(result.readMemory())}`);
-    if (demo && args.steps > 0) say(demoOutro(args));
-    return 0;
-  } finally {
-    for (const [sig, fn] of listeners) {
+  }
+
+  close(): void {
+    for (const [sig, fn] of this.#listeners) {
       try {
         Deno.removeSignalListener(sig, fn);
       } catch {
         // never added
       }
     }
-    (metrics as Deno.FsFile | null)?.close();
-    await store.close();
   }
+}
+
+/** The pipeline's host on Deno: data files, atomic writes that signals wait for, the RSS. */
+function runHost(say: (line: string) => void, stops: StopSignals): RunHost {
+  return {
+    openData: openDataFile,
+    writeFile: (path, data) => stops.whileSaving(() => writeFileAtomic(path, data)),
+    log: say,
+    stopRequested: () => stops.stop !== null,
+    processBytes: () => readProcessMemory().rssBytes,
+    processPeakBytes,
+  };
+}
+
+/** What {@link fineTuneSpec} builds the run from, besides the arguments. */
+interface FineTuneParts {
+  resumeDir: string | null;
+  store: WeightStore;
+  loaded: LoadedKernels;
+  kernelBytes: number;
+  spill: CheckpointSpill | null;
+  runDir: RunDirOptions;
+  stops: StopSignals;
+  progress: ProgressReporter;
+  metrics: { file: Deno.FsFile | null };
+  say: (line: string) => void;
+}
+
+/** The run's {@link RunSpec} from the arguments, less its data fields (the seed is the session's). */
+async function fineTuneSpec(
+  args: TrainArgs,
+  parts: FineTuneParts,
+): Promise<Omit<RunSpec, Exclude<keyof RunDataSpec, "session">>> {
+  const { resumeDir, store, loaded, runDir, stops, progress, metrics, say } = parts;
+  const { kernels, arena } = loaded;
+  const demo = args.model === null;
+  const config = store.config;
+  return {
+    store,
+    kernels,
+    arena,
+    adapter: {
+      r: args.rank,
+      alpha: args.alpha,
+      targets: args.targets,
+      baseModel: demo ? DEMO_BASE_MODEL : await baseModelNameDeno(args.model!),
+    },
+    // --adapter-init: its r, alpha and targets apply, and are what checkpoints record.
+    adapterInit: args.adapterInit
+      ? async () => {
+        const init = await readAdapterDir(args.adapterInit!, config).catch((e) => {
+          throw new UsageError("--adapter-init", (e as Error).message);
+        });
+        args.rank = init.info.r;
+        args.alpha = init.info.alpha;
+        args.targets = init.info.targets;
+        return init;
+      }
+      : null,
+    session: {
+      method: args.method,
+      optimizer: { kind: args.optimizer, lr: args.lr, weightDecay: args.weightDecay },
+      maxGradNorm: args.maxGradNorm,
+      clipStash: args.clipStash,
+      lcsb: lcsbSettingsFor(args, config),
+      mezo: { eps: args.mezoEps },
+      seed: args.seed,
+      // The streamed store's head slot was sized with the same rows (model.ts).
+      headChunkRows: headChunkRowsFor(args),
+      keptTapes: typeof args.keepTapes === "number" ? args.keepTapes : 0,
+      checkpoints: parts.spill ?? "memory",
+    },
+    gradAccum: args.gradAccum,
+    schedule: { kind: args.lrSchedule, baseLr: args.lr, warmupSteps: args.warmupSteps },
+    evalEvery: args.evalEvery,
+    saveEvery: args.saveEvery,
+    // The reference, not a copy: --adapter-init's values are set before the first checkpoint.
+    args: args as unknown as Record<string, unknown>,
+    resume: resumeDir ? { from: resumeDir, read: (c) => readCheckpoint(resumeDir, c) } : null,
+    out: args.out,
+    lossCurveTitle: `${demo ? "slimtune demo (random weights)" : args.model}: ${args.method}`,
+    maxWorkingSetBytes: args.maxMemory === null ? null : args.maxMemory * BYTES_PER_MB,
+    maxProcessBytes: args.maxMemory === null ? null : args.maxMemory * BYTES_PER_MB,
+    checkMemory: (ready) => ({
+      keptTapes: checkMaxMemory(
+        args,
+        loaded.threads,
+        store,
+        arena,
+        parts.kernelBytes,
+        ready,
+        say,
+      ),
+    }),
+    beforeTraining: async () => {
+      if (args.metrics) {
+        metrics.file = await Deno.open(args.metrics, { append: true, create: true });
+      }
+      stops.listen();
+      if (runDir.replace) {
+        await clearRun(args.out);
+        say(`replaced the earlier run in ${args.out} (${runDir.replace.join(", ")})`);
+      }
+    },
+    onStep: async (r, eta) => {
+      if (metrics.file) await metrics.file.write(encoder.encode(metricsLine(r)));
+      if (r.loss === null) {
+        progress.message(
+          `eval_loss ${r.evalLoss!.toFixed(4)}, perplexity ${perplexity(r.evalLoss!)} ` +
+            `(${r.tokens} tokens)`,
+        );
+      } else progress.step(r, eta);
+    },
+    save: (state) =>
+      stops.whileSaving(async () => {
+        const dir = await writeCheckpoint(args.out, {
+          ...state,
+          dataIdentity: runDir.dataIdentity,
+        });
+        runDir.onCheckpoint(dir);
+        progress.message(`checkpoint saved: ${dir}`);
+        for (const old of await pruneCheckpoints(args.out, args.saveTotalLimit)) {
+          progress.message(
+            `checkpoint removed (--save-total-limit ${args.saveTotalLimit}): ${old}`,
+          );
+        }
+      }),
+  };
+}
+
+/** What {@link reportRun} says the run's end with, besides its result. */
+interface ReportParts {
+  stop: StopSignal | null;
+  store: WeightStore;
+  loaded: LoadedKernels;
+  showcase: DemoShowcase | null;
+  demoTokens: ReturnType<typeof demoTokenizer> | null;
+  say: (line: string) => void;
+}
+
+/**
+ * The run's end: how to resume an interrupted run, else the losses, the files written, the
+ * base-model comparison, the demo's showcase and the memory figures. Returns the exit status.
+ */
+async function reportRun(
+  result: RunResult,
+  args: TrainArgs,
+  io: CliIo,
+  parts: ReportParts,
+): Promise<number> {
+  const { stop, say } = parts;
+  if (result.interrupted) {
+    io.err(
+      `${stop}: stopped after ${
+        countNoun(result.step, "step")
+      }; resume with: --resume ${args.out}\n`,
+    );
+    return EXIT_STATUS[stop!];
+  }
+  if (args.steps > 0) {
+    const first = result.history[0]?.loss;
+    const last = result.history[result.history.length - 1]?.loss;
+    say(
+      `\ndone: ${countNoun(result.step, "step")}, loss ${first?.toFixed(4)} -> ${
+        last?.toFixed(4)
+      }` +
+        (result.evalLoss !== null
+          ? `, eval_loss ${result.evalLoss.toFixed(4)} (perplexity ${perplexity(result.evalLoss)})`
+          : ""),
+    );
+    say(`adapter: ${args.out}/adapter_config.json, ${args.out}/adapter_model.safetensors`);
+    say(`loss curve: ${args.out}/loss.svg`);
+  }
+  if (args.compareBase && result.evalLoss !== null) {
+    const base = await baseEvalLoss(result.session, result.evalBatches);
+    say(
+      "\n" +
+        comparisonText(args.evalData!, scoredTokens(result.evalBatches), {
+          base,
+          adapter: result.evalLoss,
+        }),
+    );
+  }
+  if (parts.showcase) {
+    const session = result.session;
+    const demoTokens = parts.demoTokens!;
+    say(
+      "\n" +
+        await parts.showcase.answers({
+          store: parts.store,
+          kernels: parts.loaded.kernels,
+          arena: parts.loaded.arena,
+          prompt: await demoTokens.prompt(),
+          loadDecoder: demoTokens.loadDecoder,
+          adapter: result.adapter,
+          loraTensors: () => session.loraTensors(),
+        }),
+    );
+  }
+  // Read now, not at the end of the run: the comparison and the showcase above ran since.
+  say(`memory: ${formatMemoryReport(result.readMemory())}`);
+  if (args.model === null && args.steps > 0) say(demoOutro(args));
+  return 0;
 }
 
 /** A data file's bytes (`role`: which of the run's files it is). */

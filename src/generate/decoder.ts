@@ -36,7 +36,8 @@
  * dec.dispose();
  * ```
  */
-import type { Kernels, Ptr } from "../kernels/abi.ts";
+import type { Kernels } from "../kernels/abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import { baseForward, baseForwardBias, loraLinearForward } from "../model/linear.ts";
 import type { BlockLora, LoraLinear, LoraTensors } from "../model/lora.ts";
 import { linearShape, peftName } from "../model/lora.ts";

@@ -23,7 +23,7 @@
  * console.log(cache.bytes); // 3 layers x 2 x 2 kv heads x 32 rows x 16 floats x 4 bytes = 24576
  * ```
  */
-import type { Ptr } from "../kernels/abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import { layerWindow, type ModelConfig } from "../model/config.ts";
 import type { Arena } from "../runtime/arena.ts";
 

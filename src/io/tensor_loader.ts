@@ -11,7 +11,8 @@
  *
  * Nothing may grow the arena while a read is in flight (views into the memory would detach).
  */
-import type { Kernels, Ptr } from "../kernels/abi.ts";
+import type { Kernels } from "../kernels/abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { decodeToF32, DTYPE_BYTES, type FloatDtype } from "./dtype.ts";
 import type { MatrixRegion } from "./weight_plan.ts";

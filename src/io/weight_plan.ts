@@ -11,7 +11,7 @@ import {
   type LinearName,
   type LinearWeight,
 } from "../model/weights.ts";
-import type { Ptr } from "../kernels/abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import { isFloatDtype } from "./dtype.ts";
 import { SafetensorsError } from "./safetensors.ts";
 import type { TensorRef, TensorSet } from "./tensor_set.ts";

@@ -12,7 +12,8 @@
  * Both allocate all their linear memory when they are built (never later), so a training step's
  * mark/release discipline is unaffected. Use `openModel` (`model_source.ts`) to build one.
  */
-import type { Kernels, Ptr } from "../kernels/abi.ts";
+import type { Kernels } from "../kernels/abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import type { ModelConfig } from "../model/config.ts";
 import type { BlockWeights, HeadChunk, LinearWeight, WeightStore } from "../model/weights.ts";
 import type { Arena } from "../runtime/arena.ts";

@@ -3,7 +3,8 @@
  * element-wise closeness check that names the worst element, and the kernel builds under test.
  */
 import { Arena } from "../runtime/arena.ts";
-import type { Kernels, Ptr } from "./abi.ts";
+import type { Kernels } from "./abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import { createReferenceKernels } from "./reference/mod.ts";
 import { kernelModuleBytes, loadKernelsSync } from "./wasm.ts";
 

@@ -21,8 +21,6 @@
 
 import type { Ptr } from "../runtime/ptr.ts";
 
-export type { Ptr };
-
 /** Every kernel slimtune needs. Implemented by the wasm module and by the TS reference. */
 export interface Kernels {
   // ---- set-up ---------------------------------------------------------------------------

@@ -6,7 +6,8 @@
  * (the scratch-tile path), columns that end in a partial panel, several K blocks (K > 256, the bias
  * belongs to the last only), the GEMV path (M <= 8) and the LoRA-sized in-place tiles (N <= 16).
  */
-import type { Kernels, Ptr } from "./abi.ts";
+import type { Kernels } from "./abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import { checkIdentical, makeRandom, randomF32 } from "./matmul_testing.ts";
 import { createReferenceKernels } from "./reference/mod.ts";
 import { loadKernelsSync } from "./wasm.ts";

@@ -9,7 +9,7 @@ import {
   matmulBuild,
   randomF32,
 } from "./matmul_testing.ts";
-import type { Ptr } from "./abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 
 const VARIANTS = ["simd", "relaxed"] as const;
 

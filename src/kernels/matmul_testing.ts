@@ -4,7 +4,8 @@
  * error bound the matmul tests use.
  */
 import type { Arena } from "../runtime/arena.ts";
-import type { Kernels, Ptr } from "./abi.ts";
+import type { Kernels } from "./abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import { createReferenceKernels } from "./reference/mod.ts";
 import { loadKernelsSync } from "./wasm.ts";
 

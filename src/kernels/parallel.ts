@@ -41,7 +41,8 @@
  * or process) is not waited for: the caller takes the part back and runs it (WorkerPool.reclaim;
  * the same sub-call, so the same bits), so a split call costs about the one-thread time at worst.
  */
-import type { Kernels, Ptr } from "./abi.ts";
+import type { Kernels } from "./abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import { checkInt4Shape } from "./reference/int4.ts";
 import type { WorkerPool } from "../runtime/worker_pool.ts";
 import { GEMV_MAX_ROWS, MR, NR } from "./tile_shape.ts";

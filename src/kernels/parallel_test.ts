@@ -9,7 +9,8 @@
  * src/runtime/worker_pool_test.ts).
  */
 import assert from "node:assert/strict";
-import type { Kernels, Ptr } from "./abi.ts";
+import type { Kernels } from "./abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import { kernelModuleBytes, type LoadedKernels, loadKernels, loadKernelsSync } from "./wasm.ts";
 import {
   DEFAULT_MIN_PART_ROWS,

@@ -23,7 +23,7 @@
  * console.log(arena.f32(await checkpoints.load(1), 4)); // Float32Array [1, 2, 3, 4]
  * ```
  */
-import type { Ptr } from "../kernels/abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import type { Arena } from "../runtime/arena.ts";
 
 /**

@@ -30,7 +30,8 @@
  * console.log(r.projectedGrad);
  * ```
  */
-import type { Kernels, Ptr } from "../kernels/abi.ts";
+import type { Kernels } from "../kernels/abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import type { BlockHooks } from "../model/transformer.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { fillNormalStream } from "../runtime/philox.ts";

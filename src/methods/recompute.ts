@@ -13,7 +13,7 @@
  * The checkpoints live in the arena, or, given a {@link CheckpointSpill}, outside it with one
  * arena buffer that each block's input is loaded into before its backward (`block_checkpoints.ts`).
  */
-import type { Ptr } from "../kernels/abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import {
   blockBackwardTape,
   blockForward,

@@ -24,7 +24,8 @@
  * `headnorm` (Qwen3's `q_norm` / `k_norm`) is an RMSNorm over each head's `headDim` values: q
  * laid out `[N, H, hd]` is `N * H` rows of `hd` for the ordinary RMSNorm kernels.
  */
-import type { Kernels, Ptr } from "../kernels/abi.ts";
+import type { Kernels } from "../kernels/abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { attentionScale, layerType, layerWindow, type ModelConfig } from "./config.ts";
 import type { BlockLora } from "./lora.ts";

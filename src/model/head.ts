@@ -11,7 +11,8 @@
  * the online sum is), and each row's target weight row is copied out of the chunk holding it.
  */
 import { NO_TARGET } from "../data/labels.ts";
-import type { Kernels, Ptr } from "../kernels/abi.ts";
+import type { Kernels } from "../kernels/abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { expPortable, logPortable } from "../runtime/portable_math.ts";
 import { baseBackward, baseForward } from "./linear.ts";

@@ -6,7 +6,8 @@
  * `dB += s gᵀ h`, `dh = s g B`, `dA += dhᵀ x`, `dx (+)= dh A + g W0`. The base term uses the
  * frozen weight through the int4 kernels (never a dequantized matrix) or the f32 GEMMs.
  */
-import type { Kernels, Ptr } from "../kernels/abi.ts";
+import type { Kernels } from "../kernels/abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import type { Arena } from "../runtime/arena.ts";
 import type { LoraLinear } from "./lora.ts";
 import type { LinearWeight } from "./weights.ts";

@@ -24,7 +24,7 @@
  * console.log(lora.params.length); // 2 layers x 2 targets x (A, B)
  * ```
  */
-import type { Ptr } from "../kernels/abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import type { ParamTensor } from "../runtime/ptr.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { Rng } from "../runtime/rng.ts";

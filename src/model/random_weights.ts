@@ -14,7 +14,8 @@
  * store.releaseBlock(0);
  * ```
  */
-import type { Kernels, Ptr } from "../kernels/abi.ts";
+import type { Kernels } from "../kernels/abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { Rng } from "../runtime/rng.ts";
 import type { ModelConfig } from "./config.ts";

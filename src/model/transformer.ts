@@ -3,7 +3,8 @@
  * compose: batch preparation (ids, shifted targets, RoPE tables in the arena), the embedding, the
  * lean forward of all blocks, and the loss.
  */
-import type { Kernels, Ptr } from "../kernels/abi.ts";
+import type { Kernels } from "../kernels/abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import type { Arena } from "../runtime/arena.ts";
 import type { Batch } from "../data/batch.ts";
 import { type BlockContext, blockForward } from "./block.ts";

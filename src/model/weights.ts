@@ -3,7 +3,7 @@
  * `src/io/weight_store.ts`) hands out pointers into the kernels' linear memory; the model never
  * sees files.
  */
-import type { Ptr } from "../kernels/abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import type { ModelConfig } from "./config.ts";
 
 /** A frozen linear `y = W x (+ b)`, W `[out, in]`, f32 or int4 (MLX affine, see abi.ts). */

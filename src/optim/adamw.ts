@@ -6,7 +6,8 @@
  * The first and second moments of every parameter tensor are allocated once, zeroed, in the
  * arena when the optimizer is created; a step never allocates.
  */
-import type { Kernels, Ptr } from "../kernels/abi.ts";
+import type { Kernels } from "../kernels/abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { powInt } from "../runtime/portable_math.ts";
 import type { ParamTensor } from "../runtime/ptr.ts";

@@ -16,7 +16,7 @@
  * `<name>.exp_avg.scale` / `<name>.exp_avg_sq.scale` (F32 block scales), so a resume restores
  * the state bit for bit.
  */
-import type { Ptr } from "../kernels/abi.ts";
+import type { Ptr } from "../runtime/ptr.ts";
 import type { Arena } from "../runtime/arena.ts";
 import { powInt } from "../runtime/portable_math.ts";
 import { decodeBlock, encodeBlock, QUANT_BLOCK, quantBlocks } from "./blockwise_quant.ts";

@@ -2,7 +2,8 @@
  * Reference implementations of the fused-epilogue kernels: by definition the unfused kernels
  * they stand for, run one after the other.
  */
-import type { Kernels, Ptr } from "../abi.ts";
+import type { Kernels } from "../abi.ts";
+import type { Ptr } from "../../runtime/ptr.ts";
 
 type Unfused = Pick<Kernels, "matmulABt" | "int4MatmulXWt" | "addBias" | "add">;
 

@@ -3,7 +3,8 @@
  * rounded to f32 once, so this is the most accurate answer the ABI can hold: the wasm kernels are
  * tested against it with a tolerance relative to Σ|a||b|.
  */
-import type { Kernels, Ptr } from "../abi.ts";
+import type { Kernels } from "../abi.ts";
+import type { Ptr } from "../../runtime/ptr.ts";
 import type { MemViews } from "./views.ts";
 
 /** Strides (in elements) of an operand: element (i, k) lives at `i * row + k * col`. */

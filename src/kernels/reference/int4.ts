@@ -8,7 +8,8 @@
  * Dequantization is `w = scale * q + bias` as an f32 multiply then an f32 add (never fused), so
  * every build produces the same dequantized weights.
  */
-import type { Kernels, Ptr } from "../abi.ts";
+import type { Kernels } from "../abi.ts";
+import type { Ptr } from "../../runtime/ptr.ts";
 import type { MemViews } from "./views.ts";
 
 const f32 = Math.fround;
