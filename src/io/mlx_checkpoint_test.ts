@@ -84,8 +84,11 @@ const dims: Record<string, [string, number, number]> = {
   down: ["mlp.down_proj", H, INTER],
 };
 
-/** The fixture as Llama, or as Gemma 3 text (zero-centred BF16 norms of 0.5, q/k norms, 4 norms). */
-function buildFixture(arch: "llama" | "gemma3" = "llama") {
+/**
+ * The fixture as Llama, as Qwen3 (q/k norms of 1.5, stored as multipliers), or as Gemma 3 text
+ * (zero-centred BF16 norms of 0.5, q/k norms, 4 norms).
+ */
+function buildFixture(arch: "llama" | "qwen3" | "gemma3" = "llama") {
   const tensors: TensorData[] = [];
   const linears = new Map<string, Quantized>();
   const add = (prefix: string, out: number, inDim: number) => {
@@ -115,13 +118,13 @@ function buildFixture(arch: "llama" | "gemma3" = "llama") {
         data: arch === "gemma3" ? halves(H) : ones,
       });
     }
-    if (arch === "gemma3") {
+    if (arch !== "llama") {
       for (const n of ["q_norm", "k_norm"]) {
         tensors.push({
           name: `model.layers.${i}.self_attn.${n}.weight`,
           dtype: "BF16",
           shape: [HD],
-          data: halves(HD),
+          data: arch === "gemma3" ? halves(HD) : bf16Fill(HD, 0x3fc0),
         });
       }
     }
@@ -161,7 +164,24 @@ function buildFixture(arch: "llama" | "gemma3" = "llama") {
     tie_word_embeddings: true,
     quantization: { group_size: GS, bits: 4 },
   };
-  const config = arch === "gemma3" ? gemmaConfig : llamaConfig;
+  const qwen3Config = {
+    architectures: ["Qwen3ForCausalLM"],
+    model_type: "qwen3",
+    hidden_size: H,
+    intermediate_size: INTER,
+    num_hidden_layers: LAYERS,
+    num_attention_heads: HEADS,
+    num_key_value_heads: KV,
+    head_dim: HD,
+    vocab_size: VOCAB,
+    rms_norm_eps: 1e-6,
+    rope_theta: 1000000,
+    attention_bias: false,
+    tie_word_embeddings: true,
+    torch_dtype: "bfloat16",
+    quantization: { group_size: GS, bits: 4 },
+  };
+  const config = { llama: llamaConfig, qwen3: qwen3Config, gemma3: gemmaConfig }[arch];
   const files = {
     "config.json": new TextEncoder().encode(JSON.stringify(config)),
     "model.safetensors": serializeSafetensors(tensors, { format: "mlx" }),
@@ -171,7 +191,12 @@ function buildFixture(arch: "llama" | "gemma3" = "llama") {
 
 /** n BF16 values 0.5 (zero-centred Gemma norms: multipliers 1.5). */
 function halves(n: number): Uint8Array {
-  return new Uint8Array(new Uint16Array(n).fill(0x3f00).buffer);
+  return bf16Fill(n, 0x3f00);
+}
+
+/** n copies of the BF16 bit pattern `bits`. */
+function bf16Fill(n: number, bits: number): Uint8Array {
+  return new Uint8Array(new Uint16Array(n).fill(bits).buffer);
 }
 
 function dense(w: LinearWeight, store: { kernels: ReturnType<typeof loadKernelsSync> }) {
@@ -297,6 +322,51 @@ Deno.test("MLX 4-bit Gemma 3 text checkpoint: loads as it is; every norm (BF16, 
       headChunkRows: 16,
     });
     const ids = Int32Array.from({ length: 9 }, (_, t) => (t * 7) % VOCAB);
+    const r = await session.step([{ inputIds: ids, labels: ids, batchSize: 1, seqLen: 9 }], 1e-2);
+    assert.ok(Number.isFinite(r.loss) && r.loss > 0, `${weights}: loss ${r.loss}`);
+    await store.close();
+  }
+});
+
+Deno.test("MLX 4-bit Qwen3 checkpoint: loads as it is; q/k norms stay multipliers (no 1 + w); a step trains", async () => {
+  const { files, linears } = buildFixture("qwen3");
+  for (const weights of ["resident", "streamed"] as const) {
+    const k = loadKernelsSync({ variant: "reference" });
+    const store = await openModel({
+      source: files,
+      quant: "int4",
+      weights,
+      cache: new MemoryCacheStore(),
+      headChunkRows: 16,
+      ...k,
+    });
+    assert.equal(store.config.architecture, "qwen3");
+    assert.equal(store.config.qkNorm, true);
+    assert.equal(store.config.headDim, HD);
+    for (let i = 0; i < LAYERS; i++) {
+      const b = await store.acquireBlock(i);
+      const [name, out, inDim] = dims.q;
+      assert.deepEqual(
+        dense(b.linears.q, { kernels: k }),
+        mlxDense(linears.get(`model.layers.${i}.${name}`)!, out, inDim),
+      );
+      assert.deepEqual([...k.arena.f32(b.qkNorm!.q, HD)], new Array(HD).fill(1.5), weights);
+      assert.deepEqual([...k.arena.f32(b.qkNorm!.k, HD)], new Array(HD).fill(1.5), weights);
+      assert.deepEqual([...k.arena.f32(b.inputNorm, H)], new Array(H).fill(1), weights);
+      store.releaseBlock(i);
+    }
+    const { LoraTrainingSession } = await import("../methods/session.ts");
+    const session = new LoraTrainingSession({
+      store,
+      ...k,
+      method: "mesp",
+      seed: 1,
+      maxGradNorm: 0,
+      lora: { rank: 2, alpha: 4, targets: [...LINEAR_NAMES] },
+      optimizer: { kind: "sgd", lr: 1e-2, weightDecay: 0 },
+      headChunkRows: 16,
+    });
+    const ids = Int32Array.from({ length: 9 }, (_, t) => (t * 5) % VOCAB);
     const r = await session.step([{ inputIds: ids, labels: ids, batchSize: 1, seqLen: 9 }], 1e-2);
     assert.ok(Number.isFinite(r.loss) && r.loss > 0, `${weights}: loss ${r.loss}`);
     await store.close();
