@@ -12,7 +12,7 @@ import type { WeightStore } from "../model/weights.ts";
 import { ArenaLimitError } from "../runtime/arena.ts";
 import { FileWriteError, writeFileAtomic } from "./fs.ts";
 import { debugTrace, unexpectedErrorText } from "../runtime/unexpected_error.ts";
-import { BYTES_PER_MB, formatMB, formatMemoryReport } from "../runtime/memory.ts";
+import { BYTES_PER_MB, formatMemoryReport } from "../runtime/memory.ts";
 import { processPeakBytes, readProcessMemory } from "./process_memory.ts";
 import type { DemoShowcase, ShowcasePrompt } from "../cli/demo_showcase_run.ts";
 import { UsageError } from "../cli/usage.ts";
@@ -39,9 +39,8 @@ import {
   headChunkRowsFor,
   lcsbSettingsFor,
   runMemoryPlan,
-  runMemoryPlanOptions,
 } from "../train/preflight.ts";
-import { keepsTapes, keptTapesWithin, type MemoryPlan } from "../methods/memory_plan.ts";
+import { checkMaxMemory } from "../train/memory_budget.ts";
 import { defaultCacheDir } from "./cache_dir.ts";
 import { chooseWeights } from "./weights_choice.ts";
 import { chooseCheckpoints } from "./checkpoints_choice.ts";
@@ -71,7 +70,6 @@ import {
   countNoun,
   type ReadData,
   readRunData,
-  type RunDataReady,
   type RunDataSpec,
   runFineTune,
   type RunHost,
@@ -333,21 +331,6 @@ async function preflight(
     replace: replace ? other : null,
   };
 }
-
-/**
- * The working set a run will reach at most (bytes): the arena's high-water so far or what it holds
- * now plus the session's planned bytes, whichever is more, plus the JS bytes the store holds.
- */
-function plannedWorkingSet(
-  arena: { used: number; highWater: number },
-  jsBytes: number,
-  sessionBytes: number,
-): number {
-  return Math.max(arena.highWater, arena.used + sessionBytes) + jsBytes;
-}
-
-/** Share of `--max-memory` that `--keep-tapes auto` leaves free. */
-const KEPT_TAPES_SPARE = 0.1;
 
 /** What the run directory's checks hand to the run. */
 interface RunDirOptions {
@@ -616,17 +599,17 @@ async function fineTuneSpec(
     lossCurveTitle: `${demo ? "slimtune demo (random weights)" : args.model}: ${args.method}`,
     maxWorkingSetBytes: args.maxMemory === null ? null : args.maxMemory * BYTES_PER_MB,
     maxProcessBytes: args.maxMemory === null ? null : args.maxMemory * BYTES_PER_MB,
-    checkMemory: (ready) => ({
-      keptTapes: checkMaxMemory(
-        args,
-        loaded.threads,
+    checkMemory: (ready) => {
+      const { keptTapes, recomputeLine } = checkMaxMemory(args, {
+        threads: loaded.threads,
         store,
         arena,
-        parts.kernelBytes,
-        ready,
-        say,
-      ),
-    }),
+        kernelBytes: parts.kernelBytes,
+        processBytes: () => readProcessMemory().rssBytes,
+      }, ready);
+      if (recomputeLine !== null) say(recomputeLine);
+      return { keptTapes };
+    },
     beforeTraining: async () => {
       if (args.metrics) {
         metrics.file = await Deno.open(args.metrics, { append: true, create: true });
@@ -812,98 +795,4 @@ function demoTokenizer(args: TrainArgs, showcase: DemoShowcase | null) {
     },
     loadDecoder: (ids: number[]) => loadTokenDecoderDir(dir, ids, { cacheDir }),
   };
-}
-
-/**
- * `--max-memory`: picks `--keep-tapes auto`'s count within the budget and refuses, before the
- * session allocates anything, a run whose plan does not fit: what the arena holds now (the
- * kernels, every thread's scratch, the weights) plus the session's plan (adapters, optimizer, a
- * step's peak), and the whole process (its resident size now plus what the session adds). Then
- * says how many blocks keep their tapes. Returns the kept-tapes count.
- */
-function checkMaxMemory(
-  args: TrainArgs,
-  threads: number,
-  store: WeightStore,
-  arena: { used: number; highWater: number },
-  kernelBytes: number,
-  ready: RunDataReady,
-  say: (line: string) => void,
-): number {
-  const { adapter, dataBytes, usedTokenizer } = ready;
-  const config = store.config;
-  const lora = { rank: adapter.r, alpha: adapter.alpha, targets: adapter.targets };
-  const planSeqLen = Math.max(ready.seqLen, ready.evalSeqLen);
-  // --keep-tapes auto: as many top blocks' tapes as the budget holds (none without a budget).
-  let keptTapes = typeof args.keepTapes === "number" ? args.keepTapes : 0;
-  if (args.maxMemory !== null) {
-    const budget = args.maxMemory * BYTES_PER_MB;
-    const js = store.jsBytesHeld();
-    // The whole process: the runtime, the modules, the tokenizer, the data, the weights and the
-    // kernels' memory as far as touched.
-    const rssNow = readProcessMemory().rssBytes;
-    const needs = (plan: MemoryPlan) => {
-      const need = plannedWorkingSet(arena, js + dataBytes, plan.total);
-      const processNeed = rssNow === null ? null : rssNow + Math.max(0, need - arena.used - js);
-      return { need, processNeed };
-    };
-    if (args.keepTapes === "auto") {
-      keptTapes = keptTapesWithin(
-        runMemoryPlanOptions(args, config, planSeqLen, lora, 0),
-        (plan) => {
-          // A tenth of the budget stays free: the process grows by more than the plan between
-          // collections, and a run that fills its budget to the byte would be stopped mid-way.
-          const room = budget * (1 - KEPT_TAPES_SPARE);
-          const { need, processNeed } = needs(plan);
-          return need <= room && (processNeed === null || processNeed <= room);
-        },
-      ).keptTapes;
-    }
-    const plan = runMemoryPlan(args, config, planSeqLen, lora, keptTapes);
-    const { need, processNeed } = needs(plan);
-    const kept = keptTapes > 0 ? `, --keep-tapes ${keptTapes}` : "";
-    if (processNeed !== null && need <= budget && processNeed > budget) {
-      throw new UsageError(
-        "--max-memory",
-        `${args.maxMemory} MB is below this run's planned process peak of ` +
-          `${formatMB(processNeed)}: the process holds ${formatMB(rssNow!)} now (the runtime, ` +
-          `modules${usedTokenizer ? ", tokenizer" : ""}, data and weights), the session adds ` +
-          `${formatMB(need - arena.used - js)} (planned working set of ${need} bytes); raise it, ` +
-          `or lower --seq-len, --batch-size${kept ? ", --keep-tapes" : ""} or --threads` +
-          (usedTokenizer ? ", or pre-tokenize the data (tools/pretokenize.ts)" : ""),
-      );
-    }
-    if (need > budget) {
-      const loading = arena.highWater > arena.used + plan.total
-        ? `; loading the weights already took the arena to ${formatMB(arena.highWater)}`
-        : "";
-      throw new UsageError(
-        "--max-memory",
-        `${args.maxMemory} MB is below this run's planned working set of ${need} bytes ` +
-          `(${formatMB(need)}): kernels and scratch for ${threads} thread(s) ` +
-          `${formatMB(kernelBytes)}, weights ${formatMB(arena.used - kernelBytes)}, ` +
-          `session plan ${formatMB(plan.total)}${kept}` +
-          (js > 0 ? `, JS buffers ${formatMB(js)}` : "") +
-          (dataBytes > 0 ? `, data rows ${formatMB(dataBytes)}` : "") +
-          `${loading}; raise it, or lower --seq-len, --batch-size${kept ? ", --keep-tapes" : ""}` +
-          ` or --threads`,
-      );
-    }
-  }
-  if (keepsTapes(args.method)) {
-    const L = config.numLayers;
-    say(
-      keptTapes === 0
-        ? `recompute: every block's activations in the backward (no tapes kept` +
-          (args.maxMemory === null
-            ? "; --max-memory with room, or --keep-tapes N, keeps some)"
-            : ")")
-        : `recompute: the top ${keptTapes} of ${L} blocks keep their tapes from the forward` +
-          (keptTapes === L ? " (none is recomputed: full's speed)" : "") +
-          (args.keepTapes === "auto"
-            ? `, as many as fit in 90 % of --max-memory ${args.maxMemory} MB`
-            : ""),
-    );
-  }
-  return keptTapes;
 }
