@@ -41,6 +41,7 @@ import {
   runMemoryPlan,
 } from "../train/preflight.ts";
 import { checkMaxMemory } from "../train/memory_budget.ts";
+import { modelReadyLines } from "../train/model_ready.ts";
 import { defaultCacheDir } from "./cache_dir.ts";
 import { chooseWeights } from "./weights_choice.ts";
 import { chooseCheckpoints } from "./checkpoints_choice.ts";
@@ -379,7 +380,11 @@ async function train(
   await using spill = runDir.checkpointsDir === null
     ? null
     : await openCheckpointSpill(runDir.checkpointsDir);
-  sayModelReady(args, store, loaded, asked, performance.now() - t0, say);
+  const modelName = demo ? DEMO_BASE_MODEL : args.model!;
+  const readyMs = performance.now() - t0;
+  for (const line of modelReadyLines(modelName, args.weights, store, loaded, asked, readyMs)) {
+    say(line);
+  }
 
   const stops = new StopSignals(io);
   const progress = new ProgressReporter(args.quiet ? () => {} : io.out, io.isTerminal, args.steps);
@@ -425,40 +430,6 @@ function sayFor(args: TrainArgs, io: CliIo): (line: string) => void {
   return (t) => {
     if (!args.quiet) io.out(t + "\n");
   };
-}
-
-/** The model line, and why the run uses fewer threads than cores or leaves small calls on one. */
-function sayModelReady(
-  args: TrainArgs,
-  store: WeightStore,
-  loaded: LoadedKernels,
-  asked: number,
-  readyMs: number,
-  say: (line: string) => void,
-): void {
-  const config = store.config;
-  say(
-    `model: ${args.model === null ? DEMO_BASE_MODEL : args.model} (${config.architecture}, ` +
-      `${config.numLayers} layers, hidden ${config.hiddenSize}, vocab ${config.vocabSize}), ` +
-      `${store.quant} ${args.weights}, kernels ${loaded.variant} x ${loaded.threads} threads, ` +
-      `ready in ${(readyMs / 1000).toFixed(1)} s`,
-  );
-  if (loaded.threadSpeedups && loaded.threads < asked) {
-    const s = loaded.threadSpeedups.map((x) => `${x.toFixed(2)}x`).join(", ");
-    say(
-      `threads: ${loaded.threads} of ${asked} cores: more measured no faster (a GEMM on ` +
-        `1..${loaded.threadSpeedups.length} threads: ${s}); --threads N to choose`,
-    );
-  }
-  if (loaded.parallel) {
-    const p = loaded.parallel;
-    // Why a small model may not gain from threads: calls below this size stay on one thread.
-    say(
-      `threads: calls from ${(p.minWork / 1e6).toFixed(2)}M multiply-adds are split (${p.source}` +
-        (Number.isFinite(p.roundTripUs) ? `; hand-off ${p.roundTripUs.toFixed(1)} µs` : "") +
-        ")",
-    );
-  }
 }
 
 /**
