@@ -42,6 +42,7 @@ import {
 } from "../train/preflight.ts";
 import { checkMaxMemory } from "../train/memory_budget.ts";
 import { modelReadyLines } from "../train/model_ready.ts";
+import { doneLines, stoppedText } from "../train/run_summary.ts";
 import { defaultCacheDir } from "./cache_dir.ts";
 import { chooseWeights } from "./weights_choice.ts";
 import { chooseCheckpoints } from "./checkpoints_choice.ts";
@@ -68,7 +69,6 @@ import {
 import { readAdapterDir } from "./peft_adapter.ts";
 import { ProgressReporter } from "../train/progress.ts";
 import {
-  countNoun,
   type ReadData,
   readRunData,
   type RunDataSpec,
@@ -639,26 +639,11 @@ async function reportRun(
 ): Promise<number> {
   const { stop, say } = parts;
   if (result.interrupted) {
-    io.err(
-      `${stop}: stopped after ${
-        countNoun(result.step, "step")
-      }; resume with: --resume ${args.out}\n`,
-    );
+    io.err(stoppedText(stop!, result.step, args.out));
     return EXIT_STATUS[stop!];
   }
   if (args.steps > 0) {
-    const first = result.history[0]?.loss;
-    const last = result.history[result.history.length - 1]?.loss;
-    say(
-      `\ndone: ${countNoun(result.step, "step")}, loss ${first?.toFixed(4)} -> ${
-        last?.toFixed(4)
-      }` +
-        (result.evalLoss !== null
-          ? `, eval_loss ${result.evalLoss.toFixed(4)} (perplexity ${perplexity(result.evalLoss)})`
-          : ""),
-    );
-    say(`adapter: ${args.out}/adapter_config.json, ${args.out}/adapter_model.safetensors`);
-    say(`loss curve: ${args.out}/loss.svg`);
+    for (const line of doneLines(result, args.out)) say(line);
   }
   if (args.compareBase && result.evalLoss !== null) {
     const base = await baseEvalLoss(result.session, result.evalBatches);
