@@ -43,6 +43,7 @@ import {
 import { checkMaxMemory } from "../train/memory_budget.ts";
 import { modelReadyLines } from "../train/model_ready.ts";
 import { doneLines, stoppedText } from "../train/run_summary.ts";
+import { completeRunArgs, type ResumedArgs } from "../train/run_args.ts";
 import { defaultCacheDir } from "./cache_dir.ts";
 import { chooseWeights } from "./weights_choice.ts";
 import { chooseCheckpoints } from "./checkpoints_choice.ts";
@@ -120,50 +121,18 @@ async function resolveArgs(argv: string[]): Promise<ResolvedRun> {
   if (parsed.help) {
     return { args: parsed.args, given, resume: null, recordedData: null, help: true };
   }
-  let args = parsed.args;
   let resume: ResumePoint | null = null;
   let recordedData: DataIdentity | null = null;
-  if (args.resume) {
-    resume = await resolveResume(args.resume).catch((e) => {
+  let resumed: ResumedArgs | null = null;
+  if (parsed.args.resume) {
+    resume = await resolveResume(parsed.args.resume).catch((e) => {
       throw new UsageError("--resume", (e as Error).message);
     });
     const head = await readCheckpointHead(resume.checkpoint);
     recordedData = head.dataIdentity;
-    // The checkpoint's arguments are the base; flags given now override them.
-    const merged = { ...args } as Record<string, unknown>;
-    for (const [k, v] of Object.entries(head.args)) {
-      if (k in args && !given.has(k as keyof TrainArgs)) merged[k] = v;
-    }
-    merged.resume = args.resume;
-    // A resumed run writes where it was resumed from (a copied run directory stays a copy).
-    if (!given.has("out")) merged.out = resume.runDir;
-    // Replacing is what the first run asked for; the resumed run continues it.
-    if (!given.has("overwrite")) merged.overwrite = false;
-    args = merged as unknown as TrainArgs;
-  } else if (args.model === null) {
-    for (const [k, v] of Object.entries(DEMO_DEFAULTS)) {
-      if (!given.has(k as keyof TrainArgs)) {
-        (args as unknown as Record<string, unknown>)[k] = v;
-      }
-    }
+    resumed = { args: head.args, runDir: resume.runDir };
   }
-  if (args.model === null && args.data === null) args.data = demoDataPath();
-  if (args.model === null && args.evalData === null && args.steps > 0) {
-    args.evalData = demoEvalDataPath();
-  }
-  if (args.compareBase && args.evalData === null) {
-    // The demo's default asks for it only where it has evaluation data.
-    if (given.has("compareBase")) {
-      throw new UsageError("--compare-base", "needs --eval-data FILE.jsonl");
-    }
-    args.compareBase = false;
-  }
-  if (args.steps > 0 && args.data === null) {
-    throw new UsageError("--data", "required when training a --model (a JSONL file)");
-  }
-  if (args.steps === 0 && args.evalData === null) {
-    throw new UsageError("--steps", "0 only makes sense with --eval-data (evaluation only)");
-  }
+  const args = completeRunArgs(parsed.args, given, resumed);
   // Missing files are usage errors, found before anything slow happens.
   for (const [flag, path] of [["--data", args.data], ["--eval-data", args.evalData]] as const) {
     if (path !== null && args.steps + (flag === "--eval-data" ? 1 : 0) > 0) {
