@@ -36,14 +36,13 @@ import {
 import {
   checkFlagCombinations,
   checkFlagsAgainstModel,
-  headChunkRowsFor,
-  lcsbSettingsFor,
   runMemoryPlan,
 } from "../train/preflight.ts";
 import { checkMaxMemory } from "../train/memory_budget.ts";
 import { modelReadyLines } from "../train/model_ready.ts";
 import { doneLines, stoppedText } from "../train/run_summary.ts";
 import { completeRunArgs, type ResumedArgs } from "../train/run_args.ts";
+import { runSettingsFor } from "../train/run_settings.ts";
 import { defaultCacheDir } from "./cache_dir.ts";
 import { chooseWeights } from "./weights_choice.ts";
 import { chooseCheckpoints } from "./checkpoints_choice.ts";
@@ -515,23 +514,7 @@ async function fineTuneSpec(
         return init;
       }
       : null,
-    session: {
-      method: args.method,
-      optimizer: { kind: args.optimizer, lr: args.lr, weightDecay: args.weightDecay },
-      maxGradNorm: args.maxGradNorm,
-      clipStash: args.clipStash,
-      lcsb: lcsbSettingsFor(args, config),
-      mezo: { eps: args.mezoEps },
-      seed: args.seed,
-      // The streamed store's head slot was sized with the same rows (model.ts).
-      headChunkRows: headChunkRowsFor(args),
-      keptTapes: typeof args.keepTapes === "number" ? args.keepTapes : 0,
-      checkpoints: parts.spill ?? "memory",
-    },
-    gradAccum: args.gradAccum,
-    schedule: { kind: args.lrSchedule, baseLr: args.lr, warmupSteps: args.warmupSteps },
-    evalEvery: args.evalEvery,
-    saveEvery: args.saveEvery,
+    ...runSettingsFor(args, config, parts.spill ?? "memory"),
     // The reference, not a copy: --adapter-init's values are set before the first checkpoint.
     args: args as unknown as Record<string, unknown>,
     resume: resumeDir ? { from: resumeDir, read: (c) => readCheckpoint(resumeDir, c) } : null,
