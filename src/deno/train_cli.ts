@@ -43,6 +43,7 @@ import { modelReadyLines } from "../train/model_ready.ts";
 import { doneLines, stoppedText } from "../train/run_summary.ts";
 import { completeRunArgs, type ResumedArgs } from "../train/run_args.ts";
 import { runSettingsFor } from "../train/run_settings.ts";
+import { runDataSpecFor } from "../train/run_data_spec.ts";
 import { defaultCacheDir } from "./cache_dir.ts";
 import { chooseWeights } from "./weights_choice.ts";
 import { chooseCheckpoints } from "./checkpoints_choice.ts";
@@ -50,22 +51,11 @@ import { CheckpointSpillError, openCheckpointSpill } from "./checkpoint_spill.ts
 import type { CheckpointSpill } from "../methods/block_checkpoints.ts";
 import { acquireRunLock, clearRun, pruneCheckpoints } from "./run_dir.ts";
 import { createDemoStore, DEMO_BASE_MODEL, DEMO_MODEL_CONFIG } from "../model/demo_model.ts";
-import {
-  DEMO_DEFAULTS,
-  demoDataPath,
-  demoEvalDataPath,
-  demoIntro,
-  demoOutro,
-} from "../train/demo.ts";
+import { demoEvalDataPath, demoIntro, demoOutro } from "../train/demo.ts";
 import { metricsLine, perplexity } from "../train/metrics.ts";
 import { baseModelNameDeno } from "./base_model_name.ts";
 import { baseEvalLoss, comparisonText, scoredTokens } from "../train/compare_base.ts";
-import {
-  modelTokenizerLoader,
-  openModelDeno,
-  padIdWithoutTokenizer,
-  readModelConfigDeno,
-} from "./model.ts";
+import { modelTokenizerLoader, openModelDeno, readModelConfigDeno } from "./model.ts";
 import { readAdapterDir } from "./peft_adapter.ts";
 import { ProgressReporter } from "../train/progress.ts";
 import {
@@ -652,19 +642,12 @@ async function readDataFirst(
   say: (line: string) => void,
 ): Promise<{ dataSpec: RunDataSpec; data: ReadData }> {
   const config = args.model === null ? DEMO_MODEL_CONFIG : await readModelConfigDeno(args.model);
-  const dataSpec: RunDataSpec = {
-    train: args.data,
-    eval: args.evalData,
-    batchSize: args.batchSize,
-    seqLen: args.seqLen,
-    packing: args.packing,
-    maxLineBytes: args.maxLineBytes,
-    tokenizer: demoLoad ?? modelTokenizerLoader(args, config.vocabSize),
-    tokenizerHint: demoLoad ? "" : "; data pre-tokenized with tools/pretokenize.ts needs none",
-    padId: padIdWithoutTokenizer(config),
-    steps: args.steps,
-    session: { seed: args.seed },
-  };
+  const dataSpec = runDataSpecFor(
+    args,
+    config,
+    demoLoad ?? modelTokenizerLoader(args, config.vocabSize),
+    demoLoad ? "" : "; data pre-tokenized with tools/pretokenize.ts needs none",
+  );
   const host = {
     openData: openDataFile,
     log: say,
