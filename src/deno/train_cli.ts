@@ -44,6 +44,7 @@ import { doneLines, stoppedText } from "../train/run_summary.ts";
 import { completeRunArgs, type ResumedArgs } from "../train/run_args.ts";
 import { runSettingsFor } from "../train/run_settings.ts";
 import { runDataSpecFor } from "../train/run_data_spec.ts";
+import { otherRunToReplace } from "../train/other_run.ts";
 import { defaultCacheDir } from "./cache_dir.ts";
 import { chooseWeights } from "./weights_choice.ts";
 import { chooseCheckpoints } from "./checkpoints_choice.ts";
@@ -270,24 +271,14 @@ async function preflight(
   args.checkpoints = checkpoints.checkpoints;
   if (checkpoints.note && !demo) say(checkpoints.note);
   await checkOutputPaths(args, resume);
-  const other = await otherRunIn(args, resume);
-  // The demo's own folder is the demo's to replace; anyone else's run needs --overwrite.
-  const replace = other.length > 0 && (args.overwrite || (demo && !given.has("out")));
-  if (other.length > 0 && !replace) {
-    const shown = other.length > 3 ? [...other.slice(0, 3), "..."] : other;
-    throw new UsageError(
-      "--out",
-      `${args.out} already holds another run (${shown.join(", ")}); continue it with ` +
-        `--resume ${args.out}, replace it with --overwrite, or choose another --out`,
-    );
-  }
+  const replace = otherRunToReplace(args, given, await otherRunIn(args, resume));
   for (const s of resume?.skipped ?? []) {
     say(`resume: skipping ${s.dir} (${s.problem})`);
   }
   return {
     checkpointsDir: checkpoints.dir,
     dataIdentity: await checkDataIdentity(args, run.recordedData),
-    replace: replace ? other : null,
+    replace,
   };
 }
 
