@@ -53,7 +53,7 @@ import type { CheckpointSpill } from "../methods/block_checkpoints.ts";
 import { acquireRunLock, clearRun, pruneCheckpoints } from "./run_dir.ts";
 import { createDemoStore, DEMO_BASE_MODEL, DEMO_MODEL_CONFIG } from "../model/demo_model.ts";
 import { demoEvalDataPath, demoIntro, demoOutro } from "../train/demo.ts";
-import { metricsLine, perplexity } from "../train/metrics.ts";
+import { metricsLine } from "../train/metrics.ts";
 import { baseModelNameDeno } from "./base_model_name.ts";
 import { baseEvalLoss, comparisonText, scoredTokens } from "../train/compare_base.ts";
 import { modelTokenizerLoader, openModelDeno, readModelConfigDeno } from "./model.ts";
@@ -526,12 +526,7 @@ async function fineTuneSpec(
     },
     onStep: async (r, eta) => {
       if (metrics.file) await metrics.file.write(encoder.encode(metricsLine(r)));
-      if (r.loss === null) {
-        progress.message(
-          `eval_loss ${r.evalLoss!.toFixed(4)}, perplexity ${perplexity(r.evalLoss!)} ` +
-            `(${r.tokens} tokens)`,
-        );
-      } else progress.step(r, eta);
+      progress.record(r, eta);
     },
     save: (state) =>
       stops.whileSaving(async () => {
