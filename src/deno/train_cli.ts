@@ -52,7 +52,7 @@ import { CheckpointSpillError, openCheckpointSpill } from "./checkpoint_spill.ts
 import type { CheckpointSpill } from "../methods/block_checkpoints.ts";
 import { acquireRunLock, clearRun, pruneCheckpoints } from "./run_dir.ts";
 import { createDemoStore, DEMO_BASE_MODEL, DEMO_MODEL_CONFIG } from "../model/demo_model.ts";
-import { demoEvalDataPath, demoIntro, demoOutro } from "../train/demo.ts";
+import { demoEvalDataPath, demoIntro, demoOutro, endsWithShowcase } from "../train/demo.ts";
 import { metricsLine } from "../train/metrics.ts";
 import { baseModelNameDeno } from "./base_model_name.ts";
 import { baseEvalLoss, comparisonText, scoredTokens } from "../train/compare_base.ts";
@@ -644,9 +644,7 @@ async function readDataFirst(
 
 /** The demo's showcase, where this run ends with one: a demo run on the demo's held-out data. */
 function demoShowcaseOf(args: TrainArgs, io: CliIo): DemoShowcase | null {
-  const shows = args.model === null && args.steps > 0 && args.evalData === demoEvalDataPath() &&
-    !args.quiet;
-  return shows ? io.demoShowcase ?? null : null;
+  return endsWithShowcase(args) ? io.demoShowcase ?? null : null;
 }
 
 /**
