@@ -673,20 +673,6 @@ Deno.test("the tokenizer is loaded for the first line that needs it: mixed data,
   }
 });
 
-Deno.test("without a tokenizer the padding id is config.json's pad_token_id, else its EOS (first of a list), when in the vocabulary, else 0", async () => {
-  const { padIdWithoutTokenizer } = await import("../src/deno/model.ts");
-  strictEqual(padIdWithoutTokenizer({ eosTokenId: 2, vocabSize: 512 }), 2);
-  strictEqual(padIdWithoutTokenizer({ eosTokenId: [7, 3], vocabSize: 512 }), 7);
-  strictEqual(padIdWithoutTokenizer({ eosTokenId: null, vocabSize: 512 }), 0);
-  // An id the embedding does not have would fail the lookup: never used.
-  strictEqual(padIdWithoutTokenizer({ eosTokenId: 151643, vocabSize: 512 }), 0);
-  strictEqual(padIdWithoutTokenizer({ eosTokenId: [], vocabSize: 512 }), 0);
-  // config.json's pad_token_id comes first when it is a valid id.
-  strictEqual(padIdWithoutTokenizer({ eosTokenId: 2, vocabSize: 512, padTokenId: 9 }), 9);
-  strictEqual(padIdWithoutTokenizer({ eosTokenId: 2, vocabSize: 512, padTokenId: 600 }), 2);
-  strictEqual(padIdWithoutTokenizer({ eosTokenId: 2, vocabSize: 512, padTokenId: null }), 2);
-});
-
 Deno.test("the tokenizer line says what loading it cost when the resident size grew", async () => {
   const { tokenizerCostNote } = await import("../src/deno/train_cli.ts");
   strictEqual(tokenizerCostNote(40 << 20, 222 << 20), ", +182.0 MB of process memory");

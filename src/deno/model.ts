@@ -16,22 +16,6 @@ import type { TrainArgs } from "../train/args.ts";
 import { headChunkRowsFor } from "../train/preflight.ts";
 import { defaultCacheDir } from "./cache_dir.ts";
 
-/**
- * The padding id when no tokenizer is loaded: config.json's `pad_token_id`, else its EOS id (the
- * first of a list), else 0 — the first that is inside the vocabulary. Padded positions have label
- * -100 and come after every real token of their row, so under causal attention any valid id gives
- * the same losses; this only has to be inside the vocabulary.
- */
-export function padIdWithoutTokenizer(
-  config: Pick<ModelConfig, "eosTokenId" | "vocabSize" | "padTokenId">,
-): number {
-  const valid = (id: number | null | undefined): id is number =>
-    id !== null && id !== undefined && id >= 0 && id < config.vocabSize;
-  if (valid(config.padTokenId)) return config.padTokenId;
-  const eos = Array.isArray(config.eosTokenId) ? config.eosTokenId[0] : config.eosTokenId;
-  return valid(eos) ? eos : 0;
-}
-
 /** The model's `config.json` only: what the CLI checks its flags against before loading. */
 export async function readModelConfigDeno(model: string): Promise<ModelConfig> {
   return (await readCheckpointConfig(isUrl(model) ? checkpointFiles(model) : dirFiles(model)))

@@ -12,7 +12,7 @@ import type { WeightStore } from "../model/weights.ts";
 import { ArenaLimitError } from "../runtime/arena.ts";
 import { FileWriteError, writeFileAtomic } from "./fs.ts";
 import { debugTrace, unexpectedErrorText } from "../runtime/unexpected_error.ts";
-import { BYTES_PER_MB, formatMB, formatMemoryReport } from "../runtime/memory.ts";
+import { BYTES_PER_MB, formatMemoryReport } from "../runtime/memory.ts";
 import { processPeakBytes, readProcessMemory } from "./process_memory.ts";
 import type { DemoShowcase, ShowcasePrompt } from "../cli/demo_showcase_run.ts";
 import { UsageError } from "../cli/usage.ts";
@@ -36,12 +36,15 @@ import {
 import {
   checkFlagCombinations,
   checkFlagsAgainstModel,
-  headChunkRowsFor,
-  lcsbSettingsFor,
   runMemoryPlan,
-  runMemoryPlanOptions,
 } from "../train/preflight.ts";
-import { keepsTapes, keptTapesWithin, type MemoryPlan } from "../methods/memory_plan.ts";
+import { checkMaxMemory } from "../train/memory_budget.ts";
+import { modelReadyLines } from "../train/model_ready.ts";
+import { doneLines, stoppedText } from "../train/run_summary.ts";
+import { completeRunArgs, type ResumedArgs } from "../train/run_args.ts";
+import { runSettingsFor } from "../train/run_settings.ts";
+import { runDataSpecFor } from "../train/run_data_spec.ts";
+import { otherRunToReplace } from "../train/other_run.ts";
 import { defaultCacheDir } from "./cache_dir.ts";
 import { chooseWeights } from "./weights_choice.ts";
 import { chooseCheckpoints } from "./checkpoints_choice.ts";
@@ -49,29 +52,16 @@ import { CheckpointSpillError, openCheckpointSpill } from "./checkpoint_spill.ts
 import type { CheckpointSpill } from "../methods/block_checkpoints.ts";
 import { acquireRunLock, clearRun, pruneCheckpoints } from "./run_dir.ts";
 import { createDemoStore, DEMO_BASE_MODEL, DEMO_MODEL_CONFIG } from "../model/demo_model.ts";
-import {
-  DEMO_DEFAULTS,
-  demoDataPath,
-  demoEvalDataPath,
-  demoIntro,
-  demoOutro,
-} from "../train/demo.ts";
-import { metricsLine, perplexity } from "../train/metrics.ts";
+import { demoEvalDataPath, demoIntro, demoOutro, endsWithShowcase } from "../train/demo.ts";
+import { metricsLine } from "../train/metrics.ts";
 import { baseModelNameDeno } from "./base_model_name.ts";
 import { baseEvalLoss, comparisonText, scoredTokens } from "../train/compare_base.ts";
-import {
-  modelTokenizerLoader,
-  openModelDeno,
-  padIdWithoutTokenizer,
-  readModelConfigDeno,
-} from "./model.ts";
+import { modelTokenizerLoader, openModelDeno, readModelConfigDeno } from "./model.ts";
 import { readAdapterDir } from "./peft_adapter.ts";
 import { ProgressReporter } from "../train/progress.ts";
 import {
-  countNoun,
   type ReadData,
   readRunData,
-  type RunDataReady,
   type RunDataSpec,
   runFineTune,
   type RunHost,
@@ -121,50 +111,18 @@ async function resolveArgs(argv: string[]): Promise<ResolvedRun> {
   if (parsed.help) {
     return { args: parsed.args, given, resume: null, recordedData: null, help: true };
   }
-  let args = parsed.args;
   let resume: ResumePoint | null = null;
   let recordedData: DataIdentity | null = null;
-  if (args.resume) {
-    resume = await resolveResume(args.resume).catch((e) => {
+  let resumed: ResumedArgs | null = null;
+  if (parsed.args.resume) {
+    resume = await resolveResume(parsed.args.resume).catch((e) => {
       throw new UsageError("--resume", (e as Error).message);
     });
     const head = await readCheckpointHead(resume.checkpoint);
     recordedData = head.dataIdentity;
-    // The checkpoint's arguments are the base; flags given now override them.
-    const merged = { ...args } as Record<string, unknown>;
-    for (const [k, v] of Object.entries(head.args)) {
-      if (k in args && !given.has(k as keyof TrainArgs)) merged[k] = v;
-    }
-    merged.resume = args.resume;
-    // A resumed run writes where it was resumed from (a copied run directory stays a copy).
-    if (!given.has("out")) merged.out = resume.runDir;
-    // Replacing is what the first run asked for; the resumed run continues it.
-    if (!given.has("overwrite")) merged.overwrite = false;
-    args = merged as unknown as TrainArgs;
-  } else if (args.model === null) {
-    for (const [k, v] of Object.entries(DEMO_DEFAULTS)) {
-      if (!given.has(k as keyof TrainArgs)) {
-        (args as unknown as Record<string, unknown>)[k] = v;
-      }
-    }
+    resumed = { args: head.args, runDir: resume.runDir };
   }
-  if (args.model === null && args.data === null) args.data = demoDataPath();
-  if (args.model === null && args.evalData === null && args.steps > 0) {
-    args.evalData = demoEvalDataPath();
-  }
-  if (args.compareBase && args.evalData === null) {
-    // The demo's default asks for it only where it has evaluation data.
-    if (given.has("compareBase")) {
-      throw new UsageError("--compare-base", "needs --eval-data FILE.jsonl");
-    }
-    args.compareBase = false;
-  }
-  if (args.steps > 0 && args.data === null) {
-    throw new UsageError("--data", "required when training a --model (a JSONL file)");
-  }
-  if (args.steps === 0 && args.evalData === null) {
-    throw new UsageError("--steps", "0 only makes sense with --eval-data (evaluation only)");
-  }
+  const args = completeRunArgs(parsed.args, given, resumed);
   // Missing files are usage errors, found before anything slow happens.
   for (const [flag, path] of [["--data", args.data], ["--eval-data", args.evalData]] as const) {
     if (path !== null && args.steps + (flag === "--eval-data" ? 1 : 0) > 0) {
@@ -313,41 +271,16 @@ async function preflight(
   args.checkpoints = checkpoints.checkpoints;
   if (checkpoints.note && !demo) say(checkpoints.note);
   await checkOutputPaths(args, resume);
-  const other = await otherRunIn(args, resume);
-  // The demo's own folder is the demo's to replace; anyone else's run needs --overwrite.
-  const replace = other.length > 0 && (args.overwrite || (demo && !given.has("out")));
-  if (other.length > 0 && !replace) {
-    const shown = other.length > 3 ? [...other.slice(0, 3), "..."] : other;
-    throw new UsageError(
-      "--out",
-      `${args.out} already holds another run (${shown.join(", ")}); continue it with ` +
-        `--resume ${args.out}, replace it with --overwrite, or choose another --out`,
-    );
-  }
+  const replace = otherRunToReplace(args, given, await otherRunIn(args, resume));
   for (const s of resume?.skipped ?? []) {
     say(`resume: skipping ${s.dir} (${s.problem})`);
   }
   return {
     checkpointsDir: checkpoints.dir,
     dataIdentity: await checkDataIdentity(args, run.recordedData),
-    replace: replace ? other : null,
+    replace,
   };
 }
-
-/**
- * The working set a run will reach at most (bytes): the arena's high-water so far or what it holds
- * now plus the session's planned bytes, whichever is more, plus the JS bytes the store holds.
- */
-function plannedWorkingSet(
-  arena: { used: number; highWater: number },
-  jsBytes: number,
-  sessionBytes: number,
-): number {
-  return Math.max(arena.highWater, arena.used + sessionBytes) + jsBytes;
-}
-
-/** Share of `--max-memory` that `--keep-tapes auto` leaves free. */
-const KEPT_TAPES_SPARE = 0.1;
 
 /** What the run directory's checks hand to the run. */
 interface RunDirOptions {
@@ -396,7 +329,11 @@ async function train(
   await using spill = runDir.checkpointsDir === null
     ? null
     : await openCheckpointSpill(runDir.checkpointsDir);
-  sayModelReady(args, store, loaded, asked, performance.now() - t0, say);
+  const modelName = demo ? DEMO_BASE_MODEL : args.model!;
+  const readyMs = performance.now() - t0;
+  for (const line of modelReadyLines(modelName, args.weights, store, loaded, asked, readyMs)) {
+    say(line);
+  }
 
   const stops = new StopSignals(io);
   const progress = new ProgressReporter(args.quiet ? () => {} : io.out, io.isTerminal, args.steps);
@@ -442,40 +379,6 @@ function sayFor(args: TrainArgs, io: CliIo): (line: string) => void {
   return (t) => {
     if (!args.quiet) io.out(t + "\n");
   };
-}
-
-/** The model line, and why the run uses fewer threads than cores or leaves small calls on one. */
-function sayModelReady(
-  args: TrainArgs,
-  store: WeightStore,
-  loaded: LoadedKernels,
-  asked: number,
-  readyMs: number,
-  say: (line: string) => void,
-): void {
-  const config = store.config;
-  say(
-    `model: ${args.model === null ? DEMO_BASE_MODEL : args.model} (${config.architecture}, ` +
-      `${config.numLayers} layers, hidden ${config.hiddenSize}, vocab ${config.vocabSize}), ` +
-      `${store.quant} ${args.weights}, kernels ${loaded.variant} x ${loaded.threads} threads, ` +
-      `ready in ${(readyMs / 1000).toFixed(1)} s`,
-  );
-  if (loaded.threadSpeedups && loaded.threads < asked) {
-    const s = loaded.threadSpeedups.map((x) => `${x.toFixed(2)}x`).join(", ");
-    say(
-      `threads: ${loaded.threads} of ${asked} cores: more measured no faster (a GEMM on ` +
-        `1..${loaded.threadSpeedups.length} threads: ${s}); --threads N to choose`,
-    );
-  }
-  if (loaded.parallel) {
-    const p = loaded.parallel;
-    // Why a small model may not gain from threads: calls below this size stay on one thread.
-    say(
-      `threads: calls from ${(p.minWork / 1e6).toFixed(2)}M multiply-adds are split (${p.source}` +
-        (Number.isFinite(p.roundTripUs) ? `; hand-off ${p.roundTripUs.toFixed(1)} µs` : "") +
-        ")",
-    );
-  }
 }
 
 /**
@@ -592,23 +495,7 @@ async function fineTuneSpec(
         return init;
       }
       : null,
-    session: {
-      method: args.method,
-      optimizer: { kind: args.optimizer, lr: args.lr, weightDecay: args.weightDecay },
-      maxGradNorm: args.maxGradNorm,
-      clipStash: args.clipStash,
-      lcsb: lcsbSettingsFor(args, config),
-      mezo: { eps: args.mezoEps },
-      seed: args.seed,
-      // The streamed store's head slot was sized with the same rows (model.ts).
-      headChunkRows: headChunkRowsFor(args),
-      keptTapes: typeof args.keepTapes === "number" ? args.keepTapes : 0,
-      checkpoints: parts.spill ?? "memory",
-    },
-    gradAccum: args.gradAccum,
-    schedule: { kind: args.lrSchedule, baseLr: args.lr, warmupSteps: args.warmupSteps },
-    evalEvery: args.evalEvery,
-    saveEvery: args.saveEvery,
+    ...runSettingsFor(args, config, parts.spill ?? "memory"),
     // The reference, not a copy: --adapter-init's values are set before the first checkpoint.
     args: args as unknown as Record<string, unknown>,
     resume: resumeDir ? { from: resumeDir, read: (c) => readCheckpoint(resumeDir, c) } : null,
@@ -616,17 +503,17 @@ async function fineTuneSpec(
     lossCurveTitle: `${demo ? "slimtune demo (random weights)" : args.model}: ${args.method}`,
     maxWorkingSetBytes: args.maxMemory === null ? null : args.maxMemory * BYTES_PER_MB,
     maxProcessBytes: args.maxMemory === null ? null : args.maxMemory * BYTES_PER_MB,
-    checkMemory: (ready) => ({
-      keptTapes: checkMaxMemory(
-        args,
-        loaded.threads,
+    checkMemory: (ready) => {
+      const { keptTapes, recomputeLine } = checkMaxMemory(args, {
+        threads: loaded.threads,
         store,
         arena,
-        parts.kernelBytes,
-        ready,
-        say,
-      ),
-    }),
+        kernelBytes: parts.kernelBytes,
+        processBytes: () => readProcessMemory().rssBytes,
+      }, ready);
+      if (recomputeLine !== null) say(recomputeLine);
+      return { keptTapes };
+    },
     beforeTraining: async () => {
       if (args.metrics) {
         metrics.file = await Deno.open(args.metrics, { append: true, create: true });
@@ -639,12 +526,7 @@ async function fineTuneSpec(
     },
     onStep: async (r, eta) => {
       if (metrics.file) await metrics.file.write(encoder.encode(metricsLine(r)));
-      if (r.loss === null) {
-        progress.message(
-          `eval_loss ${r.evalLoss!.toFixed(4)}, perplexity ${perplexity(r.evalLoss!)} ` +
-            `(${r.tokens} tokens)`,
-        );
-      } else progress.step(r, eta);
+      progress.record(r, eta);
     },
     save: (state) =>
       stops.whileSaving(async () => {
@@ -685,26 +567,11 @@ async function reportRun(
 ): Promise<number> {
   const { stop, say } = parts;
   if (result.interrupted) {
-    io.err(
-      `${stop}: stopped after ${
-        countNoun(result.step, "step")
-      }; resume with: --resume ${args.out}\n`,
-    );
+    io.err(stoppedText(stop!, result.step, args.out));
     return EXIT_STATUS[stop!];
   }
   if (args.steps > 0) {
-    const first = result.history[0]?.loss;
-    const last = result.history[result.history.length - 1]?.loss;
-    say(
-      `\ndone: ${countNoun(result.step, "step")}, loss ${first?.toFixed(4)} -> ${
-        last?.toFixed(4)
-      }` +
-        (result.evalLoss !== null
-          ? `, eval_loss ${result.evalLoss.toFixed(4)} (perplexity ${perplexity(result.evalLoss)})`
-          : ""),
-    );
-    say(`adapter: ${args.out}/adapter_config.json, ${args.out}/adapter_model.safetensors`);
-    say(`loss curve: ${args.out}/loss.svg`);
+    for (const line of doneLines(result, args.out)) say(line);
   }
   if (args.compareBase && result.evalLoss !== null) {
     const base = await baseEvalLoss(result.session, result.evalBatches);
@@ -761,19 +628,12 @@ async function readDataFirst(
   say: (line: string) => void,
 ): Promise<{ dataSpec: RunDataSpec; data: ReadData }> {
   const config = args.model === null ? DEMO_MODEL_CONFIG : await readModelConfigDeno(args.model);
-  const dataSpec: RunDataSpec = {
-    train: args.data,
-    eval: args.evalData,
-    batchSize: args.batchSize,
-    seqLen: args.seqLen,
-    packing: args.packing,
-    maxLineBytes: args.maxLineBytes,
-    tokenizer: demoLoad ?? modelTokenizerLoader(args, config.vocabSize),
-    tokenizerHint: demoLoad ? "" : "; data pre-tokenized with tools/pretokenize.ts needs none",
-    padId: padIdWithoutTokenizer(config),
-    steps: args.steps,
-    session: { seed: args.seed },
-  };
+  const dataSpec = runDataSpecFor(
+    args,
+    config,
+    demoLoad ?? modelTokenizerLoader(args, config.vocabSize),
+    demoLoad ? "" : "; data pre-tokenized with tools/pretokenize.ts needs none",
+  );
   const host = {
     openData: openDataFile,
     log: say,
@@ -784,9 +644,7 @@ async function readDataFirst(
 
 /** The demo's showcase, where this run ends with one: a demo run on the demo's held-out data. */
 function demoShowcaseOf(args: TrainArgs, io: CliIo): DemoShowcase | null {
-  const shows = args.model === null && args.steps > 0 && args.evalData === demoEvalDataPath() &&
-    !args.quiet;
-  return shows ? io.demoShowcase ?? null : null;
+  return endsWithShowcase(args) ? io.demoShowcase ?? null : null;
 }
 
 /**
@@ -812,98 +670,4 @@ function demoTokenizer(args: TrainArgs, showcase: DemoShowcase | null) {
     },
     loadDecoder: (ids: number[]) => loadTokenDecoderDir(dir, ids, { cacheDir }),
   };
-}
-
-/**
- * `--max-memory`: picks `--keep-tapes auto`'s count within the budget and refuses, before the
- * session allocates anything, a run whose plan does not fit: what the arena holds now (the
- * kernels, every thread's scratch, the weights) plus the session's plan (adapters, optimizer, a
- * step's peak), and the whole process (its resident size now plus what the session adds). Then
- * says how many blocks keep their tapes. Returns the kept-tapes count.
- */
-function checkMaxMemory(
-  args: TrainArgs,
-  threads: number,
-  store: WeightStore,
-  arena: { used: number; highWater: number },
-  kernelBytes: number,
-  ready: RunDataReady,
-  say: (line: string) => void,
-): number {
-  const { adapter, dataBytes, usedTokenizer } = ready;
-  const config = store.config;
-  const lora = { rank: adapter.r, alpha: adapter.alpha, targets: adapter.targets };
-  const planSeqLen = Math.max(ready.seqLen, ready.evalSeqLen);
-  // --keep-tapes auto: as many top blocks' tapes as the budget holds (none without a budget).
-  let keptTapes = typeof args.keepTapes === "number" ? args.keepTapes : 0;
-  if (args.maxMemory !== null) {
-    const budget = args.maxMemory * BYTES_PER_MB;
-    const js = store.jsBytesHeld();
-    // The whole process: the runtime, the modules, the tokenizer, the data, the weights and the
-    // kernels' memory as far as touched.
-    const rssNow = readProcessMemory().rssBytes;
-    const needs = (plan: MemoryPlan) => {
-      const need = plannedWorkingSet(arena, js + dataBytes, plan.total);
-      const processNeed = rssNow === null ? null : rssNow + Math.max(0, need - arena.used - js);
-      return { need, processNeed };
-    };
-    if (args.keepTapes === "auto") {
-      keptTapes = keptTapesWithin(
-        runMemoryPlanOptions(args, config, planSeqLen, lora, 0),
-        (plan) => {
-          // A tenth of the budget stays free: the process grows by more than the plan between
-          // collections, and a run that fills its budget to the byte would be stopped mid-way.
-          const room = budget * (1 - KEPT_TAPES_SPARE);
-          const { need, processNeed } = needs(plan);
-          return need <= room && (processNeed === null || processNeed <= room);
-        },
-      ).keptTapes;
-    }
-    const plan = runMemoryPlan(args, config, planSeqLen, lora, keptTapes);
-    const { need, processNeed } = needs(plan);
-    const kept = keptTapes > 0 ? `, --keep-tapes ${keptTapes}` : "";
-    if (processNeed !== null && need <= budget && processNeed > budget) {
-      throw new UsageError(
-        "--max-memory",
-        `${args.maxMemory} MB is below this run's planned process peak of ` +
-          `${formatMB(processNeed)}: the process holds ${formatMB(rssNow!)} now (the runtime, ` +
-          `modules${usedTokenizer ? ", tokenizer" : ""}, data and weights), the session adds ` +
-          `${formatMB(need - arena.used - js)} (planned working set of ${need} bytes); raise it, ` +
-          `or lower --seq-len, --batch-size${kept ? ", --keep-tapes" : ""} or --threads` +
-          (usedTokenizer ? ", or pre-tokenize the data (tools/pretokenize.ts)" : ""),
-      );
-    }
-    if (need > budget) {
-      const loading = arena.highWater > arena.used + plan.total
-        ? `; loading the weights already took the arena to ${formatMB(arena.highWater)}`
-        : "";
-      throw new UsageError(
-        "--max-memory",
-        `${args.maxMemory} MB is below this run's planned working set of ${need} bytes ` +
-          `(${formatMB(need)}): kernels and scratch for ${threads} thread(s) ` +
-          `${formatMB(kernelBytes)}, weights ${formatMB(arena.used - kernelBytes)}, ` +
-          `session plan ${formatMB(plan.total)}${kept}` +
-          (js > 0 ? `, JS buffers ${formatMB(js)}` : "") +
-          (dataBytes > 0 ? `, data rows ${formatMB(dataBytes)}` : "") +
-          `${loading}; raise it, or lower --seq-len, --batch-size${kept ? ", --keep-tapes" : ""}` +
-          ` or --threads`,
-      );
-    }
-  }
-  if (keepsTapes(args.method)) {
-    const L = config.numLayers;
-    say(
-      keptTapes === 0
-        ? `recompute: every block's activations in the backward (no tapes kept` +
-          (args.maxMemory === null
-            ? "; --max-memory with room, or --keep-tapes N, keeps some)"
-            : ")")
-        : `recompute: the top ${keptTapes} of ${L} blocks keep their tapes from the forward` +
-          (keptTapes === L ? " (none is recomputed: full's speed)" : "") +
-          (args.keepTapes === "auto"
-            ? `, as many as fit in 90 % of --max-memory ${args.maxMemory} MB`
-            : ""),
-    );
-  }
-  return keptTapes;
 }

@@ -5,8 +5,8 @@
  * Top-p keeps the smallest set of most probable tokens whose total probability is at least `p`
  * (ties in probability are broken by the lower token id, so the set is deterministic), then
  * samples from that set renormalized, walking it in that order. {@link Nucleus} does both in
- * O(vocabulary) on average, without sorting the vocabulary (sorting a flat 150k-token
- * distribution would cost about 20 ms per token).
+ * O(vocabulary) on average, without sorting the vocabulary (a sort of a 150k-token
+ * distribution for every token generated).
  *
  * @example
  * ```ts

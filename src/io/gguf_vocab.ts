@@ -196,8 +196,8 @@ function joinedRule(rule: string): string {
 
 /**
  * Reads tokenizer.json streaming: the vocabulary straight into a by-id array and the merges into
- * strings, never the whole document as a JS object (a parsed Qwen2.5 tokenizer.json costs
- * ~140 MB; its strings ~20 MB).
+ * strings, never the whole document as a JS object (parsing the whole document costs the process
+ * several times its tables: bench/results/tokenizer.md, the "library" rows).
  */
 async function readTokenizerJson(
   source: JsonBytes,

@@ -85,8 +85,8 @@ const OP_XWT_BIAS = 14;
 const OP_ABT_RES = 15;
 
 /**
- * Work threshold in multiply-adds (about 50 µs of one core here) where nothing was measured (a
- * pool created without calibration, or {@link createParallelKernels} called without `minWork`).
+ * Work threshold in multiply-adds where nothing was measured (a pool created without calibration,
+ * or {@link createParallelKernels} called without `minWork`).
  */
 export const DEFAULT_MIN_WORK = 1 << 20;
 /**
@@ -96,12 +96,11 @@ export const DEFAULT_MIN_WORK = 1 << 20;
  */
 export const SPLIT_MARGIN = 2;
 /**
- * Bounds of a derived threshold. Floor (~12 µs of one core here): below it a part is a few µs, and
- * packing B once per part and the dispatch itself take a visible share; a round trip under the
- * timer's resolution (5 µs in a cross-origin isolated page) reads as 0. Cap (~1.5 ms of one core
- * here): a start-up measurement disturbed by other load must not keep big GEMMs (the 0.5B model's
- * projections are 200M+ multiply-adds) on one thread; at that size splitting pays even with slow
- * wakes.
+ * Bounds of a derived threshold. Floor: below it a part is a few µs, and packing B once per part
+ * and the dispatch itself take a visible share; a round trip under the timer's resolution (5 µs in
+ * a cross-origin isolated page) reads as 0. Cap: a start-up measurement disturbed by other load
+ * must not keep big GEMMs (the 0.5B model's projections are 200M+ multiply-adds) on one thread; at
+ * that size splitting pays even with slow wakes.
  */
 export const MIN_WORK_FLOOR = 1 << 18;
 export const MIN_WORK_CAP = 1 << 25;

@@ -92,8 +92,7 @@ const SIGNED_TABLE = (() => {
 
 /**
  * The bucket tables, built on first use: building them runs ~65k searches, which on import
- * would cost every run the JIT's compile memory (~7 MB of process peak measured on import),
- * whether or not it uses 8-bit moments.
+ * would cost every run the JIT's compile memory, whether or not it uses 8-bit moments.
  */
 let buckets: { signed: Uint8Array; unsigned: Uint8Array } | null = null;
 

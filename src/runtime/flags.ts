@@ -3,8 +3,8 @@
  * one-letter `-x` where an option names one; no positionals. It takes the options and returns the values as `node:util`'s
  * `parseArgs` does with `strict: true, allowPositionals: false`, and its errors carry the same
  * `code`s, so callers map them to one-line messages the same way. It exists because importing
- * `node:util` starts Deno's Node compatibility layer, ~5 MB of process memory that every run of
- * the CLIs would pay for one function (measured with VmHWM on an otherwise empty script).
+ * `node:util` starts Deno's Node compatibility layer, process memory that every run of the CLIs
+ * would pay for one function.
  *
  * @example
  * ```ts

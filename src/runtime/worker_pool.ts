@@ -103,12 +103,11 @@ export interface WorkerPoolOptions {
 }
 
 /**
- * Default polls before sleeping: ~150 µs (a poll is 7-9 ns in V8, Deno and Chromium alike). On a
- * 2-core Xeon VM (bench/dispatch.ts) a worker still spinning answers in < 1 µs, one asleep in
- * 30-250 µs (the futex wake, longer when other processes hold the cores), so workers that stay
- * awake across the short single-threaded stretches between the big calls of a training step are
- * what makes splitting hidden-128-sized calls pay: a spin much shorter than the gaps between
- * those calls puts a wake on every call.
+ * Default polls before sleeping. On a 2-core Xeon VM (bench/dispatch.ts) a worker still spinning
+ * answers in < 1 µs, one asleep in 30-250 µs (the futex wake, longer when other processes hold the
+ * cores), so workers that stay awake across the short single-threaded stretches between the big
+ * calls of a training step are what makes splitting hidden-128-sized calls pay: a spin much
+ * shorter than the gaps between those calls puts a wake on every call.
  */
 export const DEFAULT_SPIN = 20000;
 
@@ -363,7 +362,8 @@ export class WorkerPool {
     }
     // The caller stays awake for the answer (as it is when it computes between kernel calls):
     // one that sleeps too could fall, with the workers, into a rhythm where every round trip is
-    // two futex wakes (~250 µs on a loaded 2-core VM), which says little about a training step.
+    // two futex wakes (bench/dispatch.ts times a worker asleep), which says little about a
+    // training step.
     const roundTrip = () => {
       for (let i = 0; i < n; i++) this.post(i, PING_OP, []);
       for (let i = 0; i < n; i++) {

@@ -54,3 +54,14 @@ export function demoOutro(args: TrainArgs): string {
     "      --steps 100 --out out/qwen-adapter",
   ].join("\n");
 }
+
+/**
+ * Whether a run ends with the demo's showcase (the base's and the adapted model's answers to a
+ * held-out prompt): a demo run that trains, evaluates on the demo's held-out data and is not quiet.
+ */
+export function endsWithShowcase(
+  args: Pick<TrainArgs, "model" | "steps" | "evalData" | "quiet">,
+): boolean {
+  return args.model === null && args.steps > 0 && args.evalData === demoEvalDataPath() &&
+    !args.quiet;
+}

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { DEMO_MODEL_CONFIG } from "../model/demo_model.ts";
 import { defaultTrainArgs, FLAGS } from "./args.ts";
-import { DEMO_DEFAULTS, demoDataPath, demoEvalDataPath, demoIntro, demoOutro } from "./demo.ts";
+import {
+  DEMO_DEFAULTS,
+  demoDataPath,
+  demoEvalDataPath,
+  demoIntro,
+  demoOutro,
+  endsWithShowcase,
+} from "./demo.ts";
 
 Deno.test("demo: its data files are the bundled chats, train and held-out eval apart", async () => {
   for (const path of [demoDataPath(), demoEvalDataPath()]) {
@@ -42,4 +49,13 @@ Deno.test("demo: the intro says what is trained, the outro where the adapter wen
     ),
   );
   assert.match(demoOutro(args), new RegExp(`saved to ${DEMO_DEFAULTS.out}\\.`));
+});
+
+Deno.test("demo: only a demo run that trains on its held-out eval data, not quiet, shows off", () => {
+  const run = { model: null, steps: 80, evalData: demoEvalDataPath(), quiet: false };
+  assert.equal(endsWithShowcase(run), true);
+  assert.equal(endsWithShowcase({ ...run, model: "m" }), false);
+  assert.equal(endsWithShowcase({ ...run, steps: 0 }), false);
+  assert.equal(endsWithShowcase({ ...run, evalData: "mine.jsonl" }), false);
+  assert.equal(endsWithShowcase({ ...run, quiet: true }), false);
 });

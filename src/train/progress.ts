@@ -11,7 +11,7 @@
  * ```
  */
 import { formatMB } from "../runtime/memory.ts";
-import type { StepRecord } from "./metrics.ts";
+import { perplexity, type StepRecord } from "./metrics.ts";
 
 /** `m:ss` (or `h:mm:ss`) for a number of seconds; `?` when unknown. */
 export function formatDuration(seconds: number): string {
@@ -63,6 +63,18 @@ export class ProgressReporter {
     } else {
       this.write(text + "\n");
     }
+  }
+
+  /**
+   * Reports a record of the run: a training step as {@link step}, an evaluation-only record (no
+   * training loss) as a message with its loss, perplexity and tokens.
+   */
+  record(r: StepRecord, etaS: number): void {
+    if (r.loss !== null) return this.step(r, etaS);
+    this.message(
+      `eval_loss ${r.evalLoss!.toFixed(4)}, perplexity ${perplexity(r.evalLoss!)} ` +
+        `(${r.tokens} tokens)`,
+    );
   }
 
   /** A message on its own line (ends a redrawn line first). */

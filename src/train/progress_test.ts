@@ -46,3 +46,12 @@ Deno.test("TTY output redraws one line and closes it before messages", () => {
   ok(out[1].startsWith("\r\x1b[K[############........] step 6/10"));
   deepStrictEqual(out.slice(2), ["\n", "saved\n"]);
 });
+
+Deno.test("record: a step as a step line, an evaluation-only record as its own message", () => {
+  const out: string[] = [];
+  const p = new ProgressReporter((s) => out.push(s), true, 10);
+  p.record(rec, 42);
+  p.record({ ...rec, step: 5, loss: null, evalLoss: 1.5, tokens: 300 }, 0);
+  ok(out[0].startsWith("\r\x1b[K[##########..........] step 5/10"));
+  deepStrictEqual(out.slice(1), ["\n", "eval_loss 1.5000, perplexity 4.482 (300 tokens)\n"]);
+});
