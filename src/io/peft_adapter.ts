@@ -30,6 +30,7 @@ import {
   type LazyTensor,
   safetensorsChunks,
   serializeSafetensors,
+  tensorBytes,
   type TensorData,
 } from "./safetensors_writer.ts";
 import type { ModelConfig } from "../model/config.ts";
@@ -143,20 +144,12 @@ export function encodeAdapterChunks(tensors: LoraTensors, info: AdapterInfo): Ad
     name,
     dtype: "F32",
     shape: t.shape,
-    data: () => f32Bytes(t.data),
+    data: () => tensorBytes(t.data),
   }));
   return {
     configJson: adapterConfigJson(info),
     safetensors: safetensorsChunks(list, { format: "pt" }),
   };
-}
-
-/** The bytes of `data`: a view where it lies in ordinary memory, a copy where it is shared. */
-function f32Bytes(data: Float32Array): Uint8Array {
-  if (typeof SharedArrayBuffer === "function" && data.buffer instanceof SharedArrayBuffer) {
-    return new Uint8Array(data.slice().buffer);
-  }
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /** File names of an adapter directory. */

@@ -40,6 +40,20 @@ export interface LazyTensor extends TensorSpec {
     | AsyncIterable<Uint8Array>;
 }
 
+/**
+ * The bytes of `data` for a {@link LazyTensor}'s `data()`: a view of it, with no copy (a copy per
+ * tensor would stay in the heap until a later collection, holding the whole file again while it
+ * is written), or a copy where it lies in shared (threads) memory, which writers such as `Blob`
+ * may not read from.
+ */
+export function tensorBytes(data: ArrayBufferView): Uint8Array {
+  const view = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (typeof SharedArrayBuffer === "function" && data.buffer instanceof SharedArrayBuffer) {
+    return view.slice();
+  }
+  return view;
+}
+
 /** Bytes a tensor of `spec` occupies, as a safe integer (throws when it is not one). */
 export function tensorByteLength(spec: TensorSpec): number {
   let n = DTYPE_BYTES[spec.dtype];

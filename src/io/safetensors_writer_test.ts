@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { safetensorsChunks, serializeSafetensors, type TensorData } from "./safetensors_writer.ts";
+import {
+  safetensorsChunks,
+  serializeSafetensors,
+  tensorBytes,
+  type TensorData,
+} from "./safetensors_writer.ts";
 
 function f32Bytes(...v: number[]): Uint8Array {
   return new Uint8Array(new Float32Array(v).buffer);
@@ -97,4 +102,17 @@ Deno.test("writer rejects bad tensors with the tensor's name", async () => {
   await assert.rejects(async () => {
     for await (const _ of safetensorsChunks(lazyWrong)) { /* drain */ }
   }, /tensor a: 3 data bytes/);
+});
+
+Deno.test("tensorBytes: a view of ordinary memory, a copy of shared memory (with the same bytes)", () => {
+  const mem = new Float32Array([1, 2, 3, 4, 5]);
+  const part = mem.subarray(1, 4);
+  const view = tensorBytes(part);
+  assert.equal(view.buffer, mem.buffer);
+  assert.deepEqual([view.byteOffset, view.byteLength], [4, 12]);
+  const shared = new Float32Array(new SharedArrayBuffer(20));
+  shared.set(mem);
+  const copy = tensorBytes(shared.subarray(1, 4));
+  assert.ok(!(copy.buffer instanceof SharedArrayBuffer));
+  assert.deepEqual(copy, new Uint8Array(mem.buffer, 4, 12));
 });

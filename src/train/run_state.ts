@@ -13,7 +13,7 @@
  */
 import type { ByteSource } from "../io/byte_source.ts";
 import { SafetensorsFile } from "../io/safetensors.ts";
-import { safetensorsChunks } from "../io/safetensors_writer.ts";
+import { safetensorsChunks, tensorBytes } from "../io/safetensors_writer.ts";
 import type { ModelConfig } from "../model/config.ts";
 import type { LoraTensors } from "../model/lora.ts";
 import type { OptimizerState, StateTensor } from "../optim/optimizer.ts";
@@ -71,9 +71,7 @@ export function encodeCheckpoint(
         name,
         dtype: t instanceof Uint8Array ? "U8" as const : "F32" as const,
         shape: [t.length],
-        // A byte view, not a copy: `t` may be a view of linear memory, and a copy per tensor
-        // would leave megabytes of dead buffers for the collector while the files are written.
-        data: () => new Uint8Array(t.buffer, t.byteOffset, t.byteLength),
+        data: () => tensorBytes(t),
       };
     }),
     { format: "pt" },
