@@ -210,6 +210,45 @@ function dense(w: LinearWeight, store: { kernels: ReturnType<typeof loadKernelsS
   return v;
 }
 
+/** Opens the fixture's files with int4 weights on `weights`, 16-row head chunks. */
+function openFixture(
+  files: Record<string, Uint8Array>,
+  weights: "resident" | "streamed",
+  k: ReturnType<typeof loadKernelsSync>,
+): Promise<WeightStore> {
+  return openModel({
+    source: files,
+    quant: "int4",
+    weights,
+    cache: new MemoryCacheStore(),
+    headChunkRows: 16,
+    ...k,
+  });
+}
+
+/** One mesp step on every LoRA target, ids `t * stride mod VOCAB`: a finite, positive loss. */
+async function assertTrainsAStep(
+  store: WeightStore,
+  k: ReturnType<typeof loadKernelsSync>,
+  stride: number,
+  what: string,
+): Promise<void> {
+  const { LoraTrainingSession } = await import("../methods/session.ts");
+  const session = new LoraTrainingSession({
+    store,
+    ...k,
+    method: "mesp",
+    seed: 1,
+    maxGradNorm: 0,
+    lora: { rank: 2, alpha: 4, targets: [...LINEAR_NAMES] },
+    optimizer: { kind: "sgd", lr: 1e-2, weightDecay: 0 },
+    headChunkRows: 16,
+  });
+  const ids = Int32Array.from({ length: 9 }, (_, t) => (t * stride) % VOCAB);
+  const r = await session.step([{ inputIds: ids, labels: ids, batchSize: 1, seqLen: 9 }], 1e-2);
+  assert.ok(Number.isFinite(r.loss) && r.loss > 0, `${what}: loss ${r.loss}`);
+}
+
 Deno.test("MLX 4-bit checkpoint: loaded as is, dequantizes to scale * q + bias", async () => {
   const { files, linears } = buildFixture();
   for (const quant of ["int4", "none"] as const) {
@@ -279,14 +318,7 @@ Deno.test("MLX 4-bit Gemma 3 text checkpoint: loads as it is; every norm (BF16, 
   const { files, linears } = buildFixture("gemma3");
   for (const weights of ["resident", "streamed"] as const) {
     const k = loadKernelsSync({ variant: "reference" });
-    const store = await openModel({
-      source: files,
-      quant: "int4",
-      weights,
-      cache: new MemoryCacheStore(),
-      headChunkRows: 16,
-      ...k,
-    });
+    const store = await openFixture(files, weights, k);
     assert.equal(store.config.architecture, "gemma3");
     assert.deepEqual(store.config.layerTypes, ["sliding", "full"]);
     assert.deepEqual([...k.arena.f32(store.finalNorm, H)], new Array(H).fill(1.5));
@@ -310,20 +342,7 @@ Deno.test("MLX 4-bit Gemma 3 text checkpoint: loads as it is; every norm (BF16, 
       assert.deepEqual([...k.arena.f32(b.qkNorm!.q, HD)], new Array(HD).fill(1.5));
       store.releaseBlock(i);
     }
-    const { LoraTrainingSession } = await import("../methods/session.ts");
-    const session = new LoraTrainingSession({
-      store,
-      ...k,
-      method: "mesp",
-      seed: 1,
-      maxGradNorm: 0,
-      lora: { rank: 2, alpha: 4, targets: [...LINEAR_NAMES] },
-      optimizer: { kind: "sgd", lr: 1e-2, weightDecay: 0 },
-      headChunkRows: 16,
-    });
-    const ids = Int32Array.from({ length: 9 }, (_, t) => (t * 7) % VOCAB);
-    const r = await session.step([{ inputIds: ids, labels: ids, batchSize: 1, seqLen: 9 }], 1e-2);
-    assert.ok(Number.isFinite(r.loss) && r.loss > 0, `${weights}: loss ${r.loss}`);
+    await assertTrainsAStep(store, k, 7, weights);
     await store.close();
   }
 });
@@ -332,14 +351,7 @@ Deno.test("MLX 4-bit Qwen3 checkpoint: loads as it is; q/k norms stay multiplier
   const { files, linears } = buildFixture("qwen3");
   for (const weights of ["resident", "streamed"] as const) {
     const k = loadKernelsSync({ variant: "reference" });
-    const store = await openModel({
-      source: files,
-      quant: "int4",
-      weights,
-      cache: new MemoryCacheStore(),
-      headChunkRows: 16,
-      ...k,
-    });
+    const store = await openFixture(files, weights, k);
     assert.equal(store.config.architecture, "qwen3");
     assert.equal(store.config.qkNorm, true);
     assert.equal(store.config.headDim, HD);
@@ -355,20 +367,7 @@ Deno.test("MLX 4-bit Qwen3 checkpoint: loads as it is; q/k norms stay multiplier
       assert.deepEqual([...k.arena.f32(b.inputNorm, H)], new Array(H).fill(1), weights);
       store.releaseBlock(i);
     }
-    const { LoraTrainingSession } = await import("../methods/session.ts");
-    const session = new LoraTrainingSession({
-      store,
-      ...k,
-      method: "mesp",
-      seed: 1,
-      maxGradNorm: 0,
-      lora: { rank: 2, alpha: 4, targets: [...LINEAR_NAMES] },
-      optimizer: { kind: "sgd", lr: 1e-2, weightDecay: 0 },
-      headChunkRows: 16,
-    });
-    const ids = Int32Array.from({ length: 9 }, (_, t) => (t * 5) % VOCAB);
-    const r = await session.step([{ inputIds: ids, labels: ids, batchSize: 1, seqLen: 9 }], 1e-2);
-    assert.ok(Number.isFinite(r.loss) && r.loss > 0, `${weights}: loss ${r.loss}`);
+    await assertTrainsAStep(store, k, 5, weights);
     await store.close();
   }
 });
