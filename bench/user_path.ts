@@ -16,7 +16,8 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseToolFlags } from "../src/cli/tool_flags.ts";
+import { UsageError } from "../src/cli/usage.ts";
 import { makeCheckpoint } from "../tools/make_checkpoint.ts";
 
 const root = new URL("../", import.meta.url).pathname;
@@ -217,53 +218,48 @@ const USAGE = "usage: npx deno run -A bench/user_path.ts [--preset qwen2.5-0.5b|
   `${Object.keys(USER_PATH_PRESETS).filter((p) => p !== "qwen2.5-0.5b").join("|")}] ` +
   "[--settings all|paper] [--steps 2] [--repeat 1] [--out FILE]";
 
-/** The flags, or a one-line error and exit 2 (usage and exit 0 for --help). */
-function benchFlags() {
-  try {
-    const { values } = parseArgs({
-      args: Deno.args,
-      options: {
-        help: { type: "boolean", short: "h" },
-        steps: { type: "string", default: "2" },
-        preset: { type: "string", default: "qwen2.5-0.5b" },
-        settings: { type: "string", default: "all" },
-        repeat: { type: "string", default: "1" },
-        out: { type: "string" },
-      },
-    });
-    if (values.help) {
-      console.log(USAGE);
-      Deno.exit(0);
-    }
-    return values;
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}\n${USAGE}`);
-    Deno.exit(2);
+/** The bench's flags; a bad command line throws {@link UsageError}; null means --help. */
+function benchFlags(argv: readonly string[]) {
+  const flags = parseToolFlags(argv, { strings: ["steps", "preset", "settings", "repeat", "out"] });
+  if (flags.help) return null;
+  const preset = flags.string("preset") ?? "qwen2.5-0.5b";
+  if (!USER_PATH_PRESETS[preset]) {
+    throw new UsageError(
+      "--preset",
+      `unknown "${preset}" (${Object.keys(USER_PATH_PRESETS).join(", ")})`,
+    );
   }
+  const settings = flags.string("settings") ?? "all";
+  if (settings !== "all" && settings !== "paper") {
+    throw new UsageError("--settings", `expected all or paper, got "${settings}"`);
+  }
+  const chosen: "all" | "paper" = settings;
+  return {
+    preset,
+    settings: chosen,
+    steps: flags.integer("steps", 1) ?? 2,
+    repeat: flags.integer("repeat", 1) ?? 1,
+    out: flags.string("out") ??
+      (preset === "qwen2.5-0.5b"
+        ? "bench/results/user_path.md"
+        : `bench/results/user_path-${preset}.md`),
+  };
 }
 
 if (import.meta.main) {
-  const values = benchFlags();
-  const preset = values.preset!;
-  if (!USER_PATH_PRESETS[preset]) {
-    console.error(
-      `error: --preset: unknown "${preset}" (${Object.keys(USER_PATH_PRESETS).join(", ")})`,
-    );
+  let values;
+  try {
+    values = benchFlags(Deno.args);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`error: ${e.message}\n${USAGE}`);
     Deno.exit(2);
   }
-  if (values.settings !== "all" && values.settings !== "paper") {
-    console.error(`error: --settings: expected all or paper, got "${values.settings}"`);
-    Deno.exit(2);
+  if (values === null) {
+    console.log(USAGE);
+    Deno.exit(0);
   }
-  values.out ??= preset === "qwen2.5-0.5b"
-    ? "bench/results/user_path.md"
-    : `bench/results/user_path-${preset}.md`;
-  const steps = Number(values.steps);
-  const repeat = Number(values.repeat);
-  if (!Number.isInteger(repeat) || repeat < 1) {
-    console.error(`error: --repeat: expected a whole number >= 1, got "${values.repeat}"`);
-    Deno.exit(2);
-  }
+  const { preset, steps, repeat } = values;
   const rows = await measureUserPath(steps, console.log, {
     preset,
     settings: values.settings,
@@ -282,6 +278,6 @@ if (import.meta.main) {
     ...userPathTable(rows),
     "",
   ].join("\n");
-  await Deno.writeTextFile(values.out!, md, { append: true });
+  await Deno.writeTextFile(values.out, md, { append: true });
   console.log(`appended to ${values.out}`);
 }
